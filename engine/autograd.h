@@ -1,0 +1,60 @@
+// Define-by-run reverse-mode autograd: nodes recorded by ops, and the backward walk.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace pw {
+
+// One input slot of a node: where the gradient for that input goes. Either another node
+// (the input was produced by an op), a leaf tensor (accumulate into its .grad), or nothing.
+struct Edge {
+  std::shared_ptr<Node> fn;
+  std::shared_ptr<TensorImpl> leaf;
+  bool needed() const { return fn || leaf; }
+};
+
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
+
+struct Node {
+  std::string name;
+  std::vector<Edge> inputs;
+  BackwardFn backward;  // captures the saved tensors; dropped after use unless retained
+  bool released = false;
+
+  bool needs_grad(size_t i) const { return i < inputs.size() && inputs[i].needed(); }
+};
+
+// Gradient recording is on by default; NoGradGuard turns it off for its scope (per thread).
+class GradMode {
+ public:
+  static bool enabled();
+  static void set_enabled(bool on);
+};
+
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(GradMode::enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Records `out` as produced by an op named `name` from `inputs`, if any input requires grad
+// and recording is on. `backward` returns one gradient per input (undefined = none); it may
+// consult the node (passed by the engine through `needs`) to skip unneeded work.
+Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs,
+              std::function<std::vector<Tensor>(const Tensor& grad_out, const Node& node)> backward);
+
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Runs the backward walk from `root` (see Tensor::backward).
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+}  // namespace pw

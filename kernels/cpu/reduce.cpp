@@ -1,0 +1,49 @@
+// Reductions: inner-contiguous accumulation so the hot loop streams memory.
+#include "kernels/cpu/reduce.h"
+
+#include <cmath>
+#include <vector>
+
+namespace pw::kernels::cpu {
+
+template <typename T>
+void sum_axis(const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * R * inner > (1 << 16) && outer > 1)
+  for (int64_t o = 0; o < outer; ++o) {
+    std::vector<double> acc(inner, 0.0);
+    const T* base = x + o * R * inner;
+    for (int64_t r = 0; r < R; ++r) {
+      const T* row = base + r * inner;
+      for (int64_t i = 0; i < inner; ++i) acc[i] += row[i];
+    }
+    for (int64_t i = 0; i < inner; ++i) y[o * inner + i] = static_cast<T>(acc[i]);
+  }
+}
+
+template <typename T>
+void max_axis(const T* x, T* values, int32_t* indices, int64_t outer, int64_t R, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * R * inner > (1 << 16) && outer > 1)
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* base = x + o * R * inner;
+    for (int64_t i = 0; i < inner; ++i) {
+      T best = base[i];
+      int32_t arg = 0;
+      for (int64_t r = 1; r < R && !std::isnan(best); ++r) {
+        T v = base[r * inner + i];
+        if (v > best || std::isnan(v)) {
+          best = v;
+          arg = (int32_t)r;
+        }
+      }
+      values[o * inner + i] = best;
+      indices[o * inner + i] = arg;
+    }
+  }
+}
+
+template void sum_axis<float>(const float*, float*, int64_t, int64_t, int64_t);
+template void sum_axis<double>(const double*, double*, int64_t, int64_t, int64_t);
+template void max_axis<float>(const float*, float*, int32_t*, int64_t, int64_t, int64_t);
+template void max_axis<double>(const double*, double*, int32_t*, int64_t, int64_t, int64_t);
+
+}  // namespace pw::kernels::cpu

@@ -1,0 +1,186 @@
+// Tests for kernels/cpu/gemm: the fast sgemm against the double-precision reference on
+// random inputs of awkward sizes, all transpose combinations, padded strides and alpha/beta
+// combinations (beta == 0 must overwrite NaN in C), and the float reference against double.
+#include "kernels/cpu/gemm.h"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using pw::kernels::cpu::gemm_reference;
+using pw::kernels::cpu::sgemm;
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kSentinel = 12345.f;  // fills the padding of C, which must never change
+
+struct Case {
+  int64_t M, N, K;
+};
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Runs sgemm and the double reference on the same float inputs and compares every element
+// of C against a bound that grows with K: |c - ref| <= (K + 2) * eps * (|alpha| * sum |a||b|
+// + |beta| |c0|), the classic error bound of a length-K dot product in float.
+void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+           int64_t pad, uint32_t seed) {
+  SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " M=" +
+               std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+               " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta) +
+               " pad=" + std::to_string(pad));
+  std::mt19937 rng(seed);
+  // Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K when transposed).
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
+  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const int64_t lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
+  const std::vector<float> A = random_vec(size_t(a_rows * lda), rng);
+  const std::vector<float> B = random_vec(size_t(b_rows * ldb), rng);
+  std::vector<float> C = random_vec(size_t(M * ldc), rng);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      float& c = C[size_t(i * ldc + j)];
+      if (j >= N) c = kSentinel;
+      else if (beta == 0.f) c = kNaN;  // must be overwritten, never read
+    }
+
+  std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(C.begin(), C.end());
+  std::vector<double> Aabs(Ad.size()), Babs(Bd.size()), mag(Cd.size());
+  for (size_t i = 0; i < Ad.size(); ++i) Aabs[i] = std::fabs(Ad[i]);
+  for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::fabs(Bd[i]);
+  for (size_t i = 0; i < Cd.size(); ++i) mag[i] = beta == 0.f ? 0.0 : std::fabs(Cd[i]);
+  gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta,
+                         Cd.data(), ldc);
+  gemm_reference<double>(ta, tb, M, N, K, std::fabs(alpha), Aabs.data(), lda, Babs.data(), ldb,
+                         std::fabs(beta), mag.data(), ldc);
+  sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+
+  int64_t failures = 0;
+  for (int64_t i = 0; i < M && failures < 5; ++i)
+    for (int64_t j = 0; j < ldc && failures < 5; ++j) {
+      const size_t at = size_t(i * ldc + j);
+      if (j >= N) {
+        if (C[at] != kSentinel) {
+          ADD_FAILURE() << "padding of C written at (" << i << ", " << j << ")";
+          ++failures;
+        }
+        continue;
+      }
+      const double tol = double(K + 2) * FLT_EPSILON * mag[at] + 1e-30;
+      if (!(std::fabs(double(C[at]) - Cd[at]) <= tol)) {  // also catches NaN
+        ADD_FAILURE() << "C(" << i << ", " << j << ") = " << C[at] << ", expected " << Cd[at]
+                      << " (tol " << tol << ")";
+        ++failures;
+      }
+    }
+}
+
+// Awkward sizes: 1, primes, tile edges (MR = 6, NR = 16), just above the cache blocks
+// (MC = 144, KC = 256, NC = 4080), several k blocks, and shapes large enough to use threads.
+const Case kCases[] = {
+    {1, 1, 1},      {2, 3, 4},       {7, 13, 5},      {6, 16, 1},     {5, 15, 17},
+    {13, 17, 19},   {1, 37, 23},     {41, 1, 29},     {12, 32, 8},    {257, 130, 33},
+    {145, 17, 257}, {143, 33, 255},  {97, 101, 513},  {150, 40, 300}, {300, 300, 300},
+    {1, 1000, 3},   {1000, 1, 3},    {6, 4081, 3},    {7, 4200, 70},  {311, 64, 64},
+};
+
+TEST(Gemm, SgemmMatchesReferenceAllTransposes) {
+  uint32_t seed = 1;
+  for (const Case& c : kCases)
+    for (int t = 0; t < 4; ++t) check(t & 1, t & 2, c.M, c.N, c.K, 1.f, 0.f, 0, seed++);
+}
+
+TEST(Gemm, SgemmPaddedStrides) {
+  uint32_t seed = 100;
+  for (const Case& c : kCases)
+    for (int t = 0; t < 4; ++t) check(t & 1, t & 2, c.M, c.N, c.K, 1.f, 0.f, 3, seed++);
+}
+
+TEST(Gemm, SgemmAlphaBeta) {
+  const float ab[][2] = {{1.f, 1.f}, {2.f, 0.f}, {-0.5f, 2.5f}, {0.75f, -1.25f}, {1.f, -1.f}};
+  const Case cases[] = {{1, 1, 1}, {7, 13, 5}, {257, 130, 33}, {145, 17, 257}, {200, 220, 260}};
+  uint32_t seed = 1000;
+  for (const Case& c : cases)
+    for (const auto& [alpha, beta] : ab)
+      for (int t = 0; t < 4; ++t) check(t & 1, t & 2, c.M, c.N, c.K, alpha, beta, 5, seed++);
+}
+
+TEST(Gemm, SgemmBetaOneAccumulates) {
+  // Two calls with beta = 1 on C = 0 give exactly twice the single product's reference.
+  const int64_t M = 37, N = 41, K = 300;
+  std::mt19937 rng(7);
+  const std::vector<float> A = random_vec(M * K, rng), B = random_vec(K * N, rng);
+  std::vector<float> C(M * N, 0.f);
+  sgemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 1.f, C.data(), N);
+  sgemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 1.f, C.data(), N);
+  std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(M * N, 0.0);
+  gemm_reference<double>(false, false, M, N, K, 2.0, Ad.data(), K, Bd.data(), N, 0.0,
+                         Cd.data(), N);
+  for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(C[i], Cd[i], 2.0 * K * FLT_EPSILON * K);
+}
+
+TEST(Gemm, SgemmZeroKOrAlphaScalesC) {
+  // K == 0 or alpha == 0: C = beta * C, and A / B (here NaN) are not read.
+  std::vector<float> A(64, kNaN), B(64, kNaN);
+  std::vector<float> C = {1.f, 2.f, 3.f, 4.f};
+  sgemm(false, false, 2, 2, 0, 1.f, A.data(), 1, B.data(), 2, 2.f, C.data(), 2);
+  EXPECT_EQ(C, (std::vector<float>{2.f, 4.f, 6.f, 8.f}));
+  sgemm(false, false, 2, 2, 8, 0.f, A.data(), 8, B.data(), 2, 0.5f, C.data(), 2);
+  EXPECT_EQ(C, (std::vector<float>{1.f, 2.f, 3.f, 4.f}));
+  C.assign(4, kNaN);
+  sgemm(true, true, 2, 2, 8, 0.f, A.data(), 2, B.data(), 8, 0.f, C.data(), 2);
+  EXPECT_EQ(C, (std::vector<float>(4, 0.f)));
+}
+
+TEST(Gemm, SgemmFromInsideParallelRegion) {
+  // Concurrent calls from an enclosing parallel region each run on their own thread and
+  // their own packing buffers.
+  constexpr int kCalls = 4;
+  const int64_t M = 130, N = 70, K = 150;
+  std::mt19937 rng(11);
+  const std::vector<float> A = random_vec(M * K, rng), B = random_vec(K * N, rng);
+  std::vector<std::vector<float>> C(kCalls, std::vector<float>(M * N, kNaN));
+#pragma omp parallel for num_threads(2)
+  for (int c = 0; c < kCalls; ++c)
+    sgemm(false, false, M, N, K, float(c + 1), A.data(), K, B.data(), N, 0.f, C[c].data(), N);
+  std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(M * N);
+  gemm_reference<double>(false, false, M, N, K, 1.0, Ad.data(), K, Bd.data(), N, 0.0,
+                         Cd.data(), N);
+  for (int c = 0; c < kCalls; ++c)
+    for (int64_t i = 0; i < M * N; ++i)
+      ASSERT_NEAR(C[c][i], (c + 1) * Cd[i], (c + 1) * K * FLT_EPSILON * K) << "call " << c;
+}
+
+TEST(Gemm, FloatReferenceMatchesDouble) {
+  const Case cases[] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 65}};
+  uint32_t seed = 5000;
+  for (const Case& c : cases)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      std::mt19937 rng(seed++);
+      const int64_t lda = ta ? c.M : c.K, ldb = tb ? c.K : c.N;
+      const std::vector<float> A = random_vec(c.M * c.K, rng), B = random_vec(c.K * c.N, rng);
+      std::vector<float> C = random_vec(c.M * c.N, rng);
+      std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(C.begin(), C.end());
+      gemm_reference<float>(ta, tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, -0.5f,
+                            C.data(), c.N);
+      gemm_reference<double>(ta, tb, c.M, c.N, c.K, 1.5, Ad.data(), lda, Bd.data(), ldb, -0.5,
+                             Cd.data(), c.N);
+      for (int64_t i = 0; i < c.M * c.N; ++i)
+        EXPECT_NEAR(C[i], Cd[i], 4.0 * (c.K + 2) * FLT_EPSILON * c.K) << "t=" << t;
+    }
+}
+
+}  // namespace
