@@ -2,12 +2,14 @@
 // (when built with PW_HAVE_OPENBLAS), on square row-major C = A * B at 256 .. 2048.
 // Each benchmark reports GFLOP/s (2*M*N*K flops per iteration, over wall-clock time since the
 // kernels are multi-threaded); at the end a table gives ours / OpenBLAS per size.
-// Run with the thread count you mean to compare, e.g. OMP_NUM_THREADS=2 ./bench_gemm;
-// OpenBLAS is set to the same number of threads.
+// Run with the thread count you mean to compare (OpenBLAS is set to the same number), e.g.
+//   OMP_NUM_THREADS=2 ./bench_gemm --benchmark_repetitions=5
+//                     --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -72,16 +74,21 @@ void BM_sgemm_openblas(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_sgemm_ours)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
+// Wall-clock time: the kernels are multi-threaded, CPU time of the main thread would flatter them.
+BENCHMARK(BM_sgemm_ours)->RangeMultiplier(2)->Range(256, 2048)->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_sgemm_reference)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
 #ifdef PW_HAVE_OPENBLAS
-BENCHMARK(BM_sgemm_openblas)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_sgemm_openblas)->RangeMultiplier(2)->Range(256, 2048)->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 #endif
 
 namespace {
 
 // The console reporter, also remembering GFLOP/s per (function, size) for the ratio table.
-// With --benchmark_repetitions the mean of the repetitions is used.
+// With --benchmark_repetitions the table uses the median, which shrugs off a repetition that
+// shared the cores with something else (add --benchmark_enable_random_interleaving=true so
+// that such noise hits ours and OpenBLAS alike).
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   // Colors only on a terminal, so that redirected output stays plain text.
@@ -92,9 +99,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
       auto it = r.counters.find("GFLOP/s");
       if (it == r.counters.end()) continue;
-      Sum& s = gflops_[r.run_name.function_name][std::stol(r.run_name.args)];
-      s.total += it->second.value;
-      s.count += 1;
+      gflops_[r.run_name.function_name][std::stol(r.run_name.args)].push_back(it->second.value);
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -107,20 +112,22 @@ class RatioReporter : public benchmark::ConsoleReporter {
     }
     std::printf("\n%-6s %14s %18s %18s\n", "size", "ours GFLOP/s", "OpenBLAS GFLOP/s",
                 "ratio_vs_openblas");
-    for (const auto& [size, s] : ours->second) {
+    for (const auto& [size, runs] : ours->second) {
       auto b = blas->second.find(size);
       if (b == blas->second.end()) continue;
-      const double o = s.total / s.count, r = b->second.total / b->second.count;
+      const double o = median(runs), r = median(b->second);
       std::printf("%-6ld %14.1f %18.1f %18.2f\n", size, o, r, o / r);
     }
   }
 
  private:
-  struct Sum {
-    double total = 0;
-    int count = 0;
-  };
-  std::map<std::string, std::map<long, Sum>> gflops_;  // function -> size -> GFLOP/s
+  static double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t h = v.size() / 2;
+    return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+  }
+  // function -> size -> GFLOP/s of each repetition
+  std::map<std::string, std::map<long, std::vector<double>>> gflops_;
 };
 
 }  // namespace

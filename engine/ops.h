@@ -1,8 +1,16 @@
 // All ops of the engine, in one include.
 #pragma once
 #include "engine/autograd.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/dropout.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
+#include "engine/ops/loss.h"
+#include "engine/ops/lrn.h"
+#include "engine/ops/norm.h"
+#include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/resize.h"
+#include "engine/ops/shape.h"
 #include "engine/tensor.h"
 #include "engine/util/rng.h"

@@ -168,7 +168,8 @@ TEST_F(Idx, TruncatedPlainFile) {
   const std::string p = path("t.idx");
   write_idx_u8(p, {10, 10}, noise(100, 2), false);
   std::vector<uint8_t> raw = read_file(p);
-  raw.resize(raw.size() - 30);
+  ASSERT_EQ(raw.size(), 112u);  // 12-byte header, 100 bytes of data
+  raw.erase(raw.end() - 30, raw.end());
   write_file(p, raw);
   const std::string msg = error_of([&] { read_idx(p); });
   EXPECT_NE(msg.find("idx: '" + p + "' is truncated: expected 100 bytes of data, got 70"),

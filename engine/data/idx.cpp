@@ -20,8 +20,8 @@
 namespace pw::data {
 namespace {
 
-// Bigger than any real dataset file (ImageNet-sized IDX would be ~2^37, but nobody makes
-// those); mainly stops a corrupt header from asking for an absurd allocation.
+// 16 GiB, far above any IDX dataset (Fashion-MNIST's training images are 47 MB): it stops a
+// corrupt header from asking for an absurd allocation.
 constexpr uint64_t kMaxDataBytes = uint64_t{1} << 34;
 // Data is read in pieces so that a truncated file with a huge header fails before the whole
 // declared size is allocated, and because gzread takes an unsigned int length.
@@ -32,11 +32,14 @@ struct GzCloser {
 };
 using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
 
-std::string gz_error_text(gzFile f) {
+std::string gz_error_text(gzFile f, const std::string& path) {
   int code = Z_OK;
   const char* text = gzerror(f, &code);
   if (code == Z_ERRNO) return std::strerror(errno);
-  return text != nullptr && *text != '\0' ? text : "unknown zlib error";
+  std::string s = text != nullptr && *text != '\0' ? text : "unknown zlib error";
+  // zlib prefixes the path it was opened with; the caller names the file already.
+  if (s.rfind(path + ": ", 0) == 0) s.erase(0, path.size() + 2);
+  return s;
 }
 
 // Reads up to n bytes into out; returns how many arrived (fewer only at end of input).
@@ -45,7 +48,7 @@ uint64_t read_some(gzFile f, const std::string& path, uint8_t* out, uint64_t n) 
   while (got < n) {
     const unsigned want = static_cast<unsigned>(std::min<uint64_t>(n - got, kReadChunk));
     const int r = gzread(f, out + got, want);
-    if (r < 0) PW_FAIL("idx: '", path, "' is corrupt or unreadable: ", gz_error_text(f));
+    if (r < 0) PW_FAIL("idx: '", path, "' is corrupt or unreadable: ", gz_error_text(f, path));
     if (r == 0) break;
     got += static_cast<uint64_t>(r);
   }
@@ -143,11 +146,13 @@ IdxArray read_idx(const std::string& path) {
     const uint32_t d = big_endian_u32(dim_bytes + 4 * i);
     PW_CHECK(d > 0, "idx: '", path, "' has dimension ", i, " of size 0");
     array.dims.push_back(d);
-    // Checked per step: 4 dims of up to 2^32 would overflow 64 bits before a final check.
-    data_bytes *= d;
-    PW_CHECK(data_bytes < kMaxDataBytes, "idx: '", path, "' declares an implausible size: dims ",
-             dims_text(array.dims), "... need at least ", data_bytes, " bytes (limit ",
-             kMaxDataBytes, ")");
+  }
+  for (int64_t d : array.dims) {
+    // Checked before multiplying: 4 dims of up to 2^32 would overflow 64 bits.
+    PW_CHECK(data_bytes <= (kMaxDataBytes - 1) / static_cast<uint64_t>(d), "idx: '", path,
+             "' declares an implausible size: dims ", dims_text(array.dims), " of ", element_size,
+             "-byte elements (limit ", kMaxDataBytes, " bytes)");
+    data_bytes *= static_cast<uint64_t>(d);
   }
 
   uint64_t got = 0;
@@ -215,7 +220,7 @@ void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims,
     return true;
   };
   if (!write_all(header.data(), header.size()) || !write_all(bytes.data(), bytes.size())) {
-    const std::string why = gz_error_text(f);
+    const std::string why = gz_error_text(f, tmp);
     gzclose(f);
     fail(why);
   }

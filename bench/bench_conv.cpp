@@ -1,0 +1,94 @@
+// Benchmark of the CPU conv2d (im2col + SGEMM, the f32 training path) on the five conv
+// layers of torchvision's AlexNet at batch 16: forward, backward-data and backward-weight,
+// each reporting GFLOP/s for 2*N*O*(C/g)*kh*kw*Ho*Wo flops per pass (wall-clock time: the
+// GEMM is multi-threaded). Run with the thread count you mean to compare, e.g.
+// OMP_NUM_THREADS=2 ./bench_conv; compare with bench_gemm's GFLOP/s at similar sizes.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+
+namespace {
+
+namespace cpu = pw::kernels::cpu;
+
+struct Layer {
+  const char* name;
+  int64_t C, O, k, stride, pad, H;
+};
+
+// torchvision AlexNet features: conv1 .. conv5 with their input sizes.
+const Layer kLayers[] = {
+    {"conv1", 3, 64, 11, 4, 2, 224}, {"conv2", 64, 192, 5, 1, 2, 27},
+    {"conv3", 192, 384, 3, 1, 1, 13}, {"conv4", 384, 256, 3, 1, 1, 13},
+    {"conv5", 256, 256, 3, 1, 1, 13},
+};
+constexpr int64_t kBatch = 16;
+
+cpu::Conv2dShape shape_of(const Layer& l) {
+  const int64_t out = (l.H + 2 * l.pad - l.k) / l.stride + 1;
+  return {kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad, l.pad,
+          1, 1, 1};
+}
+
+std::vector<float> random_vec(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+enum class Pass { forward, backward_data, backward_weight };
+
+void run(benchmark::State& state, Pass pass) {
+  const Layer& l = kLayers[state.range(0)];
+  const cpu::Conv2dShape s = shape_of(l);
+  const int64_t nx = s.N * s.C * s.H * s.W, nw = s.O * s.C * s.kh * s.kw,
+                ny = s.N * s.O * s.Ho * s.Wo;
+  std::vector<float> x = random_vec(nx, 1), w = random_vec(nw, 2), b = random_vec(s.O, 3),
+                     y = random_vec(ny, 4), dx(nx), dw(nw);
+  auto once = [&] {
+    // y doubles as the upstream gradient in the backward passes.
+    if (pass == Pass::forward)
+      cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), b.data(), y.data());
+    else if (pass == Pass::backward_data)
+      cpu::conv2d_backward_data_im2col<float>(s, y.data(), w.data(), dx.data());
+    else
+      cpu::conv2d_backward_weight_im2col<float>(s, x.data(), y.data(), dw.data());
+  };
+  once();  // warm-up: thread pool, GEMM packing buffers
+  for (auto _ : state) {
+    once();
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * s.N * s.O * (s.C / s.groups) * s.kh * s.kw * s.Ho * s.Wo;
+  state.SetLabel(l.name);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_conv2d_forward(benchmark::State& state) { run(state, Pass::forward); }
+void BM_conv2d_backward_data(benchmark::State& state) { run(state, Pass::backward_data); }
+void BM_conv2d_backward_weight(benchmark::State& state) { run(state, Pass::backward_weight); }
+
+}  // namespace
+
+// Argument: the layer index 0..4 (conv1..conv5); the label names the layer.
+BENCHMARK(BM_conv2d_forward)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_conv2d_backward_data)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_conv2d_backward_weight)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::printf("threads: %d, batch %lld\n", omp_get_max_threads(), (long long)kBatch);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,119 @@
+// conv2d: argument checks, the choice between the direct and im2col kernels, and backward
+// (data, weight, bias) through the same kernel family as the forward pass.
+#include "engine/ops/conv.h"
+
+#include <atomic>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/conv.h"
+
+namespace pw {
+
+namespace {
+
+std::atomic<ConvAlgo> g_conv_algo{ConvAlgo::automatic};
+
+bool use_direct(DType dt, ConvAlgo algo) {
+  if (algo == ConvAlgo::direct) return true;
+  if (algo == ConvAlgo::im2col) return false;
+  return dt != DType::f32;  // automatic: f64 runs the reference
+}
+
+// floor((in + 2*pad - dilation*(k-1) - 1) / stride) + 1, or <= 0 when the dilated kernel does
+// not fit in the padded input.
+int64_t conv_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
+  const int64_t span = in + 2 * pad - dilation * (k - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+}  // namespace
+
+void set_conv_algorithm(ConvAlgo algo) { g_conv_algo.store(algo); }
+ConvAlgo conv_algorithm() { return g_conv_algo.load(); }
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+  PW_CHECK(x.defined() && weight.defined(), "conv2d: undefined input or weight");
+  PW_CHECK(x.dim() == 4, "conv2d: input must be 4-D [N, C, H, W], got shape ",
+           shape_str(x.shape()));
+  PW_CHECK(weight.dim() == 4, "conv2d: weight must be 4-D [O, C/groups, kh, kw], got shape ",
+           shape_str(weight.shape()));
+  const DType dt = x.dtype();
+  PW_CHECK(is_floating(dt), "conv2d: expected a floating-point input, got ", dtype_name(dt));
+  PW_CHECK(weight.dtype() == dt, "conv2d: weight is ", dtype_name(weight.dtype()), ", input is ",
+           dtype_name(dt));
+  PW_CHECK(p.stride_h > 0 && p.stride_w > 0, "conv2d: stride must be positive, got (", p.stride_h,
+           ", ", p.stride_w, ")");
+  PW_CHECK(p.dilation_h > 0 && p.dilation_w > 0, "conv2d: dilation must be positive, got (",
+           p.dilation_h, ", ", p.dilation_w, ")");
+  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, "conv2d: padding must be non-negative, got (", p.pad_h,
+           ", ", p.pad_w, ")");
+  PW_CHECK(p.groups > 0, "conv2d: groups must be positive, got ", p.groups);
+
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+  PW_CHECK(kh > 0 && kw > 0, "conv2d: kernel size must be positive, got ", kh, "x", kw);
+  PW_CHECK(O > 0, "conv2d: weight has no output channels");
+  PW_CHECK(C % p.groups == 0, "conv2d: groups=", p.groups, " does not divide the input's ", C,
+           " channels");
+  PW_CHECK(O % p.groups == 0, "conv2d: groups=", p.groups, " does not divide the weight's ", O,
+           " output channels");
+  PW_CHECK(weight.size(1) * p.groups == C, "conv2d: input has ", C, " channels, weight expects ",
+           weight.size(1) * p.groups);
+  const int64_t Ho = conv_output_size(H, kh, p.stride_h, p.pad_h, p.dilation_h);
+  const int64_t Wo = conv_output_size(W, kw, p.stride_w, p.pad_w, p.dilation_w);
+  PW_CHECK(Ho > 0 && Wo > 0, "conv2d: output size would be ", Ho, "x", Wo, " (input ", H, "x", W,
+           ", kernel ", kh, "x", kw, ", padding (", p.pad_h, ", ", p.pad_w, "), dilation (",
+           p.dilation_h, ", ", p.dilation_w, ")); it must be positive");
+  if (bias.defined()) {
+    PW_CHECK(bias.dim() == 1 && bias.size(0) == O, "conv2d: bias has shape ",
+             shape_str(bias.shape()), ", expected [", O, "]");
+    PW_CHECK(bias.dtype() == dt, "conv2d: bias is ", dtype_name(bias.dtype()), ", input is ",
+             dtype_name(dt));
+  }
+
+  const kernels::cpu::Conv2dShape s{N,  C,  H,  W,  O,  kh, kw, Ho, Wo, p.stride_h, p.stride_w,
+                                    p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+  const bool direct = use_direct(dt, conv_algorithm());
+  Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = Tensor::empty({N, O, Ho, Wo}, dt, x.device());
+  dispatch_floating(dt, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* b = bc.defined() ? bc.data<T>() : nullptr;
+    if (direct) kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+    else kernels::cpu::conv2d_forward_im2col<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+  });
+
+  // The weight gradient needs x, the data gradient needs w: keep only what will be used.
+  Tensor saved_x = weight.requires_grad() ? xc : Tensor();
+  Tensor saved_w = x.requires_grad() ? wc : Tensor();
+  return record(y, "conv2d", {x, weight, bias}, [s, direct, saved_x, saved_w, dt](const Tensor& g, const Node& n) {
+    Tensor gc = g.contiguous();
+    Tensor dx, dw, db;
+    dispatch_floating(dt, "conv2d_backward", [&](auto tag) {
+      using T = decltype(tag);
+      if (n.needs_grad(0)) {
+        dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt, gc.device());
+        if (direct)
+          kernels::cpu::conv2d_backward_data_direct<T>(s, gc.data<T>(), saved_w.data<T>(), dx.data<T>());
+        else
+          kernels::cpu::conv2d_backward_data_im2col<T>(s, gc.data<T>(), saved_w.data<T>(), dx.data<T>());
+      }
+      if (n.needs_grad(1)) {
+        dw = Tensor::empty({s.O, s.C / s.groups, s.kh, s.kw}, dt, gc.device());
+        if (direct)
+          kernels::cpu::conv2d_backward_weight_direct<T>(s, saved_x.data<T>(), gc.data<T>(), dw.data<T>());
+        else
+          kernels::cpu::conv2d_backward_weight_im2col<T>(s, saved_x.data<T>(), gc.data<T>(), dw.data<T>());
+      }
+      if (n.needs_grad(2)) {
+        db = Tensor::empty({s.O}, dt, gc.device());
+        kernels::cpu::conv2d_backward_bias<T>(s, gc.data<T>(), db.data<T>());
+      }
+    });
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
+}  // namespace pw

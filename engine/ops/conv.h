@@ -1,0 +1,40 @@
+// 2-D convolution (PyTorch's conv2d: cross-correlation, NCHW, groups, dilation).
+#pragma once
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace pw {
+
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1,
+          groups = 1;
+};
+
+// x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] or undefined -> [N, O, Ho, Wo] with
+// Ho = floor((H + 2*pad_h - dilation_h*(kh-1) - 1) / stride_h) + 1 (and Wo likewise).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p);
+
+// Which CPU implementation conv2d runs (forward and its backward, fixed when it is called):
+//   automatic: im2col + GEMM for f32, the direct reference loops for f64 (the default);
+//   direct:    the direct reference loops for every dtype (tests compare f32 against it);
+//   im2col:    im2col + GEMM for every dtype (f64 then runs the reference GEMM; lets the
+//              gradient checks exercise the im2col/col2im indexing in double precision).
+// A process-wide setting, meant for tests and benchmarks.
+enum class ConvAlgo { automatic, direct, im2col };
+void set_conv_algorithm(ConvAlgo algo);
+ConvAlgo conv_algorithm();
+
+// Sets the algorithm for its scope and restores the previous one.
+class ConvAlgoGuard {
+ public:
+  explicit ConvAlgoGuard(ConvAlgo algo) : prev_(conv_algorithm()) { set_conv_algorithm(algo); }
+  ~ConvAlgoGuard() { set_conv_algorithm(prev_); }
+  ConvAlgoGuard(const ConvAlgoGuard&) = delete;
+  ConvAlgoGuard& operator=(const ConvAlgoGuard&) = delete;
+
+ private:
+  ConvAlgo prev_;
+};
+
+}  // namespace pw

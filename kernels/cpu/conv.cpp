@@ -1,0 +1,305 @@
+// CPU 2-D convolution: the direct reference loops and the im2col + GEMM path (see conv.h).
+//
+// The direct loops accumulate in double whatever T is, so the float reference is as exact as
+// a float result can be. The im2col path costs one unfolded copy of an image's group
+// (C/g*kh*kw*Ho*Wo elements) and spends nearly all its time in the GEMM, so it runs at a
+// large fraction of the SGEMM's speed when Ho*Wo and O/g are both in the tens or more
+// (every AlexNet/VGG layer); depthwise convs (O/g = 1) get no benefit from the GEMM.
+#include "kernels/cpu/conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+
+namespace pw::kernels::cpu {
+
+namespace {
+
+// The GEMM for T: the fast kernel for float, the reference for double (as pw::detail::gemm).
+void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
+            const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  gemm_reference<double>(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a >= 0, b > 0
+
+// The output columns ow whose input column ow*stride + off lies in [0, W): [lo, hi).
+void valid_columns(int64_t off, int64_t stride, int64_t W, int64_t Wo, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : std::min(Wo, ceil_div(-off, stride));
+  hi = W - off <= 0 ? 0 : std::min(Wo, ceil_div(W - off, stride));
+  hi = std::max(hi, lo);
+}
+
+// True when the input plane of a group already is its col matrix.
+bool is_pointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
+         s.pad_w == 0;
+}
+
+// Parallel regions cost microseconds: only split work worth more than that.
+constexpr int64_t kParallelWork = 1 << 15;
+
+}  // namespace
+
+// ---------------------------------------------------------------- direct (reference)
+
+template <typename T>
+void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
+  const int64_t work = s.N * s.O * s.Ho * s.Wo * Cg * s.kh * s.kw;
+#pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t o = 0; o < s.O; ++o) {
+      const int64_t g = o / Og;
+      for (int64_t oh = 0; oh < s.Ho; ++oh)
+        for (int64_t ow = 0; ow < s.Wo; ++ow) {
+          double acc = bias ? double(bias[o]) : 0.0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < s.kh; ++i) {
+              const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dilation_h;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int64_t j = 0; j < s.kw; ++j) {
+                const int64_t iw = ow * s.stride_w - s.pad_w + j * s.dilation_w;
+                if (iw < 0 || iw >= s.W) continue;
+                acc += double(x[((n * s.C + g * Cg + c) * s.H + ih) * s.W + iw]) *
+                       double(w[((o * Cg + c) * s.kh + i) * s.kw + j]);
+              }
+            }
+          y[((n * s.O + o) * s.Ho + oh) * s.Wo + ow] = T(acc);
+        }
+    }
+}
+
+// Gather form: dx[n, c, ih, iw] sums dy[n, o, oh, ow] * w[o, c, i, j] over every (o, i, j)
+// whose tap lands on (ih, iw), i.e. ih = oh*sh - ph + i*dh for an integer oh in range.
+template <typename T>
+void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
+  const int64_t work = s.N * s.C * s.H * s.W * Og * s.kh * s.kw;
+#pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t c = 0; c < s.C; ++c) {
+      const int64_t g = c / Cg, cg = c % Cg;
+      for (int64_t ih = 0; ih < s.H; ++ih)
+        for (int64_t iw = 0; iw < s.W; ++iw) {
+          double acc = 0.0;
+          for (int64_t og = 0; og < Og; ++og) {
+            const int64_t o = g * Og + og;
+            for (int64_t i = 0; i < s.kh; ++i) {
+              const int64_t th = ih + s.pad_h - i * s.dilation_h;  // = oh * stride_h
+              if (th < 0 || th % s.stride_h != 0) continue;
+              const int64_t oh = th / s.stride_h;
+              if (oh >= s.Ho) continue;
+              for (int64_t j = 0; j < s.kw; ++j) {
+                const int64_t tw = iw + s.pad_w - j * s.dilation_w;
+                if (tw < 0 || tw % s.stride_w != 0) continue;
+                const int64_t ow = tw / s.stride_w;
+                if (ow >= s.Wo) continue;
+                acc += double(dy[((n * s.O + o) * s.Ho + oh) * s.Wo + ow]) *
+                       double(w[((o * Cg + cg) * s.kh + i) * s.kw + j]);
+              }
+            }
+          }
+          dx[((n * s.C + c) * s.H + ih) * s.W + iw] = T(acc);
+        }
+    }
+}
+
+template <typename T>
+void conv2d_backward_weight_direct(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+  const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
+  const int64_t work = s.O * Cg * s.kh * s.kw * s.N * s.Ho * s.Wo;
+#pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int64_t c = 0; c < Cg; ++c) {
+      const int64_t g = o / Og;
+      for (int64_t i = 0; i < s.kh; ++i)
+        for (int64_t j = 0; j < s.kw; ++j) {
+          double acc = 0.0;
+          for (int64_t n = 0; n < s.N; ++n)
+            for (int64_t oh = 0; oh < s.Ho; ++oh) {
+              const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dilation_h;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int64_t ow = 0; ow < s.Wo; ++ow) {
+                const int64_t iw = ow * s.stride_w - s.pad_w + j * s.dilation_w;
+                if (iw < 0 || iw >= s.W) continue;
+                acc += double(dy[((n * s.O + o) * s.Ho + oh) * s.Wo + ow]) *
+                       double(x[((n * s.C + g * Cg + c) * s.H + ih) * s.W + iw]);
+              }
+            }
+          dw[((o * Cg + c) * s.kh + i) * s.kw + j] = T(acc);
+        }
+    }
+}
+
+template <typename T>
+void conv2d_backward_bias(const Conv2dShape& s, const T* dy, T* db) {
+  const int64_t P = s.Ho * s.Wo;
+#pragma omp parallel for schedule(static) if (s.N * s.O * P > kParallelWork)
+  for (int64_t o = 0; o < s.O; ++o) {
+    double acc = 0.0;
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* row = dy + (n * s.O + o) * P;
+      for (int64_t p = 0; p < P; ++p) acc += row[p];
+    }
+    db[o] = T(acc);
+  }
+}
+
+// ---------------------------------------------------------------- im2col / col2im
+
+template <typename T>
+void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
+            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo,
+            T* col) {
+  const int64_t P = Ho * Wo;
+#pragma omp parallel for schedule(static) if (C * kh * kw * P > kParallelWork && C > 1)
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        T* row = col + ((c * kh + i) * kw + j) * P;
+        const int64_t off_w = j * dw - pw;
+        int64_t lo, hi;
+        valid_columns(off_w, sw, W, Wo, lo, hi);
+        for (int64_t oh = 0; oh < Ho; ++oh) {
+          T* r = row + oh * Wo;
+          const int64_t ih = oh * sh - ph + i * dh;
+          if (ih < 0 || ih >= H) {
+            std::fill(r, r + Wo, T(0));
+            continue;
+          }
+          const T* xr = x + (c * H + ih) * W;
+          std::fill(r, r + lo, T(0));
+          if (sw == 1) std::copy(xr + lo + off_w, xr + hi + off_w, r + lo);
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow * sw + off_w];
+          std::fill(r + hi, r + Wo, T(0));
+        }
+      }
+}
+
+template <typename T>
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
+            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo,
+            T* x) {
+  const int64_t P = Ho * Wo;
+  // Each channel's rows of col add only into that channel's plane: channels are independent.
+#pragma omp parallel for schedule(static) if (C * kh * kw * P > kParallelWork && C > 1)
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const T* row = col + ((c * kh + i) * kw + j) * P;
+        const int64_t off_w = j * dw - pw;
+        int64_t lo, hi;
+        valid_columns(off_w, sw, W, Wo, lo, hi);
+        for (int64_t oh = 0; oh < Ho; ++oh) {
+          const int64_t ih = oh * sh - ph + i * dh;
+          if (ih < 0 || ih >= H) continue;
+          const T* r = row + oh * Wo;
+          T* xr = x + (c * H + ih) * W;
+          for (int64_t ow = lo; ow < hi; ++ow) xr[ow * sw + off_w] += r[ow];
+        }
+      }
+}
+
+// ---------------------------------------------------------------- im2col + GEMM
+
+template <typename T>
+void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
+  const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
+  const bool pointwise = is_pointwise(s);
+  std::vector<T> col(pointwise ? 0 : K * P);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      const T* B = xg;
+      if (!pointwise) {
+        im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+               s.dilation_h, s.dilation_w, s.Ho, s.Wo, col.data());
+        B = col.data();
+      }
+      T* yg = y + (n * s.O + g * Og) * P;
+      gemm_t(false, false, Og, P, K, w + g * Og * K, K, B, P, T(0), yg, P);
+    }
+  if (bias) {
+#pragma omp parallel for collapse(2) schedule(static) if (s.N * s.O * P > kParallelWork)
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t o = 0; o < s.O; ++o) {
+        T* row = y + (n * s.O + o) * P;
+        const T b = bias[o];
+        for (int64_t p = 0; p < P; ++p) row[p] += b;
+      }
+  }
+}
+
+template <typename T>
+void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
+  const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo, HW = s.H * s.W;
+  const bool pointwise = is_pointwise(s);
+  std::vector<T> col(pointwise ? 0 : K * P);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const T* dyg = dy + (n * s.O + g * Og) * P;
+      T* dxg = dx + (n * s.C + g * Cg) * HW;
+      // W_g is stored [Og, K]; W_g^T @ dY_g is [K, P].
+      if (pointwise) {
+        gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), dxg, P);
+        continue;
+      }
+      gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), col.data(), P);
+      std::fill(dxg, dxg + Cg * HW, T(0));
+      col2im(col.data(), Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+             s.dilation_h, s.dilation_w, s.Ho, s.Wo, dxg);
+    }
+}
+
+template <typename T>
+void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+  const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
+  const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
+  if (s.N == 0) {
+    std::fill(dw, dw + s.O * K, T(0));
+    return;
+  }
+  const bool pointwise = is_pointwise(s);
+  std::vector<T> col(pointwise ? 0 : K * P);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      const T* B = xg;
+      if (!pointwise) {
+        im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+               s.dilation_h, s.dilation_w, s.Ho, s.Wo, col.data());
+        B = col.data();
+      }
+      // dW_g [Og, K] (+)= dY_g [Og, P] @ col^T [P, K]; the first image overwrites (beta 0).
+      gemm_t(false, true, Og, K, P, dy + (n * s.O + g * Og) * P, P, B, P, n == 0 ? T(0) : T(1),
+             dw + g * Og * K, K);
+    }
+}
+
+#define PW_INSTANTIATE_CONV(T)                                                                  \
+  template void conv2d_forward_direct<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data_direct<T>(const Conv2dShape&, const T*, const T*, T*);     \
+  template void conv2d_backward_weight_direct<T>(const Conv2dShape&, const T*, const T*, T*);   \
+  template void conv2d_forward_im2col<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data_im2col<T>(const Conv2dShape&, const T*, const T*, T*);     \
+  template void conv2d_backward_weight_im2col<T>(const Conv2dShape&, const T*, const T*, T*);   \
+  template void conv2d_backward_bias<T>(const Conv2dShape&, const T*, T*);                      \
+  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
+                          int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, T*);   \
+  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
+                          int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, T*);
+
+PW_INSTANTIATE_CONV(float)
+PW_INSTANTIATE_CONV(double)
+#undef PW_INSTANTIATE_CONV
+
+}  // namespace pw::kernels::cpu

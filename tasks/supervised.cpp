@@ -1,0 +1,158 @@
+// Supervised training loop: seeded shuffling, mini-batch SGD/Adam with a schedule, per-epoch
+// evaluation, metrics as JSON lines.
+#include "tasks/supervised.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/data/mnist.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "engine/util/progress.h"
+#include "models/registry.h"
+
+namespace pw::tasks {
+
+// Gathers rows `idx[begin, end)` of images/labels into a fresh batch.
+static void gather(const Tensor& images, const Tensor& labels, const std::vector<int64_t>& idx,
+                   int64_t begin, int64_t end, Tensor& xb, Tensor& yb) {
+  int64_t n = end - begin, per = images.numel() / images.shape()[0];
+  Shape s = images.shape();
+  s[0] = n;
+  xb = Tensor::empty(s);
+  yb = Tensor::empty({n}, DType::i32);
+  const float* src = images.data<float>();
+  float* dst = xb.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy(src + idx[begin + i] * per, src + (idx[begin + i] + 1) * per, dst + i * per);
+    yb.data<int32_t>()[i] = labels.data<int32_t>()[idx[begin + i]];
+  }
+}
+
+Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& labels, int64_t batch_size,
+                    int64_t num_classes) {
+  NoGradGuard ng;
+  bool was_training = model.is_training();
+  model.eval();
+  int64_t n = images.shape()[0];
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  Evaluation ev;
+  ev.confusion.assign(num_classes * num_classes, 0);
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    int64_t e = std::min(n, b + batch_size);
+    Tensor xb, yb;
+    gather(images, labels, order, b, e, xb, yb);
+    Tensor logits = model(xb);
+    loss_sum += cross_entropy(logits, yb, Reduction::sum).item();
+    std::vector<int32_t> pred = argmax(logits, 1).to_vector_i32();
+    for (int64_t i = 0; i < e - b; ++i) {
+      int32_t t = yb.data<int32_t>()[i];
+      correct += pred[i] == t;
+      if (t < num_classes && pred[i] < num_classes) ev.confusion[t * num_classes + pred[i]]++;
+    }
+  }
+  model.train(was_training);
+  ev.loss = n ? loss_sum / n : 0;
+  ev.accuracy = n ? (double)correct / n : 0;
+  return ev;
+}
+
+static std::unique_ptr<optim::Optimizer> make_optimizer(const SupervisedConfig& c,
+                                                        std::vector<Tensor> params) {
+  if (c.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(params, c.lr, c.momentum, c.weight_decay, c.nesterov && c.momentum > 0);
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  PW_FAIL("train: unknown optimizer '", c.optimizer, "' (expected sgd, adam or adamw)");
+}
+
+SupervisedResult train_supervised(const SupervisedConfig& c) {
+  PW_CHECK(c.epochs > 0, "train: --epochs must be positive, got ", c.epochs);
+  PW_CHECK(c.batch_size > 0, "train: --batch-size must be positive, got ", c.batch_size);
+  PW_CHECK(c.lr > 0, "train: --lr must be positive, got ", c.lr);
+  std::string dir = c.data_dir.empty() ? data::default_fashion_mnist_dir() : c.data_dir;
+  data::LabeledImages train = data::load_mnist_format(dir, true, c.limit_train);
+  data::LabeledImages test = data::load_mnist_format(dir, false, c.limit_test);
+  // Normalize once, in place.
+  for (Tensor* t : {&train.images, &test.images}) {
+    float* p = t->data<float>();
+    for (int64_t i = 0; i < t->numel(); ++i) p[i] = (float)((p[i] - kFashionMean) / kFashionStd);
+  }
+  const int64_t classes = 10;
+
+  manual_seed(c.seed);
+  models::ModelPtr model = models::create(c.model, {classes, train.images.shape()[1]});
+  Generator shuffle_gen(c.seed, /*stream=*/1);
+  auto opt = make_optimizer(c, model->parameters());
+  int64_t n = train.images.shape()[0];
+  int64_t steps_per_epoch = (n + c.batch_size - 1) / c.batch_size;
+  int64_t total_steps = steps_per_epoch * c.epochs;
+  auto schedule = optim::make_schedule(c.schedule, c.lr, total_steps);
+
+  std::ofstream metrics;
+  if (!c.out_dir.empty()) {
+    std::filesystem::create_directories(c.out_dir);
+    metrics.open(std::filesystem::path(c.out_dir) / "metrics.jsonl");
+    PW_CHECK(metrics.good(), "train: cannot write metrics to '", c.out_dir, "'");
+  }
+
+  SupervisedResult result;
+  result.parameters = model->num_parameters();
+  double train_time = 0;
+  int64_t step = 0;
+  for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
+    model->train();
+    std::vector<int64_t> order = shuffle_gen.permutation(n);
+    Progress progress(steps_per_epoch,
+                      "epoch " + std::to_string(epoch) + "/" + std::to_string(c.epochs), c.progress);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    for (int64_t b = 0; b < steps_per_epoch; ++b) {
+      int64_t begin = b * c.batch_size, end = std::min(n, begin + c.batch_size);
+      Tensor xb, yb;
+      gather(train.images, train.labels, order, begin, end, xb, yb);
+      opt->set_lr(schedule->lr_at(step));
+      opt->zero_grad();
+      Tensor logits = (*model)(xb);
+      Tensor loss = cross_entropy(logits, yb);
+      loss.backward();
+      opt->step();
+      ++step;
+      double l = loss.item();
+      loss_sum += l * (end - begin);
+      std::vector<int32_t> pred = argmax(logits.detach(), 1).to_vector_i32();
+      for (int64_t i = 0; i < end - begin; ++i) correct += pred[i] == yb.data<int32_t>()[i];
+      seen += end - begin;
+      progress.update(b + 1, {{"loss", loss_sum / seen}, {"acc", (double)correct / seen}, {"lr", opt->lr()}},
+                      (double)c.batch_size);
+      if (metrics.is_open() && (step % 50 == 0 || b + 1 == steps_per_epoch))
+        metrics << "{\"step\": " << step << ", \"epoch\": " << epoch << ", \"loss\": " << l
+                << ", \"lr\": " << opt->lr() << "}\n";
+    }
+    double secs = progress.elapsed_seconds();
+    train_time += secs;
+    Evaluation ev = evaluate(*model, test.images, test.labels, 256, classes);
+    progress.finish({{"loss", loss_sum / seen}, {"acc", (double)correct / seen}, {"test_acc", ev.accuracy}});
+    EpochRecord rec{epoch, loss_sum / seen, (double)correct / seen, ev.loss, ev.accuracy, secs};
+    result.epochs.push_back(rec);
+    result.test_accuracy = ev.accuracy;
+    result.test_loss = ev.loss;
+    result.confusion = ev.confusion;
+    if (metrics.is_open()) {
+      metrics << "{\"epoch\": " << epoch << ", \"train_loss\": " << rec.train_loss
+              << ", \"train_accuracy\": " << rec.train_accuracy << ", \"test_loss\": " << rec.test_loss
+              << ", \"test_accuracy\": " << rec.test_accuracy << ", \"seconds\": " << secs << "}\n";
+      metrics.flush();
+    }
+  }
+  result.steps = step;
+  result.train_seconds = train_time;
+  result.images_per_second = train_time > 0 ? (double)n * c.epochs / train_time : 0;
+  return result;
+}
+
+}  // namespace pw::tasks

@@ -1,0 +1,56 @@
+// Supervised training and evaluation of a classifier on labeled images held in memory.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/nn.h"
+#include "engine/tensor.h"
+
+namespace pw::tasks {
+
+struct SupervisedConfig {
+  std::string model = "fmnist-cnn";
+  std::string data_dir;           // MNIST-format folder; empty: Debian's Fashion-MNIST
+  int64_t epochs = 3;
+  int64_t batch_size = 64;
+  std::string optimizer = "sgd";  // sgd | adam | adamw
+  double lr = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool nesterov = true;
+  std::string schedule = "onecycle";  // see optim::make_schedule
+  uint64_t seed = 0;
+  int64_t limit_train = -1;       // use only the first N training / test images
+  int64_t limit_test = -1;
+  std::string out_dir;            // metrics.jsonl and summary.json go here (if not empty)
+  bool progress = true;
+};
+
+struct EpochRecord {
+  int64_t epoch;
+  double train_loss, train_accuracy, test_loss, test_accuracy, seconds;
+};
+
+struct SupervisedResult {
+  std::vector<EpochRecord> epochs;
+  double test_accuracy = 0, test_loss = 0, train_seconds = 0, images_per_second = 0;
+  int64_t steps = 0, parameters = 0;
+  std::vector<int64_t> confusion;  // classes x classes, row = true label
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+  std::vector<int64_t> confusion;
+};
+
+// Fashion-MNIST's pixel mean and standard deviation (train split), used to normalize inputs.
+inline constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
+
+// Loss and accuracy of `model` (in eval mode, no graph) over images [N, C, H, W] / labels [N].
+Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& labels, int64_t batch_size,
+                    int64_t num_classes);
+
+SupervisedResult train_supervised(const SupervisedConfig& config);
+
+}  // namespace pw::tasks

@@ -1,0 +1,56 @@
+// End to end: the reference CNN learns Fashion-MNIST (the real data from Debian's
+// dataset-fashion-mnist), evaluated on held-out test images.
+#include <filesystem>
+
+#include "engine/data/mnist.h"
+#include "tasks/supervised.h"
+#include "tests/support/gradcheck.h"
+
+using namespace pw;
+
+static bool have_fashion_mnist() {
+  return std::filesystem::exists(data::default_fashion_mnist_dir() + "/t10k-labels-idx1-ubyte.gz");
+}
+
+TEST(SlowTrain, SmallCnnLearnsFashionMnist) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tasks::SupervisedConfig c;
+  c.epochs = 2;
+  c.limit_train = 4000;  // the first 4000 training images
+  c.limit_test = 2000;   // 2000 held-out test images, never trained on
+  c.batch_size = 50;
+  c.lr = 0.05;
+  c.seed = 1;
+  c.progress = false;
+  tasks::SupervisedResult r = tasks::train_supervised(c);
+  ASSERT_EQ(r.epochs.size(), 2u);
+  // Stated bar: 80% on held-out images after 8000 image-steps (chance is 10%).
+  EXPECT_GE(r.test_accuracy, 0.80) << "test accuracy " << r.test_accuracy;
+  EXPECT_LT(r.epochs[1].train_loss, r.epochs[0].train_loss);
+  int64_t total = 0;
+  for (int64_t v : r.confusion) total += v;
+  EXPECT_EQ(total, 2000);
+}
+
+TEST(SlowTrain, SameSeedSameRun) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tasks::SupervisedConfig c;
+  c.epochs = 1;
+  c.limit_train = 300;
+  c.limit_test = 200;
+  c.batch_size = 32;
+  c.seed = 5;
+  c.progress = false;
+  tasks::SupervisedResult a = tasks::train_supervised(c), b = tasks::train_supervised(c);
+  EXPECT_EQ(a.epochs[0].train_loss, b.epochs[0].train_loss);
+  EXPECT_EQ(a.test_accuracy, b.test_accuracy);
+}
+
+TEST(Data, MissingDatasetIsAClearError) {
+  try {
+    data::load_mnist_format("/nonexistent/folder", true);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train-images-idx3-ubyte"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,99 @@
+// Flag parsing with errors that name the flag and list what exists.
+#include "tools/args.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "engine/util/error.h"
+
+namespace pw::cli {
+
+Args::Args(std::string command, std::string summary)
+    : command_(std::move(command)), summary_(std::move(summary)) {}
+
+Args& Args::flag(const std::string& name, const std::string& def, const std::string& help) {
+  flags_.push_back({name, def, help, false});
+  return *this;
+}
+
+Args& Args::boolean(const std::string& name, const std::string& help) {
+  flags_.push_back({name, "false", help, true});
+  return *this;
+}
+
+std::string Args::help() const {
+  std::string s = "usage: patchwork " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
+  for (const Flag& f : flags_) {
+    std::string left = "  --" + f.name + (f.is_bool ? "" : " V");
+    if (left.size() < 24) left += std::string(24 - left.size(), ' ');
+    else left += "\n" + std::string(24, ' ');
+    s += left + f.help;
+    if (!f.is_bool && !f.value.empty()) s += " (default: " + f.value + ")";
+    s += "\n";
+  }
+  return s + "  --help                show this help\n";
+}
+
+bool Args::parse(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("%s", help().c_str());
+      return false;
+    }
+    PW_CHECK(a.rfind("--", 0) == 0, command_, ": unexpected argument '", a, "' (see patchwork ",
+             command_, " --help)");
+    std::string name = a.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    Flag* f = nullptr;
+    for (Flag& g : flags_)
+      if (g.name == name) f = &g;
+    PW_CHECK(f, command_, ": unknown option --", name, " (see patchwork ", command_, " --help)");
+    if (f->is_bool) {
+      f->value = has_value ? value : "true";
+    } else {
+      if (!has_value) {
+        PW_CHECK(i + 1 < argc, command_, ": option --", name, " needs a value");
+        value = argv[++i];
+      }
+      f->value = value;
+    }
+  }
+  return true;
+}
+
+const Args::Flag& Args::get(const std::string& name) const {
+  for (const Flag& f : flags_)
+    if (f.name == name) return f;
+  PW_FAIL(command_, ": internal: undeclared flag --", name);
+}
+
+std::string Args::str(const std::string& name) const { return get(name).value; }
+
+int64_t Args::i64(const std::string& name) const {
+  const std::string& v = get(name).value;
+  char* end = nullptr;
+  long long r = std::strtoll(v.c_str(), &end, 10);
+  PW_CHECK(!v.empty() && *end == '\0', command_, ": --", name, " expects an integer, got '", v, "'");
+  return r;
+}
+
+double Args::f64(const std::string& name) const {
+  const std::string& v = get(name).value;
+  char* end = nullptr;
+  double r = std::strtod(v.c_str(), &end);
+  PW_CHECK(!v.empty() && *end == '\0', command_, ": --", name, " expects a number, got '", v, "'");
+  return r;
+}
+
+bool Args::on(const std::string& name) const {
+  const std::string& v = get(name).value;
+  return v == "true" || v == "1" || v == "yes";
+}
+
+}  // namespace pw::cli

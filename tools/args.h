@@ -1,0 +1,34 @@
+// A small command-line flag parser: declared flags with help text, --name value or --name=value.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pw::cli {
+
+class Args {
+ public:
+  Args(std::string command, std::string summary);
+  // Declares a flag with a default value (shown in --help). Boolean flags take no value.
+  Args& flag(const std::string& name, const std::string& default_value, const std::string& help);
+  Args& boolean(const std::string& name, const std::string& help);
+  // Parses argv[first..]; returns false if --help was asked (help already printed).
+  bool parse(int argc, char** argv, int first);
+  std::string help() const;
+
+  std::string str(const std::string& name) const;
+  int64_t i64(const std::string& name) const;
+  double f64(const std::string& name) const;
+  bool on(const std::string& name) const;
+
+ private:
+  struct Flag {
+    std::string name, value, help;
+    bool is_bool = false;
+  };
+  const Flag& get(const std::string& name) const;
+  std::string command_, summary_;
+  std::vector<Flag> flags_;
+};
+
+}  // namespace pw::cli
