@@ -32,8 +32,10 @@ constexpr int64_t kBatch = 16;
 
 cpu::Conv2dShape shape_of(const Layer& l) {
   const int64_t out = (l.H + 2 * l.pad - l.k) / l.stride + 1;
-  return {kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad, l.pad,
-          1, 1, 1};
+  // N, C, H, W, O, kh, kw, Ho, Wo, stride, stride, pad, pad, dilation 1, 1, groups 1
+  cpu::Conv2dShape s{kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad,
+                     l.pad, 1, 1, 1};
+  return s;
 }
 
 std::vector<float> random_vec(int64_t n, uint32_t seed) {
@@ -80,9 +82,10 @@ void BM_conv2d_backward_weight(benchmark::State& state) { run(state, Pass::backw
 }  // namespace
 
 // Argument: the layer index 0..4 (conv1..conv5); the label names the layer.
-BENCHMARK(BM_conv2d_forward)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_conv2d_backward_data)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_conv2d_backward_weight)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMillisecond);
+constexpr benchmark::TimeUnit kMs = benchmark::kMillisecond;
+BENCHMARK(BM_conv2d_forward)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+BENCHMARK(BM_conv2d_backward_data)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+BENCHMARK(BM_conv2d_backward_weight)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

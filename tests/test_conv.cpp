@@ -38,26 +38,35 @@ struct ConvCase {
   bool bias;
 };
 
+// Conv2dParams from stride, padding, dilation (h, w) and groups, in that order.
+Conv2dParams P(int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
+               int64_t dw = 1, int64_t groups = 1) {
+  return {sh, sw, ph, pw, dh, dw, groups};
+}
+
 // Every configuration the gradient checks and the fast/reference comparisons run over.
+// Fields: name, N, C, H, W, O, kh, kw, P(stride h/w, pad h/w, dilation h/w, groups), bias.
 const std::vector<ConvCase>& conv_cases() {
+  // clang-format off
   static const std::vector<ConvCase> cases = {
-      {"basic 3x3", 2, 3, 7, 6, 4, 3, 3, {}, true},
-      {"stride 2 pad 1", 2, 3, 7, 8, 4, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
-      {"stride 3 pad 2 k5", 1, 2, 11, 9, 3, 5, 5, {.stride_h = 3, .stride_w = 3, .pad_h = 2, .pad_w = 2}, true},
-      {"unequal stride/pad/kernel", 2, 3, 9, 7, 2, 3, 2, {.stride_h = 2, .stride_w = 3, .pad_h = 1, .pad_w = 0}, true},
-      {"dilation", 1, 2, 9, 8, 3, 3, 3, {.pad_h = 2, .pad_w = 1, .dilation_h = 2, .dilation_w = 1}, true},
-      {"dilation and stride", 2, 2, 10, 9, 2, 2, 3, {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2, .dilation_h = 3, .dilation_w = 2}, true},
-      {"groups 2", 2, 4, 6, 5, 6, 3, 3, {.pad_h = 1, .pad_w = 1, .groups = 2}, true},
-      {"groups 2 strided no bias", 1, 6, 7, 7, 4, 3, 2, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2}, false},
-      {"depthwise", 2, 3, 6, 7, 3, 3, 3, {.pad_h = 1, .pad_w = 1, .groups = 3}, true},
-      {"depthwise x2", 1, 3, 5, 6, 6, 3, 3, {.stride_h = 2, .stride_w = 1, .pad_h = 1, .groups = 3}, true},
-      {"no bias", 2, 5, 5, 7, 3, 2, 2, {}, false},
-      {"pointwise 1x1", 2, 5, 4, 3, 7, 1, 1, {}, true},
-      {"1x1 stride 2", 2, 3, 5, 6, 4, 1, 1, {.stride_h = 2, .stride_w = 2}, true},
-      {"1x1 padded", 1, 3, 3, 4, 2, 1, 1, {.pad_h = 1, .pad_w = 1}, false},
-      {"kernel = input", 2, 3, 4, 5, 2, 4, 5, {}, true},
-      {"kernel > stride, odd", 1, 5, 13, 11, 3, 7, 5, {.stride_h = 2, .stride_w = 3, .pad_h = 3, .pad_w = 2}, true},
+      {"basic 3x3", 2, 3, 7, 6, 4, 3, 3, P(), true},
+      {"stride 2 pad 1", 2, 3, 7, 8, 4, 3, 3, P(2, 2, 1, 1), true},
+      {"stride 3 pad 2 k5", 1, 2, 11, 9, 3, 5, 5, P(3, 3, 2, 2), true},
+      {"unequal stride/pad/kernel", 2, 3, 9, 7, 2, 3, 2, P(2, 3, 1), true},
+      {"dilation", 1, 2, 9, 8, 3, 3, 3, P(1, 1, 2, 1, 2), true},
+      {"dilation and stride", 2, 2, 10, 9, 2, 2, 3, P(2, 1, 1, 2, 3, 2), true},
+      {"groups 2", 2, 4, 6, 5, 6, 3, 3, P(1, 1, 1, 1, 1, 1, 2), true},
+      {"groups 2 strided no bias", 1, 6, 7, 7, 4, 3, 2, P(2, 2, 1, 1, 1, 1, 2), false},
+      {"depthwise", 2, 3, 6, 7, 3, 3, 3, P(1, 1, 1, 1, 1, 1, 3), true},
+      {"depthwise x2", 1, 3, 5, 6, 6, 3, 3, P(2, 1, 1, 0, 1, 1, 3), true},
+      {"no bias", 2, 5, 5, 7, 3, 2, 2, P(), false},
+      {"pointwise 1x1", 2, 5, 4, 3, 7, 1, 1, P(), true},
+      {"1x1 stride 2", 2, 3, 5, 6, 4, 1, 1, P(2, 2), true},
+      {"1x1 padded", 1, 3, 3, 4, 2, 1, 1, P(1, 1, 1, 1), false},
+      {"kernel = input", 2, 3, 4, 5, 2, 4, 5, P(), true},
+      {"kernel > stride, odd", 1, 5, 13, 11, 3, 7, 5, P(2, 3, 3, 2), true},
   };
+  // clang-format on
   return cases;
 }
 
@@ -79,7 +88,8 @@ TEST(Conv2d, HandComputedThreeByThree) {
       Tensor y = conv2d(xs, ones, b, {.pad_h = 1, .pad_w = 1});
       EXPECT_EQ(y.to_vector_f64(),
                 (std::vector<double>{12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5}));
-      Tensor y2 = conv2d(xs, ones, Tensor(), {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
+      Tensor y2 =
+          conv2d(xs, ones, Tensor(), {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
       EXPECT_EQ(y2.shape(), (Shape{1, 1, 2, 2}));
       EXPECT_EQ(y2.to_vector_f64(), (std::vector<double>{12, 16, 24, 28}));
       // Cross-correlation, not convolution: kernel [[0, 1], [0, 0]] picks x[i, j+1].
@@ -152,7 +162,8 @@ TEST(Conv2d, NonContiguousInputs) {
   Tensor wbig = random_input({3, 4, 3, 3}, 6, -1, 1, false);
   Tensor w = wbig.slice(1, 1, 3);
   Conv2dParams p{.pad_h = 1, .pad_w = 1};
-  EXPECT_TRUE(all_close(conv2d(xt, w, Tensor(), p), conv2d(xt.contiguous(), w.contiguous(), Tensor(), p), 1e-14));
+  EXPECT_TRUE(all_close(conv2d(xt, w, Tensor(), p),
+                        conv2d(xt.contiguous(), w.contiguous(), Tensor(), p), 1e-14));
 }
 
 // ---------------------------------------------------------------- fast f32 vs reference
@@ -185,17 +196,21 @@ TEST(Conv2d, Im2colKernelsMatchDirectOnAwkwardSizes) {
   std::mt19937 rng(7);
   std::vector<ConvCase> cases = conv_cases();
   // Larger awkward ones too, where the GEMM blocks and threads actually split the work.
-  cases.push_back({"large odd", 3, 13, 23, 19, 37, 5, 3, {.stride_h = 2, .stride_w = 1, .pad_h = 2, .pad_w = 1}, true});
-  cases.push_back({"large groups", 2, 12, 17, 21, 18, 3, 3, {.pad_h = 1, .pad_w = 1, .groups = 3}, true});
-  cases.push_back({"large pointwise", 2, 67, 15, 13, 29, 1, 1, {}, true});
-  cases.push_back({"large dilated", 2, 7, 31, 29, 11, 3, 3, {.stride_h = 3, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2}, false});
+  // clang-format off
+  cases.push_back({"large odd", 3, 13, 23, 19, 37, 5, 3, P(2, 1, 2, 1), true});
+  cases.push_back({"large groups", 2, 12, 17, 21, 18, 3, 3, P(1, 1, 1, 1, 1, 1, 3), true});
+  cases.push_back({"large pointwise", 2, 67, 15, 13, 29, 1, 1, P(), true});
+  cases.push_back({"large dilated", 2, 7, 31, 29, 11, 3, 3, P(3, 2, 2, 2, 2, 2), false});
+  // clang-format on
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(c.name);
     const Conv2dParams& p = c.p;
     const int64_t Ho = out_size(c.H, c.kh, p.stride_h, p.pad_h, p.dilation_h);
     const int64_t Wo = out_size(c.W, c.kw, p.stride_w, p.pad_w, p.dilation_w);
+    // clang-format off
     const cpu::Conv2dShape s{c.N, c.C, c.H, c.W, c.O, c.kh, c.kw, Ho, Wo, p.stride_h, p.stride_w,
                              p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+    // clang-format on
     const size_t nx = c.N * c.C * c.H * c.W, nw = c.O * (c.C / p.groups) * c.kh * c.kw,
                  ny = c.N * c.O * Ho * Wo;
     std::vector<float> x = random_floats(nx, rng), w = random_floats(nw, rng),
@@ -252,30 +267,35 @@ TEST(Conv2d, EngineF32FastPathMatchesForcedReference) {
 // ---------------------------------------------------------------- errors
 
 TEST(Conv2d, ArgumentErrors) {
+  const Tensor none;
   Tensor x = Tensor::ones({1, 4, 5, 5}), w = Tensor::ones({2, 3, 3, 3});
-  expect_error([&] { conv2d(x, w, Tensor(), {}); }, "conv2d: input has 4 channels, weight expects 3");
-  // groups must divide the input and the output channels
-  expect_error([&] { conv2d(Tensor::ones({1, 3, 5, 5}), Tensor::ones({2, 1, 3, 3}), Tensor(), {.groups = 2}); },
-               "does not divide the input's 3 channels");
-  expect_error([&] { conv2d(Tensor::ones({1, 4, 5, 5}), Tensor::ones({3, 2, 3, 3}), Tensor(), {.groups = 2}); },
-               "does not divide the weight's 3 output channels");
-  expect_error([&] { conv2d(Tensor::ones({4, 5, 5}), Tensor::ones({2, 4, 3, 3}), Tensor(), {}); },
-               "input must be 4-D");
-  expect_error([&] { conv2d(x, Tensor::ones({2, 4, 3}), Tensor(), {}); }, "weight must be 4-D");
   Tensor w4 = Tensor::ones({2, 4, 3, 3});
-  expect_error([&] { conv2d(x, w4, Tensor(), {.stride_h = 0}); }, "stride must be positive");
-  expect_error([&] { conv2d(x, w4, Tensor(), {.stride_w = -1}); }, "stride must be positive");
-  expect_error([&] { conv2d(x, w4, Tensor(), {.dilation_h = 0}); }, "dilation must be positive");
-  expect_error([&] { conv2d(x, w4, Tensor(), {.pad_w = -1}); }, "padding must be non-negative");
-  expect_error([&] { conv2d(x, w4, Tensor(), {.groups = 0}); }, "groups must be positive");
-  expect_error([&] { conv2d(x, Tensor::empty({2, 4, 0, 3}), Tensor(), {}); }, "kernel size must be positive");
+  expect_error([&] { conv2d(x, w, none, {}); }, "conv2d: input has 4 channels, weight expects 3");
+  EXPECT_THROW(conv2d(x, w, none, {}), Error);
+  // groups must divide the input and the output channels
+  Tensor x3 = Tensor::ones({1, 3, 5, 5}), w21 = Tensor::ones({2, 1, 3, 3});
+  Tensor w32 = Tensor::ones({3, 2, 3, 3});
+  expect_error([&] { conv2d(x3, w21, none, {.groups = 2}); },
+               "conv2d: groups=2 does not divide the input's 3 channels");
+  expect_error([&] { conv2d(x, w32, none, {.groups = 2}); },
+               "conv2d: groups=2 does not divide the weight's 3 output channels");
+  expect_error([&] { conv2d(Tensor::ones({4, 5, 5}), w4, none, {}); }, "input must be 4-D");
+  expect_error([&] { conv2d(x, Tensor::ones({2, 4, 3}), none, {}); }, "weight must be 4-D");
+  expect_error([&] { conv2d(x, w4, none, {.stride_h = 0}); }, "stride must be positive");
+  expect_error([&] { conv2d(x, w4, none, {.stride_w = -1}); }, "stride must be positive");
+  expect_error([&] { conv2d(x, w4, none, {.dilation_h = 0}); }, "dilation must be positive");
+  expect_error([&] { conv2d(x, w4, none, {.pad_w = -1}); }, "padding must be non-negative");
+  expect_error([&] { conv2d(x, w4, none, {.groups = 0}); }, "groups must be positive");
+  Tensor empty_kernel = Tensor::empty({2, 4, 0, 3});
+  expect_error([&] { conv2d(x, empty_kernel, none, {}); }, "kernel size must be positive");
   // output size <= 0: a 3x3 kernel on a 2x2 input, or dilated past the input
-  expect_error([&] { conv2d(Tensor::ones({1, 4, 2, 2}), w4, Tensor(), {}); }, "output size would be");
-  expect_error([&] { conv2d(x, w4, Tensor(), {.dilation_h = 3}); }, "output size would be");
+  Tensor small = Tensor::ones({1, 4, 2, 2});
+  expect_error([&] { conv2d(small, w4, none, {}); }, "output size would be 0x0");
+  expect_error([&] { conv2d(x, w4, none, {.dilation_h = 3}); }, "output size would be");
   expect_error([&] { conv2d(x, w4, Tensor::ones({3}), {}); }, "bias has shape [3], expected [2]");
-  expect_error([&] { conv2d(x, w4.to(DType::f64), Tensor(), {}); }, "weight is f64, input is f32");
+  expect_error([&] { conv2d(x, w4.to(DType::f64), none, {}); }, "weight is f64, input is f32");
   expect_error([&] { conv2d(x, w4, Tensor::ones({2}, DType::f64), {}); }, "bias is f64");
-  expect_error([&] { conv2d(x.to(DType::i32), w4.to(DType::i32), Tensor(), {}); }, "floating-point");
-  expect_error([&] { conv2d(Tensor(), w4, Tensor(), {}); }, "undefined");
-  EXPECT_THROW(conv2d(x, w, Tensor(), {}), Error);
+  Tensor xi = x.to(DType::i32), wi = w4.to(DType::i32);
+  expect_error([&] { conv2d(xi, wi, none, {}); }, "floating-point");
+  expect_error([&] { conv2d(none, w4, none, {}); }, "undefined");
 }

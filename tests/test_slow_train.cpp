@@ -19,13 +19,17 @@ TEST(SlowTrain, SmallCnnLearnsFashionMnist) {
   c.limit_train = 4000;  // the first 4000 training images
   c.limit_test = 2000;   // 2000 held-out test images, never trained on
   c.batch_size = 50;
-  c.lr = 0.05;
+  c.optimizer = "adamw";
+  c.lr = 3e-3;
+  c.weight_decay = 1e-4;
   c.seed = 1;
   c.progress = false;
   tasks::SupervisedResult r = tasks::train_supervised(c);
   ASSERT_EQ(r.epochs.size(), 2u);
-  // Stated bar: 80% on held-out images after 8000 image-steps (chance is 10%).
-  EXPECT_GE(r.test_accuracy, 0.80) << "test accuracy " << r.test_accuracy;
+  // Stated bar: 82% on held-out images after 8000 image-steps (chance is 10%; this
+  // configuration reached 85.6% when the bar was set).
+  EXPECT_GE(r.test_accuracy, 0.82);
+  std::printf("test accuracy %.4f\n", r.test_accuracy);
   EXPECT_LT(r.epochs[1].train_loss, r.epochs[0].train_loss);
   int64_t total = 0;
   for (int64_t v : r.confusion) total += v;

@@ -27,6 +27,33 @@ int64_t conv_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int
   return span < 0 ? 0 : span / stride + 1;
 }
 
+// The gradients for (x, weight, bias) from the contiguous upstream gradient g, each only when
+// the node needs it, by the same kernel family as the forward pass.
+std::vector<Tensor> conv2d_backward(const kernels::cpu::Conv2dShape& s, bool direct, DType dt,
+                                    const Tensor& x, const Tensor& w, const Tensor& g,
+                                    const Node& n) {
+  namespace cpu = kernels::cpu;
+  Tensor dx, dw, db;
+  dispatch_floating(dt, "conv2d_backward", [&](auto tag) {
+    using T = decltype(tag);
+    if (n.needs_grad(0)) {
+      dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt, g.device());
+      if (direct) cpu::conv2d_backward_data_direct<T>(s, g.data<T>(), w.data<T>(), dx.data<T>());
+      else cpu::conv2d_backward_data_im2col<T>(s, g.data<T>(), w.data<T>(), dx.data<T>());
+    }
+    if (n.needs_grad(1)) {
+      dw = Tensor::empty({s.O, s.C / s.groups, s.kh, s.kw}, dt, g.device());
+      if (direct) cpu::conv2d_backward_weight_direct<T>(s, x.data<T>(), g.data<T>(), dw.data<T>());
+      else cpu::conv2d_backward_weight_im2col<T>(s, x.data<T>(), g.data<T>(), dw.data<T>());
+    }
+    if (n.needs_grad(2)) {
+      db = Tensor::empty({s.O}, dt, g.device());
+      cpu::conv2d_backward_bias<T>(s, g.data<T>(), db.data<T>());
+    }
+  });
+  return {dx, dw, db};
+}
+
 }  // namespace
 
 void set_conv_algorithm(ConvAlgo algo) { g_conv_algo.store(algo); }
@@ -72,7 +99,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
              dtype_name(dt));
   }
 
-  const kernels::cpu::Conv2dShape s{N,  C,  H,  W,  O,  kh, kw, Ho, Wo, p.stride_h, p.stride_w,
+  const kernels::cpu::Conv2dShape s{N, C, H, W, O, kh, kw, Ho, Wo, p.stride_h, p.stride_w,
                                     p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
   const bool direct = use_direct(dt, conv_algorithm());
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
@@ -81,39 +108,19 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   dispatch_floating(dt, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* b = bc.defined() ? bc.data<T>() : nullptr;
-    if (direct) kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
-    else kernels::cpu::conv2d_forward_im2col<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+    if (direct)
+      kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+    else
+      kernels::cpu::conv2d_forward_im2col<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
   });
 
   // The weight gradient needs x, the data gradient needs w: keep only what will be used.
   Tensor saved_x = weight.requires_grad() ? xc : Tensor();
   Tensor saved_w = x.requires_grad() ? wc : Tensor();
-  return record(y, "conv2d", {x, weight, bias}, [s, direct, saved_x, saved_w, dt](const Tensor& g, const Node& n) {
-    Tensor gc = g.contiguous();
-    Tensor dx, dw, db;
-    dispatch_floating(dt, "conv2d_backward", [&](auto tag) {
-      using T = decltype(tag);
-      if (n.needs_grad(0)) {
-        dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt, gc.device());
-        if (direct)
-          kernels::cpu::conv2d_backward_data_direct<T>(s, gc.data<T>(), saved_w.data<T>(), dx.data<T>());
-        else
-          kernels::cpu::conv2d_backward_data_im2col<T>(s, gc.data<T>(), saved_w.data<T>(), dx.data<T>());
-      }
-      if (n.needs_grad(1)) {
-        dw = Tensor::empty({s.O, s.C / s.groups, s.kh, s.kw}, dt, gc.device());
-        if (direct)
-          kernels::cpu::conv2d_backward_weight_direct<T>(s, saved_x.data<T>(), gc.data<T>(), dw.data<T>());
-        else
-          kernels::cpu::conv2d_backward_weight_im2col<T>(s, saved_x.data<T>(), gc.data<T>(), dw.data<T>());
-      }
-      if (n.needs_grad(2)) {
-        db = Tensor::empty({s.O}, dt, gc.device());
-        kernels::cpu::conv2d_backward_bias<T>(s, gc.data<T>(), db.data<T>());
-      }
-    });
-    return std::vector<Tensor>{dx, dw, db};
-  });
+  return record(y, "conv2d", {x, weight, bias},
+                [s, direct, saved_x, saved_w, dt](const Tensor& g, const Node& n) {
+                  return conv2d_backward(s, direct, dt, saved_x, saved_w, g.contiguous(), n);
+                });
 }
 
 }  // namespace pw

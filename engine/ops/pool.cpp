@@ -9,8 +9,8 @@
 
 namespace pw {
 
-int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
-                         int64_t dilation, bool ceil_mode) {
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
+                         bool ceil_mode) {
   const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
   if (span < 0) return 0;
   int64_t out = span / stride + 1;
@@ -32,18 +32,19 @@ kernels::cpu::Pool2dShape check_pool(const Tensor& x, const Pool2dParams& p, con
            p.kernel_h, ", ", p.kernel_w, ")");
   PW_CHECK(p.stride_h > 0 && p.stride_w > 0, op, ": stride must be positive, got (", p.stride_h,
            ", ", p.stride_w, ")");
-  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, op, ": padding must be non-negative, got (", p.pad_h,
-           ", ", p.pad_w, ")");
-  PW_CHECK(p.pad_h <= p.kernel_h / 2 && p.pad_w <= p.kernel_w / 2, op, ": padding (", p.pad_h,
-           ", ", p.pad_w, ") must be at most half the kernel size (", p.kernel_h, ", ",
-           p.kernel_w, ")");
+  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, op, ": padding must be non-negative, got (", p.pad_h, ", ",
+           p.pad_w, ")");
+  PW_CHECK(p.pad_h <= p.kernel_h / 2 && p.pad_w <= p.kernel_w / 2, op, ": padding (", p.pad_h, ", ",
+           p.pad_w, ") must be at most half the kernel size (", p.kernel_h, ", ", p.kernel_w, ")");
   PW_CHECK(p.dilation_h > 0 && p.dilation_w > 0, op, ": dilation must be positive, got (",
            p.dilation_h, ", ", p.dilation_w, ")");
   PW_CHECK(has_dilation || (p.dilation_h == 1 && p.dilation_w == 1), op,
            ": dilation is not supported, got (", p.dilation_h, ", ", p.dilation_w, ")");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t Ho = pool_output_size(H, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.ceil_mode);
-  const int64_t Wo = pool_output_size(W, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.ceil_mode);
+  const int64_t Ho =
+      pool_output_size(H, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.ceil_mode);
+  const int64_t Wo =
+      pool_output_size(W, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.ceil_mode);
   PW_CHECK(Ho > 0 && Wo > 0, op, ": output size would be ", Ho, "x", Wo, " (input ", H, "x", W,
            ", kernel (", p.kernel_h, ", ", p.kernel_w, ")); it must be positive");
   return {N * C, H, W, Ho, Wo, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
@@ -54,8 +55,8 @@ kernels::cpu::Pool2dShape check_pool(const Tensor& x, const Pool2dParams& p, con
 
 MaxPool2dResult max_pool2d_with_indices(const Tensor& x, const Pool2dParams& p) {
   const kernels::cpu::Pool2dShape s = check_pool(x, p, "max_pool2d", true);
-  PW_CHECK(s.H * s.W <= std::numeric_limits<int32_t>::max(), "max_pool2d: input plane of ",
-           s.H, "x", s.W, " is too large for i32 indices");
+  PW_CHECK(s.H * s.W <= std::numeric_limits<int32_t>::max(), "max_pool2d: input plane of ", s.H,
+           "x", s.W, " is too large for i32 indices");
   const DType dt = x.dtype();
   const Shape out_shape{x.size(0), x.size(1), s.Ho, s.Wo};
   Tensor xc = x.detach().contiguous();
@@ -110,11 +111,12 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
            shape_str(x.shape()));
   PW_CHECK(is_floating(x.dtype()), "adaptive_avg_pool2d: expected a floating-point input, got ",
            dtype_name(x.dtype()));
-  PW_CHECK(out_h > 0 && out_w > 0, "adaptive_avg_pool2d: output size must be positive, got ",
-           out_h, "x", out_w);
+  PW_CHECK(out_h > 0 && out_w > 0, "adaptive_avg_pool2d: output size must be positive, got ", out_h,
+           "x", out_w);
   const int64_t H = x.size(2), W = x.size(3);
   PW_CHECK(H > 0 && W > 0, "adaptive_avg_pool2d: input plane is empty (", H, "x", W, ")");
-  const kernels::cpu::Pool2dShape s{x.size(0) * x.size(1), H, W, out_h, out_w, 0, 0, 0, 0, 0, 0, 0, 0};
+  const kernels::cpu::Pool2dShape s{
+      x.size(0) * x.size(1), H, W, out_h, out_w, 0, 0, 0, 0, 0, 0, 0, 0};
   const DType dt = x.dtype();
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, dt, x.device());

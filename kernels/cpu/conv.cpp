@@ -7,6 +7,8 @@
 // (every AlexNet/VGG layer); depthwise convs (O/g = 1) get no benefit from the GEMM.
 #include "kernels/cpu/conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -208,33 +210,53 @@ void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
 }
 
 // ---------------------------------------------------------------- im2col + GEMM
+//
+// Parallelism: when there are at least as many (image, group) pairs as threads, the pairs are
+// spread over the threads and each runs its im2col and a single-threaded GEMM on its own column
+// buffer (sgemm runs on the calling thread inside a parallel region). That avoids a fork/join
+// per small per-image GEMM, which dominated small-image training. Otherwise (batch 1, say) the
+// pairs run in order and the GEMM threads itself.
+
+namespace {
+bool parallel_over_images(const Conv2dShape& s) {
+  return s.N * s.groups >= 2 && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
+}  // namespace
 
 template <typename T>
 void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   const bool pointwise = is_pointwise(s);
-  std::vector<T> col(pointwise ? 0 : K * P);
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      const T* B = xg;
-      if (!pointwise) {
-        im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
-               s.dilation_h, s.dilation_w, s.Ho, s.Wo, col.data());
-        B = col.data();
-      }
-      T* yg = y + (n * s.O + g * Og) * P;
-      gemm_t(false, false, Og, P, K, w + g * Og * K, K, B, P, T(0), yg, P);
+  auto one = [&](int64_t t, T* col) {
+    const int64_t n = t / s.groups, g = t % s.groups;
+    const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+    const T* B = xg;
+    if (!pointwise) {
+      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+             s.dilation_h, s.dilation_w, s.Ho, s.Wo, col);
+      B = col;
     }
-  if (bias) {
-#pragma omp parallel for collapse(2) schedule(static) if (s.N * s.O * P > kParallelWork)
-    for (int64_t n = 0; n < s.N; ++n)
-      for (int64_t o = 0; o < s.O; ++o) {
-        T* row = y + (n * s.O + o) * P;
-        const T b = bias[o];
+    T* yg = y + (n * s.O + g * Og) * P;
+    gemm_t(false, false, Og, P, K, w + g * Og * K, K, B, P, T(0), yg, P);
+    if (bias)
+      for (int64_t o = 0; o < Og; ++o) {
+        T* row = yg + o * P;
+        const T b = bias[g * Og + o];
         for (int64_t p = 0; p < P; ++p) row[p] += b;
       }
+  };
+  const int64_t tasks = s.N * s.groups;
+  if (parallel_over_images(s)) {
+#pragma omp parallel
+    {
+      std::vector<T> col(pointwise ? 0 : K * P);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+    }
+  } else {
+    std::vector<T> col(pointwise ? 0 : K * P);
+    for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
   }
 }
 
@@ -243,46 +265,77 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, 
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo, HW = s.H * s.W;
   const bool pointwise = is_pointwise(s);
-  std::vector<T> col(pointwise ? 0 : K * P);
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const T* dyg = dy + (n * s.O + g * Og) * P;
-      T* dxg = dx + (n * s.C + g * Cg) * HW;
-      // W_g is stored [Og, K]; W_g^T @ dY_g is [K, P].
-      if (pointwise) {
-        gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), dxg, P);
-        continue;
-      }
-      gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), col.data(), P);
-      std::fill(dxg, dxg + Cg * HW, T(0));
-      col2im(col.data(), Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
-             s.dilation_h, s.dilation_w, s.Ho, s.Wo, dxg);
+  auto one = [&](int64_t t, T* col) {
+    const int64_t n = t / s.groups, g = t % s.groups;
+    const T* dyg = dy + (n * s.O + g * Og) * P;
+    T* dxg = dx + (n * s.C + g * Cg) * HW;
+    // W_g is stored [Og, K]; W_g^T @ dY_g is [K, P].
+    if (pointwise) {
+      gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), dxg, P);
+      return;
     }
+    gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), col, P);
+    std::fill(dxg, dxg + Cg * HW, T(0));
+    col2im(col, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+           s.dilation_h, s.dilation_w, s.Ho, s.Wo, dxg);
+  };
+  const int64_t tasks = s.N * s.groups;
+  if (parallel_over_images(s)) {
+#pragma omp parallel
+    {
+      std::vector<T> col(pointwise ? 0 : K * P);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+    }
+  } else {
+    std::vector<T> col(pointwise ? 0 : K * P);
+    for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+  }
 }
 
 template <typename T>
 void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
-  if (s.N == 0) {
-    std::fill(dw, dw + s.O * K, T(0));
-    return;
-  }
+  std::fill(dw, dw + s.O * K, T(0));
   const bool pointwise = is_pointwise(s);
-  std::vector<T> col(pointwise ? 0 : K * P);
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      const T* B = xg;
-      if (!pointwise) {
-        im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
-               s.dilation_h, s.dilation_w, s.Ho, s.Wo, col.data());
-        B = col.data();
-      }
-      // dW_g [Og, K] (+)= dY_g [Og, P] @ col^T [P, K]; the first image overwrites (beta 0).
-      gemm_t(false, true, Og, K, P, dy + (n * s.O + g * Og) * P, P, B, P, n == 0 ? T(0) : T(1),
-             dw + g * Og * K, K);
+  // dW_g [Og, K] += dY_g [Og, P] @ col^T [P, K], summed over images.
+  auto one = [&](int64_t t, T* col, T* acc) {
+    const int64_t n = t / s.groups, g = t % s.groups;
+    const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+    const T* B = xg;
+    if (!pointwise) {
+      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+             s.dilation_h, s.dilation_w, s.Ho, s.Wo, col);
+      B = col;
     }
+    gemm_t(false, true, Og, K, P, dy + (n * s.O + g * Og) * P, P, B, P, T(1), acc + g * Og * K, K);
+  };
+  const int64_t tasks = s.N * s.groups;
+  if (parallel_over_images(s)) {
+    // Each thread sums its (statically assigned) images into a private dW; the private sums are
+    // then added in thread order, so the result is the same on every run with this many threads.
+    const int nthreads = omp_get_max_threads();
+    std::vector<std::vector<T>> acc(nthreads);
+#pragma omp parallel num_threads(nthreads)
+    {
+      const int tid = omp_get_thread_num();
+      std::vector<T> col(pointwise ? 0 : K * P);
+      acc[tid].assign(s.O * K, T(0));
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tasks; ++t) one(t, col.data(), acc[tid].data());
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < s.O * K; ++i) {
+        T sum = T(0);
+        for (int t = 0; t < nthreads; ++t)
+          if (!acc[t].empty()) sum += acc[t][i];
+        dw[i] = sum;
+      }
+    }
+  } else {
+    std::vector<T> col(pointwise ? 0 : K * P);
+    for (int64_t t = 0; t < tasks; ++t) one(t, col.data(), dw);
+  }
 }
 
 #define PW_INSTANTIATE_CONV(T)                                                                  \
