@@ -34,6 +34,7 @@ Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs,
       else e.leaf = t.impl_shared();
     }
     node->inputs.push_back(std::move(e));
+    if (t.defined()) node->versions.push_back({t.storage(), t.storage()->version()});
   }
   Node* raw = node.get();
   node->backward = [raw, fn = std::move(backward)](const Tensor& g) { return fn(g, *raw); };
@@ -111,6 +112,13 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
       PW_CHECK(!n->released, "backward: trying to backward through the graph a second time (its "
                "saved tensors were freed after the first backward, at op '", n->name,
                "'); pass retain_graph=true to the first backward if you need this");
+      for (size_t i = 0; i < n->versions.size(); ++i) {
+        auto st = n->versions[i].storage.lock();
+        PW_CHECK(!st || st->version() == n->versions[i].version, "backward: an input of op '",
+                 n->name, "' was modified in place after the forward pass (version ",
+                 st ? st->version() : 0, ", recorded at ", n->versions[i].version,
+                 "); modify a clone() instead, or run the forward again");
+      }
       grads = n->backward(g);
       PW_CHECK(grads.size() == n->inputs.size(), "backward: op '", n->name, "' returned ",
                grads.size(), " gradients for ", n->inputs.size(), " inputs");

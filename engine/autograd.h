@@ -17,11 +17,18 @@ struct Edge {
   bool needed() const { return fn || leaf; }
 };
 
+// The storage version of an op input when the op ran (weak: checking must not keep memory alive).
+struct SavedVersion {
+  std::weak_ptr<Storage> storage;
+  uint64_t version;
+};
+
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
 
 struct Node {
   std::string name;
   std::vector<Edge> inputs;
+  std::vector<SavedVersion> versions;
   BackwardFn backward;  // captures the saved tensors; dropped after use unless retained
   bool released = false;
 

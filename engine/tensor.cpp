@@ -23,7 +23,9 @@ std::string shape_str(const Shape& s) {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    PW_CHECK(!__builtin_mul_overflow(n, d, &n), "tensor: shape ", shape_str(s),
+             " has more elements than fit in 64 bits");
   return n;
 }
 
@@ -189,6 +191,7 @@ void Tensor::fill_(double value) const {
     case DType::f64: kernels::cpu::fill(data<double>(), n, value); break;
     case DType::i32: kernels::cpu::fill(data<int32_t>(), n, (int32_t)value); break;
   }
+  bump_version();
 }
 
 void Tensor::copy_(const Tensor& src) const {
@@ -199,6 +202,7 @@ void Tensor::copy_(const Tensor& src) const {
     case DType::f64: copy_into(src, data<double>(), strides()); break;
     case DType::i32: copy_into(src, data<int32_t>(), strides()); break;
   }
+  bump_version();
 }
 
 // ---------------------------------------------------------------- views
@@ -234,20 +238,46 @@ static Shape infer_shape(Shape shape, int64_t numel, const char* op) {
   return shape;
 }
 
-// Strides for viewing this tensor's elements in `shape` without a copy, if possible.
+// Strides for viewing this tensor's elements in `shape` without a copy, if possible: the new
+// shape must split or merge only dimensions that are laid out contiguously with each other
+// (PyTorch's rule). Walks both shapes from the innermost dimension in chunks of old dimensions
+// that are mutually contiguous.
 static bool view_strides(const Tensor& t, const Shape& shape, Shape& out) {
-  if (t.is_contiguous()) {
+  const Shape& os = t.shape();
+  const Shape& ost = t.strides();
+  out.assign(shape.size(), 0);
+  if (t.numel() == 0 || os.empty()) {
     out = contiguous_strides(shape);
     return true;
   }
-  return false;
+  int64_t view_d = (int64_t)shape.size() - 1;
+  int64_t chunk_base_stride = ost.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t td = (int64_t)os.size() - 1; td >= 0; --td) {
+    tensor_numel *= os[td];
+    bool chunk_ends = td == 0 || (os[td - 1] != 1 && ost[td - 1] != tensor_numel * chunk_base_stride);
+    if (!chunk_ends) continue;
+    while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+      out[view_d] = view_numel * chunk_base_stride;
+      view_numel *= shape[view_d];
+      --view_d;
+    }
+    if (view_numel != tensor_numel) return false;
+    if (td > 0) {
+      chunk_base_stride = ost[td - 1];
+      tensor_numel = 1;
+      view_numel = 1;
+    }
+  }
+  return view_d == -1;
 }
 
 Tensor Tensor::view(const Shape& shape_in) const {
   Shape s = infer_shape(shape_in, numel(), "view");
   Shape st;
-  PW_CHECK(view_strides(*this, s, st), "view: tensor of shape ", shape_str(shape()),
-           " is not contiguous; use reshape()");
+  PW_CHECK(view_strides(*this, s, st), "view: a tensor of shape ", shape_str(shape()),
+           " and strides ", shape_str(strides()), " cannot be viewed as ", shape_str(s),
+           " without a copy; use reshape()");
   Shape in_shape = shape();
   Tensor v = make_view(*this, s, st, offset());
   return record(v, "view", {*this}, [in_shape](const Tensor& g, const Node&) {
@@ -257,7 +287,8 @@ Tensor Tensor::view(const Shape& shape_in) const {
 
 Tensor Tensor::reshape(const Shape& shape_in) const {
   Shape s = infer_shape(shape_in, numel(), "reshape");
-  if (is_contiguous()) return view(s);
+  Shape st;
+  if (view_strides(*this, s, st)) return view(s);
   return contiguous().view(s);
 }
 
@@ -329,25 +360,39 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   return slice(d, index, index + 1).squeeze(d);
 }
 
+// squeeze and unsqueeze only edit shape and strides, so they are views of any layout.
+static Tensor reshaped_view(const Tensor& t, Shape s, Shape st, const char* name) {
+  Shape in_shape = t.shape();
+  Tensor v = make_view(t, std::move(s), std::move(st), t.offset());
+  return record(v, name, {t}, [in_shape](const Tensor& g, const Node&) {
+    return std::vector<Tensor>{g.reshape(in_shape)};
+  });
+}
+
 Tensor Tensor::unsqueeze(int64_t d) const {
   d = wrap_dim(d, dim() + 1, "unsqueeze");
-  Shape s = shape();
+  Shape s = shape(), st = strides();
+  int64_t inner = d < dim() ? strides()[d] * shape()[d] : 1;
   s.insert(s.begin() + d, 1);
-  return reshape(s);
+  st.insert(st.begin() + d, inner);
+  return reshaped_view(*this, s, st, "unsqueeze");
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = wrap_dim(d, dim(), "squeeze");
   PW_CHECK(shape()[d] == 1, "squeeze: dimension ", d, " has size ", shape()[d], ", not 1");
-  Shape s = shape();
+  Shape s = shape(), st = strides();
   s.erase(s.begin() + d);
-  return reshape(s);
+  st.erase(st.begin() + d);
+  return reshaped_view(*this, s, st, "squeeze");
 }
 
 Tensor Tensor::expand(const Shape& target) const {
   PW_CHECK((int64_t)target.size() >= dim(), "expand: cannot expand shape ", shape_str(shape()),
            " to fewer dimensions ", shape_str(target));
   int64_t lead = (int64_t)target.size() - dim();
+  for (int64_t t : target)
+    PW_CHECK(t >= 0, "expand: negative size in target shape ", shape_str(target));
   Shape st(target.size(), 0);
   for (int64_t i = 0; i < dim(); ++i) {
     int64_t t = target[lead + i];

@@ -107,6 +107,9 @@ class Tensor {
   // ---- in-place, outside autograd (optimizers, initializers) ----
   void fill_(double value) const;
   void copy_(const Tensor& src) const;  // same shape; any layouts
+  // Code that writes through data<T>() after creation calls this, so that autograd can tell
+  // that tensors saved for backward were modified (fill_ and copy_ do it themselves).
+  void bump_version() const { impl().storage->bump_version(); }
 
   std::string str(int64_t max_per_dim = 6) const;
 

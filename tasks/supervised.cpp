@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "engine/data/mnist.h"
 #include "engine/ops.h"
@@ -30,10 +31,15 @@ static void gather(const Tensor& images, const Tensor& labels, const std::vector
   }
 }
 
-Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& labels, int64_t batch_size,
-                    int64_t num_classes) {
+Evaluation evaluate(nn::Module& model, const Tensor& images_in, const Tensor& labels_in,
+                    int64_t batch_size, int64_t num_classes) {
+  PW_CHECK(batch_size > 0, "evaluate: batch size must be positive, got ", batch_size);
+  PW_CHECK(images_in.dim() >= 1 && labels_in.dim() == 1 && images_in.shape()[0] == labels_in.shape()[0],
+           "evaluate: ", images_in.shape()[0], " images but labels of shape ", shape_str(labels_in.shape()));
+  Tensor images = images_in.contiguous(), labels = labels_in.contiguous();
   NoGradGuard ng;
-  bool was_training = model.is_training();
+  // Restore each module's own mode afterwards (a frozen backbone may be in eval on purpose).
+  std::map<std::string, bool> modes = model.training_modes();
   model.eval();
   int64_t n = images.shape()[0];
   std::vector<int64_t> order(n);
@@ -55,7 +61,7 @@ Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& label
       if (t < num_classes && pred[i] < num_classes) ev.confusion[t * num_classes + pred[i]]++;
     }
   }
-  model.train(was_training);
+  model.restore_training_modes(modes);
   ev.loss = n ? loss_sum / n : 0;
   ev.accuracy = n ? (double)correct / n : 0;
   return ev;

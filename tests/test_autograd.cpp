@@ -205,3 +205,68 @@ TEST(Gradcheck, CatchesAWrongBackward) {
   };
   EXPECT_FALSE(gradcheck(wrong_square, {random_input({4}, 20, 0.5, 1.5)}));
 }
+
+TEST(Ops, ForwardValuesByHand) {
+  Tensor x = Tensor::from_vector(std::vector<double>{0.5, 2.0, 4.0}, {3});
+  auto v = [](const Tensor& t) { return t.to_vector_f64(); };
+  auto near = [](std::vector<double> a, std::vector<double> b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::abs(a[i] - b[i]) > 1e-12 * std::max(1.0, std::abs(b[i]))) return false;
+    return true;
+  };
+  EXPECT_TRUE(near(v(exp(x)), {std::exp(0.5), std::exp(2.0), std::exp(4.0)}));
+  EXPECT_TRUE(near(v(log(x)), {std::log(0.5), std::log(2.0), std::log(4.0)}));
+  EXPECT_TRUE(near(v(sqrt(x)), {std::sqrt(0.5), std::sqrt(2.0), 2.0}));
+  EXPECT_TRUE(near(v(pow(x, 3.0)), {0.125, 8, 64}));
+  EXPECT_TRUE(near(v(sigmoid(x)), {1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-2.0)), 1 / (1 + std::exp(-4.0))}));
+  EXPECT_TRUE(near(v(tanh(x)), {std::tanh(0.5), std::tanh(2.0), std::tanh(4.0)}));
+  EXPECT_TRUE(near(v(abs(neg(x))), {0.5, 2, 4}));
+  EXPECT_TRUE(near(v(x + 1.5), {2, 3.5, 5.5}));
+  EXPECT_TRUE(near(v(x - 1.5), {-1, 0.5, 2.5}));
+  EXPECT_TRUE(near(v(x * 3.0), {1.5, 6, 12}));
+  EXPECT_TRUE(near(v(x / 2.0), {0.25, 1, 2}));
+  EXPECT_TRUE(near(v(rsub(1.0, x)), {0.5, -1, -3}));
+  EXPECT_TRUE(near(v(rdiv(2.0, x)), {4, 1, 0.5}));
+  Tensor row = Tensor::from_vector(std::vector<double>{10, 20}, {2, 1});
+  EXPECT_TRUE(near(v(add(row, x)), {10.5, 12, 14, 20.5, 22, 24}));
+  EXPECT_TRUE(near(v(sub(x, row)), {-9.5, -8, -6, -19.5, -18, -16}));
+  EXPECT_TRUE(near(v(mul(row, x)), {5, 20, 40, 10, 40, 80}));
+  EXPECT_TRUE(near(v(div(x, row)), {0.05, 0.2, 0.4, 0.025, 0.1, 0.2}));
+  EXPECT_TRUE(near(v(relu(Tensor::from_vector(std::vector<double>{-1, 0, 3}, {3}))), {0, 0, 3}));
+}
+
+TEST(Autograd, InPlaceChangeOfASavedInputIsAnError) {
+  Tensor w = Tensor::ones({2}, DType::f64);
+  w.set_requires_grad(true);
+  Tensor x = Tensor::from_vector(std::vector<double>{3, 4}, {2});
+  Tensor loss = sum(mul(w, x));
+  x.fill_(0);
+  EXPECT_THROW(loss.backward(), Error);
+  // Unmodified, the same computation runs.
+  Tensor x2 = Tensor::from_vector(std::vector<double>{3, 4}, {2});
+  sum(mul(w, x2)).backward();
+  EXPECT_EQ(w.grad().to_vector_f64(), (std::vector<double>{3, 4}));
+}
+
+TEST(Tensor, ViewsOfStridedTensorsShareStorage) {
+  Tensor x = Tensor::zeros({2, 3});
+  x.select(1, 0).copy_(Tensor::ones({2}));
+  EXPECT_EQ(x.to_vector_f32(), (std::vector<float>{1, 0, 0, 1, 0, 0}));
+  Tensor t = x.t();  // [3, 2], not contiguous
+  EXPECT_EQ(t.unsqueeze(0).storage(), x.storage());
+  EXPECT_EQ(t.unsqueeze(2).squeeze(2).storage(), x.storage());
+  EXPECT_EQ(t.unsqueeze(1).shape(), (Shape{3, 1, 2}));
+  EXPECT_EQ(t.unsqueeze(1).contiguous().to_vector_f32(), t.contiguous().to_vector_f32());
+  // Splitting a dimension of a transposed tensor is a view; merging across the transpose is not.
+  Tensor a = Tensor::arange(24).reshape({4, 6}).t();  // [6, 4], strides [1, 6]
+  Tensor split = a.reshape({2, 3, 4});
+  EXPECT_EQ(split.storage(), a.storage());
+  EXPECT_EQ(split.contiguous().to_vector_f32(), a.contiguous().to_vector_f32());
+  Tensor merged = a.reshape({24});
+  EXPECT_NE(merged.storage(), a.storage());
+  EXPECT_EQ(merged.to_vector_f32(), a.contiguous().to_vector_f32());
+  EXPECT_THROW(a.view({24}), Error);
+  EXPECT_THROW(Tensor::ones({1, 3}).expand({-1, 3}), Error);
+  EXPECT_THROW(Tensor::empty({1LL << 40, 1LL << 40}), Error);
+}

@@ -1,6 +1,8 @@
 // Flag parsing with errors that name the flag and list what exists.
 #include "tools/args.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -78,16 +80,20 @@ std::string Args::str(const std::string& name) const { return get(name).value; }
 int64_t Args::i64(const std::string& name) const {
   const std::string& v = get(name).value;
   char* end = nullptr;
+  errno = 0;
   long long r = std::strtoll(v.c_str(), &end, 10);
   PW_CHECK(!v.empty() && *end == '\0', command_, ": --", name, " expects an integer, got '", v, "'");
+  PW_CHECK(errno != ERANGE, command_, ": --", name, " is out of range: '", v, "'");
   return r;
 }
 
 double Args::f64(const std::string& name) const {
   const std::string& v = get(name).value;
   char* end = nullptr;
+  errno = 0;
   double r = std::strtod(v.c_str(), &end);
   PW_CHECK(!v.empty() && *end == '\0', command_, ": --", name, " expects a number, got '", v, "'");
+  PW_CHECK(errno != ERANGE && std::isfinite(r), command_, ": --", name, " is out of range: '", v, "'");
   return r;
 }
 

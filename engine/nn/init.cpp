@@ -27,6 +27,7 @@ void fill_random(const Tensor& t, Fill&& fill) {
     fill(dst.template data<T>(), dst.numel());
   });
   if (!t.is_contiguous()) t.copy_(dst);
+  else t.bump_version();
 }
 
 double fan(const Tensor& t, FanMode mode, const char* op) {

@@ -131,6 +131,19 @@ std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modul
   return out;
 }
 
+std::map<std::string, bool> Module::training_modes() const {
+  std::map<std::string, bool> modes;
+  visit("", [&](const std::string& p, const Module& m) { modes[p] = m.training_; });
+  return modes;
+}
+
+void Module::restore_training_modes(const std::map<std::string, bool>& modes) {
+  visit("", [&](const std::string& p, const Module& m) {
+    auto it = modes.find(p);
+    if (it != modes.end()) const_cast<Module&>(m).training_ = it->second;
+  });
+}
+
 std::shared_ptr<Module> Module::find(const std::string& path) const {
   if (path.empty()) return self_ptr(this);
   const Module* cur = this;

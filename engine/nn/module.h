@@ -69,6 +69,10 @@ class Module : public std::enable_shared_from_this<Module> {
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
+  // Every module's own flag by path, and putting them back: for code that switches a model to
+  // eval for a while (evaluation, feature extraction) without losing a deliberately frozen part.
+  std::map<std::string, bool> training_modes() const;
+  void restore_training_modes(const std::map<std::string, bool>& modes);
 
   // Drops every parameter's .grad (PyTorch's set_to_none behaviour).
   void zero_grad();

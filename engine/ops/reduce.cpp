@@ -44,6 +44,7 @@ static std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   PW_CHECK(x.defined(), "sum: undefined tensor argument");
   std::vector<int64_t> dims = normalize_dims(dims_in, x.dim(), "sum");
+  if (dims.empty()) return x.clone();  // nothing to reduce
   Tensor r = x.detach();
   for (auto it = dims.rbegin(); it != dims.rend(); ++it) r = sum_one_dim(r, *it);
   Shape kept = r.shape();

@@ -55,6 +55,7 @@ void Adam::step() {
                                   T(bc1), T(bc2)};
       kernels::cpu::adam_step<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(), a);
     });
+    p.bump_version();
   }
   ++step_count_;
 }

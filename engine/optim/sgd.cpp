@@ -39,6 +39,7 @@ void SGD::step() {
       kernels::cpu::sgd_step<T>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
                                 p.numel(), a);
     });
+    p.bump_version();
   }
   ++step_count_;
 }

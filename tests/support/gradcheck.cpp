@@ -94,7 +94,10 @@ static double evaluate(const Fn& f, const std::vector<Tensor>& inputs, const Ten
       }
       ++checked;
       double a = ga[i];
-      if (std::abs(a - numeric) > opt.tol * std::max({std::abs(a), std::abs(numeric), 1.0})) {
+      // Written so that a NaN anywhere fails the comparison.
+      bool ok = std::isfinite(a) && std::isfinite(numeric) &&
+                std::abs(a - numeric) <= opt.tol * std::max({std::abs(a), std::abs(numeric), 1.0});
+      if (!ok) {
         if (++failures <= 5)
           err << "input " << k << " element " << i << ": analytic " << a << ", numeric " << numeric
               << "\n";
