@@ -65,7 +65,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
   if (!grad.defined()) {
     PW_CHECK(root.numel() == 1, "backward: the gradient can be implied only for a one-element "
              "tensor; this one has shape ", shape_str(root.shape()), ", pass an upstream gradient");
-    grad = Tensor::ones(root.shape(), root.dtype());
+    grad = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
   PW_CHECK(grad.shape() == root.shape(), "backward: upstream gradient has shape ",
            shape_str(grad.shape()), ", the tensor has shape ", shape_str(root.shape()));

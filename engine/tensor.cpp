@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "engine/util/rng.h"
 #include "kernels/cpu/copy.h"
@@ -168,16 +169,19 @@ static void copy_into(const Tensor& src, Dst* dst, const Shape& dst_strides) {
 }
 
 std::vector<float> Tensor::to_vector_f32() const {
+  if (is_gpu(device())) return detach().to(Device::cpu()).to_vector_f32();
   std::vector<float> v(numel());
   copy_into(*this, v.data(), contiguous_strides(shape()));
   return v;
 }
 std::vector<double> Tensor::to_vector_f64() const {
+  if (is_gpu(device())) return detach().to(Device::cpu()).to_vector_f64();
   std::vector<double> v(numel());
   copy_into(*this, v.data(), contiguous_strides(shape()));
   return v;
 }
 std::vector<int32_t> Tensor::to_vector_i32() const {
+  if (is_gpu(device())) return detach().to(Device::cpu()).to_vector_i32();
   std::vector<int32_t> v(numel());
   copy_into(*this, v.data(), contiguous_strides(shape()));
   return v;
@@ -186,6 +190,11 @@ std::vector<int32_t> Tensor::to_vector_i32() const {
 void Tensor::fill_(double value) const {
   int64_t n = numel();
   PW_CHECK(is_contiguous(), "fill_: tensor must be contiguous");
+  if (is_gpu(device())) {
+    on_gpu(device(), [&](auto tag) { fill(tag, raw_data(), elem_type(dtype()), n, value); });
+    bump_version();
+    return;
+  }
   switch (dtype()) {
     case DType::f32: kernels::cpu::fill(data<float>(), n, (float)value); break;
     case DType::f64: kernels::cpu::fill(data<double>(), n, value); break;
@@ -197,6 +206,26 @@ void Tensor::fill_(double value) const {
 void Tensor::copy_(const Tensor& src) const {
   PW_CHECK(src.shape() == shape(), "copy_: source shape ", shape_str(src.shape()),
            " differs from destination shape ", shape_str(shape()));
+  if (src.device() != device()) {
+    copy_(src.detach().to(device()));
+    return;
+  }
+  if (is_gpu(device())) {
+    PW_CHECK(dim() <= kernels::StridedLayout::kMaxDims, "copy_: at most ",
+             kernels::StridedLayout::kMaxDims, " dimensions on ", device().str());
+    kernels::StridedLayout l;
+    l.ndim = (int)dim();
+    for (int64_t i = 0; i < dim(); ++i) {
+      l.shape[i] = shape()[i];
+      l.src_strides[i] = src.strides()[i];
+      l.dst_strides[i] = strides()[i];
+    }
+    on_gpu(device(), [&](auto tag) {
+      copy_strided(tag, src.raw_data(), elem_type(src.dtype()), raw_data(), elem_type(dtype()), l);
+    });
+    bump_version();
+    return;
+  }
   switch (dtype()) {
     case DType::f32: copy_into(src, data<float>(), strides()); break;
     case DType::f64: copy_into(src, data<double>(), strides()); break;
@@ -346,7 +375,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape in_shape = shape();
   DType dt = dtype();
   return record(v, "slice", {*this}, [=](const Tensor& g, const Node&) {
-    Tensor full = Tensor::zeros(in_shape, dt);
+    Tensor full = Tensor::zeros(in_shape, dt, g.device());
     full.slice(d, start, end, step).copy_(g);
     return std::vector<Tensor>{full};
   });
@@ -427,6 +456,27 @@ Tensor Tensor::to(DType dt) const {
   if (!is_floating(dt) || !is_floating(dtype())) return out;
   DType back = dtype();
   return record(out, "to", {*this}, [back](const Tensor& g, const Node&) {
+    return std::vector<Tensor>{g.to(back)};
+  });
+}
+
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return *this;
+  PW_CHECK(device_available(d), "to: device ", d.str(), " is not available");
+  Tensor src = detach().contiguous();
+  Tensor out = Tensor::empty(shape(), dtype(), d);
+  const size_t bytes = (size_t)numel() * dtype_size(dtype());
+  if (is_gpu(src.device()) && is_gpu(d)) {
+    // Between two GPU devices: through the host.
+    Tensor host = src.to(Device::cpu());
+    on_gpu(d, [&](auto tag) { copy_host_to_device(tag, out.raw_data(), host.raw_data(), bytes); });
+  } else if (is_gpu(d)) {
+    on_gpu(d, [&](auto tag) { copy_host_to_device(tag, out.raw_data(), src.raw_data(), bytes); });
+  } else {
+    on_gpu(src.device(), [&](auto tag) { copy_device_to_host(tag, out.raw_data(), src.raw_data(), bytes); });
+  }
+  Device back = device();
+  return record(out, "to_device", {*this}, [back](const Tensor& g, const Node&) {
     return std::vector<Tensor>{g.to(back)};
   });
 }

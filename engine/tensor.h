@@ -92,6 +92,7 @@ class Tensor {
   Tensor contiguous() const;                  // self if already contiguous
   Tensor clone() const;                       // always a fresh contiguous copy
   Tensor to(DType dtype) const;
+  Tensor to(Device device) const;             // copies between cpu, simt and cuda
   Tensor detach() const;                      // same storage, no graph
 
   // ---- autograd ----

@@ -52,8 +52,8 @@ Evaluation evaluate(nn::Module& model, const Tensor& images_in, const Tensor& la
     int64_t e = std::min(n, b + batch_size);
     Tensor xb, yb;
     gather(images, labels, order, b, e, xb, yb);
-    Tensor logits = model(xb);
-    loss_sum += cross_entropy(logits, yb, Reduction::sum).item();
+    Tensor logits = model(xb.to(model.device()));
+    loss_sum += cross_entropy(logits, yb.to(model.device()), Reduction::sum).item();
     std::vector<int32_t> pred = argmax(logits, 1).to_vector_i32();
     for (int64_t i = 0; i < e - b; ++i) {
       int32_t t = yb.data<int32_t>()[i];
@@ -92,6 +92,7 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
 
   manual_seed(c.seed);
   models::ModelPtr model = models::create(c.model, {classes, train.images.shape()[1]});
+  model->to(c.device);
   Generator shuffle_gen(c.seed, /*stream=*/1);
   auto opt = make_optimizer(c, model->parameters());
   int64_t n = train.images.shape()[0];
@@ -123,8 +124,8 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
       gather(train.images, train.labels, order, begin, end, xb, yb);
       opt->set_lr(schedule->lr_at(step));
       opt->zero_grad();
-      Tensor logits = (*model)(xb);
-      Tensor loss = cross_entropy(logits, yb);
+      Tensor logits = (*model)(xb.to(c.device));
+      Tensor loss = cross_entropy(logits, yb.to(c.device));
       loss.backward();
       opt->step();
       ++step;

@@ -25,6 +25,7 @@ struct SupervisedConfig {
   int64_t limit_test = -1;
   std::string out_dir;            // metrics.jsonl and summary.json go here (if not empty)
   bool progress = true;
+  Device device = Device::cpu();  // where the model trains (cpu, simt or cuda)
 };
 
 struct EpochRecord {

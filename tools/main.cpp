@@ -4,10 +4,13 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include "engine/device/device.h"
 #include "engine/util/error.h"
+#include "engine/util/files.h"
 #include "engine/util/threads.h"
 #include "models/registry.h"
 #include "engine/data/mnist.h"
@@ -37,10 +40,14 @@ int cmd_version() {
 int cmd_devices(int argc, char** argv) {
   pw::cli::Args args("devices", "List the compute devices this build can use.");
   if (!args.parse(argc, argv, 2)) return 0;
-  std::printf("cpu    available  %u hardware threads, %d used by kernels\n",
-              std::thread::hardware_concurrency(), pw::num_threads());
-  std::printf("simt   not built  (the CUDA-on-CPU device arrives with the CUDA kernels)\n");
-  std::printf("cuda   not built  (no CUDA kernels in this build yet)\n");
+  for (const pw::DeviceInfo& d : pw::list_devices()) {
+    std::string what = d.description;
+    if (d.device.is_cpu())
+      what += ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads, " +
+              std::to_string(pw::num_threads()) + " used";
+    std::printf("%-7s %-10s %s\n", d.device.str().c_str(), d.available ? "available" : "absent",
+                what.c_str());
+  }
   return 0;
 }
 
@@ -72,6 +79,7 @@ int cmd_train(int argc, char** argv) {
       .flag("limit-train", "-1", "use only the first N training images (-1: all 60000)")
       .flag("limit-test", "-1", "use only the first N test images (-1: all 10000)")
       .flag("out", "runs/train", "output directory")
+      .flag("device", "auto", "auto, cpu, simt (the CUDA kernels run on the CPU) or cuda")
       .boolean("quiet", "no progress output");
   if (!args.parse(argc, argv, 2)) return 0;
   pw::set_num_threads((int)args.i64("threads"));
@@ -90,18 +98,22 @@ int cmd_train(int argc, char** argv) {
   c.limit_test = args.i64("limit-test");
   c.out_dir = args.str("out");
   c.progress = !args.on("quiet");
-  std::fprintf(stderr, "training %s on %s with %d threads, output in %s\n", c.model.c_str(),
-               c.data_dir.c_str(), pw::num_threads(), c.out_dir.c_str());
+  c.device = pw::parse_device(args.str("device"));
+  std::fprintf(stderr, "training %s on %s, device %s, %d CPU threads, output in %s\n",
+               c.model.c_str(), c.data_dir.c_str(), c.device.str().c_str(), pw::num_threads(),
+               c.out_dir.c_str());
   pw::tasks::SupervisedResult r = pw::tasks::train_supervised(c);
   std::printf("test accuracy %.4f (loss %.4f) after %lld epochs, %lld steps, %.1fs training, %.0f images/s, %lld parameters\n",
               r.test_accuracy, r.test_loss, (long long)c.epochs, (long long)r.steps, r.train_seconds,
               r.images_per_second, (long long)r.parameters);
-  std::ofstream summary(std::filesystem::path(c.out_dir) / "summary.json");
+  std::ostringstream summary;
   summary << "{\"model\": \"" << c.model << "\", \"epochs\": " << c.epochs << ", \"batch_size\": "
           << c.batch_size << ", \"lr\": " << c.lr << ", \"seed\": " << c.seed << ", \"threads\": "
           << pw::num_threads() << ", \"test_accuracy\": " << r.test_accuracy << ", \"test_loss\": "
           << r.test_loss << ", \"train_seconds\": " << r.train_seconds << ", \"images_per_second\": "
-          << r.images_per_second << ", \"parameters\": " << r.parameters << "}\n";
+          << r.images_per_second << ", \"parameters\": " << r.parameters << ", \"device\": \""
+          << c.device.str() << "\"}\n";
+  pw::write_file_atomic((std::filesystem::path(c.out_dir) / "summary.json").string(), summary.str());
   return 0;
 }
 

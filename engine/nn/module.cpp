@@ -253,6 +253,27 @@ void Module::to(DType dtype) {
   for (auto& [_, t] : named_buffers()) convert(t);
 }
 
+void Module::to(Device device) {
+  auto move = [&](const Tensor& t) {
+    if (t.device() == device) return;
+    Tensor c = t.detach().to(device);
+    // As in to(DType): the same TensorImpl gets the new storage, so every handle follows.
+    TensorImpl* impl = t.impl_ptr();
+    impl->storage = c.storage();
+    impl->strides = c.strides();
+    impl->offset = c.offset();
+    impl->grad.reset();
+  };
+  for (auto& [_, t] : named_parameters()) move(t);
+  for (auto& [_, t] : named_buffers()) move(t);
+}
+
+Device Module::device() const {
+  for (auto& [_, t] : named_parameters()) return t.device();
+  for (auto& [_, t] : named_buffers()) return t.device();
+  return Device::cpu();
+}
+
 int64_t Module::num_parameters() const {
   int64_t n = 0;
   for (const auto& [_, t] : named_parameters()) n += t.numel();

@@ -81,6 +81,10 @@ class Module : public std::enable_shared_from_this<Module> {
   // Converts every floating parameter and buffer to `dtype` in place (same TensorImpl, new
   // storage; gradients are dropped). Make optimizers after this, not before.
   void to(DType dtype);
+  // Moves every parameter and buffer to `device` in place, the same way; optimizer state made
+  // before the move stays where it was, so make optimizers after this too.
+  void to(Device device);
+  Device device() const;  // where the first parameter (or buffer) lives; cpu if none
 
   int64_t num_parameters() const;  // elements over named_parameters()
   std::string repr() const;        // PyTorch-like nested printout

@@ -1,10 +1,12 @@
-// conv2d: argument checks, the choice between the direct and im2col kernels, and backward
-// (data, weight, bias) through the same kernel family as the forward pass.
+// conv2d: argument checks (shared by every device), the choice between the direct and im2col
+// CPU kernels or the GPU kernels (kernels/cuda/conv.cu, f32 only), and backward (data,
+// weight, bias) through the same kernel family as the forward pass.
 #include "engine/ops/conv.h"
 
 #include <atomic>
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "kernels/cpu/conv.h"
 
@@ -54,6 +56,59 @@ std::vector<Tensor> conv2d_backward(const kernels::cpu::Conv2dShape& s, bool dir
   return {dx, dw, db};
 }
 
+// ---- the GPU devices (kernels/cuda/conv.cu), f32 only: the forward pass by implicit GEMM,
+// the data and weight gradients by im2col + the GPU SGEMM ----
+
+kernels::ConvGeometry gpu_geometry(const kernels::cpu::Conv2dShape& s) {
+  return {s.N,       s.C,        s.H,     s.W,     s.O,          s.kh,         s.kw,    s.Ho,
+          s.Wo,      s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w,
+          s.groups};
+}
+
+// The scratch memory a pass wants, from the device's caching allocator (undefined if none).
+template <class Tag>
+Tensor gpu_workspace(Tag tag, const kernels::ConvGeometry& geo, kernels::ConvPass pass, Device d) {
+  const int64_t n = conv2d_workspace_floats(tag, geo, pass);
+  return n > 0 ? Tensor::empty({n}, DType::f32, d) : Tensor();
+}
+float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+int64_t numel_or_zero(const Tensor& t) { return t.defined() ? t.numel() : 0; }
+
+void conv2d_forward_gpu(const kernels::cpu::Conv2dShape& s, const Tensor& x, const Tensor& w,
+                        const Tensor& b, const Tensor& y) {
+  const kernels::ConvGeometry geo = gpu_geometry(s);
+  on_gpu(x.device(), [&](auto tag) {
+    conv2d_forward_implicit(tag, geo, x.data<float>(), w.data<float>(),
+                            b.defined() ? b.data<float>() : nullptr, y.data<float>());
+  });
+}
+
+std::vector<Tensor> conv2d_backward_gpu(const kernels::cpu::Conv2dShape& s, const Tensor& x,
+                                        const Tensor& w, const Tensor& g, const Node& n) {
+  const kernels::ConvGeometry geo = gpu_geometry(s);
+  const Device d = g.device();
+  Tensor dx, dw, db;
+  on_gpu(d, [&](auto tag) {
+    if (n.needs_grad(0)) {
+      dx = Tensor::empty({s.N, s.C, s.H, s.W}, DType::f32, d);
+      Tensor ws = gpu_workspace(tag, geo, kernels::ConvPass::backward_data, d);
+      conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), dx.data<float>(),
+                           ptr_or_null(ws), numel_or_zero(ws));
+    }
+    if (n.needs_grad(1)) {
+      dw = Tensor::empty({s.O, s.C / s.groups, s.kh, s.kw}, DType::f32, d);
+      Tensor ws = gpu_workspace(tag, geo, kernels::ConvPass::backward_weight, d);
+      conv2d_backward_weight(tag, geo, x.data<float>(), g.data<float>(), dw.data<float>(),
+                             ptr_or_null(ws), numel_or_zero(ws));
+    }
+    if (n.needs_grad(2)) {
+      db = Tensor::empty({s.O}, DType::f32, d);
+      conv2d_backward_bias(tag, geo, g.data<float>(), db.data<float>());
+    }
+  });
+  return {dx, dw, db};
+}
+
 }  // namespace
 
 void set_conv_algorithm(ConvAlgo algo) { g_conv_algo.store(algo); }
@@ -69,6 +124,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   PW_CHECK(is_floating(dt), "conv2d: expected a floating-point input, got ", dtype_name(dt));
   PW_CHECK(weight.dtype() == dt, "conv2d: weight is ", dtype_name(weight.dtype()), ", input is ",
            dtype_name(dt));
+  check_same_device("conv2d", x.device(), weight.device());
+  if (bias.defined()) check_same_device("conv2d", x.device(), bias.device());
+  PW_CHECK(!is_gpu(x.device()) || dt == DType::f32, "conv2d: the ", x.device().str(),
+           " device computes in f32 only, got ", dtype_name(dt));
   PW_CHECK(p.stride_h > 0 && p.stride_w > 0, "conv2d: stride must be positive, got (", p.stride_h,
            ", ", p.stride_w, ")");
   PW_CHECK(p.dilation_h > 0 && p.dilation_w > 0, "conv2d: dilation must be positive, got (",
@@ -105,20 +164,26 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({N, O, Ho, Wo}, dt, x.device());
-  dispatch_floating(dt, "conv2d", [&](auto tag) {
-    using T = decltype(tag);
-    const T* b = bc.defined() ? bc.data<T>() : nullptr;
-    if (direct)
-      kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
-    else
-      kernels::cpu::conv2d_forward_im2col<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
-  });
+  const bool gpu = is_gpu(x.device());
+  if (gpu) {
+    conv2d_forward_gpu(s, xc, wc, bc, y);
+  } else {
+    dispatch_floating(dt, "conv2d", [&](auto tag) {
+      using T = decltype(tag);
+      const T* b = bc.defined() ? bc.data<T>() : nullptr;
+      if (direct)
+        kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+      else
+        kernels::cpu::conv2d_forward_im2col<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+    });
+  }
 
   // The weight gradient needs x, the data gradient needs w: keep only what will be used.
   Tensor saved_x = weight.requires_grad() ? xc : Tensor();
   Tensor saved_w = x.requires_grad() ? wc : Tensor();
   return record(y, "conv2d", {x, weight, bias},
-                [s, direct, saved_x, saved_w, dt](const Tensor& g, const Node& n) {
+                [s, direct, saved_x, saved_w, dt, gpu](const Tensor& g, const Node& n) {
+                  if (gpu) return conv2d_backward_gpu(s, saved_x, saved_w, g.contiguous(), n);
                   return conv2d_backward(s, direct, dt, saved_x, saved_w, g.contiguous(), n);
                 });
 }

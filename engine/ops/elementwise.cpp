@@ -3,6 +3,7 @@
 #include "engine/ops/elementwise.h"
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "kernels/cpu/elementwise.h"
 
@@ -48,6 +49,22 @@ static Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, cons
   Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ea = a.detach().expand(out_shape), eb = b.detach().expand(out_shape);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  if (is_gpu(a.device())) {
+    PW_CHECK(a.dtype() == DType::f32, name, ": the ", a.device().str(), " device computes in f32 only");
+    PW_CHECK(out.dim() <= kernels::StridedLayout::kMaxDims, name, ": at most ",
+             kernels::StridedLayout::kMaxDims, " dimensions on ", a.device().str());
+    kernels::StridedLayout l;
+    l.ndim = (int)out.dim();
+    for (int64_t i = 0; i < out.dim(); ++i) {
+      l.shape[i] = out_shape[i];
+      l.src_strides[i] = ea.strides()[i];
+      l.dst_strides[i] = eb.strides()[i];
+    }
+    on_gpu(a.device(), [&](auto tag) {
+      binary(tag, op, ea.data<float>(), eb.data<float>(), out.data<float>(), l);
+    });
+    return out;
+  }
   dispatch_floating(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     kernels::cpu::binary<T>(op, ea.data<T>(), ea.strides().data(), eb.data<T>(), eb.strides().data(),
@@ -98,6 +115,13 @@ static Tensor unary_forward(UnaryOp op, const Tensor& x, double p, const char* n
   PW_CHECK(x.defined(), name, ": undefined tensor argument");
   Tensor xc = x.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (is_gpu(x.device())) {
+    PW_CHECK(x.dtype() == DType::f32, name, ": the ", x.device().str(), " device computes in f32 only");
+    on_gpu(x.device(), [&](auto tag) {
+      unary(tag, op, xc.data<float>(), out.data<float>(), x.numel(), (float)p);
+    });
+    return out;
+  }
   dispatch_floating(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     kernels::cpu::unary<T>(op, xc.data<T>(), out.data<T>(), x.numel(), T(p));
@@ -233,6 +257,12 @@ Tensor relu(const Tensor& x, ReluRule rule) {
   return record(out, "relu", {x}, [y, rule](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
+    if (is_gpu(y.device())) {
+      on_gpu(y.device(), [&](auto tag) {
+        relu_backward(tag, (int)rule, y.data<float>(), gc.data<float>(), dx.data<float>(), y.numel());
+      });
+      return std::vector<Tensor>{dx};
+    }
     dispatch_floating(y.dtype(), "relu_backward", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::relu_backward<T>((int)rule, y.data<T>(), gc.data<T>(), dx.data<T>(), y.numel());

@@ -2,6 +2,7 @@
 #include "engine/ops/linalg.h"
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "kernels/cpu/gemm.h"
 
@@ -43,6 +44,44 @@ MatrixArg as_matrix(const Tensor& m) {
   return {cm, false, std::max<int64_t>(c, 1)};
 }
 
+// The GPU devices: one launch for a 2-D product or for a whole batch (kernels/cuda/gemm.cu).
+// Each operand's matrices are read in place when they are plain or transposed (as in
+// as_matrix); the batch stride is the dim-0 stride (0 for an expanded batch).
+struct GpuOperand {
+  Tensor keep;
+  bool trans;
+  int64_t ld, batch_stride;
+};
+
+GpuOperand gpu_operand(const Tensor& t) {
+  const int64_t d = t.dim(), r = t.size(d - 2), c = t.size(d - 1);
+  const int64_t sr = t.strides()[d - 2], sc = t.strides()[d - 1];
+  const int64_t sb = d == 3 ? t.strides()[0] : 0;
+  if ((sc == 1 || c == 1) && sr >= std::max<int64_t>(c, 1)) return {t, false, sr, sb};
+  if ((sr == 1 || r == 1) && sc >= std::max<int64_t>(r, 1)) return {t, true, sc, sb};
+  Tensor cm = t.contiguous();
+  return {cm, false, std::max<int64_t>(c, 1), d == 3 ? r * c : 0};
+}
+
+Tensor matmul_gpu(const Tensor& a, const Tensor& b) {
+  const bool batched = a.dim() == 3;
+  const int64_t M = a.size(a.dim() - 2), K = a.size(a.dim() - 1), N = b.size(b.dim() - 1);
+  const Shape shape = batched ? Shape{a.size(0), M, N} : Shape{M, N};
+  Tensor out = Tensor::empty(shape, DType::f32, a.device());
+  if (out.numel() == 0) return out;
+  const GpuOperand A = gpu_operand(a), B = gpu_operand(b);
+  kernels::GemmBatch batch;
+  batch.count = batched ? a.size(0) : 1;
+  batch.a_outer = A.batch_stride;
+  batch.b_outer = B.batch_stride;
+  batch.c_outer = M * N;
+  on_gpu(a.device(), [&](auto tag) {
+    sgemm_batched(tag, batch, A.trans, B.trans, M, N, K, 1.0f, A.keep.data<float>(), A.ld,
+                  B.keep.data<float>(), B.ld, 0.0f, out.data<float>(), N);
+  });
+  return out;
+}
+
 Tensor matmul2d(const Tensor& a, const Tensor& b, Tensor out) {
   int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
   MatrixArg A = as_matrix(a), B = as_matrix(b);
@@ -68,14 +107,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   int64_t ka = a.shape()[a.dim() - 1], kb = b.shape()[b.dim() - 2];
   PW_CHECK(ka == kb, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ",
            shape_str(b.shape()));
+  PW_CHECK(a.dim() == 2 || b.shape()[0] == a.shape()[0], "matmul: batch sizes differ: ",
+           shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  check_same_device("matmul", a.device(), b.device());
   Tensor out;
   Tensor da = a.detach(), db = b.detach();
-  if (a.dim() == 2) {
+  if (is_gpu(a.device())) {
+    PW_CHECK(a.dtype() == DType::f32, "matmul: the ", a.device().str(),
+             " device computes in f32 only, got ", dtype_name(a.dtype()));
+    out = matmul_gpu(da, db);
+  } else if (a.dim() == 2) {
     out = matmul2d(da, db, Tensor::empty({a.shape()[0], b.shape()[1]}, a.dtype(), a.device()));
   } else {
     int64_t B = a.shape()[0];
-    PW_CHECK(b.shape()[0] == B, "matmul: batch sizes differ: ", shape_str(a.shape()), " @ ",
-             shape_str(b.shape()));
     out = Tensor::empty({B, a.shape()[1], b.shape()[2]}, a.dtype(), a.device());
     for (int64_t i = 0; i < B; ++i) matmul2d(da.select(0, i), db.select(0, i), out.select(0, i));
   }

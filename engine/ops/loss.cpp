@@ -1,7 +1,9 @@
-// softmax / log_softmax, cross_entropy and mse_loss: checks, kernel dispatch, recorded backward.
+// softmax / log_softmax, cross_entropy and mse_loss: checks, kernel dispatch (kernels/cpu/softmax.h
+// on the cpu, kernels/cuda/loss.cu on cuda and simt, f32 only there), recorded backward.
 #include "engine/ops/loss.h"
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "kernels/cpu/softmax.h"
 
@@ -19,14 +21,28 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
   const int64_t R = x.shape()[d];
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch_floating(x.dtype(), name, [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::softmax_forward<T>(xc.data<T>(), y.data<T>(), outer, R, inner, log);
-  });
+  const bool gpu = is_gpu(x.device());
+  if (gpu) {
+    PW_CHECK(x.dtype() == DType::f32, name, ": the ", x.device().str(), " device computes in f32 only");
+    on_gpu(x.device(), [&](auto tag) {
+      softmax_forward(tag, xc.data<float>(), y.data<float>(), outer, R, inner, log);
+    });
+  } else {
+    dispatch_floating(x.dtype(), name, [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::softmax_forward<T>(xc.data<T>(), y.data<T>(), outer, R, inner, log);
+    });
+  }
   Tensor saved = y.detach();
   return record(y, name, {x}, [=](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
+    if (gpu) {
+      on_gpu(saved.device(), [&](auto tag) {
+        softmax_backward(tag, saved.data<float>(), gc.data<float>(), dx.data<float>(), outer, R, inner, log);
+      });
+      return std::vector<Tensor>{dx};
+    }
     dispatch_floating(saved.dtype(), name, [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::softmax_backward<T>(saved.data<T>(), gc.data<T>(), dx.data<T>(), outer, R, inner, log);
@@ -51,8 +67,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
            shape_str(target.shape()), ", expected [", N, "] for logits ", shape_str(logits.shape()));
   PW_CHECK(N > 0, "cross_entropy: empty batch");
   PW_CHECK(C > 0, "cross_entropy: logits have no classes");
+  check_same_device("cross_entropy", logits.device(), target.device());
+  const bool gpu = is_gpu(logits.device());
+  PW_CHECK(!gpu || logits.dtype() == DType::f32, "cross_entropy: the ", logits.device().str(),
+           " device computes in f32 only");
   Tensor tc = target.detach().clone();  // owned: the caller may reuse its label buffer before backward
-  const int32_t* t = tc.data<int32_t>();
+  // Labels are checked on the host before any kernel runs (on a GPU device that costs one copy
+  // of N labels), so the error can name the bad label and its index on every device.
+  std::vector<int32_t> host_labels;
+  const int32_t* t = gpu ? (host_labels = tc.to_vector_i32()).data() : tc.data<int32_t>();
   for (int64_t n = 0; n < N; ++n)
     PW_CHECK(t[n] >= 0 && t[n] < C, "cross_entropy: target ", t[n], " at index ", n,
              " is out of range for ", C, " classes");
@@ -60,25 +83,32 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   Tensor lc = logits.detach().contiguous();
   Tensor rows = Tensor::empty({N}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
-  Tensor out;
-  dispatch_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::cross_entropy_forward<T>(lc.data<T>(), t, rows.data<T>(), lse.data<T>(), N, C);
-    if (reduction == Reduction::none) {
-      out = rows;
-    } else {
-      double total = 0;  // in double, whatever T is
-      const T* r = rows.data<T>();
-      for (int64_t n = 0; n < N; ++n) total += r[n];
-      if (reduction == Reduction::mean) total /= double(N);
-      out = Tensor::full({}, total, logits.dtype(), logits.device());
-    }
-  });
+  Tensor out = reduction == Reduction::none ? rows : Tensor::empty({}, logits.dtype(), logits.device());
+  const bool mean = reduction == Reduction::mean;
+  if (gpu) {
+    on_gpu(logits.device(), [&](auto tag) {
+      cross_entropy_forward(tag, lc.data<float>(), tc.data<int32_t>(), rows.data<float>(), lse.data<float>(), N, C);
+      if (reduction != Reduction::none) cross_entropy_reduce(tag, rows.data<float>(), N, mean, out.data<float>());
+    });
+  } else {
+    dispatch_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::cross_entropy_forward<T>(lc.data<T>(), t, rows.data<T>(), lse.data<T>(), N, C);
+      if (reduction != Reduction::none) kernels::cpu::cross_entropy_reduce<T>(rows.data<T>(), N, mean, out.data<T>());
+    });
+  }
   return record(out, "cross_entropy", {logits}, [=](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();
     Tensor dlogits = Tensor::empty(lc.shape(), lc.dtype(), lc.device());
     const int64_t stride = reduction == Reduction::none ? 1 : 0;
-    const double scale = reduction == Reduction::mean ? 1.0 / double(N) : 1.0;
+    const double scale = mean ? 1.0 / double(N) : 1.0;
+    if (gpu) {
+      on_gpu(lc.device(), [&](auto tag) {
+        cross_entropy_backward(tag, lc.data<float>(), tc.data<int32_t>(), lse.data<float>(), gc.data<float>(),
+                               stride, scale, dlogits.data<float>(), N, C);
+      });
+      return std::vector<Tensor>{dlogits};
+    }
     dispatch_floating(lc.dtype(), "cross_entropy", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::cross_entropy_backward<T>(lc.data<T>(), tc.data<int32_t>(), lse.data<T>(), gc.data<T>(),

@@ -1,9 +1,11 @@
-// Pooling ops: argument checks, output sizes (PyTorch's rules), kernels and backward.
+// Pooling ops: argument checks, output sizes (PyTorch's rules), kernels and backward. On the
+// GPU devices (f32 only) the same shapes go to kernels/cuda/pool.cu.
 #include "engine/ops/pool.h"
 
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "kernels/cpu/pool.h"
 
@@ -51,25 +53,46 @@ kernels::cpu::Pool2dShape check_pool(const Tensor& x, const Pool2dParams& p, con
           p.dilation_h, p.dilation_w};
 }
 
+// The GPU devices compute in f32 only.
+void check_gpu_dtype(const Tensor& x, const char* op) {
+  PW_CHECK(!is_gpu(x.device()) || x.dtype() == DType::f32, op, ": the ", x.device().str(),
+           " device computes in f32 only, got ", dtype_name(x.dtype()));
+}
+
 }  // namespace
 
-MaxPool2dResult max_pool2d_with_indices(const Tensor& x, const Pool2dParams& p) {
+// The backward keeps its own index tensor; callers who ask for the indices get a copy, so that
+// writing into them cannot send the backward's scatter out of bounds.
+static MaxPool2dResult max_pool2d_impl(const Tensor& x, const Pool2dParams& p) {
   const kernels::cpu::Pool2dShape s = check_pool(x, p, "max_pool2d", true);
   PW_CHECK(s.H * s.W <= std::numeric_limits<int32_t>::max(), "max_pool2d: input plane of ", s.H,
            "x", s.W, " is too large for i32 indices");
+  check_gpu_dtype(x, "max_pool2d");
   const DType dt = x.dtype();
   const Shape out_shape{x.size(0), x.size(1), s.Ho, s.Wo};
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty(out_shape, dt, x.device());
   Tensor idx = Tensor::empty(out_shape, DType::i32, x.device());
-  dispatch_floating(dt, "max_pool2d", [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::max_pool2d_forward<T>(s, xc.data<T>(), y.data<T>(), idx.data<int32_t>());
-  });
+  if (is_gpu(x.device())) {
+    on_gpu(x.device(), [&](auto tag) {
+      max_pool2d_forward(tag, s, xc.data<float>(), y.data<float>(), idx.data<int32_t>());
+    });
+  } else {
+    dispatch_floating(dt, "max_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::max_pool2d_forward<T>(s, xc.data<T>(), y.data<T>(), idx.data<int32_t>());
+    });
+  }
   const Shape in_shape = x.shape();
   y = record(y, "max_pool2d", {x}, [s, idx, in_shape, dt](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(in_shape, dt, gc.device());
+    if (is_gpu(gc.device())) {
+      on_gpu(gc.device(), [&](auto tag) {
+        max_pool2d_backward(tag, s, gc.data<float>(), idx.data<int32_t>(), dx.data<float>());
+      });
+      return std::vector<Tensor>{dx};
+    }
     dispatch_floating(dt, "max_pool2d_backward", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::max_pool2d_backward<T>(s, gc.data<T>(), idx.data<int32_t>(), dx.data<T>());
@@ -79,24 +102,43 @@ MaxPool2dResult max_pool2d_with_indices(const Tensor& x, const Pool2dParams& p) 
   return {y, idx};
 }
 
+MaxPool2dResult max_pool2d_with_indices(const Tensor& x, const Pool2dParams& p) {
+  MaxPool2dResult r = max_pool2d_impl(x, p);
+  r.indices = r.indices.clone();
+  return r;
+}
+
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
-  return max_pool2d_with_indices(x, p).values;
+  return max_pool2d_impl(x, p).values;
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
   const kernels::cpu::Pool2dShape s = check_pool(x, p, "avg_pool2d", false);
+  check_gpu_dtype(x, "avg_pool2d");
   const DType dt = x.dtype();
   const bool include_pad = p.count_include_pad;
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), s.Ho, s.Wo}, dt, x.device());
-  dispatch_floating(dt, "avg_pool2d", [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::avg_pool2d_forward<T>(s, include_pad, xc.data<T>(), y.data<T>());
-  });
+  if (is_gpu(x.device())) {
+    on_gpu(x.device(), [&](auto tag) {
+      avg_pool2d_forward(tag, s, include_pad, xc.data<float>(), y.data<float>());
+    });
+  } else {
+    dispatch_floating(dt, "avg_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::avg_pool2d_forward<T>(s, include_pad, xc.data<T>(), y.data<T>());
+    });
+  }
   const Shape in_shape = x.shape();
   return record(y, "avg_pool2d", {x}, [s, include_pad, in_shape, dt](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(in_shape, dt, gc.device());
+    if (is_gpu(gc.device())) {
+      on_gpu(gc.device(), [&](auto tag) {
+        avg_pool2d_backward(tag, s, include_pad, gc.data<float>(), dx.data<float>());
+      });
+      return std::vector<Tensor>{dx};
+    }
     dispatch_floating(dt, "avg_pool2d_backward", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::avg_pool2d_backward<T>(s, include_pad, gc.data<T>(), dx.data<T>());
@@ -117,17 +159,30 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   PW_CHECK(H > 0 && W > 0, "adaptive_avg_pool2d: input plane is empty (", H, "x", W, ")");
   const kernels::cpu::Pool2dShape s{
       x.size(0) * x.size(1), H, W, out_h, out_w, 0, 0, 0, 0, 0, 0, 0, 0};
+  check_gpu_dtype(x, "adaptive_avg_pool2d");
   const DType dt = x.dtype();
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, dt, x.device());
-  dispatch_floating(dt, "adaptive_avg_pool2d", [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::adaptive_avg_pool2d_forward<T>(s, xc.data<T>(), y.data<T>());
-  });
+  if (is_gpu(x.device())) {
+    on_gpu(x.device(), [&](auto tag) {
+      adaptive_avg_pool2d_forward(tag, s, xc.data<float>(), y.data<float>());
+    });
+  } else {
+    dispatch_floating(dt, "adaptive_avg_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::adaptive_avg_pool2d_forward<T>(s, xc.data<T>(), y.data<T>());
+    });
+  }
   const Shape in_shape = x.shape();
   return record(y, "adaptive_avg_pool2d", {x}, [s, in_shape, dt](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(in_shape, dt, gc.device());
+    if (is_gpu(gc.device())) {
+      on_gpu(gc.device(), [&](auto tag) {
+        adaptive_avg_pool2d_backward(tag, s, gc.data<float>(), dx.data<float>());
+      });
+      return std::vector<Tensor>{dx};
+    }
     dispatch_floating(dt, "adaptive_avg_pool2d_backward", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::adaptive_avg_pool2d_backward<T>(s, gc.data<T>(), dx.data<T>());

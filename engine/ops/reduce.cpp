@@ -1,14 +1,22 @@
 // Reductions. Multi-dimension sums reduce one dimension at a time (highest first), each as
-// a contiguous [outer, R, inner] pass.
+// a contiguous [outer, R, inner] pass: kernels/cpu/reduce.h on the cpu, kernels/cuda/reduce.cu
+// on cuda and simt (f32 only there).
 #include "engine/ops/reduce.h"
 
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "kernels/cpu/reduce.h"
 
 namespace pw {
+
+// Scratch device memory of at least `bytes` (undefined when 0), from the caching allocator.
+static Tensor gpu_workspace(size_t bytes, Device d) {
+  if (bytes == 0) return Tensor();
+  return Tensor::empty({(int64_t)((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, d);
+}
 
 static void split_at(const Shape& s, int64_t d, int64_t& outer, int64_t& R, int64_t& inner) {
   outer = 1;
@@ -26,6 +34,15 @@ static Tensor sum_one_dim(const Tensor& x, int64_t d) {
   Shape os = xc.shape();
   os[d] = 1;
   Tensor out = Tensor::empty(os, x.dtype(), x.device());
+  if (is_gpu(x.device())) {
+    PW_CHECK(x.dtype() == DType::f32, "sum: the ", x.device().str(), " device computes in f32 only");
+    on_gpu(x.device(), [&](auto tag) {
+      Tensor ws = gpu_workspace(sum_axis_workspace_bytes(tag, outer, R, inner), x.device());
+      sum_axis(tag, xc.data<float>(), out.data<float>(), outer, R, inner,
+               ws.defined() ? ws.raw_data() : nullptr);
+    });
+    return out;
+  }
   dispatch_floating(x.dtype(), "sum", [&](auto tag) {
     using T = decltype(tag);
     kernels::cpu::sum_axis<T>(xc.data<T>(), out.data<T>(), outer, R, inner);
@@ -91,10 +108,19 @@ MaxResult max(const Tensor& x, int64_t d, bool keepdim) {
   os[d] = 1;
   Tensor values = Tensor::empty(os, x.dtype(), x.device());
   Tensor indices = Tensor::empty(os, DType::i32, x.device());
-  dispatch_floating(x.dtype(), "max", [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::max_axis<T>(xc.data<T>(), values.data<T>(), indices.data<int32_t>(), outer, R, inner);
-  });
+  if (is_gpu(x.device())) {
+    PW_CHECK(x.dtype() == DType::f32, "max: the ", x.device().str(), " device computes in f32 only");
+    on_gpu(x.device(), [&](auto tag) {
+      Tensor ws = gpu_workspace(max_axis_workspace_bytes(tag, outer, R, inner), x.device());
+      max_axis(tag, xc.data<float>(), values.data<float>(), indices.data<int32_t>(), outer, R, inner,
+               ws.defined() ? ws.raw_data() : nullptr);
+    });
+  } else {
+    dispatch_floating(x.dtype(), "max", [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::max_axis<T>(xc.data<T>(), values.data<T>(), indices.data<int32_t>(), outer, R, inner);
+    });
+  }
   Tensor kept_idx = indices;
   if (!keepdim) {
     values = values.squeeze(d);
@@ -103,26 +129,28 @@ MaxResult max(const Tensor& x, int64_t d, bool keepdim) {
   Shape in_shape = x.shape();
   Shape kept = os;
   values = record(values, "max", {x}, [=](const Tensor& g, const Node&) {
-    // Scatter g to the arg-max positions.
+    // Scatter g to the arg-max positions (zeros elsewhere).
     Tensor gc = g.reshape(kept).contiguous();
-    Tensor dx = Tensor::zeros(in_shape, gc.dtype(), gc.device());
-    const int32_t* idx = kept_idx.data<int32_t>();
+    Tensor dx = Tensor::empty(in_shape, gc.dtype(), gc.device());
+    if (is_gpu(gc.device())) {
+      on_gpu(gc.device(), [&](auto tag) {
+        max_axis_backward(tag, gc.data<float>(), kept_idx.data<int32_t>(), dx.data<float>(), outer, R, inner);
+      });
+      return std::vector<Tensor>{dx};
+    }
     dispatch_floating(gc.dtype(), "max_backward", [&](auto tag) {
       using T = decltype(tag);
-      const T* gp = gc.data<T>();
-      T* dp = dx.data<T>();
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < inner; ++i)
-          dp[(o * R + idx[o * inner + i]) * inner + i] += gp[o * inner + i];
+      kernels::cpu::max_axis_backward<T>(gc.data<T>(), kept_idx.data<int32_t>(), dx.data<T>(), outer, R, inner);
     });
     return std::vector<Tensor>{dx};
   });
-  return {values, indices};
+  // A copy for the caller: the backward's own indices must not be writable from outside.
+  return {values, indices.clone()};
 }
 
 Tensor argmax(const Tensor& x, int64_t d, bool keepdim) {
   NoGradGuard ng;
-  return max(x, d, keepdim).indices;
+  return max(x, d, keepdim).indices;  // one copy; the node is dropped with the values
 }
 
 }  // namespace pw

@@ -1,8 +1,10 @@
 // Adam (L2 weight decay in the gradient) and AdamW (decoupled weight decay), bias-corrected as
-// torch.optim.Adam / AdamW with amsgrad=False.
+// torch.optim.Adam / AdamW with amsgrad=False; fused per parameter: kernels/cpu/optim.h on the
+// cpu, kernels/cuda/optim.cu on cuda and simt.
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/optim/optimizer.h"
 #include "kernels/cpu/optim.h"
 
@@ -49,6 +51,17 @@ void Adam::step() {
     double& t = st["step"].data<double>()[0];
     t += 1;
     const double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+    if (is_gpu(p.device())) {
+      PW_CHECK(p.dtype() == DType::f32, name(), ": parameter ", i, " is on the ", p.device().str(),
+               " device, which computes in f32 only");
+      on_gpu(p.device(), [&](auto tag) {
+        adam_step(tag, p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
+                  {float(lr_), float(beta1), float(beta2), float(eps), float(weight_decay), decoupled_,
+                   float(bc1), float(bc2)});
+      });
+      p.bump_version();
+      continue;
+    }
     dispatch_floating(p.dtype(), name().c_str(), [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::AdamArgs<T> a{T(lr_), T(beta1), T(beta2), T(eps), T(weight_decay), decoupled_,

@@ -18,8 +18,8 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
              ", expected f32 or f64");
     PW_CHECK(p.is_leaf(), "optimizer: parameter ", i, " is not a leaf tensor (it was computed by '",
              p.grad_fn()->name, "'); optimize the tensor it came from");
-    PW_CHECK(p.device().is_cpu(), "optimizer: parameter ", i, " is on ", p.device().str(),
-             "; only CPU parameters are supported");
+    PW_CHECK(p.device() == params_[0].device(), "optimizer: parameter ", i, " is on ", p.device().str(),
+             " but parameter 0 is on ", params_[0].device().str(), "; move the whole model to one device");
     PW_CHECK(p.is_contiguous(), "optimizer: parameter ", i, " (shape ", shape_str(p.shape()),
              ") is not contiguous");
     PW_CHECK(seen.insert(p.impl_ptr()).second, "optimizer: parameter ", i,
@@ -45,6 +45,8 @@ Tensor Optimizer::grad_of(size_t i) const {
            " but its gradient has shape ", shape_str(g.shape()));
   PW_CHECK(g.dtype() == p.dtype(), name(), ": parameter ", i, " is ", dtype_name(p.dtype()),
            " but its gradient is ", dtype_name(g.dtype()));
+  PW_CHECK(g.device() == p.device(), name(), ": parameter ", i, " is on ", p.device().str(),
+           " but its gradient is on ", g.device().str());
   return g.contiguous();
 }
 
@@ -53,7 +55,7 @@ Tensor& Optimizer::state_tensor(size_t i, const std::string& name, bool* created
   auto it = st.find(name);
   if (created) *created = it == st.end();
   if (it != st.end()) return it->second;
-  return st[name] = Tensor::zeros(params_[i].shape(), params_[i].dtype());
+  return st[name] = Tensor::zeros(params_[i].shape(), params_[i].dtype(), params_[i].device());
 }
 
 std::map<std::string, Tensor> Optimizer::state(const std::string& prefix) const {
@@ -109,7 +111,7 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& st, const std::s
       const Tensor& p = params_[i];
       PW_CHECK(t.shape() == p.shape(), name(), ".load_state: '", full, "' has shape ",
                shape_str(t.shape()), ", parameter ", i, " has shape ", shape_str(p.shape()));
-      copy = Tensor::empty(p.shape(), p.dtype());
+      copy = Tensor::empty(p.shape(), p.dtype(), p.device());  // state lives with its parameter
       copy.copy_(t);
     }
     fresh[i][state_name] = copy;

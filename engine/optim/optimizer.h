@@ -1,8 +1,9 @@
 // Optimizers: the Optimizer base (parameter list, learning rate, step count, per-parameter
 // state for checkpoints) and SGD, Adam, AdamW with PyTorch's update rules.
 //
-// Updates run in place on the parameters' storage (kernels/cpu/optim.h), outside autograd, so
-// every handle to a parameter (a layer's member, the module's registry) sees the new values.
+// Updates run in place on the parameters' storage (kernels/cpu/optim.h; kernels/cuda/optim.cu
+// for parameters on cuda / simt), outside autograd, so every handle to a parameter (a layer's
+// member, the module's registry) sees the new values.
 // A parameter whose .grad is undefined is skipped, and its state is not advanced (as PyTorch).
 //
 // The training loop drives the learning rate:
@@ -19,7 +20,8 @@ namespace pw::optim {
 
 class Optimizer {
  public:
-  // Every parameter must be a floating-point leaf tensor on the CPU, each listed once.
+  // Every parameter must be a floating-point leaf tensor, each listed once, all on one device
+  // (cpu, or f32 on cuda / simt); the per-element state lives on that device too.
   explicit Optimizer(std::vector<Tensor> params);
   virtual ~Optimizer() = default;
   Optimizer(const Optimizer&) = delete;

@@ -1,5 +1,7 @@
-// SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD's rules).
+// SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD's rules), fused
+// per parameter: kernels/cpu/optim.h on the cpu, kernels/cuda/optim.cu on cuda and simt.
 #include "engine/autograd.h"
+#include "engine/device/gpu.h"
 #include "engine/optim/optimizer.h"
 #include "kernels/cpu/optim.h"
 
@@ -33,6 +35,16 @@ void SGD::step() {
     bool first = false;
     Tensor buf;
     if (momentum != 0) buf = state_tensor(i, "momentum_buffer", &first);
+    if (is_gpu(p.device())) {
+      PW_CHECK(p.dtype() == DType::f32, "SGD: parameter ", i, " is on the ", p.device().str(),
+               " device, which computes in f32 only");
+      on_gpu(p.device(), [&](auto tag) {
+        sgd_step(tag, p.data<float>(), g.data<float>(), buf.defined() ? buf.data<float>() : nullptr, p.numel(),
+                 {float(lr_), float(momentum), float(dampening), float(weight_decay), nesterov, first});
+      });
+      p.bump_version();
+      continue;
+    }
     dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::SgdArgs<T> a{T(lr_), T(momentum), T(dampening), T(weight_decay), nesterov, first};

@@ -2,16 +2,16 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/common/ops.h"
+
 namespace pw::kernels::cpu {
 
-enum class UnaryOp { neg, exp, log, sqrt, pow, sigmoid, tanh, relu, abs, add_scalar, mul_scalar,
-                     rsub_scalar, rdiv_scalar, sign };
+using kernels::BinaryOp;
+using kernels::UnaryOp;
 
 // y[i] = op(x[i]) (p is the exponent of pow, or the scalar of the scalar forms). x may equal y.
 template <typename T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n, T p);
-
-enum class BinaryOp { add, sub, mul, div };
 
 // out (contiguous, `shape`) = a op b, where a and b are read through broadcast strides
 // (stride 0 along broadcast dimensions).

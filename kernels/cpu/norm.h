@@ -7,7 +7,8 @@ namespace pw::kernels::cpu {
 
 // mean[c] and the biased variance var[c] of x[:, c, :] over the N*S values of channel c,
 // accumulated in double (two passes: mean first, then squared deviations, so a large mean
-// does not cancel the variance away).
+// does not cancel the variance away). f32 with S >= 16 sums each plane in float vector lanes
+// and merges the planes in double (norm.cpp says how); deterministic for any thread count.
 template <typename T>
 void batch_norm_stats(const T* x, T* mean, T* var, int64_t N, int64_t C, int64_t S);
 

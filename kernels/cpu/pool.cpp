@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace pw::kernels::cpu {
 
@@ -26,37 +28,172 @@ AvgWindow avg_window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t 
 
 int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+// The reference window: every (dilated) tap, bounds-checked, in row-major order. Strictly
+// greater keeps the first of equal values; the first NaN wins and stays.
+template <typename T>
+void max_window(const Pool2dShape& s, const T* xp, int64_t oh, int64_t ow, T* y, int32_t* idx) {
+  T best = -std::numeric_limits<T>::infinity();
+  int64_t arg = -1;
+  for (int64_t i = 0; i < s.kh; ++i) {
+    const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dilation_h;
+    if (ih < 0 || ih >= s.H) continue;
+    for (int64_t j = 0; j < s.kw; ++j) {
+      const int64_t iw = ow * s.stride_w - s.pad_w + j * s.dilation_w;
+      if (iw < 0 || iw >= s.W) continue;
+      const T v = xp[ih * s.W + iw];
+      if (arg < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+        best = v;
+        arg = ih * s.W + iw;
+      }
+    }
+  }
+  *y = best;
+  *idx = int32_t(arg);
+}
+
+// One plane through the reference windows only.
+template <typename T>
+void max_plane_reference(const Pool2dShape& s, const T* xp, T* yp, int32_t* ip) {
+  for (int64_t oh = 0; oh < s.Ho; ++oh)
+    for (int64_t ow = 0; ow < s.Wo; ++ow)
+      max_window(s, xp, oh, ow, yp + oh * s.Wo + ow, ip + oh * s.Wo + ow);
+}
+
+typedef float Vec8 __attribute__((vector_size(32)));
+typedef int32_t Vec8i __attribute__((vector_size(32)));
+
+// Lane by lane, best = v and arg = index where v > best or v is the first NaN (max_window's
+// rule). Vectors go by reference: by value they would change the calling convention between AVX
+// and non-AVX builds (GCC's -Wpsabi warning when PW_NATIVE is off).
+inline void take_if_greater(const Vec8& v, const Vec8i& index, Vec8& best, Vec8i& arg) {
+  const Vec8i take = (v > best) | ((v != v) & (best == best));
+  best = take ? v : best;
+  arg = take ? index : arg;
+}
+
+// 2x2 windows with stride 2 (the commonest pooling), 8 outputs at a time in explicit vectors
+// (GCC/Clang vector extensions): the compiler's own vectorization of the generic loop below
+// spent most of its time in 64-bit index arithmetic and a scalar, branching remainder. Outputs
+// [lo, hi) of one row, hi - lo >= 8; the last group of 8 overlaps the one before it instead of
+// leaving a remainder (recomputing an output gives the same result). row0 + 2 * ow is the flat
+// index of window ow's first element. The comparisons are max_window's, in its order.
+void max_2x2_stride2_by_8(const float* xp, int64_t W, int64_t row0, int64_t lo, int64_t hi,
+                          float* y, int32_t* idx) {
+  const Vec8i lane2 = {0, 2, 4, 6, 8, 10, 12, 14};
+  for (int64_t ow = lo;; ow += 8) {
+    if (ow + 8 > hi) ow = hi - 8;
+    const int64_t base = row0 + 2 * ow;
+    Vec8 t0, t1, b0, b1;  // top and bottom input rows, 16 values each
+    std::memcpy(&t0, xp + base, sizeof t0);
+    std::memcpy(&t1, xp + base + 8, sizeof t1);
+    std::memcpy(&b0, xp + base + W, sizeof b0);
+    std::memcpy(&b1, xp + base + W + 8, sizeof b1);
+    const Vec8 a = __builtin_shufflevector(t0, t1, 0, 2, 4, 6, 8, 10, 12, 14);  // (0, 0)
+    const Vec8 b = __builtin_shufflevector(t0, t1, 1, 3, 5, 7, 9, 11, 13, 15);  // (0, 1)
+    const Vec8 c = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);  // (1, 0)
+    const Vec8 d = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);  // (1, 1)
+    const Vec8i first = int32_t(base) + lane2;
+    Vec8 best = a;
+    Vec8i arg = first;
+    take_if_greater(b, first + 1, best, arg);
+    take_if_greater(c, first + int32_t(W), best, arg);
+    take_if_greater(d, first + int32_t(W + 1), best, arg);
+    std::memcpy(y + ow, &best, sizeof best);
+    std::memcpy(idx + ow, &arg, sizeof arg);
+    if (ow + 8 >= hi) break;
+  }
+}
+
+// The fast path for one plane: K x K windows with column stride S and no dilation. Windows
+// wholly inside the input run the same comparisons in the same order as max_window, written as
+// selects instead of branches and without bounds checks, so that the compiler vectorizes them
+// across output columns (random data makes the branches unpredictable: the reference was ~5x
+// slower). Border windows (padding, ceil mode's partial windows) run max_window.
+template <int K, int S>
+void max_plane_fast(const Pool2dShape& s, const float* __restrict xp, float* __restrict yp,
+                    int32_t* __restrict ip) {
+  const int64_t W = s.W;
+  // Output columns with 0 <= ow*S - pad_w and ow*S - pad_w + K <= W.
+  const int64_t lo = std::min(s.Wo, (s.pad_w + S - 1) / S);
+  const int64_t hi = W - K + s.pad_w < 0 ? 0 : std::min(s.Wo, (W - K + s.pad_w) / S + 1);
+  for (int64_t oh = 0; oh < s.Ho; ++oh) {
+    float* y = yp + oh * s.Wo;
+    int32_t* id = ip + oh * s.Wo;
+    const int64_t ih0 = oh * s.stride_h - s.pad_h;
+    if (ih0 < 0 || ih0 + K > s.H || lo >= hi) {
+      for (int64_t ow = 0; ow < s.Wo; ++ow) max_window(s, xp, oh, ow, y + ow, id + ow);
+      continue;
+    }
+    for (int64_t ow = 0; ow < lo; ++ow) max_window(s, xp, oh, ow, y + ow, id + ow);
+    const int64_t row0 = ih0 * W - s.pad_w;  // flat index of window (oh, 0)'s first element
+    if constexpr (K == 2 && S == 2) {
+      if (hi - lo >= 8) {
+        max_2x2_stride2_by_8(xp, W, row0, lo, hi, y, id);
+        for (int64_t ow = hi; ow < s.Wo; ++ow) max_window(s, xp, oh, ow, y + ow, id + ow);
+        continue;
+      }
+    }
+    for (int64_t ow = lo; ow < hi; ++ow) {
+      const int64_t base = row0 + ow * S;
+      const float* win = xp + base;
+      float best = win[0];
+      int32_t arg = int32_t(base);
+      for (int i = 0; i < K; ++i)
+        for (int j = 0; j < K; ++j) {
+          if (i == 0 && j == 0) continue;
+          const float v = win[i * W + j];
+          // v != v: v is NaN (no -ffast-math here, so this is exact).
+          const bool take = v > best || (v != v && best == best);
+          best = take ? v : best;
+          arg = take ? int32_t(base + i * W + j) : arg;
+        }
+      y[ow] = best;
+      id[ow] = arg;
+    }
+    for (int64_t ow = hi; ow < s.Wo; ++ow) max_window(s, xp, oh, ow, y + ow, id + ow);
+  }
+}
+
+using PlaneFn = void (*)(const Pool2dShape&, const float*, float*, int32_t*);
+
+// The fast plane kernel for s, or null when s is not one of the specialized cases (square 2x2
+// or 3x3 windows, column stride 1 to 3, no dilation).
+PlaneFn max_plane_kernel(const Pool2dShape& s) {
+  if (s.dilation_h != 1 || s.dilation_w != 1 || s.kh != s.kw) return nullptr;
+  if (s.kh == 2) {
+    if (s.stride_w == 1) return max_plane_fast<2, 1>;
+    if (s.stride_w == 2) return max_plane_fast<2, 2>;
+    if (s.stride_w == 3) return max_plane_fast<2, 3>;
+  } else if (s.kh == 3) {
+    if (s.stride_w == 1) return max_plane_fast<3, 1>;
+    if (s.stride_w == 2) return max_plane_fast<3, 2>;
+    if (s.stride_w == 3) return max_plane_fast<3, 3>;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
+// The f64 path (the gradient checks' reference) always runs the reference windows; f32 takes
+// the fast path where it applies, with identical results (same comparisons, same order).
 template <typename T>
 void max_pool2d_forward(const Pool2dShape& s, const T* x, T* y, int32_t* idx) {
+  PlaneFn fast = nullptr;
+  if constexpr (std::is_same_v<T, float>) fast = max_plane_kernel(s);
   const int64_t work = s.planes * s.Ho * s.Wo * s.kh * s.kw;
 #pragma omp parallel for schedule(static) if (work > kParallelWork && s.planes > 1)
   for (int64_t p = 0; p < s.planes; ++p) {
     const T* xp = x + p * s.H * s.W;
     T* yp = y + p * s.Ho * s.Wo;
     int32_t* ip = idx + p * s.Ho * s.Wo;
-    for (int64_t oh = 0; oh < s.Ho; ++oh)
-      for (int64_t ow = 0; ow < s.Wo; ++ow) {
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t arg = -1;
-        for (int64_t i = 0; i < s.kh; ++i) {
-          const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dilation_h;
-          if (ih < 0 || ih >= s.H) continue;
-          for (int64_t j = 0; j < s.kw; ++j) {
-            const int64_t iw = ow * s.stride_w - s.pad_w + j * s.dilation_w;
-            if (iw < 0 || iw >= s.W) continue;
-            const T v = xp[ih * s.W + iw];
-            // Strictly greater keeps the first of equal values; the first NaN wins and stays.
-            if (arg < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
-              best = v;
-              arg = ih * s.W + iw;
-            }
-          }
-        }
-        yp[oh * s.Wo + ow] = best;
-        ip[oh * s.Wo + ow] = int32_t(arg);
+    if constexpr (std::is_same_v<T, float>) {
+      if (fast) {
+        fast(s, xp, yp, ip);
+        continue;
       }
+    }
+    max_plane_reference(s, xp, yp, ip);
   }
 }
 

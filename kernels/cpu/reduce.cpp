@@ -1,4 +1,5 @@
-// Reductions: inner-contiguous accumulation so the hot loop streams memory.
+// Reductions (inner-contiguous accumulation so the hot loop streams memory) and the max backward
+// scatter. The GPU versions are in kernels/cuda/reduce.cu.
 #include "kernels/cpu/reduce.h"
 
 #include <cmath>
@@ -41,9 +42,21 @@ void max_axis(const T* x, T* values, int32_t* indices, int64_t outer, int64_t R,
   }
 }
 
+template <typename T>
+void max_axis_backward(const T* grad, const int32_t* indices, T* dx, int64_t outer, int64_t R, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * R * inner > (1 << 16) && outer > 1)
+  for (int64_t o = 0; o < outer; ++o) {
+    T* block = dx + o * R * inner;
+    for (int64_t k = 0; k < R * inner; ++k) block[k] = T(0);
+    for (int64_t i = 0; i < inner; ++i) block[indices[o * inner + i] * inner + i] = grad[o * inner + i];
+  }
+}
+
 template void sum_axis<float>(const float*, float*, int64_t, int64_t, int64_t);
 template void sum_axis<double>(const double*, double*, int64_t, int64_t, int64_t);
 template void max_axis<float>(const float*, float*, int32_t*, int64_t, int64_t, int64_t);
 template void max_axis<double>(const double*, double*, int32_t*, int64_t, int64_t, int64_t);
+template void max_axis_backward<float>(const float*, const int32_t*, float*, int64_t, int64_t, int64_t);
+template void max_axis_backward<double>(const double*, const int32_t*, double*, int64_t, int64_t, int64_t);
 
 }  // namespace pw::kernels::cpu

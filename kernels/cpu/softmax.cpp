@@ -1,4 +1,4 @@
-// Softmax kernels. Each (outer, inner) line along R is independent: the lines run in parallel,
+// Softmax kernels (the GPU versions are in kernels/cuda/loss.cu). Each (outer, inner) line along R is independent: the lines run in parallel,
 // and inside a line the exponentials and sums are in double. One templated version serves as
 // reference and f32 path (the cost is dominated by exp, not by the loop structure).
 #include "kernels/cpu/softmax.h"
@@ -74,6 +74,13 @@ void cross_entropy_forward(const T* logits, const int32_t* target, T* loss, T* l
 }
 
 template <typename T>
+void cross_entropy_reduce(const T* loss_rows, int64_t N, bool mean, T* out) {
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) total += double(loss_rows[n]);
+  out[0] = T(mean ? total / double(N) : total);
+}
+
+template <typename T>
 void cross_entropy_backward(const T* logits, const int32_t* target, const T* lse, const T* grad_loss,
                             int64_t grad_stride, double scale, T* dlogits, int64_t N, int64_t C) {
 #pragma omp parallel for schedule(static) if (parallel_worth_it(N * C, N))
@@ -91,6 +98,7 @@ void cross_entropy_backward(const T* logits, const int32_t* target, const T* lse
   template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t, bool);                 \
   template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool);      \
   template void cross_entropy_forward<T>(const T*, const int32_t*, T*, T*, int64_t, int64_t);      \
+  template void cross_entropy_reduce<T>(const T*, int64_t, bool, T*);                              \
   template void cross_entropy_backward<T>(const T*, const int32_t*, const T*, const T*, int64_t,   \
                                           double, T*, int64_t, int64_t);
 PW_INSTANTIATE(float)

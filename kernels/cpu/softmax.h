@@ -21,6 +21,11 @@ void softmax_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t R, 
 template <typename T>
 void cross_entropy_forward(const T* logits, const int32_t* target, T* loss, T* lse, int64_t N, int64_t C);
 
+// out[0] = sum of loss_rows[0 .. N), divided by N when mean: the mean / sum reduction of
+// cross_entropy, accumulated in double whatever T is. N must be > 0.
+template <typename T>
+void cross_entropy_reduce(const T* loss_rows, int64_t N, bool mean, T* out);
+
 // dlogits[n, c] = grad_loss[n * grad_stride] * scale * (softmax(logits[n])[c] - [c == target[n]]),
 // the softmax recomputed as exp(logits - lse). grad_stride 0 broadcasts one upstream value
 // (reductions mean / sum; scale = 1/N for mean), 1 takes one per row (no reduction).

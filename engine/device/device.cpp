@@ -1,0 +1,67 @@
+// Device discovery and parsing.
+#include "engine/device/device.h"
+
+#include "engine/device/gpu.h"
+
+namespace pw {
+
+bool device_available(Device d) {
+  switch (d.type) {
+    case DeviceType::cpu: return true;
+    case DeviceType::simt: return true;
+    case DeviceType::cuda:
+#if PW_HAVE_CUDA
+      return d.index >= 0 && d.index < kernels::cuda::device_count(kernels::cuda::Tag{});
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::cpu();
+  if (name == "simt") return {DeviceType::simt, 0};
+  if (name == "auto") return device_available({DeviceType::cuda, 0}) ? Device{DeviceType::cuda, 0} : Device::cpu();
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    Device d{DeviceType::cuda, 0};
+    if (name.size() > 5) {
+      try {
+        d.index = std::stoi(name.substr(5));
+      } catch (const std::exception&) {
+        PW_FAIL("device: bad device index in '", name, "'");
+      }
+    }
+    if (!device_available(d)) {
+#if PW_HAVE_CUDA
+      PW_FAIL("device: ", name, " is not available: no CUDA GPU was found (try --device simt, which runs the same CUDA kernels on the CPU)");
+#else
+      PW_FAIL("device: ", name, " is not available: this build has no CUDA kernels (the CUDA toolkit was not found at configure time); --device simt runs them on the CPU");
+#endif
+    }
+    return d;
+  }
+  PW_FAIL("device: unknown device '", name, "' (expected auto, cpu, simt or cuda)");
+}
+
+std::vector<DeviceInfo> list_devices() {
+  std::vector<DeviceInfo> out;
+  out.push_back({Device::cpu(), true, "the CPU kernels (kernels/cpu)"});
+  out.push_back({{DeviceType::simt, 0}, true,
+                 "the CUDA kernels (kernels/cuda) run on the CPU by the simt execution model"});
+#if PW_HAVE_CUDA
+  int n = kernels::cuda::device_count(kernels::cuda::Tag{});
+  if (n == 0) out.push_back({{DeviceType::cuda, 0}, false, "built, but no CUDA GPU was found"});
+  for (int i = 0; i < n; ++i)
+    out.push_back({{DeviceType::cuda, i}, true, kernels::cuda::device_description(kernels::cuda::Tag{})});
+#else
+  out.push_back({{DeviceType::cuda, 0}, false, "not built (the CUDA toolkit was not found at configure time)"});
+#endif
+  return out;
+}
+
+void check_same_device(const char* op, Device a, Device b) {
+  PW_CHECK(a == b, op, ": tensors on different devices, ", a.str(), " and ", b.str());
+}
+
+}  // namespace pw

@@ -1,0 +1,432 @@
+// 2-D convolution on the GPU: the forward pass by implicit GEMM, the data and weight
+// gradients by im2col / col2im + our SGEMM (kernels/cuda/gemm.cu), the bias gradient by a
+// deterministic reduction. The semantics are those of kernels/cpu/conv.h;
+// kernels/cuda/api/conv.inc has the launchers.
+//
+//   forward          per group g: Y_g[o][(n, p)] = W_g @ X_col, one launch for every image and
+//   (implicit GEMM)  group; v5's warp tiling with the B tile gathered from x as it is loaded
+//                    (no col buffer, no workspace) and the bias added in the epilogue
+//   forward          (kept for comparison) per chunk of images: col = im2col(x) as
+//   (im2col)         [nb][C*kh*kw][Ho*Wo]; y[n, g] = W_g @ col[n, g] as one GEMM batched over
+//                    (image, group); y += bias
+//   backward-data    col[n, g] = W_g^T @ dy[n, g]          one batched GEMM over (image, group)
+//                    dx[n] = col2im(col[n])                gather form: one thread per dx
+//                                                          element sums its taps, no atomics
+//   backward-weight  col = im2col(x[chunk])                [C*kh*kw][nb*Ho*Wo]: images side by
+//                    dyT = dy[chunk] as [O][nb*Ho*Wo]      side, so that the sum over images
+//                    dW_g (+)= dyT_g @ col_g^T             is the GEMM's own K-loop; one GEMM
+//                                                          batched over groups per chunk, the
+//                                                          chunks accumulated with beta = 1
+//   backward-bias    db[o] = sum over (n, p) of dy         one block per channel, a fixed
+//                                                          per-thread split, then a shared-
+//                                                          memory tree and a warp shuffle
+// The im2col passes work on chunks of images whose unfolded input fits the workspace the
+// caller passes (64 MiB budget). A pointwise conv (1x1, stride 1, no padding) needs no
+// unfolding: in the im2col forward and backward-data passes the input (or dx) plane already
+// is the col matrix.
+//
+// Expected on an H100 (not measured here; bench/bench_cuda_gemm.cpp compares with cuDNN): the
+// GEMMs run near the SGEMM's speed for the AlexNet/VGG layers (O/g and Ho*Wo in the tens or
+// more). im2col and col2im are memory-bound copies costing about the col buffer's size in
+// DRAM traffic twice (written, then read by the GEMM), which the implicit forward avoids at
+// the price of scalar, less regular loads of x. The weight gradient has long K (nb*Ho*Wo)
+// and few output tiles (O/g x C/g*kh*kw), so it occupies the GPU poorly for small layers; a
+// deterministic split-K would fix that. Depthwise convs (O/g = 1) get nothing from the GEMM.
+#include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/gemm_tiles.cuh"
+
+#define PW_LAUNCHER_NS PW_KERNEL_NS
+#include "kernels/cuda/api.h"
+#undef PW_LAUNCHER_NS
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace pw::kernels::PW_KERNEL_NS {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kWorkspaceBudgetFloats = int64_t(1) << 24;  // 64 MiB
+
+int blocks_for(int64_t n) {
+  const int64_t b = (n + kThreads - 1) / kThreads;
+  return (int)std::max<int64_t>(1, std::min<int64_t>(b, 65535));
+}
+
+// The sizes the kernels need, as a by-value kernel parameter.
+struct ConvDims {
+  int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
+};
+ConvDims dims_of(const ConvGeometry& g) {
+  return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+          g.dilation_h, g.dilation_w};
+}
+
+// col[n * img_stride + k * row_stride + p] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 in
+// the padding), for k = (c*kh + i)*kw + j and p = oh*Wo + ow, images n in [0, nb) of x (which
+// points at the chunk's first image). One thread per col element: consecutive threads write
+// consecutive p and read along an input row.
+__global__ void im2col_kernel(const float* __restrict__ x, ConvDims d, int64_t nb,
+                              float* __restrict__ col, int64_t img_stride, int64_t row_stride) {
+  const int64_t P = d.Ho * d.Wo, Kt = d.C * d.kh * d.kw, total = nb * Kt * P;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t p = idx % P, k = (idx / P) % Kt, n = idx / (P * Kt);
+    const int64_t j = k % d.kw, i = (k / d.kw) % d.kh, c = k / (d.kw * d.kh);
+    const int64_t oh = p / d.Wo, ow = p % d.Wo;
+    const int64_t ih = oh * d.sh - d.ph + i * d.dh, iw = ow * d.sw - d.pw + j * d.dw;
+    float v = 0.0f;
+    if (ih >= 0 && ih < d.H && iw >= 0 && iw < d.W) v = x[((n * d.C + c) * d.H + ih) * d.W + iw];
+    col[n * img_stride + k * row_stride + p] = v;
+  }
+}
+
+// The adjoint of im2col in gather form: dx[n, c, ih, iw] = the sum of every col entry that
+// im2col would have read from (ih, iw), i.e. over the taps (i, j) with ih = oh*sh - ph + i*dh
+// for an integer oh in [0, Ho) (likewise for w). One thread per dx element, a fixed order,
+// every element written: deterministic, no zeroing, no atomics.
+__global__ void col2im_kernel(const float* __restrict__ col, ConvDims d, int64_t nb,
+                              int64_t img_stride, int64_t row_stride, float* __restrict__ dx) {
+  const int64_t total = nb * d.C * d.H * d.W;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t iw = idx % d.W, ih = (idx / d.W) % d.H, c = (idx / (d.W * d.H)) % d.C,
+                  n = idx / (d.W * d.H * d.C);
+    const float* cn = col + n * img_stride;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < d.kh; ++i) {
+      const int64_t th = ih + d.ph - i * d.dh;  // = oh * sh
+      if (th < 0) break;                          // th only decreases with i
+      if (th % d.sh != 0 || th / d.sh >= d.Ho) continue;
+      const int64_t oh = th / d.sh;
+      for (int64_t j = 0; j < d.kw; ++j) {
+        const int64_t tw = iw + d.pw - j * d.dw;
+        if (tw < 0) break;
+        if (tw % d.sw != 0 || tw / d.sw >= d.Wo) continue;
+        const int64_t k = (c * d.kh + i) * d.kw + j;
+        acc += cn[k * row_stride + oh * d.Wo + tw / d.sw];
+      }
+    }
+    dx[idx] = acc;
+  }
+}
+
+// dyT[o][n * P + p] = dy[n, o, p] for the chunk's nb images: the weight gradient's left
+// operand with the images side by side.
+__global__ void gather_channels_kernel(const float* __restrict__ dy, int64_t O, int64_t P,
+                                       int64_t nb, float* __restrict__ dyT) {
+  const int64_t total = O * nb * P;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t p = idx % P, n = (idx / P) % nb, o = idx / (P * nb);
+    dyT[idx] = dy[(n * O + o) * P + p];
+  }
+}
+
+// y[n, o, p] += bias[o].
+__global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t O,
+                                int64_t P, int64_t total) {
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x)
+    y[idx] += bias[(idx / P) % O];
+}
+
+// db[o] = sum over n, p of dy[n, o, p]: block o; thread t sums the elements t, t + 256, ... of
+// the channel in order, then the 256 partial sums are halved in shared memory down to one
+// warp, which finishes with shuffles. The split and the tree are fixed, so the result does not
+// depend on the order in which threads run.
+__global__ void __launch_bounds__(kThreads) bias_grad_kernel(const float* __restrict__ dy,
+                                                             int64_t N, int64_t O, int64_t P,
+                                                             float* __restrict__ db) {
+  __shared__ float partial[kThreads];
+  const int64_t o = blockIdx.x;
+  const int t = threadIdx.x;
+  float acc = 0.0f;
+  for (int64_t e = t; e < N * P; e += kThreads) acc += dy[((e / P) * O + o) * P + e % P];
+  partial[t] = acc;
+  __syncthreads();
+  for (int s = kThreads / 2; s >= 32; s /= 2) {
+    if (t < s) partial[t] += partial[t + s];
+    __syncthreads();
+  }
+  if (t < 32) {
+    float v = partial[t];
+    for (int s = 16; s > 0; s /= 2) v += __shfl_down_sync(0xffffffffu, v, s);
+    if (t == 0) db[o] = v;
+  }
+}
+
+// ---- implicit GEMM forward: the GEMM of the im2col path without the col buffer ----
+//
+// Per group g: Y_g[o][(n, p)] = sum over k = (c, i, j) of W_g[o][k] * X_col[k][(n, p)], one
+// GEMM whose columns run over every image and output pixel (M = O/g, N = N*Ho*Wo, K =
+// C/g*kh*kw), blockIdx.z = group. It is v5 of kernels/cuda/gemm.cu (gemm_tiles::WarpTile,
+// double-buffered shared memory) except for two things: the B tile is gathered from x while
+// it is loaded (X_col is never stored), and the epilogue writes NCHW y directly and adds the
+// bias. A thread's B columns are fixed for the whole K-loop (cb + 32q, q = 0..3, so that a
+// warp's loads of one q are consecutive output pixels), so their image, input row and column
+// origins are computed once; per K-tile only the two rows' (c, i, j) are decoded.
+struct ImplicitConvArgs {
+  ConvDims d;
+  int64_t O, Og, Cg;
+  int Kg, cols;  // GEMM K and N (N = images * Ho * Wo)
+  bool vec_w;    // float4 loads of the weight rows (Kg % 4 == 0, aligned)
+};
+
+__global__ void __launch_bounds__(gemm_tiles::WarpTile::kThreads)
+    conv2d_forward_implicit_kernel(const float* __restrict__ x, const float* __restrict__ w,
+                                   const float* __restrict__ bias, float* __restrict__ y,
+                                   ImplicitConvArgs a) {
+  using WT = gemm_tiles::WarpTile;
+  constexpr int BM = WT::BM, BN = WT::BN, BK = WT::BK, NT = WT::kThreads;
+  using LoadA = gemm_tiles::TileLoader<false, BM, BK, NT, WT::LDA>;  // W_g rows: [o][k]
+  constexpr int kRowsPerPass = NT / 32, kBRows = BK / kRowsPerPass;   // 8 rows apart, 2 rows
+  __shared__ __align__(16) float As[2][BK * WT::LDA];
+  __shared__ __align__(16) float Bs[2][BK * WT::LDB];
+  const ConvDims& d = a.d;
+  const int64_t g = blockIdx.z, P = d.Ho * d.Wo;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const float* wg = w + g * a.Og * a.Kg;
+  const int Og = (int)a.Og;
+
+  // This thread's B columns and rows of every K-tile. Coordinates inside one input plane fit
+  // in int (checked by the launcher); the plane offsets are 64-bit.
+  const int cb = threadIdx.x % 32, br = threadIdx.x / 32;
+  const int H = (int)d.H, W = (int)d.W, kw = (int)d.kw, KK = (int)(d.kh * d.kw);
+  int64_t plane[4];  // offset of (image n, first channel of group g) in x; -1 past the end
+  int ih0[4], iw0[4];
+  for (int q = 0; q < 4; ++q) {
+    const int col = n0 + cb + 32 * q;
+    plane[q] = -1;
+    ih0[q] = iw0[q] = 0;
+    if (col < a.cols) {
+      const int n = col / (int)P, p = col % (int)P;
+      plane[q] = ((int64_t)n * d.C + g * a.Cg) * H * W;
+      ih0[q] = (p / (int)d.Wo) * (int)d.sh - (int)d.ph;
+      iw0[q] = (p % (int)d.Wo) * (int)d.sw - (int)d.pw;
+    }
+  }
+  auto fetch_b = [&](int k0, float (&rb)[kBRows][4]) {
+    for (int r = 0; r < kBRows; ++r) {
+      const int k = k0 + br + r * kRowsPerPass;
+      const int c = k / KK, i = (k % KK) / kw, j = k % kw;
+      const int dh = i * (int)d.dh, dw = j * (int)d.dw;
+      for (int q = 0; q < 4; ++q) {
+        const int ih = ih0[q] + dh, iw = iw0[q] + dw;
+        rb[r][q] = (k < a.Kg && plane[q] >= 0 && ih >= 0 && ih < H && iw >= 0 && iw < W)
+                       ? x[plane[q] + (c * H + ih) * W + iw]
+                       : 0.0f;
+      }
+    }
+  };
+  auto stash_b = [&](const float (&rb)[kBRows][4], float* bs) {
+    for (int r = 0; r < kBRows; ++r)
+      for (int q = 0; q < 4; ++q) bs[(br + r * kRowsPerPass) * WT::LDB + cb + 32 * q] = rb[r][q];
+  };
+
+  const WT wt;
+  const int tiles = (a.Kg + BK - 1) / BK;
+  float acc[WT::TM][WT::TN] = {};
+  float4 ra[LoadA::kPerThread];
+  float rb[kBRows][4];
+  if (tiles > 0) {
+    LoadA::fetch(wg, a.Kg, a.vec_w, Og, a.Kg, m0, 0, ra);
+    fetch_b(0, rb);
+    LoadA::stash(ra, As[0]);
+    stash_b(rb, Bs[0]);
+  }
+  __syncthreads();
+  for (int t = 0; t < tiles; ++t) {
+    const int cur = t & 1;
+    const bool more = t + 1 < tiles;
+    if (more) {
+      LoadA::fetch(wg, a.Kg, a.vec_w, Og, a.Kg, m0, (t + 1) * BK, ra);
+      fetch_b((t + 1) * BK, rb);
+    }
+    wt.multiply(As[cur], Bs[cur], acc);
+    if (more) {
+      LoadA::stash(ra, As[cur ^ 1]);
+      stash_b(rb, Bs[cur ^ 1]);
+    }
+    __syncthreads();
+  }
+  for (int j = 0; j < WT::TN; ++j) {
+    const int col = n0 + wt.col(j);
+    if (col >= a.cols) continue;
+    const int n = col / (int)P, p = col % (int)P;
+    float* yn = y + (int64_t)n * a.O * P + p;  // y[n, 0, p]
+    for (int i = 0; i < WT::TM; ++i) {
+      const int o = m0 + wt.row(i);
+      if (o >= Og) continue;
+      const int64_t oc = g * a.Og + o;  // output channel
+      yn[oc * P] = acc[i][j] + (bias ? bias[oc] : 0.0f);
+    }
+  }
+}
+
+bool is_pointwise(const ConvGeometry& g) {
+  return g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+         g.pad_w == 0;
+}
+
+// Workspace floats one image needs in `pass` (0: none).
+int64_t floats_per_image(const ConvGeometry& g, ConvPass pass) {
+  const int64_t P = g.Ho * g.Wo, Kt = g.C * g.kh * g.kw;
+  switch (pass) {
+    case ConvPass::forward:
+    case ConvPass::backward_data: return is_pointwise(g) ? 0 : Kt * P;
+    case ConvPass::backward_weight: return (Kt + g.O) * P;
+  }
+  return 0;
+}
+
+// Images per chunk for the workspace the caller gave.
+int64_t chunk_images(const ConvGeometry& g, ConvPass pass, int64_t workspace_floats,
+                     const char* what) {
+  const int64_t per = floats_per_image(g, pass);
+  if (per == 0) return g.N;
+  if (workspace_floats < per)
+    throw std::runtime_error(std::string(what) + ": the workspace holds " +
+                             std::to_string(workspace_floats) + " floats, one image needs " +
+                             std::to_string(per) + " (ask conv2d_workspace_floats)");
+  return std::min(g.N, workspace_floats / per);
+}
+
+}  // namespace
+
+int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
+  const int64_t per = floats_per_image(g, pass);
+  if (per == 0 || g.N == 0) return 0;
+  return per * std::clamp<int64_t>(kWorkspaceBudgetFloats / per, 1, g.N);
+}
+
+void conv2d_forward(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                    float* y, float* workspace, int64_t workspace_floats) {
+  const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
+  const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
+  if (g.N * g.O * P == 0) return;
+  const bool pointwise = is_pointwise(g);
+  const int64_t nb_max = chunk_images(g, ConvPass::forward, workspace_floats, "conv2d_forward");
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int64_t nb = std::min(nb_max, g.N - n0);
+    const float* B = x + n0 * g.C * HW;  // pointwise: the input planes are the col matrix
+    GemmBatch batch;
+    batch.count = nb * G;
+    batch.inner = G;
+    batch.a_inner = Og * Kg;  // W_g, the same for every image
+    batch.b_outer = g.C * HW;
+    batch.b_inner = Cg * HW;
+    if (!pointwise) {
+      const int64_t total = nb * Kt * P;
+      PW_LAUNCH(im2col_kernel, blocks_for(total), kThreads, 0, 0)(B, dims_of(g), nb, workspace,
+                                                                  Kt * P, P);
+      PW_CUDA_CHECK_LAUNCH();
+      B = workspace;
+      batch.b_outer = Kt * P;
+      batch.b_inner = Kg * P;
+    }
+    batch.c_outer = g.O * P;
+    batch.c_inner = Og * P;
+    sgemm_batched(Tag{}, batch, false, false, Og, P, Kg, 1.0f, w, Kg, B, P, 0.0f,
+                  y + n0 * g.O * P, P);
+  }
+  if (bias) {
+    const int64_t total = g.N * g.O * P;
+    PW_LAUNCH(bias_add_kernel, blocks_for(total), kThreads, 0, 0)(y, bias, g.O, P, total);
+    PW_CUDA_CHECK_LAUNCH();
+  }
+}
+
+void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w,
+                             const float* bias, float* y) {
+  using WT = gemm_tiles::WarpTile;
+  const int64_t P = g.Ho * g.Wo, cols = g.N * P;
+  const int64_t G = g.groups, Og = g.O / G, Cg = g.C / G, Kg = Cg * g.kh * g.kw;
+  if (cols == 0 || g.O == 0) return;
+  if (cols > INT32_MAX || Kg > INT32_MAX || Cg * g.H * g.W > INT32_MAX || G > 65535)
+    throw std::runtime_error("conv2d_forward_implicit: N*Ho*Wo = " + std::to_string(cols) +
+                             ", C/groups*H*W = " + std::to_string(Cg * g.H * g.W) + ", groups = " +
+                             std::to_string(G) + ": too large for one launch");
+  ImplicitConvArgs a{dims_of(g), g.O, Og, Cg, (int)Kg, (int)cols,
+                     Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0};
+  const dim3 grid((unsigned)((cols + WT::BN - 1) / WT::BN), (unsigned)((Og + WT::BM - 1) / WT::BM),
+                  (unsigned)G);
+  PW_LAUNCH(conv2d_forward_implicit_kernel, grid, WT::kThreads, 0, 0)(x, w, bias, y, a);
+  PW_CUDA_CHECK_LAUNCH();
+}
+
+void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                          float* workspace, int64_t workspace_floats) {
+  const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
+  const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
+  if (g.N * g.C * HW == 0) return;
+  const bool pointwise = is_pointwise(g);
+  const int64_t nb_max =
+      chunk_images(g, ConvPass::backward_data, workspace_floats, "conv2d_backward_data");
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int64_t nb = std::min(nb_max, g.N - n0);
+    GemmBatch batch;
+    batch.count = nb * G;
+    batch.inner = G;
+    batch.a_inner = Og * Kg;
+    batch.b_outer = g.O * P;
+    batch.b_inner = Og * P;
+    // col[n, g] = W_g^T @ dy[n, g]: W_g is stored [Og][Kg], so it goes in transposed.
+    float* C = pointwise ? dx + n0 * g.C * HW : workspace;
+    batch.c_outer = pointwise ? g.C * HW : Kt * P;
+    batch.c_inner = pointwise ? Cg * HW : Kg * P;
+    sgemm_batched(Tag{}, batch, true, false, Kg, P, Og, 1.0f, w, Kg, dy + n0 * g.O * P, P, 0.0f, C,
+                  P);
+    if (!pointwise) {
+      const int64_t total = nb * g.C * HW;
+      PW_LAUNCH(col2im_kernel, blocks_for(total), kThreads, 0, 0)(workspace, dims_of(g), nb,
+                                                                  Kt * P, P, dx + n0 * g.C * HW);
+      PW_CUDA_CHECK_LAUNCH();
+    }
+  }
+}
+
+void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                            float* workspace, int64_t workspace_floats) {
+  const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
+  const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
+  if (g.O * Kg == 0) return;
+  if (g.N * P == 0) {  // nothing to sum: the gradient is zero
+    sgemm(Tag{}, false, false, g.O, Kg, 0, 1.0f, dw, Kg, dw, Kg, 0.0f, dw, Kg);
+    return;
+  }
+  const int64_t nb_max =
+      chunk_images(g, ConvPass::backward_weight, workspace_floats, "conv2d_backward_weight");
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int64_t nb = std::min(nb_max, g.N - n0), L = nb * P;  // L: the GEMM's K
+    float* col = workspace;             // [Kt][L]
+    float* dyT = workspace + Kt * L;    // [O][L]
+    const int64_t ncol = Kt * L, ndy = g.O * L;
+    PW_LAUNCH(im2col_kernel, blocks_for(ncol), kThreads, 0, 0)(x + n0 * g.C * HW, dims_of(g), nb,
+                                                               col, P, L);
+    PW_CUDA_CHECK_LAUNCH();
+    PW_LAUNCH(gather_channels_kernel, blocks_for(ndy), kThreads, 0, 0)(dy + n0 * g.O * P, g.O, P,
+                                                                       nb, dyT);
+    PW_CUDA_CHECK_LAUNCH();
+    // dW_g [Og][Kg] (+)= dyT_g [Og][L] @ col_g^T, col_g stored [Kg][L].
+    GemmBatch batch;
+    batch.count = G;
+    batch.inner = G;
+    batch.a_inner = Og * L;
+    batch.b_inner = Kg * L;
+    batch.c_inner = Og * Kg;
+    sgemm_batched(Tag{}, batch, false, true, Og, Kg, L, 1.0f, dyT, L, col, L, n0 == 0 ? 0.0f : 1.0f,
+                  dw, Kg);
+  }
+}
+
+void conv2d_backward_bias(Tag, const ConvGeometry& g, const float* dy, float* db) {
+  if (g.O == 0) return;
+  PW_LAUNCH(bias_grad_kernel, (unsigned)g.O, kThreads, 0, 0)(dy, g.N, g.O, g.Ho * g.Wo, db);
+  PW_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace pw::kernels::PW_KERNEL_NS

@@ -1,0 +1,90 @@
+// Strided N-d copy with element conversion, and fills: the GPU side of contiguous(), to(dtype),
+// copy_ and fill_. One thread per destination element, grid-stride; the source index is
+// recovered from the flat logical index with the layout's shape (up to 8 dimensions).
+#include "kernels/cuda/compat.cuh"
+
+#define PW_LAUNCHER_NS PW_KERNEL_NS
+#include "kernels/cuda/api.h"
+#undef PW_LAUNCHER_NS
+
+namespace pw::kernels::PW_KERNEL_NS {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t n) {
+  int64_t b = (n + kThreads - 1) / kThreads;
+  return (int)(b < 4096 ? (b > 0 ? b : 1) : 4096);
+}
+
+template <typename S, typename D>
+__global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ dst, StridedLayout l,
+                                    int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t rem = i, so = 0, dof = 0;
+    for (int d = l.ndim - 1; d >= 0; --d) {
+      const int64_t k = rem % l.shape[d];
+      rem /= l.shape[d];
+      so += k * l.src_strides[d];
+      dof += k * l.dst_strides[d];
+    }
+    dst[dof] = static_cast<D>(src[so]);
+  }
+}
+
+template <typename T>
+__global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    dst[i] = value;
+}
+
+template <typename S, typename D>
+void launch_copy(const void* src, void* dst, const StridedLayout& l, int64_t n) {
+  PW_LAUNCH((copy_strided_kernel<S, D>), blocks_for(n), kThreads, 0, 0)(
+      static_cast<const S*>(src), static_cast<D*>(dst), l, n);
+  PW_CUDA_CHECK_LAUNCH();
+}
+
+template <typename S>
+void launch_copy_from(const void* src, ElemType dt, void* dst, const StridedLayout& l, int64_t n) {
+  switch (dt) {
+    case ElemType::f32: launch_copy<S, float>(src, dst, l, n); break;
+    case ElemType::f64: launch_copy<S, double>(src, dst, l, n); break;
+    case ElemType::i32: launch_copy<S, int32_t>(src, dst, l, n); break;
+  }
+}
+
+}  // namespace
+
+void copy_strided(Tag, const void* src, ElemType st, void* dst, ElemType dt, const StridedLayout& l) {
+  int64_t n = 1;
+  for (int d = 0; d < l.ndim; ++d) n *= l.shape[d];
+  if (n == 0) return;
+  switch (st) {
+    case ElemType::f32: launch_copy_from<float>(src, dt, dst, l, n); break;
+    case ElemType::f64: launch_copy_from<double>(src, dt, dst, l, n); break;
+    case ElemType::i32: launch_copy_from<int32_t>(src, dt, dst, l, n); break;
+  }
+}
+
+void fill(Tag, void* dst, ElemType type, int64_t n, double value) {
+  if (n == 0) return;
+  switch (type) {
+    case ElemType::f32:
+      PW_LAUNCH(fill_kernel<float>, blocks_for(n), kThreads, 0, 0)(static_cast<float*>(dst), n, (float)value);
+      break;
+    case ElemType::f64:
+      PW_LAUNCH(fill_kernel<double>, blocks_for(n), kThreads, 0, 0)(static_cast<double*>(dst), n, value);
+      break;
+    case ElemType::i32:
+      PW_LAUNCH(fill_kernel<int32_t>, blocks_for(n), kThreads, 0, 0)(static_cast<int32_t*>(dst), n,
+                                                                    (int32_t)value);
+      break;
+  }
+  PW_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace pw::kernels::PW_KERNEL_NS

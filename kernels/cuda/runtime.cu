@@ -1,0 +1,55 @@
+// Devices, memory and copies for the engine's cuda and simt devices (see kernels/cuda/api.h).
+#include "kernels/cuda/compat.cuh"
+
+#define PW_LAUNCHER_NS PW_KERNEL_NS
+#include "kernels/cuda/api.h"
+#undef PW_LAUNCHER_NS
+
+#include <cstdio>
+
+namespace pw::kernels::PW_KERNEL_NS {
+
+int device_count(Tag) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // "no device" is an answer here, not an error to keep
+    return 0;
+  }
+  return n;
+}
+
+std::string device_description(Tag) {
+  cudaDeviceProp p;
+  PW_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s, %d SMs, sm_%d%d, %.1f GiB", p.name, p.multiProcessorCount,
+                p.major, p.minor, double(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+void* device_malloc(Tag, size_t bytes) {
+  void* p = nullptr;
+  if (cudaMalloc(&p, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  return p;
+}
+
+void device_free(Tag, void* ptr) { PW_CUDA_CHECK(cudaFree(ptr)); }
+
+void copy_host_to_device(Tag, void* dst, const void* src, size_t bytes) {
+  if (bytes) PW_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+
+void copy_device_to_host(Tag, void* dst, const void* src, size_t bytes) {
+  if (bytes) PW_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+void copy_device_to_device(Tag, void* dst, const void* src, size_t bytes) {
+  if (bytes) PW_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+}
+
+void synchronize(Tag) { PW_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+}  // namespace pw::kernels::PW_KERNEL_NS

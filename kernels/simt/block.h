@@ -1,0 +1,88 @@
+// simt internals: the state of the block a worker is running -- one record per thread of the
+// block (its fiber context, what it waits for) and the scheduler's own context -- shared by
+// scheduler.cpp (barriers, fibers, deadlocks), warp.cpp (warp collectives) and launch.cpp.
+#pragma once
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "kernels/simt/fiber.h"
+#include "kernels/simt/simt.h"
+
+namespace pw::simt::detail {
+
+inline constexpr unsigned kMaxBlockThreads = 1024;
+
+enum class ThreadState : uint8_t { not_started, running, waiting, ready, done };
+
+// What the scheduler knows about a thread beyond its state. Only threads that wait (and so
+// become fibers) ever touch theirs: a block without barriers writes none of these.
+struct ThreadRec {
+  void* sp = nullptr;      // saved context while suspended (fibers only)
+  Stack* stack = nullptr;  // the pool stack holding its frames; nullptr: the worker's own
+  bool abort = false;      // resumed only to unwind (the block failed)
+  bool at_barrier = false; // waits at __syncthreads*, else at a warp collective
+  BarrierOp barrier_op = BarrierOp::sync;
+  WarpOp warp_op = WarpOp::syncwarp;
+  unsigned mask = 0;  // warp collective: its mask, argument, width and value
+  int arg = 0;
+  int width = 32;
+  unsigned bytes = 0;
+  int pred = 0;            // __syncthreads_count/and/or predicate
+  uint64_t value = 0;
+  uint64_t result = 0;     // what the rendezvous hands back
+  Site site;               // where it waits
+};
+
+struct BlockRun {
+  const LaunchDesc* desc = nullptr;
+  unsigned n = 0;                // threads in the block
+  dim3 block_dim, grid_dim;
+  uint3 block_idx{0, 0, 0};
+  uint64_t block_linear = 0;
+  Schedule schedule = Schedule::forward;
+  uint64_t seed = 0;
+  uint32_t round = 0;            // 0 for the plain phase, then one per fiber round
+  ThreadState state[kMaxBlockThreads];  // reset for every block: n bytes
+  bool fiber[kMaxBlockThreads];         // has been suspended at least once
+  ThreadRec th[kMaxBlockThreads];
+  uint16_t order[kMaxBlockThreads];  // the random schedule's order for this round
+  unsigned next_plain = 0;       // position in the order of the next thread not yet started
+  unsigned cur = 0;              // the thread running now
+  unsigned live = 0;             // threads not yet exited
+  unsigned at_barrier = 0;       // live threads waiting at __syncthreads*
+  void* sched_sp = nullptr;      // the scheduler's context while a fiber runs
+  Stack* sched_stack = nullptr;  // the stack the scheduler runs on; nullptr: the worker's own
+  int home_owner = -1;           // the thread whose frames sit on the worker's own stack
+  bool finished = false;
+  std::exception_ptr error;      // the first failure of a thread of this block
+};
+
+// The block the calling worker is running; throws when called outside a kernel.
+BlockRun& current_block(const char* what);
+// Whether the calling thread is running a simt kernel (also read by the fault handler).
+BlockRun* current_block_or_null();
+
+// Runs block `linear` of the launch to completion on the calling worker; throws on failure.
+void run_block(BlockRun& run, const LaunchDesc& desc, uint64_t linear, Schedule schedule,
+               uint64_t seed);
+
+// Suspends the running thread until the scheduler resumes it (its rendezvous completed).
+void suspend_current(BlockRun& run);
+
+// "file:line (function)" of a wait site, and a thread's block-local description.
+std::string describe_site(const Site& site);
+std::string describe_thread(const BlockRun& run, unsigned t);
+
+// Sets the last error of this host thread with its detailed message; returns `code`.
+cudaError_t fail(cudaError_t code, std::string detail);
+// Per-kernel dynamic shared memory limit (cudaFuncSetAttribute), bytes.
+size_t max_dynamic_smem(const void* kernel);
+// The dynamic shared memory buffer of the calling worker, at least `bytes` large.
+void* worker_dynamic_smem(size_t bytes);
+// The live allocation starting at or below `addr` (for the fault handler: never blocks).
+bool allocation_below(const void* addr, const void** base, size_t* bytes);
+// Installs the fault handler and this thread's alternate signal stack (once per thread).
+void prepare_fault_handling();
+
+}  // namespace pw::simt::detail

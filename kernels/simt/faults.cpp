@@ -1,0 +1,123 @@
+// simt internals: turning a crash inside a kernel into a message that says what happened.
+// A SIGSEGV while a simt block runs is reported on stderr with the block and thread, and
+// named when simt knows its cause: a fiber stack overflow (the fault hit a stack's guard
+// page) or, with guarded allocations, an access past the end of a cudaMalloc buffer. The
+// handler then puts the previous disposition back and returns, so the fault repeats and ends
+// the process as it would have (or reaches the program's own handler). It runs on an
+// alternate signal stack, since an overflowed fiber has no stack left to run it on.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "kernels/simt/block.h"
+
+namespace pw::simt::detail {
+
+namespace {
+
+struct sigaction g_previous;
+
+// Async-signal-safe output: write(2) and hand-made number formatting.
+void put(const char* s) {
+  ssize_t ignored = write(2, s, std::strlen(s));
+  (void)ignored;
+}
+void put_num(uint64_t v, int base = 10) {
+  char buf[32];
+  int i = 31;
+  buf[i] = 0;
+  do {
+    buf[--i] = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v);
+  if (base == 16) {
+    buf[--i] = 'x';
+    buf[--i] = '0';
+  }
+  put(buf + i);
+}
+void put_xyz(unsigned x, unsigned y, unsigned z) {
+  put("(");
+  put_num(x); put(",");
+  put_num(y); put(",");
+  put_num(z); put(")");
+}
+
+void on_segv(int sig, siginfo_t* info, void*) {
+  const void* addr = info->si_addr;
+  if (const BlockRun* r = current_block_or_null()) {
+    const unsigned t = r->cur, dx = r->block_dim.x, dy = r->block_dim.y;
+    const StackPool* pool = stack_pool_if_any();
+    const void* base = nullptr;
+    size_t bytes = 0;
+    if (pool && pool->in_guard(addr)) {
+      put("simt: fiber stack overflow: a thread of a simt kernel used more than ");
+      put_num(stack_size() / 1024);
+      put(" KiB of stack (deep recursion or large local arrays?); raise the limit with "
+          "PW_SIMT_STACK_KIB=<KiB> or pw::simt::set_stack_size(bytes).");
+    } else if (allocation_below(addr, &base, &bytes) &&
+               static_cast<const char*>(addr) >= static_cast<const char*>(base) + bytes) {
+      put("simt: out-of-bounds access at ");
+      put_num(reinterpret_cast<uintptr_t>(addr), 16);
+      put(", ");
+      put_num(static_cast<uint64_t>(static_cast<const char*>(addr) - static_cast<const char*>(base) - bytes));
+      put(" bytes past the end of a ");
+      put_num(bytes);
+      put("-byte cudaMalloc allocation at ");
+      put_num(reinterpret_cast<uintptr_t>(base), 16);
+      put(".");
+    } else {
+      put("simt: segmentation fault at ");
+      put_num(reinterpret_cast<uintptr_t>(addr), 16);
+      put(" in a simt kernel (run with PW_SIMT_GUARD=1 to catch reads past the end of buffers).");
+    }
+    put(" Block ");
+    put_xyz(r->block_idx.x, r->block_idx.y, r->block_idx.z);
+    put(", thread ");
+    put_xyz(t % dx, t / dx % dy, t / (dx * dy));
+    put(".\n");
+  }
+  sigaction(sig, &g_previous, nullptr);  // the fault repeats under the previous disposition
+}
+
+struct AltStack {
+  void* mem = nullptr;
+  ~AltStack() {
+    if (!mem) return;
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, nullptr);
+    std::free(mem);
+  }
+};
+
+}  // namespace
+
+void prepare_fault_handling() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa{};
+    sa.sa_sigaction = &on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_previous);
+  });
+  static thread_local AltStack alt;
+  static thread_local bool done = false;
+  if (done) return;
+  done = true;
+  stack_t current{};
+  if (sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return;  // keep theirs
+  constexpr size_t kBytes = 64 * 1024;
+  alt.mem = std::malloc(kBytes);
+  if (!alt.mem) return;
+  stack_t ss{};
+  ss.ss_sp = alt.mem;
+  ss.ss_size = kBytes;
+  sigaltstack(&ss, nullptr);
+}
+
+}  // namespace pw::simt::detail

@@ -1,0 +1,265 @@
+// simt internals: simt's settings (workers, schedule, stack size) and the worker pool that
+// spreads the blocks of a launch over threads. The launching thread works too, so a launch
+// with one worker runs entirely on the caller. Launches are serialized (one at a time,
+// whatever the host thread), and each returns when all its blocks have finished.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/simt/block.h"
+
+namespace pw::simt {
+
+namespace {
+
+struct Settings {
+  std::atomic<int> workers{0};  // 0: hardware threads
+  std::atomic<Schedule> schedule{Schedule::forward};
+  std::atomic<uint64_t> seed{0};
+  std::atomic<size_t> stack_bytes{64 * 1024};
+};
+
+// PW_SIMT_SCHEDULE=forward|reverse|random:SEED, PW_SIMT_WORKERS=N, PW_SIMT_STACK_KIB=K.
+Settings& settings() {
+  static Settings* s = [] {
+    auto* st = new Settings;
+    if (const char* v = std::getenv("PW_SIMT_SCHEDULE"); v && *v) {
+      const std::string e = v;
+      if (e == "forward") st->schedule = Schedule::forward;
+      else if (e == "reverse") st->schedule = Schedule::reverse;
+      else if (e == "random") st->schedule = Schedule::random;
+      else if (e.rfind("random:", 0) == 0) {
+        st->schedule = Schedule::random;
+        st->seed = std::strtoull(e.c_str() + 7, nullptr, 10);
+      } else {
+        throw Error("PW_SIMT_SCHEDULE=" + e + ": expected forward, reverse, random or random:SEED");
+      }
+    }
+    if (const char* v = std::getenv("PW_SIMT_WORKERS"); v && *v) st->workers = std::atoi(v);
+    if (const char* v = std::getenv("PW_SIMT_STACK_KIB"); v && *v) {
+      const long kib = std::atol(v);
+      if (kib < 16) throw Error(std::string("PW_SIMT_STACK_KIB=") + v + ": expected at least 16");
+      st->stack_bytes = static_cast<size_t>(kib) * 1024;
+    }
+    return st;
+  }();
+  return *s;
+}
+
+thread_local int tl_worker = -1;
+thread_local bool tl_in_launch = false;
+
+struct Job {
+  const detail::LaunchDesc* desc = nullptr;
+  uint64_t blocks = 0, chunk = 1;
+  Schedule schedule = Schedule::forward;
+  uint64_t seed = 0;
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+};
+
+void work_on(Job& job, int worker) {
+  static thread_local std::unique_ptr<detail::BlockRun> run = std::make_unique<detail::BlockRun>();
+  detail::prepare_fault_handling();
+  tl_worker = worker;
+  tl_in_launch = true;
+  while (!job.failed.load(std::memory_order_relaxed)) {
+    const uint64_t begin = job.next.fetch_add(job.chunk, std::memory_order_relaxed);
+    if (begin >= job.blocks) break;
+    const uint64_t end = std::min(job.blocks, begin + job.chunk);
+    for (uint64_t b = begin; b < end && !job.failed.load(std::memory_order_relaxed); ++b) {
+      try {
+        detail::run_block(*run, *job.desc, b, job.schedule, job.seed);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(job.error_mutex);
+        if (!job.error) job.error = std::current_exception();
+        job.failed = true;
+      }
+    }
+  }
+  tl_in_launch = false;
+  tl_worker = -1;
+}
+
+// Helper threads sleep until a launch opens slots; a helper that wakes after the caller has
+// finished the launch finds it closed and goes back to sleep.
+class WorkerPool {
+ public:
+  ~WorkerPool() { resize(0); }
+
+  void resize(int helpers) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (static_cast<int>(threads_.size()) == helpers) return;
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    stop_ = false;
+    for (int i = 0; i < helpers; ++i) threads_.emplace_back([this, i] { loop(i + 1); });
+  }
+
+  void run(Job& job) {
+    const int helpers = static_cast<int>(std::min<uint64_t>(threads_.size(), job.blocks - 1));
+    if (helpers > 0) {
+      std::lock_guard<std::mutex> lock(m_);
+      job_ = &job;
+      slots_ = helpers;
+      ++generation_;
+    }
+    if (helpers > 0) wake_.notify_all();
+    work_on(job, 0);
+    if (helpers > 0) {
+      std::unique_lock<std::mutex> lock(m_);
+      slots_ = 0;  // closed: late helpers stay out
+      done_.wait(lock, [this] { return active_ == 0; });
+      job_ = nullptr;
+    }
+  }
+
+ private:
+  void loop(int index) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(m_);
+    while (true) {
+      wake_.wait(lock, [&] { return stop_ || (generation_ != seen && slots_ > 0); });
+      if (stop_) return;
+      seen = generation_;
+      Job* job = job_;
+      --slots_;
+      ++active_;
+      lock.unlock();
+      work_on(*job, index);
+      lock.lock();
+      if (--active_ == 0) done_.notify_all();
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  Job* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int slots_ = 0, active_ = 0;
+  bool stop_ = false;
+};
+
+std::mutex& launch_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+WorkerPool& pool() {
+  static WorkerPool* p = new WorkerPool;  // never destroyed: helpers may outlive static teardown
+  return *p;
+}
+
+}  // namespace
+
+void set_schedule(Schedule s, uint64_t seed) {
+  settings().schedule = s;
+  settings().seed = seed;
+}
+Schedule schedule() { return settings().schedule; }
+uint64_t schedule_seed() { return settings().seed; }
+
+void set_workers(int n) {
+  if (n < 0) throw Error("simt::set_workers: " + std::to_string(n) + " workers; expected >= 0");
+  settings().workers = n;
+}
+int workers() {
+  const int n = settings().workers;
+  return n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void set_stack_size(size_t bytes) {
+  if (bytes < 16 * 1024)
+    throw Error("simt::set_stack_size: " + std::to_string(bytes) + " bytes; expected at least 16 KiB");
+  settings().stack_bytes = bytes;
+}
+size_t stack_size() { return settings().stack_bytes; }
+
+int current_worker() { return tl_in_launch ? tl_worker : -1; }
+
+namespace detail {
+
+void* worker_dynamic_smem(size_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    size_t bytes = 0;
+    ~Buffer() { std::free(p); }
+  };
+  static thread_local Buffer buf;
+  if (buf.bytes < bytes) {
+    std::free(buf.p);
+    buf.bytes = (bytes + 4095) / 4096 * 4096;
+    buf.p = std::aligned_alloc(128, buf.bytes);
+    if (!buf.p) {
+      buf.bytes = 0;
+      throw Error("simt: cannot allocate " + std::to_string(bytes) + " bytes of dynamic shared memory");
+    }
+  }
+  return buf.p;
+}
+
+void* dynamic_shared_memory() {
+  current_block("dynamic shared memory");
+  return worker_dynamic_smem(0);
+}
+
+void launch_kernel(const LaunchDesc& desc) {
+  if (tl_in_launch)
+    throw Error("simt: a kernel launched another kernel (dynamic parallelism is not supported)");
+  const dim3 b = desc.block, g = desc.grid;
+  const uint64_t threads = uint64_t{b.x} * b.y * b.z;
+  auto dims = [](dim3 d) {
+    std::ostringstream os;
+    os << "(" << d.x << "," << d.y << "," << d.z << ")";
+    return os.str();
+  };
+  if (b.x == 0 || b.y == 0 || b.z == 0 || b.x > 1024 || b.y > 1024 || b.z > 64 || threads > 1024) {
+    fail(cudaErrorInvalidConfiguration,
+         "simt launch: block " + dims(b) + " has " + std::to_string(threads) +
+             " threads; expected 1 to 1024 (x, y <= 1024, z <= 64)");
+    return;
+  }
+  if (g.x == 0 || g.y == 0 || g.z == 0 || g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535) {
+    fail(cudaErrorInvalidConfiguration,
+         "simt launch: grid " + dims(g) + " is empty or too large (x <= 2^31-1, y, z <= 65535)");
+    return;
+  }
+  const size_t limit = max_dynamic_smem(desc.kernel);
+  if (desc.smem > limit) {
+    fail(cudaErrorInvalidValue,
+         "simt launch: " + std::to_string(desc.smem) + " bytes of dynamic shared memory exceed "
+         "this kernel's limit of " + std::to_string(limit) +
+         " (raise it with cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, n))");
+    return;
+  }
+  std::lock_guard<std::mutex> lock(launch_mutex());
+  const int n_workers = workers();
+  Job job;
+  job.desc = &desc;
+  job.blocks = uint64_t{g.x} * g.y * g.z;
+  // Chunks keep the shared counter cold for big grids while leaving ~8 chunks per worker.
+  job.chunk = std::max<uint64_t>(1, job.blocks / (uint64_t(n_workers) * 8));
+  job.schedule = schedule();
+  job.seed = schedule_seed();
+  pool().resize(n_workers - 1);
+  pool().run(job);
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+}  // namespace detail
+}  // namespace pw::simt

@@ -1,0 +1,72 @@
+// simt: kernel launch. launch(kernel, grid, block, smem, stream, args...) is what
+// `kernel<<<grid, block, smem, stream>>>(args...)` becomes in the simt build (through
+// PW_LAUNCH in kernels/cuda/compat.cuh). The arguments are converted to the kernel's parameter
+// types and copied once, as CUDA copies them into the parameter buffer; every thread of every
+// block then calls the kernel with them. Macro-free.
+//
+// A launch runs to completion before it returns (streams are synchronous in simt). A bad
+// configuration (no blocks, more than 1024 threads per block, too much dynamic shared memory)
+// does not throw: it sets the last error, as a CUDA launch does, for PW_CUDA_CHECK_LAUNCH()
+// to report. A kernel that fails while running (deadlock, bad warp mask) throws pw::simt::Error.
+#pragma once
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/simt/runtime.h"
+
+namespace pw::simt {
+
+namespace detail {
+struct LaunchDesc {
+  void (*invoke)(const void* pack);  // runs the calling thread's share of the kernel
+  const void* pack;                  // the kernel pointer and its converted arguments
+  const void* kernel;                // identity, for cudaFuncSetAttribute limits
+  dim3 grid, block;
+  size_t smem;
+};
+void launch_kernel(const LaunchDesc& desc);
+}  // namespace detail
+
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+            A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A),
+                "simt launch: the number of arguments differs from the kernel's parameters");
+  (void)stream;  // synchronous execution: every stream is already in order
+  using Args = std::tuple<std::decay_t<P>...>;
+  struct Pack {
+    void (*kernel)(P...);
+    Args args;
+  };
+  const Pack pack{kernel, Args(std::forward<A>(args)...)};
+  const detail::LaunchDesc desc{
+      [](const void* p) {
+        const Pack& pk = *static_cast<const Pack*>(p);
+        std::apply(pk.kernel, pk.args);
+      },
+      &pack, reinterpret_cast<const void*>(kernel), grid, block, smem};
+  detail::launch_kernel(desc);
+}
+
+// launcher(kernel, grid, block, smem, stream)(args...): the two-step form PW_LAUNCH expands
+// to, so that a launch reads like CUDA's kernel<<<...>>>(args...).
+template <typename... P>
+struct Launcher {
+  void (*kernel)(P...);
+  dim3 grid, block;
+  size_t smem;
+  cudaStream_t stream;
+  template <typename... A>
+  void operator()(A&&... args) const {
+    launch(kernel, grid, block, smem, stream, std::forward<A>(args)...);
+  }
+};
+template <typename... P>
+Launcher<P...> launcher(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                        cudaStream_t stream) {
+  return {kernel, grid, block, smem, stream};
+}
+
+}  // namespace pw::simt

@@ -1,0 +1,347 @@
+// simt internals: the fake CUDA runtime's memory side -- allocations (poisoned, optionally
+// guarded, all registered so that copies can be range-checked), copies and memsets -- and the
+// per-thread last error with its detailed message. Streams, events and the device: device.cpp.
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "kernels/simt/block.h"
+
+namespace pw::simt {
+
+namespace {
+
+constexpr unsigned char kPoison = 0xFF;  // a NaN in every float lane, -1 in every int
+
+struct Allocation {
+  size_t bytes;
+  void* map;          // what to release: malloc'd block, or the guarded mapping
+  size_t map_bytes;   // 0 unless guarded
+  bool managed;
+};
+
+struct Registry {
+  std::mutex m;
+  std::map<uintptr_t, Allocation> device;  // by start address
+  std::set<void*> host;                    // cudaMallocHost
+  std::atomic<bool> guarded{false};
+};
+
+Registry& reg() {
+  static Registry* r = [] {
+    auto* x = new Registry;
+    if (const char* v = std::getenv("PW_SIMT_GUARD"); v && *v && std::strcmp(v, "0") != 0) x->guarded = true;
+    return x;
+  }();
+  return *r;
+}
+
+thread_local cudaError_t tl_last = cudaSuccess;
+thread_local std::string tl_detail;
+
+std::string ptr_str(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+// The allocation holding p, or nullptr. Caller holds reg().m.
+const std::pair<const uintptr_t, Allocation>* lookup(const void* p) {
+  auto& dev = reg().device;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  auto it = dev.upper_bound(a);
+  if (it == dev.begin()) return nullptr;
+  --it;
+  if (a >= it->first + std::max<size_t>(it->second.bytes, 1)) return nullptr;
+  return &*it;
+}
+
+// "" when [p, p + bytes) lies in one live device allocation, else what is wrong.
+std::string check_device(const char* api, const char* role, const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(reg().m);
+  const auto* a = lookup(p);
+  if (!a)
+    return std::string(api) + ": the " + role + " " + ptr_str(p) +
+           " is not inside a live cudaMalloc allocation";
+  const size_t offset = reinterpret_cast<uintptr_t>(p) - a->first;
+  if (offset + bytes > a->second.bytes)
+    return std::string(api) + ": " + std::to_string(bytes) + " bytes at offset " +
+           std::to_string(offset) + " of the " + role + ", a " + std::to_string(a->second.bytes) +
+           "-byte allocation, run past its end by " +
+           std::to_string(offset + bytes - a->second.bytes) + " bytes";
+  return "";
+}
+
+// "" unless p is (non-managed) device memory where host memory was declared.
+std::string check_host(const char* api, const char* role, const void* p) {
+  std::lock_guard<std::mutex> lock(reg().m);
+  const auto* a = lookup(p);
+  if (!a || a->second.managed) return "";
+  return std::string(api) + ": the " + role + " " + ptr_str(p) + " is declared host memory "
+         "but lies in a " + std::to_string(a->second.bytes) + "-byte cudaMalloc allocation "
+         "(wrong cudaMemcpyKind)";
+}
+
+bool is_device(const void* p) {
+  std::lock_guard<std::mutex> lock(reg().m);
+  return lookup(p) != nullptr;
+}
+
+// Validates both sides of a copy (dspan / sspan bytes reached on each side) by `kind`.
+std::string check_copy(const char* api, void* dst, size_t dspan, const void* src, size_t sspan,
+                       cudaMemcpyKind kind) {
+  bool dst_dev = false, src_dev = false;
+  switch (kind) {
+    case cudaMemcpyHostToHost: break;
+    case cudaMemcpyHostToDevice: dst_dev = true; break;
+    case cudaMemcpyDeviceToHost: src_dev = true; break;
+    case cudaMemcpyDeviceToDevice: dst_dev = src_dev = true; break;
+    case cudaMemcpyDefault: dst_dev = is_device(dst); src_dev = is_device(src); break;
+    default: return std::string(api) + ": invalid cudaMemcpyKind " + std::to_string(int(kind));
+  }
+  std::string e = dst_dev ? check_device(api, "destination", dst, dspan) : check_host(api, "destination", dst);
+  if (e.empty()) e = src_dev ? check_device(api, "source", src, sspan) : check_host(api, "source", src);
+  return e;
+}
+
+size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+
+cudaError_t allocate(void** ptr, size_t bytes, bool managed, const char* api) {
+  if (!ptr) return detail::fail(cudaErrorInvalidValue, std::string(api) + ": null result pointer");
+  *ptr = nullptr;
+  if (bytes == 0) return cudaSuccess;
+  Allocation a{bytes, nullptr, 0, managed};
+  void* p = nullptr;
+  if (reg().guarded) {  // end the buffer at a page boundary, followed by a PROT_NONE page
+    const size_t page = page_size(), padded = (bytes + 15) / 16 * 16;
+    const size_t len = (padded + page - 1) / page * page + page;
+    void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) {
+      mprotect(static_cast<char*>(m) + len - page, page, PROT_NONE);
+      p = static_cast<char*>(m) + len - page - padded;
+      a.map = m;
+      a.map_bytes = len;
+    }
+  } else {
+    p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+    a.map = p;
+  }
+  if (!p)
+    return detail::fail(cudaErrorMemoryAllocation,
+                        std::string(api) + ": out of memory allocating " + std::to_string(bytes) + " bytes");
+  std::memset(p, kPoison, bytes);
+  {
+    std::lock_guard<std::mutex> lock(reg().m);
+    reg().device[reinterpret_cast<uintptr_t>(p)] = a;
+  }
+  *ptr = p;
+  return cudaSuccess;
+}
+
+}  // namespace
+
+// ---- errors ----
+namespace detail {
+cudaError_t fail(cudaError_t code, std::string detail) {
+  tl_last = code;
+  tl_detail = std::move(detail);
+  return code;
+}
+}  // namespace detail
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = tl_last;
+  tl_last = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return tl_last; }
+const std::string& last_error_detail() { return tl_detail; }
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+#define PW_SIMT_NAME(x) case x: return #x;
+    PW_SIMT_NAME(cudaSuccess) PW_SIMT_NAME(cudaErrorInvalidValue)
+    PW_SIMT_NAME(cudaErrorMemoryAllocation) PW_SIMT_NAME(cudaErrorInvalidConfiguration)
+    PW_SIMT_NAME(cudaErrorInvalidMemcpyDirection) PW_SIMT_NAME(cudaErrorInvalidDeviceFunction)
+    PW_SIMT_NAME(cudaErrorNoDevice) PW_SIMT_NAME(cudaErrorInvalidDevice)
+    PW_SIMT_NAME(cudaErrorInvalidResourceHandle) PW_SIMT_NAME(cudaErrorNotReady)
+    PW_SIMT_NAME(cudaErrorIllegalAddress) PW_SIMT_NAME(cudaErrorLaunchOutOfResources)
+    PW_SIMT_NAME(cudaErrorLaunchFailure) PW_SIMT_NAME(cudaErrorNotSupported)
+    PW_SIMT_NAME(cudaErrorUnknown)
+#undef PW_SIMT_NAME
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorNotSupported: return "operation not supported";
+    default: return "unknown error";
+  }
+}
+
+// ---- memory ----
+cudaError_t cudaMalloc(void** ptr, size_t bytes) { return allocate(ptr, bytes, false, "cudaMalloc"); }
+cudaError_t cudaMallocManaged(void** ptr, size_t bytes, unsigned int) {
+  return allocate(ptr, bytes, true, "cudaMallocManaged");
+}
+
+cudaError_t cudaFree(void* ptr) {
+  if (!ptr) return cudaSuccess;
+  Allocation a;
+  {
+    std::lock_guard<std::mutex> lock(reg().m);
+    auto it = reg().device.find(reinterpret_cast<uintptr_t>(ptr));
+    if (it == reg().device.end()) {
+      const auto* in = lookup(ptr);
+      return detail::fail(cudaErrorInvalidValue,
+                          "cudaFree: " + ptr_str(ptr) +
+                              (in ? " lies inside a " + std::to_string(in->second.bytes) +
+                                        "-byte allocation but is not its start"
+                                  : " is not a live cudaMalloc allocation (freed twice?)"));
+    }
+    a = it->second;
+    reg().device.erase(it);
+  }
+  if (a.map_bytes) {
+    munmap(a.map, a.map_bytes);  // guarded: any later access faults
+  } else {
+    std::memset(ptr, kPoison, a.bytes);  // a stale pointer reads NaN until the memory is reused
+    std::free(a.map);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (!ptr) return detail::fail(cudaErrorInvalidValue, "cudaMallocHost: null result pointer");
+  *ptr = std::aligned_alloc(256, std::max<size_t>(256, (bytes + 255) / 256 * 256));
+  if (!*ptr) return detail::fail(cudaErrorMemoryAllocation, "cudaMallocHost: out of memory");
+  std::lock_guard<std::mutex> lock(reg().m);
+  reg().host.insert(*ptr);
+  return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  if (!ptr) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(reg().m);
+    if (!reg().host.erase(ptr))
+      return detail::fail(cudaErrorInvalidValue, "cudaFreeHost: " + ptr_str(ptr) + " is not from cudaMallocHost");
+  }
+  std::free(ptr);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  struct sysinfo si{};
+  sysinfo(&si);
+  if (free_bytes) *free_bytes = static_cast<size_t>(si.freeram) * si.mem_unit;
+  if (total_bytes) *total_bytes = static_cast<size_t>(si.totalram) * si.mem_unit;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  if (std::string e = check_copy("cudaMemcpy", dst, bytes, src, bytes, kind); !e.empty())
+    return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                         size_t height, cudaMemcpyKind kind) {
+  if (width == 0 || height == 0) return cudaSuccess;
+  if (width > dpitch || width > spitch)
+    return detail::fail(cudaErrorInvalidValue, "cudaMemcpy2D: width " + std::to_string(width) +
+                                                   " exceeds a pitch (" + std::to_string(dpitch) +
+                                                   ", " + std::to_string(spitch) + ")");
+  // Both spans end at (height - 1) * pitch + width: check each side's whole span.
+  const size_t dspan = (height - 1) * dpitch + width, sspan = (height - 1) * spitch + width;
+  if (std::string e = check_copy("cudaMemcpy2D", dst, dspan, src, sspan, kind); !e.empty())
+    return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
+  for (size_t r = 0; r < height; ++r)
+    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch,
+                              size_t width, size_t height, cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+}
+
+cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+  if (bytes == 0) return cudaSuccess;
+  if (std::string e = check_device("cudaMemset", "destination", ptr, bytes); !e.empty())
+    return detail::fail(cudaErrorInvalidValue, e);
+  std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
+  return cudaMemset(ptr, value, bytes);
+}
+
+namespace detail {
+cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst,
+                        const void* src, size_t bytes, const char* what) {
+  (void)symbol;
+  if (offset + bytes > symbol_bytes)
+    return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) +
+                                           " bytes at offset " + std::to_string(offset) +
+                                           " run past the end of a " + std::to_string(symbol_bytes) +
+                                           "-byte symbol");
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+}  // namespace detail
+
+bool find_allocation(const void* ptr, const void** base, size_t* bytes) {
+  std::unique_lock<std::mutex> lock(reg().m, std::try_to_lock);  // also called by the fault handler
+  if (!lock.owns_lock()) return false;
+  const auto* a = lookup(ptr);
+  if (!a) return false;
+  if (base) *base = reinterpret_cast<const void*>(a->first);
+  if (bytes) *bytes = a->second.bytes;
+  return true;
+}
+
+namespace detail {
+bool allocation_below(const void* addr, const void** base, size_t* bytes) {
+  std::unique_lock<std::mutex> lock(reg().m, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  auto it = reg().device.upper_bound(reinterpret_cast<uintptr_t>(addr));
+  if (it == reg().device.begin()) return false;
+  --it;
+  *base = reinterpret_cast<const void*>(it->first);
+  *bytes = it->second.bytes;
+  return true;
+}
+}  // namespace detail
+
+void set_guarded_allocations(bool on) { reg().guarded = on; }
+bool guarded_allocations() { return reg().guarded; }
+
+}  // namespace pw::simt

@@ -1,0 +1,332 @@
+// simt internals: running one block -- the threads as plain calls until their first barrier,
+// then as fibers; __syncthreads and its _count/_and/_or forms; deadlock reports.
+//
+// How a thread becomes a fiber without paying for it up front: the scheduler calls thread t
+// as a plain function on the stack the scheduler itself runs on. If t returns, nothing else
+// happens. If t reaches a barrier, the stack it runs on is handed to t for good (its frames
+// stay where they are) and the scheduler carries on from a fresh pool stack, entered at
+// scheduler_entry. All scheduler state lives in BlockRun, not in the abandoned frames, so the
+// loop simply continues there. The first thread to do this keeps the worker's own stack (the
+// "home" stack under run_block); when the block is over, the scheduler switches back to it
+// and run_block returns normally.
+//
+// Order: the plain phase starts the threads in the schedule's order; afterwards the scheduler
+// works in rounds, resuming every released thread in the schedule's order, until all have
+// exited. A round that finds no thread ready is a deadlock.
+//
+// Failure: an exception in a thread (or a deadlock) is recorded; every suspended fiber is then
+// resumed with `abort` set, so that its wait throws FiberUnwind and its destructors run, and
+// the original exception leaves the launch from run_block.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "kernels/simt/block.h"
+
+namespace pw::simt::detail {
+
+namespace {
+
+thread_local BlockRun* tl_run = nullptr;
+
+struct FiberUnwind {};  // thrown into a suspended fiber to unwind it when its block fails
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// The random schedule's order for the current round: a Fisher-Yates shuffle keyed by
+// (seed, block, round), so it does not depend on which worker runs the block.
+void shuffle_order(BlockRun& r) {
+  for (unsigned i = 0; i < r.n; ++i) r.order[i] = static_cast<uint16_t>(i);
+  uint64_t s = mix64(r.seed ^ mix64(r.block_linear * 0x100000001B3ull + r.round));
+  for (unsigned i = r.n; i > 1; --i) {
+    s = mix64(s);
+    std::swap(r.order[i - 1], r.order[s % i]);
+  }
+}
+
+unsigned thread_at(const BlockRun& r, unsigned pos) {
+  switch (r.schedule) {
+    case Schedule::forward: return pos;
+    case Schedule::reverse: return r.n - 1 - pos;
+    case Schedule::random: return r.order[pos];
+  }
+  return pos;
+}
+
+void set_thread_builtins(const BlockRun& r, unsigned t) {
+  const unsigned dx = r.block_dim.x, dy = r.block_dim.y;
+  if (dx == r.n) threadIdx = uint3{t, 0, 0};  // 1-D blocks: no divisions
+  else threadIdx = uint3{t % dx, (t / dx) % dy, t / (dx * dy)};
+}
+
+bool same_site(const Site& a, const Site& b) {
+  return a.line() == b.line() && a.column() == b.column() &&
+         (a.file_name() == b.file_name() || std::strcmp(a.file_name(), b.file_name()) == 0);
+}
+
+// Releases the barrier when every live thread waits at the same __syncthreads. Threads waiting
+// at different ones (a barrier in divergent code) are left waiting: the scheduler's round
+// then finds nothing to run and reports the deadlock with both sites.
+void maybe_release_barrier(BlockRun& r) {
+  if (r.at_barrier == 0 || r.at_barrier != r.live || r.error) return;
+  const ThreadRec* first = nullptr;
+  unsigned count = 0;
+  for (unsigned t = 0; t < r.n; ++t) {
+    const ThreadRec& th = r.th[t];
+    if (r.state[t] != ThreadState::waiting || !th.at_barrier) continue;
+    if (!first) first = &th;
+    else if (!same_site(first->site, th.site)) return;
+    count += th.pred != 0;
+  }
+  uint64_t result = 0;
+  switch (first->barrier_op) {
+    case BarrierOp::sync: result = 0; break;
+    case BarrierOp::count: result = count; break;
+    case BarrierOp::all: result = count == r.at_barrier; break;
+    case BarrierOp::any: result = count != 0; break;
+  }
+  for (unsigned t = 0; t < r.n; ++t) {
+    ThreadRec& th = r.th[t];
+    if (r.state[t] != ThreadState::waiting || !th.at_barrier) continue;
+    th.at_barrier = false;
+    th.result = result;
+    r.state[t] = ThreadState::ready;
+  }
+  r.at_barrier = 0;
+}
+
+void run_thread(BlockRun& r, unsigned t);
+void fiber_rounds(BlockRun& r);
+
+// The scheduler loop, on whichever stack the scheduler runs on now.
+void schedule_loop(BlockRun& r) {
+  while (r.next_plain < r.n) {
+    run_thread(r, thread_at(r, r.next_plain++));
+    if (r.finished) return;  // the home stack, handed back at the end of the block
+  }
+  fiber_rounds(r);
+}
+
+// Back to the home stack for good: its owner has exited and is parked at the end of
+// run_thread, or (when the block failed) waits and is resumed with `abort` to unwind.
+[[noreturn]] void finish_to_home(BlockRun& r) {
+  r.finished = true;
+  ThreadRec& home = r.th[r.home_owner];
+  if (r.state[r.home_owner] != ThreadState::done) home.abort = true;
+  r.cur = static_cast<unsigned>(r.home_owner);
+  void* unused = nullptr;
+  pw_simt_switch(&unused, home.sp);
+  __builtin_unreachable();
+}
+
+void resume(BlockRun& r, unsigned t) {
+  ThreadRec& th = r.th[t];
+  r.cur = t;
+  set_thread_builtins(r, t);
+  r.state[t] = ThreadState::running;
+  pw_simt_switch(&r.sched_sp, th.sp);
+  if (r.state[t] == ThreadState::done && th.stack) {  // its frames are dead: reuse the stack
+    stack_pool().release(th.stack);
+    th.stack = nullptr;
+  }
+}
+
+void unwind_fibers(BlockRun& r) {
+  for (unsigned t = 0; t < r.n; ++t) {
+    if (!r.fiber[t] || r.state[t] == ThreadState::done || static_cast<int>(t) == r.home_owner) continue;
+    r.th[t].abort = true;
+    resume(r, t);
+  }
+}
+
+// The entry of every fresh scheduler stack (see the header comment).
+[[noreturn]] void scheduler_entry(void* arg) {
+  BlockRun& r = *static_cast<BlockRun*>(arg);
+  {
+    std::exception_ptr err;
+    try {
+      schedule_loop(r);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    if (err && !r.error) r.error = err;
+  }
+  if (r.error) unwind_fibers(r);
+  finish_to_home(r);
+}
+
+void become_fiber(BlockRun& r, ThreadRec& me) {
+  r.fiber[r.cur] = true;
+  me.abort = false;
+  me.stack = r.sched_stack;  // the stack this thread runs on becomes its own
+  if (!r.sched_stack) r.home_owner = static_cast<int>(r.cur);
+  Stack* s = stack_pool().acquire();
+  r.sched_stack = s;
+  pw_simt_switch(&me.sp, prepare_stack(s, &scheduler_entry, &r));
+}
+
+void run_thread(BlockRun& r, unsigned t) {
+  r.cur = t;
+  set_thread_builtins(r, t);
+  r.state[t] = ThreadState::running;
+  std::exception_ptr err;
+  try {
+    r.desc->invoke(r.desc->pack);
+  } catch (const FiberUnwind&) {
+  } catch (...) {
+    err = std::current_exception();  // not rethrown inside the handler: we may switch stacks
+  }
+  r.state[t] = ThreadState::done;
+  --r.live;
+  if (!r.fiber[t]) {  // a plain call: the scheduler below us on this stack carries on
+    if (err) std::rethrow_exception(err);
+    if (r.at_barrier) maybe_release_barrier(r);  // the common case pays one compare
+    return;
+  }
+  ThreadRec& th = r.th[t];
+  if (err && !r.error) r.error = err;
+  if (r.finished) return;  // the home owner unwinding at the end of a failed block
+  maybe_release_barrier(r);
+  pw_simt_switch(&th.sp, r.sched_sp);  // park; only the home stack is ever resumed here
+}
+
+std::string thread_ranges(const std::vector<unsigned>& ts) {
+  std::ostringstream os;
+  for (size_t i = 0; i < ts.size();) {
+    size_t j = i;
+    while (j + 1 < ts.size() && ts[j + 1] == ts[j] + 1) ++j;
+    if (i) os << ", ";
+    os << ts[i];
+    if (j > i) os << "-" << ts[j];
+    i = j + 1;
+  }
+  return os.str();
+}
+
+std::string deadlock_report(const BlockRun& r) {
+  std::map<std::string, std::vector<unsigned>> groups;  // what a thread does -> threads
+  for (unsigned t = 0; t < r.n; ++t) groups[describe_thread(r, t)].push_back(t);
+  std::vector<std::pair<unsigned, std::string>> lines;
+  for (const auto& [what, ts] : groups)
+    lines.emplace_back(ts.front(), "  thread" + std::string(ts.size() > 1 ? "s " : " ") +
+                                       thread_ranges(ts) + ": " + what + "\n");
+  std::sort(lines.begin(), lines.end());
+  std::ostringstream os;
+  os << "simt: deadlock in block (" << r.block_idx.x << "," << r.block_idx.y << ","
+     << r.block_idx.z << ") of a launch with blockDim (" << r.block_dim.x << ","
+     << r.block_dim.y << "," << r.block_dim.z << "): no thread can continue. "
+     << "Threads (numbered x + y*blockDim.x + z*blockDim.x*blockDim.y) wait at:\n";
+  for (const auto& line : lines) os << line.second;
+  os << "(a __syncthreads reached by only part of the block, or a warp collective whose mask "
+        "names a lane that never arrives, can never complete)";
+  return os.str();
+}
+
+void fiber_rounds(BlockRun& r) {
+  while (r.live > 0) {
+    ++r.round;
+    if (r.schedule == Schedule::random) shuffle_order(r);
+    bool progressed = false;
+    for (unsigned pos = 0; pos < r.n; ++pos) {
+      const unsigned t = thread_at(r, pos);
+      if (r.state[t] != ThreadState::ready) continue;
+      resume(r, t);
+      progressed = true;
+      if (r.error) return;
+    }
+    if (!progressed) throw Error(deadlock_report(r));
+  }
+}
+
+}  // namespace
+
+BlockRun* current_block_or_null() { return tl_run; }
+
+BlockRun& current_block(const char* what) {
+  if (!tl_run) throw Error(std::string("simt: ") + what + " called outside a running kernel");
+  return *tl_run;
+}
+
+std::string describe_site(const Site& site) {
+  std::ostringstream os;
+  os << site.file_name() << ":" << site.line() << " (" << site.function_name() << ")";
+  return os.str();
+}
+
+void suspend_current(BlockRun& r) {
+  ThreadRec& me = r.th[r.cur];
+  if (!r.fiber[r.cur]) become_fiber(r, me);
+  else pw_simt_switch(&me.sp, r.sched_sp);
+  if (me.abort) throw FiberUnwind{};
+}
+
+int block_barrier(BarrierOp op, int pred, const Site& site) {
+  BlockRun& r = current_block("__syncthreads");
+  ThreadRec& me = r.th[r.cur];
+  r.state[r.cur] = ThreadState::waiting;
+  me.at_barrier = true;
+  me.barrier_op = op;
+  me.pred = pred;
+  me.site = site;
+  ++r.at_barrier;
+  maybe_release_barrier(r);
+  suspend_current(r);
+  return static_cast<int>(me.result);
+}
+
+void run_block(BlockRun& r, const LaunchDesc& desc, uint64_t linear, Schedule schedule,
+               uint64_t seed) {
+  r.desc = &desc;
+  r.block_dim = desc.block;
+  r.grid_dim = desc.grid;
+  r.n = desc.block.x * desc.block.y * desc.block.z;
+  r.block_linear = linear;
+  r.block_idx = uint3{static_cast<unsigned>(linear % desc.grid.x),
+                      static_cast<unsigned>(linear / desc.grid.x % desc.grid.y),
+                      static_cast<unsigned>(linear / (uint64_t{desc.grid.x} * desc.grid.y))};
+  r.schedule = schedule;
+  r.seed = seed;
+  r.round = 0;
+  r.next_plain = 0;
+  r.cur = 0;
+  r.live = r.n;
+  r.at_barrier = 0;
+  r.sched_sp = nullptr;
+  r.sched_stack = nullptr;
+  r.home_owner = -1;
+  r.finished = false;
+  r.error = nullptr;
+  std::memset(r.state, static_cast<int>(ThreadState::not_started), r.n);
+  std::memset(r.fiber, 0, r.n);
+  if (schedule == Schedule::random) shuffle_order(r);
+  blockIdx = r.block_idx;
+  blockDim = r.block_dim;
+  gridDim = r.grid_dim;
+  if (desc.smem) std::memset(worker_dynamic_smem(desc.smem), 0xFF, desc.smem);
+
+  tl_run = &r;
+  std::exception_ptr err;
+  try {
+    schedule_loop(r);
+  } catch (...) {
+    err = std::current_exception();  // a plain thread failed before any thread was a fiber
+  }
+  tl_run = nullptr;
+  if (r.sched_stack) stack_pool().release(r.sched_stack);
+  r.sched_stack = nullptr;
+  for (unsigned t = 0; t < r.n; ++t)  // normally released already; not after a failure
+    if (r.fiber[t] && r.th[t].stack) {
+      stack_pool().release(r.th[t].stack);
+      r.th[t].stack = nullptr;
+    }
+  if (!err) err = r.error;
+  if (err) std::rethrow_exception(err);
+}
+
+}  // namespace pw::simt::detail

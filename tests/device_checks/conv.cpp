@@ -1,0 +1,226 @@
+// Device checks: conv2d (kernels/cuda/conv.cu: im2col / col2im + the GPU SGEMM, bias add and
+// bias gradient) against the CPU, forward and the three gradients through autograd, over the
+// configurations of tests/test_conv.cpp plus sizes past the GEMM tiles, and the launchers'
+// chunking over images when the workspace is small.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/device/gpu.h"
+#include "tests/support/device_test.h"
+
+using namespace pw;
+using pw::testing::DeviceTest;
+using pw::testing::max_rel_diff_any_device;
+
+namespace {
+
+struct ConvCase {
+  const char* name;
+  int64_t N, C, H, W, O, kh, kw;
+  Conv2dParams p;
+  bool bias;
+};
+
+// Conv2dParams from stride, padding, dilation (h, w) and groups, in that order.
+Conv2dParams P(int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
+               int64_t dw = 1, int64_t groups = 1) {
+  return {sh, sw, ph, pw, dh, dw, groups};
+}
+
+// The configurations of tests/test_conv.cpp, then larger ones whose GEMMs cross the tiles.
+// Fields: name, N, C, H, W, O, kh, kw, P(stride h/w, pad h/w, dilation h/w, groups), bias.
+const std::vector<ConvCase>& conv_cases() {
+  // clang-format off
+  static const std::vector<ConvCase> cases = {
+      {"basic 3x3", 2, 3, 7, 6, 4, 3, 3, P(), true},
+      {"stride 2 pad 1", 2, 3, 7, 8, 4, 3, 3, P(2, 2, 1, 1), true},
+      {"stride 3 pad 2 k5", 1, 2, 11, 9, 3, 5, 5, P(3, 3, 2, 2), true},
+      {"unequal stride/pad/kernel", 2, 3, 9, 7, 2, 3, 2, P(2, 3, 1), true},
+      {"dilation", 1, 2, 9, 8, 3, 3, 3, P(1, 1, 2, 1, 2), true},
+      {"dilation and stride", 2, 2, 10, 9, 2, 2, 3, P(2, 1, 1, 2, 3, 2), true},
+      {"groups 2", 2, 4, 6, 5, 6, 3, 3, P(1, 1, 1, 1, 1, 1, 2), true},
+      {"groups 2 strided no bias", 1, 6, 7, 7, 4, 3, 2, P(2, 2, 1, 1, 1, 1, 2), false},
+      {"depthwise", 2, 3, 6, 7, 3, 3, 3, P(1, 1, 1, 1, 1, 1, 3), true},
+      {"depthwise x2", 1, 3, 5, 6, 6, 3, 3, P(2, 1, 1, 0, 1, 1, 3), true},
+      {"no bias", 2, 5, 5, 7, 3, 2, 2, P(), false},
+      {"pointwise 1x1", 2, 5, 4, 3, 7, 1, 1, P(), true},
+      {"1x1 stride 2", 2, 3, 5, 6, 4, 1, 1, P(2, 2), true},
+      {"1x1 padded", 1, 3, 3, 4, 2, 1, 1, P(1, 1, 1, 1), false},
+      {"kernel = input", 2, 3, 4, 5, 2, 4, 5, P(), true},
+      {"kernel > stride, odd", 1, 5, 13, 11, 3, 7, 5, P(2, 3, 3, 2), true},
+      {"past the tiles", 3, 7, 19, 17, 67, 3, 3, P(1, 1, 1, 1), true},
+      {"past the tiles, groups 3", 2, 9, 15, 13, 33, 3, 3, P(2, 1, 1, 1, 1, 1, 3), true},
+      {"pointwise, many channels", 2, 37, 9, 11, 131, 1, 1, P(), true},
+      {"AlexNet conv1 shape, small", 1, 3, 31, 29, 5, 11, 11, P(4, 4, 2, 2), true},
+  };
+  // clang-format on
+  return cases;
+}
+
+// Forward and backward of conv2d on device d: returns y, dx, dw and db (db undefined without
+// a bias), brought to the CPU. Inputs are fixed CPU tensors; `seed` is the upstream gradient.
+std::vector<Tensor> run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& seed,
+                             const Conv2dParams& p, Device d) {
+  Tensor xd = x.to(d).detach(), wd = w.to(d).detach(), bd;
+  xd.set_requires_grad(true);
+  wd.set_requires_grad(true);
+  if (b.defined()) {
+    bd = b.to(d).detach();
+    bd.set_requires_grad(true);
+  }
+  Tensor y = conv2d(xd, wd, bd, p);
+  EXPECT_EQ(y.device(), d);
+  y.backward(seed.to(d));
+  const Device cpu = Device::cpu();
+  return {y.to(cpu), xd.grad().to(cpu), wd.grad().to(cpu),
+          b.defined() ? bd.grad().to(cpu) : Tensor()};
+}
+
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
+  return (in + 2 * pad - d * (k - 1) - 1) / s + 1;
+}
+
+}  // namespace
+
+class ConvOnDevice : public DeviceTest {};
+
+TEST_P(ConvOnDevice, ForwardAndEveryGradientMatchTheCpu) {
+  uint64_t seed = 1;
+  for (const ConvCase& c : conv_cases()) {
+    SCOPED_TRACE(c.name);
+    const Conv2dParams& p = c.p;
+    const int64_t Ho = out_size(c.H, c.kh, p.stride_h, p.pad_h, p.dilation_h);
+    const int64_t Wo = out_size(c.W, c.kw, p.stride_w, p.pad_w, p.dilation_w);
+    Tensor x = cpu_random({c.N, c.C, c.H, c.W}, seed++);
+    Tensor w = cpu_random({c.O, c.C / p.groups, c.kh, c.kw}, seed++);
+    Tensor b = c.bias ? cpu_random({c.O}, seed++) : Tensor();
+    Tensor g = cpu_random({c.N, c.O, Ho, Wo}, seed++);
+    const std::vector<Tensor> dev = run_conv(x, w, b, g, p, device());
+    const std::vector<Tensor> cpu = run_conv(x, w, b, g, p, Device::cpu());
+    // Sums of up to a few hundred products of values in [-1, 1] (the weight gradient sums
+    // over N*Ho*Wo as well); the CPU accumulates some of them in double.
+    const char* names[] = {"y", "dx", "dw", "db"};
+    for (size_t i = 0; i < 4; ++i) {
+      if (!cpu[i].defined()) continue;
+      EXPECT_LE(max_rel_diff_any_device(dev[i], cpu[i]), 2e-5) << names[i];
+    }
+    // The engine's forward is the implicit GEMM; the im2col + GEMM forward must agree too.
+    const kernels::ConvGeometry geo{
+        c.N, c.C,        c.H,        c.W,     c.O,     c.kh,         c.kw,         Ho,
+        Wo,  p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+    Tensor xd = x.to(device()), wd = w.to(device()), bd = c.bias ? b.to(device()) : Tensor();
+    Tensor y = Tensor::full({c.N, c.O, Ho, Wo}, NAN).to(device());
+    on_gpu(device(), [&](auto tag) {
+      const int64_t n = conv2d_workspace_floats(tag, geo, kernels::ConvPass::forward);
+      Tensor ws = Tensor::empty({std::max<int64_t>(n, 1)}, DType::f32, device());
+      conv2d_forward(tag, geo, xd.data<float>(), wd.data<float>(),
+                     c.bias ? bd.data<float>() : nullptr, y.data<float>(), ws.data<float>(), n);
+    });
+    EXPECT_LE(max_rel_diff_any_device(y, cpu[0]), 2e-5) << "y by im2col + GEMM";
+  }
+}
+
+TEST_P(ConvOnDevice, OnlyTheNeededGradientsAndNonContiguousInputs) {
+  Tensor x = cpu_random({2, 4, 9, 8}, 31), w = cpu_random({5, 4, 3, 3}, 32);
+  const Conv2dParams p{.stride_h = 2, .pad_h = 1, .pad_w = 1};
+  // The input as a permuted view (non-contiguous), on both devices.
+  Tensor xp_cpu = x.permute({0, 1, 3, 2}).contiguous().permute({0, 1, 3, 2});
+  Tensor xp_dev = x.permute({0, 1, 3, 2}).contiguous().to(device()).permute({0, 1, 3, 2});
+  ASSERT_FALSE(xp_dev.is_contiguous());
+  Tensor xd = xp_dev.detach();
+  xd.set_requires_grad(true);
+  Tensor wd = w.to(device());  // no grad wanted
+  Tensor y = conv2d(xd, wd, Tensor(), p);
+  Tensor g = cpu_random(y.shape(), 33);
+  y.backward(g.to(device()));
+  EXPECT_FALSE(wd.grad().defined());
+  Tensor xc = xp_cpu.detach();
+  xc.set_requires_grad(true);
+  Tensor yc = conv2d(xc, w, Tensor(), p);
+  yc.backward(g);
+  EXPECT_LE(max_rel_diff_any_device(y, yc), 2e-5);
+  EXPECT_LE(max_rel_diff_any_device(xd.grad(), xc.grad()), 2e-5);
+}
+
+TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
+  // The launchers split the batch into chunks that fit the workspace they are given; the
+  // weight gradient accumulates over the chunks. 5 images with room for 2 (and some slack):
+  // chunks of 2, 2, 1 must give the engine's (one-chunk) results.
+  const Device d = device();
+  const int64_t N = 5, C = 4, H = 9, W = 7, O = 6, k = 3;
+  const Conv2dParams p{.stride_h = 1, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2};
+  Tensor x = cpu_random({N, C, H, W}, 41).to(d), w = cpu_random({O, C / 2, k, k}, 42).to(d);
+  Tensor y = conv2d(x, w, Tensor(), p);
+  const int64_t Ho = y.size(2), Wo = y.size(3);
+  Tensor g = cpu_random(y.shape(), 43).to(d);
+  const kernels::ConvGeometry geo{N, C, H, W, O, k, k, Ho, Wo, 1, 2, 1, 1, 1, 1, 2};
+
+  // References: the engine's backward (the workspace there holds the whole batch).
+  Tensor xr = x.detach(), wr = w.detach();
+  xr.set_requires_grad(true);
+  wr.set_requires_grad(true);
+  conv2d(xr, wr, Tensor(), p).backward(g);
+
+  for (auto pass : {kernels::ConvPass::forward, kernels::ConvPass::backward_data,
+                    kernels::ConvPass::backward_weight}) {
+    SCOPED_TRACE("pass " + std::to_string(int(pass)));
+    const int64_t per_image =
+        on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, pass); }) / N;
+    ASSERT_GT(per_image, 0);
+    Tensor ws = Tensor::empty({2 * per_image + 3}, DType::f32, d);
+    const Tensor& expected = pass == kernels::ConvPass::forward         ? y
+                             : pass == kernels::ConvPass::backward_data ? xr.grad()
+                                                                        : wr.grad();
+    // Runs the pass into a NaN-poisoned output with `floats` of the workspace.
+    auto run = [&](int64_t floats) {
+      Tensor out = Tensor::full(expected.shape(), NAN).to(d);
+      on_gpu(d, [&](auto tag) {
+        if (pass == kernels::ConvPass::forward)
+          conv2d_forward(tag, geo, x.data<float>(), w.data<float>(), nullptr, out.data<float>(),
+                         ws.data<float>(), floats);
+        else if (pass == kernels::ConvPass::backward_data)
+          conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), out.data<float>(),
+                               ws.data<float>(), floats);
+        else
+          conv2d_backward_weight(tag, geo, x.data<float>(), g.data<float>(), out.data<float>(),
+                                 ws.data<float>(), floats);
+      });
+      return out;
+    };
+    EXPECT_LE(max_rel_diff_any_device(run(ws.numel()), expected), 2e-6);
+    EXPECT_LE(max_rel_diff_any_device(run(per_image), expected), 2e-6);  // one image at a time
+    EXPECT_THROW(run(per_image - 1), Error);  // less than one image's worth: refused clearly
+  }
+}
+
+TEST_P(ConvOnDevice, BiasGradientIsDeterministicAndExact) {
+  // Integers: every order of summation gives the same exact result, so this checks that each
+  // channel's sum covers every (n, p) exactly once, for a plane larger than the block.
+  const Device d = device();
+  std::vector<float> v(3 * 4 * 23 * 19);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(int(i * 7919 % 13) - 6);
+  Tensor gy = Tensor::from_vector(v, {3, 4, 23, 19});
+  Tensor x = cpu_random({3, 2, 25, 21}, 51), w = cpu_random({4, 2, 3, 3}, 52),
+         b = cpu_random({4}, 53);
+  Tensor bd = b.to(d).detach();
+  bd.set_requires_grad(true);
+  conv2d(x.to(d), w.to(d), bd, {}).backward(gy.to(d));
+  Tensor bc = b.detach();
+  bc.set_requires_grad(true);
+  conv2d(x, w, bc, {}).backward(gy);
+  EXPECT_EQ(bd.grad().to_vector_f32(), bc.grad().to_vector_f32());
+}
+
+TEST_P(ConvOnDevice, ArgumentErrors) {
+  Tensor x = Tensor::ones({1, 3, 5, 5}).to(device()), w = Tensor::ones({2, 3, 3, 3}).to(device());
+  EXPECT_THROW(conv2d(x, Tensor::ones({2, 3, 3, 3}), Tensor(), {}), Error);       // devices differ
+  EXPECT_THROW(conv2d(x, w, Tensor::ones({2}), {}), Error);                       // bias on the cpu
+  EXPECT_THROW(conv2d(x.to(DType::f64), w.to(DType::f64), Tensor(), {}), Error);  // f32 only
+  EXPECT_THROW(conv2d(x, Tensor::ones({2, 4, 3, 3}).to(device()), Tensor(), {}), Error);
+  EXPECT_THROW(conv2d(x, w, Tensor(), {.stride_h = 0}), Error);
+  EXPECT_NO_THROW(conv2d(x, w, Tensor(), {}));
+}
+
+PW_INSTANTIATE_DEVICE_TEST(ConvOnDevice);

@@ -1,0 +1,344 @@
+// Device checks: the SGEMM ladder of kernels/cuda/gemm.cu (every version, every transpose
+// combination, awkward sizes, padded and misaligned operands, alpha/beta, batches) against
+// the CPU's double-precision reference GEMM, and matmul / linear on the device against the
+// CPU, forward and backward.
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/device/gpu.h"
+#include "kernels/cpu/gemm.h"
+#include "tests/support/device_test.h"
+
+using namespace pw;
+using pw::testing::DeviceTest;
+using pw::testing::max_rel_diff_any_device;
+
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kSentinel = 12345.f;  // the padding of C, which must never change
+
+struct Size {
+  int64_t M, N, K;
+};
+
+// 1, primes, sizes just above the tiles of every version (8/32 for v1, 32 for v2, 64 for
+// v3, 128 for v4/v5, and BK = 8/16), and degenerate vectors.
+const std::vector<Size> kSizes = {{1, 1, 1},      {7, 13, 5},  {65, 33, 129}, {130, 257, 67},
+                                  {129, 129, 17}, {33, 65, 9}, {1, 131, 3},   {131, 1, 2}};
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A float buffer on the device holding `host`, starting `offset` floats into its allocation
+// (offset 1 makes the base pointer misaligned for float4 access).
+struct DeviceBuffer {
+  Tensor t;
+  int64_t offset;
+  float* ptr() const { return t.data<float>() + offset; }
+  std::vector<float> read() const {
+    std::vector<float> all = t.to_vector_f32();
+    return std::vector<float>(all.begin() + offset, all.end());
+  }
+};
+DeviceBuffer to_device(const std::vector<float>& host, int64_t offset, Device d) {
+  std::vector<float> padded(size_t(offset), kSentinel);
+  padded.insert(padded.end(), host.begin(), host.end());
+  return {Tensor::from_vector(padded, {(int64_t)padded.size()}).to(d), offset};
+}
+
+// How the operands are laid out: the leading dimensions are the stored row length plus `pad`
+// and the base pointers start `offset` floats into their allocations. {round to 4, 0} lets
+// v4/v5 use float4 loads; {+1, 1} forces their scalar fallback.
+struct Layout {
+  bool round_to_4;
+  int64_t pad, offset;
+};
+int64_t leading_dim(int64_t cols, const Layout& l) {
+  int64_t ld = cols + l.pad;
+  if (l.round_to_4) ld = (ld + 3) / 4 * 4;
+  return std::max<int64_t>(ld, 1);
+}
+
+// Runs one GEMM with each of `versions` (0 = the dispatcher) on the device and the double
+// reference once on the CPU, and compares every element of C with the float error bound of a
+// length-K dot product: |c - ref| <= 2 (K + 2) eps (|alpha| sum |a||b| + |beta| |c0|) + tiny.
+// Checks that the padding of C is untouched (beta == 0: C is poisoned with NaN, which must be
+// overwritten).
+void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, Size s, float alpha,
+                float beta, const Layout& layout, uint32_t seed) {
+  const auto [M, N, K] = s;
+  SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+               " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+               " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta) + " ld%4=" +
+               std::to_string(layout.round_to_4) + " offset=" + std::to_string(layout.offset));
+  std::mt19937 rng(seed);
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
+  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const int64_t lda = leading_dim(a_cols, layout), ldb = leading_dim(b_cols, layout),
+                ldc = leading_dim(N, layout);
+  const std::vector<float> A = random_vec(size_t(a_rows * lda), rng);
+  const std::vector<float> B = random_vec(size_t(b_rows * ldb), rng);
+  std::vector<float> C = random_vec(size_t(M * ldc), rng);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      float& c = C[size_t(i * ldc + j)];
+      if (j >= N)
+        c = kSentinel;
+      else if (beta == 0.f)
+        c = kNaN;
+    }
+
+  // Reference, and the magnitude sum |alpha| |A||B| + |beta| |C| for the bound.
+  std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(C.begin(), C.end());
+  std::vector<double> Aabs(Ad.size()), Babs(Bd.size()), mag(Cd.size());
+  for (size_t i = 0; i < Ad.size(); ++i) Aabs[i] = std::abs(Ad[i]);
+  for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::abs(Bd[i]);
+  for (size_t i = 0; i < Cd.size(); ++i) mag[i] = beta == 0.f ? 0.0 : std::abs(Cd[i]);
+  kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta,
+                                       Cd.data(), ldc);
+  kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, std::abs(alpha), Aabs.data(), lda,
+                                       Babs.data(), ldb, std::abs(beta), mag.data(), ldc);
+
+  DeviceBuffer dA = to_device(A, layout.offset, dev), dB = to_device(B, layout.offset, dev);
+  for (int version : versions) {
+    SCOPED_TRACE("version " + std::to_string(version));
+    DeviceBuffer dC = to_device(C, layout.offset, dev);
+    on_gpu(dev, [&](auto tag) {
+      if (version == 0)
+        sgemm(tag, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta, dC.ptr(), ldc);
+      else
+        sgemm_version(tag, version, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta,
+                      dC.ptr(), ldc);
+    });
+    const std::vector<float> out = dC.read();
+    const double eps = std::numeric_limits<float>::epsilon();
+    int bad = 0;
+    for (int64_t i = 0; i < M && bad < 5; ++i)
+      for (int64_t j = 0; j < ldc && bad < 5; ++j) {
+        const size_t e = size_t(i * ldc + j);
+        if (j >= N) {
+          if (out[e] != kSentinel) {
+            ADD_FAILURE() << "padding C[" << i << "][" << j << "] was written: " << out[e];
+            ++bad;
+          }
+          continue;
+        }
+        const double tol = 2.0 * double(K + 2) * eps * mag[e] + 1e-30;
+        if (!(std::abs(double(out[e]) - Cd[e]) <= tol)) {
+          ADD_FAILURE() << "C[" << i << "][" << j << "] = " << out[e] << ", expected " << Cd[e]
+                        << " (tolerance " << tol << ")";
+          ++bad;
+        }
+      }
+  }
+}
+
+int version_count(Device d) {
+  return on_gpu(d, [](auto tag) { return sgemm_version_count(tag); });
+}
+
+}  // namespace
+
+class GemmOnDevice : public DeviceTest {};
+
+TEST_P(GemmOnDevice, EveryVersionTransposeAndSizeMatchesTheReference) {
+  EXPECT_EQ(version_count(device()), 5);
+  std::vector<int> all;
+  for (int v = 1; v <= version_count(device()); ++v) all.push_back(v);
+  uint32_t seed = 1;
+  for (int t = 0; t < 4; ++t)
+    for (const Size& s : kSizes) {
+      const bool ta = t & 1, tb = t & 2;
+      check_gemm(device(), all, ta, tb, s, 1.0f, 0.0f, {true, 0, 0}, seed++);
+      check_gemm(device(), all, ta, tb, s, -0.75f, 1.0f, {false, 1, 1}, seed++);
+    }
+}
+
+TEST_P(GemmOnDevice, VectorPathsAndTheirScalarFallbacks) {
+  // v4 and v5 read and write float4 where the layout allows it: every combination of an
+  // aligned / misaligned base and a leading dimension that is / is not a multiple of 4.
+  uint32_t seed = 1000;
+  for (int t = 0; t < 4; ++t)
+    for (Layout l :
+         {Layout{true, 0, 0}, Layout{true, 4, 2}, Layout{false, 3, 0}, Layout{false, 2, 3}})
+      for (Size s : {Size{131, 133, 37}, Size{12, 20, 16}}) {
+        check_gemm(device(), {4, 5}, t & 1, t & 2, s, 1.5f, 0.0f, l, seed++);
+        check_gemm(device(), {4, 5}, t & 1, t & 2, s, 1.0f, -2.0f, l, seed++);
+      }
+}
+
+TEST_P(GemmOnDevice, DispatcherMatchesTheReferenceFromTinyToLarge) {
+  uint32_t seed = 2000;
+  // Large enough for the dispatcher to pick v5 (>= 64 tiles of 128x128), then v3, v2, v1.
+  // (The large one in one transpose combination only: its reference dominates the run time.)
+  check_gemm(device(), {0}, true, true, {1000, 1001, 33}, 1.0f, 0.0f, {true, 0, 0}, seed++);
+  for (Size s : {Size{400, 300, 40}, Size{70, 50, 80}, Size{3, 5, 7}})
+    for (int t : {0, 3})
+      check_gemm(device(), {0}, t & 1, t & 2, s, 1.0f, 0.0f, {true, 0, 0}, seed++);
+}
+
+TEST_P(GemmOnDevice, DegenerateProblems) {
+  // K == 0: C = beta * C, and A, B are never read (they are poisoned here).
+  const Device d = device();
+  Tensor poison = Tensor::full({64}, kNaN).to(d);
+  Tensor c = Tensor::full({3, 5}, kNaN).to(d);
+  on_gpu(d, [&](auto tag) {
+    sgemm(tag, false, false, 3, 5, 0, 1.0f, poison.data<float>(), 1, poison.data<float>(), 5, 0.0f,
+          c.data<float>(), 5);
+  });
+  EXPECT_EQ(c.to_vector_f32(), std::vector<float>(15, 0.0f));
+  Tensor c2 = Tensor::full({3, 5}, 2.0).to(d);
+  // alpha == 0 with K > 0: A and B are not read either.
+  float expect = 2.0f;
+  for (int v = 1; v <= version_count(d); ++v) {
+    on_gpu(d, [&](auto tag) {
+      sgemm_version(tag, v, true, true, 3, 5, 4, 0.0f, poison.data<float>(), 3,
+                    poison.data<float>(), 4, 1.5f, c2.data<float>(), 5);
+    });
+    expect *= 1.5f;
+  }
+  EXPECT_EQ(c2.to_vector_f32(), std::vector<float>(15, expect));
+  // M == 0 or N == 0: nothing to do, nothing touched.
+  on_gpu(d, [&](auto tag) {
+    sgemm(tag, false, false, 0, 5, 3, 1.0f, poison.data<float>(), 3, poison.data<float>(), 5, 0.0f,
+          poison.data<float>(), 5);
+    EXPECT_THROW(sgemm_version(tag, 6, false, false, 1, 1, 1, 1.0f, poison.data<float>(), 1,
+                               poison.data<float>(), 1, 0.0f, c.data<float>(), 1),
+                 std::runtime_error);
+  });
+}
+
+TEST_P(GemmOnDevice, BatchedWithTwoLevelStridesMatchesTheReference) {
+  // count 6 = 2 outer x 3 inner problems of 37 x 45 x 19; A is shared across the outer index
+  // (stride 0), as conv2d's weights are across images.
+  const Device d = device();
+  const int64_t M = 37, N = 45, K = 19, outer = 2, inner = 3;
+  std::mt19937 rng(7);
+  const std::vector<float> A = random_vec(size_t(inner * M * K), rng);
+  const std::vector<float> B = random_vec(size_t(outer * inner * K * N + 5), rng);
+  for (int v = 0; v <= version_count(d); ++v)
+    for (bool tb : {false, true}) {
+      SCOPED_TRACE("version " + std::to_string(v) + " tb " + std::to_string(tb));
+      kernels::GemmBatch b;
+      b.count = outer * inner;
+      b.inner = inner;
+      b.a_outer = 0;
+      b.a_inner = M * K;
+      b.b_outer = inner * K * N + 1;  // odd: misaligned problems, the scalar fallback
+      b.b_inner = K * N;
+      b.c_outer = inner * M * N;
+      b.c_inner = M * N;
+      DeviceBuffer dA = to_device(A, 0, d), dB = to_device(B, 1, d);
+      Tensor dC = Tensor::full({outer * inner * M * N}, kNaN).to(d);
+      on_gpu(d, [&](auto tag) {
+        sgemm_batched(tag, b, false, tb, M, N, K, 1.0f, dA.ptr(), K, dB.ptr(), tb ? K : N, 0.0f,
+                      dC.data<float>(), N, v);
+      });
+      const std::vector<float> out = dC.to_vector_f32();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          std::vector<double> a(A.begin() + i * M * K, A.begin() + (i + 1) * M * K);
+          const int64_t boff = o * (inner * K * N + 1) + i * K * N;
+          std::vector<double> b(B.begin() + boff, B.begin() + boff + K * N), c(size_t(M * N));
+          kernels::cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, b.data(),
+                                               tb ? K : N, 0.0, c.data(), N);
+          double worst = 0;
+          for (int64_t e = 0; e < M * N; ++e)
+            worst =
+                std::max(worst, std::abs(out[size_t((o * inner + i) * M * N + e)] - c[size_t(e)]));
+          EXPECT_LE(worst, 1e-5) << "problem (" << o << ", " << i << ")";
+        }
+    }
+}
+
+// ---- through the engine ----
+
+namespace {
+// Runs f on leaves made from `inputs` on device d (requiring grad), backpropagates `seed_grad`
+// and returns the output and the inputs' gradients, all brought back to the CPU.
+template <class F>
+std::vector<Tensor> run_with_grads(F f, const std::vector<Tensor>& inputs, const Tensor& seed_grad,
+                                   Device d) {
+  std::vector<Tensor> leaves;
+  for (const Tensor& t : inputs) {
+    Tensor l = t.to(d).detach();
+    l.set_requires_grad(true);
+    leaves.push_back(l);
+  }
+  Tensor y = f(leaves);
+  y.backward(seed_grad.to(d));
+  std::vector<Tensor> out{y.to(Device::cpu())};
+  for (const Tensor& l : leaves) out.push_back(l.grad().to(Device::cpu()));
+  return out;
+}
+
+void expect_same_run(const std::vector<Tensor>& dev, const std::vector<Tensor>& cpu, double tol,
+                     const std::string& what) {
+  ASSERT_EQ(dev.size(), cpu.size());
+  const char* names[] = {"output", "grad 0", "grad 1", "grad 2"};
+  for (size_t i = 0; i < dev.size(); ++i)
+    EXPECT_LE(max_rel_diff_any_device(dev[i], cpu[i]), tol) << what << ": " << names[i];
+}
+}  // namespace
+
+TEST_P(GemmOnDevice, MatmulForwardAndBackwardMatchTheCpu) {
+  const double tol = 2e-5;
+  for (Size s : {Size{1, 1, 1}, Size{7, 13, 5}, Size{65, 33, 129}, Size{130, 67, 9}}) {
+    const std::string what =
+        "matmul " + std::to_string(s.M) + "x" + std::to_string(s.N) + "x" + std::to_string(s.K);
+    Tensor a = cpu_random({s.M, s.K}, 1), b = cpu_random({s.K, s.N}, 2),
+           g = cpu_random({s.M, s.N}, 3);
+    auto f = [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); };
+    expect_same_run(run_with_grads(f, {a, b}, g, device()),
+                    run_with_grads(f, {a, b}, g, Device::cpu()), tol, what);
+    // Transposed views go to the GEMM as transposes.
+    Tensor at = cpu_random({s.K, s.M}, 4), bt = cpu_random({s.N, s.K}, 5);
+    auto ft = [](const std::vector<Tensor>& t) { return matmul(t[0].t(), t[1].t()); };
+    expect_same_run(run_with_grads(ft, {at, bt}, g, device()),
+                    run_with_grads(ft, {at, bt}, g, Device::cpu()), tol, what + " transposed");
+  }
+}
+
+TEST_P(GemmOnDevice, BatchedMatmulMatchesTheCpu) {
+  Tensor a = cpu_random({3, 17, 11}, 6), b = cpu_random({3, 11, 29}, 7),
+         g = cpu_random({3, 17, 29}, 8);
+  auto f = [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); };
+  expect_same_run(run_with_grads(f, {a, b}, g, device()),
+                  run_with_grads(f, {a, b}, g, Device::cpu()), 2e-5, "batched matmul");
+  // Transposed and sliced batch views.
+  Tensor at = cpu_random({3, 11, 17}, 9), bs = cpu_random({5, 11, 29}, 10);
+  auto fv = [](const std::vector<Tensor>& t) {
+    return matmul(t[0].transpose(1, 2), t[1].slice(0, 1, 4));
+  };
+  expect_same_run(run_with_grads(fv, {at, bs}, g, device()),
+                  run_with_grads(fv, {at, bs}, g, Device::cpu()), 2e-5, "batched matmul views");
+}
+
+TEST_P(GemmOnDevice, LinearForwardAndBackwardMatchTheCpu) {
+  Tensor x = cpu_random({9, 70}, 11), w = cpu_random({33, 70}, 12), bias = cpu_random({33}, 13),
+         g = cpu_random({9, 33}, 14);
+  auto f = [](const std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); };
+  expect_same_run(run_with_grads(f, {x, w, bias}, g, device()),
+                  run_with_grads(f, {x, w, bias}, g, Device::cpu()), 2e-5, "linear");
+  auto fnb = [](const std::vector<Tensor>& t) { return linear(t[0], t[1]); };
+  expect_same_run(run_with_grads(fnb, {x, w}, g, device()),
+                  run_with_grads(fnb, {x, w}, g, Device::cpu()), 2e-5, "linear without bias");
+}
+
+TEST_P(GemmOnDevice, MatmulArgumentErrors) {
+  Tensor a = Tensor::ones({2, 3}).to(device()), b = Tensor::ones({3, 4}).to(device());
+  EXPECT_THROW(matmul(a, Tensor::ones({3, 4})), Error);             // different devices
+  EXPECT_THROW(matmul(a, a), Error);                                // inner dimensions
+  EXPECT_THROW(matmul(a.to(DType::f64), b.to(DType::f64)), Error);  // f32 only on the GPU
+  EXPECT_NO_THROW(matmul(a, b));
+}
+
+PW_INSTANTIATE_DEVICE_TEST(GemmOnDevice);
