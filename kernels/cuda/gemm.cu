@@ -372,9 +372,11 @@ void launch_version(int v, dim3 grid, dim3 block, const GemmArgs& p) {
 }
 
 // The dispatcher's choice. Thresholds are by the number of blocks each tile size would
-// launch (an H100 has 132 SMs): big tiles only when there are enough of them to occupy the
-// GPU, the naive kernel only when the whole problem is a few thousand FMAs per output row.
-// Not tuned on a GPU yet (bench/bench_cuda_gemm.cpp is where to tune it).
+// launch (an H100 has 132 SMs): the 128x128 tiles of v5 only when there are enough of them
+// to occupy the GPU, v3's 64x64 tiles for medium problems, the naive kernel when the whole
+// problem is tiny (2^18 FMAs) or K too short (<= 8) for staging tiles to pay off. v4 is never
+// chosen: v5 does everything it does, better. Not tuned on a GPU yet
+// (bench/bench_cuda_gemm.cpp is where to tune it).
 int choose_version(int64_t M, int64_t N, int64_t K, int64_t count) {
   const auto tiles = [&](int64_t bm, int64_t bn) {
     return ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * count;

@@ -216,6 +216,61 @@ TEST_P(GemmOnDevice, DegenerateProblems) {
   });
 }
 
+TEST_P(GemmOnDevice, ProblemsBeyondOneLaunchGoInSeveral) {
+  // grid.y and grid.z hold at most 65535 tiles / problems per launch: more rows than v1's
+  // 8-row tiles can cover in one launch, and more problems than one launch's grid.z.
+  const Device d = device();
+  std::mt19937 rng(11);
+  {
+    const int64_t M = 65535 * 8 + 5, N = 3, K = 2;
+    const std::vector<float> A = random_vec(size_t(M * K), rng), B = random_vec(size_t(K * N), rng);
+    Tensor dA = Tensor::from_vector(A, {M * K}).to(d), dB = Tensor::from_vector(B, {K * N}).to(d);
+    Tensor dC = Tensor::full({M * N}, kNaN).to(d);
+    on_gpu(d, [&](auto tag) {
+      sgemm_version(tag, 1, false, false, M, N, K, 1.0f, dA.data<float>(), K, dB.data<float>(), N,
+                    0.0f, dC.data<float>(), N);
+    });
+    const std::vector<float> C = dC.to_vector_f32();
+    int bad = 0;
+    for (int64_t m = 0; m < M && bad < 5; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const float ref = A[size_t(m * K)] * B[size_t(n)] + A[size_t(m * K + 1)] * B[size_t(N + n)];
+        if (!(std::abs(C[size_t(m * N + n)] - ref) <= 1e-6f)) {
+          ADD_FAILURE() << "C[" << m << "][" << n << "] = " << C[size_t(m * N + n)] << ", expected "
+                        << ref;
+          ++bad;
+        }
+      }
+  }
+  {
+    const int64_t count = 65535 + 7;  // 1x2 @ 2x1 problems, each with its own A and B
+    const std::vector<float> A = random_vec(size_t(2 * count), rng),
+                             B = random_vec(size_t(2 * count), rng);
+    Tensor dA = Tensor::from_vector(A, {2 * count}).to(d),
+           dB = Tensor::from_vector(B, {2 * count}).to(d);
+    Tensor dC = Tensor::full({count}, kNaN).to(d);
+    kernels::GemmBatch batch;
+    batch.count = count;
+    batch.a_outer = 2;
+    batch.b_outer = 2;
+    batch.c_outer = 1;
+    on_gpu(d, [&](auto tag) {
+      sgemm_batched(tag, batch, false, false, 1, 1, 2, 1.0f, dA.data<float>(), 2, dB.data<float>(),
+                    1, 0.0f, dC.data<float>(), 1);
+    });
+    const std::vector<float> C = dC.to_vector_f32();
+    int bad = 0;
+    for (int64_t z = 0; z < count && bad < 5; ++z) {
+      const float ref =
+          A[size_t(2 * z)] * B[size_t(2 * z)] + A[size_t(2 * z + 1)] * B[size_t(2 * z + 1)];
+      if (!(std::abs(C[size_t(z)] - ref) <= 1e-6f)) {
+        ADD_FAILURE() << "problem " << z << ": " << C[size_t(z)] << ", expected " << ref;
+        ++bad;
+      }
+    }
+  }
+}
+
 TEST_P(GemmOnDevice, BatchedWithTwoLevelStridesMatchesTheReference) {
   // count 6 = 2 outer x 3 inner problems of 37 x 45 x 19; A is shared across the outer index
   // (stride 0), as conv2d's weights are across images.
