@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Prints the resource report of every CUDA kernel in kernels/cuda (registers, shared memory,
+# spills, stack per thread) as a Markdown table, from nvcc's ptxas -v, for bench/RESULTS.md.
+# Needs nvcc, not a GPU. Usage: bash tools/kernel_resources.sh [ARCH]   (default: 90)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch=${1:-90}
+nvcc=${NVCC:-/usr/local/cuda/bin/nvcc}
+filt=c++filt
+echo "| file | kernel | registers | shared memory (static) | spill stores / loads | stack |"
+echo "|---|---|---|---|---|---|"
+for cu in kernels/cuda/*.cu; do
+  "$nvcc" -std=c++20 --expt-relaxed-constexpr -arch=sm_$arch -I. -Xptxas -v -c "$cu" -o /dev/null 2>&1 |
+    awk -v file="$(basename "$cu")" -v filt="$filt" '
+      /Compiling entry function/ { match($0, /'"'"'[^'"'"']+'"'"'/); name = substr($0, RSTART + 1, RLENGTH - 2) }
+      /bytes stack frame/ { stack = $1; spill_st = $5; spill_ld = $9 }
+      /Used [0-9]+ registers/ {
+        regs = $0; sub(/.*Used /, "", regs); sub(/ registers.*/, "", regs)
+        smem = "0"; if (match($0, /[0-9]+ bytes smem/)) { smem = substr($0, RSTART, RLENGTH); sub(/ bytes smem/, "", smem) }
+        cmd = filt " " name; cmd | getline pretty; close(cmd)
+        gsub(/\(anonymous namespace\)::/, "", pretty); gsub(/pw::kernels::cuda::/, "", pretty); gsub(/pw::kernels::/, "", pretty); sub(/\(.*/, "", pretty); sub(/^void /, "", pretty)
+        printf "| %s | `%s` | %s | %s B | %s / %s B | %s B |\n", file, pretty, regs, smem, spill_st, spill_ld, stack
+      }'
+done
