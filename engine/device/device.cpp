@@ -55,7 +55,7 @@ std::vector<DeviceInfo> list_devices() {
   for (int i = 0; i < n; ++i)
     out.push_back({{DeviceType::cuda, i}, true, kernels::cuda::device_description(kernels::cuda::Tag{})});
 #else
-  out.push_back({{DeviceType::cuda, 0}, false, "not built (the CUDA toolkit was not found at configure time)"});
+  out.push_back({{DeviceType::cuda, 0}, false, "not built (no CUDA toolkit at configure time, or PW_CUDA=OFF)"});
 #endif
   return out;
 }
