@@ -33,6 +33,7 @@
 // and few output tiles (O/g x C/g*kh*kw), so it occupies the GPU poorly for small layers; a
 // deterministic split-K would fix that. Depthwise convs (O/g = 1) get nothing from the GEMM.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 #include "kernels/cuda/gemm_tiles.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
@@ -51,10 +52,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kWorkspaceBudgetFloats = int64_t(1) << 24;  // 64 MiB
 
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)std::max<int64_t>(1, std::min<int64_t>(b, 65535));
-}
 
 // The sizes the kernels need, as a by-value kernel parameter.
 struct ConvDims {
@@ -321,7 +318,7 @@ void conv2d_forward(Tag, const ConvGeometry& g, const float* x, const float* w, 
     batch.b_inner = Cg * HW;
     if (!pointwise) {
       const int64_t total = nb * Kt * P;
-      PW_LAUNCH(im2col_kernel, blocks_for(total), kThreads, 0, 0)(B, dims_of(g), nb, workspace,
+      PW_LAUNCH(im2col_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(B, dims_of(g), nb, workspace,
                                                                   Kt * P, P);
       PW_CUDA_CHECK_LAUNCH();
       B = workspace;
@@ -335,7 +332,7 @@ void conv2d_forward(Tag, const ConvGeometry& g, const float* x, const float* w, 
   }
   if (bias) {
     const int64_t total = g.N * g.O * P;
-    PW_LAUNCH(bias_add_kernel, blocks_for(total), kThreads, 0, 0)(y, bias, g.O, P, total);
+    PW_LAUNCH(bias_add_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(y, bias, g.O, P, total);
     PW_CUDA_CHECK_LAUNCH();
   }
 }
@@ -382,7 +379,7 @@ void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const flo
                   P);
     if (!pointwise) {
       const int64_t total = nb * g.C * HW;
-      PW_LAUNCH(col2im_kernel, blocks_for(total), kThreads, 0, 0)(workspace, dims_of(g), nb,
+      PW_LAUNCH(col2im_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(workspace, dims_of(g), nb,
                                                                   Kt * P, P, dx + n0 * g.C * HW);
       PW_CUDA_CHECK_LAUNCH();
     }
@@ -405,10 +402,10 @@ void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const fl
     float* col = workspace;             // [Kt][L]
     float* dyT = workspace + Kt * L;    // [O][L]
     const int64_t ncol = Kt * L, ndy = g.O * L;
-    PW_LAUNCH(im2col_kernel, blocks_for(ncol), kThreads, 0, 0)(x + n0 * g.C * HW, dims_of(g), nb,
+    PW_LAUNCH(im2col_kernel, grid_blocks(ncol, kThreads), kThreads, 0, 0)(x + n0 * g.C * HW, dims_of(g), nb,
                                                                col, P, L);
     PW_CUDA_CHECK_LAUNCH();
-    PW_LAUNCH(gather_channels_kernel, blocks_for(ndy), kThreads, 0, 0)(dy + n0 * g.O * P, g.O, P,
+    PW_LAUNCH(gather_channels_kernel, grid_blocks(ndy, kThreads), kThreads, 0, 0)(dy + n0 * g.O * P, g.O, P,
                                                                        nb, dyT);
     PW_CUDA_CHECK_LAUNCH();
     // dW_g [Og][Kg] (+)= dyT_g [Og][L] @ col_g^T, col_g stored [Kg][L].

@@ -2,6 +2,7 @@
 // copy_ and fill_. One thread per destination element, grid-stride; the source index is
 // recovered from the flat logical index with the layout's shape (up to 8 dimensions).
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -13,10 +14,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 4096 ? (b > 0 ? b : 1) : 4096);
-}
 
 template <typename S, typename D>
 __global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ dst, StridedLayout l,
@@ -43,7 +40,7 @@ __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
 
 template <typename S, typename D>
 void launch_copy(const void* src, void* dst, const StridedLayout& l, int64_t n) {
-  PW_LAUNCH((copy_strided_kernel<S, D>), blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH((copy_strided_kernel<S, D>), grid_blocks(n, kThreads), kThreads, 0, 0)(
       static_cast<const S*>(src), static_cast<D*>(dst), l, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -74,13 +71,13 @@ void fill(Tag, void* dst, ElemType type, int64_t n, double value) {
   if (n == 0) return;
   switch (type) {
     case ElemType::f32:
-      PW_LAUNCH(fill_kernel<float>, blocks_for(n), kThreads, 0, 0)(static_cast<float*>(dst), n, (float)value);
+      PW_LAUNCH(fill_kernel<float>, grid_blocks(n, kThreads), kThreads, 0, 0)(static_cast<float*>(dst), n, (float)value);
       break;
     case ElemType::f64:
-      PW_LAUNCH(fill_kernel<double>, blocks_for(n), kThreads, 0, 0)(static_cast<double*>(dst), n, value);
+      PW_LAUNCH(fill_kernel<double>, grid_blocks(n, kThreads), kThreads, 0, 0)(static_cast<double*>(dst), n, value);
       break;
     case ElemType::i32:
-      PW_LAUNCH(fill_kernel<int32_t>, blocks_for(n), kThreads, 0, 0)(static_cast<int32_t*>(dst), n,
+      PW_LAUNCH(fill_kernel<int32_t>, grid_blocks(n, kThreads), kThreads, 0, 0)(static_cast<int32_t*>(dst), n,
                                                                     (int32_t)value);
       break;
   }

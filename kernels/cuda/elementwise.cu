@@ -2,6 +2,7 @@
 // Grid-stride loops over the flat output; memory-bound, so the target is DRAM bandwidth.
 // The op code is a template parameter, so the inner loop has no switch.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -13,10 +14,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 8192 ? (b > 0 ? b : 1) : 8192);
-}
 
 template <UnaryOp op>
 __device__ __forceinline__ float apply_unary(float v, float p) {
@@ -45,7 +42,7 @@ __global__ void unary_kernel(const float* x, float* y, int64_t n, float p) {
 
 template <UnaryOp op>
 void launch_unary(const float* x, float* y, int64_t n, float p) {
-  PW_LAUNCH(unary_kernel<op>, blocks_for(n), kThreads, 0, 0)(x, y, n, p);
+  PW_LAUNCH(unary_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(x, y, n, p);
   PW_CUDA_CHECK_LAUNCH();
 }
 
@@ -94,8 +91,8 @@ void launch_binary(const float* a, const float* b, float* out, const StridedLayo
     expect *= l.shape[d];
   }
   if (n == 0) return;
-  if (flat) PW_LAUNCH(binary_flat_kernel<op>, blocks_for(n), kThreads, 0, 0)(a, b, out, n);
-  else PW_LAUNCH(binary_broadcast_kernel<op>, blocks_for(n), kThreads, 0, 0)(a, b, out, l, n);
+  if (flat) PW_LAUNCH(binary_flat_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, n);
+  else PW_LAUNCH(binary_broadcast_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, l, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
@@ -143,9 +140,9 @@ void binary(Tag, BinaryOp op, const float* a, const float* b, float* out, const 
 void relu_backward(Tag, int rule, const float* y, const float* g, float* dx, int64_t n) {
   if (n == 0) return;
   switch (rule) {
-    case 0: PW_LAUNCH(relu_backward_kernel<0>, blocks_for(n), kThreads, 0, 0)(y, g, dx, n); break;
-    case 1: PW_LAUNCH(relu_backward_kernel<1>, blocks_for(n), kThreads, 0, 0)(y, g, dx, n); break;
-    default: PW_LAUNCH(relu_backward_kernel<2>, blocks_for(n), kThreads, 0, 0)(y, g, dx, n); break;
+    case 0: PW_LAUNCH(relu_backward_kernel<0>, grid_blocks(n, kThreads), kThreads, 0, 0)(y, g, dx, n); break;
+    case 1: PW_LAUNCH(relu_backward_kernel<1>, grid_blocks(n, kThreads), kThreads, 0, 0)(y, g, dx, n); break;
+    default: PW_LAUNCH(relu_backward_kernel<2>, grid_blocks(n, kThreads), kThreads, 0, 0)(y, g, dx, n); break;
   }
   PW_CUDA_CHECK_LAUNCH();
 }

@@ -10,6 +10,7 @@
 // The backward is a gather over the channels whose window holds j (no atomics, deterministic).
 // Sums and the power run in float (the CPU in double): a few ulps apart.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -21,10 +22,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 16384 ? (b > 0 ? b : 1) : 16384);
-}
 
 // scale_c = k + alpha/size * sum_{c' in [c - size/2, c + (size-1)/2] ∩ [0, C)} x_c'^2.
 __global__ void lrn_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
@@ -74,7 +71,7 @@ void lrn_forward(Tag, const float* x, float* y, float* scale, int64_t N, int64_t
                  int64_t size, double alpha, double beta, double k) {
   const int64_t n = N * C * inner;
   if (n == 0) return;
-  PW_LAUNCH(lrn_forward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(lrn_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       x, y, scale, C, inner, size, (float)(alpha / double(size)), (float)-beta, (float)k, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -83,7 +80,7 @@ void lrn_backward(Tag, const float* x, const float* y, const float* scale, const
                   int64_t N, int64_t C, int64_t inner, int64_t size, double alpha, double beta) {
   const int64_t n = N * C * inner;
   if (n == 0) return;
-  PW_LAUNCH(lrn_backward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(lrn_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       x, y, scale, dy, dx, C, inner, size, (float)(2.0 * alpha * beta / double(size)),
       (float)-beta, n);
   PW_CUDA_CHECK_LAUNCH();

@@ -22,6 +22,7 @@
 // memory-bound, one read and one write (dx: two reads) per element; expect 70-85 % of DRAM
 // bandwidth on an H100, and about three passes over x for a training forward in all.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -35,10 +36,6 @@ constexpr int kThreads = 256;
 constexpr int kValuesPerThread = 16;
 constexpr int64_t kChunk = (int64_t)kThreads * kValuesPerThread;
 
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 16384 ? (b > 0 ? b : 1) : 16384);
-}
 
 int64_t chunks_per_channel(int64_t count) {
   const int64_t p = (count + kChunk - 1) / kChunk;
@@ -227,7 +224,7 @@ __global__ void dx_kernel(const float* __restrict__ x, const float* __restrict__
 }
 
 // Per-channel kernels (merge, running update): C threads in all.
-int channel_blocks(int64_t C) { return blocks_for(C); }
+int channel_blocks(int64_t C) { return grid_blocks(C, kThreads); }
 
 }  // namespace
 
@@ -262,7 +259,7 @@ void batch_norm_forward(Tag, const float* x, const float* mean, const float* var
                         const float* bias, float* y, int64_t N, int64_t C, int64_t S, double eps) {
   const int64_t n = N * C * S;
   if (n == 0) return;
-  PW_LAUNCH(forward_kernel, blocks_for(n), kThreads, 0, 0)(x, mean, var, weight, bias, y, C, S,
+  PW_LAUNCH(forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(x, mean, var, weight, bias, y, C, S,
                                                            (float)eps, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -283,7 +280,7 @@ void batch_norm_backward(Tag, const float* x, const float* dy, const float* mean
   PW_CUDA_CHECK_LAUNCH();
   if (!dx || count == 0) return;
   const int64_t n = N * C * S;
-  PW_LAUNCH(dx_kernel, blocks_for(n), kThreads, 0, 0)(x, dy, mean, w.coef_k, w.coef_mdy,
+  PW_LAUNCH(dx_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(x, dy, mean, w.coef_k, w.coef_mdy,
                                                       w.coef_slope, dx, C, S, n);
   PW_CUDA_CHECK_LAUNCH();
 }

@@ -16,6 +16,7 @@
 // buf; write p, buf: 20), Adam 28; near the DRAM floor for large tensors. Not yet measured on
 // a GPU.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -27,10 +28,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 8192 ? (b > 0 ? b : 1) : 8192);
-}
 
 __device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ float sub(float a, float b) { return __fsub_rn(a, b); }
@@ -83,14 +80,14 @@ void sgd_step(Tag, float* param, const float* grad, float* momentum_buf, int64_t
   if (n == 0) return;
   if (a.momentum != 0.0f && momentum_buf == nullptr)
     throw CudaError("sgd_step: momentum needs a momentum buffer");
-  PW_LAUNCH(sgd_step_kernel, blocks_for(n), kThreads, 0, 0)(param, grad, momentum_buf, n, a);
+  PW_LAUNCH(sgd_step_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(param, grad, momentum_buf, n, a);
   PW_CUDA_CHECK_LAUNCH();
 }
 
 void adam_step(Tag, float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
                const AdamParams& a) {
   if (n == 0) return;
-  PW_LAUNCH(adam_step_kernel, blocks_for(n), kThreads, 0, 0)(param, grad, exp_avg, exp_avg_sq, n, a);
+  PW_LAUNCH(adam_step_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(param, grad, exp_avg, exp_avg_sq, n, a);
   PW_CUDA_CHECK_LAUNCH();
 }
 

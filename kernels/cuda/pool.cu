@@ -17,6 +17,7 @@
 // first NaN wins and stays), so values and indices are identical. Average pooling sums its
 // window in float (the CPU in double): a window of k*k values, relative error ~k*k*2^-24.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -28,10 +29,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 16384 ? (b > 0 ? b : 1) : 16384);
-}
 
 // The pooling geometry with 32-bit sizes: coordinates inside a plane use int arithmetic (64-bit
 // division is emulated on the GPU); flat indices over all planes stay 64-bit.
@@ -258,7 +255,7 @@ __global__ void adaptive_avg_backward_kernel(Geom g, const float* __restrict__ d
 void max_pool2d_forward(Tag, const cpu::Pool2dShape& s, const float* x, float* y, int32_t* idx) {
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
-  PW_LAUNCH(max_pool_forward_kernel, blocks_for(n), kThreads, 0, 0)(to_geom(s, "max_pool2d"), x, y,
+  PW_LAUNCH(max_pool_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(to_geom(s, "max_pool2d"), x, y,
                                                                     idx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -267,7 +264,7 @@ void max_pool2d_backward(Tag, const cpu::Pool2dShape& s, const float* dy, const 
                          float* dx) {
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
-  PW_LAUNCH(max_pool_backward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(max_pool_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       to_geom(s, "max_pool2d_backward"), dy, idx, dx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -276,7 +273,7 @@ void avg_pool2d_forward(Tag, const cpu::Pool2dShape& s, bool count_include_pad, 
                         float* y) {
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
-  PW_LAUNCH(avg_pool_forward_kernel, blocks_for(n), kThreads, 0, 0)(to_geom(s, "avg_pool2d"),
+  PW_LAUNCH(avg_pool_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(to_geom(s, "avg_pool2d"),
                                                                     count_include_pad, x, y, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -285,7 +282,7 @@ void avg_pool2d_backward(Tag, const cpu::Pool2dShape& s, bool count_include_pad,
                          float* dx) {
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
-  PW_LAUNCH(avg_pool_backward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(avg_pool_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       to_geom(s, "avg_pool2d_backward"), count_include_pad, dy, dx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -293,7 +290,7 @@ void avg_pool2d_backward(Tag, const cpu::Pool2dShape& s, bool count_include_pad,
 void adaptive_avg_pool2d_forward(Tag, const cpu::Pool2dShape& s, const float* x, float* y) {
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
-  PW_LAUNCH(adaptive_avg_forward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(adaptive_avg_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       to_geom(s, "adaptive_avg_pool2d"), x, y, n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -301,7 +298,7 @@ void adaptive_avg_pool2d_forward(Tag, const cpu::Pool2dShape& s, const float* x,
 void adaptive_avg_pool2d_backward(Tag, const cpu::Pool2dShape& s, const float* dy, float* dx) {
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
-  PW_LAUNCH(adaptive_avg_backward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(adaptive_avg_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       to_geom(s, "adaptive_avg_pool2d_backward"), dy, dx, n);
   PW_CUDA_CHECK_LAUNCH();
 }

@@ -22,6 +22,7 @@
 // agree with the CPU's to float rounding of the four-term sum. Nearest uses PyTorch's
 // single-precision index rule on both sides, so the same source is picked.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -33,10 +34,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (int)(b < 16384 ? (b > 0 ? b : 1) : 16384);
-}
 
 // One axis of a resize: input and output lengths, and the rule's parameters.
 struct Axis {
@@ -211,7 +208,7 @@ void resize_nearest_forward(Tag, const float* x, float* y, int64_t planes, int64
   const int64_t n = planes * out_h * out_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize");
-  PW_LAUNCH(nearest_forward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(nearest_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       x, y, nearest_axis(in_h, out_h), nearest_axis(in_w, out_w), n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -221,7 +218,7 @@ void resize_nearest_backward(Tag, const float* dy, float* dx, int64_t planes, in
   const int64_t n = planes * in_h * in_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize_backward");
-  PW_LAUNCH(nearest_backward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(nearest_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       dy, dx, nearest_axis(in_h, out_h), nearest_axis(in_w, out_w), n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -231,7 +228,7 @@ void resize_bilinear_forward(Tag, const float* x, float* y, int64_t planes, int6
   const int64_t n = planes * out_h * out_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize");
-  PW_LAUNCH(bilinear_forward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(bilinear_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       x, y, linear_axis(in_h, out_h, align_corners), linear_axis(in_w, out_w, align_corners), n);
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -241,7 +238,7 @@ void resize_bilinear_backward(Tag, const float* dy, float* dx, int64_t planes, i
   const int64_t n = planes * in_h * in_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize_backward");
-  PW_LAUNCH(bilinear_backward_kernel, blocks_for(n), kThreads, 0, 0)(
+  PW_LAUNCH(bilinear_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
       dy, dx, linear_axis(in_h, out_h, align_corners), linear_axis(in_w, out_w, align_corners), n);
   PW_CUDA_CHECK_LAUNCH();
 }
