@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/util/threads.h"
 #include "kernels/cpu/conv.h"
 #include "tests/support/gradcheck.h"
 
@@ -298,4 +299,38 @@ TEST(Conv2d, ArgumentErrors) {
   Tensor xi = x.to(DType::i32), wi = w4.to(DType::i32);
   expect_error([&] { conv2d(xi, wi, none, {}); }, "floating-point");
   expect_error([&] { conv2d(none, w4, none, {}); }, "undefined");
+}
+
+// The fast path spreads images over threads and reduces the weight gradient per thread; it
+// must agree with the direct reference whatever the thread count, and repeat itself exactly.
+TEST(Conv2dThreads, ImageParallelPathMatchesReferenceAtAnyThreadCount) {
+  const int saved = pw::num_threads();
+  Generator g(77);
+  Tensor x = Tensor::randn({5, 6, 11, 9}, DType::f32, &g), w = Tensor::randn({8, 3, 3, 3}, DType::f32, &g);
+  Tensor b = Tensor::randn({8}, DType::f32, &g), up = Tensor::randn({5, 8, 6, 4}, DType::f32, &g);
+  Conv2dParams p;
+  p.stride_h = 2;
+  p.stride_w = 2;
+  p.pad_h = 1;
+  p.groups = 2;
+  auto run = [&](ConvAlgo algo) {
+    ConvAlgoGuard guard(algo);
+    Tensor xs = x.detach(), ws = w.detach(), bs = b.detach();
+    xs.set_requires_grad(true);
+    ws.set_requires_grad(true);
+    bs.set_requires_grad(true);
+    Tensor y = conv2d(xs, ws, bs, p);
+    y.backward(up);
+    return std::vector<Tensor>{y.detach(), xs.grad(), ws.grad(), bs.grad()};
+  };
+  std::vector<Tensor> ref = run(ConvAlgo::direct);
+  for (int threads : {1, 2, 3, 7}) {
+    pw::set_num_threads(threads);
+    std::vector<Tensor> a = run(ConvAlgo::im2col), again = run(ConvAlgo::im2col);
+    for (size_t i = 0; i < ref.size(); ++i) {
+      EXPECT_LE(pw::testing::max_rel_diff(a[i], ref[i]), 1e-5) << "threads " << threads << " output " << i;
+      EXPECT_EQ(a[i].to_vector_f32(), again[i].to_vector_f32()) << "threads " << threads << " output " << i;
+    }
+  }
+  pw::set_num_threads(saved);
 }

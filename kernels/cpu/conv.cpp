@@ -278,7 +278,8 @@ void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
 
 namespace {
 bool parallel_over_images(const Conv2dShape& s) {
-  return s.N * s.groups >= 2 && omp_get_max_threads() > 1 && !omp_in_parallel();
+  const int threads = omp_get_max_threads();
+  return threads > 1 && s.N * s.groups >= threads && !omp_in_parallel();
 }
 }  // namespace
 
