@@ -3,6 +3,9 @@
 // each reporting GFLOP/s for 2*N*O*(C/g)*kh*kw*Ho*Wo flops per pass (wall-clock time: the
 // GEMM is multi-threaded). Run with the thread count you mean to compare, e.g.
 // OMP_NUM_THREADS=2 ./bench_conv; compare with bench_gemm's GFLOP/s at similar sizes.
+// With OpenBLAS present, the forward pass is also timed with OpenBLAS's GEMM (Caffe's scheme).
+// Run with OMP_WAIT_POLICY=PASSIVE when comparing: otherwise our OpenMP threads spin after
+// each parallel region and steal the cores from OpenBLAS's own threads.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -12,6 +15,10 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+
+#ifdef PW_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 
 namespace {
 
@@ -76,6 +83,40 @@ void run(benchmark::State& state, Pass pass) {
 }
 
 void BM_conv2d_forward(benchmark::State& state) { run(state, Pass::forward); }
+
+#ifdef PW_HAVE_OPENBLAS
+// The named reference: Caffe's scheme, image by image im2col (our kernel) and OpenBLAS's
+// multi-threaded cblas_sgemm, plus the bias. Only the GEMM differs from the forward above when
+// that one runs its images one after another; ours runs images in parallel instead.
+void BM_conv2d_forward_openblas(benchmark::State& state) {
+  const Layer& l = kLayers[state.range(0)];
+  const cpu::Conv2dShape s = shape_of(l);
+  const int64_t K = s.C * s.kh * s.kw, P = s.Ho * s.Wo;
+  std::vector<float> x = random_vec(s.N * s.C * s.H * s.W, 1), w = random_vec(s.O * K, 2),
+                     b = random_vec(s.O, 3), y(s.N * s.O * P), col(K * P);
+  openblas_set_num_threads(omp_get_max_threads());
+  auto once = [&] {
+    for (int64_t n = 0; n < s.N; ++n) {
+      cpu::im2col<float>(x.data() + n * s.C * s.H * s.W, s.C, s.H, s.W, s.kh, s.kw, s.stride_h,
+                         s.stride_w, s.pad_h, s.pad_w, 1, 1, s.Ho, s.Wo, col.data());
+      float* yn = y.data() + n * s.O * P;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s.O, (int)P, (int)K, 1.f,
+                  w.data(), (int)K, col.data(), (int)P, 0.f, yn, (int)P);
+      for (int64_t o = 0; o < s.O; ++o)
+        for (int64_t p = 0; p < P; ++p) yn[o * P + p] += b[o];
+    }
+  };
+  once();
+  for (auto _ : state) {
+    once();
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * s.N * s.O * s.C * s.kh * s.kw * s.Ho * s.Wo;
+  state.SetLabel(std::string(l.name) + " (OpenBLAS)");
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
 void BM_conv2d_backward_data(benchmark::State& state) { run(state, Pass::backward_data); }
 void BM_conv2d_backward_weight(benchmark::State& state) { run(state, Pass::backward_weight); }
 
@@ -84,6 +125,9 @@ void BM_conv2d_backward_weight(benchmark::State& state) { run(state, Pass::backw
 // Argument: the layer index 0..4 (conv1..conv5); the label names the layer.
 constexpr benchmark::TimeUnit kMs = benchmark::kMillisecond;
 BENCHMARK(BM_conv2d_forward)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+#ifdef PW_HAVE_OPENBLAS
+BENCHMARK(BM_conv2d_forward_openblas)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+#endif
 BENCHMARK(BM_conv2d_backward_data)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
 BENCHMARK(BM_conv2d_backward_weight)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
 
