@@ -13,6 +13,7 @@
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
 #include "models/registry.h"
+#include "models/summary.h"
 #include "engine/data/mnist.h"
 #include "tasks/supervised.h"
 #include "tools/args.h"
@@ -27,6 +28,7 @@ const char* kUsage =
     "commands:\n"
     "  train      train a classifier on Fashion-MNIST (or any MNIST-format folder)\n"
     "  models     list the networks in the registry\n"
+    "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
     "\n"
@@ -54,7 +56,37 @@ int cmd_devices(int argc, char** argv) {
 int cmd_models(int argc, char** argv) {
   pw::cli::Args args("models", "List the networks in the registry.");
   if (!args.parse(argc, argv, 2)) return 0;
-  for (const auto& m : pw::models::list()) std::printf("%-14s %s\n", m.name.c_str(), m.description.c_str());
+  for (const auto& m : pw::models::list()) std::printf("%-17s %s\n", m.name.c_str(), m.description.c_str());
+  return 0;
+}
+
+int cmd_summary(int argc, char** argv) {
+  pw::cli::Args args("summary",
+                     "Print each layer of a network: output shape (batch 1), parameters and\n"
+                     "multiply-adds (what papers call FLOPs), with totals.");
+  args.flag("model", "alexnet", "network from the registry (see `patchwork models`)")
+      .flag("input", "", "input as C,H,W (default: the network's native size)")
+      .flag("classes", "1000", "number of output classes");
+  if (!args.parse(argc, argv, 2)) return 0;
+  std::string model = args.str("model");
+  std::string input = args.str("input");
+  if (input.empty())
+    input = model == "fmnist-cnn" ? "1,28,28" : (model == "caffenet" || model == "alexnet-original") ? "3,227,227" : "3,224,224";
+  pw::Shape chw;
+  size_t pos = 0;
+  while (pos <= input.size()) {
+    size_t comma = input.find(',', pos);
+    std::string part = input.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    long long v = std::strtoll(part.c_str(), &end, 10);
+    PW_CHECK(!part.empty() && *end == '\0' && v > 0, "summary: --input expects C,H,W with positive integers, got '", input, "'");
+    chw.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  PW_CHECK(chw.size() == 3, "summary: --input expects C,H,W, got '", input, "'");
+  auto m = pw::models::create(model, {args.i64("classes"), chw[0]});
+  std::printf("%s", pw::models::format_summary(pw::models::summarize(*m, chw)).c_str());
   return 0;
 }
 
@@ -130,6 +162,7 @@ int main(int argc, char** argv) {
     if (cmd == "devices") return cmd_devices(argc, argv);
     if (cmd == "models") return cmd_models(argc, argv);
     if (cmd == "train") return cmd_train(argc, argv);
+    if (cmd == "summary") return cmd_summary(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

@@ -1,0 +1,75 @@
+// Model summaries. Multiply-adds count what the papers' "FLOPs" count: for a convolution,
+// output elements x (input channels / groups) x kernel area; for a linear layer, in x out.
+#include "models/summary.h"
+
+#include <cstdio>
+
+#include "engine/ops.h"
+#include "models/registry.h"
+
+namespace pw::models {
+
+namespace {
+
+int64_t macs_of(const nn::Module& m, const Shape& out) {
+  if (auto* c = dynamic_cast<const nn::Conv2d*>(&m))
+    return shape_numel(out) * (c->in_channels / c->params.groups) * c->kernel_h * c->kernel_w;
+  if (auto* l = dynamic_cast<const nn::Linear*>(&m)) return l->in_features * l->out_features;
+  return 0;
+}
+
+void walk(nn::Module& m, const std::string& path, Tensor& x, std::vector<LayerSummary>& out) {
+  if (auto* fc = dynamic_cast<FeaturesClassifier*>(&m)) {
+    walk(*fc->features, path.empty() ? "features" : path + ".features", x, out);
+    if (fc->avgpool) walk(*fc->avgpool, path.empty() ? "avgpool" : path + ".avgpool", x, out);
+    x = x.flatten(1);
+    walk(*fc->classifier, path.empty() ? "classifier" : path + ".classifier", x, out);
+    return;
+  }
+  if (dynamic_cast<nn::Sequential*>(&m)) {
+    for (auto& [name, child] : m.named_children()) walk(*child, path + "." + name, x, out);
+    return;
+  }
+  x = m.forward(x);
+  out.push_back({path, m.type_name(), x.shape(), m.num_parameters(), macs_of(m, x.shape())});
+}
+
+}  // namespace
+
+std::vector<LayerSummary> summarize(nn::Module& model, const Shape& chw) {
+  PW_CHECK(chw.size() == 3, "summary: input must be C,H,W, got ", shape_str(chw));
+  NoGradGuard ng;
+  auto modes = model.training_modes();
+  model.eval();
+  Tensor x = Tensor::zeros({1, chw[0], chw[1], chw[2]}, DType::f32, model.device());
+  std::vector<LayerSummary> out;
+  try {
+    walk(model, "", x, out);
+  } catch (...) {
+    model.restore_training_modes(modes);
+    throw;
+  }
+  model.restore_training_modes(modes);
+  return out;
+}
+
+std::string format_summary(const std::vector<LayerSummary>& layers) {
+  std::string s;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%-24s %-18s %-20s %14s %16s\n", "layer", "type", "output", "parameters",
+                "multiply-adds");
+  s += buf;
+  int64_t params = 0, macs = 0;
+  for (const LayerSummary& l : layers) {
+    std::snprintf(buf, sizeof buf, "%-24s %-18s %-20s %14lld %16lld\n", l.path.c_str(), l.type.c_str(),
+                  shape_str(l.output).c_str(), (long long)l.parameters, (long long)l.macs);
+    s += buf;
+    params += l.parameters;
+    macs += l.macs;
+  }
+  std::snprintf(buf, sizeof buf, "total: %lld parameters, %lld multiply-adds (%.3f G) per image\n",
+                (long long)params, (long long)macs, macs * 1e-9);
+  return s + buf;
+}
+
+}  // namespace pw::models
