@@ -281,6 +281,24 @@ bool parallel_over_images(const Conv2dShape& s) {
   const int threads = omp_get_max_threads();
   return threads > 1 && s.N * s.groups >= threads && !omp_in_parallel();
 }
+
+// Runs one(t, col) for every (image, group) pair t, each thread with its own column buffer of
+// col_size elements: over the threads when parallel_over_images, else in order.
+template <typename T, typename F>
+void for_each_image_group(const Conv2dShape& s, int64_t col_size, F&& one) {
+  const int64_t tasks = s.N * s.groups;
+  if (parallel_over_images(s)) {
+#pragma omp parallel
+    {
+      std::vector<T> col(col_size);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+    }
+  } else {
+    std::vector<T> col(col_size);
+    for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+  }
+}
 }  // namespace
 
 template <typename T>
@@ -306,18 +324,7 @@ void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T
         for (int64_t p = 0; p < P; ++p) row[p] += b;
       }
   };
-  const int64_t tasks = s.N * s.groups;
-  if (parallel_over_images(s)) {
-#pragma omp parallel
-    {
-      std::vector<T> col(pointwise ? 0 : K * P);
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
-    }
-  } else {
-    std::vector<T> col(pointwise ? 0 : K * P);
-    for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
-  }
+  for_each_image_group<T>(s, pointwise ? 0 : K * P, one);
 }
 
 template <typename T>
@@ -339,18 +346,7 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, 
     col2im(col, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
            s.dilation_h, s.dilation_w, s.Ho, s.Wo, dxg);
   };
-  const int64_t tasks = s.N * s.groups;
-  if (parallel_over_images(s)) {
-#pragma omp parallel
-    {
-      std::vector<T> col(pointwise ? 0 : K * P);
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
-    }
-  } else {
-    std::vector<T> col(pointwise ? 0 : K * P);
-    for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
-  }
+  for_each_image_group<T>(s, pointwise ? 0 : K * P, one);
 }
 
 template <typename T>
