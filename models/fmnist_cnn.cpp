@@ -17,11 +17,11 @@ ModelPtr make_fmnist_cnn(const ModelConfig& cfg) {
       std::make_shared<MaxPool2d>(2),
   });
   auto classifier = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Dropout>(0.25),
+      std::make_shared<Dropout>(dropout_or(cfg, 0.25)),
       std::make_shared<Linear>(64 * 7 * 7, 128),
       std::make_shared<ReLU>(),
-      std::make_shared<Dropout>(0.25),
-      std::make_shared<Linear>(128, cfg.num_classes),
+      std::make_shared<Dropout>(dropout_or(cfg, 0.25)),
+      std::make_shared<Linear>(128, classes_or(cfg, 10)),
   });
   return std::make_shared<FeaturesClassifier>(features, classifier);
 }

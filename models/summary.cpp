@@ -14,7 +14,8 @@ namespace {
 int64_t macs_of(const nn::Module& m, const Shape& out) {
   if (auto* c = dynamic_cast<const nn::Conv2d*>(&m))
     return shape_numel(out) * (c->in_channels / c->params.groups) * c->kernel_h * c->kernel_w;
-  if (auto* l = dynamic_cast<const nn::Linear*>(&m)) return l->in_features * l->out_features;
+  if (auto* l = dynamic_cast<const nn::Linear*>(&m))
+    return shape_numel(out) / l->out_features * l->in_features * l->out_features;
   return 0;
 }
 
@@ -24,6 +25,17 @@ void walk(nn::Module& m, const std::string& path, Tensor& x, std::vector<LayerSu
     if (fc->avgpool) walk(*fc->avgpool, path.empty() ? "avgpool" : path + ".avgpool", x, out);
     x = x.flatten(1);
     walk(*fc->classifier, path.empty() ? "classifier" : path + ".classifier", x, out);
+    return;
+  }
+  if (auto* tn = dynamic_cast<TiledNet*>(&m)) {
+    const int64_t n = x.size(0);
+    x = x.reshape({n * tn->tiles, x.size(2), x.size(3), x.size(4)});
+    walk(*tn->features, path.empty() ? "features" : path + ".features", x, out);
+    if (tn->avgpool) walk(*tn->avgpool, path.empty() ? "avgpool" : path + ".avgpool", x, out);
+    x = x.flatten(1);
+    walk(*tn->tower, path.empty() ? "tower" : path + ".tower", x, out);
+    x = x.reshape({n, tn->tiles * x.size(1)});
+    walk(*tn->head, path.empty() ? "head" : path + ".head", x, out);
     return;
   }
   if (dynamic_cast<nn::Sequential*>(&m)) {
@@ -37,11 +49,15 @@ void walk(nn::Module& m, const std::string& path, Tensor& x, std::vector<LayerSu
 }  // namespace
 
 std::vector<LayerSummary> summarize(nn::Module& model, const Shape& chw) {
-  PW_CHECK(chw.size() == 3, "summary: input must be C,H,W, got ", shape_str(chw));
+  const bool tiled = dynamic_cast<TiledNet*>(&model) != nullptr;
+  PW_CHECK(chw.size() == (tiled ? 4u : 3u), "summary: input must be ", tiled ? "T,C,H,W" : "C,H,W", ", got ",
+           shape_str(chw));
   NoGradGuard ng;
   auto modes = model.training_modes();
   model.eval();
-  Tensor x = Tensor::zeros({1, chw[0], chw[1], chw[2]}, DType::f32, model.device());
+  Shape batch1 = chw;
+  batch1.insert(batch1.begin(), 1);
+  Tensor x = Tensor::zeros(batch1, DType::f32, model.device());
   std::vector<LayerSummary> out;
   try {
     walk(model, "", x, out);

@@ -102,4 +102,21 @@ bool Args::on(const std::string& name) const {
   return v == "true" || v == "1" || v == "yes";
 }
 
+Shape parse_shape(const std::string& text, const std::string& flag) {
+  Shape shape;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = text.find(',', pos);
+    std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    long long v = std::strtoll(part.c_str(), &end, 10);
+    PW_CHECK(!part.empty() && *end == '\0' && v > 0, "--", flag,
+             " expects positive integers separated by commas (like 3,224,224), got '", text, "'");
+    shape.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return shape;
+}
+
 }  // namespace pw::cli

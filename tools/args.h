@@ -4,7 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/tensor.h"
+
 namespace pw::cli {
+
+// "3,224,224" -> {3, 224, 224}: positive integers separated by commas; `flag` names the flag in
+// the error message.
+Shape parse_shape(const std::string& text, const std::string& flag);
 
 class Args {
  public:

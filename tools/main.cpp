@@ -56,7 +56,9 @@ int cmd_devices(int argc, char** argv) {
 int cmd_models(int argc, char** argv) {
   pw::cli::Args args("models", "List the networks in the registry.");
   if (!args.parse(argc, argv, 2)) return 0;
-  for (const auto& m : pw::models::list()) std::printf("%-17s %s\n", m.name.c_str(), m.description.c_str());
+  for (const auto& m : pw::models::list())
+    std::printf("%-18s %-14s %s\n", m.name.c_str(), pw::shape_str(m.input).c_str(), m.description.c_str());
+  std::printf("%-18s %-14s %s\n", "rotation-<model>", "", "any single-image model above with a 4-way rotation head");
   return 0;
 }
 
@@ -65,27 +67,16 @@ int cmd_summary(int argc, char** argv) {
                      "Print each layer of a network: output shape (batch 1), parameters and\n"
                      "multiply-adds (what papers call FLOPs), with totals.");
   args.flag("model", "alexnet", "network from the registry (see `patchwork models`)")
-      .flag("input", "", "input as C,H,W (default: the network's native size)")
-      .flag("classes", "1000", "number of output classes");
+      .flag("input", "", "one sample as C,H,W, or T,C,H,W for the tiled pretext networks\n"
+                         "(default: the network's native size, see `patchwork models`)")
+      .flag("classes", "0", "number of output classes (0: the network's default)");
   if (!args.parse(argc, argv, 2)) return 0;
   std::string model = args.str("model");
-  std::string input = args.str("input");
-  if (input.empty())
-    input = model == "fmnist-cnn" ? "1,28,28" : (model == "caffenet" || model == "alexnet-original") ? "3,227,227" : "3,224,224";
-  pw::Shape chw;
-  size_t pos = 0;
-  while (pos <= input.size()) {
-    size_t comma = input.find(',', pos);
-    std::string part = input.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    char* end = nullptr;
-    long long v = std::strtoll(part.c_str(), &end, 10);
-    PW_CHECK(!part.empty() && *end == '\0' && v > 0, "summary: --input expects C,H,W with positive integers, got '", input, "'");
-    chw.push_back(v);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  PW_CHECK(chw.size() == 3, "summary: --input expects C,H,W, got '", input, "'");
-  auto m = pw::models::create(model, {args.i64("classes"), chw[0]});
+  pw::Shape chw = args.str("input").empty() ? pw::models::info(model).input : pw::cli::parse_shape(args.str("input"), "input");
+  pw::models::ModelConfig config;
+  config.num_classes = args.i64("classes");
+  config.in_channels = chw.size() >= 3 ? chw[chw.size() - 3] : 3;
+  auto m = pw::models::create(model, config);
   std::printf("%s", pw::models::format_summary(pw::models::summarize(*m, chw)).c_str());
   return 0;
 }

@@ -1,0 +1,74 @@
+// Small variants for 28-64 px inputs, so that a reference model trains on the CPU in minutes:
+// alexnet-small (the AlexNet layer pattern with Caffe names, the trunk the small pretext
+// networks share) and vgg-small (VGG's 3x3 conv + batch norm pattern, torchvision numbering).
+#include "models/registry.h"
+#include "models/trunks.h"
+
+namespace pw::models {
+
+using namespace nn;
+
+std::shared_ptr<Sequential> alexnet_small_features(int64_t in_channels, bool batch_norm) {
+  auto f = std::make_shared<Sequential>();
+  auto pool = [] { return std::make_shared<MaxPool2d>(2, 2, 0, /*ceil_mode=*/true); };
+  auto norm = [] { return std::make_shared<LocalResponseNorm>(5, 1e-4, 0.75, 1.0); };
+  auto conv = [&](int i, int64_t in, int64_t out, int64_t k) {
+    std::string n = std::to_string(i);
+    f->push_back("conv" + n, std::make_shared<Conv2d>(in, out, k, 1, k / 2));
+    if (batch_norm && i >= 3) f->push_back("bn" + n, std::make_shared<BatchNorm2d>(out, 1e-5, 0.1, false));
+    f->push_back("relu" + n, std::make_shared<ReLU>());
+  };
+  conv(1, in_channels, 32, 5);
+  f->push_back("pool1", pool());
+  f->push_back("norm1", norm());
+  conv(2, 32, 64, 3);
+  f->push_back("pool2", pool());
+  f->push_back("norm2", norm());
+  conv(3, 64, 96, 3);
+  conv(4, 96, 96, 3);
+  conv(5, 96, kAlexnetSmallChannels, 3);
+  f->push_back("pool5", pool());
+  return f;
+}
+
+ModelPtr make_alexnet_small(const ModelConfig& cfg) {
+  auto features = alexnet_small_features(cfg.in_channels, false);
+  const double p = dropout_or(cfg, 0.5);
+  auto classifier = std::make_shared<Sequential>();
+  classifier->push_back("fc6", std::make_shared<Linear>(kAlexnetSmallChannels * 3 * 3, 256));
+  classifier->push_back("relu6", std::make_shared<ReLU>());
+  classifier->push_back("drop6", std::make_shared<Dropout>(p));
+  classifier->push_back("fc7", std::make_shared<Linear>(256, 256));
+  classifier->push_back("relu7", std::make_shared<ReLU>());
+  classifier->push_back("drop7", std::make_shared<Dropout>(p));
+  classifier->push_back("fc8", std::make_shared<Linear>(256, classes_or(cfg, 10)));
+  // The adaptive pool makes 28..64 px inputs all end in 3x3 cells before fc6.
+  return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(3, 3),
+                                              "AlexNetSmall");
+}
+
+ModelPtr make_vgg_small(const ModelConfig& cfg) {
+  constexpr int M = 0;
+  auto features = std::make_shared<Sequential>();
+  int64_t in = cfg.in_channels;
+  for (int v : {32, M, 64, M, 128, 128, M}) {
+    if (v == M) {
+      features->push_back(std::make_shared<MaxPool2d>(2, 2));
+      continue;
+    }
+    features->push_back(std::make_shared<Conv2d>(in, v, 3, 1, 1));
+    features->push_back(std::make_shared<BatchNorm2d>(v));
+    features->push_back(std::make_shared<ReLU>());
+    in = v;
+  }
+  const double p = dropout_or(cfg, 0.5);
+  auto classifier = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+      std::make_shared<Linear>(128 * 3 * 3, 256), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
+      std::make_shared<Linear>(256, 256), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
+      std::make_shared<Linear>(256, classes_or(cfg, 10)),
+  });
+  return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(3, 3),
+                                              "VGGSmall");
+}
+
+}  // namespace pw::models
