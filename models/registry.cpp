@@ -2,6 +2,8 @@
 // static-initialization time.
 #include "models/registry.h"
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 
 namespace pw::models {
@@ -18,6 +20,11 @@ Tensor FeaturesClassifier::forward(const Tensor& x) {
   Tensor h = features->forward(x);
   if (avgpool) h = avgpool->forward(h);
   return (*classifier)(h.flatten(1));
+}
+
+int64_t scaled(const ModelConfig& c, int64_t n) {
+  PW_CHECK(c.width > 0 && c.width <= 16, "models: width must be in (0, 16], got ", c.width);
+  return std::max<int64_t>(1, std::llround(n * c.width));
 }
 
 namespace {

@@ -19,11 +19,14 @@ struct ModelConfig {
   double dropout = -1;       // probability of every Dropout layer (-1: the paper's, usually 0.5)
   int64_t fc6 = 0;           // jigsaw: per-tile fc6 width (0: 1024 as released; the paper used 512)
   bool batch_norm = true;    // context: batch norm without affine on conv3-5, fc6, fc7
+  double width = 1;          // the small networks: every channel and hidden width times this
 };
 
 // The model's value of a config field: `value` when set, else `fallback`.
 inline int64_t classes_or(const ModelConfig& c, int64_t fallback) { return c.num_classes > 0 ? c.num_classes : fallback; }
 inline double dropout_or(const ModelConfig& c, double fallback) { return c.dropout >= 0 ? c.dropout : fallback; }
+// A small network's width `n` scaled by config.width (at least 1).
+int64_t scaled(const ModelConfig& c, int64_t n);
 
 // features (a Sequential) → optional avgpool → flatten → classifier (a Sequential);
 // parameter names are "features.N.*" and "classifier.N.*" as in torchvision's AlexNet and VGG.

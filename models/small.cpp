@@ -8,7 +8,9 @@ namespace pw::models {
 
 using namespace nn;
 
-std::shared_ptr<Sequential> alexnet_small_features(int64_t in_channels, bool batch_norm) {
+int64_t alexnet_small_channels(const ModelConfig& cfg) { return scaled(cfg, 64); }
+
+std::shared_ptr<Sequential> alexnet_small_features(const ModelConfig& cfg, bool batch_norm) {
   auto f = std::make_shared<Sequential>();
   auto pool = [] { return std::make_shared<MaxPool2d>(2, 2, 0, /*ceil_mode=*/true); };
   auto norm = [] { return std::make_shared<LocalResponseNorm>(5, 1e-4, 0.75, 1.0); };
@@ -18,30 +20,32 @@ std::shared_ptr<Sequential> alexnet_small_features(int64_t in_channels, bool bat
     if (batch_norm && i >= 3) f->push_back("bn" + n, std::make_shared<BatchNorm2d>(out, 1e-5, 0.1, false));
     f->push_back("relu" + n, std::make_shared<ReLU>());
   };
-  conv(1, in_channels, 32, 5);
+  const int64_t c1 = scaled(cfg, 32), c2 = scaled(cfg, 64), c3 = scaled(cfg, 96);
+  conv(1, cfg.in_channels, c1, 5);
   f->push_back("pool1", pool());
   f->push_back("norm1", norm());
-  conv(2, 32, 64, 3);
+  conv(2, c1, c2, 3);
   f->push_back("pool2", pool());
   f->push_back("norm2", norm());
-  conv(3, 64, 96, 3);
-  conv(4, 96, 96, 3);
-  conv(5, 96, kAlexnetSmallChannels, 3);
+  conv(3, c2, c3, 3);
+  conv(4, c3, c3, 3);
+  conv(5, c3, alexnet_small_channels(cfg), 3);
   f->push_back("pool5", pool());
   return f;
 }
 
 ModelPtr make_alexnet_small(const ModelConfig& cfg) {
-  auto features = alexnet_small_features(cfg.in_channels, false);
+  auto features = alexnet_small_features(cfg, false);
   const double p = dropout_or(cfg, 0.5);
+  const int64_t hidden = scaled(cfg, 256);
   auto classifier = std::make_shared<Sequential>();
-  classifier->push_back("fc6", std::make_shared<Linear>(kAlexnetSmallChannels * 3 * 3, 256));
+  classifier->push_back("fc6", std::make_shared<Linear>(alexnet_small_channels(cfg) * 3 * 3, hidden));
   classifier->push_back("relu6", std::make_shared<ReLU>());
   classifier->push_back("drop6", std::make_shared<Dropout>(p));
-  classifier->push_back("fc7", std::make_shared<Linear>(256, 256));
+  classifier->push_back("fc7", std::make_shared<Linear>(hidden, hidden));
   classifier->push_back("relu7", std::make_shared<ReLU>());
   classifier->push_back("drop7", std::make_shared<Dropout>(p));
-  classifier->push_back("fc8", std::make_shared<Linear>(256, classes_or(cfg, 10)));
+  classifier->push_back("fc8", std::make_shared<Linear>(hidden, classes_or(cfg, 10)));
   // The adaptive pool makes 28..64 px inputs all end in 3x3 cells before fc6.
   return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(3, 3),
                                               "AlexNetSmall");
@@ -52,6 +56,7 @@ ModelPtr make_vgg_small(const ModelConfig& cfg) {
   auto features = std::make_shared<Sequential>();
   int64_t in = cfg.in_channels;
   for (int v : {32, M, 64, M, 128, 128, M}) {
+    if (v != M) v = (int)scaled(cfg, v);
     if (v == M) {
       features->push_back(std::make_shared<MaxPool2d>(2, 2));
       continue;
@@ -62,10 +67,11 @@ ModelPtr make_vgg_small(const ModelConfig& cfg) {
     in = v;
   }
   const double p = dropout_or(cfg, 0.5);
+  const int64_t hidden = scaled(cfg, 256);
   auto classifier = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Linear>(128 * 3 * 3, 256), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
-      std::make_shared<Linear>(256, 256), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
-      std::make_shared<Linear>(256, classes_or(cfg, 10)),
+      std::make_shared<Linear>(in * 3 * 3, hidden), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
+      std::make_shared<Linear>(hidden, hidden), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
+      std::make_shared<Linear>(hidden, classes_or(cfg, 10)),
   });
   return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(3, 3),
                                               "VGGSmall");

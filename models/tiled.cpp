@@ -87,9 +87,8 @@ ModelPtr make_context_net(const ModelConfig& cfg) {
 }
 
 ModelPtr make_context_small(const ModelConfig& cfg) {
-  return context_heads(cfg, alexnet_small_features(cfg.in_channels, cfg.batch_norm),
-                       std::make_shared<AdaptiveAvgPool2d>(2, 2), kAlexnetSmallChannels * 2 * 2, 256,
-                       "ContextSmall");
+  return context_heads(cfg, alexnet_small_features(cfg, cfg.batch_norm), std::make_shared<AdaptiveAvgPool2d>(2, 2),
+                       alexnet_small_channels(cfg) * 2 * 2, scaled(cfg, 256), "ContextSmall");
 }
 
 ModelPtr make_jigsaw_net(const ModelConfig& cfg) {
@@ -100,9 +99,9 @@ ModelPtr make_jigsaw_net(const ModelConfig& cfg) {
 }
 
 ModelPtr make_jigsaw_small(const ModelConfig& cfg) {
-  const int64_t fc6 = cfg.fc6 > 0 ? cfg.fc6 : 128;
-  return jigsaw_heads(cfg, alexnet_small_features(cfg.in_channels, false), std::make_shared<AdaptiveAvgPool2d>(2, 2),
-                      kAlexnetSmallChannels * 2 * 2, fc6, 512, "JigsawSmall");
+  const int64_t fc6 = cfg.fc6 > 0 ? cfg.fc6 : scaled(cfg, 128);
+  return jigsaw_heads(cfg, alexnet_small_features(cfg, false), std::make_shared<AdaptiveAvgPool2d>(2, 2),
+                      alexnet_small_channels(cfg) * 2 * 2, fc6, scaled(cfg, 512), "JigsawSmall");
 }
 
 }  // namespace pw::models

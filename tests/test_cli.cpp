@@ -74,3 +74,37 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
   Result bad_cmd = run("frobnicate");
   EXPECT_NE(bad_cmd.status, 0);
 }
+
+TEST(Cli, SummaryOfPretextNetworks) {
+  Result r = run("summary --model jigsaw-net");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("head.fc8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[9, 96, 27, 27]"), std::string::npos) << r.out;
+  Result bad = run("summary --model jigsaw-net --input 3,64,64");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("T,C,H,W"), std::string::npos) << bad.out;
+}
+
+// `patchwork forward` on the committed PyTorch fixture: it writes logits, loss and gradients;
+// bad invocations are one clear line.
+TEST(Cli, ForwardWritesLogitsLossAndGradients) {
+  const std::string fx = std::string(PW_SOURCE_DIR_FOR_CLI) + "/tests/fixtures/vgg-small";
+  const std::string out = ::testing::TempDir() + "pw_cli_forward.safetensors";
+  const std::string common = "forward --model vgg-small --width 0.125 --dropout 0 --weights " + fx +
+                             ".weights.safetensors --input " + fx + ".input.safetensors ";
+  Result r = run(common + "--labels " + fx + ".input.safetensors --output " + out);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote 25 tensors"), std::string::npos) << r.out;  // logits, loss, input.grad, 22 params
+  EXPECT_NE(r.out.find("loss 2.29"), std::string::npos) << r.out;
+
+  Result missing = run("forward --model vgg-small --output " + out);
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.out.find("--weights is required"), std::string::npos) << missing.out;
+  Result wrong_model = run("forward --model alexnet-small --width 0.125 --weights " + fx + ".weights.safetensors --input " +
+                           fx + ".input.safetensors --output " + out);
+  EXPECT_NE(wrong_model.status, 0);
+  EXPECT_EQ(count_lines(wrong_model.out), 1) << wrong_model.out;
+  EXPECT_NE(wrong_model.out.find("missing"), std::string::npos) << wrong_model.out;
+  Result bad_mode = run(common + "--mode sideways --output " + out);
+  EXPECT_NE(bad_mode.out.find("--mode must be eval or train"), std::string::npos) << bad_mode.out;
+}

@@ -17,6 +17,7 @@
 #include "engine/data/mnist.h"
 #include "tasks/supervised.h"
 #include "tools/args.h"
+#include "tools/commands.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ const char* kUsage =
     "  train      train a classifier on Fashion-MNIST (or any MNIST-format folder)\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
+    "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
     "\n"
@@ -68,15 +70,12 @@ int cmd_summary(int argc, char** argv) {
                      "multiply-adds (what papers call FLOPs), with totals.");
   args.flag("model", "alexnet", "network from the registry (see `patchwork models`)")
       .flag("input", "", "one sample as C,H,W, or T,C,H,W for the tiled pretext networks\n"
-                         "(default: the network's native size, see `patchwork models`)")
-      .flag("classes", "0", "number of output classes (0: the network's default)");
+                         "(default: the network's native size, see `patchwork models`)");
+  pw::cli::add_model_flags(args);
   if (!args.parse(argc, argv, 2)) return 0;
   std::string model = args.str("model");
   pw::Shape chw = args.str("input").empty() ? pw::models::info(model).input : pw::cli::parse_shape(args.str("input"), "input");
-  pw::models::ModelConfig config;
-  config.num_classes = args.i64("classes");
-  config.in_channels = chw.size() >= 3 ? chw[chw.size() - 3] : 3;
-  auto m = pw::models::create(model, config);
+  auto m = pw::models::create(model, pw::cli::model_config(args, chw.size() >= 3 ? chw[chw.size() - 3] : 3));
   std::printf("%s", pw::models::format_summary(pw::models::summarize(*m, chw)).c_str());
   return 0;
 }
@@ -154,6 +153,7 @@ int main(int argc, char** argv) {
     if (cmd == "models") return cmd_models(argc, argv);
     if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "summary") return cmd_summary(argc, argv);
+    if (cmd == "forward") return pw::cli::cmd_forward(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

@@ -1,0 +1,241 @@
+// The JSON reader and string quoting of json.h.
+#include "engine/io/json.h"
+
+#include <cstring>
+
+#include "engine/util/error.h"
+
+namespace pw::io {
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none.
+size_t utf8_length(const std::string& s, size_t i) {
+  const auto byte = [&](size_t k) { return k < s.size() ? (unsigned char)s[k] : 0u; };
+  const unsigned c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+  else return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return n;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += (char)cp;
+  } else if (cp < 0x800) {
+    out += (char)(0xC0 | cp >> 6), out += (char)(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += (char)(0xE0 | cp >> 12), out += (char)(0x80 | (cp >> 6 & 0x3F)), out += (char)(0x80 | (cp & 0x3F));
+  } else {
+    out += (char)(0xF0 | cp >> 18), out += (char)(0x80 | (cp >> 12 & 0x3F));
+    out += (char)(0x80 | (cp >> 6 & 0x3F)), out += (char)(0x80 | (cp & 0x3F));
+  }
+}
+
+class JsonParser {
+ public:
+  JsonParser(const std::string& s, const std::string& what, size_t file_offset)
+      : s_(s), what_(what), file_offset_(file_offset) {}
+
+  JsonValue parse_document() {
+    JsonValue v = parse_value(0);
+    skip_space();
+    if (p_ != s_.size()) fail("unexpected text after the JSON value");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& msg) const {
+    PW_FAIL(what_, " is not valid JSON: ", msg, " at byte ", p_,
+            file_offset_ ? detail::concat(" (byte ", p_ + file_offset_, " of the file)") : "");
+  }
+  char peek() const { return p_ < s_.size() ? s_[p_] : '\0'; }
+  void skip_space() {
+    while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t' || s_[p_] == '\n' || s_[p_] == '\r')) ++p_;
+  }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++p_;
+  }
+
+  JsonValue parse_value(int depth) {
+    if (depth > 32) fail("nesting deeper than 32 levels");
+    skip_space();
+    JsonValue v;
+    const char c = peek();
+    if (c == '{') {
+      v.kind = JsonValue::object;
+      ++p_;
+      skip_space();
+      if (peek() == '}') return ++p_, v;
+      for (;;) {
+        skip_space();
+        if (peek() != '"') fail("expected a string key");
+        std::string key = parse_string();
+        expect(':');
+        v.members.emplace_back(std::move(key), parse_value(depth + 1));
+        skip_space();
+        if (peek() == '}') return ++p_, v;
+        if (peek() != ',') fail("expected ',' or '}'");
+        ++p_;
+      }
+    }
+    if (c == '[') {
+      v.kind = JsonValue::array;
+      ++p_;
+      skip_space();
+      if (peek() == ']') return ++p_, v;
+      for (;;) {
+        v.items.push_back(parse_value(depth + 1));
+        skip_space();
+        if (peek() == ']') return ++p_, v;
+        if (peek() != ',') fail("expected ',' or ']'");
+        ++p_;
+      }
+    }
+    if (c == '"') return v.kind = JsonValue::string, v.text = parse_string(), v;
+    if (c == '-' || (c >= '0' && c <= '9')) return parse_number(v);
+    for (const char* lit : {"true", "false", "null"}) {
+      if (s_.compare(p_, std::strlen(lit), lit) == 0) {
+        v.kind = lit[0] == 'n' ? JsonValue::null : JsonValue::boolean;
+        p_ += std::strlen(lit);
+        return v;
+      }
+    }
+    fail(p_ == s_.size() ? "unexpected end" : "unexpected character");
+  }
+
+  JsonValue& parse_number(JsonValue& v) {
+    v.kind = JsonValue::number;
+    const size_t start = p_;
+    const auto digits = [&] {
+      const size_t from = p_;
+      while (peek() >= '0' && peek() <= '9') ++p_;
+      if (p_ == from) fail("expected a digit");
+    };
+    if (peek() == '-') ++p_;
+    if (peek() == '0') ++p_;
+    else digits();
+    bool integer = true;
+    if (peek() == '.') integer = false, ++p_, digits();
+    if (peek() == 'e' || peek() == 'E') {
+      integer = false, ++p_;
+      if (peek() == '+' || peek() == '-') ++p_;
+      digits();
+    }
+    v.text = s_.substr(start, p_ - start);
+    if (integer) {
+      const bool negative = v.text[0] == '-';
+      int64_t x = 0;
+      v.integer = true;
+      for (size_t k = negative; k < v.text.size() && v.integer; ++k)
+        v.integer = !__builtin_mul_overflow(x, 10, &x) &&
+                    !__builtin_add_overflow(x, negative ? -(v.text[k] - '0') : v.text[k] - '0', &x);
+      v.value = x;
+    }
+    return v;
+  }
+
+  std::string parse_string() {
+    ++p_;  // the opening quote
+    std::string out;
+    for (;;) {
+      if (p_ >= s_.size()) fail("unterminated string");
+      const unsigned char c = s_[p_];
+      if (c == '"') return ++p_, out;
+      if (c < 0x20) fail("control character in a string");
+      if (c != '\\') {
+        const size_t n = utf8_length(s_, p_);
+        if (n == 0) fail("invalid UTF-8");
+        out.append(s_, p_, n);
+        p_ += n;
+        continue;
+      }
+      const char e = ++p_ < s_.size() ? s_[p_++] : '\0';
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp = hex4();
+          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (s_.compare(p_, 2, "\\u") != 0) fail("unpaired high surrogate");
+            p_ += 2;
+            const uint32_t low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: --p_, fail("invalid escape");
+      }
+    }
+  }
+
+  uint32_t hex4() {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k, ++p_) {
+      const char h = peek();
+      const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                  : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+      if (d < 0) fail("expected four hex digits after \\u");
+      v = v * 16 + d;
+    }
+    return v;
+  }
+
+  const std::string& s_;
+  const std::string& what_;
+  const size_t file_offset_;
+  size_t p_ = 0;
+};
+
+}  // namespace
+
+std::string json_quote(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += (char)c;
+    else if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\b') out += "\\b";
+    else if (c == '\f') out += "\\f";
+    else if (c < 0x20) out += "\\u00", out += hex[c >> 4], out += hex[c & 15];
+    else out += (char)c;
+  }
+  return out + "\"";
+}
+
+const char* json_kind_name(JsonValue::Kind k) {
+  static const char* names[] = {"null", "a boolean", "a number", "a string", "an array", "an object"};
+  return names[k];
+}
+
+bool is_valid_utf8(const std::string& s) {
+  for (size_t i = 0, n; i < s.size(); i += n)
+    if ((n = utf8_length(s, i)) == 0) return false;
+  return true;
+}
+
+JsonValue parse_json(const std::string& text, const std::string& what, size_t file_offset) {
+  return JsonParser(text, what, file_offset).parse_document();
+}
+
+}  // namespace pw::io

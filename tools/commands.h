@@ -1,0 +1,14 @@
+// The subcommands that live in their own files (tools/cmd_*.cpp), and helpers they share.
+#pragma once
+#include "models/registry.h"
+#include "tools/args.h"
+
+namespace pw::cli {
+
+// --classes, --width, --dropout, --fc6, --no-batch-norm: how a registry model is built.
+void add_model_flags(Args& args);
+models::ModelConfig model_config(const Args& args, int64_t in_channels);
+
+int cmd_forward(int argc, char** argv);
+
+}  // namespace pw::cli
