@@ -8,6 +8,7 @@
 #include <map>
 
 #include "engine/data/mnist.h"
+#include "engine/io/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/util/progress.h"
@@ -149,6 +150,16 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     result.test_accuracy = ev.accuracy;
     result.test_loss = ev.loss;
     result.confusion = ev.confusion;
+    if (!c.out_dir.empty()) {
+      // After every epoch, atomically: a crash never leaves a half-written checkpoint.
+      io::save_checkpoint((std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string(), *model, opt.get(),
+                          step, &shuffle_gen,
+                          {{"task", "supervised"}, {"model", c.model}, {"epoch", std::to_string(epoch)},
+                           {"epochs", std::to_string(c.epochs)}, {"batch_size", std::to_string(c.batch_size)},
+                           {"optimizer", c.optimizer}, {"lr", std::to_string(c.lr)}, {"schedule", c.schedule},
+                           {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
+                           {"test_accuracy", std::to_string(ev.accuracy)}});
+    }
     if (metrics.is_open()) {
       metrics << "{\"epoch\": " << epoch << ", \"train_loss\": " << rec.train_loss
               << ", \"train_accuracy\": " << rec.train_accuracy << ", \"test_loss\": " << rec.test_loss
@@ -157,6 +168,8 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     }
   }
   result.steps = step;
+  model->eval();
+  result.model = model;
   result.train_seconds = train_time;
   result.images_per_second = train_time > 0 ? (double)n * c.epochs / train_time : 0;
   return result;

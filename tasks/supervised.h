@@ -1,6 +1,7 @@
 // Supervised training and evaluation of a classifier on labeled images held in memory.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@ struct SupervisedConfig {
   uint64_t seed = 0;
   int64_t limit_train = -1;       // use only the first N training / test images
   int64_t limit_test = -1;
-  std::string out_dir;            // metrics.jsonl and summary.json go here (if not empty)
+  std::string out_dir;            // metrics.jsonl, summary.json and checkpoint.safetensors (model,
+                                  // optimizer, step, generator, configuration; rewritten after
+                                  // every epoch) go here, if not empty
   bool progress = true;
   Device device = Device::cpu();  // where the model trains (cpu, simt or cuda)
 };
@@ -38,6 +41,7 @@ struct SupervisedResult {
   double test_accuracy = 0, test_loss = 0, train_seconds = 0, images_per_second = 0;
   int64_t steps = 0, parameters = 0;
   std::vector<int64_t> confusion;  // classes x classes, row = true label
+  std::shared_ptr<nn::Module> model;  // the trained model, in eval mode, on the training device
 };
 
 struct Evaluation {

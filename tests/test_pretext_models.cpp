@@ -232,6 +232,9 @@ TEST(PretextModels, TransferMismatchIsAnErrorAndChangesNothing) {
   auto target = models::create("caffenet-nogroups");
   EXPECT_EQ(models::transfer_features(*ctx, *target, 5, true).lines.size(), 5u);
   EXPECT_THROW(models::transfer_features(*ctx, *target, 6, true), Error);
+  // jigsaw-net's tower is CaffeNet's (conv1 stride 2 instead of 4: same weights).
+  auto jig = models::create("jigsaw-net");
+  EXPECT_EQ(models::transfer_features(*jig, *models::create("caffenet"), -1, false).lines.size(), 5u);
 }
 
 TEST(PretextModels, SummaryOfTiledNetworks) {

@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "engine/data/mnist.h"
+#include "engine/io/checkpoint.h"
+#include "models/registry.h"
 #include "tasks/supervised.h"
 #include "tests/support/gradcheck.h"
 
@@ -45,9 +47,24 @@ TEST(SlowTrain, SameSeedSameRun) {
   c.batch_size = 32;
   c.seed = 5;
   c.progress = false;
-  tasks::SupervisedResult a = tasks::train_supervised(c), b = tasks::train_supervised(c);
+  tasks::SupervisedResult a = tasks::train_supervised(c);
+  c.out_dir = ::testing::TempDir() + "pw_same_seed_run";
+  tasks::SupervisedResult b = tasks::train_supervised(c);
   EXPECT_EQ(a.epochs[0].train_loss, b.epochs[0].train_loss);
   EXPECT_EQ(a.test_accuracy, b.test_accuracy);
+
+  // The checkpoint written at the end reloads into a fresh model that gives identical outputs.
+  io::Checkpoint ckpt = io::read_checkpoint(c.out_dir + "/checkpoint.safetensors");
+  EXPECT_EQ(ckpt.step, b.steps);
+  EXPECT_EQ(ckpt.config.at("model"), c.model);
+  auto fresh = models::create(c.model, {10, 1});
+  io::restore_checkpoint(ckpt, *fresh, nullptr, nullptr);
+  fresh->eval();
+  Generator g(8);
+  Tensor x = Tensor::randn({16, 1, 28, 28}, DType::f32, &g);
+  NoGradGuard ng;
+  std::vector<float> want = (*b.model)(x).to_vector_f32(), got = (*fresh)(x).to_vector_f32();
+  EXPECT_EQ(got, want);
 }
 
 TEST(Data, MissingDatasetIsAClearError) {
