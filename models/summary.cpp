@@ -52,6 +52,10 @@ std::vector<LayerSummary> summarize(nn::Module& model, const Shape& chw) {
   const bool tiled = dynamic_cast<TiledNet*>(&model) != nullptr;
   PW_CHECK(chw.size() == (tiled ? 4u : 3u), "summary: input must be ", tiled ? "T,C,H,W" : "C,H,W", ", got ",
            shape_str(chw));
+  if (tiled) {
+    const int64_t tiles = dynamic_cast<TiledNet*>(&model)->tiles;
+    PW_CHECK(chw[0] == tiles, "summary: ", model.type_name(), " takes ", tiles, " tiles per sample, got ", chw[0]);
+  }
   NoGradGuard ng;
   auto modes = model.training_modes();
   model.eval();

@@ -47,16 +47,25 @@ TransferResult transfer_features(const nn::Module& src, nn::Module& dst, int64_t
   // Check everything first, so that a mismatch changes nothing.
   for (int64_t i = 0; i < n; ++i) {
     const nn::Conv2d &a = *from[i].conv, &b = *to[i].conv;
-    PW_CHECK(a.weight.shape() == b.weight.shape() && a.params.groups == b.params.groups &&
-                 a.bias.defined() == b.bias.defined(),
+    const bool fold = from[i].bn && !to[i].bn;
+    PW_CHECK(a.weight.shape() == b.weight.shape() && a.params.groups == b.params.groups,
              "transfer: ", from[i].path, " weight ", shape_str(a.weight.shape()), " (groups ", a.params.groups,
              ") does not fit ", to[i].path, " weight ", shape_str(b.weight.shape()), " (groups ", b.params.groups, ")");
-    if (from[i].bn && !to[i].bn)
+    // Folding a batch norm produces a bias, so the destination needs one; otherwise biases must match.
+    PW_CHECK(fold ? b.bias.defined() : a.bias.defined() == b.bias.defined(), "transfer: ", from[i].path,
+             a.bias.defined() ? " has a bias" : " has no bias", fold ? " and is followed by " + from[i].bn_path : "",
+             ", but ", to[i].path, b.bias.defined() ? " has one" : " has none");
+    if (fold)
       PW_CHECK(from[i].bn->running_mean.defined(), "transfer: ", from[i].bn_path,
                " keeps no running statistics, so it cannot be folded into ", to[i].path);
-    if (from[i].bn && to[i].bn)
-      PW_CHECK(from[i].bn->num_features == to[i].bn->num_features, "transfer: ", from[i].bn_path, " has ",
-               from[i].bn->num_features, " features, ", to[i].bn_path, " has ", to[i].bn->num_features);
+    if (from[i].bn && to[i].bn) {
+      const nn::BatchNorm &x = *from[i].bn, &y = *to[i].bn;
+      PW_CHECK(x.num_features == y.num_features && x.affine == y.affine &&
+                   x.track_running_stats == y.track_running_stats,
+               "transfer: ", from[i].bn_path, " (", x.num_features, " features, affine ", x.affine,
+               ", running statistics ", x.track_running_stats, ") does not fit ", to[i].bn_path, " (",
+               y.num_features, ", ", y.affine, ", ", y.track_running_stats, ")");
+    }
   }
   TransferResult r;
   NoGradGuard ng;
@@ -78,7 +87,6 @@ TransferResult transfer_features(const nn::Module& src, nn::Module& dst, int64_t
         b[o] = (b[o] - mean[o]) * scale + beta[o];
       }
       d.conv->weight.copy_(like(w, d.conv->weight));
-      PW_CHECK(d.conv->bias.defined(), "transfer: folding ", s.bn_path, " needs a bias in ", d.path);
       d.conv->bias.copy_(like(b, d.conv->bias));
       line += " (" + s.bn_path + " folded in)";
       r.tensors_copied += 2;

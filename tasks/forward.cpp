@@ -9,6 +9,10 @@ std::map<std::string, Tensor> forward_with_gradients(nn::Module& model, const Te
   const Device device = model.device();
   std::map<std::string, Tensor> out;
   model.zero_grad();
+  // Labels are checked before the pass, which in training mode updates batch-norm statistics.
+  if (labels.defined())
+    PW_CHECK(labels.dim() == 1 && labels.size(0) == input.size(0), "forward: labels have shape ",
+             shape_str(labels.shape()), ", expected [", input.size(0), "] (one per input)");
   Tensor x = input.to(device).detach().clone();
   if (labels.defined()) x.set_requires_grad(true);
   Tensor logits = model(x);
@@ -16,8 +20,6 @@ std::map<std::string, Tensor> forward_with_gradients(nn::Module& model, const Te
   if (!labels.defined()) return out;
   PW_CHECK(logits.dim() == 2, "forward: the model's output has shape ", shape_str(logits.shape()),
            "; a loss needs [N, classes]");
-  PW_CHECK(labels.dim() == 1 && labels.size(0) == logits.size(0), "forward: labels have shape ",
-           shape_str(labels.shape()), ", expected [", logits.size(0), "] (one per input)");
   Tensor loss = cross_entropy(logits, labels.to(DType::i32).to(device));
   loss.backward();
   out["loss"] = loss.detach().to(Device::cpu());

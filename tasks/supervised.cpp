@@ -152,11 +152,14 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     result.confusion = ev.confusion;
     if (!c.out_dir.empty()) {
       // After every epoch, atomically: a crash never leaves a half-written checkpoint.
+      // The default generator (dropout masks) is the state worth saving; shuffling is per epoch.
+      char lr[32];
+      std::snprintf(lr, sizeof lr, "%.17g", c.lr);
       io::save_checkpoint((std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string(), *model, opt.get(),
-                          step, &shuffle_gen,
+                          step, &default_generator(),
                           {{"task", "supervised"}, {"model", c.model}, {"epoch", std::to_string(epoch)},
                            {"epochs", std::to_string(c.epochs)}, {"batch_size", std::to_string(c.batch_size)},
-                           {"optimizer", c.optimizer}, {"lr", std::to_string(c.lr)}, {"schedule", c.schedule},
+                           {"optimizer", c.optimizer}, {"lr", lr}, {"schedule", c.schedule},
                            {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
                            {"test_accuracy", std::to_string(ev.accuracy)}});
     }

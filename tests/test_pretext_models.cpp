@@ -34,6 +34,16 @@ Tensor param(const nn::Module& m, const std::string& name) {
   return Tensor();
 }
 
+// features.conv1 .. relu1 of a FeaturesClassifier built by hand.
+Tensor forward_to_relu1(const std::shared_ptr<models::FeaturesClassifier>& m, const Tensor& x) {
+  Tensor h = x;
+  for (auto& [name, child] : m->features->named_children()) {
+    h = child->forward(h);
+    if (name == "relu1") break;
+  }
+  return h;
+}
+
 models::ModelConfig cfg(int64_t in_channels, double dropout = -1) {
   models::ModelConfig c;
   c.in_channels = in_channels;
@@ -250,4 +260,67 @@ TEST(PretextModels, SummaryOfTiledNetworks) {
   EXPECT_EQ(rows.front().macs, 9LL * 96 * 27 * 27 * 3 * 11 * 11);
   EXPECT_GT(macs, rows.front().macs);
   EXPECT_THROW(models::summarize(*m, {3, 64, 64}), Error);
+}
+
+TEST(PretextModels, BatchNormAndDropoutSitWhereThePapersPutThem) {
+  auto ctx = models::create("context-net");
+  for (const char* path : {"features.bn3", "features.bn4", "features.bn5", "tower.bn6", "head.bn7"}) {
+    auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(ctx->find(path));
+    ASSERT_TRUE(bn) << path;
+    EXPECT_FALSE(bn->affine) << path;
+    EXPECT_TRUE(bn->track_running_stats) << path;
+  }
+  EXPECT_THROW(ctx->find("features.bn2"), Error);  // conv1/conv2 have LRN instead
+  EXPECT_THROW(ctx->find("head.bn8"), Error);
+  // conv -> bn -> relu, in that order.
+  auto children = ctx->find("features")->named_children();
+  for (size_t i = 0; i + 2 < children.size(); ++i)
+    if (children[i].first == "conv3") {
+      EXPECT_EQ(children[i + 1].first, "bn3");
+      EXPECT_EQ(children[i + 2].first, "relu3");
+    }
+  auto jig = models::create("jigsaw-net");
+  for (const char* path : {"tower.drop6", "head.drop7"}) {
+    auto d = std::dynamic_pointer_cast<nn::Dropout>(jig->find(path));
+    ASSERT_TRUE(d) << path;
+    EXPECT_EQ(d->p, 0.5) << path;
+  }
+  EXPECT_TRUE(jig->named_buffers().empty());  // no batch norm in the context-free network
+  auto conv1 = std::dynamic_pointer_cast<nn::Conv2d>(jig->find("features.conv1"));
+  EXPECT_EQ(conv1->params.stride_h, 2);
+}
+
+TEST(PretextModels, FoldingABiaslessConvAndAFailedTransferChangesNothing) {
+  using namespace nn;
+  Generator g(4);
+  auto make = [](bool src) {
+    auto f = std::make_shared<Sequential>();
+    f->push_back("conv1", std::make_shared<Conv2d>(2, 4, 3, 1, 1, 1, 1, /*bias=*/!src));
+    if (src) f->push_back("bn1", std::make_shared<BatchNorm2d>(4, 1e-5, 0.1, false));
+    f->push_back("relu1", std::make_shared<ReLU>());
+    f->push_back("conv2", std::make_shared<Conv2d>(4, src ? 5 : 6, 3, 1, 1));
+    auto cl = std::make_shared<Sequential>();
+    cl->push_back("fc", std::make_shared<Linear>(1, 1));
+    return std::make_shared<models::FeaturesClassifier>(f, cl);
+  };
+  auto src = make(true), dst = make(false);
+  {
+    NoGradGuard ng;
+    src->train();
+    for (int i = 0; i < 3; ++i) src->features->forward(Tensor::randn({3, 2, 5, 5}, DType::f32, &g) * 2.0 + 0.5);
+  }
+  // conv1 without bias + bn1 folds into conv1 with a bias.
+  EXPECT_EQ(models::transfer_features(*src, *dst, 1, true).parameters_frozen, 4 * 2 * 9 + 4);
+  {
+    NoGradGuard ng;
+    src->eval();
+    dst->eval();
+    Tensor x = Tensor::randn({2, 2, 5, 5}, DType::f32, &g);
+    EXPECT_LT(max_rel_diff(forward_to_relu1(src, x), forward_to_relu1(dst, x)), 1e-5);
+  }
+  // conv2 does not fit (5 vs 6 outputs): an error, and conv1 is not touched either.
+  auto dst2 = make(false);
+  Tensor before = dst2->state_dict().at("features.conv1.weight").clone();
+  EXPECT_THROW(models::transfer_features(*src, *dst2, 2, false), Error);
+  EXPECT_EQ(max_rel_diff(dst2->state_dict().at("features.conv1.weight"), before), 0.0);
 }

@@ -21,6 +21,7 @@ train mode and on running statistics in eval mode.
 import argparse
 import collections
 import json
+import math
 import os
 import struct
 import subprocess
@@ -69,7 +70,8 @@ def load_safetensors(path):
 
 # ---------------------------------------------------------------- the models, as patchwork builds them
 def scaled(n, width):
-    return max(1, round(n * width))
+    # Half away from zero, as C++'s std::llround (Python's round() goes to even).
+    return max(1, math.floor(n * width + 0.5))
 
 
 def alexnet(classes, in_ch, dropout, width):

@@ -294,7 +294,13 @@ std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
   });
   int64_t offset = 0;
   for (const auto& [name, c] : order) {
-    const char* dtype = c.dtype() == DType::f32 ? "F32" : c.dtype() == DType::f64 ? "F64" : "I32";
+    const char* dtype = nullptr;
+    switch (c.dtype()) {
+      case DType::f32: dtype = "F32"; break;
+      case DType::f64: dtype = "F64"; break;
+      case DType::i32: dtype = "I32"; break;
+    }
+    PW_CHECK(dtype, "safetensors: tensor '", *name, "' has dtype ", dtype_name(c.dtype()), ", which has no writer");
     const int64_t nbytes = c.numel() * (int64_t)dtype_size(c.dtype());
     if (json.size() > 1) json += ',';
     json += json_quote(*name);

@@ -1,0 +1,239 @@
+// The pretext training loop: see pretext_train.h.
+#include "tasks/pretext_train.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "engine/io/checkpoint.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "engine/util/progress.h"
+#include "models/registry.h"
+#include "tasks/pretext/rotation.h"
+
+namespace pw::tasks {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+// Installs the Ctrl-C handler for the lifetime of a training run.
+struct SigintScope {
+  using Handler = void (*)(int);
+  Handler previous;
+  SigintScope() {
+    g_interrupted = false;
+    previous = std::signal(SIGINT, on_sigint);
+  }
+  ~SigintScope() { std::signal(SIGINT, previous); }
+};
+
+Tensor gather(const Tensor& images, const std::vector<int64_t>& idx) {
+  const int64_t per = images.numel() / images.size(0);
+  Shape s = images.shape();
+  s[0] = (int64_t)idx.size();
+  Tensor out = Tensor::empty(s);
+  for (size_t i = 0; i < idx.size(); ++i)
+    std::copy_n(images.data<float>() + idx[i] * per, per, out.data<float>() + i * per);
+  return out;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const PretextConfig& c, std::vector<Tensor> params) {
+  if (c.optimizer == "sgd") return std::make_unique<optim::SGD>(std::move(params), c.lr, c.momentum, c.weight_decay, true);
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  PW_FAIL("train: unknown optimizer '", c.optimizer, "' (sgd, adam or adamw)");
+}
+
+std::string exact(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+std::map<std::string, std::string> config_strings(const PretextConfig& c, const std::string& model) {
+  return {{"task", c.task}, {"model", model}, {"width", exact(c.width)}, {"epochs", std::to_string(c.epochs)},
+          {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", exact(c.lr)},
+          {"schedule", c.schedule}, {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
+          {"permutations", std::to_string(c.permutations)}};
+}
+
+}  // namespace
+
+std::string default_pretext_model(const std::string& task) {
+  if (task == "rotation") return "rotation-alexnet-small";
+  if (task == "jigsaw") return "jigsaw-small";
+  if (task == "context") return "context-small";
+  PW_FAIL("train: unknown task '", task, "' (supervised, rotation, jigsaw or context)");
+}
+
+void make_pretext_batch(const PretextConfig& c, const std::vector<Permutation>& perms, const Tensor& images,
+                        const std::vector<int64_t>& idx, Generator& gen, Tensor& x, Tensor& y) {
+  const int64_t b = (int64_t)idx.size(), ch = images.size(1);
+  if (c.task == "rotation") {
+    make_rotation_batch(gather(images, idx), x, y);
+    return;
+  }
+  std::vector<int32_t> labels(b);
+  if (c.task == "jigsaw") {
+    const int64_t t = c.jigsaw.tile, per = 9 * ch * t * t;
+    x = Tensor::empty({b, 9, ch, t, t});
+    for (int64_t i = 0; i < b; ++i)
+      labels[i] = sample_jigsaw(image_of(images, idx[i]), gen, c.jigsaw, perms, x.data<float>() + i * per).label;
+  } else if (c.task == "context") {
+    const int64_t p = c.context.patch, per = 2 * ch * p * p;
+    x = Tensor::empty({b, 2, ch, p, p});
+    for (int64_t i = 0; i < b; ++i)
+      labels[i] = sample_context(image_of(images, idx[i]), gen, c.context, x.data<float>() + i * per).label;
+  } else {
+    default_pretext_model(c.task);  // throws the error naming the task
+  }
+  y = Tensor::from_vector(labels, {b});
+}
+
+PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const Tensor& eval_images) {
+  const std::string model_name = c.model.empty() ? default_pretext_model(c.task) : c.model;
+  default_pretext_model(c.task);
+  PW_CHECK(images.dim() == 4 && images.size(0) > 0, "train: no images to train on");
+  PW_CHECK(c.batch_size > 0 && c.epochs > 0, "train: batch size and epochs must be positive");
+  namespace fs = std::filesystem;
+  const fs::path out = c.out_dir.empty() ? fs::path() : fs::path(c.out_dir);
+  if (!c.out_dir.empty()) fs::create_directories(out);
+
+  std::vector<Permutation> perms;
+  PretextResult r;
+  if (c.task == "jigsaw") {
+    perms = !c.permutation_file.empty() ? load_permutations(c.permutation_file)
+                                        : make_permutation_set(c.permutations, c.seed, c.criterion);
+    r.permutation_stats = hamming_stats(perms);
+    if (!c.out_dir.empty()) save_permutations((out / "permutations.txt").string(), perms);
+  }
+  r.classes = c.task == "rotation" ? 4 : c.task == "context" ? 8 : (int64_t)perms.size();
+
+  manual_seed(c.seed);
+  models::ModelConfig mc;
+  mc.in_channels = images.size(1);
+  mc.width = c.width;
+  mc.num_classes = c.task == "jigsaw" ? r.classes : 0;
+  models::ModelPtr model = models::create(model_name, mc);
+  model->to(c.device);
+  auto opt = make_optimizer(c, model->parameters());
+
+  const int64_t n = images.size(0);
+  const int64_t per_epoch = c.samples_per_epoch > 0 ? c.samples_per_epoch : n;
+  const int64_t steps_per_epoch = (per_epoch + c.batch_size - 1) / c.batch_size;
+  const int64_t total = steps_per_epoch * c.epochs;
+  auto schedule = optim::make_schedule(c.schedule, c.lr, total);
+  const std::string ckpt_path = c.out_dir.empty() ? "" : (out / "checkpoint.safetensors").string();
+
+  int64_t step = 0;
+  if (c.resume) {
+    PW_CHECK(!ckpt_path.empty() && fs::exists(ckpt_path), "train: --resume needs a checkpoint at '", ckpt_path, "'");
+    io::Checkpoint ck = io::read_checkpoint(ckpt_path);
+    PW_CHECK(ck.config.count("task") && ck.config.at("task") == c.task && ck.config.at("model") == model_name,
+             "train: the checkpoint in '", c.out_dir, "' is of task '", ck.config.count("task") ? ck.config.at("task") : "?",
+             "' and model '", ck.config.count("model") ? ck.config.at("model") : "?", "', not ", c.task, " / ", model_name);
+    io::restore_checkpoint(ck, *model, opt.get(), &default_generator());
+    step = ck.step;
+  }
+  r.first_step = step;
+  auto save = [&](int64_t at) {
+    if (!ckpt_path.empty())
+      io::save_checkpoint(ckpt_path, *model, opt.get(), at, &default_generator(), config_strings(c, model_name));
+  };
+
+  std::ofstream metrics;
+  if (!c.out_dir.empty()) {
+    metrics.open(out / "metrics.jsonl", c.resume ? std::ios::app : std::ios::trunc);
+    PW_CHECK(metrics.good(), "train: cannot write metrics to '", c.out_dir, "'");
+  }
+
+  // Batch of step s: the images at positions s*B .. of the epoch's order, sampled with the
+  // step's own generator, built on a worker thread while the previous step trains.
+  auto batch_for = [&](int64_t s) {
+    const int64_t epoch = s / steps_per_epoch, within = s % steps_per_epoch;
+    std::vector<int64_t> order = Generator(c.seed, 10 + epoch).permutation(n);
+    std::vector<int64_t> idx;
+    for (int64_t k = within * c.batch_size; k < std::min(per_epoch, (within + 1) * c.batch_size); ++k)
+      idx.push_back(order[k % n]);
+    Generator gen(c.seed, 1'000'000 + s);
+    std::pair<Tensor, Tensor> xy;
+    make_pretext_batch(c, perms, images, idx, gen, xy.first, xy.second);
+    return xy;
+  };
+
+  SigintScope sigint;
+  model->train();
+  const int64_t end = c.stop_after >= 0 ? std::min(total, c.stop_after) : total;
+  Progress progress(end - step, c.task + " pretext, " + model_name, c.progress);
+  auto t0 = std::chrono::steady_clock::now();
+  std::future<std::pair<Tensor, Tensor>> next;
+  if (step < end) next = std::async(std::launch::async, batch_for, step);
+  double loss_avg = 0, acc_avg = 0;
+  int64_t samples = 0;
+  while (step < end) {
+    auto [x, y] = next.get();
+    if (step + 1 < end) next = std::async(std::launch::async, batch_for, step + 1);
+    opt->set_lr(schedule->lr_at(step));
+    opt->zero_grad();
+    Tensor logits = (*model)(x.to(c.device));
+    Tensor loss = cross_entropy(logits, y.to(c.device));
+    loss.backward();
+    opt->step();
+    ++step;
+    const double l = loss.item();
+    std::vector<int32_t> pred = argmax(logits.detach(), 1).to_vector_i32(), lab = y.to_vector_i32();
+    int64_t correct = 0;
+    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == lab[i];
+    const double acc = (double)correct / (double)pred.size();
+    r.losses.push_back(l);
+    loss_avg = r.losses.size() == 1 ? l : 0.98 * loss_avg + 0.02 * l;
+    acc_avg = r.losses.size() == 1 ? acc : 0.98 * acc_avg + 0.02 * acc;
+    samples += (int64_t)pred.size();
+    progress.update(step - r.first_step, {{"loss", loss_avg}, {"acc", acc_avg}, {"lr", opt->lr()}},
+                    (double)pred.size());
+    if (metrics.is_open() && (step % 10 == 0 || step == end))
+      metrics << "{\"step\": " << step << ", \"epoch\": " << (step - 1) / steps_per_epoch + 1 << ", \"loss\": " << l
+              << ", \"accuracy\": " << acc << ", \"lr\": " << opt->lr() << "}\n";
+    if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0) save(step);
+    if (g_interrupted) break;
+  }
+  if (next.valid()) next.wait();
+  r.interrupted = step < total;
+  r.steps = step;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.samples_per_second = r.seconds > 0 ? samples / r.seconds : 0;
+  progress.finish({{"loss", loss_avg}, {"acc", acc_avg}});
+  save(step);
+  if (g_interrupted && c.progress) std::fprintf(stderr, "interrupted: checkpoint saved at step %lld\n", (long long)step);
+
+  // Pretext accuracy on held-out images, with fixed samples.
+  if (eval_images.defined() && eval_images.size(0) > 0 && !g_interrupted) {
+    NoGradGuard ng;
+    model->eval();
+    const int64_t m = std::min<int64_t>(c.eval_images, eval_images.size(0));
+    int64_t correct = 0, count = 0;
+    for (int64_t b = 0; b < m; b += c.batch_size) {
+      std::vector<int64_t> idx;
+      for (int64_t k = b; k < std::min(m, b + c.batch_size); ++k) idx.push_back(k);
+      Generator gen(c.seed, 77 + b);
+      Tensor x, y;
+      make_pretext_batch(c, perms, eval_images, idx, gen, x, y);
+      std::vector<int32_t> pred = argmax((*model)(x.to(c.device)), 1).to_vector_i32(), lab = y.to_vector_i32();
+      for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == lab[i];
+      count += (int64_t)pred.size();
+    }
+    r.eval_accuracy = (double)correct / std::max<int64_t>(1, count);
+    if (metrics.is_open()) metrics << "{\"step\": " << step << ", \"eval_accuracy\": " << r.eval_accuracy << "}\n";
+  }
+  model->eval();
+  r.model = model;
+  return r;
+}
+
+}  // namespace pw::tasks
