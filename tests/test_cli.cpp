@@ -108,3 +108,25 @@ TEST(Cli, ForwardWritesLogitsLossAndGradients) {
   Result bad_mode = run(common + "--mode sideways --output " + out);
   EXPECT_NE(bad_mode.out.find("--mode must be eval or train"), std::string::npos) << bad_mode.out;
 }
+
+TEST(Cli, PretextTrainingAndProbeFlagsAndErrors) {
+  Result help = run("train --task jigsaw --help");
+  EXPECT_EQ(help.status, 0);
+  for (const char* flag : {"--permutations", "--grid", "--tile", "--patch", "--gap", "--jitter", "--resume",
+                           "--checkpoint-every", "--color-defense", "--data", "--image-size"})
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+  EXPECT_NE(run("train --help").out.find("--task"), std::string::npos);
+  Result bad_task = run("train --task colorize --data /nonexistent/photos --quiet");
+  EXPECT_NE(bad_task.status, 0);
+  EXPECT_EQ(count_lines(bad_task.out), 1) << bad_task.out;
+  EXPECT_NE(bad_task.out.find("unknown task 'colorize'"), std::string::npos) << bad_task.out;
+  Result no_data = run("train --task rotation --data /nonexistent/photos --quiet");
+  EXPECT_NE(no_data.status, 0);
+  EXPECT_NE(no_data.out.find("/nonexistent/photos"), std::string::npos) << no_data.out;
+  Result probe = run("probe --data /nonexistent/data");
+  EXPECT_NE(probe.status, 0);
+  EXPECT_NE(probe.out.find("/nonexistent/data"), std::string::npos) << probe.out;
+  Result probe_help = run("probe --help");
+  EXPECT_NE(probe_help.out.find("--layer"), std::string::npos);
+  EXPECT_NE(probe_help.out.find("--random"), std::string::npos);
+}

@@ -10,5 +10,7 @@ void add_model_flags(Args& args);
 models::ModelConfig model_config(const Args& args, int64_t in_channels);
 
 int cmd_forward(int argc, char** argv);
+int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|context
+int cmd_probe(int argc, char** argv);
 
 }  // namespace pw::cli

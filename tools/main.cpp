@@ -27,7 +27,8 @@ const char* kUsage =
     "patchwork: a from-scratch deep learning engine (tensors, autograd, layers, hand-written kernels).\n"
     "\n"
     "commands:\n"
-    "  train      train a classifier on Fashion-MNIST (or any MNIST-format folder)\n"
+    "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context)\n"
+    "  probe      linear probes on the frozen layers of a trained (or random) network\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
@@ -81,12 +82,20 @@ int cmd_summary(int argc, char** argv) {
 }
 
 int cmd_train(int argc, char** argv) {
+  // --task other than supervised: the pretext-task trainer, with its own flags.
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string task = a.rfind("--task=", 0) == 0 ? a.substr(7) : (a == "--task" && i + 1 < argc) ? argv[i + 1] : "";
+    if (!task.empty() && task != "supervised") return pw::cli::cmd_train_pretext(argc, argv);
+  }
   pw::tasks::SupervisedConfig d;
   pw::cli::Args args("train",
                      "Train a classifier on labeled 28x28 images (Fashion-MNIST from Debian's\n"
                      "dataset-fashion-mnist by default), evaluating on the test split after each epoch.\n"
                      "Writes metrics.jsonl and summary.json to --out.");
   args.flag("data", pw::data::default_fashion_mnist_dir(), "MNIST-format folder (train-/t10k- idx files, .gz or plain)")
+      .flag("task", "supervised", "supervised, or a pretext task: rotation, jigsaw, context\n"
+                                  "(see `patchwork train --task rotation --help`)")
       .flag("model", d.model, "network from the registry (see `patchwork models`)")
       .flag("epochs", std::to_string(d.epochs), "passes over the training set")
       .flag("batch-size", std::to_string(d.batch_size), "images per step")
@@ -154,6 +163,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "summary") return cmd_summary(argc, argv);
     if (cmd == "forward") return pw::cli::cmd_forward(argc, argv);
+    if (cmd == "probe") return pw::cli::cmd_probe(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

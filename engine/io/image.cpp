@@ -1,0 +1,239 @@
+// Image decoding and PNG encoding through stb_image / stb_image_write (Debian's libstb-dev),
+// whose implementations are compiled here and nowhere else, and bilinear resizing through the
+// CPU resize kernel that pw::resize uses.
+#include "engine/io/image.h"
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "engine/util/error.h"
+#include "engine/util/files.h"
+#include "kernels/cpu/resize.h"
+
+// stb is third-party C written for many compilers; its warnings are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+// Thread-local failure reasons (stb's default under C++11) let loader threads decode at once.
+// Only the formats the engine needs are compiled: stb's GIF, PSD, PIC, TGA, HDR and PNM
+// readers have the longest record of memory-safety bugs on corrupt files.
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace pw::io {
+namespace {
+
+// 2^28 pixels (16384 x 16384): far above any photo a model here reads.
+constexpr int64_t kMaxPixels = int64_t{1} << 28;
+
+// stb_image's reasons are terse ("outofdata", "unknown image type"); say what they mean.
+std::string explain_stb_failure(const char* reason) {
+  const std::string r = reason != nullptr ? reason : "no reason given";
+  if (r == "unknown image type")
+    return "not an image in a supported format (JPEG, PNG or BMP)";
+  if (r == "outofdata" || r == "bad zlib header" || r == "no more data" || r == "unexpected end" ||
+      r == "bad huffman code" || r == "bad codelengths" || r == "bad dist" || r == "corrupt")
+    return "truncated or corrupt (stb_image: " + r + ")";
+  if (r == "outofmem" || r == "too large")
+    return "too large to decode (stb_image: " + r + ")";
+  return "corrupt or unsupported (stb_image: " + r + ")";
+}
+
+// stb_image 2.27 (Debian 12) trusts the symbol counts of a JPEG Huffman table: counts that
+// sum past 256 write beyond its tables (fixed upstream in 2.28). So before stb sees a JPEG,
+// every DHT segment is read the way stb reads it (tables while the segment length lasts,
+// bytes past the end reading as 0) and a table of more than 256 symbols is refused. Segments
+// are found as stb finds them: 0xFF, any 0xFF fill, then a marker byte; entropy-coded data is
+// stepped over byte by byte, since 0xFF inside it is always followed by 0x00 or a restart.
+std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
+  if (n < 2 || p[0] != 0xFF || p[1] != 0xD8) return "";  // not a JPEG
+  auto byte = [&](size_t i) -> int { return i < n ? p[i] : 0; };
+  size_t i = 2;
+  while (i + 1 < n) {
+    if (p[i] != 0xFF || p[i + 1] == 0xFF) {
+      ++i;
+      continue;
+    }
+    const int marker = p[i + 1];
+    // Stuffed zero, TEM and restart markers have no length.
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      i += 2;
+      continue;
+    }
+    if (marker == 0xD9) break;  // end of image
+    const int64_t length = (byte(i + 2) << 8) | byte(i + 3);
+    if (marker == 0xC4) {
+      int64_t left = length - 2;
+      size_t at = i + 4;
+      while (left > 0) {
+        int64_t symbols = 0;
+        for (int k = 1; k <= 16; ++k) symbols += byte(at + k);
+        if (symbols > 256)
+          return "corrupt JPEG: a Huffman table declares " + std::to_string(symbols) +
+                 " symbols, at most 256 are possible";
+        at += 17 + size_t(symbols);
+        left -= 17 + symbols;
+      }
+    }
+    i += 2 + size_t(length);
+  }
+  return "";
+}
+
+struct StbFree {
+  void operator()(void* p) const { stbi_image_free(p); }
+};
+
+std::vector<uint8_t> read_whole_file(const std::string& path) {
+  std::error_code ec;
+  PW_CHECK(!std::filesystem::is_directory(path, ec), "image: cannot read '", path,
+           "': it is a directory");
+  errno = 0;
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  PW_CHECK(f != nullptr, "image: cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> bytes;
+  uint8_t buffer[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buffer, 1, sizeof buffer, f.get());
+    bytes.insert(bytes.end(), buffer, buffer + got);
+    if (got < sizeof buffer) break;
+  }
+  PW_CHECK(!std::ferror(f.get()), "image: cannot read '", path, "': ", std::strerror(errno));
+  return bytes;
+}
+
+}  // namespace
+
+Image Image::filled(int64_t channels, int64_t height, int64_t width, float value) {
+  PW_CHECK(channels > 0 && height > 0 && width > 0, "image: sizes must be positive, got ",
+           channels, "x", height, "x", width, " (channels x height x width)");
+  Image image;
+  image.channels = channels;
+  image.height = height;
+  image.width = width;
+  image.pixels.assign(channels * height * width, value);
+  return image;
+}
+
+void check_image(const Image& image, const char* op) {
+  PW_CHECK(image.channels > 0 && image.height > 0 && image.width > 0, op,
+           ": empty image of size ", image.channels, "x", image.height, "x", image.width,
+           " (channels x height x width)");
+  PW_CHECK(int64_t(image.pixels.size()) == image.numel(), op, ": image of size ", image.channels,
+           "x", image.height, "x", image.width, " should hold ", image.numel(), " pixels, has ",
+           image.pixels.size());
+}
+
+Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels) {
+  PW_CHECK(channels == 0 || channels == 1 || channels == 3 || channels == 4, "image: cannot read '",
+           name, "' with ", channels, " channels: expected 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)");
+  PW_CHECK(size > 0, "image: '", name, "' is empty (0 bytes)");
+  PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
+  const int length = int(size);
+  const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
+  PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
+  int w = 0, h = 0, stored = 0;
+  // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
+  if (stbi_info_from_memory(bytes, length, &w, &h, &stored) != 0)
+    PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
+             " pixels, more than the limit of ", kMaxPixels, " (is the file corrupt?)");
+  const bool sixteen_bit = stbi_is_16_bit_from_memory(bytes, length) != 0;
+  std::unique_ptr<void, StbFree> data(
+      sixteen_bit ? static_cast<void*>(stbi_load_16_from_memory(bytes, length, &w, &h, &stored, channels))
+                  : static_cast<void*>(stbi_load_from_memory(bytes, length, &w, &h, &stored, channels)));
+  if (!data) PW_FAIL("image: cannot decode '", name, "': ", explain_stb_failure(stbi_failure_reason()));
+  PW_CHECK(w > 0 && h > 0, "image: '", name, "' decodes to an empty ", w, "x", h, " image");
+
+  Image image;
+  image.channels = channels != 0 ? channels : stored;
+  image.height = h;
+  image.width = w;
+  image.pixels.resize(image.numel());
+  const int64_t c_count = image.channels, plane = int64_t(h) * w;
+  // stb returns interleaved HWC; Image is planar CHW.
+  // Division, not multiplication by 1/255: the nearest float to k / 255, as k / 255.0f gives.
+  auto to_planes = [&](const auto* src, float full_scale) {
+    for (int64_t c = 0; c < c_count; ++c) {
+      float* dst = image.pixels.data() + c * plane;
+      for (int64_t i = 0; i < plane; ++i) dst[i] = float(src[i * c_count + c]) / full_scale;
+    }
+  };
+  if (sixteen_bit)
+    to_planes(static_cast<const uint16_t*>(data.get()), 65535.0f);
+  else
+    to_planes(static_cast<const uint8_t*>(data.get()), 255.0f);
+  return image;
+}
+
+Image read_image(const std::string& path, int channels) {
+  const std::vector<uint8_t> bytes = read_whole_file(path);
+  return decode_image(bytes.data(), bytes.size(), path, channels);
+}
+
+std::string encode_png(const Image& image) {
+  check_image(image, "write_png");
+  PW_CHECK(image.channels <= 4, "write_png: a PNG holds 1 to 4 channels, the image has ",
+           image.channels);
+  PW_CHECK(image.height <= INT_MAX / 4 && image.width <= INT_MAX / 4 / image.channels,
+           "write_png: image of ", image.height, "x", image.width, " is too large");
+  const int64_t c_count = image.channels, plane = image.height * image.width;
+  std::vector<uint8_t> interleaved(plane * c_count);
+  for (int64_t c = 0; c < c_count; ++c) {
+    const float* src = image.pixels.data() + c * plane;
+    for (int64_t i = 0; i < plane; ++i) {
+      const float v = src[i] > 0.0f ? std::min(src[i], 1.0f) : 0.0f;  // NaN falls to 0
+      interleaved[i * c_count + c] = uint8_t(std::lround(v * 255.0f));
+    }
+  }
+  std::string out;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
+  };
+  const int ok = stbi_write_png_to_func(append, &out, int(image.width), int(image.height),
+                                        int(c_count), interleaved.data(), int(image.width * c_count));
+  PW_CHECK(ok != 0 && !out.empty(), "write_png: stb_image_write failed to encode a ", image.channels,
+           "x", image.height, "x", image.width, " image");
+  return out;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  std::string bytes;
+  try {
+    bytes = encode_png(image);
+  } catch (const Error& e) {
+    PW_FAIL("cannot write '", path, "': ", e.what());
+  }
+  write_file_atomic(path, bytes);
+}
+
+Image resize_bilinear(const Image& image, int64_t height, int64_t width) {
+  check_image(image, "resize_bilinear");
+  PW_CHECK(height > 0 && width > 0, "resize_bilinear: output size must be positive, got ", height,
+           "x", width);
+  Image out;
+  out.channels = image.channels;
+  out.height = height;
+  out.width = width;
+  out.pixels.resize(out.numel());
+  kernels::cpu::resize_bilinear_forward<float>(image.pixels.data(), out.pixels.data(), image.channels,
+                                               image.height, image.width, height, width,
+                                               /*align_corners=*/false);
+  return out;
+}
+
+}  // namespace pw::io

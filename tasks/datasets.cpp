@@ -1,0 +1,153 @@
+// Loading any dataset kind into normalized tensors: see datasets.h.
+#include "tasks/datasets.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "engine/data/cifar.h"
+#include "engine/data/folder.h"
+#include "engine/data/mnist.h"
+#include "engine/data/transforms.h"
+#include "engine/ops.h"
+#include "engine/util/error.h"
+
+namespace pw::tasks {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool has_mnist_files(const std::string& dir) {
+  for (const char* f : {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"})
+    if (fs::exists(fs::path(dir) / f)) return true;
+  return false;
+}
+
+bool has_class_folders(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && e.path().filename().string()[0] != '.') return true;
+  return false;
+}
+
+// 2x2 box averages while the shorter side stays >= 2 * size (so bilinear never skips pixels).
+io::Image shrink(io::Image img, int64_t size) {
+  while (std::min(img.height, img.width) >= 2 * size) {
+    io::Image h{img.channels, img.height / 2, img.width / 2, {}};
+    h.pixels.resize(h.channels * h.height * h.width);
+    for (int64_t c = 0; c < h.channels; ++c)
+      for (int64_t y = 0; y < h.height; ++y)
+        for (int64_t x = 0; x < h.width; ++x) {
+          const float* p = img.pixels.data() + (c * img.height + 2 * y) * img.width + 2 * x;
+          h.pixels[(c * h.height + y) * h.width + x] = 0.25f * (p[0] + p[1] + p[img.width] + p[img.width + 1]);
+        }
+    img = std::move(h);
+  }
+  return data::center_crop(data::resize_shorter(img, size), size, size);
+}
+
+Tensor resize_to(const Tensor& images, int64_t size) {
+  if (size <= 0 || (images.size(2) == size && images.size(3) == size)) return images;
+  NoGradGuard ng;
+  return resize(images, size, size, ResizeMode::bilinear).contiguous();
+}
+
+Tensor to_channels(const Tensor& images, int channels) {
+  if (channels <= 0 || images.size(1) == channels) return images;
+  PW_CHECK(images.size(1) == 1 && channels == 3, "data: cannot turn ", images.size(1), "-channel images into ", channels);
+  return concat({images, images, images}, 1).contiguous();
+}
+
+Tensor take(const Tensor& t, int64_t limit) {
+  if (limit < 0 || limit >= t.size(0)) return t;
+  return t.slice(0, 0, limit).contiguous();
+}
+
+void normalize(Dataset& d) {
+  const int64_t c = d.train_images.size(1), n = d.train_images.size(0), hw = d.train_images.size(2) * d.train_images.size(3);
+  d.mean.assign(c, 0);
+  d.std.assign(c, 0);
+  const float* p = d.train_images.data<float>();
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double s = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < hw; ++k) {
+        const double v = p[(i * c + ch) * hw + k];
+        s += v, sq += v * v;
+      }
+    const double m = s / (n * hw);
+    d.mean[ch] = (float)m;
+    d.std[ch] = (float)std::sqrt(std::max(1e-12, sq / (n * hw) - m * m));
+  }
+  for (Tensor* t : {&d.train_images, &d.test_images}) {
+    if (!t->defined()) continue;
+    float* q = t->data<float>();
+    for (int64_t i = 0; i < t->size(0); ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t k = 0; k < hw; ++k) q[(i * c + ch) * hw + k] = (q[(i * c + ch) * hw + k] - d.mean[ch]) / d.std[ch];
+  }
+}
+
+Tensor labels_tensor(const std::vector<int32_t>& v) { return Tensor::from_vector(v, {(int64_t)v.size()}); }
+
+}  // namespace
+
+Dataset load_dataset(const std::string& spec, const DataOptions& o) {
+  Dataset d;
+  const auto colon = spec.find(':');
+  d.kind = colon == std::string::npos ? "" : spec.substr(0, colon);
+  d.path = colon == std::string::npos ? spec : spec.substr(colon + 1);
+  if (spec == "fashion-mnist") d.kind = "mnist", d.path = data::default_fashion_mnist_dir();
+  if (d.kind.empty()) {
+    PW_CHECK(fs::is_directory(d.path), "data: '", spec, "' is neither a dataset kind (fashion-mnist, mnist:DIR, ",
+             "cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR) nor a folder");
+    d.kind = has_mnist_files(d.path) ? "mnist" : has_class_folders(d.path) ? "folder" : "images";
+  }
+  if (d.kind == "mnist" || d.kind == "cifar10" || d.kind == "cifar100") {
+    data::LabeledImages tr, te;
+    if (d.kind == "mnist") {
+      tr = data::load_mnist_format(d.path, true, o.limit_train);
+      te = data::load_mnist_format(d.path, false, o.limit_test);
+    } else {
+      tr = data::load_cifar(d.path, true, o.limit_train);
+      te = data::load_cifar(d.path, false, o.limit_test);
+    }
+    d.train_images = to_channels(resize_to(tr.images, o.image_size), o.channels);
+    d.test_images = to_channels(resize_to(te.images, o.image_size), o.channels);
+    d.train_labels = tr.labels;
+    d.test_labels = te.labels;
+    d.classes = tr.class_names;
+  } else if (d.kind == "folder" || d.kind == "images") {
+    const int64_t size = o.image_size > 0 ? o.image_size : 128;
+    data::ImageList list = d.kind == "folder" ? data::list_image_folder(d.path) : data::list_flat_folder(d.path, true);
+    data::LoadedImages loaded = data::load_images(list, o.channels > 0 ? o.channels : 3, o.skip_bad);
+    d.skipped = loaded.skipped;
+    d.classes = loaded.classes;
+    std::vector<io::Image> train, test;
+    std::vector<int32_t> train_y, test_y;
+    // Deterministic split: within each class, every k-th image (k = round(1 / test_fraction)) is a test image.
+    const int64_t every = o.test_fraction > 0 && d.kind == "folder" ? std::max<int64_t>(2, std::lround(1 / o.test_fraction)) : 0;
+    std::vector<int64_t> seen(std::max<size_t>(1, d.classes.size()), 0);
+    for (size_t i = 0; i < loaded.images.size(); ++i) {
+      const int32_t label = loaded.labels.empty() ? 0 : loaded.labels[i];
+      const bool to_test = every > 0 && (++seen[label] % every == 0);
+      (to_test ? test : train).push_back(shrink(loaded.images[i], size));
+      if (!loaded.labels.empty()) (to_test ? test_y : train_y).push_back(label);
+      if (!to_test) d.train_paths.push_back(loaded.paths[i]);
+    }
+    PW_CHECK(!train.empty(), "data: no training images in '", d.path, "'");
+    d.train_images = take(data::to_tensor(train), o.limit_train);
+    if (!test.empty()) d.test_images = take(data::to_tensor(test), o.limit_test);
+    if (d.kind == "folder") {
+      d.train_labels = take(labels_tensor(train_y), o.limit_train);
+      if (!test_y.empty()) d.test_labels = take(labels_tensor(test_y), o.limit_test);
+    }
+    if ((int64_t)d.train_paths.size() > d.train_images.size(0)) d.train_paths.resize(d.train_images.size(0));
+  } else {
+    PW_FAIL("data: unknown kind '", d.kind, "' in '", spec,
+            "' (fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR)");
+  }
+  normalize(d);
+  return d;
+}
+
+}  // namespace pw::tasks

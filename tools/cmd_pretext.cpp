@@ -1,0 +1,227 @@
+// `patchwork train --task rotation|jigsaw|context` (self-supervised pretext training) and
+// `patchwork probe` (linear probes on frozen layers).
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "engine/device/device.h"
+#include "engine/io/checkpoint.h"
+#include "engine/io/safetensors.h"
+#include "engine/util/files.h"
+#include "engine/util/threads.h"
+#include "tasks/datasets.h"
+#include "tasks/pretext_train.h"
+#include "tasks/probe.h"
+#include "tools/commands.h"
+
+namespace pw::cli {
+
+namespace {
+
+void add_data_flags(Args& args, const std::string& default_size) {
+  args.flag("data", "fashion-mnist",
+            "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (a sub-folder per class),\n"
+            "images:DIR (unlabeled photos), or a DIR whose kind is guessed")
+      .flag("image-size", default_size, "images are resized to this square size first (0: as they are)")
+      .flag("limit-train", "-1", "use only the first N training images (-1: all)")
+      .flag("limit-test", "-1", "use only the first N test images (-1: all)")
+      .boolean("skip-bad", "skip (and count) images that do not decode instead of stopping");
+}
+
+tasks::DataOptions data_options(const Args& args) {
+  tasks::DataOptions o;
+  o.image_size = args.i64("image-size");
+  o.limit_train = args.i64("limit-train");
+  o.limit_test = args.i64("limit-test");
+  o.skip_bad = args.on("skip-bad");
+  return o;
+}
+
+tasks::Dataset load(const Args& args) {
+  tasks::Dataset d = tasks::load_dataset(args.str("data"), data_options(args));
+  std::fprintf(stderr, "data: %s (%s), %lld training images %s", args.str("data").c_str(), d.kind.c_str(),
+               (long long)d.train_images.size(0), shape_str(d.train_images.shape()).c_str());
+  if (d.test_images.defined()) std::fprintf(stderr, ", %lld test images", (long long)d.test_images.size(0));
+  if (!d.skipped.empty()) std::fprintf(stderr, ", %zu skipped (first: %s)", d.skipped.size(), d.skipped[0].c_str());
+  std::fprintf(stderr, "\n");
+  return d;
+}
+
+}  // namespace
+
+int cmd_train_pretext(int argc, char** argv) {
+  tasks::PretextConfig d;
+  Args args("train",
+            "Train a network on a self-supervised pretext task, without labels:\n"
+            "  rotation  predict which of 0/90/180/270 degrees an image was turned (Gidaris et al. 2018);\n"
+            "            all four copies of each image in the same batch\n"
+            "  jigsaw    predict which permutation shuffled a 3x3 grid of tiles (Noroozi and Favaro 2016)\n"
+            "  context   predict where a patch sits relative to another, one of 8 neighbours (Doersch et al. 2015)\n"
+            "Sampler constants default to the papers' values scaled to --image-size (the papers' own at\n"
+            "full scale). Writes metrics.jsonl, checkpoint.safetensors (every --checkpoint-every steps and\n"
+            "at the end) and, for jigsaw, permutations.txt to --out. Ctrl-C saves a checkpoint and exits;\n"
+            "--resume continues exactly where a run stopped.");
+  args.flag("task", "rotation", "rotation, jigsaw or context (supervised: see `patchwork train --help`)")
+      .flag("model", "", "network (default: rotation-alexnet-small, jigsaw-small, context-small)")
+      .flag("width", "1", "small networks: every channel and hidden width times this")
+      .flag("epochs", "1", "passes over the images")
+      .flag("samples-per-epoch", "0", "samples per epoch (0: one per image; more for a few large photos)")
+      .flag("batch-size", "64", "images per step (rotation: x4 inputs)")
+      .flag("optimizer", "sgd", "sgd, adam or adamw")
+      .flag("lr", "0.05", "peak learning rate")
+      .flag("momentum", "0.9", "SGD momentum (Nesterov)")
+      .flag("weight-decay", "5e-4", "weight decay")
+      .flag("schedule", "cosine", "learning-rate schedule (see `patchwork train --help`)")
+      .flag("seed", "0", "seed of initialization, sampling and dropout")
+      .flag("device", "auto", "auto, cpu, simt or cuda")
+      .flag("threads", "0", "CPU threads (0: all)")
+      .flag("out", "runs/pretext", "output directory")
+      .flag("checkpoint-every", "0", "steps between checkpoints (0: only at the end)")
+      .boolean("resume", "continue from --out/checkpoint.safetensors")
+      .flag("stop-after", "-1", "stop after this many steps in total, with a checkpoint (-1: run to the end)")
+      .flag("patch", "0", "context: patch size (0: scaled from 96)")
+      .flag("gap", "-1", "context: gap between patches (-1: scaled from 48)")
+      .flag("jitter", "-1", "context: jitter of the neighbour per axis (-1: scaled from 7)")
+      .flag("color-defense", "auto", "context: none, project (green-magenta projection) or drop (auto: project for colour)")
+      .flag("pixelate", "0", "context: probability of pixelating a patch (paper 0.33)")
+      .flag("grid", "0", "jigsaw: side of the 3x3 grid (0: scaled from 255)")
+      .flag("tile", "0", "jigsaw: side of a tile (0: scaled from 64)")
+      .flag("grayscale", "0.3", "jigsaw: fraction of colour images made gray")
+      .flag("permutations", "100", "jigsaw: size of the permutation set")
+      .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
+      .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
+      .boolean("quiet", "no progress output");
+  add_data_flags(args, "0");
+  if (!args.parse(argc, argv, 2)) return 0;
+  set_num_threads((int)args.i64("threads"));
+  tasks::default_pretext_model(args.str("task"));  // an unknown task fails before any loading
+  tasks::Dataset data = load(args);
+  tasks::PretextConfig c;
+  c.task = args.str("task");
+  c.model = args.str("model");
+  c.width = args.f64("width");
+  c.epochs = args.i64("epochs");
+  c.samples_per_epoch = args.i64("samples-per-epoch");
+  c.batch_size = args.i64("batch-size");
+  c.optimizer = args.str("optimizer");
+  c.lr = args.f64("lr");
+  c.momentum = args.f64("momentum");
+  c.weight_decay = args.f64("weight-decay");
+  c.schedule = args.str("schedule");
+  c.seed = (uint64_t)args.i64("seed");
+  c.device = parse_device(args.str("device"));
+  c.out_dir = args.str("out");
+  c.checkpoint_every = args.i64("checkpoint-every");
+  c.resume = args.on("resume");
+  c.stop_after = args.i64("stop-after");
+  c.progress = !args.on("quiet");
+  const int64_t size = std::min(data.train_images.size(2), data.train_images.size(3));
+  const int64_t channels = data.train_images.size(1);
+  c.context = tasks::context_config_for(size);
+  if (args.i64("patch") > 0) c.context.patch = args.i64("patch");
+  if (args.i64("gap") >= 0) c.context.gap = args.i64("gap");
+  if (args.i64("jitter") >= 0) c.context.jitter = args.i64("jitter");
+  const std::string defense = args.str("color-defense");
+  c.context.color = defense == "auto" ? (channels == 3 ? tasks::ColorDefense::project : tasks::ColorDefense::none)
+                                      : tasks::parse_color_defense(defense);
+  c.context.pixelate = args.f64("pixelate");
+  c.jigsaw = tasks::jigsaw_config_for(size);
+  if (args.i64("grid") > 0) c.jigsaw.grid = args.i64("grid");
+  if (args.i64("tile") > 0) c.jigsaw.tile = args.i64("tile");
+  c.jigsaw.grayscale = args.f64("grayscale");
+  c.permutations = args.i64("permutations");
+  const std::string crit = args.str("permutation-criterion");
+  PW_CHECK(crit == "max-average" || crit == "max-min", "train: --permutation-criterion must be max-average or max-min, got '",
+           crit, "'");
+  c.criterion = crit == "max-min" ? tasks::PermutationCriterion::max_min : tasks::PermutationCriterion::max_average;
+  c.permutation_file = args.str("permutation-file");
+  if (c.task == "context")
+    std::fprintf(stderr, "context: patch %lld, gap %lld, jitter %lld\n", (long long)c.context.patch,
+                 (long long)c.context.gap, (long long)c.context.jitter);
+  if (c.task == "jigsaw")
+    std::fprintf(stderr, "jigsaw: grid %lld, tile %lld, %lld permutations\n", (long long)c.jigsaw.grid,
+                 (long long)c.jigsaw.tile, (long long)c.permutations);
+  tasks::PretextResult r = tasks::train_pretext(c, data.train_images, data.test_images);
+  if (c.task == "jigsaw")
+    std::printf("permutations: mean Hamming distance %.3f, minimum %d\n", r.permutation_stats.mean,
+                r.permutation_stats.minimum);
+  std::printf("%s: %lld steps, last loss %.4f, held-out pretext accuracy %.4f (chance %.4f), %.1fs, %.0f samples/s%s\n",
+              c.task.c_str(), (long long)r.steps, r.losses.empty() ? 0.0 : r.losses.back(), r.eval_accuracy,
+              1.0 / r.classes, r.seconds, r.samples_per_second, r.interrupted ? " (stopped early)" : "");
+  return 0;
+}
+
+int cmd_probe(int argc, char** argv) {
+  Args args("probe",
+            "Linear probes: train a linear classifier on the frozen features of a layer of a trained network\n"
+            "(or of a randomly initialized one, --random) and report train and test accuracy. Features are\n"
+            "average-pooled to at most --max-dims values and standardized (batch norm without affine),\n"
+            "as in the standard protocol. --layer all gives one row per convolution and linear layer.");
+  args.flag("checkpoint", "", "a checkpoint written by `patchwork train` (its model and width are read from it)")
+      .flag("model", "", "the network, for --random or a plain weight file given as --checkpoint")
+      .flag("width", "1", "small networks: width (when not read from a checkpoint)")
+      .boolean("random", "probe a randomly initialized network (the baseline)")
+      .flag("layer", "all", "a layer (conv3, features.conv3, fc6, ...) or all")
+      .flag("max-dims", "9216", "features are pooled to at most this many values")
+      .flag("classifier", "softmax", "softmax (regression) or svm (one-vs-rest, squared hinge)")
+      .flag("epochs", "10", "epochs of the linear classifier")
+      .flag("lr", "0.001", "its learning rate (Adam, cosine)")
+      .flag("seed", "0", "seed")
+      .flag("device", "auto", "auto, cpu, simt or cuda")
+      .flag("threads", "0", "CPU threads (0: all)")
+      .flag("out", "", "write the results as JSON lines to this file too");
+  add_data_flags(args, "0");
+  if (!args.parse(argc, argv, 2)) return 0;
+  set_num_threads((int)args.i64("threads"));
+  tasks::Dataset data = load(args);
+  PW_CHECK(data.labeled() && data.test_images.defined(), "probe: --data must have labels and a test split");
+  std::string model_name = args.str("model");
+  double width = args.f64("width");
+  std::map<std::string, Tensor> weights;
+  if (!args.on("random")) {
+    PW_CHECK(!args.str("checkpoint").empty(), "probe: give --checkpoint (or --random with --model)");
+    io::SafetensorsFile f = io::read_safetensors(args.str("checkpoint"));
+    if (f.metadata.count("config.model")) model_name = f.metadata.at("config.model");
+    if (f.metadata.count("config.width")) width = std::stod(f.metadata.at("config.width"));
+    weights = io::read_weights(args.str("checkpoint"));
+  }
+  PW_CHECK(!model_name.empty(), "probe: --model is needed (the checkpoint does not name one)");
+  models::ModelConfig mc;
+  mc.in_channels = data.train_images.size(1);
+  mc.width = width;
+  // The classifier size does not matter for features; take it from the weights when present.
+  for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
+    if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
+  if (model_name.rfind("rotation-", 0) == 0) mc.num_classes = 0;
+  manual_seed((uint64_t)args.i64("seed"));
+  auto model = models::create(model_name, mc);
+  if (!weights.empty()) model->load_state_dict(weights);
+  Device device = parse_device(args.str("device"));
+  model->to(device);
+  std::vector<tasks::ProbePoint> points = args.str("layer") == "all"
+                                              ? tasks::probe_points(*model)
+                                              : std::vector<tasks::ProbePoint>{tasks::find_probe_point(*model, args.str("layer"))};
+  tasks::ProbeConfig pc;
+  pc.max_dims = args.i64("max-dims");
+  pc.classifier = args.str("classifier");
+  pc.epochs = args.i64("epochs");
+  pc.lr = args.f64("lr");
+  pc.seed = (uint64_t)args.i64("seed");
+  pc.device = device;
+  pc.progress = true;
+  const int64_t classes = (int64_t)std::max<size_t>(data.classes.size(), 2);
+  std::vector<tasks::ProbeResult> rows = tasks::linear_probe(*model, points, data.train_images, data.train_labels,
+                                                             data.test_images, data.test_labels, classes, pc);
+  std::printf("%-22s %8s %10s %10s\n", "layer", "dims", "train acc", "test acc");
+  std::ostringstream json;
+  for (const auto& r : rows) {
+    std::printf("%-22s %8lld %10.4f %10.4f\n", r.layer.c_str(), (long long)r.dims, r.train_accuracy, r.test_accuracy);
+    json << "{\"model\": \"" << model_name << "\", \"random\": " << (args.on("random") ? "true" : "false")
+         << ", \"layer\": \"" << r.layer << "\", \"dims\": " << r.dims << ", \"train_accuracy\": " << r.train_accuracy
+         << ", \"test_accuracy\": " << r.test_accuracy << "}\n";
+  }
+  if (!args.str("out").empty()) write_file_atomic(args.str("out"), json.str());
+  return 0;
+}
+
+}  // namespace pw::cli
