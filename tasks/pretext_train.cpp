@@ -229,6 +229,7 @@ PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const 
       count += (int64_t)pred.size();
     }
     r.eval_accuracy = (double)correct / std::max<int64_t>(1, count);
+    r.evaluated = true;
     if (metrics.is_open()) metrics << "{\"step\": " << step << ", \"eval_accuracy\": " << r.eval_accuracy << "}\n";
   }
   model->eval();

@@ -47,6 +47,7 @@ struct PretextResult {
   std::vector<double> losses;     // every step of this run (after a resume: from where it resumed)
   int64_t first_step = 0, steps = 0;  // steps: the total, including those before a resume
   double eval_accuracy = 0;       // pretext accuracy on the held-out images (chance: 1/classes)
+  bool evaluated = false;         // false when there were no held-out images (or Ctrl-C)
   int64_t classes = 0;
   double seconds = 0, samples_per_second = 0;
   bool interrupted = false;       // stopped by Ctrl-C or stop_after

@@ -2,10 +2,13 @@
 // classifier on data whose separability is known.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/ops.h"
 #include "engine/util/error.h"
 #include "models/registry.h"
 #include "tasks/features.h"
+#include "tasks/neighbors.h"
 #include "tasks/probe.h"
 
 using namespace pw;
@@ -107,4 +110,18 @@ TEST(Probe, FeaturesArePooledToAtMostMaxDims) {
   EXPECT_EQ(f[4].shape(), (Shape{5, 64 * 5 * 5}));  // conv5: 64 x 7 x 7 pooled to 5 x 5
   EXPECT_EQ(f[5].shape(), (Shape{5, 256}));
   EXPECT_TRUE(m->is_training());  // the mode is put back
+}
+
+TEST(Neighbors, CosineNearestNeighboursInOrder) {
+  // Base rows along known directions; a query closest to row 2, then row 0.
+  Tensor base = Tensor::from_vector(std::vector<float>{1, 0, 0, 0, 1, 0, 2, 2, 0, 0, 0, 3}, {4, 3});
+  Tensor q = Tensor::from_vector(std::vector<float>{1, 0.9f, 0}, {1, 3});
+  tasks::Neighbors nb = tasks::nearest_neighbors(q, base, 3);
+  EXPECT_EQ(nb.index[0], (std::vector<int64_t>{2, 0, 1}));
+  EXPECT_NEAR(nb.similarity[0][0], (1 + 0.9) / (std::sqrt(1 + 0.81) * std::sqrt(2.0)), 1e-6);
+  EXPECT_GE(nb.similarity[0][1], nb.similarity[0][2]);
+  // Magnitude does not matter; an excluded row is never returned.
+  nb = tasks::nearest_neighbors(base.slice(0, 2, 3).contiguous(), base, 2, {2});
+  EXPECT_EQ(nb.index[0][0], 0);
+  EXPECT_THROW(tasks::nearest_neighbors(q, base, 5), Error);
 }

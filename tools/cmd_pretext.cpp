@@ -49,6 +49,39 @@ tasks::Dataset load(const Args& args) {
 
 }  // namespace
 
+void add_load_model_flags(Args& args) {
+  args.flag("checkpoint", "", "a checkpoint written by `patchwork train` (its model and width are read from it)")
+      .flag("model", "", "the network, for --random or a plain weight file given as --checkpoint")
+      .flag("width", "1", "small networks: width (when not read from a checkpoint)")
+      .boolean("random", "a randomly initialized network (the baseline) instead of a checkpoint");
+}
+
+std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, std::string* name) {
+  std::string model_name = args.str("model");
+  double width = args.f64("width");
+  std::map<std::string, Tensor> weights;
+  if (!args.on("random")) {
+    PW_CHECK(!args.str("checkpoint").empty(), "give --checkpoint (or --random with --model)");
+    io::SafetensorsFile f = io::read_safetensors(args.str("checkpoint"));
+    if (model_name.empty() && f.metadata.count("config.model")) model_name = f.metadata.at("config.model");
+    if (f.metadata.count("config.width")) width = std::stod(f.metadata.at("config.width"));
+    weights = io::read_weights(args.str("checkpoint"));
+  }
+  PW_CHECK(!model_name.empty(), "--model is needed (the checkpoint does not name one)");
+  models::ModelConfig mc;
+  mc.in_channels = in_channels;
+  mc.width = width;
+  // The number of classes is read from the last layer's bias in the weights.
+  for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
+    if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
+  if (model_name.rfind("rotation-", 0) == 0 || model_name.rfind("context", 0) == 0) mc.num_classes = 0;
+  manual_seed((uint64_t)args.i64("seed"));
+  auto model = models::create(model_name, mc);
+  if (!weights.empty()) model->load_state_dict(weights);
+  if (name) *name = model_name;
+  return model;
+}
+
 int cmd_train_pretext(int argc, char** argv) {
   tasks::PretextConfig d;
   Args args("train",
@@ -145,9 +178,11 @@ int cmd_train_pretext(int argc, char** argv) {
   if (c.task == "jigsaw")
     std::printf("permutations: mean Hamming distance %.3f, minimum %d\n", r.permutation_stats.mean,
                 r.permutation_stats.minimum);
-  std::printf("%s: %lld steps, last loss %.4f, held-out pretext accuracy %.4f (chance %.4f), %.1fs, %.0f samples/s%s\n",
-              c.task.c_str(), (long long)r.steps, r.losses.empty() ? 0.0 : r.losses.back(), r.eval_accuracy,
-              1.0 / r.classes, r.seconds, r.samples_per_second, r.interrupted ? " (stopped early)" : "");
+  char held_out[96] = "no held-out images";
+  if (r.evaluated) std::snprintf(held_out, sizeof held_out, "held-out pretext accuracy %.4f", r.eval_accuracy);
+  std::printf("%s: %lld steps, last loss %.4f, %s (chance %.4f), %.1fs, %.0f samples/s%s\n", c.task.c_str(),
+              (long long)r.steps, r.losses.empty() ? 0.0 : r.losses.back(), held_out, 1.0 / r.classes, r.seconds,
+              r.samples_per_second, r.interrupted ? " (stopped early)" : "");
   return 0;
 }
 
@@ -157,11 +192,8 @@ int cmd_probe(int argc, char** argv) {
             "(or of a randomly initialized one, --random) and report train and test accuracy. Features are\n"
             "average-pooled to at most --max-dims values and standardized (batch norm without affine),\n"
             "as in the standard protocol. --layer all gives one row per convolution and linear layer.");
-  args.flag("checkpoint", "", "a checkpoint written by `patchwork train` (its model and width are read from it)")
-      .flag("model", "", "the network, for --random or a plain weight file given as --checkpoint")
-      .flag("width", "1", "small networks: width (when not read from a checkpoint)")
-      .boolean("random", "probe a randomly initialized network (the baseline)")
-      .flag("layer", "all", "a layer (conv3, features.conv3, fc6, ...) or all")
+  add_load_model_flags(args);
+  args.flag("layer", "all", "a layer (conv3, features.conv3, fc6, ...) or all")
       .flag("max-dims", "9216", "features are pooled to at most this many values")
       .flag("classifier", "softmax", "softmax (regression) or svm (one-vs-rest, squared hinge)")
       .flag("epochs", "10", "epochs of the linear classifier")
@@ -175,27 +207,8 @@ int cmd_probe(int argc, char** argv) {
   set_num_threads((int)args.i64("threads"));
   tasks::Dataset data = load(args);
   PW_CHECK(data.labeled() && data.test_images.defined(), "probe: --data must have labels and a test split");
-  std::string model_name = args.str("model");
-  double width = args.f64("width");
-  std::map<std::string, Tensor> weights;
-  if (!args.on("random")) {
-    PW_CHECK(!args.str("checkpoint").empty(), "probe: give --checkpoint (or --random with --model)");
-    io::SafetensorsFile f = io::read_safetensors(args.str("checkpoint"));
-    if (f.metadata.count("config.model")) model_name = f.metadata.at("config.model");
-    if (f.metadata.count("config.width")) width = std::stod(f.metadata.at("config.width"));
-    weights = io::read_weights(args.str("checkpoint"));
-  }
-  PW_CHECK(!model_name.empty(), "probe: --model is needed (the checkpoint does not name one)");
-  models::ModelConfig mc;
-  mc.in_channels = data.train_images.size(1);
-  mc.width = width;
-  // The classifier size does not matter for features; take it from the weights when present.
-  for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
-    if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
-  if (model_name.rfind("rotation-", 0) == 0) mc.num_classes = 0;
-  manual_seed((uint64_t)args.i64("seed"));
-  auto model = models::create(model_name, mc);
-  if (!weights.empty()) model->load_state_dict(weights);
+  std::string model_name;
+  auto model = load_model(args, data.train_images.size(1), &model_name);
   Device device = parse_device(args.str("device"));
   model->to(device);
   std::vector<tasks::ProbePoint> points = args.str("layer") == "all"

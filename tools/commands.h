@@ -9,7 +9,14 @@ namespace pw::cli {
 void add_model_flags(Args& args);
 models::ModelConfig model_config(const Args& args, int64_t in_channels);
 
+// --checkpoint, --model, --width, --random; load_model builds the network they name (reading
+// model and width from the checkpoint's metadata) with its weights; needs a --seed flag too.
+void add_load_model_flags(Args& args);
+std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, std::string* model_name = nullptr);
+
 int cmd_forward(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_neighbors(int argc, char** argv);
 int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|context
 int cmd_probe(int argc, char** argv);
 

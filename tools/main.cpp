@@ -29,6 +29,8 @@ const char* kUsage =
     "commands:\n"
     "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context)\n"
     "  probe      linear probes on the frozen layers of a trained (or random) network\n"
+    "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
+    "  neighbors  nearest neighbours of images or patches in a layer's feature space, as a picture\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
@@ -164,6 +166,8 @@ int main(int argc, char** argv) {
     if (cmd == "summary") return cmd_summary(argc, argv);
     if (cmd == "forward") return pw::cli::cmd_forward(argc, argv);
     if (cmd == "probe") return pw::cli::cmd_probe(argc, argv);
+    if (cmd == "eval") return pw::cli::cmd_eval(argc, argv);
+    if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make libgtest-dev libbenchmark-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
+packages=(cmake g++ make libgtest-dev libbenchmark-dev zlib1g-dev libstb-dev dataset-fashion-mnist mate-backgrounds)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,101 @@
+// Pictures from tensors: see pictures.h.
+#include "tasks/pictures.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/util/error.h"
+
+namespace pw::tasks {
+
+io::Image to_image(const Tensor& t, const std::vector<float>& mean, const std::vector<float>& std) {
+  PW_CHECK(t.dim() == 3, "pictures: an image must be [C, H, W], got ", shape_str(t.shape()));
+  std::vector<float> v = t.to_vector_f32();
+  io::Image img{t.size(0), t.size(1), t.size(2), std::move(v)};
+  const int64_t hw = img.height * img.width;
+  for (int64_t c = 0; c < img.channels; ++c) {
+    const float m = c < (int64_t)mean.size() ? mean[c] : 0.f, s = c < (int64_t)std.size() ? std[c] : 1.f;
+    for (int64_t i = 0; i < hw; ++i) img.pixels[c * hw + i] = std::clamp(img.pixels[c * hw + i] * s + m, 0.f, 1.f);
+  }
+  return img;
+}
+
+io::Image to_image_minmax(const Tensor& t) {
+  PW_CHECK(t.dim() == 3, "pictures: an image must be [C, H, W], got ", shape_str(t.shape()));
+  std::vector<float> v = t.to_vector_f32();
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  const float a = *lo, range = std::max(*hi - *lo, 1e-12f);
+  for (float& x : v) x = (x - a) / range;
+  return {t.size(0), t.size(1), t.size(2), std::move(v)};
+}
+
+io::Image upscale(const io::Image& img, int64_t f) {
+  PW_CHECK(f >= 1, "pictures: upscale factor must be >= 1, got ", f);
+  io::Image out{img.channels, img.height * f, img.width * f, {}};
+  out.pixels.resize(out.channels * out.height * out.width);
+  for (int64_t c = 0; c < out.channels; ++c)
+    for (int64_t y = 0; y < out.height; ++y)
+      for (int64_t x = 0; x < out.width; ++x)
+        out.pixels[(c * out.height + y) * out.width + x] = img.pixels[(c * img.height + y / f) * img.width + x / f];
+  return out;
+}
+
+io::Image grid(const std::vector<io::Image>& cells, int64_t cols, int64_t pad, float background,
+               const std::vector<Rgb>& frames) {
+  PW_CHECK(!cells.empty() && cols >= 1, "pictures: a grid needs cells and at least one column");
+  int64_t ch = 1, ch_h = 0, ch_w = 0;
+  for (const io::Image& c : cells) {
+    ch = std::max(ch, c.channels);
+    ch_h = std::max(ch_h, c.height);
+    ch_w = std::max(ch_w, c.width);
+  }
+  bool framed = false;
+  for (const Rgb& f : frames) framed |= f[0] >= 0;
+  if (framed) ch = 3;
+  const int64_t rows = ((int64_t)cells.size() + cols - 1) / cols;
+  const int64_t slot_h = ch_h + 2 * pad, slot_w = ch_w + 2 * pad;
+  io::Image out{ch, rows * slot_h, cols * slot_w, {}};
+  out.pixels.assign(ch * out.height * out.width, background);
+  auto put = [&](int64_t c, int64_t y, int64_t x, float v) { out.pixels[(c * out.height + y) * out.width + x] = v; };
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const io::Image& cell = cells[i];
+    const int64_t top = (int64_t)(i / cols) * slot_h + pad, left = (int64_t)(i % cols) * slot_w + pad;
+    for (int64_t c = 0; c < ch; ++c)
+      for (int64_t y = 0; y < cell.height; ++y)
+        for (int64_t x = 0; x < cell.width; ++x)
+          put(c, top + y, left + x, cell.pixels[(std::min(c, cell.channels - 1) * cell.height + y) * cell.width + x]);
+    if (i < frames.size() && frames[i][0] >= 0) {
+      const int64_t b = std::min<int64_t>(2, pad);
+      for (int64_t y = top - b; y < top + cell.height + b; ++y)
+        for (int64_t x = left - b; x < left + cell.width + b; ++x) {
+          const bool inside = y >= top && y < top + cell.height && x >= left && x < left + cell.width;
+          if (!inside)
+            for (int64_t c = 0; c < 3; ++c) put(c, y, x, frames[i][c]);
+        }
+    }
+  }
+  return out;
+}
+
+io::Image heatmap(const std::vector<double>& values, int64_t rows, int64_t cols, int64_t cell) {
+  PW_CHECK((int64_t)values.size() == rows * cols, "pictures: heatmap of ", rows, "x", cols, " needs ", rows * cols,
+           " values, got ", values.size());
+  const double hi = std::max(1e-12, *std::max_element(values.begin(), values.end()));
+  io::Image out{3, rows * cell, cols * cell, {}};
+  out.pixels.resize(3 * out.height * out.width);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      // A short blue -> teal -> yellow ramp (perceptually ordered, readable in gray).
+      const float t = (float)std::sqrt(std::max(0.0, values[r * cols + c]) / hi);
+      const Rgb rgb = {std::clamp(1.6f * t - 0.5f, 0.f, 1.f) * 0.95f + 0.05f * t, 0.15f + 0.75f * t,
+                       0.35f + 0.3f * (1 - t) * t * 4 - 0.25f * t};
+      for (int64_t y = 0; y < cell; ++y)
+        for (int64_t x = 0; x < cell; ++x)
+          for (int k = 0; k < 3; ++k)
+            out.pixels[(k * out.height + r * cell + y) * out.width + c * cell + x] =
+                (y == 0 || x == 0) ? 1.f : std::clamp(rgb[k], 0.f, 1.f);
+    }
+  return out;
+}
+
+}  // namespace pw::tasks

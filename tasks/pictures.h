@@ -1,0 +1,33 @@
+// Pictures made from tensors: images back from normalized tensors, grids of images with
+// optional coloured frames, and heat maps (confusion matrices), written as PNG by io::write_png.
+#pragma once
+#include <array>
+#include <vector>
+
+#include "engine/io/image.h"
+#include "engine/tensor.h"
+
+namespace pw::tasks {
+
+// One image [C, H, W] (any device) undone from normalization (x * std + mean per channel) and
+// clamped to [0, 1]; gray images stay 1-channel.
+io::Image to_image(const Tensor& chw, const std::vector<float>& mean, const std::vector<float>& std);
+// The same, stretched so its own minimum and maximum map to 0 and 1 (filters, gradients).
+io::Image to_image_minmax(const Tensor& chw);
+
+// Scales an image by an integer factor (nearest neighbour), so small images are visible.
+io::Image upscale(const io::Image& img, int64_t factor);
+
+// Cells laid out row by row, `cols` per row, separated by `pad` pixels of `background`; cells may
+// differ in size (each slot is as large as the largest cell). Gray cells become RGB when any
+// cell is colour or any frame is set. frames[i], if given, draws a 2-px border of that RGB
+// colour around cell i (alpha < 0: none).
+using Rgb = std::array<float, 3>;
+io::Image grid(const std::vector<io::Image>& cells, int64_t cols, int64_t pad = 2, float background = 1.f,
+               const std::vector<Rgb>& frames = {});
+
+// A heat map of a rows x cols matrix (row-major), each entry a cell x cell square coloured from
+// dark blue (0) to yellow (max), for confusion matrices and similar tables.
+io::Image heatmap(const std::vector<double>& values, int64_t rows, int64_t cols, int64_t cell = 24);
+
+}  // namespace pw::tasks
