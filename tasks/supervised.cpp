@@ -13,6 +13,8 @@
 #include "engine/optim.h"
 #include "engine/util/progress.h"
 #include "models/registry.h"
+#include "models/transfer.h"
+#include "tasks/load_model.h"
 
 namespace pw::tasks {
 
@@ -92,10 +94,26 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
   const int64_t classes = 10;
 
   manual_seed(c.seed);
-  models::ModelPtr model = models::create(c.model, {classes, train.images.shape()[1]});
+  models::ModelConfig mc{classes, train.images.shape()[1]};
+  mc.width = c.width;
+  models::ModelPtr model = models::create(c.model, mc);
+  SupervisedResult result;
+  if (!c.init_from.empty()) {
+    ModelSource src;
+    src.checkpoint = c.init_from;
+    LoadedModel from = load_model(src, train.images.shape()[1]);
+    models::TransferResult tr = models::transfer_features(*from.model, *model, c.transfer_layers, c.freeze);
+    result.transfer = tr.lines;
+    if (c.progress)
+      for (const std::string& line : tr.lines)
+        std::fprintf(stderr, "from %s: %s\n", c.init_from.c_str(), line.c_str());
+  }
   model->to(c.device);
   Generator shuffle_gen(c.seed, /*stream=*/1);
-  auto opt = make_optimizer(c, model->parameters());
+  std::vector<Tensor> trainable;
+  for (const Tensor& p : model->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  auto opt = make_optimizer(c, trainable);
   int64_t n = train.images.shape()[0];
   int64_t steps_per_epoch = (n + c.batch_size - 1) / c.batch_size;
   int64_t total_steps = steps_per_epoch * c.epochs;
@@ -108,7 +126,6 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     PW_CHECK(metrics.good(), "train: cannot write metrics to '", c.out_dir, "'");
   }
 
-  SupervisedResult result;
   result.parameters = model->num_parameters();
   double train_time = 0;
   int64_t step = 0;
@@ -157,7 +174,9 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
       std::snprintf(lr, sizeof lr, "%.17g", c.lr);
       io::save_checkpoint((std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string(), *model, opt.get(),
                           step, &default_generator(),
-                          {{"task", "supervised"}, {"model", c.model}, {"epoch", std::to_string(epoch)},
+                          {{"task", "supervised"}, {"model", c.model}, {"width", std::to_string(c.width)},
+                           {"init_from", c.init_from}, {"transfer_layers", std::to_string(c.transfer_layers)},
+                           {"freeze", c.freeze ? "true" : "false"}, {"epoch", std::to_string(epoch)},
                            {"epochs", std::to_string(c.epochs)}, {"batch_size", std::to_string(c.batch_size)},
                            {"optimizer", c.optimizer}, {"lr", lr}, {"schedule", c.schedule},
                            {"seed", std::to_string(c.seed)}, {"device", c.device.str()},

@@ -12,6 +12,7 @@ namespace pw::tasks {
 
 struct SupervisedConfig {
   std::string model = "fmnist-cnn";
+  double width = 1;               // small networks (alexnet-small, vgg-small): channel multiplier
   std::string data_dir;           // MNIST-format folder; empty: Debian's Fashion-MNIST
   int64_t epochs = 3;
   int64_t batch_size = 64;
@@ -27,6 +28,12 @@ struct SupervisedConfig {
   std::string out_dir;            // metrics.jsonl, summary.json and checkpoint.safetensors (model,
                                   // optimizer, step, generator, configuration; rewritten after
                                   // every epoch) go here, if not empty
+  // Fine-tuning a transferred trunk: the first `transfer_layers` convolutions (-1: all that fit)
+  // of the checkpoint's network (a pretext tower, say) are copied into the model before training
+  // (models::transfer_features); `freeze` keeps them fixed, otherwise every layer trains.
+  std::string init_from;
+  int64_t transfer_layers = -1;
+  bool freeze = false;
   bool progress = true;
   Device device = Device::cpu();  // where the model trains (cpu, simt or cuda)
 };
@@ -41,6 +48,7 @@ struct SupervisedResult {
   double test_accuracy = 0, test_loss = 0, train_seconds = 0, images_per_second = 0;
   int64_t steps = 0, parameters = 0;
   std::vector<int64_t> confusion;  // classes x classes, row = true label
+  std::vector<std::string> transfer;  // one line per copied convolution, when fine-tuning
   std::shared_ptr<nn::Module> model;  // the trained model, in eval mode, on the training device
 };
 

@@ -10,6 +10,7 @@
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
 #include "tasks/datasets.h"
+#include "tasks/load_model.h"
 #include "tasks/pretext_train.h"
 #include "tasks/probe.h"
 #include "tools/commands.h"
@@ -57,29 +58,17 @@ void add_load_model_flags(Args& args) {
 }
 
 std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, std::string* name) {
-  std::string model_name = args.str("model");
-  double width = args.f64("width");
-  std::map<std::string, Tensor> weights;
+  tasks::ModelSource src;
   if (!args.on("random")) {
     PW_CHECK(!args.str("checkpoint").empty(), "give --checkpoint (or --random with --model)");
-    io::SafetensorsFile f = io::read_safetensors(args.str("checkpoint"));
-    if (model_name.empty() && f.metadata.count("config.model")) model_name = f.metadata.at("config.model");
-    if (f.metadata.count("config.width")) width = std::stod(f.metadata.at("config.width"));
-    weights = io::read_weights(args.str("checkpoint"));
+    src.checkpoint = args.str("checkpoint");
   }
-  PW_CHECK(!model_name.empty(), "--model is needed (the checkpoint does not name one)");
-  models::ModelConfig mc;
-  mc.in_channels = in_channels;
-  mc.width = width;
-  // The number of classes is read from the last layer's bias in the weights.
-  for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
-    if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
-  if (model_name.rfind("rotation-", 0) == 0 || model_name.rfind("context", 0) == 0) mc.num_classes = 0;
-  manual_seed((uint64_t)args.i64("seed"));
-  auto model = models::create(model_name, mc);
-  if (!weights.empty()) model->load_state_dict(weights);
-  if (name) *name = model_name;
-  return model;
+  src.model = args.str("model");
+  src.width = args.f64("width");
+  src.seed = (uint64_t)args.i64("seed");
+  tasks::LoadedModel m = tasks::load_model(src, in_channels);
+  if (name) *name = m.name;
+  return m.model;
 }
 
 int cmd_train_pretext(int argc, char** argv) {

@@ -99,6 +99,11 @@ int cmd_train(int argc, char** argv) {
       .flag("task", "supervised", "supervised, or a pretext task: rotation, jigsaw, context\n"
                                   "(see `patchwork train --task rotation --help`)")
       .flag("model", d.model, "network from the registry (see `patchwork models`)")
+      .flag("width", "1", "small networks (alexnet-small, vgg-small): channel multiplier")
+      .flag("init-from", "", "fine-tune: copy the convolutions of this checkpoint's network (a pretext\n"
+                             "tower, say) into the model first (see --transfer-layers, --freeze)")
+      .flag("transfer-layers", "-1", "with --init-from: how many convolutions to copy (-1: all that fit)")
+      .boolean("freeze", "with --init-from: keep the copied layers fixed (otherwise all layers train)")
       .flag("epochs", std::to_string(d.epochs), "passes over the training set")
       .flag("batch-size", std::to_string(d.batch_size), "images per step")
       .flag("optimizer", d.optimizer, "sgd, adam or adamw")
@@ -119,6 +124,12 @@ int cmd_train(int argc, char** argv) {
   pw::tasks::SupervisedConfig c;
   c.data_dir = args.str("data");
   c.model = args.str("model");
+  c.width = args.f64("width");
+  c.init_from = args.str("init-from");
+  c.transfer_layers = args.i64("transfer-layers");
+  c.freeze = args.on("freeze");
+  PW_CHECK(!c.init_from.empty() || (c.transfer_layers == -1 && !c.freeze),
+           "train: --transfer-layers and --freeze need --init-from");
   c.epochs = args.i64("epochs");
   c.batch_size = args.i64("batch-size");
   c.optimizer = args.str("optimizer");

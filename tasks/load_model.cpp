@@ -1,0 +1,35 @@
+#include "tasks/load_model.h"
+
+#include "engine/io/checkpoint.h"
+#include "engine/io/safetensors.h"
+#include "engine/util/rng.h"
+#include "models/registry.h"
+
+namespace pw::tasks {
+
+LoadedModel load_model(const ModelSource& src, int64_t in_channels) {
+  LoadedModel out;
+  out.name = src.model;
+  out.width = src.width;
+  std::map<std::string, Tensor> weights;
+  if (!src.checkpoint.empty()) {
+    io::SafetensorsFile f = io::read_safetensors(src.checkpoint);
+    if (out.name.empty() && f.metadata.count("config.model")) out.name = f.metadata.at("config.model");
+    if (f.metadata.count("config.width")) out.width = std::stod(f.metadata.at("config.width"));
+    weights = io::read_weights(src.checkpoint);
+  }
+  PW_CHECK(!out.name.empty(), src.checkpoint.empty() ? "a model name is needed for a random network"
+                                                     : "the checkpoint does not name its model: give the model name");
+  models::ModelConfig mc;
+  mc.in_channels = in_channels;
+  mc.width = out.width;
+  for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
+    if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
+  if (out.name.rfind("rotation-", 0) == 0 || out.name.rfind("context", 0) == 0) mc.num_classes = 0;
+  manual_seed(src.seed);
+  out.model = models::create(out.name, mc);
+  if (!weights.empty()) out.model->load_state_dict(weights);
+  return out;
+}
+
+}  // namespace pw::tasks
