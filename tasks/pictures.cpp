@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/util/error.h"
 
@@ -95,6 +96,85 @@ io::Image heatmap(const std::vector<double>& values, int64_t rows, int64_t cols,
             out.pixels[(k * out.height + r * cell + y) * out.width + c * cell + x] =
                 (y == 0 || x == 0) ? 1.f : std::clamp(rgb[k], 0.f, 1.f);
     }
+  return out;
+}
+
+namespace {
+
+std::string cell_value(double v) {
+  char buf[32];
+  if (std::isfinite(v) && v == std::round(v) && std::abs(v) < 1e9)
+    std::snprintf(buf, sizeof buf, "%lld", (long long)v);
+  else
+    std::snprintf(buf, sizeof buf, "%.2g", v);
+  return buf;
+}
+
+std::vector<std::string> names_or_numbers(const std::vector<std::string>& names, int64_t n, const char* what) {
+  if (names.empty()) {
+    std::vector<std::string> numbers;
+    for (int64_t i = 0; i < n; ++i) numbers.push_back(std::to_string(i));
+    return numbers;
+  }
+  PW_CHECK((int64_t)names.size() == n, "pictures: labeled_heatmap has ", n, " ", what, " but ", names.size(),
+           " names for them");
+  return names;
+}
+
+}  // namespace
+
+io::Image labeled_heatmap(const std::vector<double>& values, int64_t rows, int64_t cols,
+                          const std::vector<std::string>& row_names, const std::vector<std::string>& col_names,
+                          const std::string& row_title, const std::string& col_title, int64_t cell) {
+  PW_CHECK(rows >= 1 && cols >= 1, "pictures: labeled_heatmap needs at least 1x1 cells, got ", rows, "x", cols);
+  PW_CHECK(cell >= 0, "pictures: labeled_heatmap cell size must be >= 0, got ", cell);
+  const std::vector<std::string> row_text = names_or_numbers(row_names, rows, "rows");
+  const std::vector<std::string> col_text = names_or_numbers(col_names, cols, "columns");
+  std::vector<std::string> texts;
+  int64_t widest_value = 0, widest_row = 0, widest_col = 0;
+  for (double v : values) {
+    texts.push_back(cell_value(v));
+    widest_value = std::max(widest_value, text_width(texts.back()));
+  }
+  for (const std::string& s : row_text) widest_row = std::max(widest_row, text_width(s));
+  for (const std::string& s : col_text) widest_col = std::max(widest_col, text_width(s));
+  if (cell == 0) cell = std::max<int64_t>(24, widest_value + 10);
+  const io::Image map = heatmap(values, rows, cols, cell);
+  // Column names turn upwards, their ends at the matrix, when they would run into each other.
+  const bool turned = widest_col + 4 > cell;
+  const int64_t margin = 10, gap = 6, line = text_height();
+  const int64_t left = margin + (row_title.empty() ? 0 : line + gap) + widest_row + gap;
+  const int64_t top = margin, names_height = turned ? widest_col : line;
+  io::Image out = io::Image::filled(3, top + map.height + gap + names_height + (col_title.empty() ? 0 : gap + line) +
+                                           margin, left + map.width + margin, 1.f);
+  for (int64_t k = 0; k < 3; ++k)
+    for (int64_t y = 0; y < map.height; ++y)
+      std::copy_n(&map.at(k, y, 0), map.width, &out.at(k, top + y, left));
+  const Rgb black{0, 0, 0}, white{1, 1, 1};
+  const int64_t scale = widest_value * 2 + 8 <= cell && text_height(2) + 8 <= cell ? 2 : 1;  // big cells, big text
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      // The heat map's cells start with a 1-px white line, hence the + 1 in the centres.
+      const int64_t cx = left + c * cell + (cell + 1) / 2, cy = top + r * cell + (cell + 1) / 2;
+      const float luminance = 0.299f * out.at(0, cy, cx) + 0.587f * out.at(1, cy, cx) + 0.114f * out.at(2, cy, cx);
+      const std::string& s = texts[r * cols + c];
+      draw_text(out, cx - text_width(s, scale) / 2, cy - kCapHeight * scale / 2, s, luminance < 0.5f ? white : black,
+                scale);
+    }
+  const Rgb ink{0.15f, 0.15f, 0.15f};
+  for (int64_t r = 0; r < rows; ++r)
+    draw_text(out, left - gap - text_width(row_text[r]), top + r * cell + (cell + 1) / 2 - kCapHeight / 2, row_text[r],
+              ink);
+  for (int64_t c = 0; c < cols; ++c) {
+    const int64_t cx = left + c * cell + (cell + 1) / 2, y = top + map.height + gap;
+    if (turned)
+      draw_text_up(out, cx - line / 2, y, col_text[c], ink);
+    else
+      draw_text(out, cx - text_width(col_text[c]) / 2, y, col_text[c], ink);
+  }
+  if (!row_title.empty()) draw_text_up(out, margin, top + (map.height - text_width(row_title)) / 2, row_title, ink);
+  if (!col_title.empty())
+    draw_text(out, left + (map.width - text_width(col_title)) / 2, out.height - margin - line, col_title, ink);
   return out;
 }
 

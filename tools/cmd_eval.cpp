@@ -45,7 +45,8 @@ std::string json_str(const std::string& s) {
 
 int cmd_eval(int argc, char** argv) {
   Args args("eval", "Evaluate a trained classifier on the test split: top-1 and top-5 accuracy, and the\n"
-                    "confusion matrix as a picture (confusion.png, rows = true class) with confusion.json.");
+                    "confusion matrix as a picture (confusion.png: rows = true class, counts in the cells) with\n"
+                    "confusion.json.");
   add_load_model_flags(args);
   data_flags(args);
   args.flag("out", "runs/eval", "output directory").flag("seed", "0", "seed").flag("device", "auto", "device")
@@ -87,7 +88,10 @@ int cmd_eval(int argc, char** argv) {
     }
   }
   fs::create_directories(args.str("out"));
-  io::write_png((fs::path(args.str("out")) / "confusion.png").string(), tasks::heatmap(confusion, classes, classes, 32));
+  // Class names where the dataset has one per output (Fashion-MNIST, CIFAR, folders), else numbers.
+  const std::vector<std::string> names = (int64_t)data.classes.size() == classes ? data.classes : std::vector<std::string>{};
+  io::write_png((fs::path(args.str("out")) / "confusion.png").string(),
+                tasks::labeled_heatmap(confusion, classes, classes, names, names, "true", "predicted"));
   std::ostringstream js;
   js << "{\"model\": " << json_str(name) << ", \"checkpoint\": " << json_str(args.str("checkpoint"))
      << ", \"data\": " << json_str(args.str("data")) << ", \"images\": " << n << ", \"top1\": " << (double)top1 / n
