@@ -22,7 +22,8 @@ struct Stage {
 
 void add_sequential(const std::string& prefix, const std::shared_ptr<nn::Module>& m, std::vector<Stage>& out) {
   if (std::dynamic_pointer_cast<nn::Sequential>(m)) {
-    for (auto& [name, child] : m->named_children()) add_sequential(prefix + "." + name, child, out);
+    for (auto& [name, child] : m->named_children())
+      add_sequential(prefix.empty() ? name : prefix + "." + name, child, out);
     return;
   }
   out.push_back({prefix, m});
@@ -44,8 +45,13 @@ std::vector<Stage> stages(const nn::Module& model) {
     add_sequential("tower", tn->tower, s);
     return s;
   }
+  // A plain Sequential (hand-built networks in tests and experiments): its leaves in order.
+  if (dynamic_cast<const nn::Sequential*>(&model)) {
+    for (auto& [name, child] : model.named_children()) add_sequential(name, child, s);
+    return s;
+  }
   PW_FAIL("features: cannot read the layers of a ", model.type_name(),
-          " (FeaturesClassifier and TiledNet models can be read)");
+          " (FeaturesClassifier, TiledNet and Sequential models can be read)");
 }
 
 std::string layer_list(const std::vector<Stage>& st) {

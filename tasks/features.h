@@ -6,6 +6,7 @@
 // A FeaturesClassifier runs features -> avgpool -> flatten -> classifier. A TiledNet (context,
 // jigsaw) is read one tile at a time: features -> avgpool -> flatten -> tower, i.e. its shared
 // trunk applied to single images [N, C, H, W]; its head (which needs all tiles) is not a layer.
+// A plain Sequential is read leaf by leaf ("conv1", "block.relu").
 #pragma once
 #include <string>
 #include <vector>

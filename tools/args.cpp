@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/io/json.h"
 #include "engine/util/error.h"
 
 namespace pw::cli {
@@ -95,6 +96,16 @@ double Args::f64(const std::string& name) const {
   PW_CHECK(!v.empty() && *end == '\0', command_, ": --", name, " expects a number, got '", v, "'");
   PW_CHECK(errno != ERANGE && std::isfinite(r), command_, ": --", name, " is out of range: '", v, "'");
   return r;
+}
+
+std::string Args::json() const {
+  std::string s = "{";
+  for (size_t i = 0; i < flags_.size(); ++i) {
+    const Flag& f = flags_[i];
+    s += (i ? ", " : "") + io::json_quote(f.name) + ": " +
+         (f.is_bool ? std::string(on(f.name) ? "true" : "false") : io::json_quote(f.value));
+  }
+  return s + "}";
 }
 
 bool Args::on(const std::string& name) const {

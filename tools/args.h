@@ -26,6 +26,9 @@ class Args {
   int64_t i64(const std::string& name) const;
   double f64(const std::string& name) const;
   bool on(const std::string& name) const;
+  // Every flag and its value as a JSON object (booleans as true/false, the rest as strings), for
+  // the sidecar files that record how a picture was made.
+  std::string json() const;
 
  private:
   struct Flag {

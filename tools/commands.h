@@ -19,5 +19,6 @@ int cmd_eval(int argc, char** argv);
 int cmd_neighbors(int argc, char** argv);
 int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|context
 int cmd_probe(int argc, char** argv);
+int cmd_viz(int argc, char** argv);  // viz filters|class|saliency|guided|deconv|unit|dream
 
 }  // namespace pw::cli

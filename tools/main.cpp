@@ -31,6 +31,8 @@ const char* kUsage =
     "  probe      linear probes on the frozen layers of a trained (or random) network\n"
     "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
     "  neighbors  nearest neighbours of images or patches in a layer's feature space, as a picture\n"
+    "  viz        pictures of what a network learned: filters, class models, saliency, guided backprop,\n"
+    "             unit maximization, deep dream (`patchwork viz --help`)\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
@@ -179,6 +181,7 @@ int main(int argc, char** argv) {
     if (cmd == "probe") return pw::cli::cmd_probe(argc, argv);
     if (cmd == "eval") return pw::cli::cmd_eval(argc, argv);
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
+    if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

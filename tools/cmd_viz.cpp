@@ -1,0 +1,484 @@
+// `patchwork viz <method>`: filters, class models, saliency (plain, guided, deconvnet),
+// activation maximization of units, DeepDream. Each writes a PNG and a JSON sidecar holding
+// every flag (the seed included) and the numbers behind the picture.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "engine/device/device.h"
+#include "engine/io/image.h"
+#include "engine/io/checkpoint.h"
+#include "engine/io/json.h"
+#include "engine/ops.h"
+#include "engine/util/files.h"
+#include "engine/util/threads.h"
+#include "tasks/datasets.h"
+#include "tasks/features.h"
+#include "tasks/pictures.h"
+#include "tasks/viz/ascent.h"
+#include "tasks/viz/filters.h"
+#include "tasks/viz/saliency.h"
+#include "tools/commands.h"
+
+namespace pw::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kVizUsage =
+    "usage: patchwork viz <method> [options]      (patchwork viz <method> --help for each)\n\n"
+    "Pictures of what a trained network learned, made by gradient ascent and backpropagation to the\n"
+    "input on patchwork's own autograd. Each writes <method>.png and <method>.json (every flag, the\n"
+    "seed and the numbers behind the picture) to --out.\n\n"
+    "methods:\n"
+    "  filters    a convolution's filters as images (layers with 1 or 3 input channels)\n"
+    "  class      class models (Simonyan et al. 2014): images that maximize a class score\n"
+    "  saliency   image-specific class saliency |dS_c/dx| (Simonyan et al. 2014), with the object box\n"
+    "  guided     saliency through guided backpropagation (Springenberg et al. 2015)\n"
+    "  deconv     saliency through the deconvnet rule (Zeiler and Fergus 2014)\n"
+    "  unit       activation maximization of a layer's units (Erhan et al. 2009; Yosinski et al. 2015)\n"
+    "  dream      DeepDream of a photo (Mordvintsev et al. 2015)\n";
+
+// "3", "0,2,5", "0-15", "all" (0..n-1) -> indices.
+std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const std::string& flag) {
+  std::vector<int64_t> out;
+  if (text == "all") {
+    PW_CHECK(all > 0, "--", flag, " all: the number of choices is not known here; list them");
+    for (int64_t i = 0; i < all; ++i) out.push_back(i);
+    return out;
+  }
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    try {
+      size_t dash = part.find('-', 1);
+      if (dash == std::string::npos) {
+        out.push_back(std::stoll(part));
+      } else {
+        int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1));
+        PW_CHECK(a <= b && b - a < 100000, "--", flag, ": bad range '", part, "'");
+        for (int64_t i = a; i <= b; ++i) out.push_back(i);
+      }
+    } catch (const std::logic_error&) {
+      PW_FAIL("--", flag, ": expected numbers like 3, 0,2,5, 0-15 or all; got '", text, "'");
+    }
+  }
+  PW_CHECK(!out.empty(), "--", flag, " is empty");
+  return out;
+}
+
+std::vector<float> parse_floats(const std::string& text, int64_t channels, const std::string& flag) {
+  std::vector<float> v;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    try {
+      v.push_back(std::stof(part));
+    } catch (const std::logic_error&) {
+      PW_FAIL("--", flag, ": expected numbers separated by commas, got '", text, "'");
+    }
+  }
+  if (v.size() == 1) v.assign(channels, v[0]);
+  PW_CHECK((int64_t)v.size() == channels, "--", flag, " needs 1 or ", channels, " values, got ", v.size());
+  return v;
+}
+
+void model_flags(Args& a) {
+  add_load_model_flags(a);
+  a.flag("channels", "0", "input channels of the network (0: read from the weights)")
+      .flag("out", "runs/viz", "output directory")
+      .flag("seed", "0", "seed of every random choice (jitter, starts, sampling)")
+      .flag("device", "auto", "auto, cpu, simt or cuda")
+      .flag("threads", "0", "CPU threads (0: all)");
+}
+
+void space_flags(Args& a, const std::string& size) {
+  a.flag("image-size", size, "side of the optimized images (0: the network's native input)")
+      .flag("mean", "auto", "per-channel mean the network's inputs were normalized with (auto: Fashion-MNIST's\n"
+                            "for 1 channel, ImageNet's for 3)")
+      .flag("std", "auto", "per-channel standard deviation, likewise");
+}
+
+// The number of input channels from the weights: the first convolution's second dimension.
+int64_t infer_channels(const Args& a) {
+  if (a.i64("channels") > 0) return a.i64("channels");
+  if (a.on("random") || a.str("checkpoint").empty()) return 1;
+  std::map<std::string, Tensor> w = io::read_weights(a.str("checkpoint"));
+  for (const char* name : {"features.conv1.weight", "features.0.weight", "tower.features.conv1.weight"})
+    if (w.count(name) && w.at(name).dim() == 4) return w.at(name).size(1);
+  for (const auto& [name, t] : w)
+    if (t.dim() == 4) return t.size(1);
+  return 1;
+}
+
+struct Loaded {
+  std::shared_ptr<nn::Module> model;
+  std::string name;
+  tasks::viz::InputSpace space;
+};
+
+Loaded load(const Args& a, int64_t channels) {
+  set_num_threads((int)a.i64("threads"));
+  Loaded l;
+  l.model = load_model(a, channels, &l.name);
+  l.model->to(parse_device(a.str("device")));
+  l.space.channels = channels;
+  const bool gray = channels == 1;
+  l.space.mean = parse_floats(a.str("mean") == "auto" ? (gray ? "0.2860" : "0.485,0.456,0.406") : a.str("mean"),
+                              channels, "mean");
+  l.space.std = parse_floats(a.str("std") == "auto" ? (gray ? "0.3530" : "0.229,0.224,0.225") : a.str("std"),
+                             channels, "std");
+  int64_t size = a.i64("image-size");
+  if (size <= 0) {
+    Shape native = models::info(l.name).input;
+    size = native.back();
+  }
+  l.space.height = l.space.width = size;
+  return l;
+}
+
+io::Image picture(const Tensor& chw, const tasks::viz::InputSpace& s) { return tasks::to_image(chw, s.mean, s.std); }
+
+int64_t upscale_factor(int64_t side) { return std::max<int64_t>(1, 112 / std::max<int64_t>(1, side)); }
+
+std::string doubles(const std::vector<double>& v) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
+  return o.str() + "]";
+}
+std::string ints(const std::vector<int64_t>& v) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
+  return o.str() + "]";
+}
+
+void write_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results) {
+  fs::create_directories(a.str("out"));
+  const std::string png = (fs::path(a.str("out")) / (what + ".png")).string();
+  io::write_png(png, img);
+  write_file_atomic((fs::path(a.str("out")) / (what + ".json")).string(),
+                    "{\"method\": " + io::json_quote(what) + ", \"flags\": " + a.json() + ", \"results\": " + results +
+                        "}\n");
+  std::printf("wrote %s and %s.json\n", png.c_str(), what.c_str());
+}
+
+// Defaults for --jitter/--blur/--blur-every are given by the caller; "auto" jitter is a 16th of the
+// image side (16 px at 224, as commonly used for class models; 1-2 px on 28-px images).
+void ascent_flags(Args& a, const std::string& iterations, const std::string& step, const std::string& blur,
+                  const std::string& blur_every) {
+  a.flag("iterations", iterations, "gradient-ascent steps")
+      .flag("step", step, "mean absolute change of a pixel per step, in units of the input's std")
+      .flag("jitter", "auto", "random circular shift of up to +-J pixels before each step, undone after\n"
+                              "(auto: a 16th of the image side)")
+      .flag("blur", blur, "Gaussian blur sigma (pixels) applied every --blur-every steps")
+      .flag("blur-every", blur_every, "steps between blurs (0: never)")
+      .boolean("no-clip", "do not clamp the image to the valid pixel range after each step")
+      .boolean("random-start", "start from small noise instead of the mean image");
+}
+
+tasks::viz::AscentOptions ascent_options(const Args& a, int64_t side) {
+  tasks::viz::AscentOptions o;
+  o.iterations = a.i64("iterations");
+  o.step = a.f64("step");
+  o.jitter = a.str("jitter") == "auto" ? side / 16 : a.i64("jitter");
+  o.blur_sigma = a.f64("blur");
+  o.blur_every = a.i64("blur-every");
+  o.clip = !a.on("no-clip");
+  o.random_start = a.on("random-start");
+  o.seed = (uint64_t)a.i64("seed");
+  return o;
+}
+
+std::string ascent_json(const tasks::viz::AscentResult& r, const std::vector<int64_t>& targets) {
+  std::ostringstream o;
+  o << "{\"targets\": " << ints(targets) << ", \"start\": " << doubles(r.start) << ", \"end\": " << doubles(r.end)
+    << ", \"curves\": [";
+  for (size_t i = 0; i < r.curve.size(); ++i) o << (i ? ", " : "") << doubles(r.curve[i]);
+  return o.str() + "]}";
+}
+
+void print_gains(const char* what, const std::vector<int64_t>& targets, const tasks::viz::AscentResult& r) {
+  for (size_t i = 0; i < targets.size(); ++i)
+    std::printf("%s %lld: objective %.4g -> %.4g\n", what, (long long)targets[i], r.start[i], r.end[i]);
+}
+
+int viz_filters(int argc, char** argv) {
+  Args a("viz filters", "A convolution's filters as an image grid (gray is zero). --global puts every filter on one\n"
+                        "scale so that magnitudes compare; by default each filter is stretched to its own range.");
+  model_flags(a);
+  a.flag("layer", "conv1", "the convolution (short name or path)")
+      .flag("scale", "0", "pixels per weight (0: about 40 px per filter)")
+      .flag("cols", "0", "filters per row (0: about square)")
+      .boolean("global", "one scale for all filters");
+  space_flags(a, "0");
+  if (!a.parse(argc, argv, 3)) return 0;
+  Loaded l = load(a, infer_channels(a));
+  std::string path;
+  const nn::Conv2d& conv = tasks::viz::find_conv(*l.model, a.str("layer"), &path);
+  tasks::viz::FilterOptions o;
+  o.per_filter = !a.on("global");
+  o.scale = a.i64("scale");
+  o.cols = a.i64("cols");
+  io::Image img = tasks::viz::filter_grid(conv, o);
+  std::ostringstream r;
+  r << "{\"layer\": " << io::json_quote(path) << ", \"filters\": " << conv.out_channels << ", \"kernel\": ["
+    << conv.kernel_h << ", " << conv.kernel_w << "]}";
+  write_outputs(a, "filters", img, r.str());
+  return 0;
+}
+
+int viz_class(int argc, char** argv) {
+  Args a("viz class",
+         "Class models (Simonyan et al. 2014): from the mean image, gradient ascent on the pre-softmax score\n"
+         "S_c(x) - l2*||x||^2 of each class (or its softmax probability, --objective prob), one image per\n"
+         "class, all classes in one batched pass. Prints each class's score before and after.");
+  model_flags(a);
+  space_flags(a, "0");
+  ascent_flags(a, "200", "0.05", "0.5", "10");
+  a.flag("classes", "all", "which classes: all, 3, 0,2,5 or 0-4")
+      .flag("l2", "1e-3", "lambda of the L2 penalty")
+      .flag("objective", "score", "score (pre-softmax, the paper) or prob (softmax probability)");
+  if (!a.parse(argc, argv, 3)) return 0;
+  Loaded l = load(a, infer_channels(a));
+  PW_CHECK(a.str("objective") == "score" || a.str("objective") == "prob", "--objective must be score or prob, not '",
+           a.str("objective"), "'");
+  int64_t K = 0;
+  {
+    NoGradGuard ng;
+    l.model->eval();
+    K = (*l.model)(Tensor::zeros({1, l.space.channels, l.space.height, l.space.width}).to(l.model->device())).size(1);
+  }
+  std::vector<int64_t> classes = parse_indices(a.str("classes"), K, "classes");
+  tasks::viz::AscentOptions o = ascent_options(a, l.space.width);
+  o.l2 = a.f64("l2");
+  tasks::viz::AscentResult r = tasks::viz::class_model(*l.model, l.space, classes, a.str("objective") == "prob", o);
+  print_gains("class", classes, r);
+  std::vector<io::Image> cells;
+  for (size_t i = 0; i < classes.size(); ++i)
+    cells.push_back(tasks::upscale(picture(r.images.select(0, (int64_t)i), l.space), upscale_factor(l.space.width)));
+  write_outputs(a, "class", tasks::grid(cells, std::min<int64_t>(5, (int64_t)cells.size())), ascent_json(r, classes));
+  return 0;
+}
+
+int viz_unit(int argc, char** argv) {
+  Args a("viz unit",
+         "Activation maximization (Erhan et al. 2009): images that excite units of one layer, all units in one\n"
+         "batched pass that stops at the layer. A short layer name (conv3, fc6) means the layer's output\n"
+         "before its batch norm and ReLU; a full path (features.relu3) any layer. --set 1..4 takes the\n"
+         "regularizers of Yosinski et al. 2015 (decay, blur, norm / contribution clipping, iterations);\n"
+         "explicit flags override them.");
+  model_flags(a);
+  space_flags(a, "0");
+  ascent_flags(a, "200", "0.05", "0.5", "10");
+  a.flag("layer", "conv3", "the layer")
+      .flag("units", "0-15", "channels (or features): 0-15, 3, 0,2,5 or all")
+      .boolean("neuron", "a single unit at (--y, --x) of each channel's map instead of the channel's mean")
+      .flag("y", "-1", "with --neuron: row in the map (-1: centre)")
+      .flag("x", "-1", "with --neuron: column (-1: centre)")
+      .flag("set", "0", "Yosinski et al.'s hyperparameter set 1, 2, 3 or 4 (0: none)")
+      .flag("decay", "0", "L2 decay: x *= (1 - decay) each step")
+      .flag("norm-pct", "0", "zero pixels whose norm is below this percentile")
+      .flag("contrib-pct", "0", "zero pixels whose contribution |sum_c x*g| is below this percentile");
+  if (!a.parse(argc, argv, 3)) return 0;
+  Loaded l = load(a, infer_channels(a));
+  tasks::viz::AscentOptions o = ascent_options(a, l.space.width);
+  if (a.i64("set") != 0) {
+    // The set's regularizers and length; flags given explicitly (not at their defaults) win.
+    tasks::viz::AscentOptions y = tasks::viz::yosinski_set((int)a.i64("set"));
+    if (a.str("iterations") == "200") o.iterations = y.iterations;
+    if (a.str("blur") == "0.5" && a.str("blur-every") == "10") o.blur_sigma = y.blur_sigma, o.blur_every = y.blur_every;
+    o.decay = y.decay;
+    o.norm_percentile = y.norm_percentile;
+    o.contrib_percentile = y.contrib_percentile;
+  }
+  if (a.str("decay") != "0") o.decay = a.f64("decay");
+  if (a.str("norm-pct") != "0") o.norm_percentile = a.f64("norm-pct");
+  if (a.str("contrib-pct") != "0") o.contrib_percentile = a.f64("contrib-pct");
+  tasks::viz::UnitSpec spec;
+  spec.layer = a.str("layer");
+  spec.neuron = a.on("neuron");
+  spec.y = a.i64("y");
+  spec.x = a.i64("x");
+  int64_t channels = 0;
+  if (a.str("units") == "all") {
+    NoGradGuard ng;
+    l.model->eval();
+    channels = tasks::forward_to(*l.model, tasks::viz::ascent_layer(*l.model, spec.layer),
+                                 Tensor::zeros({1, l.space.channels, l.space.height, l.space.width}).to(l.model->device()))
+                   .size(1);
+  }
+  spec.units = parse_indices(a.str("units"), channels, "units");
+  tasks::viz::AscentResult r = tasks::viz::maximize_units(*l.model, l.space, spec, o);
+  print_gains("unit", spec.units, r);
+  std::vector<io::Image> cells;
+  for (size_t i = 0; i < spec.units.size(); ++i)
+    cells.push_back(tasks::upscale(picture(r.images.select(0, (int64_t)i), l.space), upscale_factor(l.space.width)));
+  write_outputs(a, "unit", tasks::grid(cells, std::min<int64_t>(8, (int64_t)cells.size())), ascent_json(r, spec.units));
+  return 0;
+}
+
+int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what) {
+  Args a("viz " + what,
+         "Image-specific class saliency (Simonyan et al. 2014): the gradient of the class score with respect to\n"
+         "the image, |grad| reduced over channels (--reduce), clipped at a percentile. Each row: the image,\n"
+         "the map, the map over the image, and (--box) the object box from the map's quantiles (95% / 30%\n"
+         "seeds; the paper's GraphCut is replaced by region growing from the foreground seeds). The rule of\n"
+         "every ReLU on the way back is --rule: grad (saliency), guided (guided backpropagation) or deconvnet;\n"
+         "`viz guided` and `viz deconv` also show the signed gradient.");
+  model_flags(a);
+  a.flag("data", "fashion-mnist", "where the images come from (the test split, or the training images of\n"
+                                  "unlabeled data); see `patchwork probe --help`")
+      .flag("image-size", "0", "images are resized to this square size first (0: as they are)")
+      .flag("images", "0-7", "which images: 0-7, 3, 0,5,9")
+      .flag("classes", "-1", "the class explained for each image (-1: the predicted one); one value or one per image")
+      .flag("reduce", "max", "over channels: max (the paper), sum or l2")
+      .flag("rule", relu_rule_name(rule), "ReLU backward rule: grad, guided or deconvnet")
+      .flag("clip", "99", "percentile the map is divided by and clipped at")
+      .boolean("box", "draw the weakly supervised object box");
+  if (!a.parse(argc, argv, 3)) return 0;
+  tasks::DataOptions dopt;
+  dopt.image_size = a.i64("image-size");
+  tasks::Dataset data = tasks::load_dataset(a.str("data"), dopt);
+  const Tensor& pool = data.test_images.defined() ? data.test_images : data.train_images;
+  std::vector<int64_t> idx = parse_indices(a.str("images"), pool.size(0), "images");
+  for (int64_t i : idx)
+    PW_CHECK(i >= 0 && i < pool.size(0), "--images: image ", i, " is out of range (", pool.size(0), " images)");
+  std::vector<int64_t> cls = parse_indices(a.str("classes"), 0, "classes");
+  if (cls.size() == 1) cls.assign(idx.size(), cls[0]);
+  PW_CHECK(cls.size() == idx.size(), "--classes: ", cls.size(), " values for ", idx.size(), " images");
+  std::vector<Tensor> rows;
+  for (int64_t i : idx) rows.push_back(pool.select(0, i));
+  Tensor images = stack(rows, 0);
+  set_num_threads((int)a.i64("threads"));
+  std::string name;
+  auto model = load_model(a, images.size(1), &name);
+  model->to(parse_device(a.str("device")));
+  tasks::viz::SaliencyOptions o;
+  o.reduce = a.str("reduce");
+  o.rule = parse_relu_rule(a.str("rule"));
+  o.clip_percentile = a.f64("clip");
+  tasks::viz::SaliencyResult r = tasks::viz::saliency(*model, images, cls, o);
+  const int64_t f = upscale_factor(images.size(3));
+  std::vector<io::Image> cells;
+  std::vector<tasks::Box> boxes;
+  for (size_t i = 0; i < idx.size(); ++i) {
+    io::Image img = tasks::to_image(images.select(0, (int64_t)i), data.mean, data.std);
+    cells.push_back(tasks::upscale(img, f));
+    cells.push_back(tasks::upscale(tasks::viz::heat_image(r.maps[i], r.height, r.width), f));
+    cells.push_back(tasks::upscale(tasks::viz::overlay(img, r.maps[i]), f));
+    if (o.rule != ReluRule::grad) cells.push_back(tasks::upscale(tasks::viz::signed_gradient_image(r.gradient.select(0, (int64_t)i)), f));
+    if (a.on("box")) {
+      tasks::Box b = tasks::viz::saliency_box(r.maps[i], img);
+      boxes.push_back(b);
+      tasks::Box big{b.y0 * f, b.x0 * f, b.y1 * f, b.x1 * f};
+      cells.push_back(tasks::viz::draw_box(tasks::upscale(img, f), big, 0.1f, 0.9f, 0.2f));
+    }
+  }
+  const int64_t cols = 3 + (o.rule != ReluRule::grad) + a.on("box");
+  std::ostringstream js;
+  js << "{\"images\": " << ints(idx) << ", \"classes\": " << ints(r.classes) << ", \"scores\": " << doubles(r.scores);
+  if (!data.classes.empty()) {
+    js << ", \"class_names\": [";
+    for (size_t i = 0; i < r.classes.size(); ++i)
+      js << (i ? ", " : "") << io::json_quote((size_t)r.classes[i] < data.classes.size() ? data.classes[r.classes[i]] : "");
+    js << "]";
+  }
+  if (!boxes.empty()) {
+    js << ", \"boxes\": [";
+    for (size_t i = 0; i < boxes.size(); ++i)
+      js << (i ? ", " : "") << "[" << boxes[i].y0 << ", " << boxes[i].x0 << ", " << boxes[i].y1 << ", " << boxes[i].x1 << "]";
+    js << "]";
+  }
+  js << "}";
+  write_outputs(a, what, tasks::grid(cells, cols), js.str());
+  return 0;
+}
+
+int viz_dream(int argc, char** argv) {
+  Args a("viz dream",
+         "DeepDream (the 2015 reference notebook): gradient ascent on 1/2 ||a||^2 of a layer's output,\n"
+         "over octaves of the photo from small to large with the detail carried up, random jitter undone\n"
+         "after each step, steps of --step / mean|g| (in 0-255 pixel units), clipped to the valid range.\n"
+         "Writes the photo and its dream side by side, and each octave's objective.");
+  model_flags(a);
+  a.flag("image", "", "the photo (JPEG, PNG or BMP)")
+      .flag("size", "224", "the photo's longer side is resized to this first")
+      .flag("layer", "conv3", "the layer whose activations are amplified")
+      .flag("octaves", "4", "number of octaves")
+      .flag("octave-scale", "1.4", "size ratio between octaves")
+      .flag("iterations", "10", "steps per octave")
+      .flag("jitter", "32", "random shift of up to +-J pixels, undone after each step")
+      .flag("step", "1.5", "step size (0-255 pixel units, divided by the mean |gradient|)")
+      .flag("mean", "auto", "per-channel mean the network's inputs were normalized with (auto: Fashion-MNIST's\n"
+                            "for 1 channel, ImageNet's for 3)")
+      .flag("std", "auto", "per-channel standard deviation, likewise");
+  if (!a.parse(argc, argv, 3)) return 0;
+  PW_CHECK(!a.str("image").empty(), "viz dream: give --image PHOTO");
+  const int64_t channels = infer_channels(a);
+  io::Image photo = io::read_image(a.str("image"), channels == 1 ? 1 : 3);
+  const int64_t side = a.i64("size");
+  PW_CHECK(side >= 8, "--size must be at least 8, got ", side);
+  const double k = (double)side / (double)std::max(photo.height, photo.width);
+  photo = io::resize_bilinear(photo, std::max<int64_t>(1, std::llround(photo.height * k)),
+                              std::max<int64_t>(1, std::llround(photo.width * k)));
+  set_num_threads((int)a.i64("threads"));
+  Loaded l;
+  l.model = load_model(a, channels, &l.name);
+  l.model->to(parse_device(a.str("device")));
+  const bool gray = channels == 1;
+  l.space.channels = channels;
+  l.space.mean = parse_floats(a.str("mean") == "auto" ? (gray ? "0.2860" : "0.485,0.456,0.406") : a.str("mean"), channels, "mean");
+  l.space.std = parse_floats(a.str("std") == "auto" ? (gray ? "0.3530" : "0.229,0.224,0.225") : a.str("std"), channels, "std");
+  l.space.height = photo.height;
+  l.space.width = photo.width;
+  std::vector<float> px = photo.pixels;
+  const int64_t HW = photo.height * photo.width;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < HW; ++i) px[c * HW + i] = (px[c * HW + i] - l.space.mean[c]) / l.space.std[c];
+  Tensor x = Tensor::from_vector(px, {channels, photo.height, photo.width});
+  tasks::viz::DreamOptions o;
+  o.octaves = a.i64("octaves");
+  o.octave_scale = a.f64("octave-scale");
+  o.iterations = a.i64("iterations");
+  o.jitter = a.i64("jitter");
+  o.step = a.f64("step");
+  o.seed = (uint64_t)a.i64("seed");
+  tasks::viz::DreamResult r = tasks::viz::deep_dream(*l.model, l.space, a.str("layer"), x, o);
+  for (size_t i = 0; i < r.sizes.size(); ++i)
+    std::printf("octave %zu (%lldx%lld): objective %.4g -> %.4g\n", i + 1, (long long)r.sizes[i].first,
+                (long long)r.sizes[i].second, r.octave_start[i], r.octave_end[i]);
+  io::Image dream = picture(r.image, l.space);
+  std::ostringstream js;
+  js << "{\"layer\": " << io::json_quote(tasks::viz::ascent_layer(*l.model, a.str("layer")))
+     << ", \"octave_start\": " << doubles(r.octave_start) << ", \"octave_end\": " << doubles(r.octave_end)
+     << ", \"sizes\": [";
+  for (size_t i = 0; i < r.sizes.size(); ++i) js << (i ? ", " : "") << "[" << r.sizes[i].first << ", " << r.sizes[i].second << "]";
+  js << "]}";
+  write_outputs(a, "dream", tasks::grid({photo, dream}, 2, 4), js.str());
+  return 0;
+}
+
+}  // namespace
+
+int cmd_viz(int argc, char** argv) {
+  std::string what = argc > 2 ? argv[2] : "--help";
+  if (what == "--help" || what == "-h" || what == "help") {
+    std::printf("%s", kVizUsage);
+    return 0;
+  }
+  if (what == "filters") return viz_filters(argc, argv);
+  if (what == "class") return viz_class(argc, argv);
+  if (what == "unit") return viz_unit(argc, argv);
+  if (what == "saliency") return viz_saliency(argc, argv, ReluRule::grad, "saliency");
+  if (what == "guided") return viz_saliency(argc, argv, ReluRule::guided, "guided");
+  if (what == "deconv") return viz_saliency(argc, argv, ReluRule::deconvnet, "deconv");
+  if (what == "dream") return viz_dream(argc, argv);
+  std::fprintf(stderr, "patchwork viz: unknown method '%s'\n\n%s", what.c_str(), kVizUsage);
+  return 2;
+}
+
+}  // namespace pw::cli
