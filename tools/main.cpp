@@ -27,6 +27,7 @@ const char* kUsage =
     "patchwork: a from-scratch deep learning engine (tensors, autograd, layers, hand-written kernels).\n"
     "\n"
     "commands:\n"
+    "  study      the seed papers' experiments at small scale, ending in an HTML report\n"
     "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context)\n"
     "  probe      linear probes on the frozen layers of a trained (or random) network\n"
     "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
@@ -182,6 +183,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return pw::cli::cmd_eval(argc, argv);
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
+    if (cmd == "study") return pw::cli::cmd_study(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {
