@@ -130,3 +130,35 @@ TEST(Cli, PretextTrainingAndProbeFlagsAndErrors) {
   EXPECT_NE(probe_help.out.find("--layer"), std::string::npos);
   EXPECT_NE(probe_help.out.find("--random"), std::string::npos);
 }
+
+// `patchwork viz top-patches` and `viz sheet`: bad layers and units are one clear line naming the
+// value; a tiny sheet of a random network writes its page.
+TEST(Cli, VizTopPatchesAndSheet) {
+  const std::string net = "--random --model alexnet-small --limit 16 --threads 1 ";
+  const std::string out = ::testing::TempDir() + "pw_cli_sheet";
+  Result layer = run("viz top-patches " + net + "--layer conv9 --out " + out);
+  EXPECT_NE(layer.status, 0);
+  EXPECT_EQ(count_lines(layer.out), 1) << layer.out;
+  EXPECT_NE(layer.out.find("'conv9'"), std::string::npos) << layer.out;
+  Result unit = run("viz top-patches " + net + "--layer conv3 --units 3,96 --out " + out);
+  EXPECT_NE(unit.status, 0);
+  EXPECT_EQ(count_lines(unit.out), 1) << unit.out;
+  EXPECT_NE(unit.out.find("unit 96 is out of range"), std::string::npos) << unit.out;
+  EXPECT_NE(unit.out.find("96 channels"), std::string::npos) << unit.out;
+  Result sheet_layer = run("viz sheet " + net + "--layers conv1,fc6 --out " + out);
+  EXPECT_NE(sheet_layer.status, 0);
+  EXPECT_EQ(count_lines(sheet_layer.out), 1) << sheet_layer.out;
+  EXPECT_NE(sheet_layer.out.find("no convolution named 'fc6'"), std::string::npos) << sheet_layer.out;
+  Result cap = run("viz sheet " + net + "--units-per-layer 0 --out " + out);
+  EXPECT_NE(cap.status, 0);
+  EXPECT_NE(cap.out.find("--units-per-layer must be positive, got 0"), std::string::npos) << cap.out;
+  Result help = run("viz sheet --help");
+  for (const char* flag : {"--layers", "--units-per-layer", "--k", "--limit", "--iterations", "--data"})
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+  Result ok = run("viz sheet " + net + "--layers conv1,conv2 --units-per-layer 2 --k 2 --iterations 2 --out " + out);
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("sheet.html"), std::string::npos) << ok.out;
+  FILE* f = std::fopen((out + "/sheet-features_conv2.png").c_str(), "rb");
+  EXPECT_NE(f, nullptr);
+  if (f) std::fclose(f);
+}

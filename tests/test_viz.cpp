@@ -253,9 +253,12 @@ TEST(Viz, ClassModelsAndUnitsRaiseTheirObjectiveOnATrainedNetwork) {
     AscentOptions u = set ? yosinski_set(set) : o;
     u.iterations = 30;
     AscentResult ur = maximize_units(*net, s, spec, u);
-    for (size_t i = 0; i < spec.units.size(); ++i)
-      EXPECT_TRUE(ur.end[i] > ur.start[i] + 0.1 && ur.end[i] > 4 * std::max(0.01, std::fabs(ur.start[i]))) << "set " << set << " unit " << i << ": "
-                                                                          << ur.start[i] << " -> " << ur.end[i];
+    for (size_t i = 0; i < spec.units.size(); ++i) {
+      // From near zero (the mean image) to clearly positive: a factor of 3 when it starts positive.
+      const double s0 = ur.start[i], s1 = ur.end[i];
+      EXPECT_TRUE(s1 > s0 + 0.1 && s1 > 3 * std::max(0.01, s0)) << "set " << set << " unit " << i << ": " << s0
+                                                                  << " -> " << s1;
+    }
   }
   spec.neuron = true;
   AscentResult n = maximize_units(*net, s, spec, o);

@@ -39,7 +39,9 @@ const char* kVizUsage =
     "  guided     saliency through guided backpropagation (Springenberg et al. 2015)\n"
     "  deconv     saliency through the deconvnet rule (Zeiler and Fergus 2014)\n"
     "  unit       activation maximization of a layer's units (Erhan et al. 2009; Yosinski et al. 2015)\n"
-    "  dream      DeepDream of a photo (Mordvintsev et al. 2015)\n";
+    "  dream      DeepDream of a photo (Mordvintsev et al. 2015)\n"
+    "  top-patches  the data set patches that excite a layer's units most, at their receptive field\n"
+    "  sheet      an HTML contact sheet of every convolution: optimized image, top patches, dead units\n";
 
 // "3", "0,2,5", "0-15", "all" (0..n-1) -> indices.
 std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const std::string& flag) {
@@ -477,6 +479,8 @@ int cmd_viz(int argc, char** argv) {
   if (what == "guided") return viz_saliency(argc, argv, ReluRule::guided, "guided");
   if (what == "deconv") return viz_saliency(argc, argv, ReluRule::deconvnet, "deconv");
   if (what == "dream") return viz_dream(argc, argv);
+  if (what == "top-patches") return viz_top_patches(argc, argv);
+  if (what == "sheet") return viz_sheet(argc, argv);
   std::fprintf(stderr, "patchwork viz: unknown method '%s'\n\n%s", what.c_str(), kVizUsage);
   return 2;
 }

@@ -19,9 +19,9 @@ int cmd_eval(int argc, char** argv);
 int cmd_neighbors(int argc, char** argv);
 int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|context
 int cmd_probe(int argc, char** argv);
-int cmd_viz(int argc, char** argv);
+int cmd_viz(int argc, char** argv);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
 int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: tools/cmd_viz_more.cpp
 int viz_sheet(int argc, char** argv);
-int cmd_study(int argc, char** argv);  // viz filters|class|saliency|guided|deconv|unit|dream
+int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
 
 }  // namespace pw::cli

@@ -137,13 +137,17 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
     for (int64_t b = 0; b < batch; ++b) {
       float* xb = px + b * C * HW;
       const float* gb = pg + b * C * HW;
+      // The step is the mean change of the pixels the objective sees (those with a gradient): a
+      // unit with a small receptive field then moves its field as far as a class model moves
+      // the whole image, instead of being slammed into the clipping range.
       std::vector<float> d(C * HW);
       double mean_abs = 0;
+      int64_t seen = 0;
       for (int64_t i = 0; i < C * HW; ++i) {
         d[i] = gb[i] - (float)(2 * o.l2) * xb[i];
-        mean_abs += std::fabs(d[i]);
+        if (gb[i] != 0) mean_abs += std::fabs(d[i]), ++seen;
       }
-      mean_abs /= (double)(C * HW);
+      mean_abs = seen ? mean_abs / (double)seen : 0;
       if (mean_abs > 0) {
         const float k = (float)(o.step / mean_abs);
         for (int64_t i = 0; i < C * HW; ++i) xb[i] += k * d[i];

@@ -49,8 +49,9 @@ std::string ascent_layer(const nn::Module& model, const std::string& name);
 
 struct AscentOptions {
   int64_t iterations = 200;
-  // Each step moves x by step * d / mean|d| (d: the ascent direction), so `step` is the mean
-  // absolute change per pixel in input (std) units, whatever the scale of the gradient. The
+  // Each step moves x by step * d / mean|d| (d: the ascent direction; the mean over the pixels
+  // with a nonzero gradient, i.e. the unit's receptive field), so `step` is the mean absolute
+  // change of those pixels in input (std) units, whatever the scale of the gradient. The
   // papers' learning rates were for 0-255 Caffe inputs and do not carry over as numbers.
   double step = 0.1;
   double l2 = 0;             // class models: lambda of -lambda*||x||^2 (adds -2*lambda*x to d)
