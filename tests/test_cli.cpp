@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <sys/wait.h>
+#include <vector>
 
 namespace {
 
@@ -161,4 +162,35 @@ TEST(Cli, VizTopPatchesAndSheet) {
   FILE* f = std::fopen((out + "/sheet-features_conv2.png").c_str(), "rb");
   EXPECT_NE(f, nullptr);
   if (f) std::fclose(f);
+}
+
+// `patchwork viz` errors: unknown layer, unit or class out of range, unreadable image, unknown
+// method; each one line naming the value. And a small class-model run writes its PNG and sidecar.
+TEST(Cli, VizErrorsAndAClassModelRun) {
+  const std::string net = "--random --model alexnet-small --width 0.25 --threads 1 ";
+  const std::string out = ::testing::TempDir() + "pw_cli_viz";
+  struct Case {
+    std::string args, expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"viz unit " + net + "--layer conv9 --out " + out, "'conv9'"},
+           {"viz unit " + net + "--layer conv3 --units 0,500 --out " + out, "unit 500 is out of range"},
+           {"viz class " + net + "--classes 10 --out " + out, "class 10 is out of range"},
+           {"viz dream " + net + "--image /nonexistent/photo.jpg --out " + out, "/nonexistent/photo.jpg"},
+           {"viz filters " + net + "--layer conv2 --out " + out, "cannot be shown as images"},
+           {"viz saliency " + net + "--images 0,20000 --out " + out, "image 20000 is out of range"},
+           {"viz nonsense", "unknown method 'nonsense'"},
+       }) {
+    Result r = run(c.args);
+    EXPECT_NE(r.status, 0) << c.args;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
+  }
+  Result ok = run("viz class " + net + "--classes 0,3 --iterations 5 --out " + out);
+  ASSERT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("class 3: objective"), std::string::npos) << ok.out;
+  for (const char* f : {"/class.png", "/class.json"}) {
+    FILE* fp = std::fopen((out + f).c_str(), "rb");
+    EXPECT_NE(fp, nullptr) << f;
+    if (fp) std::fclose(fp);
+  }
 }
