@@ -100,7 +100,10 @@ ModelPtr make_jigsaw_net(const ModelConfig& cfg) {
 
 ModelPtr make_jigsaw_small(const ModelConfig& cfg) {
   const int64_t fc6 = cfg.fc6 > 0 ? cfg.fc6 : scaled(cfg, 128);
-  return jigsaw_heads(cfg, alexnet_small_features(cfg, false), std::make_shared<AdaptiveAvgPool2d>(2, 2),
+  // Unlike the paper's CFN, batch norm (without affine, on conv3-5 as in context-small) by default:
+  // without it the small network often sits at chance for hundreds of steps and its ReLUs die
+  // (seen on Fashion-MNIST at seed 2); --no-batch-norm builds the BN-free original.
+  return jigsaw_heads(cfg, alexnet_small_features(cfg, cfg.batch_norm), std::make_shared<AdaptiveAvgPool2d>(2, 2),
                       alexnet_small_channels(cfg) * 2 * 2, fc6, scaled(cfg, 512), "JigsawSmall");
 }
 

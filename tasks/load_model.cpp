@@ -12,10 +12,12 @@ LoadedModel load_model(const ModelSource& src, int64_t in_channels) {
   out.name = src.model;
   out.width = src.width;
   std::map<std::string, Tensor> weights;
+  bool batch_norm = true;
   if (!src.checkpoint.empty()) {
     io::SafetensorsFile f = io::read_safetensors(src.checkpoint);
     if (out.name.empty() && f.metadata.count("config.model")) out.name = f.metadata.at("config.model");
     if (f.metadata.count("config.width")) out.width = std::stod(f.metadata.at("config.width"));
+    if (f.metadata.count("config.batch_norm")) batch_norm = f.metadata.at("config.batch_norm") != "false";
     weights = io::read_weights(src.checkpoint);
   }
   PW_CHECK(!out.name.empty(), src.checkpoint.empty() ? "a model name is needed for a random network"
@@ -23,6 +25,7 @@ LoadedModel load_model(const ModelSource& src, int64_t in_channels) {
   models::ModelConfig mc;
   mc.in_channels = in_channels;
   mc.width = out.width;
+  mc.batch_norm = batch_norm;
   for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
     if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
   if (out.name.rfind("rotation-", 0) == 0 || out.name.rfind("context", 0) == 0) mc.num_classes = 0;

@@ -57,7 +57,8 @@ std::string exact(double v) {
 }
 
 std::map<std::string, std::string> config_strings(const PretextConfig& c, const std::string& model) {
-  return {{"task", c.task}, {"model", model}, {"width", exact(c.width)}, {"epochs", std::to_string(c.epochs)},
+  return {{"task", c.task}, {"model", model}, {"width", exact(c.width)},
+          {"batch_norm", c.batch_norm ? "true" : "false"}, {"epochs", std::to_string(c.epochs)},
           {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", exact(c.lr)},
           {"schedule", c.schedule}, {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
           {"permutations", std::to_string(c.permutations)}};
@@ -119,6 +120,7 @@ PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const 
   models::ModelConfig mc;
   mc.in_channels = images.size(1);
   mc.width = c.width;
+  mc.batch_norm = c.batch_norm;
   mc.num_classes = c.task == "jigsaw" ? r.classes : 0;
   models::ModelPtr model = models::create(model_name, mc);
   model->to(c.device);

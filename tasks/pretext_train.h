@@ -22,6 +22,7 @@ struct PretextConfig {
   std::string task = "rotation";  // rotation | jigsaw | context
   std::string model;              // default: rotation-alexnet-small, jigsaw-small, context-small
   double width = 1;               // ModelConfig::width of the small networks
+  bool batch_norm = true;         // ModelConfig::batch_norm (context nets; jigsaw-small)
   int64_t epochs = 1;
   int64_t samples_per_epoch = 0;  // 0: one per image; more for small photo collections
   int64_t batch_size = 64;        // images per step (rotation turns each into 4 inputs)

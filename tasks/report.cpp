@@ -270,7 +270,7 @@ std::string write_report(const StudyResult& r, const std::string& command) {
   h << "</div><div class=\"fig\">" << img_tag(r.saliency_png, "saliency", 330)
     << "Saliency |dS/dx| over one test image per class</div></div>\n";
 
-  h << "<h2>Unit visualizations (conv3, Yosinski et al. set 3)</h2>\n<div class=\"row\">\n";
+  h << "<h2>Unit visualizations (centre unit of conv3 channels 0-7, Yosinski et al. set 3 regularizers)</h2>\n<div class=\"row\">\n";
   for (const TrunkResult& t : r.trunks)
     h << "<div class=\"fig\">" << img_tag(t.units_png, t.name + " units", 520) << html_escape(t.name) << "</div>\n";
   h << "</div>\n";

@@ -362,15 +362,15 @@ StudyResult run_study(const StudyConfig& c) {
     r.saliency_png = save(c, "saliency.png", grid(cells, 4, 3));
   }
   {
-    Stage s(r, "unit visualizations of the self-supervised trunks (conv3)", 8, N, c.progress);
+    Stage s(r, "unit visualizations of every trunk (conv3, centre units)", 8, N, c.progress);
     viz::InputSpace sp = space_of(fashion, 28);
     viz::AscentOptions ao = viz::yosinski_set(3);
     ao.iterations = c.viz_iterations;
-    ao.step = 0.05;
-    ao.jitter = 1;
-    ao.seed = c.seed;
+    ao.step = 0.1;
+    ao.seed = c.seed;  // no jitter: a shift moves a small receptive field off its pattern
     for (size_t i = 0; i < models.size(); ++i) {
-      viz::UnitSpec spec{"conv3", {0, 1, 2, 3, 4, 5, 6, 7}, false, -1, -1};
+      // The centre unit of each channel, as Yosinski et al. (a channel's mean gives flat images).
+      viz::UnitSpec spec{"conv3", {0, 1, 2, 3, 4, 5, 6, 7}, true, -1, -1};
       viz::AscentResult ar = viz::maximize_units(*models[i], sp, spec, ao);
       std::vector<io::Image> cells;
       for (size_t u = 0; u < spec.units.size(); ++u)

@@ -114,3 +114,25 @@ TEST(FineTune, MismatchedTrunkIsAnErrorNamingTheLayers) {
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST(FineTune, CheckpointsRecordWhetherTheNetworkHasBatchNorm) {
+  // jigsaw-small without batch norm (the paper's CFN) reloads as it was built: load_model reads
+  // config.batch_norm, so a strict load finds exactly the tensors the file holds.
+  std::string dir = temp_dir("bn");
+  for (bool bn : {false, true}) {
+    models::ModelConfig mc;
+    mc.in_channels = 1;
+    mc.width = 0.5;
+    mc.batch_norm = bn;
+    auto net = models::create("jigsaw-small", mc);
+    const std::string path = dir + (bn ? "/bn.safetensors" : "/plain.safetensors");
+    io::save_checkpoint(path, *net, nullptr, 0, nullptr,
+                        {{"model", "jigsaw-small"}, {"width", "0.5"}, {"batch_norm", bn ? "true" : "false"}});
+    tasks::ModelSource s;
+    s.checkpoint = path;
+    auto loaded = tasks::load_model(s, 1).model;
+    EXPECT_EQ(loaded->state_dict().size(), net->state_dict().size()) << "batch norm " << bn;
+    EXPECT_EQ(loaded->state_dict().count("features.bn3.running_mean"), bn ? 1u : 0u);
+  }
+  std::filesystem::remove_all(dir);
+}

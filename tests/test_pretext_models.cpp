@@ -186,7 +186,9 @@ TEST(PretextModels, SharedTowersSumTheGradientsOfAllTiles) {
 TEST(PretextModels, TransferCopiesTheTrunkAndKeepsItsFunction) {
   Generator g(9);
   // jigsaw-small -> alexnet-small: same trunk, so the features are identical afterwards.
-  auto jig = std::dynamic_pointer_cast<models::TiledNet>(models::create("jigsaw-small", cfg(1)));
+  models::ModelConfig plain = cfg(1);
+  plain.batch_norm = false;  // the CFN-faithful jigsaw-small: the same trunk exactly
+  auto jig = std::dynamic_pointer_cast<models::TiledNet>(models::create("jigsaw-small", plain));
   auto alex = std::dynamic_pointer_cast<models::FeaturesClassifier>(models::create("alexnet-small", cfg(1)));
   models::TransferResult r = models::transfer_features(*jig, *alex, -1, /*freeze=*/true);
   EXPECT_EQ(r.lines.size(), 5u);

@@ -112,6 +112,7 @@ int cmd_train_pretext(int argc, char** argv) {
       .flag("permutations", "100", "jigsaw: size of the permutation set")
       .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
       .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
+      .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
       .boolean("quiet", "no progress output");
   add_data_flags(args, "0");
   if (!args.parse(argc, argv, 2)) return 0;
@@ -122,6 +123,7 @@ int cmd_train_pretext(int argc, char** argv) {
   c.task = args.str("task");
   c.model = args.str("model");
   c.width = args.f64("width");
+  c.batch_norm = !args.on("no-batch-norm");
   c.epochs = args.i64("epochs");
   c.samples_per_epoch = args.i64("samples-per-epoch");
   c.batch_size = args.i64("batch-size");
