@@ -10,6 +10,7 @@
 #include "engine/data/transforms.h"
 #include "engine/ops.h"
 #include "engine/util/error.h"
+#include "tasks/image_source.h"
 
 namespace pw::tasks {
 
@@ -27,22 +28,6 @@ bool has_class_folders(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_directory() && e.path().filename().string()[0] != '.') return true;
   return false;
-}
-
-// 2x2 box averages while the shorter side stays >= 2 * size (so bilinear never skips pixels).
-io::Image shrink(io::Image img, int64_t size) {
-  while (std::min(img.height, img.width) >= 2 * size) {
-    io::Image h{img.channels, img.height / 2, img.width / 2, {}};
-    h.pixels.resize(h.channels * h.height * h.width);
-    for (int64_t c = 0; c < h.channels; ++c)
-      for (int64_t y = 0; y < h.height; ++y)
-        for (int64_t x = 0; x < h.width; ++x) {
-          const float* p = img.pixels.data() + (c * img.height + 2 * y) * img.width + 2 * x;
-          h.pixels[(c * h.height + y) * h.width + x] = 0.25f * (p[0] + p[1] + p[img.width] + p[img.width + 1]);
-        }
-    img = std::move(h);
-  }
-  return data::center_crop(data::resize_shorter(img, size), size, size);
 }
 
 Tensor resize_to(const Tensor& images, int64_t size) {
@@ -130,7 +115,7 @@ Dataset load_dataset(const std::string& spec, const DataOptions& o) {
     for (size_t i = 0; i < loaded.images.size(); ++i) {
       const int32_t label = loaded.labels.empty() ? 0 : loaded.labels[i];
       const bool to_test = every > 0 && (++seen[label] % every == 0);
-      (to_test ? test : train).push_back(shrink(loaded.images[i], size));
+      (to_test ? test : train).push_back(fit_square(loaded.images[i], size));
       if (!loaded.labels.empty()) (to_test ? test_y : train_y).push_back(label);
       if (!to_test) d.train_paths.push_back(loaded.paths[i]);
     }

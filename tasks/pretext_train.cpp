@@ -98,9 +98,14 @@ void make_pretext_batch(const PretextConfig& c, const std::vector<Permutation>& 
 }
 
 PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const Tensor& eval_images) {
+  PW_CHECK(images.dim() == 4 && images.size(0) > 0, "train: no images to train on");
+  return train_pretext(c, TensorSource(images), eval_images);
+}
+
+PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, const Tensor& eval_images) {
   const std::string model_name = c.model.empty() ? default_pretext_model(c.task) : c.model;
   default_pretext_model(c.task);
-  PW_CHECK(images.dim() == 4 && images.size(0) > 0, "train: no images to train on");
+  PW_CHECK(images.size() > 0, "train: no images to train on");
   PW_CHECK(c.batch_size > 0 && c.epochs > 0, "train: batch size and epochs must be positive");
   namespace fs = std::filesystem;
   const fs::path out = c.out_dir.empty() ? fs::path() : fs::path(c.out_dir);
@@ -118,7 +123,7 @@ PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const 
 
   manual_seed(c.seed);
   models::ModelConfig mc;
-  mc.in_channels = images.size(1);
+  mc.in_channels = images.channels();
   mc.width = c.width;
   mc.batch_norm = c.batch_norm;
   mc.num_classes = c.task == "jigsaw" ? r.classes : 0;
@@ -126,7 +131,7 @@ PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const 
   model->to(c.device);
   auto opt = make_optimizer(c, model->parameters());
 
-  const int64_t n = images.size(0);
+  const int64_t n = images.size();
   const int64_t per_epoch = c.samples_per_epoch > 0 ? c.samples_per_epoch : n;
   const int64_t steps_per_epoch = (per_epoch + c.batch_size - 1) / c.batch_size;
   const int64_t total = steps_per_epoch * c.epochs;
@@ -165,7 +170,10 @@ PretextResult train_pretext(const PretextConfig& c, const Tensor& images, const 
       idx.push_back(order[k % n]);
     Generator gen(c.seed, 1'000'000 + s);
     std::pair<Tensor, Tensor> xy;
-    make_pretext_batch(c, perms, images, idx, gen, xy.first, xy.second);
+    // Only this batch's images are materialized (decoded, for a file source).
+    std::vector<int64_t> local(idx.size());
+    for (size_t k = 0; k < idx.size(); ++k) local[k] = (int64_t)k;
+    make_pretext_batch(c, perms, images.gather(idx), local, gen, xy.first, xy.second);
     return xy;
   };
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/nn.h"
+#include "tasks/image_source.h"
 #include "tasks/pretext/context.h"
 #include "tasks/pretext/jigsaw.h"
 
@@ -58,6 +59,9 @@ struct PretextResult {
 
 // images and eval_images: [N, C, H, W] f32 cpu, already normalized and sized for the task.
 PretextResult train_pretext(const PretextConfig& config, const Tensor& images, const Tensor& eval_images);
+// The same with the training images read from a source (image files decoded on demand: fixed
+// memory). Batches are identical to those of the tensor form for the same images.
+PretextResult train_pretext(const PretextConfig& config, const ImageSource& images, const Tensor& eval_images);
 
 // Builds the inputs and labels of one step (exposed for tests): rotation [4B, C, H, W];
 // jigsaw [B, 9, C, t, t]; context [B, 2, C, p, p].

@@ -2,6 +2,8 @@
 // `patchwork probe` (linear probes on frozen layers).
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "engine/device/device.h"
@@ -9,7 +11,9 @@
 #include "engine/io/safetensors.h"
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
+#include "engine/data/folder.h"
 #include "tasks/datasets.h"
+#include "tasks/image_source.h"
 #include "tasks/load_model.h"
 #include "tasks/pretext_train.h"
 #include "tasks/probe.h"
@@ -46,6 +50,46 @@ tasks::Dataset load(const Args& args) {
   if (!d.skipped.empty()) std::fprintf(stderr, ", %zu skipped (first: %s)", d.skipped.size(), d.skipped[0].c_str());
   std::fprintf(stderr, "\n");
   return d;
+}
+
+// --stream: the files of folder:DIR (every fifth image of each class held out, at most --limit-test
+// of them decoded for the pretext accuracy) or images:DIR (no held-out set), decoded on demand.
+std::unique_ptr<tasks::FileSource> open_stream(const Args& args, Tensor* held_out) {
+  const std::string spec = args.str("data");
+  const auto colon = spec.find(':');
+  std::string kind = colon == std::string::npos ? "" : spec.substr(0, colon);
+  const std::string dir = colon == std::string::npos ? spec : spec.substr(colon + 1);
+  if (kind.empty() && std::filesystem::is_directory(dir)) {
+    bool classes = false;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) classes |= e.is_directory();
+    kind = classes ? "folder" : "images";
+  }
+  PW_CHECK(kind == "folder" || kind == "images", "train: --stream reads folder:DIR or images:DIR, not '", spec, "'");
+  tasks::StreamOptions so;
+  so.image_size = args.i64("image-size") > 0 ? args.i64("image-size") : 128;
+  so.skip_bad = args.on("skip-bad");
+  so.workers = (int)args.i64("workers");
+  std::vector<std::string> train, test;
+  if (kind == "images") {
+    train = data::list_flat_folder(dir, true).paths;
+  } else {
+    data::ImageList list = data::list_image_folder(dir);
+    std::map<int32_t, int64_t> seen;
+    for (size_t i = 0; i < list.paths.size(); ++i) (++seen[list.labels[i]] % 5 == 0 ? test : train).push_back(list.paths[i]);
+  }
+  if (args.i64("limit-train") >= 0 && (int64_t)train.size() > args.i64("limit-train")) train.resize(args.i64("limit-train"));
+  auto source = std::make_unique<tasks::FileSource>(train, so);
+  const int64_t limit = args.i64("limit-test") >= 0 ? args.i64("limit-test") : 1000;
+  if ((int64_t)test.size() > limit) test.resize(limit);
+  if (!test.empty()) {
+    tasks::FileSource t(test, so, source->mean(), source->std());
+    std::vector<int64_t> all(test.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = (int64_t)i;
+    *held_out = t.gather(all);
+  }
+  std::fprintf(stderr, "data: %s streamed, %zu training files decoded on demand at %lld px (%d workers), %zu held out\n",
+               spec.c_str(), train.size(), (long long)so.image_size, so.workers, test.size());
+  return source;
 }
 
 }  // namespace
@@ -112,13 +156,30 @@ int cmd_train_pretext(int argc, char** argv) {
       .flag("permutations", "100", "jigsaw: size of the permutation set")
       .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
       .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
+      .boolean("stream", "folder:DIR and images:DIR: decode the files as batches need them instead of loading\n"
+                         "them all first (fixed memory, whatever the size of the collection; slower)")
+      .flag("workers", "2", "with --stream: decoding threads")
       .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
       .boolean("quiet", "no progress output");
   add_data_flags(args, "0");
   if (!args.parse(argc, argv, 2)) return 0;
   set_num_threads((int)args.i64("threads"));
   tasks::default_pretext_model(args.str("task"));  // an unknown task fails before any loading
-  tasks::Dataset data = load(args);
+  // The training images: all decoded into memory, or (--stream) decoded batch by batch.
+  tasks::Dataset data;
+  std::unique_ptr<tasks::FileSource> stream;
+  Tensor held_out;
+  int64_t size = 0, channels = 0;
+  if (args.on("stream")) {
+    stream = open_stream(args, &held_out);
+    size = args.i64("image-size") > 0 ? args.i64("image-size") : 128;
+    channels = stream->channels();
+  } else {
+    data = load(args);
+    size = std::min(data.train_images.size(2), data.train_images.size(3));
+    channels = data.train_images.size(1);
+    held_out = data.test_images;
+  }
   tasks::PretextConfig c;
   c.task = args.str("task");
   c.model = args.str("model");
@@ -139,8 +200,6 @@ int cmd_train_pretext(int argc, char** argv) {
   c.resume = args.on("resume");
   c.stop_after = args.i64("stop-after");
   c.progress = !args.on("quiet");
-  const int64_t size = std::min(data.train_images.size(2), data.train_images.size(3));
-  const int64_t channels = data.train_images.size(1);
   c.context = tasks::context_config_for(size);
   if (args.i64("patch") > 0) c.context.patch = args.i64("patch");
   if (args.i64("gap") >= 0) c.context.gap = args.i64("gap");
@@ -165,14 +224,18 @@ int cmd_train_pretext(int argc, char** argv) {
   if (c.task == "jigsaw")
     std::fprintf(stderr, "jigsaw: grid %lld, tile %lld, %lld permutations\n", (long long)c.jigsaw.grid,
                  (long long)c.jigsaw.tile, (long long)c.permutations);
-  tasks::PretextResult r = tasks::train_pretext(c, data.train_images, data.test_images);
+  tasks::PretextResult r = stream ? tasks::train_pretext(c, *stream, held_out)
+                                  : tasks::train_pretext(c, data.train_images, held_out);
+  if (stream && stream->skipped() > 0)
+    std::fprintf(stderr, "%lld decodes failed and were replaced by the next file (--skip-bad)\n",
+                 (long long)stream->skipped());
   if (c.task == "jigsaw")
     std::printf("permutations: mean Hamming distance %.3f, minimum %d\n", r.permutation_stats.mean,
                 r.permutation_stats.minimum);
-  char held_out[96] = "no held-out images";
-  if (r.evaluated) std::snprintf(held_out, sizeof held_out, "held-out pretext accuracy %.4f", r.eval_accuracy);
+  char eval_text[96] = "no held-out images";
+  if (r.evaluated) std::snprintf(eval_text, sizeof eval_text, "held-out pretext accuracy %.4f", r.eval_accuracy);
   std::printf("%s: %lld steps, last loss %.4f, %s (chance %.4f), %.1fs, %.0f samples/s%s\n", c.task.c_str(),
-              (long long)r.steps, r.losses.empty() ? 0.0 : r.losses.back(), held_out, 1.0 / r.classes, r.seconds,
+              (long long)r.steps, r.losses.empty() ? 0.0 : r.losses.back(), eval_text, 1.0 / r.classes, r.seconds,
               r.samples_per_second, r.interrupted ? " (stopped early)" : "");
   return 0;
 }
