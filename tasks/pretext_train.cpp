@@ -1,9 +1,7 @@
 // The pretext training loop: see pretext_train.h.
 #include "tasks/pretext_train.h"
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -11,6 +9,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/util/interrupt.h"
 #include "engine/util/progress.h"
 #include "models/registry.h"
 #include "tasks/pretext/rotation.h"
@@ -18,20 +17,6 @@
 namespace pw::tasks {
 
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted = true; }
-
-// Installs the Ctrl-C handler for the lifetime of a training run.
-struct SigintScope {
-  using Handler = void (*)(int);
-  Handler previous;
-  SigintScope() {
-    g_interrupted = false;
-    previous = std::signal(SIGINT, on_sigint);
-  }
-  ~SigintScope() { std::signal(SIGINT, previous); }
-};
 
 Tensor gather(const Tensor& images, const std::vector<int64_t>& idx) {
   const int64_t per = images.numel() / images.size(0);
@@ -177,7 +162,7 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
     return xy;
   };
 
-  SigintScope sigint;
+  InterruptScope sigint;
   model->train();
   const int64_t end = c.stop_after >= 0 ? std::min(total, c.stop_after) : total;
   Progress progress(end - step, c.task + " pretext, " + model_name, c.progress);
@@ -211,7 +196,7 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
       metrics << "{\"step\": " << step << ", \"epoch\": " << (step - 1) / steps_per_epoch + 1 << ", \"loss\": " << l
               << ", \"accuracy\": " << acc << ", \"lr\": " << opt->lr() << "}\n";
     if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0) save(step);
-    if (g_interrupted) break;
+    if (InterruptScope::interrupted()) break;
   }
   if (next.valid()) next.wait();
   r.interrupted = step < total;
@@ -220,10 +205,11 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
   r.samples_per_second = r.seconds > 0 ? samples / r.seconds : 0;
   progress.finish({{"loss", loss_avg}, {"acc", acc_avg}});
   save(step);
-  if (g_interrupted && c.progress) std::fprintf(stderr, "interrupted: checkpoint saved at step %lld\n", (long long)step);
+  if (InterruptScope::interrupted() && c.progress)
+    std::fprintf(stderr, "interrupted: checkpoint saved at step %lld\n", (long long)step);
 
   // Pretext accuracy on held-out images, with fixed samples.
-  if (eval_images.defined() && eval_images.size(0) > 0 && !g_interrupted) {
+  if (eval_images.defined() && eval_images.size(0) > 0 && !InterruptScope::interrupted()) {
     NoGradGuard ng;
     model->eval();
     const int64_t m = std::min<int64_t>(c.eval_images, eval_images.size(0));

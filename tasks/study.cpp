@@ -160,17 +160,17 @@ StudyConfig study_config(const std::string& budget) {
   c.budget = budget;
   if (budget == "quick") return c;  // the defaults in study.h
   if (budget == "default") {
-    c.train_images = 30000;
+    c.train_images = 60000;
     c.supervised_epochs = 4;
     c.rotation_epochs = 3;
-    c.tile_images = 20000;
+    c.tile_images = 30000;
     c.tile_epochs = 3;
-    c.photo_samples = 4096;
-    c.photo_epochs = 2;
-    c.probe_train = 10000;
-    c.probe_test = 2000;
+    c.photo_samples = 8192;
+    c.photo_epochs = 3;
+    c.probe_train = 20000;
+    c.probe_test = 5000;
     c.probe_epochs = 10;
-    c.viz_iterations = 200;
+    c.viz_iterations = 300;
     return c;
   }
   if (budget == "full") {

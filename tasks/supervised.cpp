@@ -11,6 +11,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/util/interrupt.h"
 #include "engine/util/progress.h"
 #include "models/registry.h"
 #include "models/transfer.h"
@@ -119,24 +120,62 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
   int64_t total_steps = steps_per_epoch * c.epochs;
   auto schedule = optim::make_schedule(c.schedule, c.lr, total_steps);
 
+  const std::string ckpt_path =
+      c.out_dir.empty() ? "" : (std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string();
+  int64_t step = 0;
+  if (c.resume) {
+    PW_CHECK(!ckpt_path.empty() && std::filesystem::exists(ckpt_path), "train: --resume needs a checkpoint at '",
+             ckpt_path, "'");
+    io::Checkpoint ck = io::read_checkpoint(ckpt_path);
+    PW_CHECK(ck.config.count("task") && ck.config.at("task") == "supervised" && ck.config.count("model") &&
+                 ck.config.at("model") == c.model,
+             "train: the checkpoint in '", c.out_dir, "' is not a supervised run of ", c.model);
+    PW_CHECK(c.init_from.empty(), "train: --resume continues a run; --init-from starts one (give one of them)");
+    io::restore_checkpoint(ck, *model, opt.get(), &default_generator());
+    step = ck.step;
+    PW_CHECK(step <= total_steps, "train: the checkpoint is at step ", step, ", past the run's ", total_steps,
+             " steps (different --epochs, --batch-size or --limit-train?)");
+  }
+  result.first_step = step;
+  auto save = [&](int64_t epoch, const Evaluation* ev) {
+    if (ckpt_path.empty()) return;
+    // Atomically: a crash never leaves a half-written checkpoint. The default generator (dropout
+    // masks) is the state worth saving; each epoch's shuffle is replayed from the seed.
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%.17g", c.lr);
+    std::map<std::string, std::string> config = {
+        {"task", "supervised"}, {"model", c.model}, {"width", std::to_string(c.width)}, {"init_from", c.init_from},
+        {"transfer_layers", std::to_string(c.transfer_layers)}, {"freeze", c.freeze ? "true" : "false"},
+        {"epoch", std::to_string(epoch)}, {"epochs", std::to_string(c.epochs)},
+        {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", lr},
+        {"schedule", c.schedule}, {"seed", std::to_string(c.seed)}, {"device", c.device.str()}};
+    if (ev) config["test_accuracy"] = std::to_string(ev->accuracy);
+    io::save_checkpoint(ckpt_path, *model, opt.get(), step, &default_generator(), config);
+  };
+
   std::ofstream metrics;
   if (!c.out_dir.empty()) {
     std::filesystem::create_directories(c.out_dir);
-    metrics.open(std::filesystem::path(c.out_dir) / "metrics.jsonl");
+    metrics.open(std::filesystem::path(c.out_dir) / "metrics.jsonl", c.resume ? std::ios::app : std::ios::trunc);
     PW_CHECK(metrics.good(), "train: cannot write metrics to '", c.out_dir, "'");
   }
 
   result.parameters = model->num_parameters();
   double train_time = 0;
-  int64_t step = 0;
-  for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
-    model->train();
+  int64_t trained = 0;  // images through the network in this run
+  const int64_t last = c.stop_after >= 0 ? std::min(total_steps, c.stop_after) : total_steps;
+  InterruptScope sigint;
+  for (int64_t epoch = 1; epoch <= c.epochs && step < last; ++epoch) {
+    // Every epoch's order is drawn, also those a resumed run skips, so the shuffle stays in step.
     std::vector<int64_t> order = shuffle_gen.permutation(n);
-    Progress progress(steps_per_epoch,
+    const int64_t epoch_first = (epoch - 1) * steps_per_epoch;
+    if (step >= epoch_first + steps_per_epoch) continue;
+    model->train();
+    Progress progress(std::min(last, epoch_first + steps_per_epoch) - step,
                       "epoch " + std::to_string(epoch) + "/" + std::to_string(c.epochs), c.progress);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
-    for (int64_t b = 0; b < steps_per_epoch; ++b) {
+    for (int64_t b = step - epoch_first; b < steps_per_epoch && step < last; ++b) {
       int64_t begin = b * c.batch_size, end = std::min(n, begin + c.batch_size);
       Tensor xb, yb;
       gather(train.images, train.labels, order, begin, end, xb, yb);
@@ -148,18 +187,31 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
       opt->step();
       ++step;
       double l = loss.item();
+      result.losses.push_back(l);
       loss_sum += l * (end - begin);
       std::vector<int32_t> pred = argmax(logits.detach(), 1).to_vector_i32();
       for (int64_t i = 0; i < end - begin; ++i) correct += pred[i] == yb.data<int32_t>()[i];
       seen += end - begin;
-      progress.update(b + 1, {{"loss", loss_sum / seen}, {"acc", (double)correct / seen}, {"lr", opt->lr()}},
+      trained += end - begin;
+      progress.update(step - std::max(epoch_first, result.first_step),
+                      {{"loss", loss_sum / seen}, {"acc", (double)correct / seen}, {"lr", opt->lr()}},
                       (double)c.batch_size);
       if (metrics.is_open() && (step % 50 == 0 || b + 1 == steps_per_epoch))
         metrics << "{\"step\": " << step << ", \"epoch\": " << epoch << ", \"loss\": " << l
                 << ", \"lr\": " << opt->lr() << "}\n";
+      if (InterruptScope::interrupted()) break;
     }
     double secs = progress.elapsed_seconds();
     train_time += secs;
+    if (step < epoch_first + steps_per_epoch) {
+      // Stopped inside the epoch (Ctrl-C or stop_after): checkpoint, no evaluation.
+      progress.finish({{"loss", seen ? loss_sum / seen : 0}});
+      save(epoch, nullptr);
+      result.interrupted = true;
+      if (InterruptScope::interrupted() && c.progress)
+        std::fprintf(stderr, "interrupted: checkpoint saved at step %lld (continue with --resume)\n", (long long)step);
+      break;
+    }
     Evaluation ev = evaluate(*model, test.images, test.labels, 256, classes);
     progress.finish({{"loss", loss_sum / seen}, {"acc", (double)correct / seen}, {"test_acc", ev.accuracy}});
     EpochRecord rec{epoch, loss_sum / seen, (double)correct / seen, ev.loss, ev.accuracy, secs};
@@ -167,21 +219,7 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     result.test_accuracy = ev.accuracy;
     result.test_loss = ev.loss;
     result.confusion = ev.confusion;
-    if (!c.out_dir.empty()) {
-      // After every epoch, atomically: a crash never leaves a half-written checkpoint.
-      // The default generator (dropout masks) is the state worth saving; shuffling is per epoch.
-      char lr[32];
-      std::snprintf(lr, sizeof lr, "%.17g", c.lr);
-      io::save_checkpoint((std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string(), *model, opt.get(),
-                          step, &default_generator(),
-                          {{"task", "supervised"}, {"model", c.model}, {"width", std::to_string(c.width)},
-                           {"init_from", c.init_from}, {"transfer_layers", std::to_string(c.transfer_layers)},
-                           {"freeze", c.freeze ? "true" : "false"}, {"epoch", std::to_string(epoch)},
-                           {"epochs", std::to_string(c.epochs)}, {"batch_size", std::to_string(c.batch_size)},
-                           {"optimizer", c.optimizer}, {"lr", lr}, {"schedule", c.schedule},
-                           {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
-                           {"test_accuracy", std::to_string(ev.accuracy)}});
-    }
+    save(epoch, &ev);
     if (metrics.is_open()) {
       metrics << "{\"epoch\": " << epoch << ", \"train_loss\": " << rec.train_loss
               << ", \"train_accuracy\": " << rec.train_accuracy << ", \"test_loss\": " << rec.test_loss
@@ -193,7 +231,7 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
   model->eval();
   result.model = model;
   result.train_seconds = train_time;
-  result.images_per_second = train_time > 0 ? (double)n * c.epochs / train_time : 0;
+  result.images_per_second = train_time > 0 ? (double)trained / train_time : 0;
   return result;
 }
 

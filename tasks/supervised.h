@@ -34,6 +34,11 @@ struct SupervisedConfig {
   std::string init_from;
   int64_t transfer_layers = -1;
   bool freeze = false;
+  // Continue from out_dir/checkpoint.safetensors (written after every epoch, at stop_after and on
+  // Ctrl-C) exactly where it stopped: the remaining steps give the losses an uninterrupted run
+  // gives (the shuffle of every epoch is replayed from the seed; the dropout generator is restored).
+  bool resume = false;
+  int64_t stop_after = -1;        // stop (with a checkpoint) after this many steps in total
   bool progress = true;
   Device device = Device::cpu();  // where the model trains (cpu, simt or cuda)
 };
@@ -47,6 +52,9 @@ struct SupervisedResult {
   std::vector<EpochRecord> epochs;
   double test_accuracy = 0, test_loss = 0, train_seconds = 0, images_per_second = 0;
   int64_t steps = 0, parameters = 0;
+  std::vector<double> losses;          // every step of this run (after a resume: from where it resumed)
+  int64_t first_step = 0;              // the step this run started at (0, or where it resumed)
+  bool interrupted = false;            // stopped by Ctrl-C or stop_after before the last step
   std::vector<int64_t> confusion;  // classes x classes, row = true label
   std::vector<std::string> transfer;  // one line per copied convolution, when fine-tuning
   std::shared_ptr<nn::Module> model;  // the trained model, in eval mode, on the training device

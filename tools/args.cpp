@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
+#include <stdexcept>
 
 #include "engine/io/json.h"
 #include "engine/util/error.h"
@@ -112,6 +114,34 @@ bool Args::on(const std::string& name) const {
   const std::string& v = get(name).value;
   return v == "true" || v == "1" || v == "yes";
 }
+
+std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const std::string& flag) {
+  std::vector<int64_t> out;
+  if (text == "all") {
+    PW_CHECK(all > 0, "--", flag, " all: the number of choices is not known here; list them");
+    for (int64_t i = 0; i < all; ++i) out.push_back(i);
+    return out;
+  }
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    try {
+      size_t dash = part.find('-', 1);
+      if (dash == std::string::npos) {
+        out.push_back(std::stoll(part));
+      } else {
+        int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1));
+        PW_CHECK(a <= b && b - a < 100000, "--", flag, ": bad range '", part, "'");
+        for (int64_t i = a; i <= b; ++i) out.push_back(i);
+      }
+    } catch (const std::logic_error&) {
+      PW_FAIL("--", flag, ": expected numbers like 3, 0,2,5, 0-15 or all; got '", text, "'");
+    }
+  }
+  PW_CHECK(!out.empty(), "--", flag, " is empty");
+  return out;
+}
+
 
 Shape parse_shape(const std::string& text, const std::string& flag) {
   Shape shape;

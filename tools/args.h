@@ -12,6 +12,10 @@ namespace pw::cli {
 // the error message.
 Shape parse_shape(const std::string& text, const std::string& flag);
 
+// "3", "0,2,5", "0-15" or "all" (0 .. all-1; `all` <= 0 means it is not known here, an error) ->
+// indices, for --units, --classes, --images; `flag` names the flag in error messages.
+std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const std::string& flag);
+
 class Args {
  public:
   Args(std::string command, std::string summary);

@@ -43,34 +43,6 @@ const char* kVizUsage =
     "  top-patches  the data set patches that excite a layer's units most, at their receptive field\n"
     "  sheet      an HTML contact sheet of every convolution: optimized image, top patches, dead units\n";
 
-// "3", "0,2,5", "0-15", "all" (0..n-1) -> indices.
-std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const std::string& flag) {
-  std::vector<int64_t> out;
-  if (text == "all") {
-    PW_CHECK(all > 0, "--", flag, " all: the number of choices is not known here; list them");
-    for (int64_t i = 0; i < all; ++i) out.push_back(i);
-    return out;
-  }
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    try {
-      size_t dash = part.find('-', 1);
-      if (dash == std::string::npos) {
-        out.push_back(std::stoll(part));
-      } else {
-        int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1));
-        PW_CHECK(a <= b && b - a < 100000, "--", flag, ": bad range '", part, "'");
-        for (int64_t i = a; i <= b; ++i) out.push_back(i);
-      }
-    } catch (const std::logic_error&) {
-      PW_FAIL("--", flag, ": expected numbers like 3, 0,2,5, 0-15 or all; got '", text, "'");
-    }
-  }
-  PW_CHECK(!out.empty(), "--", flag, " is empty");
-  return out;
-}
-
 std::vector<float> parse_floats(const std::string& text, int64_t channels, const std::string& flag) {
   std::vector<float> v;
   std::stringstream ss(text);
@@ -158,7 +130,9 @@ std::string ints(const std::vector<int64_t>& v) {
   return o.str() + "]";
 }
 
-void write_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results) {
+}  // namespace
+
+void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results) {
   fs::create_directories(a.str("out"));
   const std::string png = (fs::path(a.str("out")) / (what + ".png")).string();
   io::write_png(png, img);
@@ -167,6 +141,8 @@ void write_outputs(const Args& a, const std::string& what, const io::Image& img,
                         "}\n");
   std::printf("wrote %s and %s.json\n", png.c_str(), what.c_str());
 }
+
+namespace {
 
 // Defaults for --jitter/--blur/--blur-every are given by the caller; "auto" jitter is a 16th of the
 // image side (16 px at 224, as commonly used for class models; 1-2 px on 28-px images).
@@ -229,7 +205,7 @@ int viz_filters(int argc, char** argv) {
   std::ostringstream r;
   r << "{\"layer\": " << io::json_quote(path) << ", \"filters\": " << conv.out_channels << ", \"kernel\": ["
     << conv.kernel_h << ", " << conv.kernel_w << "]}";
-  write_outputs(a, "filters", img, r.str());
+  write_viz_outputs(a, "filters", img, r.str());
   return 0;
 }
 
@@ -262,7 +238,7 @@ int viz_class(int argc, char** argv) {
   std::vector<io::Image> cells;
   for (size_t i = 0; i < classes.size(); ++i)
     cells.push_back(tasks::upscale(picture(r.images.select(0, (int64_t)i), l.space), upscale_factor(l.space.width)));
-  write_outputs(a, "class", tasks::grid(cells, std::min<int64_t>(5, (int64_t)cells.size())), ascent_json(r, classes));
+  write_viz_outputs(a, "class", tasks::grid(cells, std::min<int64_t>(5, (int64_t)cells.size())), ascent_json(r, classes));
   return 0;
 }
 
@@ -319,7 +295,7 @@ int viz_unit(int argc, char** argv) {
   std::vector<io::Image> cells;
   for (size_t i = 0; i < spec.units.size(); ++i)
     cells.push_back(tasks::upscale(picture(r.images.select(0, (int64_t)i), l.space), upscale_factor(l.space.width)));
-  write_outputs(a, "unit", tasks::grid(cells, std::min<int64_t>(8, (int64_t)cells.size())), ascent_json(r, spec.units));
+  write_viz_outputs(a, "unit", tasks::grid(cells, std::min<int64_t>(8, (int64_t)cells.size())), ascent_json(r, spec.units));
   return 0;
 }
 
@@ -396,7 +372,7 @@ int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what) 
     js << "]";
   }
   js << "}";
-  write_outputs(a, what, tasks::grid(cells, cols), js.str());
+  write_viz_outputs(a, what, tasks::grid(cells, cols), js.str());
   return 0;
 }
 
@@ -460,7 +436,7 @@ int viz_dream(int argc, char** argv) {
      << ", \"sizes\": [";
   for (size_t i = 0; i < r.sizes.size(); ++i) js << (i ? ", " : "") << "[" << r.sizes[i].first << ", " << r.sizes[i].second << "]";
   js << "]}";
-  write_outputs(a, "dream", tasks::grid({photo, dream}, 2, 4), js.str());
+  write_viz_outputs(a, "dream", tasks::grid({photo, dream}, 2, 4), js.str());
   return 0;
 }
 

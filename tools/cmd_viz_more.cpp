@@ -27,34 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "3", "0,2,5", "0-15", "all" (0..all-1) -> indices. The same syntax as cmd_viz.cpp's --units and
-// --classes (that copy is private to its file).
-std::vector<int64_t> parse_units(const std::string& text, int64_t all, const std::string& flag) {
-  std::vector<int64_t> out;
-  if (text == "all") {
-    for (int64_t i = 0; i < all; ++i) out.push_back(i);
-    return out;
-  }
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    try {
-      const size_t dash = part.find('-', 1);
-      if (dash == std::string::npos) {
-        out.push_back(std::stoll(part));
-      } else {
-        const int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1));
-        PW_CHECK(a <= b && b - a < 100000, "--", flag, ": bad range '", part, "'");
-        for (int64_t i = a; i <= b; ++i) out.push_back(i);
-      }
-    } catch (const std::logic_error&) {
-      PW_FAIL("--", flag, ": expected numbers like 3, 0,2,5, 0-15 or all; got '", text, "'");
-    }
-  }
-  PW_CHECK(!out.empty(), "--", flag, " is empty");
-  return out;
-}
-
 void common_flags(Args& a, const std::string& out, const std::string& limit) {
   add_load_model_flags(a);
   a.flag("data", "fashion-mnist", "the images scanned: the test split (or the training images of unlabeled\n"
@@ -146,7 +118,7 @@ int viz_top_patches(int argc, char** argv) {
              ", not a map of channels; top patches need a convolutional layer");
     channels = out.size(1);
   }
-  const std::vector<int64_t> units = parse_units(a.str("units"), channels, "units");
+  const std::vector<int64_t> units = parse_indices(a.str("units"), channels, "units");
   for (int64_t u : units)
     PW_CHECK(u >= 0 && u < channels, "--units: unit ", u, " is out of range; ", layer, " has ", channels,
              " channels");
@@ -164,12 +136,7 @@ int viz_top_patches(int argc, char** argv) {
   r << "{\"layer\": " << io::json_quote(tp.layer) << ", \"model\": " << io::json_quote(l.name)
     << ", \"images\": " << l.images.size(0) << ", \"receptive_field\": " << tasks::viz::field_json(tp.field)
     << ", \"scale\": " << scale << ", \"units\": " << units_json(tp) << "}";
-  fs::create_directories(a.str("out"));
-  const std::string png = (fs::path(a.str("out")) / "top-patches.png").string();
-  io::write_png(png, img);
-  write_file_atomic((fs::path(a.str("out")) / "top-patches.json").string(),
-                    "{\"method\": \"top-patches\", \"flags\": " + a.json() + ", \"results\": " + r.str() + "}\n");
-  std::printf("wrote %s and top-patches.json\n", png.c_str());
+  write_viz_outputs(a, "top-patches", img, r.str());
   return 0;
 }
 

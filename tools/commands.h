@@ -1,5 +1,6 @@
 // The subcommands that live in their own files (tools/cmd_*.cpp), and helpers they share.
 #pragma once
+#include "engine/io/image.h"
 #include "models/registry.h"
 #include "tools/args.h"
 
@@ -19,7 +20,9 @@ int cmd_eval(int argc, char** argv);
 int cmd_neighbors(int argc, char** argv);
 int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|context
 int cmd_probe(int argc, char** argv);
-int cmd_viz(int argc, char** argv);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
+int cmd_viz(int argc, char** argv);
+// Writes <out>/<what>.png and <what>.json ({"method", "flags": every flag, "results"}) for viz methods.
+void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
 int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: tools/cmd_viz_more.cpp
 int viz_sheet(int argc, char** argv);
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp

@@ -97,7 +97,8 @@ int cmd_train(int argc, char** argv) {
   pw::cli::Args args("train",
                      "Train a classifier on labeled 28x28 images (Fashion-MNIST from Debian's\n"
                      "dataset-fashion-mnist by default), evaluating on the test split after each epoch.\n"
-                     "Writes metrics.jsonl and summary.json to --out.");
+                     "Writes metrics.jsonl, summary.json and checkpoint.safetensors (after every epoch, at\n"
+                     "--stop-after and on Ctrl-C) to --out; --resume continues a stopped run exactly.");
   args.flag("data", pw::data::default_fashion_mnist_dir(), "MNIST-format folder (train-/t10k- idx files, .gz or plain)")
       .flag("task", "supervised", "supervised, or a pretext task: rotation, jigsaw, context\n"
                                   "(see `patchwork train --task rotation --help`)")
@@ -120,6 +121,8 @@ int cmd_train(int argc, char** argv) {
       .flag("limit-train", "-1", "use only the first N training images (-1: all 60000)")
       .flag("limit-test", "-1", "use only the first N test images (-1: all 10000)")
       .flag("out", "runs/train", "output directory")
+      .boolean("resume", "continue from --out/checkpoint.safetensors exactly where that run stopped")
+      .flag("stop-after", "-1", "stop after this many steps in total, with a checkpoint (-1: run to the end)")
       .flag("device", "auto", "auto, cpu, simt (the CUDA kernels run on the CPU) or cuda")
       .boolean("quiet", "no progress output");
   if (!args.parse(argc, argv, 2)) return 0;
@@ -144,12 +147,19 @@ int cmd_train(int argc, char** argv) {
   c.limit_train = args.i64("limit-train");
   c.limit_test = args.i64("limit-test");
   c.out_dir = args.str("out");
+  c.resume = args.on("resume");
+  c.stop_after = args.i64("stop-after");
   c.progress = !args.on("quiet");
   c.device = pw::parse_device(args.str("device"));
   std::fprintf(stderr, "training %s on %s, device %s, %d CPU threads, output in %s\n",
                c.model.c_str(), c.data_dir.c_str(), c.device.str().c_str(), pw::num_threads(),
                c.out_dir.c_str());
   pw::tasks::SupervisedResult r = pw::tasks::train_supervised(c);
+  if (r.interrupted) {
+    std::printf("stopped at step %lld; checkpoint in %s (continue with --resume)\n", (long long)r.steps,
+                c.out_dir.c_str());
+    return 0;
+  }
   std::printf("test accuracy %.4f (loss %.4f) after %lld epochs, %lld steps, %.1fs training, %.0f images/s, %lld parameters\n",
               r.test_accuracy, r.test_loss, (long long)c.epochs, (long long)r.steps, r.train_seconds,
               r.images_per_second, (long long)r.parameters);
