@@ -255,7 +255,7 @@ std::string write_report(const StudyResult& r, const std::string& command) {
 
   h << "<h2>conv1 filters</h2>\n<div class=\"row\">\n";
   for (const TrunkResult& t : r.trunks)
-    h << "<div class=\"fig\">" << img_tag(t.filters_png, t.name + " filters", 200) << html_escape(t.name) << "</div>\n";
+    h << "<div class=\"fig\">" << img_tag(t.filters_png, t.name + " filters", 176) << html_escape(t.name) << "</div>\n";
   h << "</div>\n<p class=\"muted\">Each filter stretched to its own range (gray = 0). Similarity to the supervised "
        "filters (mean best-match |cosine|): ";
   for (const auto& [name, sim] : r.filter_similarity) h << html_escape(name) << " " << fmt(sim, 3) << "; ";
@@ -278,7 +278,8 @@ std::string write_report(const StudyResult& r, const std::string& command) {
   h << "<h2>Nature photos</h2>\n<div class=\"row\"><div class=\"fig\">"
     << img_tag(r.photo_neighbors_png, "patch neighbours", 440)
     << "Patches (blue) and their nearest patches in the photo-trained context tower's conv5</div><div class=\"fig\">"
-    << img_tag(r.dream_png, "deep dream", 560) << "DeepDream at the context tower's conv3, objective per octave: ";
+    << img_tag(r.dream_png, "deep dream", 560) << "DeepDream at the photo-trained jigsaw tower's conv3 (the context tower, trained on "
+       "green-magenta-projected patches, only amplifies colour noise along that axis), objective per octave: ";
   for (size_t i = 0; i < r.dream_octave_end.size(); ++i)
     h << fmt(r.dream_octave_start[i], 3) << "&rarr;" << fmt(r.dream_octave_end[i], 3)
       << (i + 1 < r.dream_octave_end.size() ? ", " : "");

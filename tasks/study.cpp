@@ -316,7 +316,7 @@ StudyResult run_study(const StudyConfig& c) {
       r.trunks[i].neighbors_png = save(c, "neighbors_" + r.trunks[i].name + ".png", img);
       viz::FilterOptions fo;
       fo.scale = 8;
-      fo.cols = 8;
+      fo.cols = 4;
       const nn::Conv2d& conv1 = viz::find_conv(*models[i], "conv1");
       r.trunks[i].filters_png = save(c, "filters_" + r.trunks[i].name + ".png", viz::filter_grid(conv1, fo));
       if (i > 0) r.filter_similarity.push_back({r.trunks[i].name, filter_match(sup_w, conv1.weight)});
@@ -383,7 +383,7 @@ StudyResult run_study(const StudyConfig& c) {
     DataOptions op;
     op.image_size = c.photo_size;
     Dataset photos = load_dataset("images:" + c.photos_dir, op);
-    std::shared_ptr<nn::Module> context_photos;
+    std::shared_ptr<nn::Module> context_photos, jigsaw_photos;
     for (const char* task : {"jigsaw", "context"}) {
       PretextConfig p = pretext_base(c, task, std::string(task) + "_photos");
       p.epochs = c.photo_epochs;
@@ -394,7 +394,7 @@ StudyResult run_study(const StudyConfig& c) {
       p.jigsaw = jigsaw_config_for(c.photo_size);
       PretextResult pr = train_pretext(p, photos.train_images, Tensor());
       r.photo_trunks.push_back(from_pretext(std::string(task) + " (photos)", p, pr));
-      if (task[0] == 'c') context_photos = pr.model;
+      (task[0] == 'c' ? context_photos : jigsaw_photos) = pr.model;
     }
     // Patch retrieval in the context tower's conv5 space: random patches of the photos, at the
     // size the tower was trained on; each query's neighbours exclude the query itself.
@@ -429,13 +429,18 @@ StudyResult run_study(const StudyConfig& c) {
     }
     r.photo_neighbors_png = save(c, "photo_patch_neighbors.png", grid(cells, 8, 3, 1.f, frames));
 
-    // A deep dream of the first photo (its longer side 224 px) at the context tower's conv3.
-    std::string first;
-    for (const auto& e : fs::recursive_directory_iterator(c.photos_dir))
-      if (e.is_regular_file() && (first.empty() || e.path().string() < first)) {
-        std::string ext = e.path().extension().string();
-        if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".JPG") first = e.path().string();
-      }
+    // A deep dream of one photo (its longer side 224 px) at the jigsaw tower's conv3. Not the context
+    // tower's: it was trained on green-magenta-projected patches, so it never learned what happens
+    // along that colour axis and its dream amplifies untrained weights there (magenta-green noise).
+    std::string first = (fs::path(c.photos_dir) / c.dream_photo).string();
+    if (!fs::exists(first)) {
+      first.clear();
+      for (const auto& e : fs::recursive_directory_iterator(c.photos_dir))
+        if (e.is_regular_file() && (first.empty() || e.path().string() < first)) {
+          std::string ext = e.path().extension().string();
+          if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".JPG") first = e.path().string();
+        }
+    }
     PW_CHECK(!first.empty(), "study: no photo found in ", c.photos_dir);
     io::Image photo = io::read_image(first, 3);
     const double k = 224.0 / (double)std::max(photo.height, photo.width);
@@ -449,7 +454,7 @@ StudyResult run_study(const StudyConfig& c) {
     sp.width = photo.width;
     viz::DreamOptions dopt;
     dopt.seed = c.seed;
-    viz::DreamResult dr = viz::deep_dream(*context_photos, sp, "conv3",
+    viz::DreamResult dr = viz::deep_dream(*jigsaw_photos, sp, "conv3",
                                           Tensor::from_vector(px, {3, photo.height, photo.width}), dopt);
     r.dream_octave_start = dr.octave_start;
     r.dream_octave_end = dr.octave_end;

@@ -22,6 +22,7 @@ int cmd_study(int argc, char** argv) {
       .boolean("full", "the large budget (full training set, width 1, many epochs: meant for a GPU)")
       .flag("out", "runs/study", "output directory")
       .flag("photos", "/usr/share/backgrounds/mate/nature", "folder of photos for the photo experiments")
+      .flag("dream-photo", "LadyBird.jpg", "the photo (in --photos) of the deep dream; the first photo if missing")
       .flag("device", "auto", "auto (the best present), cpu, simt or cuda")
       .flag("seed", "0", "seed of everything")
       .flag("threads", "0", "CPU threads (0: all)")
@@ -32,6 +33,7 @@ int cmd_study(int argc, char** argv) {
   tasks::StudyConfig c = tasks::study_config(a.on("quick") ? "quick" : a.on("full") ? "full" : "default");
   c.out_dir = a.str("out");
   c.photos_dir = a.str("photos");
+  c.dream_photo = a.str("dream-photo");
   c.device = parse_device(a.str("device"));
   c.seed = (uint64_t)a.i64("seed");
   c.progress = !a.on("quiet");
