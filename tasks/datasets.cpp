@@ -48,21 +48,8 @@ Tensor take(const Tensor& t, int64_t limit) {
 }
 
 void normalize(Dataset& d) {
-  const int64_t c = d.train_images.size(1), n = d.train_images.size(0), hw = d.train_images.size(2) * d.train_images.size(3);
-  d.mean.assign(c, 0);
-  d.std.assign(c, 0);
-  const float* p = d.train_images.data<float>();
-  for (int64_t ch = 0; ch < c; ++ch) {
-    double s = 0, sq = 0;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t k = 0; k < hw; ++k) {
-        const double v = p[(i * c + ch) * hw + k];
-        s += v, sq += v * v;
-      }
-    const double m = s / (n * hw);
-    d.mean[ch] = (float)m;
-    d.std[ch] = (float)std::sqrt(std::max(1e-12, sq / (n * hw) - m * m));
-  }
+  const int64_t c = d.train_images.size(1), hw = d.train_images.size(2) * d.train_images.size(3);
+  channel_stats(d.train_images, d.mean, d.std);
   for (Tensor* t : {&d.train_images, &d.test_images}) {
     if (!t->defined()) continue;
     float* q = t->data<float>();

@@ -27,6 +27,27 @@ io::Image fit_square(io::Image img, int64_t size) {
   return data::center_crop(data::resize_shorter(img, size), size, size);
 }
 
+void channel_stats(const Tensor& images, std::vector<float>& mean, std::vector<float>& std) {
+  PW_CHECK(images.dim() == 4 && images.size(0) > 0, "images: statistics need [N, C, H, W], got ",
+           shape_str(images.shape()));
+  const Tensor x = images.contiguous();
+  const int64_t n = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  const float* p = x.data<float>();
+  mean.assign(C, 0.f);
+  std.assign(C, 1.f);
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < HW; ++j) {
+        const double v = p[(i * C + c) * HW + j];
+        s += v, sq += v * v;
+      }
+    const double m = s / (double)(n * HW);
+    mean[c] = (float)m;
+    std[c] = (float)std::sqrt(std::max(1e-12, sq / (double)(n * HW) - m * m));
+  }
+}
+
 TensorSource::TensorSource(Tensor images) : images_(images.contiguous()) {
   PW_CHECK(images_.dim() == 4 && images_.size(0) > 0 && images_.dtype() == DType::f32,
            "images: an f32 tensor [N, C, H, W] with N > 0 is needed, got ", shape_str(images_.shape()));
@@ -50,25 +71,13 @@ FileSource::FileSource(std::vector<std::string> paths, const StreamOptions& o) :
   PW_CHECK(o.image_size > 0 && o.workers >= 1 && o.stats_images >= 1, "images: bad stream options (size ",
            o.image_size, ", workers ", o.workers, ", stats images ", o.stats_images, ")");
   // Statistics first, with identity normalization.
-  const int64_t C = o.channels, HW = o.image_size * o.image_size;
+  const int64_t C = o.channels;
   mean_.assign(C, 0.f);
   std_.assign(C, 1.f);
   const int64_t n = size(), k = std::min(n, o.stats_images);
   std::vector<int64_t> pick;
   for (int64_t i = 0; i < k; ++i) pick.push_back(i * n / k);
-  Tensor sample = gather(pick);
-  const float* p = sample.data<float>();
-  for (int64_t c = 0; c < C; ++c) {
-    double s = 0, sq = 0;
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < HW; ++j) {
-        const double v = p[(i * C + c) * HW + j];
-        s += v, sq += v * v;
-      }
-    const double m = s / (double)(k * HW);
-    mean_[c] = (float)m;
-    std_[c] = (float)std::sqrt(std::max(1e-12, sq / (double)(k * HW) - m * m));
-  }
+  channel_stats(gather(pick), mean_, std_);
   skipped_ = 0;
 }
 

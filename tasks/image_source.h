@@ -71,6 +71,9 @@ class FileSource final : public ImageSource {
   mutable std::atomic<int64_t> skipped_{0};
 };
 
+// Per-channel mean and standard deviation of images [N, C, H, W] (f32 cpu), in double precision.
+void channel_stats(const Tensor& images, std::vector<float>& mean, std::vector<float>& std);
+
 // An image shrunk to a size x size square as the folder kinds of load_dataset do it: halved by
 // 2x2 box averages while the shorter side stays >= 2 * size, then the shorter side resized to
 // `size` (bilinear) and the centre cropped.
