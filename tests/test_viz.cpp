@@ -14,6 +14,7 @@
 #include "tasks/datasets.h"
 #include "tasks/viz/ascent.h"
 #include "tasks/viz/filters.h"
+#include "tasks/viz/inversion.h"
 #include "tasks/viz/saliency.h"
 
 using namespace pw;
@@ -337,4 +338,50 @@ TEST(Viz, BlurAndRollHelpers) {
     return s / (double)v.size();
   };
   EXPECT_LT(var(n.to_vector_f32()), 0.5 * var(x.to_vector_f32()));
+}
+
+TEST(Viz, InversionRegularizerGradientMatchesCentralDifferences) {
+  Generator g(12);
+  Tensor x = Tensor::rand({2, 2, 5, 6}, -1.5, 1.5, DType::f64, &g);
+  for (double beta : {2.0, 1.5}) {
+    InversionOptions o;
+    o.beta = beta;
+    o.lambda_alpha = 0.7;
+    o.lambda_tv = 3.0;
+    Tensor grad;
+    std::vector<double> r = inversion_regularizer(x, o, 2.5, &grad);
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_GT(r[0], 0);
+    std::vector<double> v = x.to_vector_f64(), gv = grad.to_vector_f64();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      auto total = [&](double delta) {
+        std::vector<double> w = v;
+        w[i] += delta;
+        std::vector<double> t = inversion_regularizer(Tensor::from_vector(w, x.shape()), o, 2.5, nullptr);
+        return t[0] + t[1];
+      };
+      const double fd = (total(1e-6) - total(-1e-6)) / 2e-6;
+      EXPECT_NEAR(gv[i], fd, 1e-6 * std::max(1.0, std::fabs(fd))) << "beta " << beta << " element " << i;
+    }
+  }
+}
+
+TEST(Viz, FeatureInversionMatchesTheFeaturesAndIsDeterministic) {
+  auto net = trained_net();
+  InputSpace s = fashion_space();
+  tasks::DataOptions d;
+  d.limit_train = 16;
+  d.limit_test = 3;
+  Tensor images = tasks::load_dataset("fashion-mnist", d).test_images;
+  InversionOptions o;
+  o.iterations = 60;
+  InversionResult a = invert_features(*net, s, "conv2", images, o);
+  ASSERT_EQ(a.end.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_GT(a.start[i], 0.3) << i;              // from noise, the features are far off
+    EXPECT_LT(a.end[i], 0.3 * a.start[i]) << i;   // and most of the error is gone
+  }
+  InversionResult b = invert_features(*net, s, "conv2", images, o);
+  EXPECT_EQ(a.images.to_vector_f32(), b.images.to_vector_f32());
+  EXPECT_THROW(invert_features(*net, s, "conv9", images, o), Error);
 }

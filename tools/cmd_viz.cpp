@@ -40,6 +40,7 @@ const char* kVizUsage =
     "  deconv     saliency through the deconvnet rule (Zeiler and Fergus 2014)\n"
     "  unit       activation maximization of a layer's units (Erhan et al. 2009; Yosinski et al. 2015)\n"
     "  dream      DeepDream of a photo (Mordvintsev et al. 2015)\n"
+    "  invert     feature inversion: what a layer keeps of an image (Mahendran and Vedaldi 2015)\n"
     "  top-patches  the data set patches that excite a layer's units most, at their receptive field\n"
     "  sheet      an HTML contact sheet of every convolution: optimized image, top patches, dead units\n";
 
@@ -454,6 +455,7 @@ int cmd_viz(int argc, char** argv) {
   if (what == "saliency") return viz_saliency(argc, argv, ReluRule::grad, "saliency");
   if (what == "guided") return viz_saliency(argc, argv, ReluRule::guided, "guided");
   if (what == "deconv") return viz_saliency(argc, argv, ReluRule::deconvnet, "deconv");
+  if (what == "invert") return viz_invert(argc, argv);
   if (what == "dream") return viz_dream(argc, argv);
   if (what == "top-patches") return viz_top_patches(argc, argv);
   if (what == "sheet") return viz_sheet(argc, argv);

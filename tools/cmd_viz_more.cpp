@@ -10,6 +10,7 @@
 #include "engine/device/device.h"
 #include "engine/io/image.h"
 #include "engine/io/json.h"
+#include "engine/ops.h"
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
 #include "tasks/datasets.h"
@@ -18,6 +19,7 @@
 #include "tasks/receptive_field.h"
 #include "tasks/text.h"
 #include "tasks/top_patches.h"
+#include "tasks/viz/inversion.h"
 #include "tasks/viz/sheet.h"
 #include "tools/commands.h"
 
@@ -208,6 +210,75 @@ int viz_sheet(int argc, char** argv) {
   h.flags_json = a.json();
   const std::vector<std::string> files = tasks::viz::write_sheet(a.str("out"), sheet, h);
   std::printf("wrote %s (%zu files)\n", (fs::path(a.str("out")) / "sheet.html").string().c_str(), files.size());
+  return 0;
+}
+
+int viz_invert(int argc, char** argv) {
+  Args a("viz invert",
+         "Feature inversion (Mahendran and Vedaldi 2015): from small noise, gradient descent on the relative\n"
+         "feature error ||phi(x) - phi0||^2 / ||phi0||^2 at --layer plus an alpha-norm (alpha 6) and a total-\n"
+         "variation (beta 2) regularizer, both means over pixels scaled by the valid range, so the weights do\n"
+         "not depend on the image size. Each row: the image, and what the layer keeps of it. Prints each\n"
+         "image's feature error before and after.");
+  add_load_model_flags(a);
+  a.flag("data", "fashion-mnist", "where the images come from (the test split, or the training images of unlabeled data)")
+      .flag("image-size", "0", "images are resized to this square size first (0: as they are)")
+      .flag("images", "0-3", "which images: 0-3, 5, 0,7,9")
+      .flag("layer", "conv3", "the layer whose features are inverted (short name or path)")
+      .flag("iterations", "200", "descent steps")
+      .flag("step", "0.1", "mean absolute change per step (std units), decayed linearly to a tenth")
+      .flag("alpha", "6", "exponent of the alpha-norm regularizer")
+      .flag("lambda-alpha", "1", "its weight")
+      .flag("beta", "2", "exponent of the total-variation regularizer")
+      .flag("lambda-tv", "10", "its weight")
+      .flag("out", "runs/viz", "output directory")
+      .flag("seed", "0", "seed of the random start")
+      .flag("device", "auto", "auto, cpu, simt or cuda")
+      .flag("threads", "0", "CPU threads (0: all)");
+  if (!a.parse(argc, argv, 3)) return 0;
+  set_num_threads((int)a.i64("threads"));
+  tasks::DataOptions dopt;
+  dopt.image_size = a.i64("image-size");
+  tasks::Dataset data = tasks::load_dataset(a.str("data"), dopt);
+  const Tensor& pool = data.test_images.defined() ? data.test_images : data.train_images;
+  std::vector<int64_t> idx = parse_indices(a.str("images"), pool.size(0), "images");
+  std::vector<Tensor> rows;
+  for (int64_t i : idx) {
+    PW_CHECK(i >= 0 && i < pool.size(0), "--images: image ", i, " is out of range (", pool.size(0), " images)");
+    rows.push_back(pool.select(0, i));
+  }
+  const Tensor images = stack(rows, 0);
+  std::string name;
+  auto model = load_model(a, images.size(1), &name);
+  model->to(parse_device(a.str("device")));
+  tasks::viz::InputSpace sp;
+  sp.channels = images.size(1);
+  sp.height = images.size(2);
+  sp.width = images.size(3);
+  sp.mean = data.mean;
+  sp.std = data.std;
+  tasks::viz::InversionOptions o;
+  o.iterations = a.i64("iterations");
+  o.step = a.f64("step");
+  o.alpha = a.f64("alpha");
+  o.lambda_alpha = a.f64("lambda-alpha");
+  o.beta = a.f64("beta");
+  o.lambda_tv = a.f64("lambda-tv");
+  o.seed = (uint64_t)a.i64("seed");
+  tasks::viz::InversionResult r = tasks::viz::invert_features(*model, sp, a.str("layer"), images, o);
+  const int64_t f = std::max<int64_t>(1, 112 / images.size(3));
+  std::vector<io::Image> cells;
+  std::ostringstream js;
+  js << "{\"layer\": " << io::json_quote(tasks::viz::ascent_layer(*model, a.str("layer"))) << ", \"images\": [";
+  for (size_t i = 0; i < idx.size(); ++i) {
+    std::printf("image %lld: relative feature error %.4g -> %.4g\n", (long long)idx[i], r.start[i], r.end[i]);
+    cells.push_back(tasks::upscale(tasks::to_image(images.select(0, (int64_t)i), sp.mean, sp.std), f));
+    cells.push_back(tasks::upscale(tasks::to_image(r.images.select(0, (int64_t)i), sp.mean, sp.std), f));
+    js << (i ? ", " : "") << "{\"image\": " << idx[i] << ", \"error_start\": " << r.start[i]
+       << ", \"error_end\": " << r.end[i] << "}";
+  }
+  js << "]}";
+  write_viz_outputs(a, "invert", tasks::grid(cells, 2), js.str());
   return 0;
 }
 

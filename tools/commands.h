@@ -25,6 +25,7 @@ int cmd_viz(int argc, char** argv);
 void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
 int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: tools/cmd_viz_more.cpp
 int viz_sheet(int argc, char** argv);
+int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
 
 }  // namespace pw::cli
