@@ -64,7 +64,7 @@ const std::vector<Entry>& table() {
        make_vgg_small},
       {{"context-small", "context-net's heads on alexnet-small's trunk, for 8-64 px patches", {2, 1, 12, 12}},
        make_context_small},
-      {{"jigsaw-small", "jigsaw-net's heads on alexnet-small's trunk, fc6 128, for 8-64 px tiles", {9, 1, 12, 12}},
+      {{"jigsaw-small", "jigsaw-net's heads on alexnet-small's trunk (+ non-affine BN on conv3-5), fc6 128, 8-64 px tiles", {9, 1, 12, 12}},
        make_jigsaw_small},
   };
   return t;

@@ -18,7 +18,7 @@ struct ModelConfig {
   int64_t in_channels = 3;
   double dropout = -1;       // probability of every Dropout layer (-1: the paper's, usually 0.5)
   int64_t fc6 = 0;           // jigsaw: per-tile fc6 width (0: 1024 as released; the paper used 512)
-  bool batch_norm = true;    // context: batch norm without affine on conv3-5, fc6, fc7
+  bool batch_norm = true;    // context nets: batch norm without affine on conv3-5, fc6, fc7; jigsaw-small: conv3-5
   double width = 1;          // the small networks: every channel and hidden width times this
 };
 

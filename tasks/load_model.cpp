@@ -19,9 +19,16 @@ LoadedModel load_model(const ModelSource& src, int64_t in_channels) {
     if (f.metadata.count("config.width")) out.width = std::stod(f.metadata.at("config.width"));
     if (f.metadata.count("config.batch_norm")) batch_norm = f.metadata.at("config.batch_norm") != "false";
     weights = io::read_weights(src.checkpoint);
+    // Files without the key (older checkpoints, plain weight files): batch norm is there when its
+    // statistics are.
+    if (!f.metadata.count("config.batch_norm")) {
+      batch_norm = false;
+      for (const auto& [name, t] : weights)
+        batch_norm |= name.size() > 13 && name.compare(name.size() - 13, 13, ".running_mean") == 0;
+    }
   }
-  PW_CHECK(!out.name.empty(), src.checkpoint.empty() ? "a model name is needed for a random network"
-                                                     : "the checkpoint does not name its model: give the model name");
+  PW_CHECK(!out.name.empty(), src.checkpoint.empty() ? std::string("a model name is needed for a random network")
+                                                     : "'" + src.checkpoint + "' does not name its model: give the model name");
   models::ModelConfig mc;
   mc.in_channels = in_channels;
   mc.width = out.width;

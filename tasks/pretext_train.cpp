@@ -9,6 +9,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/util/error.h"
 #include "engine/util/interrupt.h"
 #include "engine/util/progress.h"
 #include "models/registry.h"
@@ -41,12 +42,22 @@ std::string exact(double v) {
   return b;
 }
 
-std::map<std::string, std::string> config_strings(const PretextConfig& c, const std::string& model) {
+std::map<std::string, std::string> config_strings(const PretextConfig& c, const std::string& model, int64_t images) {
+  // The sampler's geometry, one string: a resumed run must cut its samples the same way.
+  std::string sampler;
+  if (c.task == "context")
+    sampler = "patch " + std::to_string(c.context.patch) + " gap " + std::to_string(c.context.gap) + " jitter " +
+              std::to_string(c.context.jitter) + " color " + std::to_string((int)c.context.color) + " pixelate " +
+              exact(c.context.pixelate);
+  if (c.task == "jigsaw")
+    sampler = "grid " + std::to_string(c.jigsaw.grid) + " tile " + std::to_string(c.jigsaw.tile) + " grayscale " +
+              exact(c.jigsaw.grayscale);
   return {{"task", c.task}, {"model", model}, {"width", exact(c.width)},
           {"batch_norm", c.batch_norm ? "true" : "false"}, {"epochs", std::to_string(c.epochs)},
           {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", exact(c.lr)},
           {"schedule", c.schedule}, {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
-          {"permutations", std::to_string(c.permutations)}};
+          {"permutations", std::to_string(c.permutations)}, {"samples_per_epoch", std::to_string(c.samples_per_epoch)},
+          {"images", std::to_string(images)}, {"sampler", sampler}};
 }
 
 }  // namespace
@@ -99,8 +110,11 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
   std::vector<Permutation> perms;
   PretextResult r;
   if (c.task == "jigsaw") {
-    perms = !c.permutation_file.empty() ? load_permutations(c.permutation_file)
-                                        : make_permutation_set(c.permutations, c.seed, c.criterion);
+    // A resumed run keeps the permutation set its classifier was trained on.
+    const std::string saved = c.out_dir.empty() ? "" : (out / "permutations.txt").string();
+    perms = c.resume && !saved.empty() && fs::exists(saved) ? load_permutations(saved)
+            : !c.permutation_file.empty()                   ? load_permutations(c.permutation_file)
+                                                             : make_permutation_set(c.permutations, c.seed, c.criterion);
     r.permutation_stats = hamming_stats(perms);
     if (!c.out_dir.empty()) save_permutations((out / "permutations.txt").string(), perms);
   }
@@ -130,13 +144,23 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
     PW_CHECK(ck.config.count("task") && ck.config.at("task") == c.task && ck.config.at("model") == model_name,
              "train: the checkpoint in '", c.out_dir, "' is of task '", ck.config.count("task") ? ck.config.at("task") : "?",
              "' and model '", ck.config.count("model") ? ck.config.at("model") : "?", "', not ", c.task, " / ", model_name);
+    // The same run: every setting that decides the steps, their data and their order.
+    const auto now = config_strings(c, model_name, images.size());
+    for (const char* key : {"width", "batch_norm", "epochs", "batch_size", "optimizer", "lr", "schedule", "seed",
+                            "permutations", "samples_per_epoch", "images", "sampler"}) {
+      const auto a = now.find(key);
+      const auto b = ck.config.find(key);
+      PW_CHECK(a != now.end() && b != ck.config.end() && a->second == b->second, "train: --resume with ", key, " = ",
+               a == now.end() ? "?" : a->second, " but the checkpoint's run had ",
+               b == ck.config.end() ? std::string("none recorded") : b->second, " (give the flags of the run being resumed)");
+    }
     io::restore_checkpoint(ck, *model, opt.get(), &default_generator());
     step = ck.step;
   }
   r.first_step = step;
   auto save = [&](int64_t at) {
     if (!ckpt_path.empty())
-      io::save_checkpoint(ckpt_path, *model, opt.get(), at, &default_generator(), config_strings(c, model_name));
+      io::save_checkpoint(ckpt_path, *model, opt.get(), at, &default_generator(), config_strings(c, model_name, images.size()));
   };
 
   std::ofstream metrics;
@@ -172,7 +196,15 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
   double loss_avg = 0, acc_avg = 0;
   int64_t samples = 0;
   while (step < end) {
-    auto [x, y] = next.get();
+    std::pair<Tensor, Tensor> batch;
+    try {
+      batch = next.get();
+    } catch (const Error& e) {
+      // A file that does not decode (streamed data meets it only now): keep what was trained.
+      save(step);
+      PW_FAIL(e.what(), "; checkpoint saved at step ", step, " (fix the file or use --skip-bad, then --resume)");
+    }
+    auto& [x, y] = batch;
     if (step + 1 < end) next = std::async(std::launch::async, batch_for, step + 1);
     opt->set_lr(schedule->lr_at(step));
     opt->zero_grad();

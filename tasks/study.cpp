@@ -98,14 +98,15 @@ double neighbor_picture(nn::Module& model, const Tensor& base, const Tensor& bas
   const Rgb blue{0.2f, 0.4f, 1.f}, green{0.2f, 0.8f, 0.2f}, red{0.9f, 0.2f, 0.2f};
   std::vector<int32_t> by = base_y.to_vector_i32(), qy = query_y.to_vector_i32();
   int64_t agree = 0, total = 0;
+  // The agreement counts every query; the picture shows the first six.
   for (int64_t q = 0; q < queries.size(0); ++q) {
+    for (int64_t j : nb.index[q]) agree += by[j] == qy[q], ++total;
+    if (q >= 6) continue;
     cells.push_back(upscale(to_image(queries.select(0, q), d.mean, d.std), 2));
     frames.push_back(blue);
     for (int64_t j : nb.index[q]) {
       cells.push_back(upscale(to_image(base.select(0, j), d.mean, d.std), 2));
       frames.push_back(by[j] == qy[q] ? green : red);
-      agree += by[j] == qy[q];
-      ++total;
     }
   }
   *out = grid(cells, k + 1, 3, 1.f, frames);
@@ -231,6 +232,7 @@ StudyResult run_study(const StudyConfig& c) {
     sc.progress = c.progress;
     sc.out_dir = (fs::path(c.out_dir) / "runs" / "supervised").string();
     SupervisedResult sr = train_supervised(sc);
+    PW_CHECK(!sr.interrupted, "study: interrupted during supervised training; its checkpoint is in ", sc.out_dir);
     TrunkResult t;
     t.name = "supervised";
     t.model = "alexnet-small";
@@ -251,6 +253,7 @@ StudyResult run_study(const StudyConfig& c) {
     p.seed = c.seed + 1;
     p.epochs = c.rotation_epochs;
     PretextResult pr = train_pretext(p, train_x, held_out);
+    PW_CHECK(!pr.interrupted, "study: interrupted during rotation training; its checkpoint is in ", p.out_dir);
     r.trunks.push_back(from_pretext("rotation", p, pr));
     models.push_back(pr.model);
   }
@@ -270,6 +273,7 @@ StudyResult run_study(const StudyConfig& c) {
       p.context.color = ColorDefense::none;  // gray images: no chromatic aberration to defend against
       p.jigsaw = jigsaw_config_for(c.tile_size);
       PretextResult pr = train_pretext(p, tiles.train_images, tiles.test_images);
+      PW_CHECK(!pr.interrupted, "study: interrupted during ", task, " training; its checkpoint is in ", p.out_dir);
       r.trunks.push_back(from_pretext(task, p, pr));
       models.push_back(pr.model);
     }
@@ -308,7 +312,8 @@ StudyResult run_study(const StudyConfig& c) {
   }
   {
     Stage s(r, "nearest neighbours and conv1 filters of each trunk", 6, N, c.progress);
-    const Tensor queries = test_x.slice(0, 0, 6).contiguous(), qy = test_y.slice(0, 0, 6).contiguous();
+    const int64_t nq = std::min<int64_t>(1000, test_x.size(0));
+    const Tensor queries = test_x.slice(0, 0, nq).contiguous(), qy = test_y.slice(0, 0, nq).contiguous();
     const Tensor sup_w = viz::find_conv(*models[0], "conv1").weight;
     for (size_t i = 0; i < models.size(); ++i) {
       io::Image img;
@@ -393,6 +398,7 @@ StudyResult run_study(const StudyConfig& c) {
       p.context.color = ColorDefense::project;
       p.jigsaw = jigsaw_config_for(c.photo_size);
       PretextResult pr = train_pretext(p, photos.train_images, Tensor());
+      PW_CHECK(!pr.interrupted, "study: interrupted during ", task, " training on the photos; checkpoint in ", p.out_dir);
       r.photo_trunks.push_back(from_pretext(std::string(task) + " (photos)", p, pr));
       (task[0] == 'c' ? context_photos : jigsaw_photos) = pr.model;
     }
@@ -415,14 +421,18 @@ StudyResult run_study(const StudyConfig& c) {
     const ProbePoint point = find_probe_point(*context_photos, "conv5");
     Tensor fb = extract_features(*context_photos, {point}, base, 9216)[0];
     Tensor fq = extract_features(*context_photos, {point}, stack(qs, 0), 9216)[0];
-    Neighbors nb = nearest_neighbors(fq, fb, 7, pick);
+    // Neighbours from other photos only: crops of the query's own photo would retrieve the photo.
+    Neighbors nb = nearest_neighbors(fq, fb, std::min<int64_t>(n * per, 7 + per), pick);
     std::vector<io::Image> cells;
     std::vector<Rgb> frames;
     const int64_t f = std::max<int64_t>(1, 64 / patch);
     for (size_t q = 0; q < pick.size(); ++q) {
       cells.push_back(upscale(to_image(base.select(0, pick[q]), photos.mean, photos.std), f));
       frames.push_back({0.2f, 0.4f, 1.f});
-      for (int64_t j : nb.index[q]) {
+      std::vector<int64_t> others;
+      for (int64_t j : nb.index[q])
+        if (j / per != pick[q] / per && others.size() < 7) others.push_back(j);
+      for (int64_t j : others) {
         cells.push_back(upscale(to_image(base.select(0, j), photos.mean, photos.std), f));
         frames.push_back({-1.f, 0.f, 0.f});
       }

@@ -80,6 +80,22 @@ static std::unique_ptr<optim::Optimizer> make_optimizer(const SupervisedConfig& 
   PW_FAIL("train: unknown optimizer '", c.optimizer, "' (expected sgd, adam or adamw)");
 }
 
+// The settings a resumed run must share with the run it continues, as checkpoint strings.
+static std::map<std::string, std::string> run_settings(const SupervisedConfig& c) {
+  auto exact = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.17g", v);
+    return std::string(b);
+  };
+  return {{"width", exact(c.width)},         {"init_from", c.init_from},
+          {"transfer_layers", std::to_string(c.transfer_layers)}, {"freeze", c.freeze ? "true" : "false"},
+          {"epochs", std::to_string(c.epochs)}, {"batch_size", std::to_string(c.batch_size)},
+          {"optimizer", c.optimizer},          {"lr", exact(c.lr)},
+          {"momentum", exact(c.momentum)},     {"weight_decay", exact(c.weight_decay)},
+          {"schedule", c.schedule},            {"seed", std::to_string(c.seed)},
+          {"limit_train", std::to_string(c.limit_train)}, {"data_dir", c.data_dir}};
+}
+
 SupervisedResult train_supervised(const SupervisedConfig& c) {
   PW_CHECK(c.epochs > 0, "train: --epochs must be positive, got ", c.epochs);
   PW_CHECK(c.batch_size > 0, "train: --batch-size must be positive, got ", c.batch_size);
@@ -130,7 +146,14 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     PW_CHECK(ck.config.count("task") && ck.config.at("task") == "supervised" && ck.config.count("model") &&
                  ck.config.at("model") == c.model,
              "train: the checkpoint in '", c.out_dir, "' is not a supervised run of ", c.model);
-    PW_CHECK(c.init_from.empty(), "train: --resume continues a run; --init-from starts one (give one of them)");
+    // The run must be the same run: every setting that decides the steps, their data and order.
+    const std::map<std::string, std::string> now = run_settings(c);
+    for (const auto& [key, value] : now) {
+      const auto it = ck.config.find(key);
+      PW_CHECK(it != ck.config.end() && it->second == value, "train: --resume with ", key, " = ", value,
+               " but the checkpoint's run had ", it == ck.config.end() ? std::string("none recorded") : it->second,
+               " (give the flags of the run being resumed)");
+    }
     io::restore_checkpoint(ck, *model, opt.get(), &default_generator());
     step = ck.step;
     PW_CHECK(step <= total_steps, "train: the checkpoint is at step ", step, ", past the run's ", total_steps,
@@ -141,14 +164,11 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     if (ckpt_path.empty()) return;
     // Atomically: a crash never leaves a half-written checkpoint. The default generator (dropout
     // masks) is the state worth saving; each epoch's shuffle is replayed from the seed.
-    char lr[32];
-    std::snprintf(lr, sizeof lr, "%.17g", c.lr);
-    std::map<std::string, std::string> config = {
-        {"task", "supervised"}, {"model", c.model}, {"width", std::to_string(c.width)}, {"init_from", c.init_from},
-        {"transfer_layers", std::to_string(c.transfer_layers)}, {"freeze", c.freeze ? "true" : "false"},
-        {"epoch", std::to_string(epoch)}, {"epochs", std::to_string(c.epochs)},
-        {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", lr},
-        {"schedule", c.schedule}, {"seed", std::to_string(c.seed)}, {"device", c.device.str()}};
+    std::map<std::string, std::string> config = run_settings(c);
+    config["task"] = "supervised";
+    config["model"] = c.model;
+    config["epoch"] = std::to_string(epoch);
+    config["device"] = c.device.str();
     if (ev) config["test_accuracy"] = std::to_string(ev->accuracy);
     io::save_checkpoint(ckpt_path, *model, opt.get(), step, &default_generator(), config);
   };
@@ -228,6 +248,7 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     }
   }
   result.steps = step;
+  result.interrupted = step < total_steps;
   model->eval();
   result.model = model;
   result.train_seconds = train_time;

@@ -103,3 +103,31 @@ TEST(PretextTrain, ResumedRunGivesTheSameLossesAsAnUninterruptedOne) {
     EXPECT_THROW(train_pretext(wrong, images, Tensor()), Error);
   }
 }
+
+TEST(PretextTrain, ResumeRefusesOtherSettingsAndKeepsThePermutations) {
+  Tensor images = random_images(40, 1, 24, 8);
+  const std::string dir = ::testing::TempDir() + "pw_resume_settings";
+  std::filesystem::remove_all(dir);
+  PretextConfig first = small("jigsaw", dir);
+  first.stop_after = 3;
+  train_pretext(first, images, Tensor());
+  std::vector<Permutation> before = load_permutations(dir + "/permutations.txt");
+  // Another seed would draw another permutation set (and another shuffle): refused, naming it.
+  PretextConfig other = small("jigsaw", dir);
+  other.resume = true;
+  other.seed = first.seed + 7;
+  try {
+    train_pretext(other, images, Tensor());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("seed"), std::string::npos) << e.what();
+  }
+  other.seed = first.seed;
+  other.batch_size = first.batch_size * 2;
+  EXPECT_THROW(train_pretext(other, images, Tensor()), Error);
+  // The same settings resume, with the saved permutation set.
+  PretextConfig same = small("jigsaw", dir);
+  same.resume = true;
+  train_pretext(same, images, Tensor());
+  EXPECT_EQ(load_permutations(dir + "/permutations.txt"), before);
+}

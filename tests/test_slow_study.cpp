@@ -1,4 +1,4 @@
-// The quick study end to end (a few minutes on 2 cores): every stage runs, the report and its
+// The quick study end to end (about a minute on 2 cores): every stage runs, the report and its
 // pictures exist, and its numbers are sane.
 #include <gtest/gtest.h>
 

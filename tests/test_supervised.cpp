@@ -61,3 +61,28 @@ TEST(Supervised, StoppedHalfwayAndResumedEqualsUninterrupted) {
   EXPECT_THROW(tasks::train_supervised(none), Error);
   fs::remove_all(base);
 }
+
+TEST(Supervised, ResumeRefusesOtherSettingsAndStopsAtEpochsAreReported) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::temp_directory_path() / ("pw_sup_settings_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  tasks::SupervisedConfig c = run_config((base / "run").string());
+  c.stop_after = 10;  // exactly the end of the first epoch
+  tasks::SupervisedResult first = tasks::train_supervised(c);
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.steps, 10);
+  c.stop_after = -1;
+  c.resume = true;
+  c.batch_size = 16;
+  try {
+    tasks::train_supervised(c);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("batch_size = 16"), std::string::npos) << e.what();
+  }
+  c.batch_size = 32;
+  tasks::SupervisedResult second = tasks::train_supervised(c);
+  EXPECT_FALSE(second.interrupted);
+  EXPECT_EQ(second.losses.size(), 10u);
+  fs::remove_all(base);
+}

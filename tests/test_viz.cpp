@@ -118,8 +118,11 @@ TEST(Viz, InputGradientMatchesCentralDifferences) {
     }
     EXPECT_GT(checked, 100);
   }
-  // Parameters gained no gradients, and the model is back in training mode.
-  for (const Tensor& p : net->parameters()) EXPECT_FALSE(p.grad().defined());
+  // Parameters gained no gradients and still require them, and the model is back in training mode.
+  for (const Tensor& p : net->parameters()) {
+    EXPECT_FALSE(p.grad().defined());
+    EXPECT_TRUE(p.requires_grad());
+  }
   EXPECT_TRUE(net->is_training());
 }
 
@@ -225,7 +228,7 @@ TEST(Viz, ClassModelsAndUnitsRaiseTheirObjectiveOnATrainedNetwork) {
   auto net = trained_net();
   InputSpace s = fashion_space();
   AscentOptions o;
-  o.iterations = 60;
+  o.iterations = 80;
   o.step = 0.05;
   o.l2 = 1e-3;
   o.jitter = 1;
@@ -235,9 +238,9 @@ TEST(Viz, ClassModelsAndUnitsRaiseTheirObjectiveOnATrainedNetwork) {
   ASSERT_EQ(r.end.size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
     // From the mean image (a score near 0) to a score far above it.
-    EXPECT_GT(r.end[i], r.start[i] + 10) << "class " << i;
+    EXPECT_GT(r.end[i], r.start[i] + 5) << "class " << i;
     EXPECT_GT(r.end[i], 5 * std::max(1.0, std::fabs(r.start[i]))) << "class " << i;
-    EXPECT_EQ(r.curve[i].size(), 60u);
+    EXPECT_EQ(r.curve[i].size(), 80u);
   }
   // Pixels stay in the valid range.
   for (float v : r.images.to_vector_f32()) {
@@ -256,10 +259,23 @@ TEST(Viz, ClassModelsAndUnitsRaiseTheirObjectiveOnATrainedNetwork) {
     AscentResult ur = maximize_units(*net, s, spec, u);
     for (size_t i = 0; i < spec.units.size(); ++i) {
       // From near zero (the mean image) to clearly positive: a factor of 3 when it starts positive.
+      // Set 2's decay of 0.3 per step holds the image near the mean with normalized steps (see
+      // yosinski_set): it only has to rise.
       const double s0 = ur.start[i], s1 = ur.end[i];
-      EXPECT_TRUE(s1 > s0 + 0.1 && s1 > 3 * std::max(0.01, s0)) << "set " << set << " unit " << i << ": " << s0
+      EXPECT_TRUE(set == 2 ? s1 > s0 : s1 > s0 + 0.1 && s1 > 3 * std::max(0.01, s0)) << "set " << set << " unit " << i << ": " << s0
                                                                   << " -> " << s1;
     }
+  }
+  // Set 1 zeroes the half of the pixels with the smallest norm after every step (after the blur),
+  // so its images end at least half at the mean image.
+  {
+    AscentOptions u = yosinski_set(1);
+    u.iterations = 12;
+    AscentResult ur = maximize_units(*net, s, spec, u);
+    std::vector<float> v = ur.images.select(0, 0).to_vector_f32();
+    int64_t zeros = 0;
+    for (float x : v) zeros += x == 0.f;
+    EXPECT_GE(zeros, (int64_t)v.size() / 2);
   }
   spec.neuron = true;
   AscentResult n = maximize_units(*net, s, spec, o);
@@ -299,10 +315,27 @@ TEST(Viz, FilterPicturesAndErrors) {
   // 16 filters of 5x5 at 2x: 4 columns and 4 rows of 10 px, each with a 2-px margin.
   EXPECT_EQ(img.width, 4 * (10 + 2 * 2));
   EXPECT_EQ(img.height, 4 * (10 + 2 * 2));
-  // Per filter, each filter reaches 0 or 1 at its largest weight; globally only the largest does.
-  float lo = 1, hi = 0;
-  for (float v : img.pixels) lo = std::min(lo, v), hi = std::max(hi, v);
-  EXPECT_TRUE(lo == 0.f || hi == 1.f);
+  // Per filter, every filter reaches 0 or 1 at its largest |weight|; on one global scale only the
+  // filter holding the layer's largest |weight| does, so weaker filters stay inside (0, 1).
+  auto extremes = [&](const io::Image& g) {
+    int reach = 0;
+    for (int64_t f = 0; f < 16; ++f) {
+      const int64_t top = (f / 4) * 14 + 2, left = (f % 4) * 14 + 2;
+      bool r = false;
+      for (int64_t y = 0; y < 10; ++y)
+        for (int64_t x = 0; x < 10; ++x) {
+          const float v = g.at(0, top + y, left + x);
+          r |= v <= 1e-6f || v >= 1 - 1e-6f;
+        }
+      reach += r;
+    }
+    return reach;
+  };
+  EXPECT_EQ(extremes(img), 16);
+  o.per_filter = false;
+  const int global = extremes(filter_grid(conv, o));
+  EXPECT_GE(global, 1);
+  EXPECT_LT(global, 16);
   try {
     find_conv(*net, "conv9");
     FAIL();

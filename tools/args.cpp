@@ -59,6 +59,7 @@ bool Args::parse(int argc, char** argv, int first) {
     for (Flag& g : flags_)
       if (g.name == name) f = &g;
     PW_CHECK(f, command_, ": unknown option --", name, " (see patchwork ", command_, " --help)");
+    f->given = true;
     if (f->is_bool) {
       f->value = has_value ? value : "true";
     } else {
@@ -109,6 +110,8 @@ std::string Args::json() const {
   }
   return s + "}";
 }
+
+bool Args::given(const std::string& name) const { return get(name).given; }
 
 bool Args::on(const std::string& name) const {
   const std::string& v = get(name).value;

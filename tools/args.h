@@ -30,6 +30,8 @@ class Args {
   int64_t i64(const std::string& name) const;
   double f64(const std::string& name) const;
   bool on(const std::string& name) const;
+  // Whether the flag was on the command line (its value may still equal the default).
+  bool given(const std::string& name) const;
   // Every flag and its value as a JSON object (booleans as true/false, the rest as strings), for
   // the sidecar files that record how a picture was made.
   std::string json() const;
@@ -38,6 +40,7 @@ class Args {
   struct Flag {
     std::string name, value, help;
     bool is_bool = false;
+    bool given = false;
   };
   const Flag& get(const std::string& name) const;
   std::string command_, summary_;

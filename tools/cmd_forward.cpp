@@ -15,7 +15,7 @@ void add_model_flags(Args& args) {
       .flag("width", "1", "small networks only: every channel and hidden width times this")
       .flag("dropout", "-1", "probability of every dropout layer (-1: the network's default)")
       .flag("fc6", "0", "jigsaw networks: per-tile fc6 width (0: 1024 as released; the paper used 512)")
-      .boolean("no-batch-norm", "context networks: leave out the batch norms on conv3-5, fc6, fc7");
+      .boolean("no-batch-norm", "context networks and jigsaw-small: leave out the batch norms (conv3-5; fc6, fc7 in context)");
 }
 
 models::ModelConfig model_config(const Args& args, int64_t in_channels) {

@@ -17,8 +17,8 @@ int cmd_study(int argc, char** argv) {
          "filters; class models, saliency and unit visualizations; jigsaw and context on the nature photos of\n"
          "mate-backgrounds with a patch-retrieval grid and a deep dream. Writes report.html (with its PNGs),\n"
          "summary.json and every checkpoint to --out, and a summary to the terminal.\n\n"
-         "Budgets: --quick about 3 minutes on a 2-core CPU, the default about 15, --full sized for a GPU.");
-  a.boolean("quick", "the small budget (a few minutes; used by the tests)")
+         "Budgets: --quick about 1 minute on a 2-core CPU, the default about 11, --full sized for a GPU.");
+  a.boolean("quick", "the small budget (about a minute; used by the tests)")
       .boolean("full", "the large budget (full training set, width 1, many epochs: meant for a GPU)")
       .flag("out", "runs/study", "output directory")
       .flag("photos", "/usr/share/backgrounds/mate/nature", "folder of photos for the photo experiments")

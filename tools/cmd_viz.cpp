@@ -16,6 +16,7 @@
 #include "tasks/datasets.h"
 #include "tasks/features.h"
 #include "tasks/pictures.h"
+#include "tasks/receptive_field.h"
 #include "tasks/viz/ascent.h"
 #include "tasks/viz/filters.h"
 #include "tasks/viz/saliency.h"
@@ -94,12 +95,14 @@ struct Loaded {
   tasks::viz::InputSpace space;
 };
 
-Loaded load(const Args& a, int64_t channels) {
+// with_space: the command declared space_flags (--image-size, --mean, --std).
+Loaded load(const Args& a, int64_t channels, bool with_space = true) {
   set_num_threads((int)a.i64("threads"));
   Loaded l;
   l.model = load_model(a, channels, &l.name);
   l.model->to(parse_device(a.str("device")));
   l.space.channels = channels;
+  if (!with_space) return l;
   const bool gray = channels == 1;
   l.space.mean = parse_floats(a.str("mean") == "auto" ? (gray ? "0.2860" : "0.485,0.456,0.406") : a.str("mean"),
                               channels, "mean");
@@ -140,7 +143,7 @@ void write_viz_outputs(const Args& a, const std::string& what, const io::Image& 
   write_file_atomic((fs::path(a.str("out")) / (what + ".json")).string(),
                     "{\"method\": " + io::json_quote(what) + ", \"flags\": " + a.json() + ", \"results\": " + results +
                         "}\n");
-  std::printf("wrote %s and %s.json\n", png.c_str(), what.c_str());
+  std::printf("wrote %s and %s\n", png.c_str(), (fs::path(a.str("out")) / (what + ".json")).string().c_str());
 }
 
 namespace {
@@ -172,9 +175,15 @@ tasks::viz::AscentOptions ascent_options(const Args& a, int64_t side) {
   return o;
 }
 
-std::string ascent_json(const tasks::viz::AscentResult& r, const std::vector<int64_t>& targets) {
+std::string ascent_json(const tasks::viz::AscentResult& r, const std::vector<int64_t>& targets,
+                        const tasks::viz::AscentOptions& a) {
   std::ostringstream o;
-  o << "{\"targets\": " << ints(targets) << ", \"start\": " << doubles(r.start) << ", \"end\": " << doubles(r.end)
+  o << "{\"effective\": {\"iterations\": " << a.iterations << ", \"step\": " << a.step << ", \"l2\": " << a.l2
+    << ", \"decay\": " << a.decay << ", \"blur\": " << a.blur_sigma << ", \"blur_every\": " << a.blur_every
+    << ", \"norm_percentile\": " << a.norm_percentile << ", \"contrib_percentile\": " << a.contrib_percentile
+    << ", \"jitter\": " << a.jitter << ", \"clip\": " << (a.clip ? "true" : "false") << ", \"random_start\": "
+    << (a.random_start ? "true" : "false") << ", \"seed\": " << a.seed << "}";
+  o << ", \"targets\": " << ints(targets) << ", \"start\": " << doubles(r.start) << ", \"end\": " << doubles(r.end)
     << ", \"curves\": [";
   for (size_t i = 0; i < r.curve.size(); ++i) o << (i ? ", " : "") << doubles(r.curve[i]);
   return o.str() + "]}";
@@ -193,9 +202,8 @@ int viz_filters(int argc, char** argv) {
       .flag("scale", "0", "pixels per weight (0: about 40 px per filter)")
       .flag("cols", "0", "filters per row (0: about square)")
       .boolean("global", "one scale for all filters");
-  space_flags(a, "0");
   if (!a.parse(argc, argv, 3)) return 0;
-  Loaded l = load(a, infer_channels(a));
+  Loaded l = load(a, infer_channels(a), /*with_space=*/false);
   std::string path;
   const nn::Conv2d& conv = tasks::viz::find_conv(*l.model, a.str("layer"), &path);
   tasks::viz::FilterOptions o;
@@ -239,7 +247,7 @@ int viz_class(int argc, char** argv) {
   std::vector<io::Image> cells;
   for (size_t i = 0; i < classes.size(); ++i)
     cells.push_back(tasks::upscale(picture(r.images.select(0, (int64_t)i), l.space), upscale_factor(l.space.width)));
-  write_viz_outputs(a, "class", tasks::grid(cells, std::min<int64_t>(5, (int64_t)cells.size())), ascent_json(r, classes));
+  write_viz_outputs(a, "class", tasks::grid(cells, std::min<int64_t>(5, (int64_t)cells.size())), ascent_json(r, classes, o));
   return 0;
 }
 
@@ -266,17 +274,18 @@ int viz_unit(int argc, char** argv) {
   Loaded l = load(a, infer_channels(a));
   tasks::viz::AscentOptions o = ascent_options(a, l.space.width);
   if (a.i64("set") != 0) {
-    // The set's regularizers and length; flags given explicitly (not at their defaults) win.
+    // The set's regularizers and length; flags given on the command line win.
     tasks::viz::AscentOptions y = tasks::viz::yosinski_set((int)a.i64("set"));
-    if (a.str("iterations") == "200") o.iterations = y.iterations;
-    if (a.str("blur") == "0.5" && a.str("blur-every") == "10") o.blur_sigma = y.blur_sigma, o.blur_every = y.blur_every;
+    if (!a.given("iterations")) o.iterations = y.iterations;
+    if (!a.given("blur")) o.blur_sigma = y.blur_sigma;
+    if (!a.given("blur-every")) o.blur_every = y.blur_every;
     o.decay = y.decay;
     o.norm_percentile = y.norm_percentile;
     o.contrib_percentile = y.contrib_percentile;
   }
-  if (a.str("decay") != "0") o.decay = a.f64("decay");
-  if (a.str("norm-pct") != "0") o.norm_percentile = a.f64("norm-pct");
-  if (a.str("contrib-pct") != "0") o.contrib_percentile = a.f64("contrib-pct");
+  if (a.given("decay")) o.decay = a.f64("decay");
+  if (a.given("norm-pct")) o.norm_percentile = a.f64("norm-pct");
+  if (a.given("contrib-pct")) o.contrib_percentile = a.f64("contrib-pct");
   tasks::viz::UnitSpec spec;
   spec.layer = a.str("layer");
   spec.neuron = a.on("neuron");
@@ -296,7 +305,7 @@ int viz_unit(int argc, char** argv) {
   std::vector<io::Image> cells;
   for (size_t i = 0; i < spec.units.size(); ++i)
     cells.push_back(tasks::upscale(picture(r.images.select(0, (int64_t)i), l.space), upscale_factor(l.space.width)));
-  write_viz_outputs(a, "unit", tasks::grid(cells, std::min<int64_t>(8, (int64_t)cells.size())), ascent_json(r, spec.units));
+  write_viz_outputs(a, "unit", tasks::grid(cells, std::min<int64_t>(8, (int64_t)cells.size())), ascent_json(r, spec.units, o));
   return 0;
 }
 
@@ -432,7 +441,7 @@ int viz_dream(int argc, char** argv) {
                 (long long)r.sizes[i].second, r.octave_start[i], r.octave_end[i]);
   io::Image dream = picture(r.image, l.space);
   std::ostringstream js;
-  js << "{\"layer\": " << io::json_quote(tasks::viz::ascent_layer(*l.model, a.str("layer")))
+  js << "{\"layer\": " << io::json_quote(tasks::resolve_layer(*l.model, a.str("layer")))
      << ", \"octave_start\": " << doubles(r.octave_start) << ", \"octave_end\": " << doubles(r.octave_end)
      << ", \"sizes\": [";
   for (size_t i = 0; i < r.sizes.size(); ++i) js << (i ? ", " : "") << "[" << r.sizes[i].first << ", " << r.sizes[i].second << "]";

@@ -159,8 +159,8 @@ int viz_sheet(int argc, char** argv) {
       .flag("step", "0.2", "mean absolute change per step of the pixels the unit sees, in units of the\n"
                            "input's std")
       .flag("jitter", "0", "random circular shift of up to +-J pixels before each step")
-      .flag("blur", "auto", "Gaussian blur sigma (pixels) applied every --blur-every steps (auto: set 3's 1 px\n"
-                            "from 56-px images up, 0.5 px below)")
+      .flag("blur", "auto", "Gaussian blur sigma (pixels) applied every --blur-every steps (auto: side / 56\n"
+                            "clamped to 0.5 .. 1 px; set 3's 1 px from 56-px images up)")
       .flag("blur-every", "4", "steps between blurs (0: never)")
       .flag("decay", "1e-4", "L2 decay: x *= (1 - decay) each step")
       .flag("cell", "48", "pictures are scaled up by a whole factor to about this many pixels")

@@ -10,6 +10,7 @@
 #include "engine/util/error.h"
 #include "engine/util/rng.h"
 #include "tasks/features.h"
+#include "tasks/receptive_field.h"
 
 namespace pw::tasks::viz {
 
@@ -112,10 +113,13 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
   PW_CHECK(o.iterations >= 1, "gradient ascent: iterations must be positive, got ", o.iterations);
   PW_CHECK(o.step > 0, "gradient ascent: step must be positive, got ", o.step);
   PW_CHECK(o.decay >= 0 && o.decay < 1, "gradient ascent: decay must be in [0, 1), got ", o.decay);
-  PW_CHECK(o.jitter >= 0 && o.blur_sigma >= 0 && o.blur_every >= 0, "gradient ascent: negative jitter or blur");
-  PW_CHECK(o.norm_percentile >= 0 && o.norm_percentile < 100 && o.contrib_percentile >= 0 &&
-               o.contrib_percentile < 100,
-           "gradient ascent: percentiles must be in [0, 100)");
+  PW_CHECK(o.jitter >= 0, "gradient ascent: jitter must not be negative, got ", o.jitter);
+  PW_CHECK(o.blur_sigma >= 0 && o.blur_every >= 0, "gradient ascent: blur sigma and interval must not be negative, got ",
+           o.blur_sigma, " and ", o.blur_every);
+  PW_CHECK(o.norm_percentile >= 0 && o.norm_percentile < 100, "gradient ascent: the norm percentile must be in [0, 100), got ",
+           o.norm_percentile);
+  PW_CHECK(o.contrib_percentile >= 0 && o.contrib_percentile < 100,
+           "gradient ascent: the contribution percentile must be in [0, 100), got ", o.contrib_percentile);
   Generator gen(o.seed, /*stream=*/11);
   const int64_t C = s.channels, H = s.height, W = s.width, HW = H * W;
   Tensor x = Tensor::zeros({batch, C, H, W});
@@ -149,32 +153,49 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
       }
       mean_abs = seen ? mean_abs / (double)seen : 0;
       if (mean_abs > 0) {
-        const float k = (float)(o.step / mean_abs);
+        // Annealed to 30% over the run: a fixed normalized step keeps zig-zagging around the
+        // optimum (and can end below where it started).
+        const double step = o.step * (1.0 - 0.7 * (double)it / (double)o.iterations);
+        const float k = (float)(step / mean_abs);
         for (int64_t i = 0; i < C * HW; ++i) xb[i] += k * d[i];
       }
       if (o.decay > 0)
         for (int64_t i = 0; i < C * HW; ++i) xb[i] *= (float)(1 - o.decay);
-      // Yosinski et al.: zero (i.e. set to the mean image) pixels of small norm or small
-      // contribution to the objective.
-      if (o.norm_percentile > 0 || o.contrib_percentile > 0) {
-        std::vector<float> norm(HW, 0.f), contrib(HW, 0.f);
-        for (int64_t i = 0; i < HW; ++i) {
-          double n2 = 0, c = 0;
-          for (int64_t ch = 0; ch < C; ++ch) {
-            n2 += (double)xb[ch * HW + i] * xb[ch * HW + i];
-            c += (double)xb[ch * HW + i] * gb[ch * HW + i];
+    }
+    // Yosinski et al.'s order: step, decay, blur, then zero pixels of small norm, then pixels of
+    // small contribution (measured after the norm clipping), so the last step leaves them zero.
+    if (o.blur_every > 0 && o.blur_sigma > 0 && (it + 1) % o.blur_every == 0) gaussian_blur(x, o.blur_sigma);
+    if (o.norm_percentile > 0 || o.contrib_percentile > 0) {
+      float* px2 = x.data<float>();
+      for (int64_t b = 0; b < batch; ++b) {
+        float* xb = px2 + b * C * HW;
+        const float* gb = pg + b * C * HW;
+        if (o.norm_percentile > 0) {
+          std::vector<float> norm(HW, 0.f);
+          for (int64_t i = 0; i < HW; ++i) {
+            double n2 = 0;
+            for (int64_t ch = 0; ch < C; ++ch) n2 += (double)xb[ch * HW + i] * xb[ch * HW + i];
+            norm[i] = (float)std::sqrt(n2);
           }
-          norm[i] = (float)std::sqrt(n2);
-          contrib[i] = (float)std::fabs(c);
+          const float t = percentile(norm, o.norm_percentile);
+          for (int64_t i = 0; i < HW; ++i)
+            if (norm[i] < t)
+              for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
         }
-        float nt = o.norm_percentile > 0 ? percentile(norm, o.norm_percentile) : -1.f;
-        float ct = o.contrib_percentile > 0 ? percentile(contrib, o.contrib_percentile) : -1.f;
-        for (int64_t i = 0; i < HW; ++i)
-          if (norm[i] < nt || contrib[i] < ct)
-            for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
+        if (o.contrib_percentile > 0) {
+          std::vector<float> contrib(HW, 0.f);
+          for (int64_t i = 0; i < HW; ++i) {
+            double c = 0;
+            for (int64_t ch = 0; ch < C; ++ch) c += (double)xb[ch * HW + i] * gb[ch * HW + i];
+            contrib[i] = (float)std::fabs(c);
+          }
+          const float t = percentile(contrib, o.contrib_percentile);
+          for (int64_t i = 0; i < HW; ++i)
+            if (contrib[i] < t)
+              for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
+        }
       }
     }
-    if (o.blur_every > 0 && o.blur_sigma > 0 && (it + 1) % o.blur_every == 0) gaussian_blur(x, o.blur_sigma);
     if (o.clip) clip_to_range(x, s);
   }
   r.end = evaluate_objective(model, layer, x, objective);
@@ -204,12 +225,16 @@ InputGradient input_gradient(nn::Module& model, const std::string& layer, const 
 }
 
 std::string ascent_layer(const nn::Module& model, const std::string& name) {
-  for (const auto& [path, m] : model_layers(model))
-    if (path == name) {
-      // A conv/linear path means its own output, the same as its short name.
-      return path;
-    }
-  return find_probe_point(model, name).name;
+  const auto layers = model_layers(model);
+  for (const auto& [path, m] : layers)
+    if (path == name) return path;
+  // A short name: the last layer before the probe point's ReLU (its batch norm when it has one,
+  // else the conv/linear itself), so the unit is the one the ReLU passes on, scale included.
+  const ProbePoint p = find_probe_point(model, name);
+  if (p.end == p.name) return p.name;
+  for (size_t i = 1; i < layers.size(); ++i)
+    if (layers[i].first == p.end) return layers[i - 1].first;
+  return p.name;
 }
 
 AscentOptions yosinski_set(int which) {
@@ -261,6 +286,7 @@ AscentResult maximize_units(nn::Module& model, const InputSpace& s, const UnitSp
              shape.size() == 4 ? " channels)" : " features)");
   int64_t y = spec.y, x = spec.x;
   if (shape.size() == 4 && spec.neuron) {
+    PW_CHECK(y >= -1 && x >= -1, "unit visualization: position (", y, ", ", x, ") must be in the map or -1 (the centre)");
     if (y < 0) y = shape[2] / 2;
     if (x < 0) x = shape[3] / 2;
     PW_CHECK(y < shape[2] && x < shape[3], "unit visualization: position (", y, ", ", x, ") is outside the ",
@@ -279,9 +305,17 @@ DreamResult deep_dream(nn::Module& model, const InputSpace& s, const std::string
                        const DreamOptions& o) {
   PW_CHECK(image.dim() == 3 && image.size(0) == (int64_t)s.mean.size(), "deep dream: the image must be [C, H, W] with ",
            s.mean.size(), " channels, got ", shape_str(image.shape()));
-  PW_CHECK(o.octaves >= 1 && o.octave_scale > 1 && o.iterations >= 1 && o.step > 0 && o.jitter >= 0,
-           "deep dream: octaves and iterations must be positive, the octave scale above 1 and the step positive");
-  const std::string layer = ascent_layer(model, layer_name);
+  PW_CHECK(o.octaves >= 1, "deep dream: octaves must be positive, got ", o.octaves);
+  PW_CHECK(o.octave_scale > 1, "deep dream: the octave scale must be above 1, got ", o.octave_scale);
+  PW_CHECK(o.iterations >= 1, "deep dream: iterations must be positive, got ", o.iterations);
+  PW_CHECK(o.step > 0, "deep dream: the step must be positive, got ", o.step);
+  PW_CHECK(o.jitter >= 0, "deep dream: jitter must not be negative, got ", o.jitter);
+  PW_CHECK((int64_t)s.std.size() == image.size(0), "deep dream: need ", image.size(0), " standard deviations, got ",
+           s.std.size());
+  for (float v : s.std) PW_CHECK(v > 0, "deep dream: standard deviations must be positive, got ", v);
+  // The notebook amplifies a ReLU's output (the probe point's end), not the pre-activation, so
+  // negative responses are left alone.
+  const std::string layer = resolve_layer(model, layer_name);
   const int64_t C = image.size(0);
   // The octave pyramid, largest first.
   std::vector<Tensor> octaves{image.contiguous().reshape({1, C, image.size(1), image.size(2)})};

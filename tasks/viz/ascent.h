@@ -42,17 +42,19 @@ InputGradient input_gradient(nn::Module& model, const std::string& layer, const 
                              ReluRule rule = ReluRule::grad);
 
 // A layer name as the user writes it: a path from model_layers ("features.relu3") is taken as is;
-// a short conv/linear name ("conv3", "fc6", or its path) means that layer's own output, before
-// its batch norm and ReLU, so a unit that is off still has a gradient. Unknown names are errors
-// listing what exists.
+// a short conv/linear name ("conv3", "fc6", or its path) means the output that its ReLU receives
+// (after its batch norm, when it has one), so a unit that is off still has a gradient. Unknown
+// names are errors listing what exists. (DeepDream reads the ReLU's output instead, as the
+// notebook does: tasks::resolve_layer.)
 std::string ascent_layer(const nn::Module& model, const std::string& name);
 
 struct AscentOptions {
   int64_t iterations = 200;
   // Each step moves x by step * d / mean|d| (d: the ascent direction; the mean over the pixels
-  // with a nonzero gradient, i.e. the unit's receptive field), so `step` is the mean absolute
-  // change of those pixels in input (std) units, whatever the scale of the gradient. The
-  // papers' learning rates were for 0-255 Caffe inputs and do not carry over as numbers.
+  // with a nonzero gradient, at most the unit's receptive field), so `step` is the mean absolute
+  // change of those pixels in input (std) units, whatever the scale of the gradient; it is
+  // annealed linearly to 30% of itself over the run. The papers' learning rates were for
+  // 0-255 Caffe inputs and do not carry over as numbers.
   double step = 0.1;
   double l2 = 0;             // class models: lambda of -lambda*||x||^2 (adds -2*lambda*x to d)
   double decay = 0;          // Yosinski: x *= (1 - decay) after each step
@@ -67,7 +69,9 @@ struct AscentOptions {
 };
 
 // Yosinski et al.'s four hyperparameter sets (1-4), by number: decay, blur, percentiles and
-// iterations as published; the step is the normalized one above.
+// iterations as published; the step is the normalized one above. Their decays were balanced
+// against lr 100 on 0-255 images: with small normalized steps, set 2's decay of 0.3 holds the
+// image near the mean (the objective still rises, but much less).
 AscentOptions yosinski_set(int which);
 
 struct AscentResult {

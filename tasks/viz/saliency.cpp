@@ -78,14 +78,22 @@ SaliencyResult saliency(nn::Module& model, const Tensor& images, const std::vect
   r.width = images.size(3);
   r.classes = classes;
   // Classes given as -1 are the network's prediction; the output size is checked here too.
+  PW_CHECK(o.reduce == "max" || o.reduce == "sum" || o.reduce == "l2", "saliency: --reduce must be max, sum or l2, not '",
+           o.reduce, "'");
+  for (int64_t c : classes)
+    PW_CHECK(c >= -1, "saliency: class ", c, " is out of range (-1 means the predicted class)");
   std::vector<float> logits;
   int64_t K = 0;
   {
-    std::map<std::string, bool> modes = model.training_modes();
+    // Eval mode for the prediction, put back even if the forward pass throws.
+    struct Modes {
+      nn::Module& m;
+      std::map<std::string, bool> saved;
+      ~Modes() { m.restore_training_modes(saved); }
+    } modes{model, model.training_modes()};
     model.eval();
     NoGradGuard ng;
     Tensor out = model(images.to(model.device()));
-    model.restore_training_modes(modes);
     PW_CHECK(out.dim() == 2, "saliency: the network's output must be [N, classes], got ", shape_str(out.shape()));
     K = out.size(1);
     logits = out.to_vector_f32();
@@ -144,17 +152,17 @@ Box saliency_box(const std::vector<float>& map, const io::Image& image, double f
   }
   std::vector<char> seen(HW, 0);
   Box best;
-  int64_t best_size = 0;
+  double best_score = -1;
   for (int64_t start = 0; start < HW; ++start) {
     if (seen[start] || seed[start] != 2) continue;
     std::vector<int64_t> stack{start};
     seen[start] = 1;
     Box b{start / W, start % W, start / W + 1, start % W + 1};
-    int64_t size = 0;
+    double score = 0;  // the saliency the region holds: a large dark region of little saliency loses
     while (!stack.empty()) {
       const int64_t p = stack.back();
       stack.pop_back();
-      ++size;
+      score += map[p];
       const int64_t y = p / W, x = p % W;
       b.y0 = std::min(b.y0, y), b.x0 = std::min(b.x0, x), b.y1 = std::max(b.y1, y + 1), b.x1 = std::max(b.x1, x + 1);
       for (int64_t dy = -1; dy <= 1; ++dy)
@@ -167,7 +175,7 @@ Box saliency_box(const std::vector<float>& map, const io::Image& image, double f
           stack.push_back(q);
         }
     }
-    if (size > best_size) best_size = size, best = b;
+    if (score > best_score) best_score = score, best = b;
   }
   return best;
 }

@@ -1,7 +1,8 @@
 // Image-specific class saliency (Simonyan et al. 2014) and its guided-backpropagation and
 // deconvnet variants: the gradient of a class score with respect to the input image, through
 // ReLUs that follow the chosen backward rule (DESIGN: Autograd; the rule is set for the whole
-// pass, so every ReLU of every model obeys it), reduced over channels to a map.
+// pass, so every ReLU that was not built with a rule of its own obeys it -- the registry's
+// models build none), reduced over channels to a map.
 #pragma once
 #include <string>
 #include <vector>
@@ -41,8 +42,8 @@ std::vector<float> normalize_map(std::vector<float> map, double percentile);
 // foreground seeds are the pixels above the `foreground` quantile of the map, background seeds
 // those below the `background` quantile. The paper then fits colour models to the seeds and
 // separates them with GraphCut; here each remaining pixel goes to the side whose mean seed colour
-// is nearer (a one-component colour model, no smoothness term). The box is that of the largest
-// 8-connected foreground region that holds a foreground seed. `image` gives the colours (1 or 3
+// is nearer (a one-component colour model, no smoothness term). The box is that of the 8-connected
+// foreground region, grown from a foreground seed, that holds the most saliency. `image` gives the colours (1 or 3
 // channels, the map's size).
 Box saliency_box(const std::vector<float>& map, const io::Image& image, double foreground = 0.95,
                  double background = 0.30);

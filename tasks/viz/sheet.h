@@ -29,10 +29,11 @@ struct SheetOptions {
 
 // The default optimization of the sheet: Yosinski et al.'s set 3 (decay, a blur every 4 steps, no
 // jitter) shortened to 100 steps of 0.2 std, so that a whole network takes seconds. The blur's
-// sigma is set 3's 1 px from 56-px images up and 0.5 px below (1 px smooths a 28-px image to
-// shapeless blobs). Jitter stays off: the target is one unit, and shifting the image by a pixel or
-// two moves a small receptive field off the pattern being built (conv1's units then end below
-// where they started). make_sheet scales the step to the share of the image the unit sees.
+// sigma grows with the image side, side / 56 clamped to [0.5, 1] px (set 3's 1 px from 56-px
+// images up; 1 px smooths a 28-px image to shapeless blobs). Jitter stays off: the target is one
+// unit, and shifting the image by a pixel or two moves a small receptive field off the pattern
+// being built (conv1's units then end below where they started). The step is normalized over the
+// pixels the unit sees (maximize_units), so one step size serves every layer.
 AscentOptions sheet_ascent(int64_t image_side);
 
 struct SheetUnit {
@@ -51,7 +52,7 @@ struct SheetLayer {
   std::string read;  // the layer whose output is scanned for patches and death: the ReLU after it
   int64_t channels = 0, map_height = 0, map_width = 0;
   int64_t neuron_y = 0, neuron_x = 0;  // the centre unit the optimized images maximize
-  double step = 0;                     // their ascent step: the options' times the field's share of the image
+  double step = 0;                     // their ascent step (the options', recorded in the JSON)
   ReceptiveField field;
   std::vector<int64_t> dead_units;  // among all channels, not only those shown
   std::vector<SheetUnit> units;     // those shown
