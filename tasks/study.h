@@ -15,7 +15,7 @@
 namespace pw::tasks {
 
 struct StudyConfig {
-  std::string budget = "default";  // quick (~1 min on 2 cores), default (~11 min), full (a GPU)
+  std::string budget = "default";  // quick (~1 min on 2 cores), default (~12 min), full (a GPU)
   std::string out_dir = "runs/study";
   std::string photos_dir = "/usr/share/backgrounds/mate/nature";
   std::string dream_photo = "LadyBird.jpg";  // in photos_dir; the first photo when it is not there

@@ -17,7 +17,7 @@ int cmd_study(int argc, char** argv) {
          "filters; class models, saliency and unit visualizations; jigsaw and context on the nature photos of\n"
          "mate-backgrounds with a patch-retrieval grid and a deep dream. Writes report.html (with its PNGs),\n"
          "summary.json and every checkpoint to --out, and a summary to the terminal.\n\n"
-         "Budgets: --quick about 1 minute on a 2-core CPU, the default about 11, --full sized for a GPU.");
+         "Budgets: --quick about 1 minute on a 2-core CPU, the default about 12, --full sized for a GPU.");
   a.boolean("quick", "the small budget (about a minute; used by the tests)")
       .boolean("full", "the large budget (full training set, width 1, many epochs: meant for a GPU)")
       .flag("out", "runs/study", "output directory")
