@@ -252,7 +252,9 @@ std::string write_report(const StudyResult& r, const std::string& command) {
   for (const TrunkResult& t : r.trunks) trunk_row(t);
   for (const TrunkResult& t : r.photo_trunks) trunk_row(t);
   h << "</table>\n<p class=\"muted\">Supervised: test accuracy of the classifier itself. Pretext tasks: accuracy on "
-       "held-out images (rotation: 4 classes; jigsaw: one class per permutation; context: 8 positions).</p>\n";
+       "held-out images (rotation: 4 classes; jigsaw: one class per permutation; context: 8 positions). A sample is "
+       "an image for supervised training, one rotated copy for rotation (4 per image), a 9-tile puzzle for jigsaw "
+       "and a patch pair for context.</p>\n";
   if (!loss_png.empty()) h << "<div class=\"fig\">" << img_tag(loss_png, "pretext loss") << "</div>\n";
 
   h << "<h2>Linear probes</h2>\n<p>Frozen features of each layer, average-pooled to at most 9216 values and "

@@ -157,7 +157,9 @@ int cmd_train_pretext(int argc, char** argv) {
       .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
       .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
       .boolean("stream", "folder:DIR and images:DIR: decode the files as batches need them instead of loading\n"
-                         "them all first (fixed memory, whatever the size of the collection; slower)")
+                         "them all first (fixed memory, whatever the size of the collection; slower). --image-size 0\n"
+                         "means 128, at most --limit-test (default 1000) held-out images are decoded, mean and std\n"
+                         "come from 256 files spread over the list, and --skip-bad replaces a bad file by the next")
       .flag("workers", "2", "with --stream: decoding threads")
       .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
       .boolean("quiet", "no progress output");

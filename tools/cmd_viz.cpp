@@ -50,11 +50,13 @@ std::vector<float> parse_floats(const std::string& text, int64_t channels, const
   std::stringstream ss(text);
   std::string part;
   while (std::getline(ss, part, ',')) {
+    size_t used = 0;
     try {
-      v.push_back(std::stof(part));
+      v.push_back(std::stof(part, &used));
     } catch (const std::logic_error&) {
-      PW_FAIL("--", flag, ": expected numbers separated by commas, got '", text, "'");
+      used = 0;
     }
+    PW_CHECK(used > 0 && used == part.size(), "--", flag, ": expected numbers separated by commas, got '", text, "'");
   }
   if (v.size() == 1) v.assign(channels, v[0]);
   PW_CHECK((int64_t)v.size() == channels, "--", flag, " needs 1 or ", channels, " values, got ", v.size());

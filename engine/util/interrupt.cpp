@@ -7,7 +7,12 @@ namespace pw {
 
 namespace {
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted = true; }
+// The first Ctrl-C asks the loop to stop cleanly; the handler then steps aside, so a second one
+// ends a program that is stuck somewhere the loop does not look.
+extern "C" void on_sigint(int) {
+  g_interrupted = true;
+  std::signal(SIGINT, SIG_DFL);
+}
 }  // namespace
 
 InterruptScope::InterruptScope() {
