@@ -10,6 +10,7 @@
 #include "engine/io/image.h"
 #include "engine/io/json.h"
 #include "engine/util/files.h"
+#include "engine/util/threads.h"
 #include "tasks/plots.h"
 
 namespace pw::tasks {
@@ -362,7 +363,21 @@ std::string write_report(const StudyResult& r, const std::string& command) {
   for (size_t i = 0; i < r.dream_octave_start.size(); ++i) j << (i ? ", " : "") << r.dream_octave_start[i];
   j << "], \"dream_octave_end\": [";
   for (size_t i = 0; i < r.dream_octave_end.size(); ++i) j << (i ? ", " : "") << r.dream_octave_end[i];
-  j << "], \"command\": " << io::json_quote(command) << "}\n";
+  j << "], \"filter_similarity\": {";
+  for (size_t i = 0; i < r.filter_similarity.size(); ++i)
+    j << (i ? ", " : "") << io::json_quote(r.filter_similarity[i].first) << ": " << r.filter_similarity[i].second;
+  j << "}, \"stages\": [";
+  for (size_t i = 0; i < r.stages.size(); ++i)
+    j << (i ? ", " : "") << "{\"stage\": " << io::json_quote(r.stages[i].name) << ", \"seconds\": " << r.stages[i].seconds
+      << "}";
+  j << "], \"config\": {\"train_images\": " << c.train_images << ", \"supervised_epochs\": " << c.supervised_epochs
+    << ", \"rotation_epochs\": " << c.rotation_epochs << ", \"tile_images\": " << c.tile_images
+    << ", \"tile_size\": " << c.tile_size << ", \"tile_epochs\": " << c.tile_epochs << ", \"photo_size\": "
+    << c.photo_size << ", \"photo_samples\": " << c.photo_samples << ", \"photo_epochs\": " << c.photo_epochs
+    << ", \"probe_train\": " << c.probe_train << ", \"probe_test\": " << c.probe_test << ", \"probe_epochs\": "
+    << c.probe_epochs << ", \"viz_iterations\": " << c.viz_iterations << ", \"threads\": " << num_threads()
+    << ", \"photos\": " << io::json_quote(c.photos_dir) << "}";
+  j << ", \"command\": " << io::json_quote(command) << "}\n";
   write_file_atomic((out / "summary.json").string(), j.str());
 
   // ---- terminal ----

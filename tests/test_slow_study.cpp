@@ -93,6 +93,10 @@ TEST(Study, QuickStudyWritesASaneReport) {
           }
   }
   EXPECT_EQ(claims, 4);
+  int stages = -1;
+  for (const auto& [key, v] : summary.members)
+    if (key == "stages") stages = (int)v.items.size();
+  EXPECT_EQ(stages, 9);
   EXPECT_GE(probes, 30);
   EXPECT_NE(text.find("claims:"), std::string::npos);
   fs::remove_all(dir);
