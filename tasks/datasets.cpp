@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 
 #include "engine/data/cifar.h"
 #include "engine/data/folder.h"
@@ -63,17 +64,22 @@ Tensor labels_tensor(const std::vector<int32_t>& v) { return Tensor::from_vector
 
 }  // namespace
 
+std::pair<std::string, std::string> data_kind(const std::string& spec) {
+  const auto colon = spec.find(':');
+  std::string kind = colon == std::string::npos ? "" : spec.substr(0, colon);
+  std::string path = colon == std::string::npos ? spec : spec.substr(colon + 1);
+  if (spec == "fashion-mnist") return {"mnist", data::default_fashion_mnist_dir()};
+  if (kind.empty()) {
+    PW_CHECK(fs::is_directory(path), "data: '", spec, "' is neither a dataset kind (fashion-mnist, mnist:DIR, ",
+             "cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR) nor a folder");
+    kind = has_mnist_files(path) ? "mnist" : has_class_folders(path) ? "folder" : "images";
+  }
+  return {kind, path};
+}
+
 Dataset load_dataset(const std::string& spec, const DataOptions& o) {
   Dataset d;
-  const auto colon = spec.find(':');
-  d.kind = colon == std::string::npos ? "" : spec.substr(0, colon);
-  d.path = colon == std::string::npos ? spec : spec.substr(colon + 1);
-  if (spec == "fashion-mnist") d.kind = "mnist", d.path = data::default_fashion_mnist_dir();
-  if (d.kind.empty()) {
-    PW_CHECK(fs::is_directory(d.path), "data: '", spec, "' is neither a dataset kind (fashion-mnist, mnist:DIR, ",
-             "cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR) nor a folder");
-    d.kind = has_mnist_files(d.path) ? "mnist" : has_class_folders(d.path) ? "folder" : "images";
-  }
+  std::tie(d.kind, d.path) = data_kind(spec);
   if (d.kind == "mnist" || d.kind == "cifar10" || d.kind == "cifar100") {
     data::LabeledImages tr, te;
     if (d.kind == "mnist") {

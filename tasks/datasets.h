@@ -13,6 +13,7 @@
 // S differs from their size.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -40,5 +41,9 @@ struct Dataset {
 };
 
 Dataset load_dataset(const std::string& spec, const DataOptions& options);
+
+// The kind ("mnist", "cifar10", "cifar100", "folder", "images") and path a spec names, the kind of
+// a bare folder guessed as above; a bare path that is not a folder is an error.
+std::pair<std::string, std::string> data_kind(const std::string& spec);
 
 }  // namespace pw::tasks

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/autograd.h"
 #include "engine/util/error.h"
 #include "models/registry.h"
 
@@ -61,9 +62,17 @@ std::string layer_list(const std::vector<Stage>& st) {
   return s;
 }
 
+}  // namespace
+
 std::string short_name(const std::string& path) { return path.substr(path.rfind('.') + 1); }
 
-}  // namespace
+Shape layer_output_shape(nn::Module& model, const std::string& layer, const Shape& chw) {
+  PW_CHECK(chw.size() == 3, "features: an input shape C, H, W is needed, got ", shape_str(chw));
+  nn::EvalModeScope eval(model);
+  NoGradGuard ng;
+  const Tensor x = Tensor::zeros({1, chw[0], chw[1], chw[2]}).to(model.device());
+  return (layer.empty() ? model(x) : forward_to(model, layer, x)).shape();
+}
 
 Layers model_layers(const nn::Module& model) {
   Layers out;

@@ -32,6 +32,13 @@ std::vector<ProbePoint> probe_points(const nn::Module& model);
 // listing the names that exist.
 ProbePoint find_probe_point(const nn::Module& model, const std::string& name);
 
+// The last component of a layer path: "features.conv3" -> "conv3".
+std::string short_name(const std::string& path);
+
+// The output shape of `layer` (a path from model_layers; empty: the model's output) for one input
+// of shape chw, in eval mode and without a graph.
+Shape layer_output_shape(nn::Module& model, const std::string& layer, const Shape& chw);
+
 // Runs x through the model once and returns the outputs of several layers (paths from
 // model_layers, any order), stopping after the last one needed.
 std::vector<Tensor> forward_collect(nn::Module& model, const std::vector<std::string>& paths, const Tensor& x);

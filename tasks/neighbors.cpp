@@ -6,6 +6,8 @@
 #include <numeric>
 
 #include "engine/ops.h"
+#include "engine/util/error.h"
+#include "tasks/pictures.h"
 
 namespace pw::tasks {
 
@@ -49,6 +51,42 @@ Neighbors nearest_neighbors(const Tensor& queries, const Tensor& base, int64_t k
     order.resize(n);
   }
   return r;
+}
+
+Tensor random_patches(const Tensor& images, int64_t per, int64_t size, Generator& gen) {
+  PW_CHECK(images.dim() == 4 && per >= 1, "patches: images [N, C, H, W] and a positive count are needed");
+  const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  PW_CHECK(size >= 1 && size <= h && size <= w, "patches: size ", size, " does not fit the ", h, "x", w, " images");
+  Tensor out = Tensor::empty({n * per, c, size, size});
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < per; ++j) {
+      const int64_t top = gen.randint(0, h - size + 1), left = gen.randint(0, w - size + 1);
+      out.select(0, i * per + j).copy_(images.select(0, i).slice(1, top, top + size).slice(2, left, left + size));
+    }
+  return out;
+}
+
+io::Image neighbor_grid(const Tensor& queries, const Tensor& base, const std::vector<std::vector<int64_t>>& index,
+                        const std::vector<float>& mean, const std::vector<float>& std, int64_t scale,
+                        const std::vector<int32_t>& query_labels, const std::vector<int32_t>& base_labels) {
+  PW_CHECK((int64_t)index.size() <= queries.size(0), "neighbours: ", index.size(), " rows for ", queries.size(0),
+           " queries");
+  const Rgb none{-1, 0, 0}, blue{0.2f, 0.4f, 1.f}, green{0.2f, 0.8f, 0.2f}, red{0.9f, 0.2f, 0.2f};
+  const bool labeled = !query_labels.empty() && !base_labels.empty();
+  std::vector<io::Image> cells;
+  std::vector<Rgb> frames;
+  size_t cols = 1;
+  for (size_t q = 0; q < index.size(); ++q) {
+    cells.push_back(upscale(to_image(queries.select(0, (int64_t)q), mean, std), scale));
+    frames.push_back(blue);
+    for (int64_t j : index[q]) {
+      cells.push_back(upscale(to_image(base.select(0, j), mean, std), scale));
+      frames.push_back(!labeled ? none : base_labels[j] == query_labels[q] ? green : red);
+    }
+    cols = std::max(cols, index[q].size() + 1);
+  }
+  PW_CHECK(!cells.empty(), "neighbours: nothing to draw");
+  return grid(cells, (int64_t)cols, 3, 1.f, frames);
 }
 
 }  // namespace pw::tasks

@@ -19,27 +19,11 @@ namespace pw::tasks {
 
 namespace {
 
-Tensor gather(const Tensor& images, const std::vector<int64_t>& idx) {
-  const int64_t per = images.numel() / images.size(0);
-  Shape s = images.shape();
-  s[0] = (int64_t)idx.size();
-  Tensor out = Tensor::empty(s);
-  for (size_t i = 0; i < idx.size(); ++i)
-    std::copy_n(images.data<float>() + idx[i] * per, per, out.data<float>() + i * per);
-  return out;
-}
-
 std::unique_ptr<optim::Optimizer> make_optimizer(const PretextConfig& c, std::vector<Tensor> params) {
   if (c.optimizer == "sgd") return std::make_unique<optim::SGD>(std::move(params), c.lr, c.momentum, c.weight_decay, true);
   if (c.optimizer == "adam") return std::make_unique<optim::Adam>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
   if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
   PW_FAIL("train: unknown optimizer '", c.optimizer, "' (sgd, adam or adamw)");
-}
-
-std::string exact(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.17g", v);
-  return b;
 }
 
 std::map<std::string, std::string> config_strings(const PretextConfig& c, const std::string& model, int64_t images) {
@@ -48,13 +32,13 @@ std::map<std::string, std::string> config_strings(const PretextConfig& c, const 
   if (c.task == "context")
     sampler = "patch " + std::to_string(c.context.patch) + " gap " + std::to_string(c.context.gap) + " jitter " +
               std::to_string(c.context.jitter) + " color " + std::to_string((int)c.context.color) + " pixelate " +
-              exact(c.context.pixelate);
+              io::config_number(c.context.pixelate);
   if (c.task == "jigsaw")
     sampler = "grid " + std::to_string(c.jigsaw.grid) + " tile " + std::to_string(c.jigsaw.tile) + " grayscale " +
-              exact(c.jigsaw.grayscale);
-  return {{"task", c.task}, {"model", model}, {"width", exact(c.width)},
+              io::config_number(c.jigsaw.grayscale);
+  return {{"task", c.task}, {"model", model}, {"width", io::config_number(c.width)},
           {"batch_norm", c.batch_norm ? "true" : "false"}, {"epochs", std::to_string(c.epochs)},
-          {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", exact(c.lr)},
+          {"batch_size", std::to_string(c.batch_size)}, {"optimizer", c.optimizer}, {"lr", io::config_number(c.lr)},
           {"schedule", c.schedule}, {"seed", std::to_string(c.seed)}, {"device", c.device.str()},
           {"permutations", std::to_string(c.permutations)}, {"samples_per_epoch", std::to_string(c.samples_per_epoch)},
           {"images", std::to_string(images)}, {"sampler", sampler}};
@@ -73,7 +57,7 @@ void make_pretext_batch(const PretextConfig& c, const std::vector<Permutation>& 
                         const std::vector<int64_t>& idx, Generator& gen, Tensor& x, Tensor& y) {
   const int64_t b = (int64_t)idx.size(), ch = images.size(1);
   if (c.task == "rotation") {
-    make_rotation_batch(gather(images, idx), x, y);
+    make_rotation_batch(TensorSource(images).gather(idx), x, y);
     return;
   }
   std::vector<int32_t> labels(b);
@@ -146,14 +130,8 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
              "' and model '", ck.config.count("model") ? ck.config.at("model") : "?", "', not ", c.task, " / ", model_name);
     // The same run: every setting that decides the steps, their data and their order.
     const auto now = config_strings(c, model_name, images.size());
-    for (const char* key : {"width", "batch_norm", "epochs", "batch_size", "optimizer", "lr", "schedule", "seed",
-                            "permutations", "samples_per_epoch", "images", "sampler"}) {
-      const auto a = now.find(key);
-      const auto b = ck.config.find(key);
-      PW_CHECK(a != now.end() && b != ck.config.end() && a->second == b->second, "train: --resume with ", key, " = ",
-               a == now.end() ? "?" : a->second, " but the checkpoint's run had ",
-               b == ck.config.end() ? std::string("none recorded") : b->second, " (give the flags of the run being resumed)");
-    }
+    io::check_same_run(ck, now, {"width", "batch_norm", "epochs", "batch_size", "optimizer", "lr", "schedule", "seed",
+                                 "permutations", "samples_per_epoch", "images", "sampler"});
     io::restore_checkpoint(ck, *model, opt.get(), &default_generator());
     step = ck.step;
   }

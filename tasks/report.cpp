@@ -11,6 +11,7 @@
 #include "engine/io/json.h"
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
+#include "tasks/html.h"
 #include "tasks/plots.h"
 
 namespace pw::tasks {
@@ -19,28 +20,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fmt(double v, int decimals = 4) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", decimals, v);
-  return b;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
+std::string fmt(double v, int decimals = 4) { return fixed(v, decimals); }
 
 // The probe accuracy of a trunk at a layer (short name), NaN when it has no such layer.
 double probe_at(const TrunkResult& t, const std::string& layer) {
   for (const ProbeResult& p : t.probes)
-    if (short_layer(p.layer) == layer) return p.test_accuracy;
+    if (short_name(p.layer) == layer) return p.test_accuracy;
   return NAN;
 }
 
@@ -119,7 +104,7 @@ std::vector<Claim> evaluate_claims(const StudyResult& r) {
       size_t best = 0;
       for (size_t i = 0; i < t.probes.size(); ++i)
         if (t.probes[i].test_accuracy > t.probes[best].test_accuracy) best = i;
-      const std::string peak = short_layer(t.probes[best].layer), last = short_layer(t.probes.back().layer);
+      const std::string peak = short_name(t.probes[best].layer), last = short_name(t.probes.back().layer);
       const double drop = t.probes[best].test_accuracy - t.probes.back().test_accuracy;
       const double random_drop = probe_at(*random, peak) - probe_at(*random, last);
       // Four accuracies enter the difference of two drops: its standard error is at most
@@ -165,7 +150,7 @@ std::vector<Claim> evaluate_claims(const StudyResult& r) {
       double bt = 0;
       std::string where;
       for (const ProbeResult& p : t.probes)
-        if (p.test_accuracy > bt) bt = p.test_accuracy, where = short_layer(p.layer);
+        if (p.test_accuracy > bt) bt = p.test_accuracy, where = short_name(p.layer);
       if (bt > bs) c.holds = false;
       ev << ", " << t.name << " " << fmt(bt, 4) << " (" << where << ")";
     }
@@ -345,7 +330,7 @@ std::string write_report(const StudyResult& r, const std::string& command) {
       << ", \"chance\": " << t.chance << ", \"seconds\": " << t.seconds
       << ", \"neighbor_agreement\": " << t.neighbor_agreement << ", \"probes\": {";
     for (size_t i = 0; i < t.probes.size(); ++i)
-      j << (i ? ", " : "") << io::json_quote(short_layer(t.probes[i].layer)) << ": " << t.probes[i].test_accuracy;
+      j << (i ? ", " : "") << io::json_quote(short_name(t.probes[i].layer)) << ": " << t.probes[i].test_accuracy;
     j << "}}";
   };
   for (size_t i = 0; i < r.trunks.size(); ++i) trunk_json(r.trunks[i], i == 0);

@@ -93,23 +93,13 @@ double neighbor_picture(nn::Module& model, const Tensor& base, const Tensor& bas
   Tensor fb = extract_features(model, {point}, base, 9216)[0];
   Tensor fq = extract_features(model, {point}, queries, 9216)[0];
   Neighbors nb = nearest_neighbors(fq, fb, k);
-  std::vector<io::Image> cells;
-  std::vector<Rgb> frames;
-  const Rgb blue{0.2f, 0.4f, 1.f}, green{0.2f, 0.8f, 0.2f}, red{0.9f, 0.2f, 0.2f};
-  std::vector<int32_t> by = base_y.to_vector_i32(), qy = query_y.to_vector_i32();
-  int64_t agree = 0, total = 0;
+  const std::vector<int32_t> by = base_y.to_vector_i32(), qy = query_y.to_vector_i32();
   // The agreement counts every query; the picture shows the first six.
-  for (int64_t q = 0; q < queries.size(0); ++q) {
+  int64_t agree = 0, total = 0;
+  for (int64_t q = 0; q < queries.size(0); ++q)
     for (int64_t j : nb.index[q]) agree += by[j] == qy[q], ++total;
-    if (q >= 6) continue;
-    cells.push_back(upscale(to_image(queries.select(0, q), d.mean, d.std), 2));
-    frames.push_back(blue);
-    for (int64_t j : nb.index[q]) {
-      cells.push_back(upscale(to_image(base.select(0, j), d.mean, d.std), 2));
-      frames.push_back(by[j] == qy[q] ? green : red);
-    }
-  }
-  *out = grid(cells, k + 1, 3, 1.f, frames);
+  const std::vector<std::vector<int64_t>> shown(nb.index.begin(), nb.index.begin() + std::min<size_t>(6, nb.index.size()));
+  *out = neighbor_grid(queries, base, shown, d.mean, d.std, 2, qy, by);
   return total ? (double)agree / (double)total : 0;
 }
 
@@ -153,8 +143,6 @@ TrunkResult from_pretext(const std::string& name, const PretextConfig& p, const 
 }
 
 }  // namespace
-
-std::string short_layer(const std::string& path) { return path.substr(path.rfind('.') + 1); }
 
 StudyConfig study_config(const std::string& budget) {
   StudyConfig c;
@@ -301,7 +289,7 @@ StudyResult run_study(const StudyConfig& c) {
       if (c.progress) std::fprintf(stderr, "  probing %s (%zu layers)\n", r.trunks[i].name.c_str(), points.size());
       r.trunks[i].probes = linear_probe(*models[i], points, probe_x, probe_y, test_x, test_y, 10, pc);
       for (const ProbeResult& p : r.trunks[i].probes) {
-        const std::string l = short_layer(p.layer);
+        const std::string l = short_name(p.layer);
         if (std::find(r.layers.begin(), r.layers.end(), l) == r.layers.end()) r.layers.push_back(l);
       }
     }
@@ -406,38 +394,26 @@ StudyResult run_study(const StudyConfig& c) {
     // size the tower was trained on; each query's neighbours exclude the query itself.
     const int64_t patch = context_config_for(c.photo_size).patch, per = 48;
     const Tensor& im = photos.train_images;
-    const int64_t n = im.size(0), H = im.size(2), W = im.size(3);
+    const int64_t n = im.size(0);
     Generator gen(c.seed, 0x9a7c);
-    Tensor base = Tensor::empty({n * per, im.size(1), patch, patch});
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < per; ++j) {
-        const int64_t top = gen.randint(0, H - patch + 1), left = gen.randint(0, W - patch + 1);
-        base.select(0, i * per + j).copy_(im.select(0, i).slice(1, top, top + patch).slice(2, left, left + patch));
-      }
+    const Tensor base = random_patches(im, per, patch, gen);
     std::vector<int64_t> pick = gen.permutation(n * per);
     pick.resize(6);
     std::vector<Tensor> qs;
     for (int64_t q : pick) qs.push_back(base.select(0, q));
     const ProbePoint point = find_probe_point(*context_photos, "conv5");
     Tensor fb = extract_features(*context_photos, {point}, base, 9216)[0];
-    Tensor fq = extract_features(*context_photos, {point}, stack(qs, 0), 9216)[0];
+    const Tensor queries = stack(qs, 0);
+    Tensor fq = extract_features(*context_photos, {point}, queries, 9216)[0];
     // Neighbours from other photos only: crops of the query's own photo would retrieve the photo.
     Neighbors nb = nearest_neighbors(fq, fb, std::min<int64_t>(n * per, 7 + per), pick);
-    std::vector<io::Image> cells;
-    std::vector<Rgb> frames;
-    const int64_t f = std::max<int64_t>(1, 64 / patch);
-    for (size_t q = 0; q < pick.size(); ++q) {
-      cells.push_back(upscale(to_image(base.select(0, pick[q]), photos.mean, photos.std), f));
-      frames.push_back({0.2f, 0.4f, 1.f});
-      std::vector<int64_t> others;
+    std::vector<std::vector<int64_t>> others(pick.size());
+    for (size_t q = 0; q < pick.size(); ++q)
       for (int64_t j : nb.index[q])
-        if (j / per != pick[q] / per && others.size() < 7) others.push_back(j);
-      for (int64_t j : others) {
-        cells.push_back(upscale(to_image(base.select(0, j), photos.mean, photos.std), f));
-        frames.push_back({-1.f, 0.f, 0.f});
-      }
-    }
-    r.photo_neighbors_png = save(c, "photo_patch_neighbors.png", grid(cells, 8, 3, 1.f, frames));
+        if (j / per != pick[q] / per && others[q].size() < 7) others[q].push_back(j);
+    r.photo_neighbors_png = save(c, "photo_patch_neighbors.png",
+                                 neighbor_grid(queries, base, others, photos.mean, photos.std,
+                                               std::max<int64_t>(1, 64 / patch)));
 
     // A deep dream of one photo (its longer side 224 px) at the jigsaw tower's conv3. Not the context
     // tower's: it was trained on green-magenta-projected patches, so it never learned what happens
@@ -452,20 +428,12 @@ StudyResult run_study(const StudyConfig& c) {
         }
     }
     PW_CHECK(!first.empty(), "study: no photo found in ", c.photos_dir);
-    io::Image photo = io::read_image(first, 3);
-    const double k = 224.0 / (double)std::max(photo.height, photo.width);
-    photo = io::resize_bilinear(photo, std::llround(photo.height * k), std::llround(photo.width * k));
-    std::vector<float> px = photo.pixels;
-    const int64_t HW = photo.height * photo.width;
-    for (int64_t ch = 0; ch < 3; ++ch)
-      for (int64_t i = 0; i < HW; ++i) px[ch * HW + i] = (px[ch * HW + i] - photos.mean[ch]) / photos.std[ch];
-    viz::InputSpace sp = space_of(photos, 0);
-    sp.height = photo.height;
-    sp.width = photo.width;
+    viz::InputSpace sp = space_of(photos, 1);
+    io::Image photo;
+    const Tensor x = viz::load_photo(first, 224, sp, &photo);
     viz::DreamOptions dopt;
     dopt.seed = c.seed;
-    viz::DreamResult dr = viz::deep_dream(*jigsaw_photos, sp, "conv3",
-                                          Tensor::from_vector(px, {3, photo.height, photo.width}), dopt);
+    viz::DreamResult dr = viz::deep_dream(*jigsaw_photos, sp, "conv3", x, dopt);
     r.dream_octave_start = dr.octave_start;
     r.dream_octave_end = dr.octave_end;
     r.dream_png = save(c, "dream.png", grid({photo, to_image(dr.image, photos.mean, photos.std)}, 2, 4));

@@ -76,7 +76,4 @@ struct StudyResult {
 // Runs everything, writing checkpoints and pictures under config.out_dir. Progress goes to stderr.
 StudyResult run_study(const StudyConfig& config);
 
-// The short name of a probe layer ("features.conv3" -> "conv3").
-std::string short_layer(const std::string& path);
-
 }  // namespace pw::tasks

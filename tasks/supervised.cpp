@@ -82,18 +82,20 @@ static std::unique_ptr<optim::Optimizer> make_optimizer(const SupervisedConfig& 
 
 // The settings a resumed run must share with the run it continues, as checkpoint strings.
 static std::map<std::string, std::string> run_settings(const SupervisedConfig& c) {
-  auto exact = [](double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.17g", v);
-    return std::string(b);
-  };
-  return {{"width", exact(c.width)},         {"init_from", c.init_from},
-          {"transfer_layers", std::to_string(c.transfer_layers)}, {"freeze", c.freeze ? "true" : "false"},
-          {"epochs", std::to_string(c.epochs)}, {"batch_size", std::to_string(c.batch_size)},
-          {"optimizer", c.optimizer},          {"lr", exact(c.lr)},
-          {"momentum", exact(c.momentum)},     {"weight_decay", exact(c.weight_decay)},
-          {"schedule", c.schedule},            {"seed", std::to_string(c.seed)},
-          {"limit_train", std::to_string(c.limit_train)}, {"data_dir", c.data_dir}};
+  return {{"width", io::config_number(c.width)},
+          {"init_from", c.init_from},
+          {"transfer_layers", std::to_string(c.transfer_layers)},
+          {"freeze", c.freeze ? "true" : "false"},
+          {"epochs", std::to_string(c.epochs)},
+          {"batch_size", std::to_string(c.batch_size)},
+          {"optimizer", c.optimizer},
+          {"lr", io::config_number(c.lr)},
+          {"momentum", io::config_number(c.momentum)},
+          {"weight_decay", io::config_number(c.weight_decay)},
+          {"schedule", c.schedule},
+          {"seed", std::to_string(c.seed)},
+          {"limit_train", std::to_string(c.limit_train)},
+          {"data_dir", c.data_dir}};
 }
 
 SupervisedResult train_supervised(const SupervisedConfig& c) {
@@ -148,12 +150,9 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
              "train: the checkpoint in '", c.out_dir, "' is not a supervised run of ", c.model);
     // The run must be the same run: every setting that decides the steps, their data and order.
     const std::map<std::string, std::string> now = run_settings(c);
-    for (const auto& [key, value] : now) {
-      const auto it = ck.config.find(key);
-      PW_CHECK(it != ck.config.end() && it->second == value, "train: --resume with ", key, " = ", value,
-               " but the checkpoint's run had ", it == ck.config.end() ? std::string("none recorded") : it->second,
-               " (give the flags of the run being resumed)");
-    }
+    std::vector<std::string> keys;
+    for (const auto& kv : now) keys.push_back(kv.first);
+    io::check_same_run(ck, now, keys);
     io::restore_checkpoint(ck, *model, opt.get(), &default_generator());
     step = ck.step;
     PW_CHECK(step <= total_steps, "train: the checkpoint is at step ", step, ", past the run's ", total_steps,

@@ -14,18 +14,6 @@ namespace pw::tasks {
 namespace {
 
 // Puts every module's training flag back when the scope ends, also when an error leaves it.
-class RestoreModes {
- public:
-  explicit RestoreModes(nn::Module& m) : model_(m), modes_(m.training_modes()) {}
-  ~RestoreModes() { model_.restore_training_modes(modes_); }
-  RestoreModes(const RestoreModes&) = delete;
-  RestoreModes& operator=(const RestoreModes&) = delete;
-
- private:
-  nn::Module& model_;
-  std::map<std::string, bool> modes_;
-};
-
 bool better(const TopPatch& a, const TopPatch& b) {
   return a.activation != b.activation ? a.activation > b.activation : a.image < b.image;
 }
@@ -48,8 +36,7 @@ TopPatches top_patches(nn::Module& model, const std::string& layer, const std::v
   const int64_t N = images.size(0), H = images.size(2), W = images.size(3);
 
   NoGradGuard ng;
-  RestoreModes restore(model);
-  model.eval();
+  nn::EvalModeScope eval(model);  // modes put back also on an error
   const Device device = model.device();
   const std::vector<Tensor> params = model.parameters();
   for (int64_t b = 0; b < N; b += batch_size) {

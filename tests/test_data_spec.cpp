@@ -33,7 +33,7 @@ TEST(DataSpec, ClassFoldersAreSplitResizedAndNormalized) {
   tasks::DataOptions o;
   o.image_size = 16;
   o.test_fraction = 0.2;  // every 5th image of each class
-  for (const std::string spec : {"folder:" + dir.string(), dir.string()}) {
+  for (const std::string& spec : {"folder:" + dir.string(), dir.string()}) {
     tasks::Dataset d = tasks::load_dataset(spec, o);
     EXPECT_EQ(d.kind, "folder");
     EXPECT_EQ(d.classes, (std::vector<std::string>{"ant", "bee", "cat"}));

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/io/json.h"
+#include "tasks/features.h"
 #include "tasks/report.h"
 #include "tasks/study.h"
 
@@ -45,7 +46,7 @@ TEST(Study, QuickStudyWritesASaneReport) {
   // The supervised network is the upper bound at its deepest shared layer.
   auto at = [](const tasks::TrunkResult& t, const std::string& layer) {
     for (const tasks::ProbeResult& p : t.probes)
-      if (tasks::short_layer(p.layer) == layer) return p.test_accuracy;
+      if (tasks::short_name(p.layer) == layer) return p.test_accuracy;
     return -1.0;
   };
   EXPECT_GT(at(r.trunks[0], "fc7"), at(r.trunks[4], "fc7") + 0.05);

@@ -34,15 +34,6 @@ std::shared_ptr<nn::Sequential> small_net(int64_t in_ch, int64_t classes) {
   return s;
 }
 
-InputSpace space(int64_t c, int64_t hw) {
-  InputSpace s;
-  s.channels = c;
-  s.height = s.width = hw;
-  s.mean.assign(c, 0.5f);
-  s.std.assign(c, 0.25f);
-  return s;
-}
-
 // A small network trained for a moment on Fashion-MNIST (2048 images), shared by the tests.
 std::shared_ptr<nn::Sequential> trained_net() {
   static std::shared_ptr<nn::Sequential> net = [] {

@@ -147,12 +147,7 @@ int cmd_neighbors(int argc, char** argv) {
     const int64_t h = data.train_images.size(2), w = data.train_images.size(3);
     PW_CHECK(patch <= h && patch <= w, "neighbors: --patches ", patch, " is larger than the ", h, "x", w, " images");
     Generator gen((uint64_t)args.i64("seed"), 0x9a7c);
-    base_images = Tensor::empty({n * per, c, patch, patch});
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < per; ++j) {
-        const int64_t top = gen.randint(0, h - patch + 1), left = gen.randint(0, w - patch + 1);
-        base_images.select(0, i * per + j).copy_(data.train_images.select(0, i).slice(1, top, top + patch).slice(2, left, left + patch));
-      }
+    base_images = tasks::random_patches(data.train_images, per, patch, gen);
     std::vector<int64_t> pick = gen.permutation(n * per);
     pick.resize(std::min<int64_t>(nq, n * per));
     query_images = Tensor::empty({(int64_t)pick.size(), c, patch, patch});
@@ -177,19 +172,10 @@ int cmd_neighbors(int argc, char** argv) {
 
   const int64_t side = base_images.size(2);
   const int64_t scale = args.i64("scale") > 0 ? args.i64("scale") : std::max<int64_t>(1, 64 / side);
-  std::vector<io::Image> cells;
-  std::vector<tasks::Rgb> frames;
-  const tasks::Rgb none{-1, 0, 0}, blue{0.2f, 0.4f, 1.f}, green{0.2f, 0.8f, 0.2f}, red{0.9f, 0.2f, 0.2f};
-  for (int64_t q = 0; q < query_images.size(0); ++q) {
-    cells.push_back(tasks::upscale(tasks::to_image(query_images.select(0, q), data.mean, data.std), scale));
-    frames.push_back(blue);
-    for (int64_t j : nb.index[q]) {
-      cells.push_back(tasks::upscale(tasks::to_image(base_images.select(0, j), data.mean, data.std), scale));
-      frames.push_back(query_labels.empty() ? none : base_labels[j] == query_labels[q] ? green : red);
-    }
-  }
   fs::create_directories(args.str("out"));
-  io::write_png((fs::path(args.str("out")) / "neighbors.png").string(), tasks::grid(cells, k + 1, 3, 1.f, frames));
+  io::write_png((fs::path(args.str("out")) / "neighbors.png").string(),
+                tasks::neighbor_grid(query_images, base_images, nb.index, data.mean, data.std, scale, query_labels,
+                                     base_labels));
   std::ostringstream js;
   js << "{\"model\": " << json_str(name) << ", \"checkpoint\": " << json_str(args.str("checkpoint"))
      << ", \"random\": " << (args.on("random") ? "true" : "false") << ", \"layer\": " << json_str(point.name)

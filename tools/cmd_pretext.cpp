@@ -56,14 +56,7 @@ tasks::Dataset load(const Args& args) {
 // of them decoded for the pretext accuracy) or images:DIR (no held-out set), decoded on demand.
 std::unique_ptr<tasks::FileSource> open_stream(const Args& args, Tensor* held_out) {
   const std::string spec = args.str("data");
-  const auto colon = spec.find(':');
-  std::string kind = colon == std::string::npos ? "" : spec.substr(0, colon);
-  const std::string dir = colon == std::string::npos ? spec : spec.substr(colon + 1);
-  if (kind.empty() && std::filesystem::is_directory(dir)) {
-    bool classes = false;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) classes |= e.is_directory();
-    kind = classes ? "folder" : "images";
-  }
+  const auto [kind, dir] = tasks::data_kind(spec);
   PW_CHECK(kind == "folder" || kind == "images", "train: --stream reads folder:DIR or images:DIR, not '", spec, "'");
   tasks::StreamOptions so;
   so.image_size = args.i64("image-size") > 0 ? args.i64("image-size") : 128;

@@ -97,6 +97,15 @@ struct Loaded {
   tasks::viz::InputSpace space;
 };
 
+// --mean and --std into space.mean / space.std (auto: Fashion-MNIST's for 1 channel, ImageNet's for 3).
+void parse_normalization(const Args& a, tasks::viz::InputSpace& space) {
+  const bool gray = space.channels == 1;
+  space.mean = parse_floats(a.str("mean") == "auto" ? (gray ? "0.2860" : "0.485,0.456,0.406") : a.str("mean"),
+                            space.channels, "mean");
+  space.std = parse_floats(a.str("std") == "auto" ? (gray ? "0.3530" : "0.229,0.224,0.225") : a.str("std"),
+                           space.channels, "std");
+}
+
 // with_space: the command declared space_flags (--image-size, --mean, --std).
 Loaded load(const Args& a, int64_t channels, bool with_space = true) {
   set_num_threads((int)a.i64("threads"));
@@ -105,11 +114,7 @@ Loaded load(const Args& a, int64_t channels, bool with_space = true) {
   l.model->to(parse_device(a.str("device")));
   l.space.channels = channels;
   if (!with_space) return l;
-  const bool gray = channels == 1;
-  l.space.mean = parse_floats(a.str("mean") == "auto" ? (gray ? "0.2860" : "0.485,0.456,0.406") : a.str("mean"),
-                              channels, "mean");
-  l.space.std = parse_floats(a.str("std") == "auto" ? (gray ? "0.3530" : "0.229,0.224,0.225") : a.str("std"),
-                             channels, "std");
+  parse_normalization(a, l.space);
   int64_t size = a.i64("image-size");
   if (size <= 0) {
     Shape native = models::info(l.name).input;
@@ -235,13 +240,8 @@ int viz_class(int argc, char** argv) {
   Loaded l = load(a, infer_channels(a));
   PW_CHECK(a.str("objective") == "score" || a.str("objective") == "prob", "--objective must be score or prob, not '",
            a.str("objective"), "'");
-  int64_t K = 0;
-  {
-    NoGradGuard ng;
-    l.model->eval();
-    K = (*l.model)(Tensor::zeros({1, l.space.channels, l.space.height, l.space.width}).to(l.model->device())).size(1);
-  }
-  std::vector<int64_t> classes = parse_indices(a.str("classes"), K, "classes");
+  const Shape out = tasks::layer_output_shape(*l.model, "", {l.space.channels, l.space.height, l.space.width});
+  std::vector<int64_t> classes = parse_indices(a.str("classes"), out.size() == 2 ? out[1] : 0, "classes");
   tasks::viz::AscentOptions o = ascent_options(a, l.space.width);
   o.l2 = a.f64("l2");
   tasks::viz::AscentResult r = tasks::viz::class_model(*l.model, l.space, classes, a.str("objective") == "prob", o);
@@ -294,13 +294,9 @@ int viz_unit(int argc, char** argv) {
   spec.y = a.i64("y");
   spec.x = a.i64("x");
   int64_t channels = 0;
-  if (a.str("units") == "all") {
-    NoGradGuard ng;
-    l.model->eval();
-    channels = tasks::forward_to(*l.model, tasks::viz::ascent_layer(*l.model, spec.layer),
-                                 Tensor::zeros({1, l.space.channels, l.space.height, l.space.width}).to(l.model->device()))
-                   .size(1);
-  }
+  if (a.str("units") == "all")
+    channels = tasks::layer_output_shape(*l.model, tasks::viz::ascent_layer(*l.model, spec.layer),
+                                         {l.space.channels, l.space.height, l.space.width})[1];
   spec.units = parse_indices(a.str("units"), channels, "units");
   tasks::viz::AscentResult r = tasks::viz::maximize_units(*l.model, l.space, spec, o);
   print_gains("unit", spec.units, r);
@@ -409,27 +405,14 @@ int viz_dream(int argc, char** argv) {
   if (!a.parse(argc, argv, 3)) return 0;
   PW_CHECK(!a.str("image").empty(), "viz dream: give --image PHOTO");
   const int64_t channels = infer_channels(a);
-  io::Image photo = io::read_image(a.str("image"), channels == 1 ? 1 : 3);
-  const int64_t side = a.i64("size");
-  PW_CHECK(side >= 8, "--size must be at least 8, got ", side);
-  const double k = (double)side / (double)std::max(photo.height, photo.width);
-  photo = io::resize_bilinear(photo, std::max<int64_t>(1, std::llround(photo.height * k)),
-                              std::max<int64_t>(1, std::llround(photo.width * k)));
   set_num_threads((int)a.i64("threads"));
   Loaded l;
   l.model = load_model(a, channels, &l.name);
   l.model->to(parse_device(a.str("device")));
-  const bool gray = channels == 1;
   l.space.channels = channels;
-  l.space.mean = parse_floats(a.str("mean") == "auto" ? (gray ? "0.2860" : "0.485,0.456,0.406") : a.str("mean"), channels, "mean");
-  l.space.std = parse_floats(a.str("std") == "auto" ? (gray ? "0.3530" : "0.229,0.224,0.225") : a.str("std"), channels, "std");
-  l.space.height = photo.height;
-  l.space.width = photo.width;
-  std::vector<float> px = photo.pixels;
-  const int64_t HW = photo.height * photo.width;
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t i = 0; i < HW; ++i) px[c * HW + i] = (px[c * HW + i] - l.space.mean[c]) / l.space.std[c];
-  Tensor x = Tensor::from_vector(px, {channels, photo.height, photo.width});
+  parse_normalization(a, l.space);
+  io::Image photo;
+  const Tensor x = tasks::viz::load_photo(a.str("image"), a.i64("size"), l.space, &photo);
   tasks::viz::DreamOptions o;
   o.octaves = a.i64("octaves");
   o.octave_scale = a.f64("octave-scale");

@@ -112,14 +112,10 @@ int viz_top_patches(int argc, char** argv) {
   Loaded l = load(a);
   // Checked before the scan: the layer, and (for "all") its number of channels.
   const std::string layer = tasks::resolve_layer(*l.model, a.str("layer"));
-  int64_t channels = 0;
-  {
-    NoGradGuard ng;
-    const Tensor out = tasks::forward_to(*l.model, layer, l.images.slice(0, 0, 1).to(l.model->device()));
-    PW_CHECK(out.dim() == 4, "--layer ", a.str("layer"), ": ", layer, " gives ", shape_str(out.shape()),
-             ", not a map of channels; top patches need a convolutional layer");
-    channels = out.size(1);
-  }
+  const Shape out = tasks::layer_output_shape(*l.model, layer, {l.images.size(1), l.images.size(2), l.images.size(3)});
+  PW_CHECK(out.size() == 4, "--layer ", a.str("layer"), ": ", layer, " gives ", shape_str(out),
+           ", not a map of channels; top patches need a convolutional layer");
+  const int64_t channels = out[1];
   const std::vector<int64_t> units = parse_indices(a.str("units"), channels, "units");
   for (int64_t u : units)
     PW_CHECK(u >= 0 && u < channels, "--units: unit ", u, " is out of range; ", layer, " has ", channels,

@@ -3,6 +3,7 @@
 #include "engine/io/checkpoint.h"
 
 #include <charconv>
+#include <cstdio>
 #include <type_traits>
 
 #include "engine/io/safetensors.h"
@@ -147,6 +148,24 @@ void load_state_dict_file(nn::Module& model, const std::string& path, bool stric
 
 void save_state_dict_file(const nn::Module& model, const std::string& path) {
   write_safetensors(path, model.state_dict());
+}
+
+std::string config_number(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+void check_same_run(const Checkpoint& ckpt, const std::map<std::string, std::string>& now,
+                    const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    const auto a = now.find(key);
+    const auto b = ckpt.config.find(key);
+    PW_CHECK(a != now.end() && b != ckpt.config.end() && a->second == b->second, "train: --resume with ", key, " = ",
+             a == now.end() ? std::string("?") : a->second, " but the checkpoint's run had ",
+             b == ckpt.config.end() ? std::string("none recorded") : b->second,
+             " (give the flags of the run being resumed)");
+  }
 }
 
 }  // namespace pw::io

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "engine/nn/module.h"
 #include "engine/optim/optimizer.h"
@@ -50,6 +51,14 @@ Checkpoint read_checkpoint(const std::string& path);
 // them). On any error nothing is changed: the model is loaded first, and put back as it was if
 // the optimizer then refuses its state.
 void restore_checkpoint(const Checkpoint& ckpt, nn::Module& model, optim::Optimizer* opt, Generator* rng);
+
+// A number as a configuration string that reads back to the same double ("%.17g").
+std::string config_number(double v);
+
+// Resuming must continue the same run: throws unless each of `keys` has the same value in `now`
+// (the resuming run's configuration) and in the checkpoint's, naming the first key that differs.
+void check_same_run(const Checkpoint& ckpt, const std::map<std::string, std::string>& now,
+                    const std::vector<std::string>& keys);
 
 // The model weights of a file: a checkpoint (names with "model." stripped) or a plain weight
 // file (names as they are, e.g. torchvision's "features.0.weight").

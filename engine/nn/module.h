@@ -114,6 +114,20 @@ class Module : public std::enable_shared_from_this<Module> {
   bool training_ = true;
 };
 
+// Puts a model in eval mode for a scope and restores every module's own flag afterwards, also
+// when the scope is left by an exception (evaluation, feature reading, visualization).
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(Module& m) : m_(m), modes_(m.training_modes()) { m.eval(); }
+  ~EvalModeScope() { m_.restore_training_modes(modes_); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  Module& m_;
+  std::map<std::string, bool> modes_;
+};
+
 // Runs its children in order. push_back(m) names children by position ("0", "1", ...);
 // push_back(name, m) gives a name ("conv1").
 class Sequential : public Module {

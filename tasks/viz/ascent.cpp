@@ -21,8 +21,7 @@ namespace {
 // batch-norm statistics.
 class InputOnlyGuard {
  public:
-  explicit InputOnlyGuard(nn::Module& m) : m_(m), modes_(m.training_modes()) {
-    m.eval();
+  explicit InputOnlyGuard(nn::Module& m) : eval_(m) {
     for (const Tensor& p : m.parameters()) {
       flags_.push_back({p, p.requires_grad()});
       Tensor(p).set_requires_grad(false);
@@ -30,24 +29,14 @@ class InputOnlyGuard {
   }
   ~InputOnlyGuard() {
     for (auto& [p, on] : flags_) p.set_requires_grad(on);
-    m_.restore_training_modes(modes_);
   }
 
  private:
-  nn::Module& m_;
-  std::map<std::string, bool> modes_;
+  nn::EvalModeScope eval_;
   std::vector<std::pair<Tensor, bool>> flags_;
 };
 
 int64_t positive_mod(int64_t a, int64_t n) { return ((a % n) + n) % n; }
-
-// The value below which `pct` percent of v lie (nearest rank).
-float percentile(std::vector<float> v, double pct) {
-  if (v.empty()) return 0;
-  size_t k = (size_t)std::clamp<double>(std::floor(pct / 100.0 * (double)v.size()), 0, (double)v.size() - 1);
-  std::nth_element(v.begin(), v.begin() + (ptrdiff_t)k, v.end());
-  return v[k];
-}
 
 void clip_to_range(Tensor& x, const InputSpace& s) {
   const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
@@ -170,30 +159,26 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
       for (int64_t b = 0; b < batch; ++b) {
         float* xb = px2 + b * C * HW;
         const float* gb = pg + b * C * HW;
-        if (o.norm_percentile > 0) {
-          std::vector<float> norm(HW, 0.f);
-          for (int64_t i = 0; i < HW; ++i) {
-            double n2 = 0;
-            for (int64_t ch = 0; ch < C; ++ch) n2 += (double)xb[ch * HW + i] * xb[ch * HW + i];
-            norm[i] = (float)std::sqrt(n2);
-          }
-          const float t = percentile(norm, o.norm_percentile);
+        // Sets every channel of the pixels whose score is below the pct-th percentile to zero.
+        auto zero_below = [&](double pct, auto score) {
+          if (pct <= 0) return;
+          std::vector<float> v(HW);
+          for (int64_t i = 0; i < HW; ++i) v[i] = score(i);
+          const float t = quantile(v, pct / 100.0);
           for (int64_t i = 0; i < HW; ++i)
-            if (norm[i] < t)
+            if (v[i] < t)
               for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
-        }
-        if (o.contrib_percentile > 0) {
-          std::vector<float> contrib(HW, 0.f);
-          for (int64_t i = 0; i < HW; ++i) {
-            double c = 0;
-            for (int64_t ch = 0; ch < C; ++ch) c += (double)xb[ch * HW + i] * gb[ch * HW + i];
-            contrib[i] = (float)std::fabs(c);
-          }
-          const float t = percentile(contrib, o.contrib_percentile);
-          for (int64_t i = 0; i < HW; ++i)
-            if (contrib[i] < t)
-              for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
-        }
+        };
+        zero_below(o.norm_percentile, [&](int64_t i) {
+          double n2 = 0;
+          for (int64_t ch = 0; ch < C; ++ch) n2 += (double)xb[ch * HW + i] * xb[ch * HW + i];
+          return (float)std::sqrt(n2);
+        });
+        zero_below(o.contrib_percentile, [&](int64_t i) {
+          double c = 0;
+          for (int64_t ch = 0; ch < C; ++ch) c += (double)xb[ch * HW + i] * gb[ch * HW + i];
+          return (float)std::fabs(c);
+        });
       }
     }
     if (o.clip) clip_to_range(x, s);
@@ -204,6 +189,13 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
 }
 
 }  // namespace
+
+float quantile(std::vector<float> v, double q) {
+  PW_CHECK(!v.empty(), "quantile of nothing");
+  size_t k = (size_t)std::clamp<double>(std::floor(q * (double)v.size()), 0, (double)v.size() - 1);
+  std::nth_element(v.begin(), v.begin() + (ptrdiff_t)k, v.end());
+  return v[k];
+}
 
 InputGradient input_gradient(nn::Module& model, const std::string& layer, const Tensor& x, const Objective& objective,
                              ReluRule rule) {
@@ -254,12 +246,9 @@ AscentResult class_model(nn::Module& model, const InputSpace& s, const std::vect
   check_space(s, "class model");
   PW_CHECK(!classes.empty(), "class model: no classes given");
   // One forward pass to learn the number of classes, so that a bad class is a clear error.
-  std::vector<double> probe =
-      evaluate_objective(model, "", Tensor::zeros({1, s.channels, s.height, s.width}), [](const Tensor& a) {
-        PW_CHECK(a.dim() == 2, "class model: the network's output must be [N, classes], got ", shape_str(a.shape()));
-        return Tensor::full({1}, (double)a.size(1));
-      });
-  const int64_t K = (int64_t)probe[0];
+  const Shape out = layer_output_shape(model, "", {s.channels, s.height, s.width});
+  PW_CHECK(out.size() == 2, "class model: the network's output must be [N, classes], got ", shape_str(out));
+  const int64_t K = out[1];
   for (int64_t c : classes) PW_CHECK(c >= 0 && c < K, "class model: class ", c, " is out of range (the network has ", K, " classes)");
   auto objective = [classes, probability](const Tensor& logits) {
     Tensor mask = selection_mask(logits.shape(), classes, false, 0, 0).to(logits.device()).to(logits.dtype());
@@ -273,12 +262,7 @@ AscentResult maximize_units(nn::Module& model, const InputSpace& s, const UnitSp
   check_space(s, "unit visualization");
   PW_CHECK(!spec.units.empty(), "unit visualization: no units given");
   const std::string layer = ascent_layer(model, spec.layer);
-  Shape shape;
-  {
-    InputOnlyGuard guard(model);
-    NoGradGuard ng;
-    shape = forward_to(model, layer, Tensor::zeros({1, s.channels, s.height, s.width}).to(model.device())).shape();
-  }
+  const Shape shape = layer_output_shape(model, layer, {s.channels, s.height, s.width});
   PW_CHECK(shape.size() == 2 || shape.size() == 4, "unit visualization: layer ", layer, " has output ",
            shape_str(shape), "; expected [N, C, H, W] or [N, F]");
   for (int64_t u : spec.units)
@@ -363,6 +347,23 @@ DreamResult deep_dream(nn::Module& model, const InputSpace& s, const std::string
   }
   r.image = x.reshape({C, x.size(2), x.size(3)}).contiguous();
   return r;
+}
+
+Tensor load_photo(const std::string& path, int64_t longer_side, InputSpace& s, io::Image* shown) {
+  PW_CHECK(longer_side >= 8, "photo: the longer side must be at least 8 px, got ", longer_side);
+  check_space(s, "photo");
+  io::Image photo = io::read_image(path, s.channels == 1 ? 1 : 3);
+  const double k = (double)longer_side / (double)std::max(photo.height, photo.width);
+  photo = io::resize_bilinear(photo, std::max<int64_t>(1, std::llround(photo.height * k)),
+                              std::max<int64_t>(1, std::llround(photo.width * k)));
+  s.height = photo.height;
+  s.width = photo.width;
+  std::vector<float> px = photo.pixels;
+  const int64_t HW = photo.height * photo.width;
+  for (int64_t c = 0; c < s.channels; ++c)
+    for (int64_t i = 0; i < HW; ++i) px[c * HW + i] = (px[c * HW + i] - s.mean[c]) / s.std[c];
+  if (shown) *shown = std::move(photo);
+  return Tensor::from_vector(px, {s.channels, s.height, s.width});
 }
 
 void gaussian_blur(Tensor& images, double sigma) {

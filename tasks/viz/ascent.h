@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/image.h"
 #include "engine/nn.h"
 #include "engine/ops/elementwise.h"
 
@@ -110,9 +111,17 @@ struct DreamResult {
   std::vector<double> octave_start, octave_end;  // 1/2*||a||^2 / numel(a) at each octave's first and last step
   std::vector<std::pair<int64_t, int64_t>> sizes;  // each octave's height and width, smallest first
 };
+// A photo for deep_dream: read with space.channels channels, its longer side resized to
+// `longer_side`, normalized by space's mean and std into [C, H, W]; space's height and width are
+// set to the photo's. `shown`, if given, receives the resized photo itself (for pictures).
+Tensor load_photo(const std::string& path, int64_t longer_side, InputSpace& space, io::Image* shown = nullptr);
+
 // DeepDream of one image [C, H, W] (input space) at a layer: objective 1/2 ||a||^2.
 DreamResult deep_dream(nn::Module& model, const InputSpace& space, const std::string& layer, const Tensor& image,
                        const DreamOptions& options);
+
+// The value below which a fraction q of v lies (nearest rank); v must not be empty.
+float quantile(std::vector<float> v, double q);
 
 // Image helpers (exposed for tests): Gaussian blur of each channel of [B, C, H, W] (cpu, in
 // place), circular shift of each image by (dy, dx).

@@ -61,12 +61,10 @@ InversionResult invert_features(nn::Module& model, const InputSpace& s, const st
   // Targets: the features of the given images, and their squared norms.
   Tensor phi0;
   {
-    std::map<std::string, bool> modes = model.training_modes();
-    model.eval();
+    nn::EvalModeScope eval(model);
     NoGradGuard ng;
     Tensor xin = images.contiguous().to(model.device());
     phi0 = (layer.empty() ? model(xin) : forward_to(model, layer, xin)).contiguous();
-    model.restore_training_modes(modes);
   }
   std::vector<int64_t> dims;
   for (int64_t d = 1; d < phi0.dim(); ++d) dims.push_back(d);

@@ -13,13 +13,6 @@ namespace pw::tasks::viz {
 
 namespace {
 
-float quantile(std::vector<float> v, double q) {
-  PW_CHECK(!v.empty(), "quantile of nothing");
-  size_t k = (size_t)std::clamp<double>(std::floor(q * (double)v.size()), 0, (double)v.size() - 1);
-  std::nth_element(v.begin(), v.begin() + (ptrdiff_t)k, v.end());
-  return v[k];
-}
-
 // Black -> red -> yellow -> white, for t in [0, 1].
 void heat_colour(float t, float& r, float& g, float& b) {
   t = std::clamp(t, 0.f, 1.f);
@@ -85,13 +78,7 @@ SaliencyResult saliency(nn::Module& model, const Tensor& images, const std::vect
   std::vector<float> logits;
   int64_t K = 0;
   {
-    // Eval mode for the prediction, put back even if the forward pass throws.
-    struct Modes {
-      nn::Module& m;
-      std::map<std::string, bool> saved;
-      ~Modes() { m.restore_training_modes(saved); }
-    } modes{model, model.training_modes()};
-    model.eval();
+    nn::EvalModeScope eval(model);  // put back even if the forward pass throws
     NoGradGuard ng;
     Tensor out = model(images.to(model.device()));
     PW_CHECK(out.dim() == 2, "saliency: the network's output must be [N, classes], got ", shape_str(out.shape()));

@@ -13,6 +13,7 @@
 #include "engine/util/error.h"
 #include "engine/util/files.h"
 #include "tasks/features.h"
+#include "tasks/html.h"
 #include "tasks/pictures.h"
 #include "tasks/text.h"
 #include "tasks/viz/filters.h"
@@ -31,33 +32,11 @@ constexpr int64_t kColumnGap = 17;  // between blocks of units side by side, a r
 const Rgb kInk{0.1f, 0.1f, 0.1f}, kMuted{0.45f, 0.45f, 0.45f}, kDeadRed{0.78f, 0.16f, 0.16f},
     kDeadRow{1.f, 0.92f, 0.92f}, kWhite{1.f, 1.f, 1.f}, kRule{0.85f, 0.85f, 0.85f};
 
-std::string short_name(const std::string& path) { return path.substr(path.rfind('.') + 1); }
-
 std::string num(double v) {
   if (!std::isfinite(v)) return "null";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
-}
-
-std::string fixed(double v, int digits) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // Copies `src` (gray or RGB) into the RGB image `dst` with its top-left corner at (y, x). A washed
@@ -240,18 +219,7 @@ Sheet make_sheet(nn::Module& model, const Tensor& images, const InputSpace& spac
     const TopPatches tp = top_patches(model, L.read, all, images, o.k, o.batch_size);
     L.field = tp.field;
     {
-      // In eval mode, so that one image does not move batch-norm statistics; the modes are put back.
-      const std::map<std::string, bool> modes = model.training_modes();
-      model.eval();
-      NoGradGuard ng;
-      Shape s;
-      try {
-        s = forward_to(model, L.read, images.slice(0, 0, 1).to(model.device())).shape();
-      } catch (...) {
-        model.restore_training_modes(modes);
-        throw;
-      }
-      model.restore_training_modes(modes);
+      const Shape s = layer_output_shape(model, L.read, {images.size(1), images.size(2), images.size(3)});
       L.map_height = s[2], L.map_width = s[3];
       L.neuron_y = s[2] / 2, L.neuron_x = s[3] / 2;
     }
