@@ -11,6 +11,7 @@
 #include "tests/support/gradcheck.h"
 
 using namespace pw;
+using pw::testing::expect_error;
 using pw::testing::all_close;
 using pw::testing::gradcheck;
 using pw::testing::random_input;
@@ -23,16 +24,6 @@ Tensor arange_plane(int64_t H, int64_t W) {  // 1 .. H*W in one [1, 1, H, W] pla
   std::vector<double> v(H * W);
   for (int64_t i = 0; i < H * W; ++i) v[i] = double(i + 1);
   return f64(v, {1, 1, H, W});
-}
-
-template <typename Fn>
-void expect_error(Fn fn, const std::string& part) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown, expected one containing: " << part;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
 }
 
 void expect_near(const std::vector<double>& got, const std::vector<double>& want,

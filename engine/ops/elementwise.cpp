@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
 #include "engine/ops.h"
+#include "engine/ops/decisions.h"
 #include "kernels/cpu/elementwise.h"
 
 namespace pw {
@@ -251,8 +252,28 @@ ReluRule ReluRuleGuard::current() { return g_relu_rule; }
 
 Tensor relu(const Tensor& x) { return relu(x, g_relu_rule); }
 
+// Decision replay (decisions.h): x times the recorded run's active set, so values and gradient
+// follow that run's choices even where x itself is on the other side of zero.
+static Tensor replay_relu(const Tensor& x, ReluRule rule) {
+  PW_CHECK(rule == ReluRule::grad, "relu: decision replay supports the grad rule only, got ",
+           relu_rule_name(rule));
+  PW_CHECK(!is_gpu(x.device()), "relu: decision replay runs on cpu, the input is on ",
+           x.device().str());
+  const Tensor recorded = detail::next_decision("relu", x.shape()).to(DType::f64);
+  Tensor active = Tensor::empty(x.shape(), x.dtype());
+  const double* r = recorded.data<double>();
+  dispatch_floating(x.dtype(), "relu", [&](auto tag) {
+    using T = decltype(tag);
+    T* a = active.data<T>();
+    for (int64_t i = 0; i < active.numel(); ++i) a[i] = r[i] > 0 ? T(1) : T(0);
+  });
+  return mul(x, active);
+}
+
 Tensor relu(const Tensor& x, ReluRule rule) {
+  if (detail::replaying_decisions()) return replay_relu(x, rule);
   Tensor out = unary_forward(UnaryOp::relu, x, 0, "relu");
+  if (detail::recording_decisions()) detail::record_decision("relu", out);
   Tensor y = out.detach();
   return record(out, "relu", {x}, [y, rule](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();

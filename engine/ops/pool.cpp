@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
 #include "engine/ops.h"
+#include "engine/ops/decisions.h"
 #include "kernels/cpu/pool.h"
 
 namespace pw {
@@ -59,6 +60,29 @@ void check_gpu_dtype(const Tensor& x, const char* op) {
            " device computes in f32 only, got ", dtype_name(x.dtype()));
 }
 
+// Decision replay (decisions.h): the recorded positions replace the ones just found, and the
+// values are read at them, so values and backward follow the recorded run's choices.
+void replay_max_positions(const kernels::cpu::Pool2dShape& s, const Tensor& x, Tensor& y,
+                          Tensor& idx) {
+  PW_CHECK(!is_gpu(x.device()), "max_pool2d: decision replay runs on cpu, the input is on ",
+           x.device().str());
+  idx = detail::next_decision("max_pool2d", idx.shape());
+  const int32_t* pos = idx.data<int32_t>();
+  const int64_t out_plane = s.Ho * s.Wo, in_plane = s.H * s.W;
+  dispatch_floating(x.dtype(), "max_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    for (int64_t plane = 0; plane < s.planes; ++plane)
+      for (int64_t o = 0; o < out_plane; ++o) {
+        const int32_t at = pos[plane * out_plane + o];
+        PW_CHECK(at >= 0 && at < in_plane, "max_pool2d: replayed position ", at,
+                 " is outside the input plane of ", in_plane);
+        yp[plane * out_plane + o] = xp[plane * in_plane + at];
+      }
+  });
+}
+
 }  // namespace
 
 // The backward keeps its own index tensor; callers who ask for the indices get a copy, so that
@@ -83,6 +107,8 @@ static MaxPool2dResult max_pool2d_impl(const Tensor& x, const Pool2dParams& p) {
       kernels::cpu::max_pool2d_forward<T>(s, xc.data<T>(), y.data<T>(), idx.data<int32_t>());
     });
   }
+  if (detail::replaying_decisions()) replay_max_positions(s, xc, y, idx);
+  if (detail::recording_decisions()) detail::record_decision("max_pool2d", idx);
   const Shape in_shape = x.shape();
   y = record(y, "max_pool2d", {x}, [s, idx, in_shape, dt](const Tensor& g, const Node&) {
     Tensor gc = g.contiguous();

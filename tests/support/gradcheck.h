@@ -36,4 +36,15 @@ double max_rel_diff(const Tensor& a, const Tensor& b);
 
 ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double tol);
 
+// Expects `fn` to throw a pw::Error whose message contains `part`.
+template <typename F>
+void expect_error(F fn, const std::string& part) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error thrown, expected one containing: " << part;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace pw::testing
