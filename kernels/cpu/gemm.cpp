@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 // The AVX2/FMA micro-kernel is compiled on every x86-64 build through a target attribute and
 // chosen at run time, so a build without -march=native (PW_NATIVE=OFF) still runs it.
@@ -46,20 +47,32 @@
 
 namespace pw::kernels::cpu {
 
+// Each C(i, j) is the sum over p = 0, 1, ..., K-1 in that order, in T, then alpha and beta are
+// applied: the definition. The loop order follows op(B)'s storage so that it is read along its
+// rows: dot products when B is stored transposed, a row of running sums (i, p, j) otherwise,
+// where the dot-product order would read a column of B per element, one cache miss per
+// multiply-add on the large f64 Linear layers of the reference runs. The sums are the same.
+// Rows of C are independent, so they are split over threads.
 template <typename T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                     const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                     int64_t ldc) {
+#pragma omp parallel for schedule(static) if (M > 1 && M * N * K > (int64_t(1) << 18))
   for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) {
-      T sum = 0;
+    std::vector<T> sum(size_t(N), T(0));
+    auto a = [&](int64_t p) { return trans_a ? A[p * lda + i] : A[i * lda + p]; };
+    if (trans_b) {
+      for (int64_t j = 0; j < N; ++j)
+        for (int64_t p = 0; p < K; ++p) sum[j] += a(p) * B[j * ldb + p];
+    } else {
       for (int64_t p = 0; p < K; ++p) {
-        const T a = trans_a ? A[p * lda + i] : A[i * lda + p];
-        const T b = trans_b ? B[j * ldb + p] : B[p * ldb + j];
-        sum += a * b;
+        const T ap = a(p);
+        for (int64_t j = 0; j < N; ++j) sum[j] += ap * B[p * ldb + j];
       }
+    }
+    for (int64_t j = 0; j < N; ++j) {
       T& c = C[i * ldc + j];
-      c = beta == T(0) ? alpha * sum : alpha * sum + beta * c;  // beta == 0: C is not read
+      c = beta == T(0) ? alpha * sum[j] : alpha * sum[j] + beta * c;  // beta == 0: C is not read
     }
   }
 }
