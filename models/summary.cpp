@@ -42,8 +42,9 @@ void walk(nn::Module& m, const std::string& path, Tensor& x, std::vector<LayerSu
     for (auto& [name, child] : m.named_children()) walk(*child, path + "." + name, x, out);
     return;
   }
+  const Shape input = x.shape();
   x = m.forward(x);
-  out.push_back({path, m.type_name(), x.shape(), m.num_parameters(), macs_of(m, x.shape())});
+  out.push_back({path, m.type_name(), input, x.shape(), &m, m.num_parameters(), macs_of(m, x.shape())});
 }
 
 }  // namespace

@@ -10,7 +10,9 @@ namespace pw::models {
 struct LayerSummary {
   std::string path;  // "features.0", "classifier.fc6"
   std::string type;  // "Conv2d"
-  Shape output;      // for a batch of one (a tiled network's tower shows its T tiles as the batch)
+  Shape input;       // for a batch of one (a tiled network's tower shows its T tiles as the batch)
+  Shape output;
+  const nn::Module* module = nullptr;  // the layer itself, alive as long as the model
   int64_t parameters = 0;
   int64_t macs = 0;  // multiply-adds of convolutions and linear layers (the published "FLOPs")
 };
