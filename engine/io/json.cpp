@@ -313,12 +313,6 @@ Json& Json::set(std::string key, Json value) {
   return *this;
 }
 
-std::string json_quote(const std::string& s) {
-  std::string out;
-  append_quoted(out, s);
-  return out;
-}
-
 std::string Json::dump(JsonStyle style) const {
   std::string out;
   write(out, style, 0);

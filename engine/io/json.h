@@ -37,10 +37,6 @@ bool is_valid_utf8(const std::string& s);
 
 // ---- writing ----
 
-// `s` as a JSON string literal, quotes included, escaped as Json escapes strings. Being replaced
-// by Json.
-std::string json_quote(const std::string& s);
-
 enum class JsonStyle {
   line,      // one line, ", " and ": " between items: JSON-lines records
   compact,   // one line, no spaces: safetensors headers
