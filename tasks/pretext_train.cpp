@@ -7,6 +7,7 @@
 #include <future>
 
 #include "engine/io/checkpoint.h"
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/util/error.h"
@@ -203,8 +204,9 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
     progress.update(step - r.first_step, {{"loss", loss_avg}, {"acc", acc_avg}, {"lr", opt->lr()}},
                     (double)pred.size());
     if (metrics.is_open() && (step % 10 == 0 || step == end))
-      metrics << "{\"step\": " << step << ", \"epoch\": " << (step - 1) / steps_per_epoch + 1 << ", \"loss\": " << l
-              << ", \"accuracy\": " << acc << ", \"lr\": " << opt->lr() << "}\n";
+      metrics << io::Json::object({{"step", step}, {"epoch", (step - 1) / steps_per_epoch + 1}, {"loss", l},
+                                   {"accuracy", acc}, {"lr", opt->lr()}}).dump()
+              << "\n";
     if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0) save(step);
     if (InterruptScope::interrupted()) break;
   }
@@ -236,7 +238,8 @@ PretextResult train_pretext(const PretextConfig& c, const ImageSource& images, c
     }
     r.eval_accuracy = (double)correct / std::max<int64_t>(1, count);
     r.evaluated = true;
-    if (metrics.is_open()) metrics << "{\"step\": " << step << ", \"eval_accuracy\": " << r.eval_accuracy << "}\n";
+    if (metrics.is_open())
+      metrics << io::Json::object({{"step", step}, {"eval_accuracy", r.eval_accuracy}}).dump() << "\n";
   }
   model->eval();
   r.model = model;

@@ -54,6 +54,44 @@ std::string img_tag(const std::string& src, const std::string& alt, int width = 
          (width ? " style=\"width:" + std::to_string(width) + "px\"" : "") + ">";
 }
 
+io::Json trunk_json(const TrunkResult& t) {
+  io::Json probes = io::Json::object();
+  for (const ProbeResult& p : t.probes) probes.set(short_name(p.layer), p.test_accuracy);
+  return io::Json::object({{"name", t.name}, {"model", t.model}, {"task", t.task},
+                           {"task_accuracy", t.pretext_accuracy}, {"chance", t.chance}, {"seconds", t.seconds},
+                           {"neighbor_agreement", t.neighbor_agreement}, {"probes", probes}});
+}
+
+io::Json config_json(const StudyConfig& c) {
+  return io::Json::object({{"train_images", c.train_images}, {"supervised_epochs", c.supervised_epochs},
+                           {"rotation_epochs", c.rotation_epochs}, {"tile_images", c.tile_images},
+                           {"tile_size", c.tile_size}, {"tile_epochs", c.tile_epochs}, {"photo_size", c.photo_size},
+                           {"photo_samples", c.photo_samples}, {"photo_epochs", c.photo_epochs},
+                           {"probe_train", c.probe_train}, {"probe_test", c.probe_test},
+                           {"probe_epochs", c.probe_epochs}, {"viz_iterations", c.viz_iterations},
+                           {"threads", num_threads()}, {"photos", c.photos_dir}});
+}
+
+// summary.json: every number the report shows.
+io::Json summary_json(const StudyResult& r, const std::vector<Claim>& claims, const std::string& command) {
+  const StudyConfig& c = r.config;
+  io::Json trunks = io::Json::array(), photo_trunks = io::Json::array(), claim_list = io::Json::array();
+  for (const TrunkResult& t : r.trunks) trunks.push(trunk_json(t));
+  for (const TrunkResult& t : r.photo_trunks) photo_trunks.push(trunk_json(t));
+  for (const Claim& cl : claims)
+    claim_list.push(io::Json::object({{"claim", cl.text}, {"holds", cl.holds}, {"evidence", cl.evidence}}));
+  io::Json similarity = io::Json::object(), stages = io::Json::array();
+  for (const auto& [name, value] : r.filter_similarity) similarity.set(name, value);
+  for (const StageTime& st : r.stages) stages.push(io::Json::object({{"stage", st.name}, {"seconds", st.seconds}}));
+  return io::Json::object({{"budget", c.budget}, {"device", r.device}, {"seconds", r.seconds}, {"seed", c.seed},
+                           {"width", c.width}, {"supervised_test_accuracy", r.supervised_test_accuracy},
+                           {"trunks", trunks}, {"photo_trunks", photo_trunks}, {"claims", claim_list},
+                           {"class_model_start", r.class_start}, {"class_model_end", r.class_end},
+                           {"dream_octave_start", r.dream_octave_start}, {"dream_octave_end", r.dream_octave_end},
+                           {"filter_similarity", similarity}, {"stages", stages}, {"config", config_json(c)},
+                           {"command", command}});
+}
+
 }  // namespace
 
 std::vector<Claim> evaluate_claims(const StudyResult& r) {
@@ -319,51 +357,8 @@ std::string write_report(const StudyResult& r, const std::string& command) {
   h << "</body></html>\n";
   write_file_atomic((out / "report.html").string(), h.str());
 
-  // ---- JSON ----
-  std::ostringstream j;
-  j << "{\"budget\": " << io::json_quote(c.budget) << ", \"device\": " << io::json_quote(r.device)
-    << ", \"seconds\": " << r.seconds << ", \"seed\": " << c.seed << ", \"width\": " << c.width
-    << ", \"supervised_test_accuracy\": " << r.supervised_test_accuracy << ", \"trunks\": [";
-  auto trunk_json = [&](const TrunkResult& t, bool first) {
-    j << (first ? "" : ", ") << "{\"name\": " << io::json_quote(t.name) << ", \"model\": " << io::json_quote(t.model)
-      << ", \"task\": " << io::json_quote(t.task) << ", \"task_accuracy\": " << t.pretext_accuracy
-      << ", \"chance\": " << t.chance << ", \"seconds\": " << t.seconds
-      << ", \"neighbor_agreement\": " << t.neighbor_agreement << ", \"probes\": {";
-    for (size_t i = 0; i < t.probes.size(); ++i)
-      j << (i ? ", " : "") << io::json_quote(short_name(t.probes[i].layer)) << ": " << t.probes[i].test_accuracy;
-    j << "}}";
-  };
-  for (size_t i = 0; i < r.trunks.size(); ++i) trunk_json(r.trunks[i], i == 0);
-  j << "], \"photo_trunks\": [";
-  for (size_t i = 0; i < r.photo_trunks.size(); ++i) trunk_json(r.photo_trunks[i], i == 0);
-  j << "], \"claims\": [";
-  for (size_t i = 0; i < claims.size(); ++i)
-    j << (i ? ", " : "") << "{\"claim\": " << io::json_quote(claims[i].text) << ", \"holds\": "
-      << (claims[i].holds ? "true" : "false") << ", \"evidence\": " << io::json_quote(claims[i].evidence) << "}";
-  j << "], \"class_model_start\": [";
-  for (size_t i = 0; i < r.class_start.size(); ++i) j << (i ? ", " : "") << r.class_start[i];
-  j << "], \"class_model_end\": [";
-  for (size_t i = 0; i < r.class_end.size(); ++i) j << (i ? ", " : "") << r.class_end[i];
-  j << "], \"dream_octave_start\": [";
-  for (size_t i = 0; i < r.dream_octave_start.size(); ++i) j << (i ? ", " : "") << r.dream_octave_start[i];
-  j << "], \"dream_octave_end\": [";
-  for (size_t i = 0; i < r.dream_octave_end.size(); ++i) j << (i ? ", " : "") << r.dream_octave_end[i];
-  j << "], \"filter_similarity\": {";
-  for (size_t i = 0; i < r.filter_similarity.size(); ++i)
-    j << (i ? ", " : "") << io::json_quote(r.filter_similarity[i].first) << ": " << r.filter_similarity[i].second;
-  j << "}, \"stages\": [";
-  for (size_t i = 0; i < r.stages.size(); ++i)
-    j << (i ? ", " : "") << "{\"stage\": " << io::json_quote(r.stages[i].name) << ", \"seconds\": " << r.stages[i].seconds
-      << "}";
-  j << "], \"config\": {\"train_images\": " << c.train_images << ", \"supervised_epochs\": " << c.supervised_epochs
-    << ", \"rotation_epochs\": " << c.rotation_epochs << ", \"tile_images\": " << c.tile_images
-    << ", \"tile_size\": " << c.tile_size << ", \"tile_epochs\": " << c.tile_epochs << ", \"photo_size\": "
-    << c.photo_size << ", \"photo_samples\": " << c.photo_samples << ", \"photo_epochs\": " << c.photo_epochs
-    << ", \"probe_train\": " << c.probe_train << ", \"probe_test\": " << c.probe_test << ", \"probe_epochs\": "
-    << c.probe_epochs << ", \"viz_iterations\": " << c.viz_iterations << ", \"threads\": " << num_threads()
-    << ", \"photos\": " << io::json_quote(c.photos_dir) << "}";
-  j << ", \"command\": " << io::json_quote(command) << "}\n";
-  write_file_atomic((out / "summary.json").string(), j.str());
+  write_file_atomic((out / "summary.json").string(),
+                    summary_json(r, claims, command).dump(io::JsonStyle::indented) + "\n");
 
   // ---- terminal ----
   std::ostringstream t;

@@ -9,6 +9,7 @@
 
 #include "engine/data/mnist.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/util/interrupt.h"
@@ -216,8 +217,7 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
                       {{"loss", loss_sum / seen}, {"acc", (double)correct / seen}, {"lr", opt->lr()}},
                       (double)c.batch_size);
       if (metrics.is_open() && (step % 50 == 0 || b + 1 == steps_per_epoch))
-        metrics << "{\"step\": " << step << ", \"epoch\": " << epoch << ", \"loss\": " << l
-                << ", \"lr\": " << opt->lr() << "}\n";
+        metrics << io::Json::object({{"step", step}, {"epoch", epoch}, {"loss", l}, {"lr", opt->lr()}}).dump() << "\n";
       if (InterruptScope::interrupted()) break;
     }
     double secs = progress.elapsed_seconds();
@@ -240,9 +240,10 @@ SupervisedResult train_supervised(const SupervisedConfig& c) {
     result.confusion = ev.confusion;
     save(epoch, &ev);
     if (metrics.is_open()) {
-      metrics << "{\"epoch\": " << epoch << ", \"train_loss\": " << rec.train_loss
-              << ", \"train_accuracy\": " << rec.train_accuracy << ", \"test_loss\": " << rec.test_loss
-              << ", \"test_accuracy\": " << rec.test_accuracy << ", \"seconds\": " << secs << "}\n";
+      metrics << io::Json::object({{"epoch", epoch}, {"train_loss", rec.train_loss},
+                                   {"train_accuracy", rec.train_accuracy}, {"test_loss", rec.test_loss},
+                                   {"test_accuracy", rec.test_accuracy}, {"seconds", secs}}).dump()
+              << "\n";
       metrics.flush();
     }
   }

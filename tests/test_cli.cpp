@@ -1,12 +1,17 @@
-// The `patchwork` command line: help, version, and errors as one line with a non-zero exit.
+// The `patchwork` command line: help, version, errors as one line with a non-zero exit, and every
+// JSON file the commands write read back with the strict reader.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
+
+#include "tests/support/json_files.h"
 
 namespace {
 
@@ -26,6 +31,22 @@ Result run(const std::string& args) {
   int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// `s` for the shell, inside single quotes.
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The file names under `dir` (relative), of the files parse_every_json_file checked.
+std::vector<std::string> strict_json_files(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const std::string& f : pw::testing::parse_every_json_file(dir))  // throws at the first bad one
+    names.push_back(std::filesystem::relative(f, dir).string());
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 int count_lines(const std::string& s) {
@@ -193,4 +214,61 @@ TEST(Cli, VizErrorsAndAClassModelRun) {
     EXPECT_NE(fp, nullptr) << f;
     if (fp) std::fclose(fp);
   }
+}
+
+// Output folders whose names hold a quote and a tab, so that a path written into JSON unescaped
+// breaks the file.
+std::string awkward_dir(const std::string& name) { return ::testing::TempDir() + name + " \"q\"\t"; }
+
+// Training, probing, evaluation and neighbours on a few images: metrics lines, summaries,
+// sidecars and checkpoint headers are strict JSON.
+TEST(Cli, TrainingOutputsAreStrictJson) {
+  const std::string out = awkward_dir("pw_cli_json_train");
+  std::filesystem::remove_all(out);
+  const std::string few = " --limit-train 64 --limit-test 32 --threads 1 --device cpu";
+  const std::string ckpt = quoted(out + "/train/checkpoint.safetensors");
+  for (const std::string& args : std::vector<std::string>{
+           "train --model alexnet-small --width 0.25 --epochs 1 --batch-size 32 --quiet --out " +
+               quoted(out + "/train"),
+           "train --task rotation --width 0.25 --batch-size 16 --quiet --out " + quoted(out + "/rotation"),
+           "probe --checkpoint " + ckpt + " --layer conv1 --epochs 1 --out " + quoted(out + "/probe.jsonl"),
+           "eval --checkpoint " + ckpt + " --out " + quoted(out + "/eval"),
+           "neighbors --checkpoint " + ckpt + " --layer conv1 --queries 2 --k 3 --out " + quoted(out + "/neighbors")}) {
+    const Result r = run(args + few);
+    ASSERT_EQ(r.status, 0) << args << "\n" << r.out;
+  }
+  EXPECT_EQ(strict_json_files(out),
+            (std::vector<std::string>{"eval/confusion.json", "neighbors/neighbors.json", "probe.jsonl",
+                                      "rotation/checkpoint.safetensors", "rotation/metrics.jsonl",
+                                      "train/checkpoint.safetensors", "train/metrics.jsonl", "train/summary.json"}));
+  const pw::io::JsonValue eval = pw::io::parse_json(pw::testing::read_text(out + "/eval/confusion.json"), "eval");
+  EXPECT_EQ(pw::testing::json_member(eval, "checkpoint").text, out + "/train/checkpoint.safetensors");
+  std::filesystem::remove_all(out);
+}
+
+// Every viz method's sidecar (with every flag, the awkward --out among them) is strict JSON.
+TEST(Cli, VizSidecarsAreStrictJson) {
+  const std::string out = awkward_dir("pw_cli_json_viz");
+  std::filesystem::remove_all(out);
+  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --out " + quoted(out);
+  for (const std::string& args : std::vector<std::string>{
+           "viz filters", "viz class --classes 0,1 --iterations 2", "viz unit --layer conv2 --units 0,1 --iterations 2",
+           "viz saliency --images 0,1 --box", "viz guided --images 0", "viz deconv --images 0",
+           "viz invert --images 0 --layer conv2 --iterations 2",
+           "viz dream --image " + quoted(out + "/class.png") + " --size 40 --octaves 2 --iterations 2 --layer conv2",
+           "viz top-patches --limit 16 --layer conv2 --units 0,1 --k 2",
+           "viz sheet --limit 16 --layers conv1 --units-per-layer 2 --k 2 --iterations 2"}) {
+    const Result r = run(args + net);
+    ASSERT_EQ(r.status, 0) << args << "\n" << r.out;
+  }
+  EXPECT_EQ(strict_json_files(out),
+            (std::vector<std::string>{"class.json", "deconv.json", "dream.json", "filters.json", "guided.json",
+                                      "invert.json", "saliency.json", "sheet.json", "top-patches.json",
+                                      "unit.json"}));
+  for (const char* method : {"class", "sheet"}) {
+    const pw::io::JsonValue js =
+        pw::io::parse_json(pw::testing::read_text(out + "/" + method + ".json"), method);
+    EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(js, "flags"), "out").text, out) << method;
+  }
+  std::filesystem::remove_all(out);
 }

@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "engine/util/error.h"
 #include "tasks/pretext_train.h"
+#include "tests/support/json_files.h"
 
 using namespace pw;
 using namespace pw::tasks;
@@ -73,6 +75,15 @@ TEST(PretextTrain, EveryTaskTrainsAndWritesACheckpoint) {
     EXPECT_GE(r.eval_accuracy, 0.0);
     EXPECT_LE(r.eval_accuracy, 1.0);
     EXPECT_EQ(r.classes, std::string(task) == "rotation" ? 4 : std::string(task) == "context" ? 8 : 12);
+    // metrics.jsonl: the last step, then the held-out accuracy, exactly as computed.
+    std::istringstream lines(pw::testing::read_text(dir + "/metrics.jsonl"));
+    std::vector<io::JsonValue> records;
+    for (std::string line; std::getline(lines, line);) records.push_back(io::parse_json(line, "metrics.jsonl"));
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(pw::testing::json_member(records[0], "step").value, 4);
+    EXPECT_EQ(std::stod(pw::testing::json_member(records[0], "loss").text), r.losses.back());
+    EXPECT_EQ(std::stod(pw::testing::json_member(records[1], "eval_accuracy").text), r.eval_accuracy);
+    EXPECT_EQ(pw::testing::parse_every_json_file(dir).size(), 2u);  // with the checkpoint's header
   }
 }
 

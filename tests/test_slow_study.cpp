@@ -12,6 +12,7 @@
 #include "tasks/features.h"
 #include "tasks/report.h"
 #include "tasks/study.h"
+#include "tests/support/json_files.h"
 
 using namespace pw;
 
@@ -99,6 +100,8 @@ TEST(Study, QuickStudyWritesASaneReport) {
     if (key == "stages") stages = (int)v.items.size();
   EXPECT_EQ(stages, 9);
   EXPECT_GE(probes, 30);
+  // Every JSON file of the run (the summary, metrics lines, checkpoint headers) parses strictly.
+  EXPECT_GE(pw::testing::parse_every_json_file(dir.string()).size(), 5u);
   EXPECT_NE(text.find("claims:"), std::string::npos);
   fs::remove_all(dir);
 }

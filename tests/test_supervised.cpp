@@ -7,6 +7,7 @@
 
 #include "engine/util/error.h"
 #include "tasks/supervised.h"
+#include "tests/support/json_files.h"
 
 using namespace pw;
 
@@ -52,6 +53,8 @@ TEST(Supervised, StoppedHalfwayAndResumedEqualsUninterrupted) {
   auto a = full.model->state_dict(), b = second.model->state_dict();
   for (const auto& [name, t] : a) EXPECT_EQ(t.to_vector_f32(), b.at(name).to_vector_f32()) << name;
   EXPECT_EQ(second.test_accuracy, full.test_accuracy);
+  // metrics.jsonl (appended to on resume) and the checkpoint header are strict JSON.
+  EXPECT_EQ(pw::testing::parse_every_json_file((base / "split").string()).size(), 2u);
 
   // A checkpoint of another model, or none, is a clear error.
   c.model = "vgg-small";

@@ -4,9 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <stdexcept>
-#include <fstream>
-#include <sstream>
 
 #include "engine/io/image.h"
 #include "engine/io/json.h"
@@ -14,9 +11,12 @@
 #include "engine/util/error.h"
 #include "engine/util/rng.h"
 #include "tasks/viz/sheet.h"
+#include "tests/support/json_files.h"
 
 using namespace pw;
 using namespace pw::tasks::viz;
+using pw::testing::json_member;
+using pw::testing::read_text;
 
 namespace {
 
@@ -67,19 +67,6 @@ SheetOptions quick() {
   o.ascent = sheet_ascent(12);
   o.ascent.iterations = 4;
   return o;
-}
-
-const io::JsonValue& member(const io::JsonValue& v, const std::string& key) {
-  for (const auto& [k, m] : v.members)
-    if (k == key) return m;
-  throw std::runtime_error("no member " + key);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -156,11 +143,11 @@ TEST(VizSheet, WrittenPageLinksEveryPng) {
   const std::string dir = ::testing::TempDir() + "pw_viz_sheet";
   std::filesystem::remove_all(dir);
   SheetHeader h;
-  h.model = "tiny<net>";
+  h.model = "tiny<net> \"v2\"\t\x01";  // quotes and control characters: escaped in the JSON
   h.checkpoint = "/some/where.safetensors";
   h.data = "random";
   h.seed = 7;
-  h.flags_json = "{\"k\": \"3\"}";
+  h.flags = io::Json::object({{"k", "3"}});
   const std::vector<std::string> files = write_sheet(dir, sheet, h);
   const std::string html = read_text(dir + "/sheet.html");
   int pngs = 0;
@@ -178,17 +165,17 @@ TEST(VizSheet, WrittenPageLinksEveryPng) {
   EXPECT_NE(html.find("seed 7"), std::string::npos);
   EXPECT_NE(html.find("1 dead</span> of 4"), std::string::npos) << html;
   const io::JsonValue js = io::parse_json(read_text(dir + "/sheet.json"), "sheet.json");
-  const io::JsonValue& layers = member(js, "layers");
+  EXPECT_EQ(json_member(js, "model").text, h.model);
+  const io::JsonValue& layers = json_member(js, "layers");
   ASSERT_EQ(layers.items.size(), 2u);
-  EXPECT_EQ(member(layers.items[0], "png").text, "sheet-conv1.png");
-  const io::JsonValue& units = member(layers.items[0], "units");
+  EXPECT_EQ(json_member(layers.items[0], "png").text, "sheet-conv1.png");
+  const io::JsonValue& units = json_member(layers.items[0], "units");
   ASSERT_EQ(units.items.size(), 4u);
-  EXPECT_EQ(member(units.items[1], "dead").kind, io::JsonValue::boolean);
-  // (the reader keeps no boolean's value: look at the text)
-  const std::string text = read_text(dir + "/sheet.json");
-  EXPECT_NE(text.find("{\"unit\": 1, \"dead\": true"), std::string::npos) << text;
-  EXPECT_NE(text.find("{\"unit\": 0, \"dead\": false"), std::string::npos) << text;
-  EXPECT_EQ(member(member(js, "flags"), "k").text, "3");
+  EXPECT_EQ(json_member(units.items[1], "dead").kind, io::JsonValue::boolean);
+  EXPECT_EQ(json_member(units.items[1], "unit").value, 1);
+  EXPECT_EQ(json_member(units.items[1], "dead").text, "true");
+  EXPECT_EQ(json_member(units.items[0], "dead").text, "false");
+  EXPECT_EQ(json_member(json_member(js, "flags"), "k").text, "3");
 }
 
 TEST(VizSheet, Errors) {

@@ -101,14 +101,13 @@ double Args::f64(const std::string& name) const {
   return r;
 }
 
-std::string Args::json() const {
-  std::string s = "{";
-  for (size_t i = 0; i < flags_.size(); ++i) {
-    const Flag& f = flags_[i];
-    s += (i ? ", " : "") + io::json_quote(f.name) + ": " +
-         (f.is_bool ? std::string(on(f.name) ? "true" : "false") : io::json_quote(f.value));
+io::Json Args::json() const {
+  io::Json o = io::Json::object();
+  for (const Flag& f : flags_) {
+    if (f.is_bool) o.set(f.name, on(f.name));
+    else o.set(f.name, f.value);
   }
-  return s + "}";
+  return o;
 }
 
 bool Args::given(const std::string& name) const { return get(name).given; }

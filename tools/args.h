@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/json.h"
 #include "engine/tensor.h"
 
 namespace pw::cli {
@@ -34,7 +35,7 @@ class Args {
   bool given(const std::string& name) const;
   // Every flag and its value as a JSON object (booleans as true/false, the rest as strings), for
   // the sidecar files that record how a picture was made.
-  std::string json() const;
+  io::Json json() const;
 
  private:
   struct Flag {

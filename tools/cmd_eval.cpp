@@ -3,9 +3,9 @@
 // space, as a picture grid with the similarities in a JSON sidecar).
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "engine/device/device.h"
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
@@ -35,11 +35,6 @@ void data_flags(Args& a) {
       .flag("limit-train", "-1", "use only the first N training images (-1: all)")
       .flag("limit-test", "-1", "use only the first N test images (-1: all)")
       .boolean("skip-bad", "skip (and count) images that do not decode");
-}
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) o += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-  return o + "\"";
 }
 }  // namespace
 
@@ -92,19 +87,16 @@ int cmd_eval(int argc, char** argv) {
   const std::vector<std::string> names = (int64_t)data.classes.size() == classes ? data.classes : std::vector<std::string>{};
   io::write_png((fs::path(args.str("out")) / "confusion.png").string(),
                 tasks::labeled_heatmap(confusion, classes, classes, names, names, "true", "predicted"));
-  std::ostringstream js;
-  js << "{\"model\": " << json_str(name) << ", \"checkpoint\": " << json_str(args.str("checkpoint"))
-     << ", \"data\": " << json_str(args.str("data")) << ", \"images\": " << n << ", \"top1\": " << (double)top1 / n
-     << ", \"top5\": " << (double)top5 / n << ", \"classes\": [";
-  for (size_t c = 0; c < data.classes.size(); ++c) js << (c ? ", " : "") << json_str(data.classes[c]);
-  js << "], \"confusion\": [";
+  io::Json rows = io::Json::array();
   for (int64_t r = 0; r < classes; ++r) {
-    js << (r ? ", [" : "[");
-    for (int64_t c = 0; c < classes; ++c) js << (c ? ", " : "") << (int64_t)confusion[r * classes + c];
-    js << "]";
+    io::Json row = io::Json::array();
+    for (int64_t c = 0; c < classes; ++c) row.push((int64_t)confusion[r * classes + c]);
+    rows.push(row);
   }
-  js << "]}\n";
-  write_file_atomic((fs::path(args.str("out")) / "confusion.json").string(), js.str());
+  const io::Json js = io::Json::object({{"model", name}, {"checkpoint", args.str("checkpoint")},
+                                        {"data", args.str("data")}, {"images", n}, {"top1", (double)top1 / n},
+                                        {"top5", (double)top5 / n}, {"classes", data.classes}, {"confusion", rows}});
+  write_file_atomic((fs::path(args.str("out")) / "confusion.json").string(), js.dump(io::JsonStyle::indented) + "\n");
   std::printf("%s on %lld test images: top-1 %.4f, top-5 %.4f; confusion matrix in %s/confusion.png\n", name.c_str(),
               (long long)n, (double)top1 / n, (double)top5 / n, args.str("out").c_str());
   return 0;
@@ -176,24 +168,22 @@ int cmd_neighbors(int argc, char** argv) {
   io::write_png((fs::path(args.str("out")) / "neighbors.png").string(),
                 tasks::neighbor_grid(query_images, base_images, nb.index, data.mean, data.std, scale, query_labels,
                                      base_labels));
-  std::ostringstream js;
-  js << "{\"model\": " << json_str(name) << ", \"checkpoint\": " << json_str(args.str("checkpoint"))
-     << ", \"random\": " << (args.on("random") ? "true" : "false") << ", \"layer\": " << json_str(point.name)
-     << ", \"data\": " << json_str(args.str("data")) << ", \"patches\": " << patch << ", \"k\": " << k
-     << ", \"seed\": " << args.i64("seed") << ", \"queries\": [";
+  io::Json js = io::Json::object({{"model", name}, {"checkpoint", args.str("checkpoint")},
+                                  {"random", args.on("random")}, {"layer", point.name}, {"data", args.str("data")},
+                                  {"patches", patch}, {"k", k}, {"seed", args.i64("seed")}});
+  io::Json queries = io::Json::array();
   int64_t agree = 0, total = 0;
   for (size_t q = 0; q < nb.index.size(); ++q) {
-    js << (q ? ", " : "") << "{\"neighbors\": [";
+    io::Json neighbors = io::Json::array();
     for (size_t j = 0; j < nb.index[q].size(); ++j) {
-      js << (j ? ", " : "") << "[" << nb.index[q][j] << ", " << nb.similarity[q][j] << "]";
+      neighbors.push(io::Json::array({nb.index[q][j], nb.similarity[q][j]}));
       if (!query_labels.empty()) agree += base_labels[nb.index[q][j]] == query_labels[q], ++total;
     }
-    js << "]}";
+    queries.push(io::Json::object({{"neighbors", neighbors}}));
   }
-  js << "]";
-  if (total) js << ", \"label_agreement\": " << (double)agree / total;
-  js << "}\n";
-  write_file_atomic((fs::path(args.str("out")) / "neighbors.json").string(), js.str());
+  js.set("queries", queries);
+  if (total) js.set("label_agreement", (double)agree / total);
+  write_file_atomic((fs::path(args.str("out")) / "neighbors.json").string(), js.dump(io::JsonStyle::indented) + "\n");
   std::printf("%s, layer %s: %zu queries x %lld neighbours", name.c_str(), point.name.c_str(), nb.index.size(), (long long)k);
   if (total) std::printf(", %.1f%% share the query's label", 100.0 * agree / total);
   std::printf("; picture in %s/neighbors.png\n", args.str("out").c_str());

@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <sstream>
 
 #include "engine/device/device.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/json.h"
 #include "engine/io/safetensors.h"
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
@@ -275,14 +275,14 @@ int cmd_probe(int argc, char** argv) {
   std::vector<tasks::ProbeResult> rows = tasks::linear_probe(*model, points, data.train_images, data.train_labels,
                                                              data.test_images, data.test_labels, classes, pc);
   std::printf("%-22s %8s %10s %10s\n", "layer", "dims", "train acc", "test acc");
-  std::ostringstream json;
+  std::string lines;  // JSON lines, one per layer
   for (const auto& r : rows) {
     std::printf("%-22s %8lld %10.4f %10.4f\n", r.layer.c_str(), (long long)r.dims, r.train_accuracy, r.test_accuracy);
-    json << "{\"model\": \"" << model_name << "\", \"random\": " << (args.on("random") ? "true" : "false")
-         << ", \"layer\": \"" << r.layer << "\", \"dims\": " << r.dims << ", \"train_accuracy\": " << r.train_accuracy
-         << ", \"test_accuracy\": " << r.test_accuracy << "}\n";
+    lines += io::Json::object({{"model", model_name}, {"random", args.on("random")}, {"layer", r.layer},
+                               {"dims", r.dims}, {"train_accuracy", r.train_accuracy},
+                               {"test_accuracy", r.test_accuracy}}).dump() + "\n";
   }
-  if (!args.str("out").empty()) write_file_atomic(args.str("out"), json.str());
+  if (!args.str("out").empty()) write_file_atomic(args.str("out"), lines);
   return 0;
 }
 

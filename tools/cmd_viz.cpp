@@ -128,29 +128,16 @@ io::Image picture(const Tensor& chw, const tasks::viz::InputSpace& s) { return t
 
 int64_t upscale_factor(int64_t side) { return std::max<int64_t>(1, 112 / std::max<int64_t>(1, side)); }
 
-std::string doubles(const std::vector<double>& v) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
-  return o.str() + "]";
-}
-std::string ints(const std::vector<int64_t>& v) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
-  return o.str() + "]";
-}
-
 }  // namespace
 
-void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results) {
+void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const io::Json& results) {
   fs::create_directories(a.str("out"));
   const std::string png = (fs::path(a.str("out")) / (what + ".png")).string();
+  const std::string json = (fs::path(a.str("out")) / (what + ".json")).string();
   io::write_png(png, img);
-  write_file_atomic((fs::path(a.str("out")) / (what + ".json")).string(),
-                    "{\"method\": " + io::json_quote(what) + ", \"flags\": " + a.json() + ", \"results\": " + results +
-                        "}\n");
-  std::printf("wrote %s and %s\n", png.c_str(), (fs::path(a.str("out")) / (what + ".json")).string().c_str());
+  const io::Json sidecar = io::Json::object({{"method", what}, {"flags", a.json()}, {"results", results}});
+  write_file_atomic(json, sidecar.dump(io::JsonStyle::indented) + "\n");
+  std::printf("wrote %s and %s\n", png.c_str(), json.c_str());
 }
 
 namespace {
@@ -182,18 +169,15 @@ tasks::viz::AscentOptions ascent_options(const Args& a, int64_t side) {
   return o;
 }
 
-std::string ascent_json(const tasks::viz::AscentResult& r, const std::vector<int64_t>& targets,
-                        const tasks::viz::AscentOptions& a) {
-  std::ostringstream o;
-  o << "{\"effective\": {\"iterations\": " << a.iterations << ", \"step\": " << a.step << ", \"l2\": " << a.l2
-    << ", \"decay\": " << a.decay << ", \"blur\": " << a.blur_sigma << ", \"blur_every\": " << a.blur_every
-    << ", \"norm_percentile\": " << a.norm_percentile << ", \"contrib_percentile\": " << a.contrib_percentile
-    << ", \"jitter\": " << a.jitter << ", \"clip\": " << (a.clip ? "true" : "false") << ", \"random_start\": "
-    << (a.random_start ? "true" : "false") << ", \"seed\": " << a.seed << "}";
-  o << ", \"targets\": " << ints(targets) << ", \"start\": " << doubles(r.start) << ", \"end\": " << doubles(r.end)
-    << ", \"curves\": [";
-  for (size_t i = 0; i < r.curve.size(); ++i) o << (i ? ", " : "") << doubles(r.curve[i]);
-  return o.str() + "]}";
+io::Json ascent_json(const tasks::viz::AscentResult& r, const std::vector<int64_t>& targets,
+                     const tasks::viz::AscentOptions& a) {
+  const io::Json effective = io::Json::object(
+      {{"iterations", a.iterations}, {"step", a.step}, {"l2", a.l2}, {"decay", a.decay}, {"blur", a.blur_sigma},
+       {"blur_every", a.blur_every}, {"norm_percentile", a.norm_percentile},
+       {"contrib_percentile", a.contrib_percentile}, {"jitter", a.jitter}, {"clip", a.clip},
+       {"random_start", a.random_start}, {"seed", a.seed}});
+  return io::Json::object({{"effective", effective}, {"targets", targets}, {"start", r.start}, {"end", r.end},
+                           {"curves", r.curve}});
 }
 
 void print_gains(const char* what, const std::vector<int64_t>& targets, const tasks::viz::AscentResult& r) {
@@ -218,10 +202,9 @@ int viz_filters(int argc, char** argv) {
   o.scale = a.i64("scale");
   o.cols = a.i64("cols");
   io::Image img = tasks::viz::filter_grid(conv, o);
-  std::ostringstream r;
-  r << "{\"layer\": " << io::json_quote(path) << ", \"filters\": " << conv.out_channels << ", \"kernel\": ["
-    << conv.kernel_h << ", " << conv.kernel_w << "]}";
-  write_viz_outputs(a, "filters", img, r.str());
+  const io::Json r = io::Json::object({{"layer", path}, {"filters", conv.out_channels},
+                                      {"kernel", io::Json::array({conv.kernel_h, conv.kernel_w})}});
+  write_viz_outputs(a, "filters", img, r);
   return 0;
 }
 
@@ -365,22 +348,18 @@ int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what) 
     }
   }
   const int64_t cols = 3 + (o.rule != ReluRule::grad) + a.on("box");
-  std::ostringstream js;
-  js << "{\"images\": " << ints(idx) << ", \"classes\": " << ints(r.classes) << ", \"scores\": " << doubles(r.scores);
+  io::Json js = io::Json::object({{"images", idx}, {"classes", r.classes}, {"scores", r.scores}});
   if (!data.classes.empty()) {
-    js << ", \"class_names\": [";
-    for (size_t i = 0; i < r.classes.size(); ++i)
-      js << (i ? ", " : "") << io::json_quote((size_t)r.classes[i] < data.classes.size() ? data.classes[r.classes[i]] : "");
-    js << "]";
+    io::Json names = io::Json::array();
+    for (int64_t c : r.classes) names.push((size_t)c < data.classes.size() ? data.classes[c] : "");
+    js.set("class_names", names);
   }
   if (!boxes.empty()) {
-    js << ", \"boxes\": [";
-    for (size_t i = 0; i < boxes.size(); ++i)
-      js << (i ? ", " : "") << "[" << boxes[i].y0 << ", " << boxes[i].x0 << ", " << boxes[i].y1 << ", " << boxes[i].x1 << "]";
-    js << "]";
+    io::Json box_list = io::Json::array();
+    for (const tasks::Box& b : boxes) box_list.push(io::Json::array({b.y0, b.x0, b.y1, b.x1}));
+    js.set("boxes", box_list);
   }
-  js << "}";
-  write_viz_outputs(a, what, tasks::grid(cells, cols), js.str());
+  write_viz_outputs(a, what, tasks::grid(cells, cols), js);
   return 0;
 }
 
@@ -425,13 +404,12 @@ int viz_dream(int argc, char** argv) {
     std::printf("octave %zu (%lldx%lld): objective %.4g -> %.4g\n", i + 1, (long long)r.sizes[i].first,
                 (long long)r.sizes[i].second, r.octave_start[i], r.octave_end[i]);
   io::Image dream = picture(r.image, l.space);
-  std::ostringstream js;
-  js << "{\"layer\": " << io::json_quote(tasks::resolve_layer(*l.model, a.str("layer")))
-     << ", \"octave_start\": " << doubles(r.octave_start) << ", \"octave_end\": " << doubles(r.octave_end)
-     << ", \"sizes\": [";
-  for (size_t i = 0; i < r.sizes.size(); ++i) js << (i ? ", " : "") << "[" << r.sizes[i].first << ", " << r.sizes[i].second << "]";
-  js << "]}";
-  write_viz_outputs(a, "dream", tasks::grid({photo, dream}, 2, 4), js.str());
+  io::Json sizes = io::Json::array();
+  for (const auto& [height, width] : r.sizes) sizes.push(io::Json::array({height, width}));
+  const io::Json js = io::Json::object({{"layer", tasks::resolve_layer(*l.model, a.str("layer"))},
+                                        {"octave_start", r.octave_start}, {"octave_end", r.octave_end},
+                                        {"sizes", sizes}});
+  write_viz_outputs(a, "dream", tasks::grid({photo, dream}, 2, 4), js);
   return 0;
 }
 

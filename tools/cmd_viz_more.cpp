@@ -69,15 +69,14 @@ Loaded load(const Args& a) {
   return l;
 }
 
-std::string units_json(const tasks::TopPatches& tp) {
-  std::ostringstream o;
-  o << "[";
+io::Json units_json(const tasks::TopPatches& tp) {
+  io::Json units = io::Json::array();
   for (size_t i = 0; i < tp.units.size(); ++i) {
-    o << (i ? ", " : "") << "\n  {\"unit\": " << tp.units[i] << ", \"patches\": [";
-    for (size_t j = 0; j < tp.best[i].size(); ++j) o << (j ? ", " : "") << tasks::viz::patch_json(tp.best[i][j]);
-    o << "]}";
+    io::Json patches = io::Json::array();
+    for (const tasks::TopPatch& p : tp.best[i]) patches.push(tasks::viz::patch_json(p));
+    units.push(io::Json::object({{"unit", tp.units[i]}, {"patches", patches}}));
   }
-  return o.str() + "]";
+  return units;
 }
 
 // The unit numbers in a column left of top_patches_grid's rows (cells of one size, pad 2).
@@ -130,11 +129,10 @@ int viz_top_patches(int argc, char** argv) {
       std::printf("unit %lld: best %.4g (image %lld), %zu-th %.4g\n", (long long)units[i],
                   tp.best[i][0].activation, (long long)tp.best[i][0].image, tp.best[i].size(),
                   tp.best[i].back().activation);
-  std::ostringstream r;
-  r << "{\"layer\": " << io::json_quote(tp.layer) << ", \"model\": " << io::json_quote(l.name)
-    << ", \"images\": " << l.images.size(0) << ", \"receptive_field\": " << tasks::viz::field_json(tp.field)
-    << ", \"scale\": " << scale << ", \"units\": " << units_json(tp) << "}";
-  write_viz_outputs(a, "top-patches", img, r.str());
+  const io::Json r = io::Json::object({{"layer", tp.layer}, {"model", l.name}, {"images", l.images.size(0)},
+                                      {"receptive_field", tasks::viz::field_json(tp.field)}, {"scale", scale},
+                                      {"units", units_json(tp)}});
+  write_viz_outputs(a, "top-patches", img, r);
   return 0;
 }
 
@@ -203,7 +201,7 @@ int viz_sheet(int argc, char** argv) {
   h.checkpoint = a.on("random") ? "" : a.str("checkpoint");
   h.data = a.str("data");
   h.seed = (uint64_t)a.i64("seed");
-  h.flags_json = a.json();
+  h.flags = a.json();
   const std::vector<std::string> files = tasks::viz::write_sheet(a.str("out"), sheet, h);
   std::printf("wrote %s (%zu files)\n", (fs::path(a.str("out")) / "sheet.html").string().c_str(), files.size());
   return 0;
@@ -264,17 +262,16 @@ int viz_invert(int argc, char** argv) {
   tasks::viz::InversionResult r = tasks::viz::invert_features(*model, sp, a.str("layer"), images, o);
   const int64_t f = std::max<int64_t>(1, 112 / images.size(3));
   std::vector<io::Image> cells;
-  std::ostringstream js;
-  js << "{\"layer\": " << io::json_quote(tasks::viz::ascent_layer(*model, a.str("layer"))) << ", \"images\": [";
+  io::Json image_errors = io::Json::array();
   for (size_t i = 0; i < idx.size(); ++i) {
     std::printf("image %lld: relative feature error %.4g -> %.4g\n", (long long)idx[i], r.start[i], r.end[i]);
     cells.push_back(tasks::upscale(tasks::to_image(images.select(0, (int64_t)i), sp.mean, sp.std), f));
     cells.push_back(tasks::upscale(tasks::to_image(r.images.select(0, (int64_t)i), sp.mean, sp.std), f));
-    js << (i ? ", " : "") << "{\"image\": " << idx[i] << ", \"error_start\": " << r.start[i]
-       << ", \"error_end\": " << r.end[i] << "}";
+    image_errors.push(io::Json::object({{"image", idx[i]}, {"error_start", r.start[i]}, {"error_end", r.end[i]}}));
   }
-  js << "]}";
-  write_viz_outputs(a, "invert", tasks::grid(cells, 2), js.str());
+  const io::Json js = io::Json::object({{"layer", tasks::viz::ascent_layer(*model, a.str("layer"))},
+                                        {"images", image_errors}});
+  write_viz_outputs(a, "invert", tasks::grid(cells, 2), js);
   return 0;
 }
 

@@ -22,7 +22,7 @@ int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|c
 int cmd_probe(int argc, char** argv);
 int cmd_viz(int argc, char** argv);
 // Writes <out>/<what>.png and <what>.json ({"method", "flags": every flag, "results"}) for viz methods.
-void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const std::string& results);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
+void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const io::Json& results);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
 int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: tools/cmd_viz_more.cpp
 int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp

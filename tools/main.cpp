@@ -4,11 +4,11 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "engine/device/device.h"
+#include "engine/io/json.h"
 #include "engine/util/error.h"
 #include "engine/util/files.h"
 #include "engine/util/threads.h"
@@ -163,14 +163,13 @@ int cmd_train(int argc, char** argv) {
   std::printf("test accuracy %.4f (loss %.4f) after %lld epochs, %lld steps, %.1fs training, %.0f images/s, %lld parameters\n",
               r.test_accuracy, r.test_loss, (long long)c.epochs, (long long)r.steps, r.train_seconds,
               r.images_per_second, (long long)r.parameters);
-  std::ostringstream summary;
-  summary << "{\"model\": \"" << c.model << "\", \"epochs\": " << c.epochs << ", \"batch_size\": "
-          << c.batch_size << ", \"lr\": " << c.lr << ", \"seed\": " << c.seed << ", \"threads\": "
-          << pw::num_threads() << ", \"test_accuracy\": " << r.test_accuracy << ", \"test_loss\": "
-          << r.test_loss << ", \"train_seconds\": " << r.train_seconds << ", \"images_per_second\": "
-          << r.images_per_second << ", \"parameters\": " << r.parameters << ", \"device\": \""
-          << c.device.str() << "\"}\n";
-  pw::write_file_atomic((std::filesystem::path(c.out_dir) / "summary.json").string(), summary.str());
+  const pw::io::Json summary = pw::io::Json::object(
+      {{"model", c.model}, {"epochs", c.epochs}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"seed", c.seed},
+       {"threads", pw::num_threads()}, {"test_accuracy", r.test_accuracy}, {"test_loss", r.test_loss},
+       {"train_seconds", r.train_seconds}, {"images_per_second", r.images_per_second},
+       {"parameters", r.parameters}, {"device", c.device.str()}});
+  pw::write_file_atomic((std::filesystem::path(c.out_dir) / "summary.json").string(),
+                        summary.dump(pw::io::JsonStyle::indented) + "\n");
   return 0;
 }
 

@@ -1,6 +1,8 @@
-// The JSON reader and string quoting of json.h.
+// The JSON reader and writer of json.h.
 #include "engine/io/json.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "engine/util/error.h"
@@ -106,6 +108,7 @@ class JsonParser {
     for (const char* lit : {"true", "false", "null"}) {
       if (s_.compare(p_, std::strlen(lit), lit) == 0) {
         v.kind = lit[0] == 'n' ? JsonValue::null : JsonValue::boolean;
+        if (v.kind == JsonValue::boolean) v.text = lit;
         p_ += std::strlen(lit);
         return v;
       }
@@ -207,22 +210,6 @@ class JsonParser {
 
 }  // namespace
 
-std::string json_quote(const std::string& s) {
-  static const char* hex = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += (char)c;
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\b') out += "\\b";
-    else if (c == '\f') out += "\\f";
-    else if (c < 0x20) out += "\\u00", out += hex[c >> 4], out += hex[c & 15];
-    else out += (char)c;
-  }
-  return out + "\"";
-}
-
 const char* json_kind_name(JsonValue::Kind k) {
   static const char* names[] = {"null", "a boolean", "a number", "a string", "an array", "an object"};
   return names[k];
@@ -236,6 +223,138 @@ bool is_valid_utf8(const std::string& s) {
 
 JsonValue parse_json(const std::string& text, const std::string& what, size_t file_offset) {
   return JsonParser(text, what, file_offset).parse_document();
+}
+
+// ---- writing ----
+
+namespace {
+
+constexpr size_t kLineWidth = 100;  // JsonStyle::indented keeps a container on one line up to this column
+
+void append_quoted(std::string& out, const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (size_t i = 0, n; i < s.size(); i += n) {
+    const unsigned char c = s[i];
+    n = utf8_length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD for a byte that starts no valid sequence
+      n = 1;
+    } else if (c == '"' || c == '\\') {
+      out += '\\', out += (char)c;
+    } else if (c < 0x20) {
+      const char* shortcut = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' ? "\\b"
+                           : c == '\f' ? "\\f" : nullptr;
+      if (shortcut) out += shortcut;
+      else out += "\\u00", out += hex[c >> 4], out += hex[c & 15];
+    } else {
+      out.append(s, i, n);
+    }
+  }
+  out += '"';
+}
+
+// The shortest text that reads back as v (std::to_chars' guarantee), "1e-05" style exponents.
+template <class F>
+std::string shortest(F v) {
+  char buf[64];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+// The column `out` has reached on its last line.
+size_t column(const std::string& out) { return out.size() - (out.rfind('\n') + 1); }
+
+}  // namespace
+
+// NaN and infinities stay null.
+Json::Json(double v) {
+  if (std::isfinite(v)) kind_ = Kind::number, text_ = shortest(v);
+}
+Json::Json(float v) {
+  if (std::isfinite(v)) kind_ = Kind::number, text_ = shortest(v);
+}
+Json::Json(const char* s) : kind_(Kind::string), text_(s) {}
+Json::Json(std::string s) : kind_(Kind::string), text_(std::move(s)) {}
+
+Json Json::array(std::initializer_list<Json> items) {
+  Json j;
+  j.kind_ = Kind::array;
+  j.items_.assign(items.begin(), items.end());
+  return j;
+}
+
+Json Json::object(std::initializer_list<std::pair<std::string, Json>> members) {
+  Json j;
+  j.kind_ = Kind::object;
+  for (const auto& [key, value] : members) j.set(key, value);
+  return j;
+}
+
+Json Json::fixed(double v, int decimals) {
+  PW_CHECK(decimals >= 0 && decimals <= 17, "Json::fixed: ", decimals, " decimals; expected 0 to 17");
+  if (!std::isfinite(v)) return Json();
+  char buf[400];  // the largest double has 309 digits before the point
+  Json j;
+  j.kind_ = Kind::number;
+  j.text_.assign(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals).ptr);
+  return j;
+}
+
+Json& Json::push(Json item) {
+  PW_CHECK(kind_ == Kind::array, "Json::push: the value is not an array");
+  items_.push_back(std::move(item));
+  return *this;
+}
+
+Json& Json::set(std::string key, Json value) {
+  PW_CHECK(kind_ == Kind::object, "Json::set: the value is not an object (key '", key, "')");
+  for (const auto& m : members_) PW_CHECK(m.first != key, "Json::set: key '", key, "' is set twice");
+  members_.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+
+std::string Json::dump(JsonStyle style) const {
+  std::string out;
+  write(out, style, 0);
+  return out;
+}
+
+void Json::write(std::string& out, JsonStyle style, int depth) const {
+  switch (kind_) {
+    case Kind::null: out += "null"; return;
+    case Kind::boolean:
+    case Kind::number: out += text_; return;
+    case Kind::string: append_quoted(out, text_); return;
+    case Kind::array:
+    case Kind::object: break;
+  }
+  if (style == JsonStyle::indented) {
+    // On one line when it fits; only then are its items laid out one per line.
+    const std::string line = dump(JsonStyle::line);
+    if (column(out) + line.size() <= kLineWidth) {
+      out += line;
+      return;
+    }
+  }
+  write_items(out, style, depth);
+}
+
+void Json::write_items(std::string& out, JsonStyle style, int depth) const {
+  const bool is_object = kind_ == Kind::object;
+  const size_t n = is_object ? members_.size() : items_.size();
+  const bool indented = style == JsonStyle::indented && n > 0;
+  out += is_object ? '{' : '[';
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out += style == JsonStyle::line ? ", " : ",";
+    if (indented) out.append(1, '\n').append(2 * (depth + 1), ' ');
+    if (is_object) {
+      append_quoted(out, members_[i].first);
+      out += style == JsonStyle::compact ? ":" : ": ";
+    }
+    (is_object ? members_[i].second : items_[i]).write(out, style, depth + 1);
+  }
+  if (indented) out.append(1, '\n').append(2 * depth, ' ');
+  out += is_object ? '}' : ']';
 }
 
 }  // namespace pw::io

@@ -266,18 +266,15 @@ SafetensorsFile read_safetensors(const std::string& path) {
 
 std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
                                   const std::map<std::string, std::string>& metadata) {
-  std::string json = "{";
+  Json header = Json::object();
   if (!metadata.empty()) {
-    json += "\"__metadata__\":{";
+    Json meta = Json::object();
     for (const auto& [key, value] : metadata) {
       PW_CHECK(is_valid_utf8(key) && is_valid_utf8(value), "serialize_safetensors: metadata '", key,
                "' is not valid UTF-8");
-      if (json.back() != '{') json += ',';
-      json += json_quote(key);
-      json += ':';
-      json += json_quote(value);
+      meta.set(key, value);
     }
-    json += "}";
+    header.set("__metadata__", std::move(meta));
   }
   // The reference implementation's layout: 8-byte types first, then 4-byte ones (F64, F32, I32),
   // by name within a type, so every tensor is aligned to its element size.
@@ -302,14 +299,12 @@ std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
     }
     PW_CHECK(dtype, "safetensors: tensor '", *name, "' has dtype ", dtype_name(c.dtype()), ", which has no writer");
     const int64_t nbytes = c.numel() * (int64_t)dtype_size(c.dtype());
-    if (json.size() > 1) json += ',';
-    json += json_quote(*name);
-    json += detail::concat(":{\"dtype\":\"", dtype, "\",\"shape\":[");
-    for (size_t k = 0; k < c.shape().size(); ++k) json += detail::concat(k ? "," : "", c.shape()[k]);
-    json += detail::concat("],\"data_offsets\":[", offset, ",", offset + nbytes, "]}");
+    header.set(*name, Json::object({{"dtype", dtype},
+                                    {"shape", c.shape()},
+                                    {"data_offsets", Json::array({offset, offset + nbytes})}}));
     offset += nbytes;
   }
-  json += "}";
+  std::string json = header.dump(JsonStyle::compact);
   json.append((8 - json.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
   std::string out(8, '\0');
   const uint64_t n = json.size();

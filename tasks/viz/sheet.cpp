@@ -264,19 +264,15 @@ Sheet make_sheet(nn::Module& model, const Tensor& images, const InputSpace& spac
   return sheet;
 }
 
-std::string patch_json(const TopPatch& p) {
-  std::ostringstream o;
-  o << "{\"image\": " << p.image << ", \"y\": " << p.y << ", \"x\": " << p.x
-    << ", \"activation\": " << num(p.activation) << ", \"box\": [" << p.box.y0 << ", " << p.box.x0 << ", "
-    << p.box.y1 << ", " << p.box.x1 << "]}";
-  return o.str();
+io::Json patch_json(const TopPatch& p) {
+  return io::Json::object({{"image", p.image}, {"y", p.y}, {"x", p.x}, {"activation", p.activation},
+                           {"box", io::Json::array({p.box.y0, p.box.x0, p.box.y1, p.box.x1})}});
 }
 
-std::string field_json(const ReceptiveField& f) {
-  std::ostringstream o;
-  o << "{\"size\": [" << f.size[0] << ", " << f.size[1] << "], \"jump\": [" << f.jump[0] << ", " << f.jump[1]
-    << "], \"offset\": [" << f.offset[0] << ", " << f.offset[1] << "]}";
-  return o.str();
+io::Json field_json(const ReceptiveField& f) {
+  return io::Json::object({{"size", io::Json::array({f.size[0], f.size[1]})},
+                           {"jump", io::Json::array({f.jump[0], f.jump[1]})},
+                           {"offset", io::Json::array({f.offset[0], f.offset[1]})}});
 }
 
 namespace {
@@ -363,36 +359,36 @@ std::string sheet_html(const Sheet& sheet, const SheetHeader& h) {
   return s.str();
 }
 
-std::string sheet_json(const Sheet& sheet, const SheetHeader& h) {
+io::Json unit_json(const SheetUnit& u) {
+  io::Json patches = io::Json::array();
+  for (const TopPatch& p : u.patches) patches.push(patch_json(p));
+  return io::Json::object({{"unit", u.unit}, {"dead", u.dead}, {"max_activation", u.max_activation},
+                           {"objective_start", u.objective_start}, {"objective_end", u.objective_end},
+                           {"patches", patches}});
+}
+
+io::Json layer_json(const SheetLayer& L) {
+  io::Json units = io::Json::array();
+  for (const SheetUnit& u : L.units) units.push(unit_json(u));
+  return io::Json::object({{"conv", L.conv}, {"read", L.read}, {"png", png_name(L)}, {"channels", L.channels},
+                           {"map", io::Json::array({L.map_height, L.map_width})},
+                           {"neuron", io::Json::array({L.neuron_y, L.neuron_x})}, {"step", L.step},
+                           {"receptive_field", field_json(L.field)}, {"dead_units", L.dead_units},
+                           {"units", units}});
+}
+
+io::Json sheet_json(const Sheet& sheet, const SheetHeader& h) {
   const SheetOptions& o = sheet.options;
-  std::ostringstream s;
-  s << "{\"method\": \"sheet\", \"model\": " << io::json_quote(h.model) << ", \"checkpoint\": "
-    << io::json_quote(h.checkpoint) << ", \"data\": " << io::json_quote(h.data) << ", \"seed\": " << h.seed
-    << ", \"images\": " << sheet.images << ", \"k\": " << o.k << ", \"units_per_layer\": " << o.units_per_layer
-    << ", \"ascent\": {\"iterations\": " << o.ascent.iterations << ", \"step\": " << num(o.ascent.step)
-    << ", \"jitter\": " << o.ascent.jitter << ", \"blur\": " << num(o.ascent.blur_sigma)
-    << ", \"blur_every\": " << o.ascent.blur_every << ", \"decay\": " << num(o.ascent.decay) << "}";
-  if (!h.flags_json.empty()) s << ", \"flags\": " << h.flags_json;
-  s << ", \"layers\": [";
-  for (size_t l = 0; l < sheet.layers.size(); ++l) {
-    const SheetLayer& L = sheet.layers[l];
-    s << (l ? ", " : "") << "\n  {\"conv\": " << io::json_quote(L.conv) << ", \"read\": " << io::json_quote(L.read)
-      << ", \"png\": " << io::json_quote(png_name(L)) << ", \"channels\": " << L.channels << ", \"map\": ["
-      << L.map_height << ", " << L.map_width << "], \"neuron\": [" << L.neuron_y << ", " << L.neuron_x
-      << "], \"step\": " << num(L.step) << ", \"receptive_field\": " << field_json(L.field)
-      << ", \"dead_units\": [" << int_list(L.dead_units) << "], \"units\": [";
-    for (size_t i = 0; i < L.units.size(); ++i) {
-      const SheetUnit& u = L.units[i];
-      s << (i ? ", " : "") << "\n    {\"unit\": " << u.unit << ", \"dead\": " << (u.dead ? "true" : "false")
-        << ", \"max_activation\": " << num(u.max_activation) << ", \"objective_start\": " << num(u.objective_start)
-        << ", \"objective_end\": " << num(u.objective_end) << ", \"patches\": [";
-      for (size_t j = 0; j < u.patches.size(); ++j) s << (j ? ", " : "") << patch_json(u.patches[j]);
-      s << "]}";
-    }
-    s << "]}";
-  }
-  s << "]}\n";
-  return s.str();
+  const AscentOptions& a = o.ascent;
+  io::Json js = io::Json::object(
+      {{"method", "sheet"}, {"model", h.model}, {"checkpoint", h.checkpoint}, {"data", h.data}, {"seed", h.seed},
+       {"images", sheet.images}, {"k", o.k}, {"units_per_layer", o.units_per_layer},
+       {"ascent", io::Json::object({{"iterations", a.iterations}, {"step", a.step}, {"jitter", a.jitter},
+                                    {"blur", a.blur_sigma}, {"blur_every", a.blur_every}, {"decay", a.decay}})}});
+  if (!h.flags.is_null()) js.set("flags", h.flags);
+  io::Json layers = io::Json::array();
+  for (const SheetLayer& L : sheet.layers) layers.push(layer_json(L));
+  return js.set("layers", layers);
 }
 
 }  // namespace
@@ -407,7 +403,7 @@ std::vector<std::string> write_sheet(const std::string& dir, const Sheet& sheet,
     written.push_back(path);
   }
   const std::string html = (fs::path(dir) / "sheet.html").string(), json = (fs::path(dir) / "sheet.json").string();
-  write_file_atomic(json, sheet_json(sheet, header));
+  write_file_atomic(json, sheet_json(sheet, header).dump(io::JsonStyle::indented) + "\n");
   write_file_atomic(html, sheet_html(sheet, header));
   written.push_back(html);
   written.push_back(json);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/io/image.h"
+#include "engine/io/json.h"
 #include "engine/nn.h"
 #include "tasks/receptive_field.h"
 #include "tasks/top_patches.h"
@@ -75,7 +76,7 @@ Sheet make_sheet(nn::Module& model, const Tensor& images, const InputSpace& spac
 struct SheetHeader {
   std::string model, checkpoint, data;
   uint64_t seed = 0;
-  std::string flags_json;  // the command's flags as a JSON object, copied into sheet.json (empty: none)
+  io::Json flags;  // the command's flags as a JSON object, copied into sheet.json (null: none)
 };
 
 // Writes dir/sheet-<layer>.png for each layer, dir/sheet.html linking them by relative path, and
@@ -84,8 +85,8 @@ std::vector<std::string> write_sheet(const std::string& dir, const Sheet& sheet,
 
 // JSON pieces shared with `patchwork viz top-patches`: a patch as {"image", "y", "x", "activation",
 // "box": [y0, x0, y1, x1]} and a receptive field as {"size", "jump", "offset"} ([rows, columns] each).
-std::string patch_json(const TopPatch& patch);
-std::string field_json(const ReceptiveField& field);
+io::Json patch_json(const TopPatch& patch);
+io::Json field_json(const ReceptiveField& field);
 
 // The integer scale that brings a picture of `side` pixels to about `cell` pixels: the nearest,
 // or one more where that leaves it below 80% of the cell; at least 1.
