@@ -5,13 +5,25 @@
 #include <cmath>
 #include <numeric>
 
+#include <filesystem>
+
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/util/error.h"
+#include "engine/util/files.h"
+#include "tasks/features.h"
 #include "tasks/pictures.h"
+#include "tasks/probe.h"
 
 namespace pw::tasks {
 
+namespace fs = std::filesystem;
+
 namespace {
+// The random stream of patch positions and query picks (with the seed: the same patches in
+// `patchwork neighbors` and the study).
+constexpr uint64_t kPatchQueryStream = 0x9a7c;
+
 Tensor l2_normalized(const Tensor& f) {
   Tensor out = f.contiguous().clone();
   const int64_t n = out.size(0), d = out.size(1);
@@ -66,6 +78,19 @@ Tensor random_patches(const Tensor& images, int64_t per, int64_t size, Generator
   return out;
 }
 
+PatchQueries random_patch_queries(const Tensor& images, int64_t per, int64_t size, int64_t count,
+                                  uint64_t seed) {
+  PW_CHECK(count >= 1, "patches: the number of queries must be positive, got ", count);
+  Generator gen(seed, kPatchQueryStream);
+  PatchQueries q;
+  q.base = random_patches(images, per, size, gen);
+  q.picked = gen.permutation(q.base.size(0));
+  q.picked.resize(std::min<int64_t>(count, q.base.size(0)));
+  q.queries = Tensor::empty({(int64_t)q.picked.size(), q.base.size(1), size, size});
+  for (size_t i = 0; i < q.picked.size(); ++i) q.queries.select(0, (int64_t)i).copy_(q.base.select(0, q.picked[i]));
+  return q;
+}
+
 io::Image neighbor_grid(const Tensor& queries, const Tensor& base, const std::vector<std::vector<int64_t>>& index,
                         const std::vector<float>& mean, const std::vector<float>& std, int64_t scale,
                         const std::vector<int32_t>& query_labels, const std::vector<int32_t>& base_labels) {
@@ -87,6 +112,93 @@ io::Image neighbor_grid(const Tensor& queries, const Tensor& base, const std::ve
   }
   PW_CHECK(!cells.empty(), "neighbours: nothing to draw");
   return grid(cells, (int64_t)cols, 3, 1.f, frames);
+}
+
+// ---------------------------------------------------------------- patchwork neighbors
+
+namespace {
+
+struct RetrievalSet {
+  Tensor base, queries;
+  std::vector<int32_t> base_labels, query_labels;  // empty without labels (and for patches)
+  std::vector<int64_t> exclude;                    // per query: its own row in the base, or none
+};
+
+RetrievalSet retrieval_set(const Dataset& data, const NeighborsConfig& c) {
+  RetrievalSet s;
+  if (c.patch > 0) {
+    PatchQueries p = random_patch_queries(data.train_images, c.patches_per_image, c.patch, c.queries, c.seed);
+    s.base = p.base;
+    s.queries = p.queries;
+    s.exclude = p.picked;
+    return s;
+  }
+  s.base = data.train_images;
+  const bool own = !data.test_images.defined();  // no test split: queries from the base itself
+  const Tensor& from = own ? data.train_images : data.test_images;
+  s.queries = from.slice(0, 0, std::min(c.queries, from.size(0))).contiguous();
+  if (data.labeled()) {
+    s.base_labels = data.train_labels.to_vector_i32();
+    s.query_labels = (own ? data.train_labels : data.test_labels).to_vector_i32();
+  }
+  if (own)
+    for (int64_t q = 0; q < s.queries.size(0); ++q) s.exclude.push_back(q);
+  return s;
+}
+
+double label_agreement(const Neighbors& nb, const RetrievalSet& s) {
+  if (s.query_labels.empty()) return -1;
+  int64_t agree = 0, total = 0;
+  for (size_t q = 0; q < nb.index.size(); ++q)
+    for (int64_t j : nb.index[q]) agree += s.base_labels[j] == s.query_labels[q], ++total;
+  return total ? (double)agree / total : -1;
+}
+
+io::Json neighbors_json(const NeighborsResult& r, const NeighborsConfig& c) {
+  io::Json queries = io::Json::array();
+  for (size_t q = 0; q < r.neighbors.index.size(); ++q) {
+    io::Json list = io::Json::array();
+    for (size_t j = 0; j < r.neighbors.index[q].size(); ++j)
+      list.push(io::Json::array({r.neighbors.index[q][j], r.neighbors.similarity[q][j]}));
+    queries.push(io::Json::object({{"neighbors", list}}));
+  }
+  io::Json js = io::Json::object({{"model", r.model}, {"checkpoint", c.source.checkpoint},
+                                  {"random", c.source.checkpoint.empty()}, {"layer", r.layer},
+                                  {"data", c.data}, {"patches", c.patch}, {"k", c.k},
+                                  {"seed", (int64_t)c.seed}, {"queries", queries}});
+  if (r.label_agreement >= 0) js.set("label_agreement", r.label_agreement);
+  return js;
+}
+
+}  // namespace
+
+NeighborsResult run_neighbors(const NeighborsConfig& c) {
+  PW_CHECK(c.queries >= 1 && c.k >= 1, "neighbors: --queries and --k must be positive, got ", c.queries,
+           " and ", c.k);
+  PW_CHECK(c.patch >= 0 && c.patches_per_image >= 1, "neighbors: --patches must be >= 0 and "
+           "--patches-per-image positive, got ", c.patch, " and ", c.patches_per_image);
+  const Dataset data = load_dataset(c.data, c.data_options);
+  LoadedModel loaded = load_model(c.source, data.train_images.size(1));
+  loaded.model->to(c.device);
+  const ProbePoint point = find_probe_point(*loaded.model, c.layer);
+  const RetrievalSet s = retrieval_set(data, c);
+  const Tensor fb = extract_features(*loaded.model, {point}, s.base, c.max_dims)[0];
+  const Tensor fq = extract_features(*loaded.model, {point}, s.queries, c.max_dims)[0];
+
+  NeighborsResult r;
+  r.model = loaded.name;
+  r.layer = point.name;
+  r.neighbors = nearest_neighbors(fq, fb, c.k, s.exclude);
+  r.label_agreement = label_agreement(r.neighbors, s);
+  const int64_t side = s.base.size(2);
+  const int64_t scale = c.scale > 0 ? c.scale : std::max<int64_t>(1, 64 / side);
+  fs::create_directories(c.out_dir);
+  r.picture = (fs::path(c.out_dir) / "neighbors.png").string();
+  r.json = (fs::path(c.out_dir) / "neighbors.json").string();
+  io::write_png(r.picture, neighbor_grid(s.queries, s.base, r.neighbors.index, data.mean, data.std, scale,
+                                         s.query_labels, s.base_labels));
+  write_file_atomic(r.json, neighbors_json(r, c).dump(io::JsonStyle::indented) + "\n");
+  return r;
 }
 
 }  // namespace pw::tasks

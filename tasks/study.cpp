@@ -393,17 +393,12 @@ StudyResult run_study(const StudyConfig& c) {
     // Patch retrieval in the context tower's conv5 space: random patches of the photos, at the
     // size the tower was trained on; each query's neighbours exclude the query itself.
     const int64_t patch = context_config_for(c.photo_size).patch, per = 48;
-    const Tensor& im = photos.train_images;
-    const int64_t n = im.size(0);
-    Generator gen(c.seed, 0x9a7c);
-    const Tensor base = random_patches(im, per, patch, gen);
-    std::vector<int64_t> pick = gen.permutation(n * per);
-    pick.resize(6);
-    std::vector<Tensor> qs;
-    for (int64_t q : pick) qs.push_back(base.select(0, q));
+    const int64_t n = photos.train_images.size(0);
+    const PatchQueries pq = random_patch_queries(photos.train_images, per, patch, 6, c.seed);
+    const std::vector<int64_t>& pick = pq.picked;
+    const Tensor &base = pq.base, &queries = pq.queries;
     const ProbePoint point = find_probe_point(*context_photos, "conv5");
     Tensor fb = extract_features(*context_photos, {point}, base, 9216)[0];
-    const Tensor queries = stack(qs, 0);
     Tensor fq = extract_features(*context_photos, {point}, queries, 9216)[0];
     // Neighbours from other photos only: crops of the query's own photo would retrieve the photo.
     Neighbors nb = nearest_neighbors(fq, fb, std::min<int64_t>(n * per, 7 + per), pick);

@@ -16,6 +16,7 @@
 #include "engine/util/progress.h"
 #include "models/registry.h"
 #include "models/transfer.h"
+#include "tasks/evaluate.h"
 #include "tasks/load_model.h"
 
 namespace pw::tasks {
@@ -34,42 +35,6 @@ static void gather(const Tensor& images, const Tensor& labels, const std::vector
     std::copy(src + idx[begin + i] * per, src + (idx[begin + i] + 1) * per, dst + i * per);
     yb.data<int32_t>()[i] = labels.data<int32_t>()[idx[begin + i]];
   }
-}
-
-Evaluation evaluate(nn::Module& model, const Tensor& images_in, const Tensor& labels_in,
-                    int64_t batch_size, int64_t num_classes) {
-  PW_CHECK(batch_size > 0, "evaluate: batch size must be positive, got ", batch_size);
-  PW_CHECK(images_in.dim() >= 1 && labels_in.dim() == 1 && images_in.shape()[0] == labels_in.shape()[0],
-           "evaluate: ", images_in.shape()[0], " images but labels of shape ", shape_str(labels_in.shape()));
-  Tensor images = images_in.contiguous(), labels = labels_in.contiguous();
-  NoGradGuard ng;
-  // Restore each module's own mode afterwards (a frozen backbone may be in eval on purpose).
-  std::map<std::string, bool> modes = model.training_modes();
-  model.eval();
-  int64_t n = images.shape()[0];
-  std::vector<int64_t> order(n);
-  for (int64_t i = 0; i < n; ++i) order[i] = i;
-  Evaluation ev;
-  ev.confusion.assign(num_classes * num_classes, 0);
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (int64_t b = 0; b < n; b += batch_size) {
-    int64_t e = std::min(n, b + batch_size);
-    Tensor xb, yb;
-    gather(images, labels, order, b, e, xb, yb);
-    Tensor logits = model(xb.to(model.device()));
-    loss_sum += cross_entropy(logits, yb.to(model.device()), Reduction::sum).item();
-    std::vector<int32_t> pred = argmax(logits, 1).to_vector_i32();
-    for (int64_t i = 0; i < e - b; ++i) {
-      int32_t t = yb.data<int32_t>()[i];
-      correct += pred[i] == t;
-      if (t < num_classes && pred[i] < num_classes) ev.confusion[t * num_classes + pred[i]]++;
-    }
-  }
-  model.restore_training_modes(modes);
-  ev.loss = n ? loss_sum / n : 0;
-  ev.accuracy = n ? (double)correct / n : 0;
-  return ev;
 }
 
 static std::unique_ptr<optim::Optimizer> make_optimizer(const SupervisedConfig& c,

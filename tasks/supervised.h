@@ -60,17 +60,8 @@ struct SupervisedResult {
   std::shared_ptr<nn::Module> model;  // the trained model, in eval mode, on the training device
 };
 
-struct Evaluation {
-  double loss = 0, accuracy = 0;
-  std::vector<int64_t> confusion;
-};
-
 // Fashion-MNIST's pixel mean and standard deviation (train split), used to normalize inputs.
 inline constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
-
-// Loss and accuracy of `model` (in eval mode, no graph) over images [N, C, H, W] / labels [N].
-Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& labels, int64_t batch_size,
-                    int64_t num_classes);
 
 SupervisedResult train_supervised(const SupervisedConfig& config);
 

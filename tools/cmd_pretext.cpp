@@ -94,7 +94,7 @@ void add_load_model_flags(Args& args) {
       .boolean("random", "a randomly initialized network (the baseline) instead of a checkpoint");
 }
 
-std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, std::string* name) {
+tasks::ModelSource model_source(const Args& args) {
   tasks::ModelSource src;
   if (!args.on("random")) {
     PW_CHECK(!args.str("checkpoint").empty(), "give --checkpoint (or --random with --model)");
@@ -103,7 +103,11 @@ std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, st
   src.model = args.str("model");
   src.width = args.f64("width");
   src.seed = (uint64_t)args.i64("seed");
-  tasks::LoadedModel m = tasks::load_model(src, in_channels);
+  return src;
+}
+
+std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, std::string* name) {
+  tasks::LoadedModel m = tasks::load_model(model_source(args), in_channels);
   if (name) *name = m.name;
   return m.model;
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include "engine/io/image.h"
 #include "models/registry.h"
+#include "tasks/load_model.h"
 #include "tools/args.h"
 
 namespace pw::cli {
@@ -13,6 +14,7 @@ models::ModelConfig model_config(const Args& args, int64_t in_channels);
 // --checkpoint, --model, --width, --random; load_model builds the network they name (reading
 // model and width from the checkpoint's metadata) with its weights; needs a --seed flag too.
 void add_load_model_flags(Args& args);
+tasks::ModelSource model_source(const Args& args);  // what those flags name
 std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, std::string* model_name = nullptr);
 
 int cmd_forward(int argc, char** argv);
