@@ -58,19 +58,12 @@ std::vector<LayerSummary> summarize(nn::Module& model, const Shape& chw) {
     PW_CHECK(chw[0] == tiles, "summary: ", model.type_name(), " takes ", tiles, " tiles per sample, got ", chw[0]);
   }
   NoGradGuard ng;
-  auto modes = model.training_modes();
-  model.eval();
+  nn::EvalModeScope eval(model);
   Shape batch1 = chw;
   batch1.insert(batch1.begin(), 1);
   Tensor x = Tensor::zeros(batch1, DType::f32, model.device());
   std::vector<LayerSummary> out;
-  try {
-    walk(model, "", x, out);
-  } catch (...) {
-    model.restore_training_modes(modes);
-    throw;
-  }
-  model.restore_training_modes(modes);
+  walk(model, "", x, out);
   return out;
 }
 

@@ -43,9 +43,8 @@ Evaluation evaluate(nn::Module& model, const Tensor& images_in, const Tensor& la
            "evaluate: ", images_in.shape()[0], " images but labels of shape ", shape_str(labels_in.shape()));
   Tensor images = images_in.contiguous(), labels = labels_in.contiguous();
   NoGradGuard ng;
-  // Restore each module's own mode afterwards (a frozen backbone may be in eval on purpose).
-  std::map<std::string, bool> modes = model.training_modes();
-  model.eval();
+  // Restores each module's own mode afterwards (a frozen backbone may be in eval on purpose).
+  nn::EvalModeScope eval(model);
   int64_t n = images.shape()[0];
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; ++i) order[i] = i;
@@ -66,7 +65,6 @@ Evaluation evaluate(nn::Module& model, const Tensor& images_in, const Tensor& la
       if (t < num_classes && pred[i] < num_classes) ev.confusion[t * num_classes + pred[i]]++;
     }
   }
-  model.restore_training_modes(modes);
   ev.loss = n ? loss_sum / n : 0;
   ev.accuracy = n ? (double)correct / n : 0;
   return ev;
