@@ -37,10 +37,10 @@ const Layer kLayers[] = {
 };
 constexpr int64_t kBatch = 16;
 
-cpu::Conv2dShape shape_of(const Layer& l) {
+pw::kernels::ConvGeometry shape_of(const Layer& l) {
   const int64_t out = (l.H + 2 * l.pad - l.k) / l.stride + 1;
   // N, C, H, W, O, kh, kw, Ho, Wo, stride, stride, pad, pad, dilation 1, 1, groups 1
-  cpu::Conv2dShape s{kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad,
+  pw::kernels::ConvGeometry s{kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad,
                      l.pad, 1, 1, 1};
   return s;
 }
@@ -57,7 +57,7 @@ enum class Pass { forward, backward_data, backward_weight };
 
 void run(benchmark::State& state, Pass pass) {
   const Layer& l = kLayers[state.range(0)];
-  const cpu::Conv2dShape s = shape_of(l);
+  const pw::kernels::ConvGeometry s = shape_of(l);
   const int64_t nx = s.N * s.C * s.H * s.W, nw = s.O * s.C * s.kh * s.kw,
                 ny = s.N * s.O * s.Ho * s.Wo;
   std::vector<float> x = random_vec(nx, 1), w = random_vec(nw, 2), b = random_vec(s.O, 3),
@@ -90,7 +90,7 @@ void BM_conv2d_forward(benchmark::State& state) { run(state, Pass::forward); }
 // that one runs its images one after another; ours runs images in parallel instead.
 void BM_conv2d_forward_openblas(benchmark::State& state) {
   const Layer& l = kLayers[state.range(0)];
-  const cpu::Conv2dShape s = shape_of(l);
+  const pw::kernels::ConvGeometry s = shape_of(l);
   const int64_t K = s.C * s.kh * s.kw, P = s.Ho * s.Wo;
   std::vector<float> x = random_vec(s.N * s.C * s.H * s.W, 1), w = random_vec(s.O * K, 2),
                      b = random_vec(s.O, 3), y(s.N * s.O * P), col(K * P);

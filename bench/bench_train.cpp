@@ -144,9 +144,9 @@ void BM_batch_norm_train_backward(benchmark::State& state) {
 BENCHMARK(BM_batch_norm_train_backward)->UseRealTime();
 
 // conv1 of the model: 1->32 channels, 3x3, padding 1, on 28x28.
-const cpu::Conv2dShape kConv1{kBatch, 1, kH, kW, kC, 3, 3, kH, kW, 1, 1, 1, 1, 1, 1, 1};
+const pw::kernels::ConvGeometry kConv1{kBatch, 1, kH, kW, kC, 3, 3, kH, kW, 1, 1, 1, 1, 1, 1, 1};
 // conv2 of the model: 32->64 channels on 14x14 (its im2col is the larger one).
-const cpu::Conv2dShape kConv2{kBatch, 32, 14, 14, 64, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1, 1};
+const pw::kernels::ConvGeometry kConv2{kBatch, 32, 14, 14, 64, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1, 1};
 
 void BM_conv2d_backward_bias(benchmark::State& state) {
   std::vector<float> dy = random_vec(kElems, 1), db(kC);
@@ -161,7 +161,7 @@ BENCHMARK(BM_conv2d_backward_bias)->UseRealTime();
 // im2col / col2im of conv2 for the whole batch, images spread over the threads with a column
 // buffer each, as the conv drivers run them.
 void BM_im2col(benchmark::State& state) {
-  const cpu::Conv2dShape& s = kConv2;
+  const pw::kernels::ConvGeometry& s = kConv2;
   const int64_t in = s.C * s.H * s.W, cols = s.C * 9 * s.Ho * s.Wo;
   std::vector<float> x = random_vec(s.N * in, 1);
   for (auto _ : state) {
@@ -180,7 +180,7 @@ void BM_im2col(benchmark::State& state) {
 BENCHMARK(BM_im2col)->UseRealTime();
 
 void BM_col2im(benchmark::State& state) {
-  const cpu::Conv2dShape& s = kConv2;
+  const pw::kernels::ConvGeometry& s = kConv2;
   const int64_t in = s.C * s.H * s.W, cols = s.C * 9 * s.Ho * s.Wo;
   std::vector<float> col = random_vec(cols, 1), x(s.N * in);
   for (auto _ : state) {

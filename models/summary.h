@@ -17,10 +17,10 @@ struct LayerSummary {
   int64_t macs = 0;  // multiply-adds of convolutions and linear layers (the published "FLOPs")
 };
 
-// Runs one zero-filled input of shape [1, C, H, W] ([1, T, C, H, W] for a TiledNet) through
-// `model` leaf by leaf (no graph). Descends into Sequentials, FeaturesClassifier and TiledNet;
-// any other module counts as one layer.
-std::vector<LayerSummary> summarize(nn::Module& model, const Shape& input_chw);
+// Every layer of the walk (models/layer_walk.h) for one zero-filled sample of shape C,H,W
+// (T,C,H,W for a TiledNet), in eval mode and without a graph: FeaturesClassifier, TiledNet (its
+// head included) and Sequential models layer by layer; any other module counts as one layer.
+std::vector<LayerSummary> summarize(nn::Module& model, const Shape& sample);
 
 std::string format_summary(const std::vector<LayerSummary>& layers);
 

@@ -1,65 +1,65 @@
-// Layer paths and partial forward passes: see features.h.
+// Layer paths and partial forward passes: see features.h. The network's structure comes from
+// the layer walk (models/layer_walk.h).
 #include "tasks/features.h"
 
 #include <algorithm>
-#include <map>
 
 #include "engine/autograd.h"
 #include "engine/util/error.h"
-#include "models/registry.h"
+#include "models/layer_walk.h"
 
 namespace pw::tasks {
 
 namespace {
 
 using Layers = std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>;
+using models::LayerInfo;
+using models::LayerKind;
+using models::LayerWalk;
 
-// One stage of a model's forward pass: a leaf module, or the flatten between the conv part and
-// the fully connected part (not a module; kept so forward_collect can replay the pass).
-struct Stage {
-  std::string path;
-  std::shared_ptr<nn::Module> module;  // null: flatten(1)
-};
-
-void add_sequential(const std::string& prefix, const std::shared_ptr<nn::Module>& m, std::vector<Stage>& out) {
-  if (std::dynamic_pointer_cast<nn::Sequential>(m)) {
-    for (auto& [name, child] : m->named_children())
-      add_sequential(prefix.empty() ? name : prefix + "." + name, child, out);
-    return;
-  }
-  out.push_back({prefix, m});
+// The layers that can be read one image (one tile) at a time: all but a TiledNet's head.
+std::vector<LayerInfo> readable_layers(const LayerWalk& walk, const nn::Module& model) {
+  PW_CHECK(walk.form != LayerWalk::Form::single, "features: cannot read the layers of a ", model.type_name(),
+           " (FeaturesClassifier, TiledNet and Sequential models can be read)");
+  std::vector<LayerInfo> out;
+  for (const LayerInfo& l : walk.layers)
+    if (l.part != models::LayerPart::head) out.push_back(l);
+  return out;
 }
 
-std::vector<Stage> stages(const nn::Module& model) {
-  std::vector<Stage> s;
-  if (auto* fc = dynamic_cast<const models::FeaturesClassifier*>(&model)) {
-    add_sequential("features", fc->features, s);
-    if (fc->avgpool) s.push_back({"avgpool", fc->avgpool});
-    s.push_back({"", nullptr});
-    add_sequential("classifier", fc->classifier, s);
-    return s;
-  }
-  if (auto* tn = dynamic_cast<const models::TiledNet*>(&model)) {
-    add_sequential("features", tn->features, s);
-    if (tn->avgpool) s.push_back({"avgpool", tn->avgpool});
-    s.push_back({"", nullptr});
-    add_sequential("tower", tn->tower, s);
-    return s;
-  }
-  // A plain Sequential (hand-built networks in tests and experiments): its leaves in order.
-  if (dynamic_cast<const nn::Sequential*>(&model)) {
-    for (auto& [name, child] : model.named_children()) add_sequential(name, child, s);
-    return s;
-  }
-  PW_FAIL("features: cannot read the layers of a ", model.type_name(),
-          " (FeaturesClassifier, TiledNet and Sequential models can be read)");
+std::vector<LayerInfo> readable_layers(const nn::Module& model) {
+  return readable_layers(models::walk_layers(model), model);
 }
 
-std::string layer_list(const std::vector<Stage>& st) {
+std::string layer_list(const std::vector<LayerInfo>& layers) {
   std::string s;
-  for (const Stage& x : st)
-    if (x.module) s += (s.empty() ? "" : ", ") + x.path;
+  for (const LayerInfo& l : layers) s += (s.empty() ? "" : ", ") + l.path;
   return s;
+}
+
+// The index of each path among `layers`, or an error listing the layers.
+std::vector<size_t> layer_indices(const nn::Module& model, const std::vector<LayerInfo>& layers,
+                                  const std::vector<std::string>& paths) {
+  std::vector<size_t> at;
+  for (const std::string& path : paths) {
+    auto it = std::find_if(layers.begin(), layers.end(), [&](const LayerInfo& l) { return l.path == path; });
+    PW_CHECK(it != layers.end(), "features: ", model.type_name(), " has no layer '", path,
+             "'; its layers are: ", layer_list(layers));
+    at.push_back(it - layers.begin());
+  }
+  return at;
+}
+
+// The probe point of the conv/linear layer layers[i]: read at the ReLU after it (through a batch
+// norm between), up to the flatten.
+ProbePoint probe_point_at(const std::vector<LayerInfo>& layers, size_t i) {
+  ProbePoint p{layers[i].path, layers[i].path};
+  for (size_t j = i + 1; j < layers.size() && !layers[j].flatten_before; ++j) {
+    if (layers[j].kind == LayerKind::batch_norm) continue;
+    if (layers[j].kind == LayerKind::relu) p.end = layers[j].path;
+    break;
+  }
+  return p;
 }
 
 }  // namespace
@@ -76,29 +76,20 @@ Shape layer_output_shape(nn::Module& model, const std::string& layer, const Shap
 
 Layers model_layers(const nn::Module& model) {
   Layers out;
-  for (const Stage& s : stages(model))
-    if (s.module) out.emplace_back(s.path, s.module);
+  for (const LayerInfo& l : readable_layers(model)) out.emplace_back(l.path, l.module);
   return out;
 }
 
 std::vector<Tensor> forward_collect(nn::Module& model, const std::vector<std::string>& paths, const Tensor& x) {
-  std::vector<Stage> st = stages(model);
-  std::map<std::string, size_t> wanted;
-  size_t last = 0;
-  for (size_t i = 0; i < paths.size(); ++i) {
-    auto it = std::find_if(st.begin(), st.end(), [&](const Stage& s) { return s.module && s.path == paths[i]; });
-    PW_CHECK(it != st.end(), "features: ", model.type_name(), " has no layer '", paths[i],
-             "'; its layers are: ", layer_list(st));
-    wanted[paths[i]] = i;
-    last = std::max(last, (size_t)(it - st.begin()));
-  }
+  const std::vector<LayerInfo> layers = readable_layers(model);
+  const std::vector<size_t> at = layer_indices(model, layers, paths);
+  const size_t end = at.empty() ? 0 : *std::max_element(at.begin(), at.end()) + 1;
   std::vector<Tensor> out(paths.size());
   Tensor h = x;
-  for (size_t k = 0; k <= last && !paths.empty(); ++k) {
-    h = st[k].module ? st[k].module->forward(h) : h.flatten(1);
-    if (auto it = wanted.find(st[k].path); st[k].module && it != wanted.end())
-      for (size_t i = 0; i < paths.size(); ++i)
-        if (paths[i] == st[k].path) out[i] = h;
+  for (size_t k = 0; k < end; ++k) {
+    h = models::forward_layer(layers[k], h);
+    for (size_t i = 0; i < at.size(); ++i)
+      if (at[i] == k) out[i] = h;
   }
   return out;
 }
@@ -108,23 +99,14 @@ Tensor forward_to(nn::Module& model, const std::string& path, const Tensor& x) {
 }
 
 std::vector<ProbePoint> probe_points(const nn::Module& model) {
-  std::vector<Stage> st = stages(model);
+  const LayerWalk walk = models::walk_layers(model);
+  const std::vector<LayerInfo> layers = readable_layers(walk, model);
   std::vector<ProbePoint> pts;
-  for (size_t i = 0; i < st.size(); ++i) {
-    if (!st[i].module) continue;
-    const nn::Module* m = st[i].module.get();
-    if (!dynamic_cast<const nn::Conv2d*>(m) && !dynamic_cast<const nn::Linear*>(m)) continue;
-    ProbePoint p{st[i].path, st[i].path};
-    for (size_t j = i + 1; j < st.size() && st[j].module; ++j) {
-      const nn::Module* n = st[j].module.get();
-      if (dynamic_cast<const nn::BatchNorm*>(n)) continue;
-      if (dynamic_cast<const nn::ReLU*>(n)) p.end = st[j].path;
-      break;
-    }
-    pts.push_back(p);
-  }
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].kind == LayerKind::conv || layers[i].kind == LayerKind::linear)
+      pts.push_back(probe_point_at(layers, i));
   // The network's output layer is the pretext / class prediction itself, not a feature.
-  if (dynamic_cast<const models::FeaturesClassifier*>(&model) && !pts.empty()) pts.pop_back();
+  if (walk.form == LayerWalk::Form::classifier && !pts.empty()) pts.pop_back();
   return pts;
 }
 

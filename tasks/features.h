@@ -3,10 +3,11 @@
 // a trunk (each convolution or linear layer with the batch norm and ReLU that follow it),
 // which linear probes, nearest neighbours and visualization address by name.
 //
-// A FeaturesClassifier runs features -> avgpool -> flatten -> classifier. A TiledNet (context,
-// jigsaw) is read one tile at a time: features -> avgpool -> flatten -> tower, i.e. its shared
-// trunk applied to single images [N, C, H, W]; its head (which needs all tiles) is not a layer.
-// A plain Sequential is read leaf by leaf ("conv1", "block.relu").
+// The layers are those of the layer walk (models/layer_walk.h). A FeaturesClassifier runs
+// features -> avgpool -> flatten -> classifier. A TiledNet (context, jigsaw) is read one tile at a
+// time: features -> avgpool -> flatten -> tower, i.e. its shared trunk applied to single images
+// [N, C, H, W]; its head (which needs all tiles) is not a layer here. A plain Sequential is read
+// leaf by leaf ("conv1", "block.relu").
 #pragma once
 #include <string>
 #include <vector>

@@ -54,23 +54,16 @@ double accuracy(nn::Linear& lin, const Tensor& f, const Tensor& y, Device device
 std::vector<Tensor> extract_features(nn::Module& trunk, const std::vector<ProbePoint>& points, const Tensor& images,
                                      int64_t max_dims, int64_t batch_size) {
   NoGradGuard ng;
-  auto modes = trunk.training_modes();
-  trunk.eval();
+  nn::EvalModeScope eval(trunk);
   std::vector<std::string> ends;
   for (const ProbePoint& p : points) ends.push_back(p.end);
   const int64_t n = images.size(0);
   std::vector<std::vector<Tensor>> parts(points.size());
-  try {
-    for (int64_t b = 0; b < n; b += batch_size) {
-      const int64_t e = std::min(n, b + batch_size);
-      std::vector<Tensor> outs = forward_collect(trunk, ends, images.slice(0, b, e).contiguous().to(trunk.device()));
-      for (size_t k = 0; k < points.size(); ++k) parts[k].push_back(pool_to(outs[k], max_dims).to(Device::cpu()));
-    }
-  } catch (...) {
-    trunk.restore_training_modes(modes);
-    throw;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const int64_t e = std::min(n, b + batch_size);
+    std::vector<Tensor> outs = forward_collect(trunk, ends, images.slice(0, b, e).contiguous().to(trunk.device()));
+    for (size_t k = 0; k < points.size(); ++k) parts[k].push_back(pool_to(outs[k], max_dims).to(Device::cpu()));
   }
-  trunk.restore_training_modes(modes);
   std::vector<Tensor> out;
   for (auto& p : parts) out.push_back(concat(p, 0).contiguous());
   return out;

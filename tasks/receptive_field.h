@@ -6,18 +6,12 @@
 #include <string>
 
 #include "engine/nn.h"
+#include "models/layer_walk.h"
 
 namespace pw::tasks {
 
-// Per axis (0: rows, 1: columns): unit (y, x) of the layer depends on input rows
-// [offset[0] + y·jump[0], offset[0] + y·jump[0] + size[0]) and on columns likewise. offset is the
-// first row of unit 0's field: negative when that unit reaches into the padding; the field of a
-// unit at the bottom or right edge (a ceil-mode pool's extra unit, say) may run past the image.
-// With dilation the field can have holes; this is its bounding box, a tight one: its first and
-// last rows and columns hold pixels that reach the unit.
-struct ReceptiveField {
-  int64_t size[2] = {1, 1}, jump[2] = {1, 1}, offset[2] = {0, 0};
-};
+// The receptive field of a layer's units (models/layer_walk.h says what the numbers mean).
+using ReceptiveField = models::ReceptiveField;
 
 // A rectangle of input pixels: rows [y0, y1), columns [x0, x1).
 struct Box {

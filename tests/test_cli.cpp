@@ -64,6 +64,18 @@ TEST(Cli, HelpListsCommands) {
     EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd << " missing from:\n" << r.out;
 }
 
+// Every command builds its flags when asked for help, so a flag declared twice (an error in
+// tools/args.cpp) fails here.
+TEST(Cli, EveryCommandDeclaresItsFlagsOnce) {
+  for (const char* cmd : {"devices", "models", "summary", "forward", "train", "train --task jigsaw", "probe",
+                          "eval", "neighbors", "study", "viz filters", "viz class", "viz unit", "viz saliency",
+                          "viz guided", "viz deconv", "viz invert", "viz dream", "viz top-patches", "viz sheet"}) {
+    const Result r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.status, 0) << cmd << "\n" << r.out;
+    EXPECT_NE(r.out.find("usage: patchwork"), std::string::npos) << cmd << "\n" << r.out;
+  }
+}
+
 TEST(Cli, TrainHelpExplainsEveryFlag) {
   Result r = run("train --help");
   EXPECT_EQ(r.status, 0);

@@ -166,7 +166,7 @@ TEST(Conv2d, Im2colKernelsMatchDirectOnAwkwardSizes) {
     const int64_t Ho = out_size(c.H, c.kh, p.stride_h, p.pad_h, p.dilation_h);
     const int64_t Wo = out_size(c.W, c.kw, p.stride_w, p.pad_w, p.dilation_w);
     // clang-format off
-    const cpu::Conv2dShape s{c.N, c.C, c.H, c.W, c.O, c.kh, c.kw, Ho, Wo, p.stride_h, p.stride_w,
+    const kernels::ConvGeometry s{c.N, c.C, c.H, c.W, c.O, c.kh, c.kw, Ho, Wo, p.stride_h, p.stride_w,
                              p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
     // clang-format on
     const size_t nx = c.N * c.C * c.H * c.W, nw = c.O * (c.C / p.groups) * c.kh * c.kw,

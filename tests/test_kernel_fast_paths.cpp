@@ -271,7 +271,7 @@ TEST(ConvFastPath, BiasGradientMatchesAndIsThreadCountIndependent) {
   for (int64_t P : {1, 15, 17, 143}) {
     SCOPED_TRACE("plane of " + std::to_string(P));
     const int64_t N = 41, O = 7;
-    const cpu::Conv2dShape s{N, 3, 1, 1, O, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1};
+    const kernels::ConvGeometry s{N, 3, 1, 1, O, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1};
     std::vector<float> dy = uniform(N * O * P, 41);
     std::vector<double> want(O, 0.0);
     for (int64_t n = 0; n < N; ++n)

@@ -16,14 +16,25 @@ namespace pw::cli {
 Args::Args(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)) {}
 
-Args& Args::flag(const std::string& name, const std::string& def, const std::string& help) {
-  flags_.push_back({name, def, help, false});
+size_t Args::index_of(const std::string& name) const {
+  for (size_t i = 0; i < flags_.size(); ++i)
+    if (flags_[i].name == name) return i;
+  return kNone;
+}
+
+Args& Args::declare(Flag f) {
+  PW_CHECK(index_of(f.name) == kNone, command_, ": internal: flag --", f.name, " is declared twice");
+  PW_CHECK(f.name != "help", command_, ": internal: --help is built in and cannot be declared");
+  flags_.push_back(std::move(f));
   return *this;
 }
 
+Args& Args::flag(const std::string& name, const std::string& def, const std::string& help) {
+  return declare({name, def, help, false});
+}
+
 Args& Args::boolean(const std::string& name, const std::string& help) {
-  flags_.push_back({name, "false", help, true});
-  return *this;
+  return declare({name, "false", help, true});
 }
 
 std::string Args::help() const {
@@ -55,10 +66,9 @@ bool Args::parse(int argc, char** argv, int first) {
       name = name.substr(0, eq);
       has_value = true;
     }
-    Flag* f = nullptr;
-    for (Flag& g : flags_)
-      if (g.name == name) f = &g;
-    PW_CHECK(f, command_, ": unknown option --", name, " (see patchwork ", command_, " --help)");
+    const size_t index = index_of(name);
+    PW_CHECK(index != kNone, command_, ": unknown option --", name, " (see patchwork ", command_, " --help)");
+    Flag* f = &flags_[index];
     f->given = true;
     if (f->is_bool) {
       f->value = has_value ? value : "true";
@@ -74,9 +84,9 @@ bool Args::parse(int argc, char** argv, int first) {
 }
 
 const Args::Flag& Args::get(const std::string& name) const {
-  for (const Flag& f : flags_)
-    if (f.name == name) return f;
-  PW_FAIL(command_, ": internal: undeclared flag --", name);
+  const size_t index = index_of(name);
+  PW_CHECK(index != kNone, command_, ": internal: undeclared flag --", name);
+  return flags_[index];
 }
 
 std::string Args::str(const std::string& name) const { return get(name).value; }

@@ -21,6 +21,7 @@ class Args {
  public:
   Args(std::string command, std::string summary);
   // Declares a flag with a default value (shown in --help). Boolean flags take no value.
+  // A name may be declared once: a second declaration is an error (a program bug, not a user's).
   Args& flag(const std::string& name, const std::string& default_value, const std::string& help);
   Args& boolean(const std::string& name, const std::string& help);
   // Parses argv[first..]; returns false if --help was asked (help already printed).
@@ -43,6 +44,9 @@ class Args {
     bool is_bool = false;
     bool given = false;
   };
+  Args& declare(Flag f);
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  size_t index_of(const std::string& name) const;  // the one flag of that name, or kNone
   const Flag& get(const std::string& name) const;
   std::string command_, summary_;
   std::vector<Flag> flags_;

@@ -37,9 +37,4 @@ decltype(auto) on_gpu(Device d, F&& f) {
   PW_FAIL("device ", d.str(), " has no GPU kernels in this build");
 }
 
-// For ops without a kernel on the GPU devices yet: one clear message.
-[[noreturn]] inline void not_on_gpu(const char* op, Device d) {
-  PW_FAIL(op, ": not implemented on the ", d.str(), " device yet; move the tensors to the cpu");
-}
-
 }  // namespace pw

@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
 #include "engine/ops.h"
+#include "engine/ops/kernel_args.h"
 #include "kernels/cpu/conv.h"
 
 namespace pw {
@@ -31,7 +32,7 @@ int64_t conv_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int
 
 // The gradients for (x, weight, bias) from the contiguous upstream gradient g, each only when
 // the node needs it, by the same kernel family as the forward pass.
-std::vector<Tensor> conv2d_backward(const kernels::cpu::Conv2dShape& s, bool direct, DType dt,
+std::vector<Tensor> conv2d_backward(const kernels::ConvGeometry& s, bool direct, DType dt,
                                     const Tensor& x, const Tensor& w, const Tensor& g,
                                     const Node& n) {
   namespace cpu = kernels::cpu;
@@ -59,51 +60,41 @@ std::vector<Tensor> conv2d_backward(const kernels::cpu::Conv2dShape& s, bool dir
 // ---- the GPU devices (kernels/cuda/conv.cu), f32 only: the forward pass by implicit GEMM,
 // the data and weight gradients by im2col + the GPU SGEMM ----
 
-kernels::ConvGeometry gpu_geometry(const kernels::cpu::Conv2dShape& s) {
-  return {s.N,       s.C,        s.H,     s.W,     s.O,          s.kh,         s.kw,    s.Ho,
-          s.Wo,      s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w,
-          s.groups};
-}
-
 // The scratch memory a pass wants, from the device's caching allocator (undefined if none).
 template <class Tag>
 Tensor gpu_workspace(Tag tag, const kernels::ConvGeometry& geo, kernels::ConvPass pass, Device d) {
   const int64_t n = conv2d_workspace_floats(tag, geo, pass);
   return n > 0 ? Tensor::empty({n}, DType::f32, d) : Tensor();
 }
-float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-int64_t numel_or_zero(const Tensor& t) { return t.defined() ? t.numel() : 0; }
 
-void conv2d_forward_gpu(const kernels::cpu::Conv2dShape& s, const Tensor& x, const Tensor& w,
+void conv2d_forward_gpu(const kernels::ConvGeometry& s, const Tensor& x, const Tensor& w,
                         const Tensor& b, const Tensor& y) {
-  const kernels::ConvGeometry geo = gpu_geometry(s);
   on_gpu(x.device(), [&](auto tag) {
-    conv2d_forward_implicit(tag, geo, x.data<float>(), w.data<float>(),
-                            b.defined() ? b.data<float>() : nullptr, y.data<float>());
+    conv2d_forward_implicit(tag, s, x.data<float>(), w.data<float>(), ptr_or_null<float>(b),
+                            y.data<float>());
   });
 }
 
-std::vector<Tensor> conv2d_backward_gpu(const kernels::cpu::Conv2dShape& s, const Tensor& x,
+std::vector<Tensor> conv2d_backward_gpu(const kernels::ConvGeometry& s, const Tensor& x,
                                         const Tensor& w, const Tensor& g, const Node& n) {
-  const kernels::ConvGeometry geo = gpu_geometry(s);
   const Device d = g.device();
   Tensor dx, dw, db;
   on_gpu(d, [&](auto tag) {
     if (n.needs_grad(0)) {
       dx = Tensor::empty({s.N, s.C, s.H, s.W}, DType::f32, d);
-      Tensor ws = gpu_workspace(tag, geo, kernels::ConvPass::backward_data, d);
-      conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), dx.data<float>(),
-                           ptr_or_null(ws), numel_or_zero(ws));
+      Tensor ws = gpu_workspace(tag, s, kernels::ConvPass::backward_data, d);
+      conv2d_backward_data(tag, s, g.data<float>(), w.data<float>(), dx.data<float>(),
+                           ptr_or_null<float>(ws), numel_or_zero(ws));
     }
     if (n.needs_grad(1)) {
       dw = Tensor::empty({s.O, s.C / s.groups, s.kh, s.kw}, DType::f32, d);
-      Tensor ws = gpu_workspace(tag, geo, kernels::ConvPass::backward_weight, d);
-      conv2d_backward_weight(tag, geo, x.data<float>(), g.data<float>(), dw.data<float>(),
-                             ptr_or_null(ws), numel_or_zero(ws));
+      Tensor ws = gpu_workspace(tag, s, kernels::ConvPass::backward_weight, d);
+      conv2d_backward_weight(tag, s, x.data<float>(), g.data<float>(), dw.data<float>(),
+                             ptr_or_null<float>(ws), numel_or_zero(ws));
     }
     if (n.needs_grad(2)) {
       db = Tensor::empty({s.O}, DType::f32, d);
-      conv2d_backward_bias(tag, geo, g.data<float>(), db.data<float>());
+      conv2d_backward_bias(tag, s, g.data<float>(), db.data<float>());
     }
   });
   return {dx, dw, db};
@@ -158,7 +149,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
              dtype_name(dt));
   }
 
-  const kernels::cpu::Conv2dShape s{N, C, H, W, O, kh, kw, Ho, Wo, p.stride_h, p.stride_w,
+  const kernels::ConvGeometry s{N, C, H, W, O, kh, kw, Ho, Wo, p.stride_h, p.stride_w,
                                     p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
   const bool direct = use_direct(dt, conv_algorithm());
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
@@ -170,7 +161,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   } else {
     dispatch_floating(dt, "conv2d", [&](auto tag) {
       using T = decltype(tag);
-      const T* b = bc.defined() ? bc.data<T>() : nullptr;
+      const T* b = ptr_or_null<T>(bc);
       if (direct)
         kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
       else

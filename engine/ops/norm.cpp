@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
 #include "engine/ops.h"
+#include "engine/ops/kernel_args.h"
 #include "kernels/cpu/norm.h"
 
 namespace pw {
@@ -25,11 +26,6 @@ template <class Tag>
 Tensor gpu_workspace(Tag tag, int64_t N, int64_t C, int64_t S, Device d) {
   const size_t bytes = batch_norm_workspace_bytes(tag, N, C, S);
   return Tensor::empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, d);
-}
-
-template <typename T>
-T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
 }
 }  // namespace
 

@@ -2,6 +2,7 @@
 // per parameter: kernels/cpu/optim.h on the cpu, kernels/cuda/optim.cu on cuda and simt.
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
+#include "engine/ops/kernel_args.h"
 #include "engine/optim/optimizer.h"
 #include "kernels/cpu/optim.h"
 
@@ -39,7 +40,7 @@ void SGD::step() {
       PW_CHECK(p.dtype() == DType::f32, "SGD: parameter ", i, " is on the ", p.device().str(),
                " device, which computes in f32 only");
       on_gpu(p.device(), [&](auto tag) {
-        sgd_step(tag, p.data<float>(), g.data<float>(), buf.defined() ? buf.data<float>() : nullptr, p.numel(),
+        sgd_step(tag, p.data<float>(), g.data<float>(), ptr_or_null<float>(buf), p.numel(),
                  {float(lr_), float(momentum), float(dampening), float(weight_decay), nesterov, first});
       });
       p.bump_version();
@@ -48,7 +49,7 @@ void SGD::step() {
     dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::SgdArgs<T> a{T(lr_), T(momentum), T(dampening), T(weight_decay), nesterov, first};
-      kernels::cpu::sgd_step<T>(p.data<T>(), g.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
+      kernels::cpu::sgd_step<T>(p.data<T>(), g.data<T>(), ptr_or_null<T>(buf),
                                 p.numel(), a);
     });
     p.bump_version();

@@ -41,7 +41,7 @@ void valid_columns(int64_t off, int64_t stride, int64_t W, int64_t Wo, int64_t& 
 }
 
 // True when the input plane of a group already is its col matrix.
-bool is_pointwise(const Conv2dShape& s) {
+bool is_pointwise(const ConvGeometry& s) {
   return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
          s.pad_w == 0;
 }
@@ -54,7 +54,7 @@ constexpr int64_t kParallelWork = 1 << 15;
 // ---------------------------------------------------------------- direct (reference)
 
 template <typename T>
-void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t work = s.N * s.O * s.Ho * s.Wo * Cg * s.kh * s.kw;
 #pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
@@ -83,7 +83,7 @@ void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T
 // Gather form: dx[n, c, ih, iw] sums dy[n, o, oh, ow] * w[o, c, i, j] over every (o, i, j)
 // whose tap lands on (ih, iw), i.e. ih = oh*sh - ph + i*dh for an integer oh in range.
 template <typename T>
-void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+void conv2d_backward_data_direct(const ConvGeometry& s, const T* dy, const T* w, T* dx) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t work = s.N * s.C * s.H * s.W * Og * s.kh * s.kw;
 #pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
@@ -116,7 +116,7 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
 }
 
 template <typename T>
-void conv2d_backward_weight_direct(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+void conv2d_backward_weight_direct(const ConvGeometry& s, const T* x, const T* dy, T* dw) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t work = s.O * Cg * s.kh * s.kw * s.N * s.Ho * s.Wo;
 #pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
@@ -146,7 +146,7 @@ void conv2d_backward_weight_direct(const Conv2dShape& s, const T* x, const T* dy
 // float lanes and the planes in double (kernels/cpu/lane_sums.h): about 4x faster, with the
 // error of a plane-sized float sum, not a batch-sized one. Deterministic either way.
 template <typename T>
-void conv2d_backward_bias(const Conv2dShape& s, const T* dy, T* db) {
+void conv2d_backward_bias(const ConvGeometry& s, const T* dy, T* db) {
   const int64_t P = s.Ho * s.Wo;
 #pragma omp parallel for schedule(static) if (s.N * s.O * P > kParallelWork)
   for (int64_t o = 0; o < s.O; ++o) {
@@ -277,7 +277,7 @@ void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
 // pairs run in order and the GEMM threads itself.
 
 namespace {
-bool parallel_over_images(const Conv2dShape& s) {
+bool parallel_over_images(const ConvGeometry& s) {
   const int threads = omp_get_max_threads();
   return threads > 1 && s.N * s.groups >= threads && !omp_in_parallel();
 }
@@ -285,7 +285,7 @@ bool parallel_over_images(const Conv2dShape& s) {
 // Runs one(t, col) for every (image, group) pair t, each thread with its own column buffer of
 // col_size elements: over the threads when parallel_over_images, else in order.
 template <typename T, typename F>
-void for_each_image_group(const Conv2dShape& s, int64_t col_size, F&& one) {
+void for_each_image_group(const ConvGeometry& s, int64_t col_size, F&& one) {
   const int64_t tasks = s.N * s.groups;
   if (parallel_over_images(s)) {
 #pragma omp parallel
@@ -302,7 +302,7 @@ void for_each_image_group(const Conv2dShape& s, int64_t col_size, F&& one) {
 }  // namespace
 
 template <typename T>
-void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   const bool pointwise = is_pointwise(s);
@@ -328,7 +328,7 @@ void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T
 }
 
 template <typename T>
-void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w, T* dx) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo, HW = s.H * s.W;
   const bool pointwise = is_pointwise(s);
@@ -350,7 +350,7 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, 
 }
 
 template <typename T>
-void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* dy, T* dw) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   std::fill(dw, dw + s.O * K, T(0));
@@ -395,13 +395,13 @@ void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* dy
 }
 
 #define PW_INSTANTIATE_CONV(T)                                                                  \
-  template void conv2d_forward_direct<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_data_direct<T>(const Conv2dShape&, const T*, const T*, T*);     \
-  template void conv2d_backward_weight_direct<T>(const Conv2dShape&, const T*, const T*, T*);   \
-  template void conv2d_forward_im2col<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_data_im2col<T>(const Conv2dShape&, const T*, const T*, T*);     \
-  template void conv2d_backward_weight_im2col<T>(const Conv2dShape&, const T*, const T*, T*);   \
-  template void conv2d_backward_bias<T>(const Conv2dShape&, const T*, T*);                      \
+  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);     \
+  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);   \
+  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);     \
+  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);   \
+  template void conv2d_backward_bias<T>(const ConvGeometry&, const T*, T*);                      \
   template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, T*);   \
   template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \

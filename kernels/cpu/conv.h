@@ -13,37 +13,32 @@
 #pragma once
 #include <cstdint>
 
-namespace pw::kernels::cpu {
+#include "kernels/common/conv_geometry.h"
 
-struct Conv2dShape {
-  int64_t N, C, H, W;   // input
-  int64_t O, kh, kw;    // weight [O, C/groups, kh, kw]
-  int64_t Ho, Wo;       // output
-  int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
-};
+namespace pw::kernels::cpu {
 
 // ---- direct (reference) ----
 // y[N, O, Ho, Wo] = conv(x, w) + bias (bias may be null). Every element of y is written.
 template <typename T>
-void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y);
 // dx[N, C, H, W] = the gradient w.r.t. the input for upstream dy. Every element is written.
 template <typename T>
-void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx);
+void conv2d_backward_data_direct(const ConvGeometry& s, const T* dy, const T* w, T* dx);
 // dw[O, C/g, kh, kw] = the gradient w.r.t. the weight. Every element is written.
 template <typename T>
-void conv2d_backward_weight_direct(const Conv2dShape& s, const T* x, const T* dy, T* dw);
+void conv2d_backward_weight_direct(const ConvGeometry& s, const T* x, const T* dy, T* dw);
 
 // ---- im2col + GEMM (fast) ----
 template <typename T>
-void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y);
 template <typename T>
-void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, T* dx);
+void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w, T* dx);
 template <typename T>
-void conv2d_backward_weight_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw);
+void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* dy, T* dw);
 
 // db[O] = sum of dy over N, Ho, Wo (shared by both paths; accumulates in double).
 template <typename T>
-void conv2d_backward_bias(const Conv2dShape& s, const T* dy, T* db);
+void conv2d_backward_bias(const ConvGeometry& s, const T* dy, T* db);
 
 // ---- the unfolding itself (exposed for tests) ----
 // col[(c*kh + i)*kw + j, oh*Wo + ow] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
