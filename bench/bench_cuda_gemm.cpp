@@ -1,5 +1,7 @@
-// GPU benchmark: our SGEMM ladder (kernels/cuda/gemm.cu, v1 .. v5 and the dispatcher) against
-// cublasSgemm on square row-major C = A * B at 1024 .. 8192, and our conv2d
+// GPU benchmark: our SGEMM's dispatcher (kernels/cuda/gemm.cu, what the engine runs) against
+// cublasSgemm on square row-major C = A * B at 1024 .. 8192 (every rung of the SGEMM ladder
+// is timed by its development file, bench/kernels/gemm.cu: ./build/bench/dev_gemm_cuda), and
+// our conv2d
 // (kernels/cuda/conv.cu) against cuDNN on the five conv layers of torchvision's AlexNet at
 // batch 16 (forward by implicit GEMM and by im2col + GEMM, backward-data, backward-weight;
 // against cuDNN when built with it, PW_HAVE_CUDNN).
@@ -194,17 +196,13 @@ void BM_cublas_sgemm(benchmark::State& state) {
              [&] { cublas_sgemm(n, s.ops.A.get(), s.ops.B.get(), s.ops.C.get()); });
 }
 
-// version 0: the dispatcher (what the engine runs).
-void BM_our_sgemm(benchmark::State& state, int version) {
+// The dispatcher: what the engine runs.
+void BM_our_sgemm(benchmark::State& state) {
   const int n = int(state.range(0));
   GemmSize& s = gemm_size(n);
   auto run = [&] {
-    if (version == 0)
-      gpu::sgemm(kTag, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(), n, 0.f,
-                 s.ops.C.get(), n);
-    else
-      gpu::sgemm_version(kTag, version, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(),
-                         n, 0.f, s.ops.C.get(), n);
+    gpu::sgemm(kTag, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(), n, 0.f,
+               s.ops.C.get(), n);
   };
   run();
   const std::vector<float> c = s.ops.C.read(), ref = s.ops.Cref.read();
@@ -388,21 +386,15 @@ void BM_cudnn_conv(benchmark::State& state, const Layer& l, Pass pass) {
 #endif
 
 void register_benchmarks() {
-  const int versions = gpu::sgemm_version_count(kTag);
   for (int n : {1024, 2048, 4096, 8192}) {
     benchmark::RegisterBenchmark(("sgemm/cuBLAS/" + std::to_string(n)).c_str(), BM_cublas_sgemm)
         ->Arg(n)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
-    for (int v = 0; v <= versions; ++v) {
-      if (n > 4096 && (v == 1 || v == 2)) continue;  // seconds per launch, nothing to learn
-      const std::string name = v == 0 ? "dispatcher" : gpu::sgemm_version_name(kTag, v);
-      benchmark::RegisterBenchmark(("sgemm/" + name + "/" + std::to_string(n)).c_str(),
-                                   [v](benchmark::State& s) { BM_our_sgemm(s, v); })
-          ->Arg(n)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
-    }
+    benchmark::RegisterBenchmark(("sgemm/dispatcher/" + std::to_string(n)).c_str(), BM_our_sgemm)
+        ->Arg(n)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
   }
   for (const Layer& l : kLayers)
     for (Pass p :
