@@ -1,10 +1,10 @@
-// GPU benchmark: our SGEMM's dispatcher (kernels/cuda/gemm.cu, what the engine runs) against
-// cublasSgemm on square row-major C = A * B at 1024 .. 8192 (every rung of the SGEMM ladder
-// is timed by its development file, bench/kernels/gemm.cu: ./build/bench/dev_gemm_cuda), and
-// our conv2d
-// (kernels/cuda/conv.cu) against cuDNN on the five conv layers of torchvision's AlexNet at
-// batch 16 (forward by implicit GEMM and by im2col + GEMM, backward-data, backward-weight;
-// against cuDNN when built with it, PW_HAVE_CUDNN).
+// GPU benchmark: what the engine runs against the vendor libraries. Our SGEMM's dispatcher
+// (kernels/cuda/gemm.cu) against cublasSgemm on square row-major C = A * B at 1024 .. 8192,
+// and our conv2d (kernels/cuda/conv.cu) against cuDNN on the five conv layers of
+// torchvision's AlexNet at batch 16 (forward by implicit GEMM, backward-data,
+// backward-weight; against cuDNN when built with it, PW_HAVE_CUDNN). The kernel ladders --
+// every SGEMM rung v1 .. v5, the im2col forward beside the implicit one -- are timed by their
+// development files, bench/kernels/*.cu (./build/bench/dev_gemm_cuda, ...).
 //
 // Timing: CUDA events around each launch (Google Benchmark's manual time), after a warm-up.
 // Each row reports GFLOP/s (2*M*N*K, or 2*N*O*(C/g)*kh*kw*Ho*Wo per conv pass) and its speed as
@@ -228,12 +228,10 @@ const Layer kLayers[] = {
     {"conv5", 256, 256, 3, 1, 1, 13},
 };
 constexpr int64_t kBatch = 16;
-// forward_im2col: the im2col + GEMM forward kept beside the implicit GEMM the engine runs.
-enum class Pass { forward, forward_im2col, backward_data, backward_weight };
+enum class Pass { forward, backward_data, backward_weight };
 const char* pass_name(Pass p) {
   switch (p) {
     case Pass::forward: return "forward";
-    case Pass::forward_im2col: return "forward_im2col";
     case Pass::backward_data: return "backward_data";
     default: return "backward_weight";
   }
@@ -294,7 +292,7 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
   size_t ws_bytes = 0;
   double ms = 0;
   int found = 0;
-  if (pass == Pass::forward || pass == Pass::forward_im2col) {
+  if (pass == Pass::forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[8];
     CHECK_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), xd, wd, cd, yd, 8, &found, perf));
     const cudnnConvolutionFwdAlgo_t algo = perf[0].algo;
@@ -342,8 +340,6 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
 int64_t workspace_floats(const pw::kernels::ConvGeometry& g, Pass p) {
   switch (p) {
     case Pass::forward: return 0;
-    case Pass::forward_im2col:
-      return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::forward);
     case Pass::backward_data:
       return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_data);
     default: return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_weight);
@@ -361,8 +357,6 @@ void BM_our_conv(benchmark::State& state, const Layer& l, Pass pass) {
   timed_loop(state, conv_flops(g), ref_ms, "cuDNN", [&] {
     if (pass == Pass::forward)
       gpu::conv2d_forward_implicit(kTag, g, b.x.get(), b.w.get(), nullptr, b.y.get());
-    else if (pass == Pass::forward_im2col)
-      gpu::conv2d_forward(kTag, g, b.x.get(), b.w.get(), nullptr, b.y.get(), b.ws.get(), ws_floats);
     else if (pass == Pass::backward_data)
       gpu::conv2d_backward_data(kTag, g, b.y.get(), b.w.get(), b.dx.get(), b.ws.get(), ws_floats);
     else
@@ -397,15 +391,13 @@ void register_benchmarks() {
         ->Unit(benchmark::kMillisecond);
   }
   for (const Layer& l : kLayers)
-    for (Pass p :
-         {Pass::forward, Pass::forward_im2col, Pass::backward_data, Pass::backward_weight}) {
+    for (Pass p : {Pass::forward, Pass::backward_data, Pass::backward_weight}) {
       const std::string suffix = std::string(l.name) + "/" + pass_name(p);
       benchmark::RegisterBenchmark(("conv2d/ours/" + suffix).c_str(),
                                    [&l, p](benchmark::State& s) { BM_our_conv(s, l, p); })
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
 #ifdef PW_HAVE_CUDNN
-      if (p == Pass::forward_im2col) continue;  // cuDNN's forward is already listed
       benchmark::RegisterBenchmark(("conv2d/cuDNN/" + suffix).c_str(),
                                    [&l, p](benchmark::State& s) { BM_cudnn_conv(s, l, p); })
           ->UseManualTime()
