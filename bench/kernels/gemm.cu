@@ -335,7 +335,7 @@ bool check_rows(const std::vector<float>& out, const std::vector<float>& A,
                                 tol.data(), N);
     for (double& t : tol) t = sum_tolerance(K, t);
     ok &= matches(out.data() + m * N, ref.data(), tol.data(), size_t(N),
-                  what + ", row " + std::to_string(m) + " of C, column:");
+                  what + ", row " + std::to_string(m) + " of C:");
   }
   return ok;
 }
