@@ -1,8 +1,10 @@
-// GPU benchmark: our SGEMM ladder (kernels/cuda/gemm.cu, v1 .. v5 and the dispatcher) against
-// cublasSgemm on square row-major C = A * B at 1024 .. 8192, and our conv2d
-// (kernels/cuda/conv.cu) against cuDNN on the five conv layers of torchvision's AlexNet at
-// batch 16 (forward by implicit GEMM and by im2col + GEMM, backward-data, backward-weight;
-// against cuDNN when built with it, PW_HAVE_CUDNN).
+// GPU benchmark: what the engine runs against the vendor libraries. Our SGEMM's dispatcher
+// (kernels/cuda/gemm.cu) against cublasSgemm on square row-major C = A * B at 1024 .. 8192,
+// and our conv2d (kernels/cuda/conv.cu) against cuDNN on the five conv layers of
+// torchvision's AlexNet at batch 16 (forward by implicit GEMM, backward-data,
+// backward-weight; against cuDNN when built with it, PW_HAVE_CUDNN). The kernel ladders --
+// every SGEMM rung v1 .. v5, the im2col forward beside the implicit one -- are timed by their
+// development files, bench/kernels/*.cu (./build/bench/dev_gemm_cuda, ...).
 //
 // Timing: CUDA events around each launch (Google Benchmark's manual time), after a warm-up.
 // Each row reports GFLOP/s (2*M*N*K, or 2*N*O*(C/g)*kh*kw*Ho*Wo per conv pass) and its speed as
@@ -194,17 +196,13 @@ void BM_cublas_sgemm(benchmark::State& state) {
              [&] { cublas_sgemm(n, s.ops.A.get(), s.ops.B.get(), s.ops.C.get()); });
 }
 
-// version 0: the dispatcher (what the engine runs).
-void BM_our_sgemm(benchmark::State& state, int version) {
+// The dispatcher: what the engine runs.
+void BM_our_sgemm(benchmark::State& state) {
   const int n = int(state.range(0));
   GemmSize& s = gemm_size(n);
   auto run = [&] {
-    if (version == 0)
-      gpu::sgemm(kTag, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(), n, 0.f,
-                 s.ops.C.get(), n);
-    else
-      gpu::sgemm_version(kTag, version, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(),
-                         n, 0.f, s.ops.C.get(), n);
+    gpu::sgemm(kTag, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(), n, 0.f,
+               s.ops.C.get(), n);
   };
   run();
   const std::vector<float> c = s.ops.C.read(), ref = s.ops.Cref.read();
@@ -230,12 +228,10 @@ const Layer kLayers[] = {
     {"conv5", 256, 256, 3, 1, 1, 13},
 };
 constexpr int64_t kBatch = 16;
-// forward_im2col: the im2col + GEMM forward kept beside the implicit GEMM the engine runs.
-enum class Pass { forward, forward_im2col, backward_data, backward_weight };
+enum class Pass { forward, backward_data, backward_weight };
 const char* pass_name(Pass p) {
   switch (p) {
     case Pass::forward: return "forward";
-    case Pass::forward_im2col: return "forward_im2col";
     case Pass::backward_data: return "backward_data";
     default: return "backward_weight";
   }
@@ -296,7 +292,7 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
   size_t ws_bytes = 0;
   double ms = 0;
   int found = 0;
-  if (pass == Pass::forward || pass == Pass::forward_im2col) {
+  if (pass == Pass::forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[8];
     CHECK_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), xd, wd, cd, yd, 8, &found, perf));
     const cudnnConvolutionFwdAlgo_t algo = perf[0].algo;
@@ -344,8 +340,6 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
 int64_t workspace_floats(const pw::kernels::ConvGeometry& g, Pass p) {
   switch (p) {
     case Pass::forward: return 0;
-    case Pass::forward_im2col:
-      return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::forward);
     case Pass::backward_data:
       return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_data);
     default: return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_weight);
@@ -363,8 +357,6 @@ void BM_our_conv(benchmark::State& state, const Layer& l, Pass pass) {
   timed_loop(state, conv_flops(g), ref_ms, "cuDNN", [&] {
     if (pass == Pass::forward)
       gpu::conv2d_forward_implicit(kTag, g, b.x.get(), b.w.get(), nullptr, b.y.get());
-    else if (pass == Pass::forward_im2col)
-      gpu::conv2d_forward(kTag, g, b.x.get(), b.w.get(), nullptr, b.y.get(), b.ws.get(), ws_floats);
     else if (pass == Pass::backward_data)
       gpu::conv2d_backward_data(kTag, g, b.y.get(), b.w.get(), b.dx.get(), b.ws.get(), ws_floats);
     else
@@ -388,32 +380,24 @@ void BM_cudnn_conv(benchmark::State& state, const Layer& l, Pass pass) {
 #endif
 
 void register_benchmarks() {
-  const int versions = gpu::sgemm_version_count(kTag);
   for (int n : {1024, 2048, 4096, 8192}) {
     benchmark::RegisterBenchmark(("sgemm/cuBLAS/" + std::to_string(n)).c_str(), BM_cublas_sgemm)
         ->Arg(n)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
-    for (int v = 0; v <= versions; ++v) {
-      if (n > 4096 && (v == 1 || v == 2)) continue;  // seconds per launch, nothing to learn
-      const std::string name = v == 0 ? "dispatcher" : gpu::sgemm_version_name(kTag, v);
-      benchmark::RegisterBenchmark(("sgemm/" + name + "/" + std::to_string(n)).c_str(),
-                                   [v](benchmark::State& s) { BM_our_sgemm(s, v); })
-          ->Arg(n)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
-    }
+    benchmark::RegisterBenchmark(("sgemm/dispatcher/" + std::to_string(n)).c_str(), BM_our_sgemm)
+        ->Arg(n)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
   }
   for (const Layer& l : kLayers)
-    for (Pass p :
-         {Pass::forward, Pass::forward_im2col, Pass::backward_data, Pass::backward_weight}) {
+    for (Pass p : {Pass::forward, Pass::backward_data, Pass::backward_weight}) {
       const std::string suffix = std::string(l.name) + "/" + pass_name(p);
       benchmark::RegisterBenchmark(("conv2d/ours/" + suffix).c_str(),
                                    [&l, p](benchmark::State& s) { BM_our_conv(s, l, p); })
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
 #ifdef PW_HAVE_CUDNN
-      if (p == Pass::forward_im2col) continue;  // cuDNN's forward is already listed
       benchmark::RegisterBenchmark(("conv2d/cuDNN/" + suffix).c_str(),
                                    [&l, p](benchmark::State& s) { BM_cudnn_conv(s, l, p); })
           ->UseManualTime()

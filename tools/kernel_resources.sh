@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Prints the resource report of every CUDA kernel in kernels/cuda (registers, shared memory,
 # spills, stack per thread) as a Markdown table, from nvcc's ptxas -v, for bench/RESULTS.md.
-# Needs nvcc, not a GPU. Usage: bash tools/kernel_resources.sh [ARCH]   (default: 90)
+# Needs nvcc, not a GPU. Usage: bash tools/kernel_resources.sh [ARCH] [FILE.cu ...]
+# (default: 90 and kernels/cuda/*.cu; name a development file, bench/kernels/gemm.cu, for the
+# versions that live only there, alongside the engine's that it includes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=${1:-90}
+shift || true
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(kernels/cuda/*.cu)
 nvcc=${NVCC:-/usr/local/cuda/bin/nvcc}
 filt=c++filt
 echo "| file | kernel | registers | shared memory (static) | spill stores / loads | stack |"
 echo "|---|---|---|---|---|---|"
-for cu in kernels/cuda/*.cu; do
+for cu in "${files[@]}"; do
+  name=${cu#kernels/cuda/}
   "$nvcc" -std=c++20 --expt-relaxed-constexpr -arch=sm_$arch -I. -Xptxas -v -c "$cu" -o /dev/null 2>&1 |
-    awk -v file="$(basename "$cu")" -v filt="$filt" '
+    awk -v file="$name" -v filt="$filt" '
       /Compiling entry function/ { match($0, /'"'"'[^'"'"']+'"'"'/); name = substr($0, RSTART + 1, RLENGTH - 2) }
       /bytes stack frame/ { stack = $1; spill_st = $5; spill_ld = $9 }
       /Used [0-9]+ registers/ {

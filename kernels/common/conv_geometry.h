@@ -15,6 +15,6 @@ struct ConvGeometry {
 };
 
 // The three passes of a convolution (the GPU kernels size their scratch memory per pass).
-enum class ConvPass { forward, backward_data, backward_weight };
+enum class ConvPass { backward_data, backward_weight };
 
 }  // namespace pw::kernels

@@ -5,10 +5,9 @@
 //
 //   forward          per group g: Y_g[o][(n, p)] = W_g @ X_col, one launch for every image and
 //   (implicit GEMM)  group; v5's warp tiling with the B tile gathered from x as it is loaded
-//                    (no col buffer, no workspace) and the bias added in the epilogue
-//   forward          (kept for comparison) per chunk of images: col = im2col(x) as
-//   (im2col)         [nb][C*kh*kw][Ho*Wo]; y[n, g] = W_g @ col[n, g] as one GEMM batched over
-//                    (image, group); y += bias
+//                    (no col buffer, no workspace) and the bias added in the epilogue. The
+//                    forward by im2col + SGEMM that it replaced is kept, for comparison, only
+//                    in the development file bench/kernels/conv2d_forward.cu.
 //   backward-data    col[n, g] = W_g^T @ dy[n, g]          one batched GEMM over (image, group)
 //                    dx[n] = col2im(col[n])                gather form: one thread per dx
 //                                                          element sums its taps, no atomics
@@ -22,8 +21,7 @@
 //                                                          memory tree and a warp shuffle
 // The im2col passes work on chunks of images whose unfolded input fits the workspace the
 // caller passes (64 MiB budget). A pointwise conv (1x1, stride 1, no padding) needs no
-// unfolding: in the im2col forward and backward-data passes the input (or dx) plane already
-// is the col matrix.
+// unfolding: in the backward-data pass the dx plane already is the col matrix.
 //
 // Expected on an H100 (not measured here; bench/bench_cuda_gemm.cpp compares with cuDNN): the
 // GEMMs run near the SGEMM's speed for the AlexNet/VGG layers (O/g and Ho*Wo in the tens or
@@ -121,14 +119,6 @@ __global__ void gather_channels_kernel(const float* __restrict__ dy, int64_t O, 
     const int64_t p = idx % P, n = (idx / P) % nb, o = idx / (P * nb);
     dyT[idx] = dy[(n * O + o) * P + p];
   }
-}
-
-// y[n, o, p] += bias[o].
-__global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t O,
-                                int64_t P, int64_t total) {
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x)
-    y[idx] += bias[(idx / P) % O];
 }
 
 // db[o] = sum over n, p of dy[n, o, p]: block o; thread t sums the elements t, t + 256, ... of
@@ -273,7 +263,6 @@ bool is_pointwise(const ConvGeometry& g) {
 int64_t floats_per_image(const ConvGeometry& g, ConvPass pass) {
   const int64_t P = g.Ho * g.Wo, Kt = g.C * g.kh * g.kw;
   switch (pass) {
-    case ConvPass::forward:
     case ConvPass::backward_data: return is_pointwise(g) ? 0 : Kt * P;
     case ConvPass::backward_weight: return (Kt + g.O) * P;
   }
@@ -298,43 +287,6 @@ int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
   const int64_t per = floats_per_image(g, pass);
   if (per == 0 || g.N == 0) return 0;
   return per * std::clamp<int64_t>(kWorkspaceBudgetFloats / per, 1, g.N);
-}
-
-void conv2d_forward(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                    float* y, float* workspace, int64_t workspace_floats) {
-  const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
-  const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
-  if (g.N * g.O * P == 0) return;
-  const bool pointwise = is_pointwise(g);
-  const int64_t nb_max = chunk_images(g, ConvPass::forward, workspace_floats, "conv2d_forward");
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
-    const int64_t nb = std::min(nb_max, g.N - n0);
-    const float* B = x + n0 * g.C * HW;  // pointwise: the input planes are the col matrix
-    GemmBatch batch;
-    batch.count = nb * G;
-    batch.inner = G;
-    batch.a_inner = Og * Kg;  // W_g, the same for every image
-    batch.b_outer = g.C * HW;
-    batch.b_inner = Cg * HW;
-    if (!pointwise) {
-      const int64_t total = nb * Kt * P;
-      PW_LAUNCH(im2col_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(B, dims_of(g), nb, workspace,
-                                                                  Kt * P, P);
-      PW_CUDA_CHECK_LAUNCH();
-      B = workspace;
-      batch.b_outer = Kt * P;
-      batch.b_inner = Kg * P;
-    }
-    batch.c_outer = g.O * P;
-    batch.c_inner = Og * P;
-    sgemm_batched(Tag{}, batch, false, false, Og, P, Kg, 1.0f, w, Kg, B, P, 0.0f,
-                  y + n0 * g.O * P, P);
-  }
-  if (bias) {
-    const int64_t total = g.N * g.O * P;
-    PW_LAUNCH(bias_add_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(y, bias, g.O, P, total);
-    PW_CUDA_CHECK_LAUNCH();
-  }
 }
 
 void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w,

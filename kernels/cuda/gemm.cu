@@ -1,35 +1,41 @@
-// SGEMM on the GPU, C = alpha * op(A) op(B) + beta * C in row-major storage, kept as a ladder
-// of five kernels so that each step's idea can be read (and benchmarked) on its own. The
-// semantics are those of kernels::cpu::sgemm (kernels/cuda/api/gemm.inc says them in full).
+// SGEMM on the GPU, C = alpha * op(A) op(B) + beta * C in row-major storage: the rungs of the
+// SGEMM ladder that the engine's dispatcher chooses from. The semantics are those of
+// kernels::cpu::sgemm (kernels/cuda/api/gemm.inc says them in full). The whole ladder, v1 ..
+// v5 with its CPU reference, validation and timing, is the development file
+// bench/kernels/gemm.cu; it includes this file and adds v4, which the engine never runs.
 //
 //   v1 naive            one thread per element of C, K-loop straight from global memory.
 //                       threadIdx.x runs along n, so a warp's loads of B and stores of C are
 //                       coalesced and its loads of A are one broadcast. Bound by L1/L2
 //                       traffic: ~2 global loads per FMA.                 ~5-10% of cuBLAS
+//                       Chosen for tiny problems and K <= 8, where staging tiles costs more
+//                       than it saves.
 //   v2 shared 32x32     a 32x32 block stages 32x32 tiles of op(A) and op(B) in shared memory;
 //                       each loaded element is reused 32 times. Bound by shared-memory
 //                       traffic: 2 shared loads per FMA.                  ~10-15% of cuBLAS
+//                       Chosen for small problems with too few 64x64 tiles for v3.
 //   v3 1-D blocking     64x64 tiles, BK = 8, 512 threads; each thread computes a column of
 //                       TM = 8 results, keeping the B value in a register across them:
 //                       9 shared loads per 8 FMAs.                         ~30-40% of cuBLAS
-//   v4 2-D blocking     128x128 tiles, BK = 8, 256 threads; each thread computes an 8x8 tile
-//   + float4            from 8 + 8 register values (16 shared loads per 64 FMAs), reading
-//                       shared memory with float4 loads, and global memory with float4 loads
-//                       and stores where the pointer, leading dimension and batch strides
-//                       allow it (16-byte aligned), falling back to scalar accesses
-//                       otherwise and at the matrix edges.                 ~60-75% of cuBLAS
+//                       Chosen for medium problems, too few 128x128 tiles to fill the GPU.
+//   (v4 2-D blocking    128x128 tiles, 8x8 results per thread, float4 loads: only in
+//    + float4           bench/kernels/gemm.cu; v5 does everything it does, better.)
 //   v5 warp tiling      the block tile is split into warp tiles (64x32) and each warp's
 //                       lanes own interleaved 4x4 sub-tiles of it, so a warp's shared loads
 //                       are 8 (A) and 4 (B) distinct contiguous float4s: no bank conflicts,
 //                       and the warp's working set matches the register file. BK = 16 and
 //                       double-buffered shared memory: the next tile is fetched into
 //                       registers while the current one is multiplied, one barrier per tile.
+//                       Global memory is read and written with float4 accesses where the
+//                       pointer, leading dimension and batch strides allow it (16-byte
+//                       aligned), with scalar accesses otherwise and at the matrix edges.
 //                                                                          ~75-90% of cuBLAS
+//                       Chosen for large problems (the conv layers, the classifiers).
 //
 // The percentages are expectations for large square problems (4096^3) on an H100, from the
 // published behaviour of this ladder of kernels (Simon Boehm's "How to optimize a CUDA matmul
-// kernel"); they have not been measured on a GPU here: bench/bench_cuda_gemm.cpp measures
-// them against cublasSgemm.
+// kernel"); they have not been measured on a GPU here: bench/kernels/gemm.cu measures every
+// rung (and cuBLAS) on a GPU, bench/bench_cuda_gemm.cpp the dispatcher against cuBLAS.
 //
 // All versions: transposes of A and B are handled in the load indexing (template parameters
 // TA, TB; the tile loaders read along the storage's contiguous dimension so that loads stay
@@ -48,6 +54,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace pw::kernels::PW_KERNEL_NS {
 
@@ -67,7 +74,7 @@ struct GemmArgs {
   // Problem z of the batch: X + (z / inner) * x_outer + (z % inner) * x_inner (gemm.inc).
   int64_t z0, inner, a_outer, a_inner, b_outer, b_inner, c_outer, c_inner;
   // float4 global accesses are allowed: the base pointer is 16-byte aligned and the leading
-  // dimension and batch strides are multiples of 4 floats (used by v4 and v5).
+  // dimension and batch strides are multiples of 4 floats (used by v5, and v4 in the ladder).
   bool vec_a, vec_b, vec_c;
 };
 
@@ -211,62 +218,14 @@ __global__ void __launch_bounds__(kV3Threads) sgemm_v3_blocktile_1d(GemmArgs p) 
 }
 
 // ------------------------------------------------------------------------- float4 tile loads
-// v4 and v5 load tiles with gemm_tiles::TileLoader (kernels/cuda/gemm_tiles.cuh): float4 units
-// along the stored matrix's contiguous dimension (coalesced whether or not the operand is
-// transposed), one float4 load where the layout allows it, scalar loads at the edges, and
-// the tile written to shared memory as S[k][mn] so that the multiply reads contiguous values.
+// v5 (and v4 in bench/kernels/gemm.cu) loads tiles with gemm_tiles::TileLoader
+// (kernels/cuda/gemm_tiles.cuh): float4 units along the stored matrix's contiguous dimension
+// (coalesced whether or not the operand is transposed), one float4 load where the layout
+// allows it, scalar loads at the edges, and the tile written to shared memory as S[k][mn] so
+// that the multiply reads contiguous values.
 using gemm_tiles::load4;
 using gemm_tiles::TileLoader;
 using gemm_tiles::WarpTile;
-
-// ------------------------------------------------------------------------- v4: 2-D blocking
-// Tiles 128 x 128, BK = 8, 256 threads as 16 x 16; thread (ty, tx) owns the 8 x 8 results at
-// rows 8*ty.., columns 8*tx... Per k: two float4 shared loads of A's column, two of B's row,
-// 64 FMAs on registers.
-constexpr int kV4BM = 128, kV4BN = 128, kV4BK = 8, kV4TM = 8, kV4TN = 8;
-constexpr int kV4Threads = (kV4BM / kV4TM) * (kV4BN / kV4TN);  // 256
-
-template <bool TA, bool TB>
-__global__ void __launch_bounds__(kV4Threads) sgemm_v4_blocktile_2d_vec(GemmArgs p) {
-  constexpr int BM = kV4BM, BN = kV4BN, BK = kV4BK, TM = kV4TM, TN = kV4TN;
-  constexpr int LDA = BM + 4, LDB = BN + 4;  // rows stay 16-byte aligned
-  using LoadA = TileLoader<TA, BM, BK, kV4Threads, LDA>;
-  using LoadB = TileLoader<!TB, BN, BK, kV4Threads, LDB>;
-  __shared__ __align__(16) float As[BK * LDA];  // As[k][m]
-  __shared__ __align__(16) float Bs[BK * LDB];  // Bs[k][n]
-  const float *A, *B;
-  float* C;
-  batch_pointers(p, A, B, C);
-  const int ty = threadIdx.x / (BN / TN), tx = threadIdx.x % (BN / TN);
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  float acc[TM][TN] = {};
-  float4 ra[LoadA::kPerThread], rb[LoadB::kPerThread];
-  for (int k0 = 0; k0 < p.K; k0 += BK) {
-    LoadA::fetch(A, p.lda, p.vec_a, p.M, p.K, m0, k0, ra);
-    LoadB::fetch(B, p.ldb, p.vec_b, p.N, p.K, n0, k0, rb);
-    LoadA::stash(ra, As);
-    LoadB::stash(rb, Bs);
-    __syncthreads();
-    for (int k = 0; k < BK; ++k) {
-      float a[TM], b[TN];
-      load4(&As[k * LDA + ty * TM], &a[0]);
-      load4(&As[k * LDA + ty * TM + 4], &a[4]);
-      load4(&Bs[k * LDB + tx * TN], &b[0]);
-      load4(&Bs[k * LDB + tx * TN + 4], &b[4]);
-      for (int i = 0; i < TM; ++i)
-        for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * b[j];
-    }
-    __syncthreads();
-  }
-  for (int i = 0; i < TM; ++i) {
-    const int m = m0 + ty * TM + i;
-    if (m >= p.M) break;
-    for (int j = 0; j < TN; j += 4) {
-      const int n = n0 + tx * TN + j;
-      if (n < p.N) store_c4(p, C, m, n, acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
-    }
-  }
-}
 
 // ------------------------------------------------------------------------- v5: warp tiling
 // Tiles 128 x 128, BK = 16, 256 threads = 8 warps as 2 (m) x 4 (n), each warp owning a
@@ -342,49 +301,60 @@ __global__ void scale_c_kernel(GemmArgs p, int64_t count) {
 
 // ------------------------------------------------------------------------- host side
 
-constexpr int kVersions = 5;
-constexpr unsigned kMaxGridYZ = 65535;
-
-struct VersionShape {
-  int bm, bn;   // block tile
-  dim3 block;   // threads
+// A rung of the ladder as the host runs it: its block tile (for the grid), its threads, and
+// its kernel for each transpose combination. bench/kernels/gemm.cu runs the rungs the engine
+// does not keep (v4) through the same runner.
+using GemmKernel = void (*)(GemmArgs);
+struct GemmVersion {
+  int number;                // the rung, as numbered in the ladder
+  const char* name;          // "v5 warp tiling"
+  int bm, bn;                // block tile
+  dim3 block;                // threads
+  GemmKernel kernel[2][2];   // [trans_a][trans_b]
 };
-VersionShape version_shape(int v) {
-  switch (v) {
-    case 1: return {kV1Y, kV1X, dim3(kV1X, kV1Y)};
-    case 2: return {kV2, kV2, dim3(kV2, kV2)};
-    case 3: return {kV3BM, kV3BN, dim3(kV3Threads)};
-    case 4: return {kV4BM, kV4BN, dim3(kV4Threads)};
-    default: return {kV5BM, kV5BN, dim3(kV5Threads)};
-  }
-}
+// The four instantiations of a kernel template, for GemmVersion::kernel.
+#define PW_GEMM_KERNELS(k) \
+  { {k<false, false>, k<false, true>}, {k<true, false>, k<true, true>} }
 
-template <bool TA, bool TB>
-void launch_version(int v, dim3 grid, dim3 block, const GemmArgs& p) {
-  switch (v) {
-    case 1: PW_LAUNCH((sgemm_v1_naive<TA, TB>), grid, block, 0, 0)(p); break;
-    case 2: PW_LAUNCH((sgemm_v2_shared<TA, TB>), grid, block, 0, 0)(p); break;
-    case 3: PW_LAUNCH((sgemm_v3_blocktile_1d<TA, TB>), grid, block, 0, 0)(p); break;
-    case 4: PW_LAUNCH((sgemm_v4_blocktile_2d_vec<TA, TB>), grid, block, 0, 0)(p); break;
-    default: PW_LAUNCH((sgemm_v5_warptile<TA, TB>), grid, block, 0, 0)(p); break;
-  }
-  PW_CUDA_CHECK_LAUNCH();
-}
+const GemmVersion kNaive{1, "v1 naive", kV1Y, kV1X, dim3(kV1X, kV1Y),
+                         PW_GEMM_KERNELS(sgemm_v1_naive)};
+const GemmVersion kShared{2, "v2 shared 32x32", kV2, kV2, dim3(kV2, kV2),
+                          PW_GEMM_KERNELS(sgemm_v2_shared)};
+const GemmVersion kBlocktile1d{3, "v3 1-D register blocking", kV3BM, kV3BN, dim3(kV3Threads),
+                               PW_GEMM_KERNELS(sgemm_v3_blocktile_1d)};
+const GemmVersion kWarptile{5, "v5 warp tiling", kV5BM, kV5BN, dim3(kV5Threads),
+                            PW_GEMM_KERNELS(sgemm_v5_warptile)};
+// The rungs the dispatcher chooses from, in ladder order.
+const GemmVersion* const kEngineVersions[] = {&kNaive, &kShared, &kBlocktile1d, &kWarptile};
+
+constexpr unsigned kMaxGridYZ = 65535;
 
 // The dispatcher's choice. Thresholds are by the number of blocks each tile size would
 // launch (an H100 has 132 SMs): the 128x128 tiles of v5 only when there are enough of them
 // to occupy the GPU, v3's 64x64 tiles for medium problems, the naive kernel when the whole
-// problem is tiny (2^18 FMAs) or K too short (<= 8) for staging tiles to pay off. v4 is never
-// chosen: v5 does everything it does, better. Not tuned on a GPU yet
-// (bench/bench_cuda_gemm.cpp is where to tune it).
-int choose_version(int64_t M, int64_t N, int64_t K, int64_t count) {
+// problem is tiny (2^18 FMAs) or K too short (<= 8) for staging tiles to pay off. Not tuned
+// on a GPU yet (bench/kernels/gemm.cu times every rung at a given shape and says which one
+// this picks; bench/bench_cuda_gemm.cpp times the dispatcher against cuBLAS).
+const GemmVersion& choose_version(int64_t M, int64_t N, int64_t K, int64_t count) {
   const auto tiles = [&](int64_t bm, int64_t bn) {
     return ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * count;
   };
-  if (tiles(kV5BM, kV5BN) >= 64 && K >= 32) return 5;
-  if (tiles(kV3BM, kV3BN) >= 32 && K >= 16) return 3;
-  if ((double)M * N * K * count <= 262144.0 || K <= 8) return 1;
-  return 2;
+  if (tiles(kV5BM, kV5BN) >= 64 && K >= 32) return kWarptile;
+  if (tiles(kV3BM, kV3BN) >= 32 && K >= 16) return kBlocktile1d;
+  if ((double)M * N * K * count <= 262144.0 || K <= 8) return kNaive;
+  return kShared;
+}
+
+// The engine's rung numbered `number`, or an error naming the ones it has.
+const GemmVersion& engine_version(int number) {
+  std::string have;
+  for (const GemmVersion* v : kEngineVersions) {
+    if (v->number == number) return *v;
+    have += (have.empty() ? "" : ", ") + std::to_string(v->number);
+  }
+  throw std::runtime_error("sgemm: the engine has no version " + std::to_string(number) +
+                           " (it keeps " + have +
+                           "; the whole ladder is in bench/kernels/gemm.cu)");
 }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
@@ -395,19 +365,15 @@ void check_dim(int64_t v, const char* what) {
                              " is outside [0, 2^31)");
 }
 
-void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-         const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-         int64_t ldc, int version) {
+// The kernels' argument block for one problem shape and batch (dimensions checked).
+GemmArgs make_args(const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc) {
   check_dim(M, "M");
   check_dim(N, "N");
   check_dim(K, "K");
   if (batch.count < 0 || batch.inner < 1)
     throw std::runtime_error("sgemm: batch count must be >= 0 and inner >= 1");
-  if (version < 0 || version > kVersions)
-    throw std::runtime_error("sgemm: no version " + std::to_string(version) + " (1.." +
-                             std::to_string(kVersions) + ")");
-  if (M == 0 || N == 0 || batch.count == 0) return;
-
   GemmArgs p{};
   p.M = (int)M;
   p.N = (int)N;
@@ -433,7 +399,38 @@ void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t
   p.vec_a = vec_ok(A, lda, batch.a_outer, batch.a_inner);
   p.vec_b = vec_ok(B, ldb, batch.b_outer, batch.b_inner);
   p.vec_c = vec_ok(C, ldc, batch.c_outer, batch.c_inner);
+  return p;
+}
 
+// Runs `v` over the whole batch. grid.y (row tiles) and grid.z (problems) are limited to
+// 65535 per launch: larger problems go in several launches, moving the row origin (a
+// multiple of the tile height, which keeps float4 alignment) and the first problem.
+void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool ta, bool tb) {
+  const GemmKernel kernel = v.kernel[ta][tb];
+  const int64_t rows_per_launch = (int64_t)kMaxGridYZ * v.bm;
+  for (int64_t z0 = 0; z0 < count; z0 += kMaxGridYZ) {
+    const int64_t nz = std::min<int64_t>(kMaxGridYZ, count - z0);
+    for (int64_t r0 = 0; r0 < p.M; r0 += rows_per_launch) {
+      const int64_t rows = std::min<int64_t>(rows_per_launch, p.M - r0);
+      GemmArgs q = p;
+      q.z0 = z0;
+      q.M = (int)rows;
+      q.A = ta ? p.A + r0 : p.A + r0 * p.lda;
+      q.C = p.C + r0 * p.ldc;
+      const dim3 grid((unsigned)((p.N + v.bn - 1) / v.bn), (unsigned)((rows + v.bm - 1) / v.bm),
+                      (unsigned)nz);
+      PW_LAUNCH(kernel, grid, v.block, 0, 0)(q);
+      PW_CUDA_CHECK_LAUNCH();
+    }
+  }
+}
+
+// The whole operation with rung `version`, or the dispatcher's choice when it is null.
+void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+         const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+         int64_t ldc, const GemmVersion* version) {
+  const GemmArgs p = make_args(batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (M == 0 || N == 0 || batch.count == 0) return;
   if (alpha == 0.0f || K == 0) {
     const int64_t total = M * N * batch.count;
     const int blocks = (int)std::min<int64_t>((total + 255) / 256, 4096);
@@ -441,30 +438,8 @@ void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t
     PW_CUDA_CHECK_LAUNCH();
     return;
   }
-
-  const int v = version == 0 ? choose_version(M, N, K, batch.count) : version;
-  const VersionShape shape = version_shape(v);
-  // grid.y (row tiles) and grid.z (problems) are limited to 65535 per launch: larger
-  // problems go in several launches, moving the row origin (a multiple of the tile height,
-  // which keeps float4 alignment) and the first problem.
-  const int64_t rows_per_launch = (int64_t)kMaxGridYZ * shape.bm;
-  for (int64_t z0 = 0; z0 < batch.count; z0 += kMaxGridYZ) {
-    const int64_t nz = std::min<int64_t>(kMaxGridYZ, batch.count - z0);
-    for (int64_t r0 = 0; r0 < M; r0 += rows_per_launch) {
-      const int64_t rows = std::min<int64_t>(rows_per_launch, M - r0);
-      GemmArgs q = p;
-      q.z0 = z0;
-      q.M = (int)rows;
-      q.A = ta ? A + r0 : A + r0 * lda;
-      q.C = C + r0 * ldc;
-      const dim3 grid((unsigned)((N + shape.bn - 1) / shape.bn),
-                      (unsigned)((rows + shape.bm - 1) / shape.bm), (unsigned)nz);
-      if (ta && tb) launch_version<true, true>(v, grid, shape.block, q);
-      else if (ta) launch_version<true, false>(v, grid, shape.block, q);
-      else if (tb) launch_version<false, true>(v, grid, shape.block, q);
-      else launch_version<false, false>(v, grid, shape.block, q);
-    }
-  }
+  const GemmVersion& v = version ? *version : choose_version(M, N, K, batch.count);
+  launch_version(v, p, batch.count, ta, tb);
 }
 
 }  // namespace
@@ -472,35 +447,20 @@ void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t
 void sgemm(Tag, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
-  run(GemmBatch{}, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
-}
-
-void sgemm_version(Tag, int version, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                   float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                   float beta, float* C, int64_t ldc) {
-  if (version < 1)
-    throw std::runtime_error("sgemm_version: versions are numbered from 1, got " +
-                             std::to_string(version));
-  run(GemmBatch{}, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, version);
-}
-
-int sgemm_version_count(Tag) { return kVersions; }
-
-const char* sgemm_version_name(Tag, int version) {
-  switch (version) {
-    case 1: return "v1 naive";
-    case 2: return "v2 shared 32x32";
-    case 3: return "v3 1-D register blocking";
-    case 4: return "v4 2-D register blocking, float4";
-    case 5: return "v5 warp tiling";
-    default: return "unknown";
-  }
+  run(GemmBatch{}, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr);
 }
 
 void sgemm_batched(Tag, const GemmBatch& batch, bool trans_a, bool trans_b, int64_t M, int64_t N,
                    int64_t K, float alpha, const float* A, int64_t lda, const float* B,
                    int64_t ldb, float beta, float* C, int64_t ldc, int version) {
-  run(batch, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, version);
+  run(batch, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      version == 0 ? nullptr : &engine_version(version));
+}
+
+std::vector<int> sgemm_versions(Tag) {
+  std::vector<int> numbers;
+  for (const GemmVersion* v : kEngineVersions) numbers.push_back(v->number);
+  return numbers;
 }
 
 }  // namespace pw::kernels::PW_KERNEL_NS

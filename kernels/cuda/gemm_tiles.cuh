@@ -1,5 +1,6 @@
-// Building blocks of the warp-tiled SGEMM (v5 of kernels/cuda/gemm.cu, where the ladder and
-// the reasons are), shared with the implicit-GEMM convolution of kernels/cuda/conv.cu: the
+// Building blocks of the warp-tiled SGEMM (v5 of kernels/cuda/gemm.cu, where the reasons are;
+// the tile loader also serves v4 in the ladder's development file bench/kernels/gemm.cu),
+// shared with the implicit-GEMM convolution of kernels/cuda/conv.cu: the
 // float4 tile loader of a stored row-major matrix, and the warp tile's geometry and its
 // multiply step. For kernel files only (after kernels/cuda/compat.cuh).
 #pragma once

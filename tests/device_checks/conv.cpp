@@ -1,7 +1,9 @@
-// Device checks: conv2d (kernels/cuda/conv.cu: im2col / col2im + the GPU SGEMM, bias add and
-// bias gradient) against the CPU, forward and the three gradients through autograd, over the
-// configurations of tests/test_conv.cpp plus sizes past the GEMM tiles, and the launchers'
-// chunking over images when the workspace is small.
+// Device checks: conv2d (kernels/cuda/conv.cu: the implicit-GEMM forward, im2col / col2im +
+// the GPU SGEMM for the gradients, the bias gradient) against the CPU, forward and the three
+// gradients through autograd, over the configurations of tests/test_conv.cpp plus sizes past
+// the GEMM tiles, and the backward launchers' chunking over images when the workspace is
+// small. The im2col + SGEMM forward, which the engine no longer runs, is validated by its
+// development file, bench/kernels/conv2d_forward.cu (CTest: dev_conv2d_forward_validation).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -84,19 +86,6 @@ TEST_P(ConvOnDevice, ForwardAndEveryGradientMatchTheCpu) {
       if (!cpu[i].defined()) continue;
       EXPECT_LE(max_rel_diff_any_device(dev[i], cpu[i]), 2e-5) << names[i];
     }
-    // The engine's forward is the implicit GEMM; the im2col + GEMM forward must agree too.
-    const kernels::ConvGeometry geo{
-        c.N, c.C,        c.H,        c.W,     c.O,     c.kh,         c.kw,         Ho,
-        Wo,  p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
-    Tensor xd = x.to(device()), wd = w.to(device()), bd = c.bias ? b.to(device()) : Tensor();
-    Tensor y = Tensor::full({c.N, c.O, Ho, Wo}, NAN).to(device());
-    on_gpu(device(), [&](auto tag) {
-      const int64_t n = conv2d_workspace_floats(tag, geo, kernels::ConvPass::forward);
-      Tensor ws = Tensor::empty({std::max<int64_t>(n, 1)}, DType::f32, device());
-      conv2d_forward(tag, geo, xd.data<float>(), wd.data<float>(),
-                     c.bias ? bd.data<float>() : nullptr, y.data<float>(), ws.data<float>(), n);
-    });
-    EXPECT_LE(max_rel_diff_any_device(y, cpu[0]), 2e-5) << "y by im2col + GEMM";
   }
 }
 
@@ -123,8 +112,8 @@ TEST_P(ConvOnDevice, OnlyTheNeededGradientsAndNonContiguousInputs) {
 }
 
 TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
-  // The launchers split the batch into chunks that fit the workspace they are given; the
-  // weight gradient accumulates over the chunks. 5 images with room for 2 (and some slack):
+  // The backward launchers split the batch into chunks that fit the workspace they are given;
+  // the weight gradient accumulates over the chunks. 5 images with room for 2 (and some slack):
   // chunks of 2, 2, 1 must give the engine's (one-chunk) results.
   const Device d = device();
   const int64_t N = 5, C = 4, H = 9, W = 7, O = 6, k = 3;
@@ -141,24 +130,19 @@ TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
   wr.set_requires_grad(true);
   conv2d(xr, wr, Tensor(), p).backward(g);
 
-  for (auto pass : {kernels::ConvPass::forward, kernels::ConvPass::backward_data,
-                    kernels::ConvPass::backward_weight}) {
+  for (auto pass : {kernels::ConvPass::backward_data, kernels::ConvPass::backward_weight}) {
     SCOPED_TRACE("pass " + std::to_string(int(pass)));
     const int64_t per_image =
         on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, pass); }) / N;
     ASSERT_GT(per_image, 0);
     Tensor ws = Tensor::empty({2 * per_image + 3}, DType::f32, d);
-    const Tensor& expected = pass == kernels::ConvPass::forward         ? y
-                             : pass == kernels::ConvPass::backward_data ? xr.grad()
-                                                                        : wr.grad();
+    const Tensor& expected =
+        pass == kernels::ConvPass::backward_data ? xr.grad() : wr.grad();
     // Runs the pass into a NaN-poisoned output with `floats` of the workspace.
     auto run = [&](int64_t floats) {
       Tensor out = Tensor::full(expected.shape(), NAN).to(d);
       on_gpu(d, [&](auto tag) {
-        if (pass == kernels::ConvPass::forward)
-          conv2d_forward(tag, geo, x.data<float>(), w.data<float>(), nullptr, out.data<float>(),
-                         ws.data<float>(), floats);
-        else if (pass == kernels::ConvPass::backward_data)
+        if (pass == kernels::ConvPass::backward_data)
           conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), out.data<float>(),
                                ws.data<float>(), floats);
         else

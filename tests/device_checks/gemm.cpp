@@ -1,7 +1,8 @@
-// Device checks: the SGEMM ladder of kernels/cuda/gemm.cu (every version, every transpose
-// combination, awkward sizes, padded and misaligned operands, alpha/beta, batches) against
-// the CPU's double-precision reference GEMM, and matmul / linear on the device against the
-// CPU, forward and backward.
+// Device checks: the SGEMM of kernels/cuda/gemm.cu (every version the engine keeps, every
+// transpose combination, awkward sizes, padded and misaligned operands, alpha/beta, batches)
+// against the CPU's double-precision reference GEMM, and matmul / linear on the device against
+// the CPU, forward and backward. The rungs of the ladder the engine does not keep (v4) are
+// validated by their development file, bench/kernels/gemm.cu (CTest: dev_gemm_validation).
 #include <cmath>
 #include <limits>
 #include <random>
@@ -26,7 +27,7 @@ struct Size {
 };
 
 // 1, primes, sizes just above the tiles of every version (8/32 for v1, 32 for v2, 64 for
-// v3, 128 for v4/v5, and BK = 8/16), and degenerate vectors.
+// v3, 128 for v5, and BK = 8/16), and degenerate vectors.
 const std::vector<Size> kSizes = {{1, 1, 1},      {7, 13, 5},  {65, 33, 129}, {130, 257, 67},
                                   {129, 129, 17}, {33, 65, 9}, {1, 131, 3},   {131, 1, 2}};
 
@@ -56,7 +57,7 @@ DeviceBuffer to_device(const std::vector<float>& host, int64_t offset, Device d)
 
 // How the operands are laid out: the leading dimensions are the stored row length plus `pad`
 // and the base pointers start `offset` floats into their allocations. {round to 4, 0} lets
-// v4/v5 use float4 loads; {+1, 1} forces their scalar fallback.
+// v5 use float4 loads; {+1, 1} forces its scalar fallback.
 struct Layout {
   bool round_to_4;
   int64_t pad, offset;
@@ -115,8 +116,8 @@ void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, 
       if (version == 0)
         sgemm(tag, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta, dC.ptr(), ldc);
       else
-        sgemm_version(tag, version, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta,
-                      dC.ptr(), ldc);
+        sgemm_batched(tag, kernels::GemmBatch{}, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(),
+                      ldb, beta, dC.ptr(), ldc, version);
     });
     const std::vector<float> out = dC.read();
     const double eps = std::numeric_limits<float>::epsilon();
@@ -141,8 +142,9 @@ void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, 
   }
 }
 
-int version_count(Device d) {
-  return on_gpu(d, [](auto tag) { return sgemm_version_count(tag); });
+// The rungs of the ladder the engine keeps.
+std::vector<int> engine_versions(Device d) {
+  return on_gpu(d, [](auto tag) { return sgemm_versions(tag); });
 }
 
 }  // namespace
@@ -150,9 +152,8 @@ int version_count(Device d) {
 class GemmOnDevice : public DeviceTest {};
 
 TEST_P(GemmOnDevice, EveryVersionTransposeAndSizeMatchesTheReference) {
-  EXPECT_EQ(version_count(device()), 5);
-  std::vector<int> all;
-  for (int v = 1; v <= version_count(device()); ++v) all.push_back(v);
+  const std::vector<int> all = engine_versions(device());
+  EXPECT_EQ(all, (std::vector<int>{1, 2, 3, 5}));
   uint32_t seed = 1;
   for (int t = 0; t < 4; ++t)
     for (const Size& s : kSizes) {
@@ -163,15 +164,15 @@ TEST_P(GemmOnDevice, EveryVersionTransposeAndSizeMatchesTheReference) {
 }
 
 TEST_P(GemmOnDevice, VectorPathsAndTheirScalarFallbacks) {
-  // v4 and v5 read and write float4 where the layout allows it: every combination of an
-  // aligned / misaligned base and a leading dimension that is / is not a multiple of 4.
+  // v5 reads and writes float4 where the layout allows it: every combination of an aligned /
+  // misaligned base and a leading dimension that is / is not a multiple of 4.
   uint32_t seed = 1000;
   for (int t = 0; t < 4; ++t)
     for (Layout l :
          {Layout{true, 0, 0}, Layout{true, 4, 2}, Layout{false, 3, 0}, Layout{false, 2, 3}})
       for (Size s : {Size{131, 133, 37}, Size{12, 20, 16}}) {
-        check_gemm(device(), {4, 5}, t & 1, t & 2, s, 1.5f, 0.0f, l, seed++);
-        check_gemm(device(), {4, 5}, t & 1, t & 2, s, 1.0f, -2.0f, l, seed++);
+        check_gemm(device(), {5}, t & 1, t & 2, s, 1.5f, 0.0f, l, seed++);
+        check_gemm(device(), {5}, t & 1, t & 2, s, 1.0f, -2.0f, l, seed++);
       }
 }
 
@@ -198,10 +199,10 @@ TEST_P(GemmOnDevice, DegenerateProblems) {
   Tensor c2 = Tensor::full({3, 5}, 2.0).to(d);
   // alpha == 0 with K > 0: A and B are not read either.
   float expect = 2.0f;
-  for (int v = 1; v <= version_count(d); ++v) {
+  for (int v : engine_versions(d)) {
     on_gpu(d, [&](auto tag) {
-      sgemm_version(tag, v, true, true, 3, 5, 4, 0.0f, poison.data<float>(), 3,
-                    poison.data<float>(), 4, 1.5f, c2.data<float>(), 5);
+      sgemm_batched(tag, kernels::GemmBatch{}, true, true, 3, 5, 4, 0.0f, poison.data<float>(), 3,
+                    poison.data<float>(), 4, 1.5f, c2.data<float>(), 5, v);
     });
     expect *= 1.5f;
   }
@@ -210,9 +211,12 @@ TEST_P(GemmOnDevice, DegenerateProblems) {
   on_gpu(d, [&](auto tag) {
     sgemm(tag, false, false, 0, 5, 3, 1.0f, poison.data<float>(), 3, poison.data<float>(), 5, 0.0f,
           poison.data<float>(), 5);
-    EXPECT_THROW(sgemm_version(tag, 6, false, false, 1, 1, 1, 1.0f, poison.data<float>(), 1,
-                               poison.data<float>(), 1, 0.0f, c.data<float>(), 1),
-                 std::runtime_error);
+    // A rung the engine does not keep (v4 lives in bench/kernels/gemm.cu), or none at all.
+    for (int v : {4, 6, -1})
+      EXPECT_THROW(sgemm_batched(tag, kernels::GemmBatch{}, false, false, 1, 1, 1, 1.0f,
+                                 poison.data<float>(), 1, poison.data<float>(), 1, 0.0f,
+                                 c.data<float>(), 1, v),
+                   std::runtime_error);
   });
 }
 
@@ -227,8 +231,8 @@ TEST_P(GemmOnDevice, ProblemsBeyondOneLaunchGoInSeveral) {
     Tensor dA = Tensor::from_vector(A, {M * K}).to(d), dB = Tensor::from_vector(B, {K * N}).to(d);
     Tensor dC = Tensor::full({M * N}, kNaN).to(d);
     on_gpu(d, [&](auto tag) {
-      sgemm_version(tag, 1, false, false, M, N, K, 1.0f, dA.data<float>(), K, dB.data<float>(), N,
-                    0.0f, dC.data<float>(), N);
+      sgemm_batched(tag, kernels::GemmBatch{}, false, false, M, N, K, 1.0f, dA.data<float>(), K,
+                    dB.data<float>(), N, 0.0f, dC.data<float>(), N, 1);
     });
     const std::vector<float> C = dC.to_vector_f32();
     int bad = 0;
@@ -279,7 +283,9 @@ TEST_P(GemmOnDevice, BatchedWithTwoLevelStridesMatchesTheReference) {
   std::mt19937 rng(7);
   const std::vector<float> A = random_vec(size_t(inner * M * K), rng);
   const std::vector<float> B = random_vec(size_t(outer * inner * K * N + 5), rng);
-  for (int v = 0; v <= version_count(d); ++v)
+  std::vector<int> versions = engine_versions(d);
+  versions.insert(versions.begin(), 0);  // and the dispatcher
+  for (int v : versions)
     for (bool tb : {false, true}) {
       SCOPED_TRACE("version " + std::to_string(v) + " tb " + std::to_string(tb));
       kernels::GemmBatch b;
