@@ -149,10 +149,6 @@ ConvGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int
   return {N,  C,  H,  W,  O,  kh, kw, out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw),
           sh, sw, ph, pw, dh, dw, groups};
 }
-cpu::Conv2dShape shape_of(const ConvGeometry& g) {
-  return {g.N,  g.C,        g.H,        g.W,     g.O,     g.kh,         g.kw,         g.Ho,
-          g.Wo, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups};
-}
 std::string describe(const ConvGeometry& g, bool bias) {
   char s[200];
   std::snprintf(s, sizeof s,
@@ -181,7 +177,7 @@ struct Operands {
 // in double over the values and over their absolute values.
 void reference(const ConvGeometry& g, const Operands& op, bool bias, int64_t n0, int64_t count,
                std::vector<double>& ref, std::vector<double>& tol) {
-  cpu::Conv2dShape s = shape_of(g);
+  ConvGeometry s = g;  // the CPU kernels take the same geometry
   s.N = count;
   const size_t image = size_t(g.C * g.H * g.W);
   std::vector<double> x(op.x.begin() + n0 * image, op.x.begin() + (n0 + count) * image),
