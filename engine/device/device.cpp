@@ -53,7 +53,7 @@ std::vector<DeviceInfo> list_devices() {
   int n = kernels::cuda::device_count(kernels::cuda::Tag{});
   if (n == 0) out.push_back({{DeviceType::cuda, 0}, false, "built, but no CUDA GPU was found"});
   for (int i = 0; i < n; ++i)
-    out.push_back({{DeviceType::cuda, i}, true, kernels::cuda::device_description(kernels::cuda::Tag{})});
+    out.push_back({{DeviceType::cuda, i}, true, kernels::cuda::device_description(kernels::cuda::Tag{}, i)});
 #else
   out.push_back({{DeviceType::cuda, 0}, false, "not built (no CUDA toolkit at configure time, or PW_CUDA=OFF)"});
 #endif

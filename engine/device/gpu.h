@@ -27,7 +27,10 @@ decltype(auto) on_gpu(Device d, F&& f) {
   try {
     if (d.type == DeviceType::simt) return f(kernels::simt::Tag{});
 #if PW_HAVE_CUDA
-    if (d.type == DeviceType::cuda) return f(kernels::cuda::Tag{});
+    if (d.type == DeviceType::cuda) {
+      kernels::cuda::set_device(kernels::cuda::Tag{}, d.index);
+      return f(kernels::cuda::Tag{});
+    }
 #endif
   } catch (const Error&) {
     throw;

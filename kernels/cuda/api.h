@@ -27,7 +27,11 @@ struct Tag {};
 
 // ---- runtime.cu: devices, memory, copies ----
 int device_count(Tag);                      // 0 when no device is usable (never throws for that)
-std::string device_description(Tag);        // "NVIDIA H100 80GB HBM3, 132 SMs, sm_90, 79.1 GiB"
+// GPU `index`: "NVIDIA H100 80GB HBM3, 132 SMs, sm_90, 79.1 GiB".
+std::string device_description(Tag, int index);
+// Makes GPU `index` current on the calling thread (cudaSetDevice; simt has one, 0). Every call
+// into a device's kernels goes through it (engine/device/gpu.h), so cuda:1 runs on GPU 1.
+void set_device(Tag, int index);
 void* device_malloc(Tag, size_t bytes);     // nullptr when out of memory
 void device_free(Tag, void* ptr);
 void copy_host_to_device(Tag, void* dst, const void* host_src, size_t bytes);

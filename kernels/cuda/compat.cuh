@@ -14,6 +14,9 @@
 //                                                 dynamic shared memory (extern __shared__).
 //   PW_CUDA_CHECK(cudaMemcpy(...));               throws pw::kernels::CudaError naming the call,
 //   PW_CUDA_CHECK_LAUNCH();                       file and line (and simt's detailed reason).
+//                                                 With PW_CUDA_SYNC=1 in the environment, a
+//                                                 launch also synchronizes, so a fault in the
+//                                                 kernel is blamed on it, not on a later copy.
 //   #if PW_ARCH_SM >= 800                         architecture-specific code paths: the
 //                                                 __CUDA_ARCH__ value in nvcc's device pass, 0
 //                                                 in host code and in simt (unless the simt
@@ -26,8 +29,15 @@
 // pw::Error. This header must not be included by engine headers: under simt it defines
 // threadIdx, __shared__ and the other CUDA names as macros and variables.
 #pragma once
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+
+// The kernels and their tests rely on IEEE division and square roots (the cpu comparisons'
+// tolerances assume them): --use_fast_math would change results silently.
+#if defined(__USE_FAST_MATH__)
+#error "kernels/cuda must not be built with --use_fast_math (IEEE division and sqrt are assumed)"
+#endif
 
 #ifdef __CUDACC__
 #include <cuda_runtime.h>
@@ -81,6 +91,23 @@ namespace pw::kernels::PW_KERNEL_NS::detail {
 #endif
   throw ::pw::kernels::CudaError(msg);
 }
+
+// PW_CUDA_SYNC=1 (read once per process): synchronize after every launch.
+inline bool sync_after_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("PW_CUDA_SYNC");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+inline void check_launch(const char* file, int line) {
+  int err = static_cast<int>(PW_CUDA_API cudaGetLastError());
+  if (err != 0) cuda_fail(err, "kernel launch", file, line);
+  if (!sync_after_launch()) return;
+  err = static_cast<int>(PW_CUDA_API cudaDeviceSynchronize());
+  if (err != 0) cuda_fail(err, "the kernel launched here (PW_CUDA_SYNC=1)", file, line);
+}
 }  // namespace pw::kernels::PW_KERNEL_NS::detail
 
 #define PW_CUDA_CHECK(call)                                                                   \
@@ -89,9 +116,4 @@ namespace pw::kernels::PW_KERNEL_NS::detail {
     if (pw_cuda_err_ != 0)                                                                    \
       ::pw::kernels::PW_KERNEL_NS::detail::cuda_fail(pw_cuda_err_, #call, __FILE__, __LINE__); \
   } while (0)
-#define PW_CUDA_CHECK_LAUNCH()                                                                \
-  do {                                                                                        \
-    const int pw_cuda_err_ = static_cast<int>(PW_CUDA_API cudaGetLastError());                \
-    if (pw_cuda_err_ != 0)                                                                    \
-      ::pw::kernels::PW_KERNEL_NS::detail::cuda_fail(pw_cuda_err_, "kernel launch", __FILE__, __LINE__); \
-  } while (0)
+#define PW_CUDA_CHECK_LAUNCH() ::pw::kernels::PW_KERNEL_NS::detail::check_launch(__FILE__, __LINE__)

@@ -18,13 +18,22 @@ int device_count(Tag) {
   return n;
 }
 
-std::string device_description(Tag) {
+std::string device_description(Tag, int index) {
   cudaDeviceProp p;
-  PW_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
+  PW_CUDA_CHECK(cudaGetDeviceProperties(&p, index));
   char buf[512];
   std::snprintf(buf, sizeof buf, "%s, %d SMs, sm_%d%d, %.1f GiB", p.name, p.multiProcessorCount,
                 p.major, p.minor, double(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
   return buf;
+}
+
+void set_device(Tag, int index) {
+  // The current device is per thread and costs a driver call to change: change it only when
+  // it differs (the common case is one GPU, always 0).
+  thread_local int current = -1;
+  if (index == current) return;
+  PW_CUDA_CHECK(cudaSetDevice(index));
+  current = index;
 }
 
 void* device_malloc(Tag, size_t bytes) {
