@@ -200,7 +200,7 @@ TEST(Conv2d, Im2colKernelsMatchDirectOnAwkwardSizes) {
 // CaffeNet's conv2 at batch 2 through the op, f32 fast path against the f64 reference, on the
 // scale of each tensor. Issue 12 saw its gradients 1e-3 off in a whole-network comparison; the
 // kernels were right and a max-pool near-tie had flipped between the precisions (see
-// engine/ops/decisions.h). Every registry layer shape is checked in test_slow_real_shapes.
+// engine/ops/decisions.h). Every registry layer shape is checked in test_sweep_real_shapes.
 TEST(Conv2d, CaffeNetConv2MatchesTheF64Reference) {
   Generator gen(13);
   Tensor x = Tensor::randn({2, 96, 27, 27}, DType::f32, &gen);

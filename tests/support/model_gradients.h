@@ -1,6 +1,6 @@
 // Test support: a whole network's f32 run (on cpu or simt) against an f64 run of the same
 // weights and input on the reference kernels, tensor by tensor: logits, loss, the input's
-// gradient and every parameter's gradient (issue 12's sweep, tests/test_slow_model_gradients).
+// gradient and every parameter's gradient (issue 12's sweep, tests/test_sweep_model_gradients).
 //
 // The f64 run replays the f32 run's max-pooling and ReLU decisions (engine/ops/decisions.h), so
 // both differentiate the same branch of the network and agree to rounding error; without it a

@@ -13,7 +13,7 @@
 // with the same classifier (the adaptive pool makes its input 7x7 at any size). Not smaller:
 // at 32 px the last block is 1x1, and train-mode batch norm over 2 values per channel is so
 // ill-conditioned that f32 rounding alone moves vgg11_bn's gradients by 1.2e-5. Every layer
-// shape VGG has at 224 px is checked op by op in test_slow_real_shapes.
+// shape VGG has at 224 px is checked op by op in test_sweep_real_shapes.
 #include <gtest/gtest.h>
 
 #include <cctype>
