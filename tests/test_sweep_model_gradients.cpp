@@ -2,7 +2,7 @@
 // and on simt, against an f64 run of the same weights and input on the reference kernels that
 // replays the f32 run's max-pooling and ReLU decisions (tests/support/model_gradients.h). Per
 // tensor (logits, loss, the input's and every parameter's gradient) the error must be at most
-// 1e-5. Each test prints its rows of the table: model, mode, device, batch shape, worst tensor,
+// 1e-5 (5e-5 in train mode, which runs only for networks with batch norm: see below). Each test prints its rows of the table: model, mode, device, batch shape, worst tensor,
 // its error, seconds.
 //
 // Train mode differs from eval only through batch norm (dropout with p = 0 is the identity), so
@@ -29,6 +29,12 @@ using namespace pw;
 namespace {
 
 constexpr double kTolerance = 1e-5;
+// Train mode with batch norm: f32 rounding is amplified by each train-mode batch norm over few
+// values per channel (VGG at 64 px and batch 2: 32 values in its last block), more the deeper
+// the network: measured worst 8.3e-6 (vgg11_bn), 1.1e-5 (vgg13_bn), 1.4e-5 (vgg16_bn), 3.1e-5
+// (vgg19_bn) on simt, 1.4e-5 on cpu (vgg19_bn); eval runs of the same networks stay at 3.5e-6.
+// A kernel bug is orders of magnitude larger (issue 12's flip was 1e-3).
+constexpr double kTrainBatchNormTolerance = 5e-5;
 
 // VGG runs at reduced sizes (see above); everything else at its native size.
 void sweep(const std::string& model) {
@@ -42,8 +48,9 @@ void sweep(const std::string& model) {
       const pw::testing::ModelGradientReport r = models.run(device, train, sample);
       std::printf("%s\n", pw::testing::report_row(r).c_str());
       std::fflush(stdout);
+      const double tolerance = train ? kTrainBatchNormTolerance : kTolerance;  // train: batch norm
       for (const auto& t : r.tensors)
-        EXPECT_LE(t.error, kTolerance) << model << " " << r.mode << " on " << r.device << ": "
+        EXPECT_LE(t.error, tolerance) << model << " " << r.mode << " on " << r.device << ": "
                                        << t.name << " (scale " << t.scale << ")";
     }
 }
