@@ -26,9 +26,20 @@ Args& Args::boolean(const std::string& name, const std::string& help) {
   return *this;
 }
 
+Args& Args::section(const std::string& title) {
+  Flag heading{"", "", title};
+  heading.is_section = true;
+  flags_.push_back(heading);
+  return *this;
+}
+
 std::string Args::help() const {
   std::string s = "usage: patchwork " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
   for (const Flag& f : flags_) {
+    if (f.is_section) {
+      s += "\n" + f.help + ":\n";
+      continue;
+    }
     std::string left = "  --" + f.name + (f.is_bool ? "" : " V");
     if (left.size() < 24) left += std::string(24 - left.size(), ' ');
     else left += "\n" + std::string(24, ' ');
@@ -57,7 +68,7 @@ bool Args::parse(int argc, char** argv, int first) {
     }
     Flag* f = nullptr;
     for (Flag& g : flags_)
-      if (g.name == name) f = &g;
+      if (g.name == name && !g.is_section) f = &g;
     PW_CHECK(f, command_, ": unknown option --", name, " (see patchwork ", command_, " --help)");
     f->given = true;
     if (f->is_bool) {
@@ -75,7 +86,7 @@ bool Args::parse(int argc, char** argv, int first) {
 
 const Args::Flag& Args::get(const std::string& name) const {
   for (const Flag& f : flags_)
-    if (f.name == name) return f;
+    if (f.name == name && !f.is_section) return f;
   PW_FAIL(command_, ": internal: undeclared flag --", name);
 }
 
@@ -101,9 +112,20 @@ double Args::f64(const std::string& name) const {
   return r;
 }
 
+std::optional<int64_t> Args::maybe_i64(const std::string& name) const {
+  if (get(name).value.empty()) return std::nullopt;
+  return i64(name);
+}
+
+std::optional<double> Args::maybe_f64(const std::string& name) const {
+  if (get(name).value.empty()) return std::nullopt;
+  return f64(name);
+}
+
 io::Json Args::json() const {
   io::Json o = io::Json::object();
   for (const Flag& f : flags_) {
+    if (f.is_section) continue;
     if (f.is_bool) o.set(f.name, on(f.name));
     else o.set(f.name, f.value);
   }
