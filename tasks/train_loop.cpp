@@ -150,7 +150,7 @@ class Loop {
               : InterruptScope::interrupted() ? StopReason::interrupted
                                               : StopReason::stop_after;
     if (last_saved_ != step_) save();
-    progress.finish({{"loss", r_.losses.empty() ? 0.0 : r_.losses.back()}}, step_ - r_.first_step);
+    progress.finish({{"last_loss", r_.losses.empty() ? 0.0 : r_.losses.back()}}, step_ - r_.first_step);
     r_.samples_per_second = r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0;
     task_.model->eval();
     return r_;
