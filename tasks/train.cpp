@@ -276,7 +276,7 @@ TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck
   r.checkpoint = c.out_dir.empty() ? "" : in_out(c, "checkpoint.safetensors");
   r.model = b.model;
   r.config = c;
-  write_summary(r, d);
+  if (r.loop.steps > r.loop.first_step || !ck) write_summary(r, d);  // a resume with nothing to do keeps the run's
   return r;
 }
 

@@ -43,7 +43,11 @@ std::string Args::help() const {
     std::string left = "  --" + f.name + (f.is_bool ? "" : " V");
     if (left.size() < 24) left += std::string(24 - left.size(), ' ');
     else left += "\n" + std::string(24, ' ');
-    s += left + f.help;
+    // Continuation lines of the help text line up under its first line.
+    std::string help = f.help;
+    for (size_t at = help.find('\n'); at != std::string::npos; at = help.find('\n', at + 1))
+      help.insert(at + 1, std::string(24, ' '));
+    s += left + help;
     if (!f.is_bool && !f.value.empty()) s += " (default: " + f.value + ")";
     s += "\n";
   }

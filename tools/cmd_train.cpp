@@ -156,6 +156,11 @@ void print_result(const tasks::TrainResult& r) {
   }
   if (c.task == "jigsaw")
     std::printf("permutations: mean Hamming distance %.3f, minimum %d\n", r.permutation_stats.mean, r.permutation_stats.minimum);
+  if (l.first_step == l.steps) {
+    std::printf("%s %s: nothing to train: the run in %s is at step %lld of %lld\n", c.task.c_str(), c.model.c_str(),
+                c.out_dir.c_str(), (long long)l.steps, (long long)l.total_steps);
+    return;
+  }
   std::string eval = "no held-out images";
   char text[200];
   if (r.evaluated) {
