@@ -48,9 +48,16 @@ Tensor take(const Tensor& t, int64_t limit) {
   return t.slice(0, 0, limit).contiguous();
 }
 
-void normalize(Dataset& d) {
+void normalize(Dataset& d, const DataOptions& o) {
   const int64_t c = d.train_images.size(1), hw = d.train_images.size(2) * d.train_images.size(3);
-  channel_stats(d.train_images, d.mean, d.std);
+  if (o.mean.empty() && o.std.empty()) {
+    channel_stats(d.train_images, d.mean, d.std);
+  } else {
+    PW_CHECK((int64_t)o.mean.size() == c && (int64_t)o.std.size() == c, "data: the normalization has ",
+             o.mean.size(), " means and ", o.std.size(), " standard deviations for ", c, "-channel images");
+    d.mean = o.mean;
+    d.std = o.std;
+  }
   for (Tensor* t : {&d.train_images, &d.test_images}) {
     if (!t->defined()) continue;
     float* q = t->data<float>();
@@ -124,7 +131,7 @@ Dataset load_dataset(const std::string& spec, const DataOptions& o) {
     PW_FAIL("data: unknown kind '", d.kind, "' in '", spec,
             "' (fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR)");
   }
-  normalize(d);
+  normalize(d, o);
   return d;
 }
 

@@ -8,7 +8,7 @@
 //   DIR                   guessed: MNIST files, else class sub-folders, else a flat folder
 //
 // Images come out as f32 [N, C, S, S] tensors normalized by the training set's per-channel
-// mean and standard deviation. Folder images are shrunk (box-halving, then bilinear) so that
+// mean and standard deviation (or by the ones DataOptions gives). Folder images are shrunk (box-halving, then bilinear) so that
 // the shorter side is S and centre-cropped to S x S; IDX and CIFAR images are resized to S when
 // S differs from their size.
 #pragma once
@@ -27,6 +27,9 @@ struct DataOptions {
   int64_t limit_test = -1;
   bool skip_bad = false;      // folders: skip (and count) images that do not decode
   double test_fraction = 0.2; // folder:DIR: every k-th image of each class goes to test
+  // Normalize with this per-channel mean and std instead of the training images' own (a
+  // resumed run uses its checkpoint's, so its inputs are the same numbers). Both or neither.
+  std::vector<float> mean, std;
 };
 
 struct Dataset {

@@ -18,6 +18,7 @@ class ImageSource {
   virtual ~ImageSource() = default;
   virtual int64_t size() const = 0;
   virtual int64_t channels() const = 0;
+  virtual Shape image_shape() const = 0;  // C, H, W of one image
   // The images at `indices` (any order, repeats allowed) as a fresh [B, C, S, S] f32 cpu
   // tensor, normalized as the source's mean and std say.
   virtual Tensor gather(const std::vector<int64_t>& indices) const = 0;
@@ -29,6 +30,7 @@ class TensorSource final : public ImageSource {
   explicit TensorSource(Tensor images);
   int64_t size() const override { return images_.size(0); }
   int64_t channels() const override { return images_.size(1); }
+  Shape image_shape() const override { return {images_.size(1), images_.size(2), images_.size(3)}; }
   Tensor gather(const std::vector<int64_t>& indices) const override;
 
  private:
@@ -55,6 +57,7 @@ class FileSource final : public ImageSource {
              std::vector<float> std);
   int64_t size() const override { return (int64_t)paths_.size(); }
   int64_t channels() const override { return options_.channels; }
+  Shape image_shape() const override { return {options_.channels, options_.image_size, options_.image_size}; }
   Tensor gather(const std::vector<int64_t>& indices) const override;
 
   const std::vector<float>& mean() const { return mean_; }

@@ -1,5 +1,5 @@
-// Building a network from a file: a checkpoint written by `patchwork train` (its model name and
-// width are read from the metadata) or a plain weight file with torchvision names, or a randomly
+// Building a network from a file: a checkpoint written by `patchwork train` (its model name,
+// width, batch norm and fc6 width are read from the metadata) or a plain weight file with torchvision names, or a randomly
 // initialized network (the baseline of probes). Used by every command that reads a trained model
 // and by fine-tuning.
 #pragma once

@@ -1,5 +1,5 @@
 // The study's steps: see study.h. Every step is a library call used by the command line too
-// (train_supervised, train_pretext, linear_probe, nearest_neighbors, viz::*), so the study
+// (run_train, linear_probe, nearest_neighbors, viz::*), so the study
 // measures exactly what the individual commands do.
 #include "tasks/study.h"
 
@@ -18,8 +18,8 @@
 #include "tasks/datasets.h"
 #include "tasks/neighbors.h"
 #include "tasks/pictures.h"
-#include "tasks/pretext_train.h"
-#include "tasks/supervised.h"
+#include "tasks/pretext_task.h"
+#include "tasks/train.h"
 #include "tasks/viz/ascent.h"
 #include "tasks/viz/filters.h"
 #include "tasks/viz/saliency.h"
@@ -112,33 +112,57 @@ viz::InputSpace space_of(const Dataset& d, int64_t side) {
   return s;
 }
 
-PretextConfig pretext_base(const StudyConfig& c, const std::string& task, const std::string& dir) {
-  PretextConfig p;
-  p.task = task;
-  p.width = c.width;
-  p.optimizer = "adam";
-  p.lr = task == "rotation" ? 2e-3 : 1e-3;
-  p.weight_decay = 5e-4;
-  p.schedule = "cosine";
-  p.seed = c.seed;
-  p.device = c.device;
-  p.out_dir = (fs::path(c.out_dir) / "runs" / dir).string();
-  p.progress = c.progress;
-  p.eval_images = 1000;
-  return p;
+// A training run of the study: the same library call as `patchwork train`, on data already
+// loaded; the study owns its folder, so a run replaces what an earlier study left there.
+TrainConfig trunk_config(const StudyConfig& c, const std::string& task, const std::string& dir) {
+  TrainConfig t;
+  t.task = task;
+  t.data = "fashion-mnist";
+  t.width = c.width;
+  t.optimizer = "adam";
+  t.lr = task == "rotation" ? 2e-3 : 1e-3;
+  t.weight_decay = 5e-4;
+  t.schedule = "cosine";
+  t.seed = c.seed;
+  t.device = c.device;
+  t.out_dir = (fs::path(c.out_dir) / "runs" / dir).string();
+  t.force = true;
+  t.progress = c.progress;
+  t.eval_images = 1000;
+  return t;
 }
 
-TrunkResult from_pretext(const std::string& name, const PretextConfig& p, const PretextResult& pr) {
+// Training data from a loaded dataset: `train` (and `train_labels`, for supervised) and the
+// held-out `test` images, normalized as the dataset was.
+TrainData data_of(const Dataset& d, const Tensor& train, const Tensor& test, const Tensor& train_labels = Tensor(),
+                  const Tensor& test_labels = Tensor()) {
+  TrainData t;
+  t.kind = d.kind;
+  t.train = std::make_shared<TensorSource>(train);
+  t.train_labels = train_labels;
+  t.test_images = test;
+  t.test_labels = test_labels;
+  t.classes = d.classes;
+  t.mean = d.mean;
+  t.std = d.std;
+  return t;
+}
+
+TrunkResult trunk_of(const std::string& name, const TrainResult& r) {
+  PW_CHECK(!r.loop.stopped(), "study: ", name, " training stopped early; its checkpoint is in ", r.config.out_dir);
   TrunkResult t;
   t.name = name;
-  t.model = p.model.empty() ? default_pretext_model(p.task) : p.model;
-  t.task = p.task;
-  t.checkpoint = (fs::path(p.out_dir) / "checkpoint.safetensors").string();
-  t.pretext_accuracy = pr.evaluated ? pr.eval_accuracy : -1;
-  t.chance = pr.classes ? 1.0 / (double)pr.classes : 0;
-  t.seconds = pr.seconds;
-  t.samples_per_second = pr.samples_per_second;
-  t.losses = pr.losses;
+  t.model = r.config.model;
+  t.task = r.config.task;
+  t.checkpoint = r.checkpoint;
+  t.pretext_accuracy = r.evaluated ? r.last.accuracy : -1;
+  t.chance = r.classes ? 1.0 / (double)r.classes : 0;
+  t.seconds = r.loop.train_seconds;
+  t.samples_per_second = r.loop.samples_per_second;
+  if (r.config.task == "supervised")
+    for (const EpochRecord& e : r.loop.epochs) t.losses.push_back(e.train_loss);
+  else
+    t.losses = r.loop.losses;
   return t;
 }
 
@@ -205,44 +229,26 @@ StudyResult run_study(const StudyConfig& c) {
   std::vector<std::shared_ptr<nn::Module>> models;
   {
     Stage s(r, "supervised training of alexnet-small (the upper bound)", 1, N, c.progress);
-    SupervisedConfig sc;
-    sc.model = "alexnet-small";
-    sc.width = c.width;
-    sc.epochs = c.supervised_epochs;
-    sc.optimizer = "adamw";
-    sc.lr = 3e-3;
-    sc.weight_decay = 0.05;
-    sc.schedule = "onecycle";
-    sc.seed = c.seed;  // each trunk starts from its own initialization (seed + its index)
-    sc.limit_train = c.train_images;
-    sc.limit_test = c.probe_test;
-    sc.device = c.device;
-    sc.progress = c.progress;
-    sc.out_dir = (fs::path(c.out_dir) / "runs" / "supervised").string();
-    SupervisedResult sr = train_supervised(sc);
-    PW_CHECK(!sr.interrupted, "study: interrupted during supervised training; its checkpoint is in ", sc.out_dir);
-    TrunkResult t;
-    t.name = "supervised";
+    TrainConfig t = trunk_config(c, "supervised", "supervised");
     t.model = "alexnet-small";
-    t.task = "supervised";
-    t.checkpoint = (fs::path(sc.out_dir) / "checkpoint.safetensors").string();
-    t.pretext_accuracy = sr.test_accuracy;
-    t.chance = 0.1;
-    t.seconds = sr.train_seconds;
-    t.samples_per_second = sr.images_per_second;
-    for (const EpochRecord& e : sr.epochs) t.losses.push_back(e.train_loss);
-    r.supervised_test_accuracy = sr.test_accuracy;
-    r.trunks.push_back(t);
+    t.epochs = c.supervised_epochs;
+    t.optimizer = "adamw";
+    t.lr = 3e-3;
+    t.weight_decay = 0.05;
+    t.schedule = "onecycle";  // each trunk starts from its own initialization (seed + its index)
+    const Tensor train_y = fashion.train_labels.slice(0, 0, c.train_images).contiguous();
+    const TrainResult sr = run_train(t, data_of(fashion, train_x, test_x, train_y, test_y));
+    r.trunks.push_back(trunk_of("supervised", sr));
+    r.supervised_test_accuracy = sr.last.accuracy;
     models.push_back(sr.model);
   }
   {
     Stage s(r, "rotation pretext training (Gidaris et al.)", 2, N, c.progress);
-    PretextConfig p = pretext_base(c, "rotation", "rotation");
-    p.seed = c.seed + 1;
-    p.epochs = c.rotation_epochs;
-    PretextResult pr = train_pretext(p, train_x, held_out);
-    PW_CHECK(!pr.interrupted, "study: interrupted during rotation training; its checkpoint is in ", p.out_dir);
-    r.trunks.push_back(from_pretext("rotation", p, pr));
+    TrainConfig t = trunk_config(c, "rotation", "rotation");
+    t.seed = c.seed + 1;
+    t.epochs = c.rotation_epochs;
+    const TrainResult pr = run_train(t, data_of(fashion, train_x, held_out));
+    r.trunks.push_back(trunk_of("rotation", pr));
     models.push_back(pr.model);
   }
   {
@@ -254,15 +260,13 @@ StudyResult run_study(const StudyConfig& c) {
     for (const char* task : {"jigsaw", "context"}) {
       Stage s(r, std::string(task) + " pretext training on Fashion-MNIST at " + std::to_string(c.tile_size) + " px", task[0] == 'j' ? 3 : 4, N,
               c.progress);
-      PretextConfig p = pretext_base(c, task, task);
-      p.seed = c.seed + (task[0] == 'j' ? 2 : 3);
-      p.epochs = c.tile_epochs;
-      p.context = context_config_for(c.tile_size);
-      p.context.color = ColorDefense::none;  // gray images: no chromatic aberration to defend against
-      p.jigsaw = jigsaw_config_for(c.tile_size);
-      PretextResult pr = train_pretext(p, tiles.train_images, tiles.test_images);
-      PW_CHECK(!pr.interrupted, "study: interrupted during ", task, " training; its checkpoint is in ", p.out_dir);
-      r.trunks.push_back(from_pretext(task, p, pr));
+      TrainConfig t = trunk_config(c, task, task);
+      t.seed = c.seed + (task[0] == 'j' ? 2 : 3);
+      t.epochs = c.tile_epochs;
+      t.image_size = c.tile_size;
+      t.color_defense = "none";  // gray images: no chromatic aberration to defend against
+      const TrainResult pr = run_train(t, data_of(tiles, tiles.train_images, tiles.test_images));
+      r.trunks.push_back(trunk_of(task, pr));
       models.push_back(pr.model);
     }
   }
@@ -378,16 +382,15 @@ StudyResult run_study(const StudyConfig& c) {
     Dataset photos = load_dataset("images:" + c.photos_dir, op);
     std::shared_ptr<nn::Module> context_photos, jigsaw_photos;
     for (const char* task : {"jigsaw", "context"}) {
-      PretextConfig p = pretext_base(c, task, std::string(task) + "_photos");
-      p.epochs = c.photo_epochs;
-      p.samples_per_epoch = c.photo_samples;
-      p.batch_size = 32;
-      p.context = context_config_for(c.photo_size);
-      p.context.color = ColorDefense::project;
-      p.jigsaw = jigsaw_config_for(c.photo_size);
-      PretextResult pr = train_pretext(p, photos.train_images, Tensor());
-      PW_CHECK(!pr.interrupted, "study: interrupted during ", task, " training on the photos; checkpoint in ", p.out_dir);
-      r.photo_trunks.push_back(from_pretext(std::string(task) + " (photos)", p, pr));
+      TrainConfig t = trunk_config(c, task, std::string(task) + "_photos");
+      t.data = "images:" + c.photos_dir;
+      t.image_size = c.photo_size;
+      t.epochs = c.photo_epochs;
+      t.samples_per_epoch = c.photo_samples;
+      t.batch_size = 32;
+      t.color_defense = "project";
+      const TrainResult pr = run_train(t, data_of(photos, photos.train_images, Tensor()));
+      r.photo_trunks.push_back(trunk_of(std::string(task) + " (photos)", pr));
       (task[0] == 'c' ? context_photos : jigsaw_photos) = pr.model;
     }
     // Patch retrieval in the context tower's conv5 space: random patches of the photos, at the

@@ -8,9 +8,14 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <csignal>
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
+#include "tests/support/data_files.h"
 #include "tests/support/json_files.h"
 
 namespace {
@@ -79,7 +84,8 @@ TEST(Cli, EveryCommandDeclaresItsFlagsOnce) {
 TEST(Cli, TrainHelpExplainsEveryFlag) {
   Result r = run("train --help");
   EXPECT_EQ(r.status, 0);
-  for (const char* flag : {"--epochs", "--batch-size", "--lr", "--seed", "--threads", "--out", "--data"})
+  for (const char* flag : {"--epochs", "--batch-size", "--lr", "--seed", "--threads", "--out", "--data", "--resume",
+                           "--force", "--crop-padding", "--flip", "--clip-grad-norm", "--task", "--permutations"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
@@ -100,7 +106,7 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
   EXPECT_NE(bad_number.status, 0);
   EXPECT_NE(bad_number.out.find("--epochs expects an integer"), std::string::npos) << bad_number.out;
 
-  Result missing = run("train --data /nonexistent/dir --quiet --out /tmp/pw_cli_test_run");
+  Result missing = run("train --data /nonexistent/dir --quiet --force --out /tmp/pw_cli_test_run");
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.out.find("error: "), std::string::npos) << missing.out;
   EXPECT_NE(missing.out.find("/nonexistent/dir"), std::string::npos) << missing.out;
@@ -150,11 +156,12 @@ TEST(Cli, PretextTrainingAndProbeFlagsAndErrors) {
                            "--checkpoint-every", "--color-defense", "--data", "--image-size"})
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
   EXPECT_NE(run("train --help").out.find("--task"), std::string::npos);
-  Result bad_task = run("train --task colorize --data /nonexistent/photos --quiet");
+  const std::string out = " --force --out " + ::testing::TempDir() + "pw_cli_pretext_errors";
+  Result bad_task = run("train --task colorize --data /nonexistent/photos --quiet" + out);
   EXPECT_NE(bad_task.status, 0);
   EXPECT_EQ(count_lines(bad_task.out), 1) << bad_task.out;
   EXPECT_NE(bad_task.out.find("unknown task 'colorize'"), std::string::npos) << bad_task.out;
-  Result no_data = run("train --task rotation --data /nonexistent/photos --quiet");
+  Result no_data = run("train --task rotation --data /nonexistent/photos --quiet" + out);
   EXPECT_NE(no_data.status, 0);
   EXPECT_NE(no_data.out.find("/nonexistent/photos"), std::string::npos) << no_data.out;
   Result probe = run("probe --data /nonexistent/data");
@@ -251,7 +258,7 @@ TEST(Cli, TrainingOutputsAreStrictJson) {
   }
   EXPECT_EQ(strict_json_files(out),
             (std::vector<std::string>{"eval/confusion.json", "neighbors/neighbors.json", "probe.jsonl",
-                                      "rotation/checkpoint.safetensors", "rotation/metrics.jsonl",
+                                      "rotation/checkpoint.safetensors", "rotation/metrics.jsonl", "rotation/summary.json",
                                       "train/checkpoint.safetensors", "train/metrics.jsonl", "train/summary.json"}));
   const pw::io::JsonValue eval = pw::io::parse_json(pw::testing::read_text(out + "/eval/confusion.json"), "eval");
   EXPECT_EQ(pw::testing::json_member(eval, "checkpoint").text, out + "/train/checkpoint.safetensors");
@@ -283,4 +290,144 @@ TEST(Cli, VizSidecarsAreStrictJson) {
     EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(js, "flags"), "out").text, out) << method;
   }
   std::filesystem::remove_all(out);
+}
+
+// ---- train: any --data, runs that remember their settings, Ctrl-C ------------------------
+
+namespace {
+
+std::string scratch(const std::string& name) {
+  const std::string d = ::testing::TempDir() + "pw_cli_" + name + "_" + std::to_string(::getpid());
+  std::filesystem::remove_all(d);
+  return d;
+}
+
+// 40 training and 16 test images in CIFAR-10's binary format.
+const std::string& cifar_dir() {
+  static const std::string dir = [] {
+    const std::string d = scratch("cifar");
+    pw::testing::write_cifar10(d, 8, 16, 2);
+    return d;
+  }();
+  return dir;
+}
+
+const std::string kSmall = " --width 0.25 --batch-size 8 --threads 1 --device cpu --quiet";
+
+}  // namespace
+
+TEST(Cli, TrainsSupervisedOnCifarAndOnAFolderWithTheirClasses) {
+  const std::string out = scratch("train_cifar");
+  Result cifar = run("train --model vgg-small --data cifar10:" + cifar_dir() + " --epochs 1 --crop-padding 4 --flip" +
+                     kSmall + " --out " + out);
+  ASSERT_EQ(cifar.status, 0) << cifar.out;
+  EXPECT_NE(cifar.out.find("classes (10): airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"),
+            std::string::npos) << cifar.out;
+  EXPECT_NE(cifar.out.find("supervised vgg-small: 5 of 5 steps"), std::string::npos) << cifar.out;
+  const pw::io::JsonValue summary = pw::io::parse_json(pw::testing::read_text(out + "/summary.json"), "summary.json");
+  EXPECT_EQ(pw::testing::json_member(summary, "classes").items.size(), 10u);
+  EXPECT_EQ(pw::testing::json_member(summary, "data_kind").text, "cifar10");
+
+  const std::string photos = scratch("folder_data"), out2 = scratch("train_folder");
+  pw::testing::write_image_folder(photos, {"apple", "pear"}, 6, 20, 3);
+  Result folder = run("train --model vgg-small --data folder:" + photos + " --image-size 32 --epochs 1" + kSmall +
+                      " --out " + out2);
+  ASSERT_EQ(folder.status, 0) << folder.out;
+  EXPECT_NE(folder.out.find("classes (2): apple, pear"), std::string::npos) << folder.out;
+  std::filesystem::remove_all(out);
+  std::filesystem::remove_all(out2);
+  std::filesystem::remove_all(photos);
+}
+
+TEST(Cli, TrainRunsRememberTheirSettings) {
+  const std::string out = scratch("remember");
+  const std::string run_flags = "train --task rotation --data cifar10:" + cifar_dir() + " --epochs 1" + kSmall;
+  Result first = run(run_flags + " --stop-after 2 --out " + out);
+  ASSERT_EQ(first.status, 0) << first.out;
+  EXPECT_NE(first.out.find("stopped at step 2"), std::string::npos) << first.out;
+  // A new run into the folder is refused; a flag that contradicts the checkpoint too, naming both values.
+  Result again = run(run_flags + " --out " + out);
+  EXPECT_NE(again.status, 0);
+  EXPECT_EQ(count_lines(again.out), 1) << again.out;
+  EXPECT_NE(again.out.find("is not empty"), std::string::npos) << again.out;
+  Result contradiction = run("train --resume --out " + out + " --batch-size 4 --quiet");
+  EXPECT_NE(contradiction.status, 0);
+  EXPECT_NE(contradiction.out.find("--batch-size gives batch_size '4' but the run in '" + out + "' has '8'"),
+            std::string::npos) << contradiction.out;
+  // --resume with nothing else continues the run.
+  Result resumed = run("train --resume --out " + out + " --quiet --threads 1");
+  ASSERT_EQ(resumed.status, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("rotation rotation-alexnet-small: 5 of 5 steps"), std::string::npos) << resumed.out;
+  // --force starts over.
+  Result forced = run(run_flags + " --stop-after 1 --force --out " + out);
+  ASSERT_EQ(forced.status, 0) << forced.out;
+  EXPECT_NE(forced.out.find("stopped at step 1"), std::string::npos) << forced.out;
+  std::filesystem::remove_all(out);
+}
+
+TEST(Cli, TrainSizesThatMakeNoSenseAreOneLineErrors) {
+  const std::string out = " --quiet --force --out " + scratch("sizes");
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--batch-size 0", "--batch-size must be positive, got 0"},
+           {"--epochs -1", "--epochs must be positive, got -1"},
+           {"--limit-train 0", "--limit-train must be positive, got 0"},
+           {"--threads 0", "--threads must be positive, got 0"},
+           {"--task jigsaw --permutations 0", "--permutations must be positive, got 0"},
+           {"--task rotation --flip", "--flip applies to supervised training, not to the rotation task"}}) {
+    Result r = run("train " + flags + out);
+    EXPECT_NE(r.status, 0) << flags;
+    EXPECT_EQ(count_lines(r.out), 1) << flags << "\n" << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << flags << "\n" << r.out;
+  }
+}
+
+// Ctrl-C during `train`: the step finishes, a checkpoint is saved and the exit status is 130 (as
+// for a command the signal ends), so `train && eval` does not evaluate a half-trained model.
+TEST(Cli, CtrlCSavesACheckpointAndExits130) {
+  const std::string out = scratch("ctrl_c"), log = out + ".log";
+  const std::string data = "cifar10:" + cifar_dir();
+  const std::vector<std::string> argv_s = {PW_CLI_PATH, "train", "--task", "rotation", "--data", data, "--epochs", "400",
+                                           "--width", "0.25", "--batch-size", "8", "--threads", "1", "--device", "cpu",
+                                           "--log-every", "1", "--quiet", "--out", out};
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const std::string& a : argv_s) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // Wait for the first step's record: training (and the Ctrl-C handler) has started.
+  bool started = false;
+  for (int i = 0; i < 1200 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    FILE* f = std::fopen((out + "/metrics.jsonl").c_str(), "r");
+    if (f) {
+      started = std::fgetc(f) != EOF;
+      std::fclose(f);
+    }
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string text = pw::testing::read_text(log);
+  ASSERT_TRUE(started) << text;
+  ASSERT_TRUE(WIFEXITED(status)) << text;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << text;
+  EXPECT_NE(text.find("interrupted at step"), std::string::npos) << text;
+  const pw::io::JsonValue summary = pw::io::parse_json(pw::testing::read_text(out + "/summary.json"), "summary.json");
+  EXPECT_EQ(pw::testing::json_member(summary, "status").text, "interrupted");
+  const int64_t steps = pw::testing::json_member(summary, "steps").value;
+  EXPECT_GT(steps, 0);
+  EXPECT_LT(steps, 2000);
+  // The checkpoint is the run's, at that step: it resumes.
+  Result resumed = run("train --resume --out " + out + " --stop-after " + std::to_string(steps + 1) + " --quiet");
+  ASSERT_EQ(resumed.status, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("stopped at step " + std::to_string(steps + 1)), std::string::npos) << resumed.out;
+  std::filesystem::remove_all(out);
+  std::filesystem::remove(log);
 }

@@ -11,7 +11,7 @@
 #include "engine/util/rng.h"
 #include "models/registry.h"
 #include "tasks/load_model.h"
-#include "tasks/supervised.h"
+#include "tasks/train.h"
 
 using namespace pw;
 
@@ -36,8 +36,8 @@ std::string make_source(const std::string& dir) {
   return path;
 }
 
-tasks::SupervisedConfig small_run(const std::string& dir) {
-  tasks::SupervisedConfig c;
+tasks::TrainConfig small_run(const std::string& dir) {
+  tasks::TrainConfig c;
   c.model = "alexnet-small";
   c.width = 0.5;
   c.epochs = 1;
@@ -56,11 +56,11 @@ tasks::SupervisedConfig small_run(const std::string& dir) {
 TEST(FineTune, FrozenTransferredLayersStayAndTheRestTrains) {
   std::string dir = temp_dir("frozen");
   std::string src_path = make_source(dir);
-  tasks::SupervisedConfig c = small_run(dir);
+  tasks::TrainConfig c = small_run(dir);
   c.init_from = src_path;
   c.transfer_layers = 2;
   c.freeze = true;
-  tasks::SupervisedResult r = tasks::train_supervised(c);
+  const tasks::TrainResult r = tasks::run_train(c);
   ASSERT_EQ(r.transfer.size(), 2u);
 
   tasks::ModelSource s;
@@ -82,9 +82,9 @@ TEST(FineTune, FrozenTransferredLayersStayAndTheRestTrains) {
 TEST(FineTune, UnfrozenTransferStartsFromTheSourceAndMoves) {
   std::string dir = temp_dir("unfrozen");
   std::string src_path = make_source(dir);
-  tasks::SupervisedConfig c = small_run(dir);
+  tasks::TrainConfig c = small_run(dir);
   c.init_from = src_path;
-  tasks::SupervisedResult r = tasks::train_supervised(c);
+  const tasks::TrainResult r = tasks::run_train(c);
   EXPECT_EQ(r.transfer.size(), 5u);  // every convolution of alexnet-small
   tasks::ModelSource s;
   s.checkpoint = src_path;
@@ -103,11 +103,11 @@ TEST(FineTune, UnfrozenTransferStartsFromTheSourceAndMoves) {
 TEST(FineTune, MismatchedTrunkIsAnErrorNamingTheLayers) {
   std::string dir = temp_dir("mismatch");
   std::string src_path = make_source(dir);  // width 0.5
-  tasks::SupervisedConfig c = small_run(dir);
+  tasks::TrainConfig c = small_run(dir);
   c.width = 1;
   c.init_from = src_path;
   try {
-    tasks::train_supervised(c);
+    tasks::run_train(c);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("features.conv1"), std::string::npos) << e.what();

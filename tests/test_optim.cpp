@@ -429,3 +429,19 @@ TEST(Schedule, MakeScheduleParsesSpecs) {
   EXPECT_THROW(optim::make_schedule("", 1.0, 10), Error);
   EXPECT_THROW(optim::make_schedule("constant:1", 1.0, 10), Error);
 }
+
+// clip_grad_norm as torch.nn.utils.clip_grad_norm_: the total norm over every gradient, scaled
+// by max / (norm + 1e-6) only when it exceeds max; parameters without a gradient are skipped.
+TEST(ClipGradNorm, ScalesEveryGradientByTheTotalNorm) {
+  Tensor a = param({1, 2}), b = param({3}), none = param({5});
+  a.set_grad(Tensor::from_vector(std::vector<double>{3, 0}, {2}));
+  b.set_grad(Tensor::from_vector(std::vector<double>{4}, {1}));
+  EXPECT_DOUBLE_EQ(optim::clip_grad_norm({a, b, none}, 10), 5.0);  // below the bound: unchanged
+  EXPECT_EQ(a.grad().to_vector_f64(), (std::vector<double>{3, 0}));
+  EXPECT_DOUBLE_EQ(optim::clip_grad_norm({a, b, none}, 1), 5.0);
+  const double s = 1 / (5 + 1e-6);
+  EXPECT_NEAR(a.grad().to_vector_f64()[0], 3 * s, 1e-15);
+  EXPECT_NEAR(b.grad().to_vector_f64()[0], 4 * s, 1e-15);
+  EXPECT_FALSE(none.grad().defined());
+  EXPECT_TRUE(contains(error_of([&] { optim::clip_grad_norm({a}, 0); }), "max_norm must be positive, got 0"));
+}

@@ -5,7 +5,7 @@
 #include "engine/data/mnist.h"
 #include "engine/io/checkpoint.h"
 #include "models/registry.h"
-#include "tasks/supervised.h"
+#include "tasks/train.h"
 #include "tests/support/gradcheck.h"
 
 using namespace pw;
@@ -16,7 +16,7 @@ static bool have_fashion_mnist() {
 
 TEST(SlowTrain, SmallCnnLearnsFashionMnist) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  tasks::SupervisedConfig c;
+  tasks::TrainConfig c;
   c.epochs = 2;
   c.limit_train = 4000;  // the first 4000 training images
   c.limit_test = 2000;   // 2000 held-out test images, never trained on
@@ -26,38 +26,40 @@ TEST(SlowTrain, SmallCnnLearnsFashionMnist) {
   c.weight_decay = 1e-4;
   c.seed = 1;
   c.progress = false;
-  tasks::SupervisedResult r = tasks::train_supervised(c);
-  ASSERT_EQ(r.epochs.size(), 2u);
+  const tasks::TrainResult r = tasks::run_train(c);
+  ASSERT_EQ(r.loop.epochs.size(), 2u);
+  ASSERT_TRUE(r.evaluated);
   // Stated bar: 82% on held-out images after 8000 image-steps (chance is 10%; this
   // configuration reached 85.6% when the bar was set).
-  EXPECT_GE(r.test_accuracy, 0.82);
-  std::printf("test accuracy %.4f\n", r.test_accuracy);
-  EXPECT_LT(r.epochs[1].train_loss, r.epochs[0].train_loss);
+  EXPECT_GE(r.last.accuracy, 0.82);
+  std::printf("test accuracy %.4f\n", r.last.accuracy);
+  EXPECT_LT(r.loop.epochs[1].train_loss, r.loop.epochs[0].train_loss);
   int64_t total = 0;
-  for (int64_t v : r.confusion) total += v;
+  for (int64_t v : r.loop.epochs[1].eval.confusion) total += v;
   EXPECT_EQ(total, 2000);
 }
 
 TEST(SlowTrain, SameSeedSameRun) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  tasks::SupervisedConfig c;
+  tasks::TrainConfig c;
   c.epochs = 1;
   c.limit_train = 300;
   c.limit_test = 200;
   c.batch_size = 32;
   c.seed = 5;
   c.progress = false;
-  tasks::SupervisedResult a = tasks::train_supervised(c);
+  const tasks::TrainResult a = tasks::run_train(c);
   c.out_dir = ::testing::TempDir() + "pw_same_seed_run";
-  tasks::SupervisedResult b = tasks::train_supervised(c);
-  EXPECT_EQ(a.epochs[0].train_loss, b.epochs[0].train_loss);
-  EXPECT_EQ(a.test_accuracy, b.test_accuracy);
+  c.force = true;
+  const tasks::TrainResult b = tasks::run_train(c);
+  EXPECT_EQ(a.loop.epochs[0].train_loss, b.loop.epochs[0].train_loss);
+  EXPECT_EQ(a.last.accuracy, b.last.accuracy);
 
   // The checkpoint written at the end reloads into a fresh model that gives identical outputs.
   io::Checkpoint ckpt = io::read_checkpoint(c.out_dir + "/checkpoint.safetensors");
-  EXPECT_EQ(ckpt.step, b.steps);
-  EXPECT_EQ(ckpt.config.at("model"), c.model);
-  auto fresh = models::create(c.model, {10, 1});
+  EXPECT_EQ(ckpt.step, b.loop.steps);
+  EXPECT_EQ(ckpt.config.at("model"), "fmnist-cnn");
+  auto fresh = models::create("fmnist-cnn", {10, 1});
   io::restore_checkpoint(ckpt, *fresh, nullptr, nullptr);
   fresh->eval();
   Generator g(8);

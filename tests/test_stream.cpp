@@ -12,7 +12,7 @@
 #include "engine/util/rng.h"
 #include "tasks/datasets.h"
 #include "tasks/image_source.h"
-#include "tasks/pretext_train.h"
+#include "tasks/train.h"
 
 using namespace pw;
 namespace fs = std::filesystem;
@@ -93,9 +93,9 @@ TEST(Stream, PretextTrainingFromFilesEqualsTrainingFromMemory) {
   std::vector<std::string> paths = make_folder(dir, 6);
   tasks::StreamOptions so;
   so.image_size = 24;
-  tasks::FileSource files(paths, so);
-  Tensor memory = files.gather({0, 1, 2, 3, 4, 5});
-  tasks::PretextConfig c;
+  auto files = std::make_shared<tasks::FileSource>(paths, so);
+  Tensor memory = files->gather({0, 1, 2, 3, 4, 5});
+  tasks::TrainConfig c;
   c.task = "rotation";
   c.width = 0.25;
   c.batch_size = 4;
@@ -103,9 +103,14 @@ TEST(Stream, PretextTrainingFromFilesEqualsTrainingFromMemory) {
   c.optimizer = "adam";
   c.lr = 1e-3;
   c.progress = false;
-  tasks::PretextResult a = tasks::train_pretext(c, files, Tensor());
-  tasks::PretextResult b = tasks::train_pretext(c, memory, Tensor());
-  ASSERT_EQ(a.losses.size(), 4u);
-  EXPECT_EQ(a.losses, b.losses);
+  tasks::TrainData from_files, from_memory;
+  from_files.train = files;
+  from_memory.train = std::make_shared<tasks::TensorSource>(memory);
+  from_files.mean = from_memory.mean = files->mean();
+  from_files.std = from_memory.std = files->std();
+  const tasks::TrainResult a = tasks::run_train(c, from_files);
+  const tasks::TrainResult b = tasks::run_train(c, from_memory);
+  ASSERT_EQ(a.loop.losses.size(), 4u);
+  EXPECT_EQ(a.loop.losses, b.loop.losses);
   fs::remove_all(dir);
 }

@@ -18,7 +18,7 @@ Args::Args(std::string command, std::string summary)
 
 size_t Args::index_of(const std::string& name) const {
   for (size_t i = 0; i < flags_.size(); ++i)
-    if (flags_[i].name == name) return i;
+    if (!flags_[i].is_section && flags_[i].name == name) return i;
   return kNone;
 }
 
@@ -37,13 +37,28 @@ Args& Args::boolean(const std::string& name, const std::string& help) {
   return declare({name, "false", help, true});
 }
 
+Args& Args::section(const std::string& title) {
+  Flag heading{"", "", title};
+  heading.is_section = true;
+  flags_.push_back(heading);
+  return *this;
+}
+
 std::string Args::help() const {
   std::string s = "usage: patchwork " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
   for (const Flag& f : flags_) {
+    if (f.is_section) {
+      s += "\n" + f.help + ":\n";
+      continue;
+    }
     std::string left = "  --" + f.name + (f.is_bool ? "" : " V");
     if (left.size() < 24) left += std::string(24 - left.size(), ' ');
     else left += "\n" + std::string(24, ' ');
-    s += left + f.help;
+    // Continuation lines of the help text line up under its first line.
+    std::string help = f.help;
+    for (size_t at = help.find('\n'); at != std::string::npos; at = help.find('\n', at + 1))
+      help.insert(at + 1, std::string(24, ' '));
+    s += left + help;
     if (!f.is_bool && !f.value.empty()) s += " (default: " + f.value + ")";
     s += "\n";
   }
@@ -111,9 +126,20 @@ double Args::f64(const std::string& name) const {
   return r;
 }
 
+std::optional<int64_t> Args::maybe_i64(const std::string& name) const {
+  if (get(name).value.empty()) return std::nullopt;
+  return i64(name);
+}
+
+std::optional<double> Args::maybe_f64(const std::string& name) const {
+  if (get(name).value.empty()) return std::nullopt;
+  return f64(name);
+}
+
 io::Json Args::json() const {
   io::Json o = io::Json::object();
   for (const Flag& f : flags_) {
+    if (f.is_section) continue;
     if (f.is_bool) o.set(f.name, on(f.name));
     else o.set(f.name, f.value);
   }

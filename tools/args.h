@@ -1,6 +1,7 @@
 // A small command-line flag parser: declared flags with help text, --name value or --name=value.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ class Args {
   // A name may be declared once: a second declaration is an error (a program bug, not a user's).
   Args& flag(const std::string& name, const std::string& default_value, const std::string& help);
   Args& boolean(const std::string& name, const std::string& help);
+  // A heading in --help before the flags declared after it.
+  Args& section(const std::string& title);
   // Parses argv[first..]; returns false if --help was asked (help already printed).
   bool parse(int argc, char** argv, int first);
   std::string help() const;
@@ -32,6 +35,9 @@ class Args {
   int64_t i64(const std::string& name) const;
   double f64(const std::string& name) const;
   bool on(const std::string& name) const;
+  // A flag whose default is empty ("absent"): nullopt when it has no value, else parsed as i64 / f64.
+  std::optional<int64_t> maybe_i64(const std::string& name) const;
+  std::optional<double> maybe_f64(const std::string& name) const;
   // Whether the flag was on the command line (its value may still equal the default).
   bool given(const std::string& name) const;
   // Every flag and its value as a JSON object (booleans as true/false, the rest as strings), for
@@ -43,6 +49,7 @@ class Args {
     std::string name, value, help;
     bool is_bool = false;
     bool given = false;
+    bool is_section = false;  // a heading in --help, not a flag
   };
   Args& declare(Flag f);
   static constexpr size_t kNone = static_cast<size_t>(-1);

@@ -20,7 +20,7 @@ std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, st
 int cmd_forward(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_neighbors(int argc, char** argv);
-int cmd_train_pretext(int argc, char** argv);  // train --task rotation|jigsaw|context
+int cmd_train(int argc, char** argv);  // tools/cmd_train.cpp
 int cmd_probe(int argc, char** argv);
 int cmd_viz(int argc, char** argv);
 // Writes <out>/<what>.png and <what>.json ({"method", "flags": every flag, "results"}) for viz methods.

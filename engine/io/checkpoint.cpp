@@ -161,10 +161,10 @@ void check_same_run(const Checkpoint& ckpt, const std::map<std::string, std::str
   for (const std::string& key : keys) {
     const auto a = now.find(key);
     const auto b = ckpt.config.find(key);
-    PW_CHECK(a != now.end() && b != ckpt.config.end() && a->second == b->second, "train: --resume with ", key, " = ",
-             a == now.end() ? std::string("?") : a->second, " but the checkpoint's run had ",
-             b == ckpt.config.end() ? std::string("none recorded") : b->second,
-             " (give the flags of the run being resumed)");
+    PW_CHECK(a != now.end() && b != ckpt.config.end() && a->second == b->second, "resume: ", key, " is ",
+             a == now.end() ? std::string("not known") : "'" + a->second + "'", " now but ",
+             b == ckpt.config.end() ? std::string("not recorded") : "'" + b->second + "'",
+             " in the checkpoint's run");
   }
 }
 

@@ -56,7 +56,8 @@ void restore_checkpoint(const Checkpoint& ckpt, nn::Module& model, optim::Optimi
 std::string config_number(double v);
 
 // Resuming must continue the same run: throws unless each of `keys` has the same value in `now`
-// (the resuming run's configuration) and in the checkpoint's, naming the first key that differs.
+// (the resuming run's configuration) and in the checkpoint's, naming the first key that differs
+// and both values.
 void check_same_run(const Checkpoint& ckpt, const std::map<std::string, std::string>& now,
                     const std::vector<std::string>& keys);
 

@@ -43,8 +43,8 @@ std::string Progress::line(int64_t step, const std::vector<std::pair<std::string
     std::snprintf(buf, sizeof buf, " %s=%.4g", name.c_str(), v);
     s += buf;
   }
-  if (items_per_step_ > 0 && el > 0) {
-    std::snprintf(buf, sizeof buf, " %.0f img/s", items_per_step_ * step / el);
+  if (samples_per_second_ > 0) {
+    std::snprintf(buf, sizeof buf, " %.0f samples/s", samples_per_second_);
     s += buf;
   }
   if (total_ > 0 && step > 0 && step < total_)
@@ -55,9 +55,9 @@ std::string Progress::line(int64_t step, const std::vector<std::pair<std::string
 }
 
 void Progress::update(int64_t step, const std::vector<std::pair<std::string, double>>& metrics,
-                      double items_per_step) {
+                      double samples_per_second) {
   if (!enabled_) return;
-  if (items_per_step > 0) items_per_step_ = items_per_step;
+  if (samples_per_second > 0) samples_per_second_ = samples_per_second;
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_print_).count();
   if (since < (tty_ ? 0.1 : 10.0)) return;
@@ -68,12 +68,20 @@ void Progress::update(int64_t step, const std::vector<std::pair<std::string, dou
   std::fflush(stderr);
 }
 
-void Progress::finish(const std::vector<std::pair<std::string, double>>& metrics) {
+void Progress::finish(const std::vector<std::pair<std::string, double>>& metrics, int64_t step) {
   if (!enabled_) return;
-  std::string l = line(total_ > 0 ? total_ : 0, metrics);
+  std::string l = line(step >= 0 ? step : total_ > 0 ? total_ : 0, metrics);
   if (tty_) std::fprintf(stderr, "\r\033[K%s\n", l.c_str());
   else std::fprintf(stderr, "%s\n", l.c_str());
   std::fflush(stderr);
+}
+
+void Progress::note(const std::string& text) {
+  if (!enabled_) return;
+  if (tty_) std::fprintf(stderr, "\r\033[K%s\n", text.c_str());
+  else std::fprintf(stderr, "%s\n", text.c_str());
+  std::fflush(stderr);
+  if (tty_) last_print_ = std::chrono::steady_clock::now() - std::chrono::hours(1);  // redraw the bar at once
 }
 
 }  // namespace pw

@@ -1,0 +1,123 @@
+// The pretext tasks' batches and evaluation: see pretext_task.h.
+#include "tasks/pretext_task.h"
+
+#include <algorithm>
+
+#include "engine/ops.h"
+#include "engine/util/error.h"
+#include "tasks/pretext/rotation.h"
+
+namespace pw::tasks {
+
+int64_t PretextSampler::classes() const {
+  if (task == "rotation") return 4;
+  if (task == "context") return 8;
+  if (task == "jigsaw") return (int64_t)permutations.size();
+  default_pretext_model(task);  // throws the error naming the task
+  return 0;
+}
+
+std::string default_pretext_model(const std::string& task) {
+  if (task == "rotation") return "rotation-alexnet-small";
+  if (task == "jigsaw") return "jigsaw-small";
+  if (task == "context") return "context-small";
+  PW_FAIL("train: unknown task '", task, "' (supervised, rotation, jigsaw or context)");
+}
+
+bool is_pretext_task(const std::string& task) { return task == "rotation" || task == "jigsaw" || task == "context"; }
+
+void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std::vector<int64_t>& idx, Generator& gen,
+                        Tensor& x, Tensor& y) {
+  const int64_t b = (int64_t)idx.size(), ch = images.size(1);
+  if (s.task == "rotation") {
+    make_rotation_batch(TensorSource(images).gather(idx), x, y);
+    return;
+  }
+  std::vector<int32_t> labels(b);
+  if (s.task == "jigsaw") {
+    const int64_t t = s.jigsaw.tile, per = 9 * ch * t * t;
+    x = Tensor::empty({b, 9, ch, t, t});
+    for (int64_t i = 0; i < b; ++i)
+      labels[i] = sample_jigsaw(image_of(images, idx[i]), gen, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
+  } else if (s.task == "context") {
+    const int64_t p = s.context.patch, per = 2 * ch * p * p;
+    x = Tensor::empty({b, 2, ch, p, p});
+    for (int64_t i = 0; i < b; ++i)
+      labels[i] = sample_context(image_of(images, idx[i]), gen, s.context, x.data<float>() + i * per).label;
+  } else {
+    default_pretext_model(s.task);  // throws the error naming the task
+  }
+  y = Tensor::from_vector(labels, {b});
+}
+
+namespace {
+
+// Pretext loss and accuracy on the first `count` held-out images, with fixed samples.
+Evaluation evaluate_pretext(nn::Module& model, const PretextSampler& s, const Tensor& held_out, int64_t count,
+                            int64_t batch_size, uint64_t seed) {
+  Evaluation ev;
+  const int64_t m = std::min(count, held_out.size(0));
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+  for (int64_t b = 0; b < m; b += batch_size) {
+    std::vector<int64_t> idx;
+    for (int64_t k = b; k < std::min(m, b + batch_size); ++k) idx.push_back(k);
+    Generator gen(seed, 77 + (uint64_t)b);
+    Tensor x, y;
+    make_pretext_batch(s, held_out, idx, gen, x, y);
+    const Tensor logits = model(x.to(model.device()));
+    loss_sum += cross_entropy(logits, y.to(model.device()), Reduction::sum).item();
+    std::vector<int32_t> pred = argmax(logits, 1).to_vector_i32(), lab = y.to_vector_i32();
+    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == lab[i];
+    seen += (int64_t)pred.size();
+  }
+  ev.loss = seen ? loss_sum / (double)seen : 0;
+  ev.accuracy = seen ? (double)correct / (double)seen : 0;
+  return ev;
+}
+
+// The order of the epoch a step belongs to, kept while the steps stay in that epoch.
+struct EpochOrder {
+  int64_t epoch = -1;
+  std::vector<int64_t> order;
+};
+
+}  // namespace
+
+TrainingTask pretext_task(std::shared_ptr<nn::Module> model, const PretextSampler& sampler, const PretextData& data,
+                          int64_t batch_size, std::optional<int64_t> samples_per_epoch, uint64_t seed,
+                          int64_t eval_images) {
+  PW_CHECK(data.train && data.train->size() > 0, "train: no images to train on");
+  PW_CHECK(batch_size > 0, "train: --batch-size must be positive, got ", batch_size);
+  PW_CHECK(!samples_per_epoch || *samples_per_epoch > 0, "train: --samples-per-epoch must be positive, got ",
+           samples_per_epoch.value_or(0));
+  sampler.classes();  // an unknown task fails here
+  const int64_t n = data.train->size(), per_epoch = samples_per_epoch.value_or(n);
+  TrainingTask t;
+  t.model = model;
+  t.steps_per_epoch = (per_epoch + batch_size - 1) / batch_size;
+  const int64_t steps = t.steps_per_epoch;
+  const std::shared_ptr<const ImageSource> images = data.train;
+  auto cache = std::make_shared<EpochOrder>();
+  t.batch = [=](int64_t step) {
+    const int64_t epoch = step / steps, within = step % steps;
+    if (cache->epoch != epoch) *cache = {epoch, Generator(seed, 10 + (uint64_t)epoch).permutation(n)};
+    std::vector<int64_t> idx;
+    for (int64_t k = within * batch_size; k < std::min(per_epoch, (within + 1) * batch_size); ++k)
+      idx.push_back(cache->order[k % n]);
+    // Only this batch's images are materialized (decoded, for a file source).
+    std::vector<int64_t> local(idx.size());
+    for (size_t k = 0; k < idx.size(); ++k) local[k] = (int64_t)k;
+    Generator gen(seed, 1'000'000 + (uint64_t)step);
+    Batch b;
+    make_pretext_batch(sampler, images->gather(idx), local, gen, b.x, b.y);
+    return b;
+  };
+  if (data.held_out.defined() && data.held_out.size(0) > 0 && eval_images > 0) {
+    const Tensor held_out = data.held_out.contiguous();
+    t.evaluate = [=] { return evaluate_pretext(*model, sampler, held_out, eval_images, batch_size, seed); };
+  }
+  return t;
+}
+
+}  // namespace pw::tasks

@@ -1,0 +1,282 @@
+// The one training loop: see train_loop.h.
+#include "tasks/train_loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/io/json.h"
+#include "engine/ops.h"
+#include "engine/util/error.h"
+#include "engine/util/files.h"
+#include "engine/util/interrupt.h"
+#include "engine/util/progress.h"
+
+namespace pw::tasks {
+
+namespace fs = std::filesystem;
+
+StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels) {
+  StepLoss s;
+  s.loss = cross_entropy(logits, labels.to(logits.device()));
+  const std::vector<int32_t> pred = argmax(logits.detach(), 1).to_vector_i32(), want = labels.to_vector_i32();
+  for (size_t i = 0; i < pred.size(); ++i) s.correct += pred[i] == want[i];
+  s.count = (int64_t)pred.size();
+  return s;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSettings& o, std::vector<Tensor> params) {
+  if (o.name == "sgd")
+    return std::make_unique<optim::SGD>(std::move(params), o.lr, o.momentum, o.weight_decay, o.momentum > 0);
+  if (o.name == "adam") return std::make_unique<optim::Adam>(std::move(params), o.lr, 0.9, 0.999, 1e-8, o.weight_decay);
+  if (o.name == "adamw") return std::make_unique<optim::AdamW>(std::move(params), o.lr, 0.9, 0.999, 1e-8, o.weight_decay);
+  PW_FAIL("train: --optimizer ", o.name, " is not known (sgd, adam or adamw)");
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The running sums of the epoch in progress; a checkpoint keeps them, so that the epoch record
+// of a resumed run equals an uninterrupted run's.
+struct EpochTally {
+  double loss_sum = 0, seconds = 0;  // loss_sum: each step's loss times its examples
+  int64_t correct = 0, count = 0;
+
+  void put(std::map<std::string, std::string>& config) const {
+    config["loop.epoch_loss_sum"] = io::config_number(loss_sum);
+    config["loop.epoch_seconds"] = io::config_number(seconds);
+    config["loop.epoch_correct"] = std::to_string(correct);
+    config["loop.epoch_count"] = std::to_string(count);
+  }
+  static EpochTally from(const io::Checkpoint& ck) {
+    EpochTally t;
+    auto get = [&](const char* key) {
+      const auto it = ck.config.find(key);
+      PW_CHECK(it != ck.config.end(), "resume: the checkpoint has no '", key, "' (written by an older patchwork?)");
+      return it->second;
+    };
+    t.loss_sum = std::stod(get("loop.epoch_loss_sum"));
+    t.seconds = std::stod(get("loop.epoch_seconds"));
+    t.correct = std::stoll(get("loop.epoch_correct"));
+    t.count = std::stoll(get("loop.epoch_count"));
+    return t;
+  }
+};
+
+// metrics.jsonl, continued on resume without the records written after the checkpoint (a run
+// that stopped without a checkpoint at its last step had written them).
+class MetricsLog {
+ public:
+  MetricsLog(const std::string& dir, std::optional<int64_t> resume_step) {
+    if (dir.empty()) return;
+    const std::string path = (fs::path(dir) / "metrics.jsonl").string();
+    if (resume_step && fs::exists(path)) write_file_atomic(path, kept_lines(path, *resume_step));
+    out_.open(path, resume_step ? std::ios::app : std::ios::trunc);
+    PW_CHECK(out_.good(), "train: cannot write '", path, "'");
+  }
+  void write(const io::Json& record) {
+    if (!out_.is_open()) return;
+    out_ << record.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  static std::string kept_lines(const std::string& path, int64_t step) {
+    std::ifstream in(path);
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      const io::JsonValue v = io::parse_json(line, path);
+      bool keep = true;
+      for (const auto& [key, value] : v.members)
+        if (key == "step" && value.integer) keep = value.value <= step;
+      if (keep) kept += line + "\n";
+    }
+    return kept;
+  }
+  std::ofstream out_;
+};
+
+class Loop {
+ public:
+  Loop(const LoopConfig& c, TrainingTask& t) : c_(c), task_(t) {
+    PW_CHECK(t.model && t.batch && t.steps_per_epoch > 0, "train: the task has no model, batches or steps");
+    PW_CHECK(c.epochs > 0, "train: --epochs must be positive, got ", c.epochs);
+    PW_CHECK(!c.stop_after || *c.stop_after > 0, "train: --stop-after must be positive, got ", c.stop_after.value_or(0));
+    PW_CHECK(!c.checkpoint_every || *c.checkpoint_every > 0, "train: --checkpoint-every must be positive, got ",
+             c.checkpoint_every.value_or(0));
+    PW_CHECK(c.log_every > 0, "train: --log-every must be positive, got ", c.log_every);
+    for (const Tensor& p : t.model->parameters())
+      if (p.requires_grad()) params_.push_back(p);
+    opt_ = make_optimizer(c.optimizer, params_);
+    r_.total_steps = t.steps_per_epoch * c.epochs;
+    schedule_ = optim::make_schedule(c.optimizer.schedule, c.optimizer.lr, r_.total_steps);
+    if (c.resume) restore(*c.resume);
+    end_ = c.stop_after ? std::min(r_.total_steps, *c.stop_after) : r_.total_steps;
+    if (!c.out_dir.empty()) {
+      fs::create_directories(c.out_dir);
+      checkpoint_ = (fs::path(c.out_dir) / "checkpoint.safetensors").string();
+    }
+  }
+
+  LoopResult run() {
+    MetricsLog metrics(c_.out_dir, c_.resume ? std::optional<int64_t>(step_) : std::nullopt);
+    metrics_ = &metrics;
+    InterruptScope sigint;
+    Progress progress(std::max<int64_t>(0, end_ - step_), c_.label, c_.progress);
+    progress_ = &progress;
+    task_.model->train();
+    std::future<Batch> next;
+    if (step_ < end_) next = std::async(std::launch::async, task_.batch, step_);
+    while (step_ < end_) {
+      const Clock::time_point t0 = Clock::now();
+      Batch batch = take(next);
+      if (step_ + 1 < end_) next = std::async(std::launch::async, task_.batch, step_ + 1);
+      train_step(batch, t0);
+      if (step_ % task_.steps_per_epoch == 0) end_epoch();
+      else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0) save();
+      if (InterruptScope::interrupted()) break;
+    }
+    if (next.valid()) next.wait();
+    r_.steps = step_;
+    r_.stop = step_ >= r_.total_steps       ? StopReason::finished
+              : InterruptScope::interrupted() ? StopReason::interrupted
+                                              : StopReason::stop_after;
+    if (last_saved_ != step_) save();
+    progress.finish({{"last_loss", r_.losses.empty() ? 0.0 : r_.losses.back()}}, step_ - r_.first_step);
+    r_.samples_per_second = r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0;
+    task_.model->eval();
+    return r_;
+  }
+
+ private:
+  int64_t epoch_of(int64_t step) const { return step / task_.steps_per_epoch + 1; }  // 1-based, of the step after `step`
+
+  void restore(const io::Checkpoint& ck) {
+    std::vector<std::string> keys;
+    for (const auto& kv : c_.record) keys.push_back(kv.first);
+    io::check_same_run(ck, c_.record, keys);
+    PW_CHECK(ck.step <= r_.total_steps, "resume: the checkpoint is at step ", ck.step, ", past the run's ",
+             r_.total_steps, " steps");
+    io::restore_checkpoint(ck, *task_.model, opt_.get(), &default_generator());
+    step_ = last_saved_ = r_.first_step = ck.step;
+    tally_ = EpochTally::from(ck);
+  }
+
+  // The batch built on the worker; when building fails (a file that does not decode, met only
+  // now when streaming) what was trained is saved first.
+  Batch take(std::future<Batch>& next) {
+    try {
+      return next.get();
+    } catch (const Error& e) {
+      save();
+      PW_FAIL(e.what(), "; checkpoint saved at step ", step_, " (fix the cause, then --resume)");
+    }
+  }
+
+  void train_step(const Batch& batch, Clock::time_point t0) {
+    opt_->set_lr(schedule_->lr_at(step_));
+    opt_->zero_grad();
+    Tensor output = (*task_.model)(batch.x.to(c_.device));
+    StepLoss s = task_.loss ? task_.loss(output, batch) : cross_entropy_loss(output, batch.y);
+    s.loss.backward();
+    double grad_norm = 0;
+    if (c_.optimizer.clip_grad_norm) grad_norm = optim::clip_grad_norm(params_, *c_.optimizer.clip_grad_norm);
+    opt_->step();
+    const double loss = s.loss.item();
+    const double secs = seconds_since(t0);
+    ++step_;
+    r_.losses.push_back(loss);
+    r_.train_seconds += secs;
+    samples_ += s.count;
+    tally_.loss_sum += loss * (double)s.count;
+    tally_.correct += s.correct;
+    tally_.count += s.count;
+    tally_.seconds += secs;
+    const bool epoch_end = step_ % task_.steps_per_epoch == 0;
+    if (step_ % c_.log_every == 0 || epoch_end || step_ == end_) {
+      io::Json rec = io::Json::object({{"step", step_}, {"epoch", epoch_of(step_ - 1)}, {"loss", loss},
+                                       {"accuracy", s.count ? (double)s.correct / (double)s.count : 0.0},
+                                       {"lr", opt_->lr()}});
+      if (c_.optimizer.clip_grad_norm) rec.set("grad_norm", grad_norm);
+      metrics_->write(rec);
+    }
+    progress_->update(step_ - r_.first_step,
+                      {{"epoch", (double)epoch_of(step_ - 1)}, {"loss", tally_.loss_sum / (double)tally_.count},
+                       {"acc", (double)tally_.correct / (double)tally_.count}, {"lr", opt_->lr()}},
+                      r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0);
+  }
+
+  void end_epoch() {
+    EpochRecord e;
+    e.epoch = step_ / task_.steps_per_epoch;
+    e.step = step_;
+    e.train_loss = tally_.count ? tally_.loss_sum / (double)tally_.count : 0;
+    e.train_accuracy = tally_.count ? (double)tally_.correct / (double)tally_.count : 0;
+    e.seconds = tally_.seconds;
+    if (task_.evaluate) {
+      NoGradGuard no_grad;
+      const std::map<std::string, bool> modes = task_.model->training_modes();
+      task_.model->eval();
+      e.eval = task_.evaluate();
+      e.evaluated = true;
+      task_.model->restore_training_modes(modes);
+    }
+    io::Json rec = io::Json::object({{"epoch", e.epoch}, {"step", e.step}, {"train_loss", e.train_loss},
+                                     {"train_accuracy", e.train_accuracy}});
+    char text[160];
+    std::snprintf(text, sizeof text, "epoch %lld/%lld: train loss %.4f, accuracy %.4f", (long long)e.epoch,
+                  (long long)c_.epochs, e.train_loss, e.train_accuracy);
+    std::string note = text;
+    if (e.evaluated) {
+      rec.set("test_loss", e.eval.loss);
+      rec.set("test_accuracy", e.eval.accuracy);
+      std::snprintf(text, sizeof text, "; test loss %.4f, accuracy %.4f", e.eval.loss, e.eval.accuracy);
+      note += text;
+    }
+    rec.set("seconds", e.seconds);
+    metrics_->write(rec);
+    progress_->note(note);
+    r_.epochs.push_back(e);
+    tally_ = EpochTally{};
+    save();
+  }
+
+  void save() {
+    if (checkpoint_.empty()) return;
+    std::map<std::string, std::string> config = c_.notes;
+    for (const auto& [key, value] : c_.record) config[key] = value;
+    config["loop.epochs_completed"] = std::to_string(step_ / task_.steps_per_epoch);
+    tally_.put(config);
+    io::save_checkpoint(checkpoint_, *task_.model, opt_.get(), step_, &default_generator(), config);
+    last_saved_ = step_;
+  }
+
+  const LoopConfig& c_;
+  TrainingTask& task_;
+  std::vector<Tensor> params_;
+  std::unique_ptr<optim::Optimizer> opt_;
+  std::unique_ptr<optim::LrSchedule> schedule_;
+  LoopResult r_;
+  int64_t step_ = 0, end_ = 0, last_saved_ = -1, samples_ = 0;
+  EpochTally tally_;
+  std::string checkpoint_;
+  MetricsLog* metrics_ = nullptr;
+  Progress* progress_ = nullptr;
+};
+
+}  // namespace
+
+LoopResult run_training_loop(const LoopConfig& config, TrainingTask& task) {
+  Loop loop(config, task);
+  return loop.run();
+}
+
+}  // namespace pw::tasks

@@ -1,0 +1,117 @@
+// The one training loop. Every task (supervised classification, rotation, jigsaw, context)
+// plugs in a model, a batch source and a loss; the loop owns the rest: the optimizer and the
+// learning-rate schedule, optional gradient clipping, checkpoints (atomic, with everything a
+// resumed run needs), exact resume, metrics.jsonl, the progress bar, Ctrl-C, the evaluation
+// after every epoch, and building the next batch on a worker thread while a step trains.
+//
+// Determinism. The batch of step s must depend on s alone (and on what the task was built
+// with): the task draws its own randomness from generators keyed by the seed and s. Dropout
+// and initialization use the default generator, whose state each checkpoint saves. So a run
+// stopped at any step and resumed from its checkpoint gives the losses and weights of a run
+// that never stopped (same device and thread count).
+//
+// Files in out_dir (when set):
+//   checkpoint.safetensors  model, optimizer, step, default generator, `record` and the loop's
+//                           own state (the current epoch's running sums); written atomically
+//                           after every epoch, every checkpoint_every steps, when the run
+//                           stops (stop_after, Ctrl-C, a batch that fails) and at the end
+//   metrics.jsonl           a step record every log_every steps and at the end of each epoch
+//                           {"step", "epoch", "loss", "accuracy", "lr"[, "grad_norm"]}, and an
+//                           epoch record {"epoch", "step", "train_loss", "train_accuracy",
+//                           ["test_loss", "test_accuracy",] "seconds"}; on resume the records
+//                           after the checkpoint's step are dropped and the file continues
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/device/device.h"
+#include "engine/io/checkpoint.h"
+#include "engine/nn.h"
+#include "engine/optim.h"
+#include "tasks/evaluate.h"  // Evaluation: loss and accuracy on held-out data
+
+namespace pw::tasks {
+
+// One step's inputs and labels (cpu tensors; the loop moves them to the device).
+struct Batch {
+  Tensor x, y;
+};
+
+// A step's loss (a 0-d tensor with its graph) and how many of its `count` examples the
+// network got right.
+struct StepLoss {
+  Tensor loss;
+  int64_t correct = 0, count = 0;
+};
+
+// What a task plugs into the loop.
+struct TrainingTask {
+  std::shared_ptr<nn::Module> model;  // on the training device; its parameters that require grad train
+  int64_t steps_per_epoch = 0;
+  // The batch of step s (0-based over the whole run). Called on a worker thread one step ahead
+  // of training, one call at a time, so it may keep a cache (the current epoch's order).
+  std::function<Batch(int64_t step)> batch;
+  // The loss of the network's output on a batch (labels still on the cpu). Default
+  // (empty): cross-entropy of the logits, accuracy by argmax.
+  std::function<StepLoss(const Tensor& output, const Batch& batch)> loss;
+  // Evaluation after every epoch, with the model in eval mode and no graph; empty: none.
+  std::function<Evaluation()> evaluate;
+};
+
+// Cross-entropy of logits [N, K] against labels [N] (i32, any device), accuracy by argmax.
+StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels);
+
+struct OptimizerSettings {
+  std::string name = "sgd";  // sgd (Nesterov momentum when momentum > 0) | adam | adamw
+  double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
+  std::string schedule = "cosine";  // optim::make_schedule's spec, over the whole run
+  std::optional<double> clip_grad_norm;  // clip the total gradient norm to this; absent: off
+};
+
+// The one optimizer factory; errors name the flag (--optimizer) and the value.
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSettings& settings, std::vector<Tensor> params);
+
+struct LoopConfig {
+  int64_t epochs = 1;
+  OptimizerSettings optimizer;
+  std::string out_dir;  // checkpoint.safetensors and metrics.jsonl go here; empty: no files
+  // The run's settings, written into every checkpoint; a resumed run must have the same (the
+  // caller gives the checkpoint's own, so any difference means the data or code changed).
+  std::map<std::string, std::string> record;
+  std::map<std::string, std::string> notes;  // written too, never compared (device, threads)
+  const io::Checkpoint* resume = nullptr;    // continue from this checkpoint (of out_dir)
+  std::optional<int64_t> stop_after;         // stop after this many steps in total (a checkpoint first)
+  std::optional<int64_t> checkpoint_every;   // steps; absent: only at epoch ends and when stopping
+  int64_t log_every = 10;                    // a metrics record every this many steps
+  Device device = Device::cpu();
+  bool progress = true;
+  std::string label = "train";               // the progress bar's
+};
+
+struct EpochRecord {
+  int64_t epoch = 0, step = 0;
+  double train_loss = 0, train_accuracy = 0, seconds = 0;
+  bool evaluated = false;
+  Evaluation eval;
+};
+
+enum class StopReason { finished, stop_after, interrupted };
+
+struct LoopResult {
+  std::vector<double> losses;       // every step of this run (after a resume: from where it resumed)
+  int64_t first_step = 0;           // where this run started (0, or the checkpoint's step)
+  int64_t steps = 0, total_steps = 0;  // steps: reached, counting those before a resume
+  std::vector<EpochRecord> epochs;  // the epochs this run completed
+  double train_seconds = 0;         // in training steps (not evaluation, not checkpoints)
+  double samples_per_second = 0;    // examples (one label each) per second of train_seconds
+  StopReason stop = StopReason::finished;
+  bool stopped() const { return stop != StopReason::finished; }
+};
+
+LoopResult run_training_loop(const LoopConfig& config, TrainingTask& task);
+
+}  // namespace pw::tasks
