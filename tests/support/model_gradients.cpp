@@ -138,6 +138,12 @@ bool ModelGradientSweep::has_batch_norm() const {
   return false;
 }
 
+bool ModelGradientSweep::has_batch_norm_1d() const {
+  for (const auto& [path, child] : m32_->named_modules())
+    if (child->type_name() == "BatchNorm1d") return true;
+  return false;
+}
+
 ModelGradientReport ModelGradientSweep::run(Device device, bool train, Shape sample,
                                             int64_t batch) {
   const auto start = std::chrono::steady_clock::now();

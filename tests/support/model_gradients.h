@@ -47,6 +47,7 @@ class ModelGradientSweep {
   // copy moves to `device` (and stays there).
   ModelGradientReport run(Device device, bool train, Shape sample = {}, int64_t batch = 2);
   bool has_batch_norm() const;
+  bool has_batch_norm_1d() const;  // batch norm over the batch (context networks' fc6, fc7)
 
  private:
   std::string model_;
