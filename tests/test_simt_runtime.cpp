@@ -14,8 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/simt/fiber.h"  // PW_SIMT_ASAN
 #include "tests/simt_kernels/test_kernels.h"
 #include "tests/simt_kernels/test_support.h"
+
+#if PW_SIMT_ASAN
+// ASan's runtime flag detect_stack_use_after_return (not in every compiler's asan_interface.h).
+extern "C" int __asan_option_detect_stack_use_after_return;
+#endif
 
 namespace pw::kernels::simt {
 namespace {
@@ -55,6 +61,34 @@ __global__ void big_dynamic_smem(float* out, int n) {
   __syncthreads();
   if (threadIdx.x == 0) out[0] = s[n - 1];
 }
+
+#if PW_SIMT_ASAN
+// For the AddressSanitizer checks: thread 5, which waited at a barrier and so runs as a fiber
+// on a pool stack (thread 0 keeps the worker's own), writes local[index] of a local array of 8;
+// or every thread reads a local of a function that has returned.
+__global__ void overflow_a_local_after_a_barrier(int* out, int index) {
+  __syncthreads();
+  volatile int local[8];
+  for (int i = 0; i < 8; ++i) local[i] = i;
+  volatile int* volatile p = local;  // through a pointer: UBSan's bounds check does not see it
+  if (threadIdx.x == 5) p[index] = 1;
+  out[threadIdx.x] = local[0];
+}
+
+int* volatile g_escaped = nullptr;
+__attribute__((noinline)) void escape_a_local(int v) {
+  int local[4] = {v, v, v, v};
+  int* address = local;
+  __asm__ __volatile__("" : "+r"(address) : : "memory");  // the compiler no longer sees it is local
+  g_escaped = address;
+}
+
+__global__ void use_a_local_after_return_after_a_barrier(int* out) {
+  __syncthreads();
+  escape_a_local(static_cast<int>(threadIdx.x));
+  out[threadIdx.x] = g_escaped[1];
+}
+#endif
 
 }  // namespace
 }  // namespace pw::kernels::simt
@@ -282,4 +316,36 @@ TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
         std::exit(1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Under AddressSanitizer (tools/sanitize.sh), simt announces its fiber switches so that ASan
+// makes no false reports on fiber stacks (every simt test and device check runs under it). This
+// checks the other side: real errors on a fiber's stack are still reported, in the kernel's
+// frame and naming the variable, and with detect_stack_use_after_return=1 a fiber's fake stack
+// catches a use after return. Without ASan there is nothing to check.
+TEST(SimtRuntimeDeathTest, AddressSanitizerChecksTheStacksOfFibers) {
+#if PW_SIMT_ASAN
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(64);
+        PW_LAUNCH(ks::overflow_a_local_after_a_barrier, 1, 64, 0, 0)(out.get(), 8);
+      },
+      "stack-buffer-overflow.*WRITE of size 4 .*#0 [^ ]+ in [^ ]*overflow_a_local_after_a_barrier.*"
+      "'local'.*overflows this variable");
+  if (__asan_option_detect_stack_use_after_return) {
+    EXPECT_DEATH(
+        {
+          DeviceBuffer<int> out(64);
+          PW_LAUNCH(ks::use_a_local_after_return_after_a_barrier, 1, 64, 0, 0)(out.get());
+        },
+        "stack-use-after-return");
+  }
+  // The same kernels within bounds run clean.
+  DeviceBuffer<int> out(64);
+  PW_LAUNCH(ks::overflow_a_local_after_a_barrier, 1, 64, 0, 0)(out.get(), 7);
+  EXPECT_EQ(out.download(), std::vector<int>(64, 0));
+#else
+  GTEST_SKIP() << "not built with AddressSanitizer";
+#endif
 }

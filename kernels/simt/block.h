@@ -54,6 +54,7 @@ struct BlockRun {
   void* sched_sp = nullptr;      // the scheduler's context while a fiber runs
   Stack* sched_stack = nullptr;  // the stack the scheduler runs on; nullptr: the worker's own
   int home_owner = -1;           // the thread whose frames sit on the worker's own stack
+  StackBounds home;              // the worker's own stack (known under ASan only: fiber.h)
   bool finished = false;
   std::exception_ptr error;      // the first failure of a thread of this block
 };

@@ -14,6 +14,11 @@
 
 #include "kernels/simt/runtime.h"
 
+#if PW_SIMT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace pw::simt::detail {
 
 namespace {
@@ -21,12 +26,24 @@ size_t page_size() {
   static const size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return p;
 }
+
+// Under ASan: clears the poison that frames abandoned on a stack left in its shadow (a fiber
+// whose context ended for good never returns through its frames), before the stack is started
+// again or unmapped (stale poison would fall on whatever is mapped there next).
+void unpoison(const Stack* s) {
+#if PW_SIMT_ASAN
+  __asan_unpoison_memory_region(s->guard_end(), static_cast<size_t>(s->top() - s->guard_end()));
+#else
+  (void)s;
+#endif
+}
 }  // namespace
 
 char* Stack::guard_end() const { return map + page_size(); }
 
 StackPool::~StackPool() {
   for (Stack* s : all_) {
+    unpoison(s);
     munmap(s->map, s->map_bytes);
     delete s;
   }
@@ -38,6 +55,7 @@ Stack* StackPool::acquire() {
     Stack* s = free_.back();
     free_.pop_back();
     if (s->usable_bytes == want) return s;
+    unpoison(s);
     munmap(s->map, s->map_bytes);  // the stack size was changed since this one was made
     all_.erase(std::find(all_.begin(), all_.end(), s));
     delete s;
@@ -83,6 +101,7 @@ void* prepare_stack(Stack* s, void (*entry)(void*), void* arg) {
   // control word (16 bytes), r15, r14, r13 = arg, r12 = entry, rbx, rbp, and the return
   // address pw_simt_trampoline. The top is 16-byte aligned, so after the `ret` rsp is
   // aligned and the trampoline's call enters `entry` with the ABI's alignment.
+  unpoison(s);
   auto* top = reinterpret_cast<uint64_t*>(reinterpret_cast<uintptr_t>(s->top()) & ~uintptr_t{15});
   uint64_t* sp = top - 9;
   uint32_t mxcsr = _mm_getcsr();
@@ -100,5 +119,25 @@ void* prepare_stack(Stack* s, void (*entry)(void*), void* arg) {
   sp[8] = reinterpret_cast<uint64_t>(&pw_simt_trampoline);  // return address
   return sp;
 }
+
+#if PW_SIMT_ASAN
+// Not instrumented: `fake_stack` and `unused` must lie on the real stack (an instrumented frame
+// may live on the fake stack, which start_switch takes away or frees).
+__attribute__((no_sanitize_address, noinline)) void switch_context(void** save_sp, void* load_sp,
+                                                                   StackBounds to, bool for_good) {
+  void* fake_stack = nullptr;
+  void* unused = nullptr;
+  __sanitizer_start_switch_fiber(for_good ? nullptr : &fake_stack, to.bottom, to.size);
+  pw_simt_switch(for_good ? &unused : save_sp, load_sp);
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);  // resumed: our fake stack back
+}
+
+__attribute__((no_sanitize_address, noinline)) StackBounds enter_fresh_context() {
+  const void* bottom = nullptr;
+  size_t size = 0;
+  __sanitizer_finish_switch_fiber(nullptr, &bottom, &size);
+  return {bottom, size};
+}
+#endif
 
 }  // namespace pw::simt::detail

@@ -28,9 +28,10 @@ struct Settings {
 };
 
 // PW_SIMT_SCHEDULE=forward|reverse|random:SEED, PW_SIMT_WORKERS=N, PW_SIMT_STACK_KIB=K.
+// Built in a unique_ptr: a bad variable throws (and the next call tries again) without leaking.
 Settings& settings() {
   static Settings* s = [] {
-    auto* st = new Settings;
+    auto st = std::make_unique<Settings>();
     if (const char* v = std::getenv("PW_SIMT_SCHEDULE"); v && *v) {
       const std::string e = v;
       if (e == "forward") st->schedule = Schedule::forward;
@@ -49,7 +50,7 @@ Settings& settings() {
       if (kib < 16) throw Error(std::string("PW_SIMT_STACK_KIB=") + v + ": expected at least 16");
       st->stack_bytes = static_cast<size_t>(kib) * 1024;
     }
-    return st;
+    return st.release();  // never destroyed: workers may read it during static teardown
   }();
   return *s;
 }

@@ -120,8 +120,7 @@ void schedule_loop(BlockRun& r) {
   ThreadRec& home = r.th[r.home_owner];
   if (r.state[r.home_owner] != ThreadState::done) home.abort = true;
   r.cur = static_cast<unsigned>(r.home_owner);
-  void* unused = nullptr;
-  pw_simt_switch(&unused, home.sp);
+  switch_context(nullptr, home.sp, r.home, /*for_good=*/true);  // this scheduler stack is done
   __builtin_unreachable();
 }
 
@@ -130,7 +129,7 @@ void resume(BlockRun& r, unsigned t) {
   r.cur = t;
   set_thread_builtins(r, t);
   r.state[t] = ThreadState::running;
-  pw_simt_switch(&r.sched_sp, th.sp);
+  switch_context(&r.sched_sp, th.sp, th.stack ? bounds_of(th.stack) : r.home);
   if (r.state[t] == ThreadState::done && th.stack) {  // its frames are dead: reuse the stack
     stack_pool().release(th.stack);
     th.stack = nullptr;
@@ -148,6 +147,8 @@ void unwind_fibers(BlockRun& r) {
 // The entry of every fresh scheduler stack (see the header comment).
 [[noreturn]] void scheduler_entry(void* arg) {
   BlockRun& r = *static_cast<BlockRun*>(arg);
+  const StackBounds from = enter_fresh_context();
+  if (!r.th[r.cur].stack) r.home = from;  // entered from the worker's own stack
   {
     std::exception_ptr err;
     try {
@@ -168,7 +169,7 @@ void become_fiber(BlockRun& r, ThreadRec& me) {
   if (!r.sched_stack) r.home_owner = static_cast<int>(r.cur);
   Stack* s = stack_pool().acquire();
   r.sched_stack = s;
-  pw_simt_switch(&me.sp, prepare_stack(s, &scheduler_entry, &r));
+  switch_context(&me.sp, prepare_stack(s, &scheduler_entry, &r), bounds_of(s));
 }
 
 void run_thread(BlockRun& r, unsigned t) {
@@ -191,9 +192,12 @@ void run_thread(BlockRun& r, unsigned t) {
   }
   ThreadRec& th = r.th[t];
   if (err && !r.error) r.error = err;
+  err = nullptr;  // this frame may never return (its context ends below): drop its reference now
   if (r.finished) return;  // the home owner unwinding at the end of a failed block
   maybe_release_barrier(r);
-  pw_simt_switch(&th.sp, r.sched_sp);  // park; only the home stack is ever resumed here
+  // Park. Only the home stack is ever resumed here; any other thread's context is over.
+  switch_context(&th.sp, r.sched_sp, bounds_of(r.sched_stack),
+                 /*for_good=*/static_cast<int>(t) != r.home_owner);
 }
 
 std::string thread_ranges(const std::vector<unsigned>& ts) {
@@ -262,7 +266,7 @@ std::string describe_site(const Site& site) {
 void suspend_current(BlockRun& r) {
   ThreadRec& me = r.th[r.cur];
   if (!r.fiber[r.cur]) become_fiber(r, me);
-  else pw_simt_switch(&me.sp, r.sched_sp);
+  else switch_context(&me.sp, r.sched_sp, bounds_of(r.sched_stack));
   if (me.abort) throw FiberUnwind{};
 }
 
