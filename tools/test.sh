@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: set up, build, and run every test except those that need a GPU and
-# the f64 sweeps (label sweep: every registry network and layer against f64, about half an hour
-# on 2 cores).
+# the f64 sweeps (label sweep: every registry network and layer against f64; 39 min on the
+# 2-core machine while other builds ran).
 #   bash tools/test.sh             # everything but gpu and sweep
 #   bash tools/test.sh --all       # the sweeps too (what CI runs)
 #   bash tools/test.sh -R Conv     # further arguments go to ctest
