@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <new>
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/device/allocator.h"
 #include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/util/error.h"
@@ -142,7 +144,12 @@ class Loop {
       const Clock::time_point t0 = Clock::now();
       Batch batch = take(next);
       if (step_ + 1 < end_) next = std::async(std::launch::async, task_.batch, step_ + 1);
-      train_step(batch, t0);
+      try {
+        train_step(batch, t0);
+      } catch (const std::bad_alloc&) {  // a buffer outside tensors (tensors throw pw::Error naming themselves)
+        PW_FAIL("train: out of memory in step ", step_ + 1, ": an allocation outside tensors (a kernel's scratch "
+                "buffer, say) failed; ", memory_in_use_text(), ". Try a smaller --batch-size or --image-size");
+      }
       if (step_ % task_.steps_per_epoch == 0) end_epoch();
       else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0) save();
       if (InterruptScope::interrupted()) break;

@@ -135,4 +135,27 @@ TEST(CliFaults, AFileSizeLimitSmallerThanACheckpointKeepsThePreviousOne) {
   fs::remove(log);
 }
 
+// An address-space limit (ulimit -v, RLIMIT_AS) of 293 MiB for AlexNet (57M parameters at 10
+// classes, 229 MB of weights alone): the run says it is out of memory, with what tensors hold and
+// the limit, and exits 1 instead of being killed or aborting.
+TEST(CliFaults, AnAddressSpaceLimitTooSmallForTheNetworkIsAClearError) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no ulimit -v can apply";
+#endif
+  const std::string out = scratch("rlimit_as"), log = out + ".log";
+  const rlimit limit{300000 * 1024, 300000 * 1024};  // `ulimit -v 300000`
+  const Finished r = pw::testing::run_to_end(
+      train_args("--model alexnet --image-size 224 --batch-size 8 --epochs 1 --stop-after 1 --out " + out), log,
+      [&] { setrlimit(RLIMIT_AS, &limit); });
+  ASSERT_TRUE(r.exited) << "ended by signal " << r.code << "\n" << r.out;
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(count_lines(r.out), 1) << r.out;
+  expect_has(r.out, "patchwork: error: ");
+  expect_has(r.out, "out of memory");
+  expect_has(r.out, "on the cpu (peak ");
+  expect_has(r.out, "the address-space limit (ulimit -v) is 293.0 MiB (307200000 bytes)");
+  fs::remove_all(out);
+  fs::remove(log);
+}
+
 }  // namespace
