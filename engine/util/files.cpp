@@ -92,7 +92,6 @@ void make_parent(const fs::path& target) {
 
 void write_file_atomic_with(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
   const fs::path target(path);
-  make_parent(target);
   const std::string tmp = temporary_name(path);
   try {
     write(tmp);
@@ -108,6 +107,7 @@ void write_file_atomic_with(const std::string& path, const std::function<void(co
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
+  make_parent(fs::path(path));
   write_file_atomic_with(path, [&](const std::string& tmp) {
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     PW_CHECK(fd >= 0, "cannot write '", path, "': cannot create the temporary file '", tmp, "': ", reason(errno),

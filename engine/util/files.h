@@ -23,7 +23,7 @@ void write_file_atomic(const std::string& path, const std::string& content);
 
 // The same for a writer that needs a file name (zlib's gzopen): `write(tmp)` creates and fills
 // `tmp` completely, throwing on failure; then it is fsync'ed and renamed over `path`. On any
-// failure the temporary file is removed and the error rethrown.
+// failure the temporary file is removed and the error rethrown. The folder must exist.
 void write_file_atomic_with(const std::string& path, const std::function<void(const std::string& tmp)>& write);
 
 // Removes the temporaries that writers killed before their rename left in `dir` for the file
