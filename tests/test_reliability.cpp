@@ -15,6 +15,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "engine/autograd.h"
 #include "engine/device/allocator.h"
