@@ -25,6 +25,7 @@ const char* kUsage =
     "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context)\n"
     "  probe      linear probes on the frozen layers of a trained (or random) network\n"
     "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
+    "  classify   the top classes of image files under a trained classifier\n"
     "  neighbors  nearest neighbours of images or patches in a layer's feature space, as a picture\n"
     "  viz        pictures of what a network learned: filters, class models, saliency, guided backprop,\n"
     "             unit maximization, deep dream (`patchwork viz --help`)\n"
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
     if (cmd == "forward") return pw::cli::cmd_forward(argc, argv);
     if (cmd == "probe") return pw::cli::cmd_probe(argc, argv);
     if (cmd == "eval") return pw::cli::cmd_eval(argc, argv);
+    if (cmd == "classify") return pw::cli::cmd_classify(argc, argv);
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     if (cmd == "study") return pw::cli::cmd_study(argc, argv);
