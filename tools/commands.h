@@ -37,5 +37,6 @@ int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: t
 int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
+int cmd_time(int argc, char** argv);   // tools/cmd_time.cpp
 
 }  // namespace pw::cli

@@ -31,6 +31,7 @@ const char* kUsage =
     "             unit maximization, deep dream (`patchwork viz --help`)\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
+    "  time       per-layer forward and backward time against the machine's measured peak\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     if (cmd == "study") return pw::cli::cmd_study(argc, argv);
+    if (cmd == "time") return pw::cli::cmd_time(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {
