@@ -15,30 +15,17 @@
 
 #include "engine/autograd.h"
 #include "engine/io/checkpoint.h"
-#include "tests/support/data_files.h"
+#include "tests/support/cli.h"
 #include "tests/support/json_files.h"
 #include "tests/support/processes.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using pw::testing::cifar_dir;
+using pw::testing::count_lines;
 using pw::testing::Finished;
-
-std::string scratch(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "pw_faults_" + name + "_" + std::to_string(::getpid());
-  fs::remove_all(d);
-  return d;
-}
-
-// 40 training and 16 test images in CIFAR-10's binary format.
-const std::string& cifar_dir() {
-  static const std::string dir = [] {
-    const std::string d = scratch("cifar");
-    pw::testing::write_cifar10(d, 8, 16, 2);
-    return d;
-  }();
-  return dir;
-}
+using pw::testing::scratch;
 
 std::vector<std::string> train_args(const std::string& flags) {
   std::vector<std::string> argv = {PW_CLI_PATH, "train", "--data", "cifar10:" + cifar_dir()};
@@ -46,13 +33,11 @@ std::vector<std::string> train_args(const std::string& flags) {
   return argv;
 }
 
-const std::string kSmall = "--model vgg-small --width 0.25 --batch-size 8 ";
+const std::string kTiny = "--model vgg-small --width 0.25 --batch-size 8 ";
 
 void expect_has(const std::string& text, const std::string& part) {
   EXPECT_NE(text.find(part), std::string::npos) << "missing: " << part << "\nin: " << text;
 }
-
-int count_lines(const std::string& s) { return (int)std::count(s.begin(), s.end(), '\n'); }
 
 // --lr 1e5 diverges within a few steps: the run stops at the first step whose loss or gradient
 // is not finite, with one error line naming the step, the loss and the parameter; the checkpoint
@@ -60,7 +45,7 @@ int count_lines(const std::string& s) { return (int)std::count(s.begin(), s.end(
 TEST(CliFaults, ADivergingLearningRateStopsAtTheFirstNonFiniteStep) {
   const std::string out = scratch("diverge"), log = out + ".log";
   const Finished r = pw::testing::run_to_end(
-      train_args(kSmall + "--epochs 4 --lr 1e5 --checkpoint-every 1 --log-every 1 --out " + out), log);
+      train_args(kTiny + "--epochs 4 --lr 1e5 --checkpoint-every 1 --log-every 1 --out " + out), log);
   ASSERT_TRUE(r.exited) << r.out;
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(count_lines(r.out), 1) << r.out;
@@ -92,7 +77,7 @@ TEST(CliFaults, ADivergingLearningRateStopsAtTheFirstNonFiniteStep) {
 TEST(CliFaults, DetectAnomalyNamesTheFirstOpThatMadeANonFiniteValue) {
   const std::string out = scratch("anomaly"), log = out + ".log";
   const Finished r = pw::testing::run_to_end(
-      train_args(kSmall + "--epochs 4 --lr 1e5 --detect-anomaly --out " + out), log);
+      train_args(kTiny + "--epochs 4 --lr 1e5 --detect-anomaly --out " + out), log);
   ASSERT_TRUE(r.exited) << r.out;
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(count_lines(r.out), 1) << r.out;
@@ -109,7 +94,7 @@ TEST(CliFaults, DetectAnomalyNamesTheFirstOpThatMadeANonFiniteValue) {
 // temporary file is left, and the exit status is 1 (not SIGXFSZ).
 TEST(CliFaults, AFileSizeLimitSmallerThanACheckpointKeepsThePreviousOne) {
   const std::string out = scratch("fsize"), log = out + ".log";
-  const Finished first = pw::testing::run_to_end(train_args(kSmall + "--epochs 1 --stop-after 2 --out " + out), log);
+  const Finished first = pw::testing::run_to_end(train_args(kTiny + "--epochs 1 --stop-after 2 --out " + out), log);
   ASSERT_TRUE(first.exited && first.code == 0) << first.out;
   const std::string checkpoint = out + "/checkpoint.safetensors";
   const std::string before = pw::testing::read_text(checkpoint);

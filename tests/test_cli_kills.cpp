@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/io/checkpoint.h"
+#include "tests/support/cli.h"
 #include "tests/support/data_files.h"
 #include "tests/support/json_files.h"
 #include "tests/support/processes.h"
@@ -28,12 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::string scratch(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "pw_kills_" + name + "_" + std::to_string(::getpid());
-  fs::remove_all(d);
-  return d;
-}
+using pw::testing::scratch;
 
 std::vector<std::string> new_run(const std::string& data, const std::string& out) {
   std::vector<std::string> argv = {PW_CLI_PATH, "train", "--data", "cifar10:" + data, "--out", out};
@@ -107,7 +103,7 @@ bool wait_for_a_write(pid_t pid, const std::string& out, std::mt19937& rng, int&
 }
 
 TEST(CliKills, SixtyKillsAtRandomMomentsThenResumesEndWithTheWeightsOfARunNeverKilled) {
-  const std::string data = scratch("cifar"), reference = scratch("reference"), out = scratch("killed");
+  const std::string data = scratch("kills_cifar"), reference = scratch("kills_reference"), out = scratch("kills_run");
   const std::string log = out + ".log";
   pw::testing::write_cifar10(data, 8, 16, 2);  // 40 training images: 5 steps of 8 per epoch, 15 in all
 
