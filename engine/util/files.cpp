@@ -43,17 +43,21 @@ std::string untouched_note(const std::string& path) {
   return fs::exists(path, ec) ? "; the previous '" + path + "' is untouched" : "";
 }
 
-void write_all(int fd, const std::string& content, const std::string& tmp, const std::string& path) {
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      PW_FAIL("cannot write '", path, "': ", reason(err), " (after ", done, " of ", content.size(),
-              " bytes of the temporary file '", tmp, "')", untouched_note(path));
+void write_all(int fd, const std::vector<std::string_view>& pieces, const std::string& tmp, const std::string& path) {
+  size_t total = 0, done = 0;
+  for (std::string_view p : pieces) total += p.size();
+  for (std::string_view piece : pieces) {
+    for (size_t at = 0; at < piece.size();) {
+      const ssize_t n = ::write(fd, piece.data() + at, piece.size() - at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = n < 0 ? errno : EIO;
+        PW_FAIL("cannot write '", path, "': ", reason(err), " (after ", done, " of ", total,
+                " bytes of the temporary file '", tmp, "')", untouched_note(path));
+      }
+      at += (size_t)n;
+      done += (size_t)n;
     }
-    done += (size_t)n;
   }
 }
 
@@ -107,13 +111,17 @@ void write_file_atomic_with(const std::string& path, const std::function<void(co
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
+  write_file_atomic(path, std::vector<std::string_view>{content});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces) {
   make_parent(fs::path(path));
   write_file_atomic_with(path, [&](const std::string& tmp) {
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     PW_CHECK(fd >= 0, "cannot write '", path, "': cannot create the temporary file '", tmp, "': ", reason(errno),
              untouched_note(path));
     try {
-      write_all(fd, content, tmp, path);
+      write_all(fd, pieces, tmp, path);
     } catch (...) {
       ::close(fd);
       throw;

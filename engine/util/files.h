@@ -14,12 +14,17 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace pw {
 
 // Writes `content` to `path` atomically (see above). Creates the parent folder if needed.
 // Throws pw::Error naming the path if anything fails; the old file (if any) is then untouched.
 void write_file_atomic(const std::string& path, const std::string& content);
+// The same for content in pieces, written in order and never joined in memory (a checkpoint as
+// large as the memory left can still be written).
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces);
 
 // The same for a writer that needs a file name (zlib's gzopen): `write(tmp)` creates and fills
 // `tmp` completely, throwing on failure; then it is fsync'ed and renamed over `path`. On any
