@@ -229,6 +229,7 @@ class Loop {
   // One sum per gradient on the device, added up, is non-finite when any element is (or when
   // the sum overflows: then the exact scan below finds nothing and the step goes on).
   void check_finite(double loss) {
+    DetectAnomalyGuard quiet(false);  // these sums are the check, not ops of the model
     Tensor total;
     for (const Tensor& p : params_) {
       if (!p.grad().defined()) continue;
