@@ -188,6 +188,29 @@ TEST(TrainLoop, StopsAtTheFirstNonFiniteStepKeepingTheLastCheckpoint) {
   fs::remove_all(dir);
 }
 
+// A run that died in the middle of a metrics line (a full disk) resumes: the part line is dropped.
+TEST(TrainLoop, AResumeDropsAMetricsLineCutShort) {
+  const std::string dir = scratch("torn_line");
+  tasks::LoopConfig c;
+  c.epochs = 1;
+  c.out_dir = dir;
+  c.progress = false;
+  c.log_every = 1;
+  c.stop_after = 2;
+  tasks::TrainingTask task = task_with_nan_at(-1);
+  tasks::run_training_loop(c, task);
+  std::ofstream(dir + "/metrics.jsonl", std::ios::app) << "{\"step\": 3, \"lo";
+  const io::Checkpoint ck = io::read_checkpoint(dir + "/checkpoint.safetensors");
+  c.resume = &ck;
+  c.stop_after.reset();
+  tasks::TrainingTask again = task_with_nan_at(-1);
+  tasks::run_training_loop(c, again);
+  EXPECT_NO_THROW(testing::parse_every_json_file(dir));
+  const std::string metrics = testing::read_text(dir + "/metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 6) << metrics;  // steps 1-5, the epoch
+  fs::remove_all(dir);
+}
+
 TEST(TrainLoop, WithDetectAnomalyNamesTheOp) {
   tasks::TrainingTask task = task_with_nan_at(2);
   tasks::LoopConfig c;
@@ -255,6 +278,40 @@ TEST(Files, AFileSizeLimitIsAClearErrorAndTheOldFileStays) {
   expect_has(e, "the previous '" + path + "' is untouched");
   EXPECT_EQ(content_of(path), std::string(1000, 'a'));
   EXPECT_EQ(temporaries_in(dir), 0);
+  fs::remove_all(dir);
+}
+
+// The same limit on an append: the error names the file, and no part of the line stays.
+TEST(Files, AFileSizeLimitOnAnAppendLeavesOnlyWholeLines) {
+  const std::string dir = scratch("fsize_append");
+  const std::string path = dir + "/metrics.jsonl", message = dir + "/message.txt";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit lim{110, RLIM_INFINITY};  // four lines of 25 bytes fit, the fifth stops after 10
+    setrlimit(RLIMIT_FSIZE, &lim);
+    std::string text = "(no error)";
+    try {
+      AppendFile f(path, true);
+      for (int i = 0; i < 10; ++i) f.line("{\"step\": " + std::to_string(i) + ", \"loss\": 1.5}");
+    } catch (const Error& e) {
+      text = e.what();
+    }
+    lim.rlim_cur = RLIM_INFINITY;  // for the message
+    setrlimit(RLIMIT_FSIZE, &lim);
+    std::ofstream(message) << text;
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  expect_has(content_of(message), "cannot append to '" + path + "': File too large (the file-size limit, ulimit -f, "
+                                  "is 110 bytes) (a line of 25 bytes)");
+  const std::string text = content_of(path);
+  std::string four;
+  for (int i = 0; i < 4; ++i) four += "{\"step\": " + std::to_string(i) + ", \"loss\": 1.5}\n";
+  EXPECT_EQ(text, four);
   fs::remove_all(dir);
 }
 
