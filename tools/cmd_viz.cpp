@@ -127,7 +127,7 @@ int viz_filters(int argc, char** argv) {
   Args a("viz filters", "A convolution's filters as an image grid (gray is zero). --global puts every filter on one\n"
                         "scale so that magnitudes compare; by default each filter is stretched to its own range.");
   model_flags(a);
-  a.flag("layer", "conv1", "the convolution (short name or path)")
+  a.flag("layer", "", "the convolution (short name or path; absent: the first)")
       .flag("scale", "0", "pixels per weight (0: about 40 px per filter)")
       .flag("cols", "0", "filters per row (0: about square)")
       .boolean("global", "one scale for all filters");

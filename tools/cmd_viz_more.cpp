@@ -19,7 +19,7 @@ int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what) 
          "and `viz deconv` also show the signed gradient.");
   viz_model_flags(a, "runs/viz");
   viz_data_flags(a, "where the images come from");
-  a.flag("images", "0-7", "which images: 0-7, 3, 0,5,9")
+  a.flag("images", "", "which images: 0-7, 3, 0,5,9 (absent: the first 8)")
       .flag("classes", "", "the class explained, one value or one per image (absent: the predicted one)")
       .flag("reduce", "max", "over channels: max (the paper), sum or l2")
       .flag("rule", relu_rule_name(rule), "ReLU backward rule: grad, guided or deconvnet")
@@ -30,7 +30,7 @@ int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what) 
   c.common = viz_common(a);
   c.data = viz_data_request(a);
   c.method = what;
-  c.images = parse_indices(a.str("images"), 0, "images");
+  if (!a.str("images").empty()) c.images = parse_indices(a.str("images"), 0, "images");
   c.classes = indices_or_all(a, "classes");
   c.options.reduce = a.str("reduce");
   c.options.rule = parse_relu_rule(a.str("rule"));
@@ -55,7 +55,7 @@ int viz_invert(int argc, char** argv) {
          "image's feature error before and after.");
   viz_model_flags(a, "runs/viz");
   viz_data_flags(a, "where the images come from");
-  a.flag("images", "0-3", "which images: 0-3, 5, 0,7,9")
+  a.flag("images", "", "which images: 0-3, 5, 0,7,9 (absent: the first 4)")
       .flag("layer", "conv3", "the layer whose features are inverted (short name or path)")
       .flag("iterations", "200", "descent steps")
       .flag("step", "0.1", "mean absolute change per step (std units), decayed linearly to a tenth")
@@ -67,7 +67,7 @@ int viz_invert(int argc, char** argv) {
   tasks::viz::InvertConfig c;
   c.common = viz_common(a);
   c.data = viz_data_request(a);
-  c.images = parse_indices(a.str("images"), 0, "images");
+  if (!a.str("images").empty()) c.images = parse_indices(a.str("images"), 0, "images");
   c.layer = a.str("layer");
   c.options.iterations = a.i64("iterations");
   c.options.step = a.f64("step");

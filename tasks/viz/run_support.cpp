@@ -113,12 +113,14 @@ InputSpace resolve_space(const LoadedModel& network, int64_t channels, const Spa
   return s;
 }
 
-VizImages pick_images(const RunRecord& record, const DataRequest& request, const std::vector<int64_t>& index,
-                      const std::string& command) {
-  PW_CHECK(!index.empty(), command, ": --images is empty");
+VizImages pick_images(const RunRecord& record, const DataRequest& request, const std::vector<int64_t>& chosen,
+                      int64_t first, const std::string& command) {
   VizImages v = load_images(record, request, command);
   const Split split = split_of(v.data);
   const int64_t n = split.images.size(0);
+  std::vector<int64_t> index = chosen;
+  for (int64_t i = 0; chosen.empty() && i < std::min(first, n); ++i) index.push_back(i);
+  PW_CHECK(!index.empty(), command, ": ", v.spec, " has no images");
   std::vector<Tensor> rows;
   const std::vector<int32_t> labels = split.labels.defined() ? split.labels.to_vector_i32() : std::vector<int32_t>{};
   for (int64_t i : index) {

@@ -38,9 +38,10 @@ struct VizImages {
   std::vector<int64_t> index;     // the rows chosen
   std::vector<int64_t> labels;    // their labels (empty for unlabeled data)
 };
-// The rows `index` (each checked against the split's size).
+// The rows `index` (each checked against the split's size); no index: the first `first` rows (all
+// of a smaller split).
 VizImages pick_images(const RunRecord& record, const DataRequest& request, const std::vector<int64_t>& index,
-                      const std::string& command);
+                      int64_t first, const std::string& command);
 // The first `limit` images (limit must be positive).
 VizImages first_images(const RunRecord& record, const DataRequest& request, int64_t limit,
                        const std::string& command);

@@ -60,7 +60,7 @@ std::string class_name(const std::vector<std::string>& names, int64_t index);
 // ---- filters ----
 struct FiltersConfig {
   VizCommon common;
-  std::string layer = "conv1";
+  std::string layer;  // empty: the first convolution
   FilterOptions options;
 };
 struct FiltersResult {
@@ -124,7 +124,9 @@ struct SaliencyConfig {
   VizCommon common;
   DataRequest data;                           // absent: the run's data
   std::string method = "saliency";            // saliency, guided or deconv: names the files
-  std::vector<int64_t> images = {0, 1, 2, 3, 4, 5, 6, 7};  // indices into the test split (or the training images of unlabeled data)
+  // Indices into the test split (or the training images of unlabeled data); empty: the first 8
+  // (all of a smaller split).
+  std::vector<int64_t> images;
   std::vector<int64_t> classes;               // the class explained: empty: the predicted one; one value, or one per image
   SaliencyOptions options;
   bool box = false;                           // the weakly supervised object box
@@ -156,7 +158,7 @@ SaliencyRunResult run_saliency(const SaliencyConfig& config);
 struct InvertConfig {
   VizCommon common;
   DataRequest data;
-  std::vector<int64_t> images = {0, 1, 2, 3};
+  std::vector<int64_t> images;  // as SaliencyConfig's; empty: the first 4
   std::string layer = "conv3";
   InversionOptions options;
 };

@@ -142,9 +142,9 @@ SaliencyRunResult run_saliency(const SaliencyConfig& c) {
   const std::string command = "viz " + c.method;
   const RunRecord record = read_run_record(c.common.source.checkpoint);
   require_classifier(record, command);
-  const VizImages v = pick_images(record, c.data, c.images, command);
+  const VizImages v = pick_images(record, c.data, c.images, 8, command);
   const LoadedModel network = load_network(c.common, v.images.size(1), command);
-  const SaliencyResult s = saliency(*network.model, v.images, explained_classes(c.classes, c.images.size(), command), c.options);
+  const SaliencyResult s = saliency(*network.model, v.images, explained_classes(c.classes, v.index.size(), command), c.options);
   SaliencyRunResult r;
   r.model = network.name;
   r.data = v.spec;
@@ -156,7 +156,7 @@ SaliencyRunResult run_saliency(const SaliencyConfig& c) {
 
 InvertRunResult run_invert(const InvertConfig& c) {
   const RunRecord record = read_run_record(c.common.source.checkpoint);
-  const VizImages v = pick_images(record, c.data, c.images, "viz invert");
+  const VizImages v = pick_images(record, c.data, c.images, 4, "viz invert");
   const LoadedModel network = load_network(c.common, v.images.size(1), "viz invert");
   const InputSpace space = space_of(v);
   InvertRunResult r;
