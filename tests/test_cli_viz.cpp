@@ -108,8 +108,10 @@ TEST(CliViz, SaliencyImagesShowTheirTrueAndPredictedClass) {
   const Runs& r = runs();
   for (const std::string method : {"saliency", "guided", "deconv"}) {
     const std::string out = r.work + "/" + method;
+    // --images absent: the first 8, here the whole test split of 2.
+    const std::string chosen = method == "saliency" ? " --images 0,1" : "";
     const pw::testing::CliResult s =
-        run_cli("viz " + method + " --checkpoint " + r.classifier + kQuick + " --images 0,1 --out " + out);
+        run_cli("viz " + method + " --checkpoint " + r.classifier + kQuick + chosen + " --out " + out);
     ASSERT_EQ(s.status, 0) << s.out;
     const pw::io::JsonValue js = results_of(out + "/" + method + ".json");
     EXPECT_EQ(json_member(js, "data").text, "folder:" + r.photos) << method;
@@ -125,6 +127,18 @@ TEST(CliViz, SaliencyImagesShowTheirTrueAndPredictedClass) {
       EXPECT_TRUE(shows_text(png, "true " + label)) << method << " " << label;
       EXPECT_TRUE(shows_text(png, "pred " + predicted)) << method << " " << predicted;
     }
+  }
+  // A map of another class than the predicted one says which.
+  for (const std::string cls : {"0", "1"}) {
+    const std::string out = r.work + "/saliency_class" + cls;
+    const pw::testing::CliResult s = run_cli("viz saliency --checkpoint " + r.classifier + kQuick +
+                                             " --images 0 --classes " + cls + " --out " + out);
+    ASSERT_EQ(s.status, 0) << s.out;
+    const pw::io::JsonValue& image = json_member(results_of(out + "/saliency.json"), "images").items.at(0);
+    const std::string explained = json_member(image, "class_name").text;
+    EXPECT_EQ(explained, cls == "0" ? "apple" : "pear");
+    const bool other = explained != json_member(image, "predicted_name").text;
+    EXPECT_EQ(shows_text(pw::io::read_image(out + "/saliency.png", 3), "map " + explained), other) << explained;
   }
 }
 

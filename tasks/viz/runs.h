@@ -127,7 +127,8 @@ struct SaliencyConfig {
   // Indices into the test split (or the training images of unlabeled data); empty: the first 8
   // (all of a smaller split).
   std::vector<int64_t> images;
-  std::vector<int64_t> classes;               // the class explained: empty: the predicted one; one value, or one per image
+  // The class explained: one value, or one per image; empty: the predicted one.
+  std::vector<int64_t> classes;
   SaliencyOptions options;
   bool box = false;                           // the weakly supervised object box
 };

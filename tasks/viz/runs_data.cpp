@@ -24,7 +24,8 @@ namespace {
 std::vector<int64_t> explained_classes(const std::vector<int64_t>& classes, size_t images, const std::string& command) {
   if (classes.empty()) return std::vector<int64_t>(images, -1);  // saliency(): the predicted class
   for (int64_t c : classes)
-    PW_CHECK(c >= 0, command, ": --classes: class ", c, " is out of range (leave --classes out for the predicted class)");
+    PW_CHECK(c >= 0, command, ": --classes: class ", c,
+             " is out of range (leave --classes out for the predicted class)");
   std::vector<int64_t> out = classes;
   if (out.size() == 1) out.assign(images, out[0]);
   PW_CHECK(out.size() == images, command, ": --classes has ", classes.size(), " values for ", images, " images");
@@ -55,9 +56,9 @@ std::vector<ExplainedImage> explained_images(const VizImages& v, const SaliencyR
 io::Json saliency_json(const SaliencyRunResult& r) {
   io::Json images = io::Json::array();
   for (const ExplainedImage& e : r.images) {
-    io::Json one = io::Json::object({{"image", e.image}, {"predicted", e.predicted}, {"predicted_name", e.predicted_name},
-                                     {"probability", e.probability}, {"class", e.explained},
-                                     {"class_name", e.explained_name}, {"score", e.score}});
+    io::Json one = io::Json::object({{"image", e.image}, {"predicted", e.predicted},
+                                     {"predicted_name", e.predicted_name}, {"probability", e.probability},
+                                     {"class", e.explained}, {"class_name", e.explained_name}, {"score", e.score}});
     if (e.label) {
       one.set("label", *e.label);
       one.set("label_name", e.label_name);
@@ -96,7 +97,8 @@ io::Image with_unit_labels(const io::Image& grid, const std::vector<int64_t>& un
   io::Image out = io::Image::filled(3, grid.height, grid.width + label_w, 1.f);
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t y = 0; y < grid.height; ++y)
-      for (int64_t x = 0; x < grid.width; ++x) out.at(c, y, label_w + x) = grid.at(std::min(c, grid.channels - 1), y, x);
+      for (int64_t x = 0; x < grid.width; ++x)
+        out.at(c, y, label_w + x) = grid.at(std::min(c, grid.channels - 1), y, x);
   for (size_t i = 0; i < units.size(); ++i)
     draw_text(out, 4, (int64_t)i * slot + slot / 2 - kCapHeight / 2, std::to_string(units[i]), {0.1f, 0.1f, 0.1f});
   return out;
@@ -144,7 +146,8 @@ SaliencyRunResult run_saliency(const SaliencyConfig& c) {
   require_classifier(record, command);
   const VizImages v = pick_images(record, c.data, c.images, 8, command);
   const LoadedModel network = load_network(c.common, v.images.size(1), command);
-  const SaliencyResult s = saliency(*network.model, v.images, explained_classes(c.classes, v.index.size(), command), c.options);
+  const std::vector<int64_t> classes = explained_classes(c.classes, v.index.size(), command);
+  const SaliencyResult s = saliency(*network.model, v.images, classes, c.options);
   SaliencyRunResult r;
   r.model = network.name;
   r.data = v.spec;
