@@ -271,9 +271,10 @@ void viz_model_flags(Args& a, const std::string& out) {
 }
 
 void viz_data_flags(Args& a, const std::string& what) {
-  a.flag("data", "", what + ": the test split (or the training images of unlabeled data), normalized as\n"
-                     "the data set is (absent: the data the checkpoint was trained on, normalized as it was;\n"
-                     "fashion-mnist without a checkpoint); see `patchwork probe --help`")
+  a.flag("data", "", what + ": the test split (or the training\n"
+                     "images of unlabeled data), normalized as the data set is (absent: the data the\n"
+                     "checkpoint was trained on, normalized as it was; fashion-mnist without a checkpoint);\n"
+                     "see `patchwork probe --help`")
       .flag("image-size", "", "images are resized to this square size first (absent: the checkpoint's input size,\n"
                               "else as they are)")
       .boolean("skip-bad", "skip (and count) images that do not decode instead of stopping");
