@@ -4,12 +4,14 @@
 // saliency pictures the true and predicted class (checked on the pixels of the PNG).
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/io/image.h"
 #include "engine/io/json.h"
 #include "tasks/pictures.h"
+#include "tasks/run_record.h"
 #include "tasks/text.h"
 #include "tasks/viz/runs.h"
 #include "tests/support/cli.h"
@@ -188,6 +190,20 @@ TEST(CliViz, FlagsThatContradictTheRecordNameBothValues) {
   expect_one_line_error("viz top-patches --limit 0" + classifier, "viz top-patches: --limit must be positive, got 0");
   expect_one_line_error("viz sheet --limit -3" + classifier, "viz sheet: --limit must be positive, got -3");
   expect_one_line_error("viz unit --neuron --y -1 --iterations 1" + classifier, "--y must be 0 or more, got -1");
+  // The record's own values are no contradiction.
+  const pw::tasks::RunRecord record = pw::tasks::read_run_record(r.classifier);
+  std::ostringstream mean;
+  for (size_t i = 0; i < record.mean.size(); ++i) mean << (i ? "," : "") << record.mean[i];
+  const pw::testing::CliResult same =
+      run_cli("viz class --iterations 1 --image-size 32 --channels 3 --mean " + mean.str() + classifier);
+  EXPECT_EQ(same.status, 0) << same.out;
+  // Without a record, sizes must still make sense.
+  const std::string random = " --random --model alexnet-small --width 0.25" + kQuick + " --out " + r.work + "/bad";
+  expect_one_line_error("viz class --iterations 1 --image-size 0" + random,
+                        "viz class: --image-size must be positive, got 0");
+  expect_one_line_error("viz unit --iterations 1 --channels 0" + random, "viz unit: --channels must be positive, got 0");
+  expect_one_line_error("viz dream --image x.png --mean 0.1,0.2" + random,
+                        "viz dream: --mean needs 1 value (the network has 1 input channel), got 2");
 }
 
 TEST(CliViz, MethodsThatExplainClassesRefusePretextNetworks) {
