@@ -47,7 +47,8 @@ void check_forward(const Tensor& out, const char* name, const std::vector<Tensor
     if (t.defined() && first_non_finite(t) >= 0)
       already += "; its input " + std::to_string(i) + " " + shape_str(t.shape()) + " was already non-finite (" +
                  (t.grad_fn() ? "made by op '" + t.grad_fn()->name + "' outside anomaly detection"
-                              : std::string("a leaf: a parameter, a buffer or the data")) + ")";
+                              : std::string("a leaf: a parameter, a buffer or the data")) +
+                 ")";
   }
   PW_FAIL("detect-anomaly: the forward of op '", name, "' produced a non-finite value (", where_non_finite(out, at),
           "); its inputs: ", shapes, already.empty() ? "; every input was finite" : already);
@@ -60,8 +61,8 @@ void check_backward(const Node& n, const Tensor& grad_out, const std::vector<Ten
     const int64_t at = first_non_finite(grads[i]);
     if (at < 0) continue;
     const bool upstream_finite = first_non_finite(grad_out) < 0;
-    PW_FAIL("detect-anomaly: the backward of op '", n.name, "' produced a non-finite gradient for its input ", i,
-            " (", where_non_finite(grads[i], at), ") from ", upstream_finite ? "a finite" : "a non-finite",
+    PW_FAIL("detect-anomaly: the backward of op '", n.name, "' produced a non-finite gradient for its input ", i, " (",
+            where_non_finite(grads[i], at), ") from ", upstream_finite ? "a finite" : "a non-finite",
             " upstream gradient ", shape_str(grad_out.shape()), "; the op's inputs: ", shapes_text(n.input_shapes),
             ", its output: ", shape_str(n.output_shape));
   }

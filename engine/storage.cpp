@@ -18,8 +18,11 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 }
 
 Storage::~Storage() {
-  if (device_.is_cpu()) host_deallocate(data_, nbytes_);
-  else device_deallocate(device_, data_, nbytes_);
+  if (device_.is_cpu()) {
+    host_deallocate(data_, nbytes_);
+  } else {
+    device_deallocate(device_, data_, nbytes_);
+  }
 }
 
 }  // namespace pw

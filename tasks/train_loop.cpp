@@ -147,8 +147,10 @@ class Loop {
       try {
         train_step(batch, t0);
       } catch (const std::bad_alloc&) {  // a buffer outside tensors (tensors throw pw::Error naming themselves)
-        PW_FAIL("train: out of memory in step ", step_ + 1, ": an allocation outside tensors (a kernel's scratch "
-                "buffer, say) failed; ", memory_in_use_text(), ". Try a smaller --batch-size or --image-size");
+        PW_FAIL("train: out of memory in step ", step_ + 1,
+                ": an allocation outside tensors (a kernel's scratch "
+                "buffer, say) failed; ",
+                memory_in_use_text(), ". Try a smaller --batch-size or --image-size");
       }
       if (step_ % task_.steps_per_epoch == 0) end_epoch();
       else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0) save();
@@ -250,10 +252,11 @@ class Loop {
     const std::string kept = checkpoint_.empty() ? "no checkpoint is written (no output folder)"
                              : last_saved_ < 0   ? "no checkpoint was written (none had been saved yet)"
                                                  : "the last checkpoint (step " + std::to_string(last_saved_) + ", " +
-                                                       checkpoint_ + ") is kept as it was";
+                                                     checkpoint_ + ") is kept as it was";
     PW_FAIL("train: stopped at step ", step_ + 1, " of ", r_.total_steps, ": the loss is ", number_text(loss), "; ",
-            culprit.empty() ? "every gradient is finite" : culprit, ". The run stops before this step's update; ",
-            kept, ". Try a lower --lr (it is ", c_.optimizer.lr, ") or --clip-grad-norm; --detect-anomaly names the "
+            culprit.empty() ? "every gradient is finite" : culprit, ". The run stops before this step's update; ", kept,
+            ". Try a lower --lr (it is ", c_.optimizer.lr,
+            ") or --clip-grad-norm; --detect-anomaly names the "
             "first op that made a non-finite value");
   }
 

@@ -55,7 +55,8 @@ TEST(CliFaults, ADivergingLearningRateStopsAtTheFirstNonFiniteStep) {
   const int64_t bad_step = std::stoll(m[1]);
   expect_has(r.out, "The run stops before this step's update; ");
   expect_has(r.out, "--detect-anomaly names the first op");
-  if (m[2] != "nan" && m[2] != "inf" && m[2] != "-inf") expect_has(r.out, "the first parameter whose gradient is not finite is '");
+  if (m[2] != "nan" && m[2] != "inf" && m[2] != "-inf")
+    expect_has(r.out, "the first parameter whose gradient is not finite is '");
   ASSERT_GT(bad_step, 1) << r.out;  // the first step at 1e5 is still finite; its checkpoint exists
   expect_has(r.out, "the last checkpoint (step " + std::to_string(bad_step - 1) + ", " + out +
                         "/checkpoint.safetensors) is kept as it was");
@@ -76,13 +77,14 @@ TEST(CliFaults, ADivergingLearningRateStopsAtTheFirstNonFiniteStep) {
 
 TEST(CliFaults, DetectAnomalyNamesTheFirstOpThatMadeANonFiniteValue) {
   const std::string out = scratch("anomaly"), log = out + ".log";
-  const Finished r = pw::testing::run_to_end(
-      train_args(kTiny + "--epochs 4 --lr 1e5 --detect-anomaly --out " + out), log);
+  const Finished r =
+      pw::testing::run_to_end(train_args(kTiny + "--epochs 4 --lr 1e5 --detect-anomaly --out " + out), log);
   ASSERT_TRUE(r.exited) << r.out;
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(count_lines(r.out), 1) << r.out;
-  const std::regex said("patchwork: error: detect-anomaly: the (forward|backward) of op '[a-z_0-9]+' produced a "
-                        "non-finite (value|gradient)");
+  const std::regex said(
+      "patchwork: error: detect-anomaly: the (forward|backward) of op '[a-z_0-9]+' produced a "
+      "non-finite (value|gradient)");
   EXPECT_TRUE(std::regex_search(r.out, said)) << r.out;
   expect_has(r.out, "inputs: [");  // the shapes
   fs::remove_all(out);
@@ -99,21 +101,23 @@ TEST(CliFaults, AFileSizeLimitSmallerThanACheckpointKeepsThePreviousOne) {
   const std::string checkpoint = out + "/checkpoint.safetensors";
   const std::string before = pw::testing::read_text(checkpoint);
   const rlimit limit{before.size() / 2, before.size() / 2};
-  const Finished r = pw::testing::run_to_end(
-      {PW_CLI_PATH, "train", "--resume", "--out", out, "--stop-after", "4", "--quiet"}, log,
-      [&] { setrlimit(RLIMIT_FSIZE, &limit); });
+  const Finished r =
+      pw::testing::run_to_end({PW_CLI_PATH, "train", "--resume", "--out", out, "--stop-after", "4", "--quiet"}, log,
+                              [&] { setrlimit(RLIMIT_FSIZE, &limit); });
   ASSERT_TRUE(r.exited) << "ended by signal " << r.code << "\n" << r.out;
   EXPECT_EQ(r.code, 1) << r.out;
   expect_has(r.out, "patchwork: error: ");
-  expect_has(r.out, "cannot write '" + checkpoint + "': File too large (the file-size limit, "
-                    "ulimit -f, is " + std::to_string(limit.rlim_cur) + " bytes)");
+  expect_has(r.out, "cannot write '" + checkpoint +
+                        "': File too large (the file-size limit, "
+                        "ulimit -f, is " +
+                        std::to_string(limit.rlim_cur) + " bytes)");
   expect_has(r.out, "the previous '" + checkpoint + "' is untouched");
   EXPECT_EQ(pw::testing::read_text(checkpoint), before);
   for (const auto& e : fs::directory_iterator(out))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   // The run goes on from the kept checkpoint once the limit is gone.
-  const Finished again = pw::testing::run_to_end(
-      {PW_CLI_PATH, "train", "--resume", "--out", out, "--stop-after", "4", "--quiet"}, log);
+  const Finished again =
+      pw::testing::run_to_end({PW_CLI_PATH, "train", "--resume", "--out", out, "--stop-after", "4", "--quiet"}, log);
   EXPECT_TRUE(again.exited && again.code == 0) << again.out;
   expect_has(again.out, "stopped at step 4");
   fs::remove_all(out);

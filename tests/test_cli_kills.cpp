@@ -141,9 +141,11 @@ TEST(CliKills, SixtyKillsAtRandomMomentsThenResumesEndWithTheWeightsOfARunNeverK
       }
     }
     // The run ended by itself: it must have succeeded, with the reference's weights.
-    const pw::testing::Finished f = ended == pid ? pw::testing::finished_from(status, log) : pw::testing::wait_for(pid, log);
+    const pw::testing::Finished f =
+        ended == pid ? pw::testing::finished_from(status, log) : pw::testing::wait_for(pid, log);
     ASSERT_TRUE(f.exited && f.code == 0) << "start " << starts << " (" << (has_checkpoint ? "resume" : "new run")
-                                         << ") failed:\n" << f.out;
+                                         << ") failed:\n"
+                                         << f.out;
     ++finished;
     // (summary.json may be missing: a kill after the last checkpoint, then a resume with nothing left.)
     if (pw::io::read_checkpoint(out + "/checkpoint.safetensors").step < 15) continue;
@@ -152,9 +154,11 @@ TEST(CliKills, SixtyKillsAtRandomMomentsThenResumesEndWithTheWeightsOfARunNeverK
     kills_this_run = 0;
     fs::remove_all(out);  // start over: a new run, killed again
   }
-  std::printf("[ kills ] %d kills (%d while a file was being written: a temporary left), %d starts, %d runs "
-              "finished (%d of them killed at least once, each equal to the reference bit for bit); a run "
-              "without kills takes %.0f ms\n", kills, in_write, starts, finished, compared, run_ms);
+  std::printf(
+      "[ kills ] %d kills (%d while a file was being written: a temporary left), %d starts, %d runs "
+      "finished (%d of them killed at least once, each equal to the reference bit for bit); a run "
+      "without kills takes %.0f ms\n",
+      kills, in_write, starts, finished, compared, run_ms);
   EXPECT_GE(kills, kKills);
   fs::remove_all(data);
   fs::remove_all(reference);

@@ -114,8 +114,9 @@ TEST(Anomaly, NamesTheBackwardOpThatMadeANonFiniteGradient) {
   DetectAnomalyGuard on;
   Tensor again = sum(sqrt(x));
   const std::string e = error_of([&] { again.backward(); });
-  expect_has(e, "detect-anomaly: the backward of op 'sqrt' produced a non-finite gradient for its input 0 "
-                "(inf at element 1 of [3]) from a finite upstream gradient [3]; the op's inputs: [3], its output: [3]");
+  expect_has(e,
+             "detect-anomaly: the backward of op 'sqrt' produced a non-finite gradient for its input 0 "
+             "(inf at element 1 of [3]) from a finite upstream gradient [3]; the op's inputs: [3], its output: [3]");
 }
 
 TEST(Anomaly, NamesAPlantedNanInABackwardRuleInsideANetwork) {
@@ -132,8 +133,9 @@ TEST(Anomaly, NamesAPlantedNanInABackwardRuleInsideANetwork) {
   Tensor out = (*net->at(3))((*net->at(2))((*net->at(1))(h)));
   Tensor loss = sum(out);
   const std::string e = error_of([&] { loss.backward(); });
-  expect_has(e, "the backward of op 'planted_layer' produced a non-finite gradient for its input 0 (nan at element 3 "
-                "of [2, 4, 6, 6]) from a finite upstream gradient [2, 4, 6, 6]");
+  expect_has(e,
+             "the backward of op 'planted_layer' produced a non-finite gradient for its input 0 (nan at element 3 "
+             "of [2, 4, 6, 6]) from a finite upstream gradient [2, 4, 6, 6]");
 }
 
 TEST(Anomaly, TheGuardRestoresTheModeAndItIsPerThread) {
@@ -174,8 +176,9 @@ TEST(TrainLoop, StopsAtTheFirstNonFiniteStepKeepingTheLastCheckpoint) {
   c.checkpoint_every = 1;
   c.log_every = 1;
   const std::string e = error_of([&] { tasks::run_training_loop(c, task); });
-  expect_has(e, "train: stopped at step 4 of 10: the loss is nan; the first parameter whose gradient is not finite "
-                "is 'weight' [3, 4] (nan at element");
+  expect_has(e,
+             "train: stopped at step 4 of 10: the loss is nan; the first parameter whose gradient is not finite "
+             "is 'weight' [3, 4] (nan at element");
   expect_has(e, "the last checkpoint (step 3, " + dir + "/checkpoint.safetensors) is kept as it was");
   expect_has(e, "--detect-anomaly");
   const io::Checkpoint ck = io::read_checkpoint(dir + "/checkpoint.safetensors");
@@ -229,7 +232,8 @@ std::string content_of(const std::string& path) { return testing::read_text(path
 
 int temporaries_in(const std::string& dir) {
   int n = 0;
-  for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().find(".tmp.") != std::string::npos;
+  for (const auto& e : fs::directory_iterator(dir))
+    n += e.path().filename().string().find(".tmp.") != std::string::npos;
   return n;
 }
 
@@ -240,10 +244,12 @@ TEST(Files, AtomicWriteReplacesTheFileAndLeavesNoTemporary) {
   EXPECT_EQ(content_of(dir + "/sub/a.txt"), "second");
   EXPECT_EQ(temporaries_in(dir + "/sub"), 0);
   // A writer that fails leaves the old file and no temporary.
-  EXPECT_THROW(write_file_atomic_with(dir + "/sub/a.txt", [](const std::string& tmp) {
-                 std::ofstream(tmp) << "half";
-                 PW_FAIL("the writer failed");
-               }), Error);
+  EXPECT_THROW(write_file_atomic_with(dir + "/sub/a.txt",
+                                      [](const std::string& tmp) {
+                                        std::ofstream(tmp) << "half";
+                                        PW_FAIL("the writer failed");
+                                      }),
+               Error);
   EXPECT_EQ(content_of(dir + "/sub/a.txt"), "second");
   EXPECT_EQ(temporaries_in(dir + "/sub"), 0);
   fs::remove_all(dir);
@@ -306,8 +312,9 @@ TEST(Files, AFileSizeLimitOnAnAppendLeavesOnlyWholeLines) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  expect_has(content_of(message), "cannot append to '" + path + "': File too large (the file-size limit, ulimit -f, "
-                                  "is 110 bytes) (a line of 25 bytes)");
+  expect_has(content_of(message), "cannot append to '" + path +
+                                      "': File too large (the file-size limit, ulimit -f, "
+                                      "is 110 bytes) (a line of 25 bytes)");
   const std::string text = content_of(path);
   std::string four;
   for (int i = 0; i < 4; ++i) four += "{\"step\": " + std::to_string(i) + ", \"loss\": 1.5}\n";
@@ -351,10 +358,11 @@ TEST(Files, AppendFileWritesWholeLines) {
 // ---- memory ----
 
 TEST(Memory, AnAbsurdTensorIsAClearErrorWithTheSizeAndWhatIsInUse) {
-  const Tensor held = Tensor::zeros({1 << 18});  // 1 MiB, so that something is in use
+  const Tensor held = Tensor::zeros({1 << 18});                               // 1 MiB, so that something is in use
   const std::string e = error_of([] { Tensor::empty({int64_t(1) << 44}); });  // 64 TiB
-  expect_has(e, "tensor [17592186044416] f32: out of memory on the cpu: asked for 64.0 TiB (70368744177664 bytes); "
-                "tensors hold ");
+  expect_has(e,
+             "tensor [17592186044416] f32: out of memory on the cpu: asked for 64.0 TiB (70368744177664 bytes); "
+             "tensors hold ");
   expect_has(e, "on the cpu (peak ");
   const std::string overflow = error_of([] { Tensor::empty({int64_t(1) << 61, 2}); });
   expect_has(overflow, "tensor: shape [2305843009213693952, 2] of f32 needs more bytes than fit in 64 bits");

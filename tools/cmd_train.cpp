@@ -91,8 +91,9 @@ void declare(Args& a) {
       .flag("log-every", "10", "metrics.jsonl: a step record every N steps")
       .flag("device", "auto", "auto, cpu, simt (the CUDA kernels run on the CPU) or cuda")
       .flag("threads", "", "CPU threads (absent: all)")
-      .boolean("detect-anomaly", "check every op's output and every gradient: the first NaN or inf is an error naming\n"
-                                 "the op (forward or backward) and its shapes (slow; for finding where a run diverges)")
+      .boolean("detect-anomaly",
+               "check every op's output and every gradient: the first NaN or inf is an error naming\n"
+               "the op (forward or backward) and its shapes (slow; for finding where a run diverges)")
       .boolean("quiet", "no progress output");
 }
 

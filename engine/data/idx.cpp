@@ -203,7 +203,8 @@ void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims,
     auto fail = [&](const std::string& why) { PW_FAIL("idx: cannot write '", path, "': ", why); };
     errno = 0;
     gzFile f = gzopen(tmp.c_str(), gzip ? "wb" : "wbT");  // "T": plain, uncompressed output
-    if (f == nullptr) fail(std::string("cannot create '") + tmp + "': " + (errno != 0 ? std::strerror(errno) : "out of memory"));
+    if (f == nullptr)
+      fail(std::string("cannot create '") + tmp + "': " + (errno != 0 ? std::strerror(errno) : "out of memory"));
     auto write_all = [&](const uint8_t* data, uint64_t n) {
       for (uint64_t done = 0; done < n;) {
         const unsigned piece = static_cast<unsigned>(std::min(n - done, kReadChunk));

@@ -71,8 +71,10 @@ std::string bytes_text(size_t bytes) {
   int u = 0;
   while (v >= 1024 && u < 6) v /= 1024, ++u;
   char text[64];
-  if (u == 0) std::snprintf(text, sizeof text, "%zu bytes", bytes);
-  else std::snprintf(text, sizeof text, "%.1f %s (%zu bytes)", v, units[u], bytes);
+  if (u == 0)
+    std::snprintf(text, sizeof text, "%zu bytes", bytes);
+  else
+    std::snprintf(text, sizeof text, "%.1f %s (%zu bytes)", v, units[u], bytes);
   return text;
 }
 
@@ -89,7 +91,8 @@ std::string memory_in_use_text() {
 }
 
 void* host_allocate(size_t bytes) {
-  PW_CHECK(bytes <= SIZE_MAX - 64, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ", memory_in_use_text());
+  PW_CHECK(bytes <= SIZE_MAX - 64, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ",
+           memory_in_use_text());
   const size_t rounded = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded);
   PW_CHECK(p != nullptr, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ", memory_in_use_text());

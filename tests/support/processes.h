@@ -11,8 +11,7 @@ namespace pw::testing {
 
 // Starts argv[0] with `argv`, stdout and stderr to the file `log`; `in_child` runs in the child
 // before exec (to set resource limits). Returns the child's pid.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log,
-            const std::function<void()>& in_child = {});
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log, const std::function<void()>& in_child = {});
 
 struct Finished {
   bool exited = false;  // false: ended by a signal
