@@ -166,7 +166,7 @@ tasks::TrainingTask task_with_nan_at(int64_t bad_step) {
   return task;
 }
 
-TEST(TrainLoop, StopsAtTheFirstNonFiniteStepKeepingTheLastCheckpoint) {
+TEST(TrainLoopFaults, StopsAtTheFirstNonFiniteStepKeepingTheLastCheckpoint) {
   const std::string dir = scratch("nan_step");
   tasks::TrainingTask task = task_with_nan_at(4);
   tasks::LoopConfig c;
@@ -192,7 +192,7 @@ TEST(TrainLoop, StopsAtTheFirstNonFiniteStepKeepingTheLastCheckpoint) {
 }
 
 // A run that died in the middle of a metrics line (a full disk) resumes: the part line is dropped.
-TEST(TrainLoop, AResumeDropsAMetricsLineCutShort) {
+TEST(TrainLoopFaults, AResumeDropsAMetricsLineCutShort) {
   const std::string dir = scratch("torn_line");
   tasks::LoopConfig c;
   c.epochs = 1;
@@ -214,7 +214,7 @@ TEST(TrainLoop, AResumeDropsAMetricsLineCutShort) {
   fs::remove_all(dir);
 }
 
-TEST(TrainLoop, WithDetectAnomalyNamesTheOp) {
+TEST(TrainLoopFaults, WithDetectAnomalyNamesTheOp) {
   tasks::TrainingTask task = task_with_nan_at(2);
   tasks::LoopConfig c;
   c.progress = false;
