@@ -291,6 +291,85 @@ TEST(SimtRuntimeDeathTest, GuardedAllocationsReportOutOfBoundsAccess) {
       "out-of-bounds access.*past the end of a 4000-byte cudaMalloc allocation");
 }
 
+// Dynamic shared memory ends at a guard page: a launch one float short, or one that forgot
+// its smem argument, faults at the first access past the end, named with kernel, block and
+// thread (the last thread of each block writes the last float).
+TEST(SimtRuntimeDeathTest, DynamicSharedMemoryOverrunsAreReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<float> out(2 * 128);
+        kt::smem_tile(out.get(), 2, 128, 127 * sizeof(float));
+      },
+      "dynamic shared memory overrun: an access 0 bytes past the end of the 508 bytes of "
+      "dynamic shared memory the launch asked for. Kernel smem_tile_kernel, block "
+      "\\([01],0,0\\), thread \\(127,0,0\\)");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<float> out(128);
+        kt::smem_tile(out.get(), 1, 128, 0);
+      },
+      "past the end of the 0 bytes .*forget its smem argument.*Kernel smem_tile_kernel, block "
+      "\\(0,0,0\\), thread \\([0-9]+,0,0\\)");
+}
+
+// A thread that spins waiting for another never finishes on simt: PW_SIMT_TIMEOUT turns the
+// hang into a report of what each worker does, and exit status 124.
+TEST(SimtRuntimeDeathTest, TheWatchdogReportsAHangingLaunch) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        set_schedule(Schedule::forward, 0);  // thread 0 spins before thread 1 ever runs
+        set_workers(1);
+        set_timeout(0.3);
+        DeviceBuffer<int> flag(std::vector<int>{0});
+        kt::spin_wait(flag.get(), 64);
+      },
+      ::testing::ExitedWithCode(124),
+      "PW_SIMT_TIMEOUT: the launch of spin_wait_kernel has run for .* s, more than the limit "
+      "of 0.3 s.*worker 0: block \\(0,0,0\\), running thread \\(0,0,0\\).*"
+      "threads 1-63: not started");
+  // Under the limit, nothing happens; the same kernel finishes when thread 1 runs first.
+  SettingsGuard guard;
+  set_schedule(Schedule::reverse, 0);
+  set_timeout(5);
+  DeviceBuffer<int> flag(std::vector<int>{0});
+  kt::spin_wait(flag.get(), 64);
+  set_timeout(0);
+  EXPECT_EQ(flag.download()[0], 1);
+  EXPECT_THROW(set_timeout(-1), pw::simt::Error);
+}
+
+TEST(SimtRuntimeDeathTest, SignalsInAKernelNameTheBlockAndThread) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(64);
+        kt::divide(out.get(), 5, 64);
+      },
+      "SIGFPE \\(integer division by zero\\).*Kernel divide_kernel, block \\(0,0,0\\), "
+      "thread \\(5,0,0\\)");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(3 * 32);
+        kt::assert_in_kernel(out.get(), 3, 32, 1, 3);
+      },
+      "SIGABRT \\(abort\\(\\) or a failed assert\\).*Kernel assert_kernel, block \\(1,0,0\\), "
+      "thread \\(3,0,0\\)");
+}
+
+// Kernels are built with -fstack-clash-protection: a frame larger than the fiber's stack
+// probes every page and hits the guard page below it, instead of jumping over it.
+TEST(SimtRuntimeDeathTest, AStackFrameLargerThanTheFiberStackHitsItsGuardPage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(4);
+        kt::big_frame(out.get(), 4);
+      },
+      "fiber stack overflow.*Kernel big_frame_kernel, block \\(0,0,0\\), thread \\([0-3],0,0\\)");
+}
+
 // Settings are read from the environment once, at first use: each check runs in a fresh
 // child process, before anything in it has touched simt.
 TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
