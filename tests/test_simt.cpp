@@ -452,8 +452,11 @@ TEST(Simt, StaticSharedMemoryIsPoisonedAtEveryBlockStart) {
   for (auto [s, seed] : all_schedules()) {
     pw::simt::set_schedule(s, seed);
     DeviceBuffer<int> out(blocks * 64);
-    kt::stale_static_shared(out.get(), blocks);
+    kt::stale_static_shared(out.get(), blocks, /*fixed=*/false);
     EXPECT_EQ(out.download(), std::vector<int>(blocks * 64, -1)) << schedule_name(s);
+    kt::stale_static_shared(out.get(), blocks, /*fixed=*/true);  // writes, then reads: no poison
+    const auto got = out.download();
+    for (int i = 0; i < blocks * 64; ++i) ASSERT_EQ(got[i], i / 64 + 1) << i << " " << schedule_name(s);
   }
 }
 

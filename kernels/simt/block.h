@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/simt/fiber.h"
 #include "kernels/simt/simt.h"
@@ -12,6 +14,10 @@
 namespace pw::simt::detail {
 
 inline constexpr unsigned kMaxBlockThreads = 1024;
+
+// Static shared memory that a block may use: [offset, offset + bytes) runs in the module's
+// thread-local block (static_shared.cpp). Computed per kernel; valid during its launch.
+using SharedRuns = std::vector<std::pair<size_t, size_t>>;
 
 inline uint64_t mix64(uint64_t x) {  // splitmix64 finalizer
   x += 0x9E3779B97F4A7C15ull;
@@ -77,8 +83,8 @@ BlockRun& current_block(const char* what);
 BlockRun* current_block_or_null();
 
 // Runs block `linear` of the launch to completion on the calling worker; throws on failure.
-void run_block(BlockRun& run, const LaunchDesc& desc, uint64_t linear, Schedule schedule,
-               uint64_t seed);
+void run_block(BlockRun& run, const LaunchDesc& desc, const SharedRuns& static_shared,
+               uint64_t linear, Schedule schedule, uint64_t seed);
 
 // Thread t has exited: completes the warp collectives its warp-mates wait at, now that it
 // has left their groups (PTX: *_sync waits for the non-exited lanes of the mask only).
@@ -97,9 +103,10 @@ std::string describe_threads(const BlockRun& run);
 cudaError_t fail(cudaError_t code, std::string detail);
 // Per-kernel dynamic shared memory limit (cudaFuncSetAttribute), bytes.
 size_t max_dynamic_smem(const void* kernel);
+const SharedRuns& static_shared_runs(const void* kernel);
 // Places the block's dynamic shared memory (`dynamic_bytes`, ending at a guard page) and
-// poisons it and the static shared memory of the calling worker (shared.cpp).
-void prepare_shared_memory(BlockRun& run, size_t dynamic_bytes);
+// poisons it and the static shared memory `runs` of the calling worker (shared.cpp).
+void prepare_shared_memory(BlockRun& run, size_t dynamic_bytes, const SharedRuns& runs);
 // The live allocation starting at or below `addr` (for the fault handler: never blocks).
 bool allocation_below(const void* addr, const void** base, size_t* bytes);
 // The watchdog (watchdog.cpp): a launch starts (desc) or ends (nullptr); the block record a

@@ -64,24 +64,22 @@ pw_simt_trampoline:
     .cfi_endproc
     .size   pw_simt_trampoline, .-pw_simt_trampoline
 
-/* The probe of the static shared memory section (shared.cpp): a thread-local byte in the
- * section the __shared__ macro puts every static shared variable in, and its offset in the
- * module's thread-local block, which the linker resolves. &probe - offset is the calling
- * thread's copy of that block. The flags match what GCC emits for a thread_local variable
- * with a section attribute ("awT", progbits). */
-    .section pw_simt_shared,"awT",@progbits
-    .globl  pw_simt_shared_probe
-    .type   pw_simt_shared_probe, @tls_object
-    .size   pw_simt_shared_probe, 1
-pw_simt_shared_probe:
+/* The thread-local probe (shared.cpp): a thread-local byte and its offset in the module's
+ * thread-local block, which the linker resolves. &probe - offset is the calling thread's
+ * copy of that block, where the symbol table's offsets of static shared variables apply. */
+    .section .tbss,"awT",@nobits
+    .globl  pw_simt_tls_probe
+    .type   pw_simt_tls_probe, @tls_object
+    .size   pw_simt_tls_probe, 1
+pw_simt_tls_probe:
     .zero   1
 
     .section .rodata
-    .globl  pw_simt_shared_probe_dtpoff
-    .type   pw_simt_shared_probe_dtpoff, @object
-    .size   pw_simt_shared_probe_dtpoff, 8
+    .globl  pw_simt_tls_probe_dtpoff
+    .type   pw_simt_tls_probe_dtpoff, @object
+    .size   pw_simt_tls_probe_dtpoff, 8
     .p2align 3
-pw_simt_shared_probe_dtpoff:
-    .quad   pw_simt_shared_probe@dtpoff
+pw_simt_tls_probe_dtpoff:
+    .quad   pw_simt_tls_probe@dtpoff
 
     .section .note.GNU-stack,"",@progbits

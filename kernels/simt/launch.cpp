@@ -61,6 +61,7 @@ thread_local bool tl_in_launch = false;
 
 struct Job {
   const detail::LaunchDesc* desc = nullptr;
+  const detail::SharedRuns* static_shared = nullptr;
   uint64_t blocks = 0, chunk = 1;
   Schedule schedule = Schedule::forward;
   uint64_t seed = 0;
@@ -108,7 +109,8 @@ void work_on(Job& job, int worker) {
     const uint64_t end = std::min(job.blocks, begin + job.chunk);
     for (uint64_t b = begin; b < end && !job.failed.load(std::memory_order_relaxed); ++b) {
       try {
-        detail::run_block(*run, *job.desc, block_at(job, b), job.schedule, job.seed);
+        detail::run_block(*run, *job.desc, *job.static_shared, block_at(job, b), job.schedule,
+                          job.seed);
       } catch (...) {
         std::lock_guard<std::mutex> lock(job.error_mutex);
         if (!job.error) job.error = std::current_exception();
@@ -257,6 +259,7 @@ void launch_kernel(const LaunchDesc& desc) {
   const int n_workers = workers();
   Job job;
   job.desc = &desc;
+  job.static_shared = &static_shared_runs(desc.kernel);
   job.blocks = uint64_t{g.x} * g.y * g.z;
   // Chunks keep the shared counter cold for big grids while leaving ~8 chunks per worker.
   job.chunk = std::max<uint64_t>(1, job.blocks / (uint64_t(n_workers) * 8));

@@ -291,8 +291,8 @@ int block_barrier(BarrierOp op, int pred, const Site& site) {
   return static_cast<int>(me.result);
 }
 
-void run_block(BlockRun& r, const LaunchDesc& desc, uint64_t linear, Schedule schedule,
-               uint64_t seed) {
+void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_shared,
+               uint64_t linear, Schedule schedule, uint64_t seed) {
   r.desc = &desc;
   r.block_dim = desc.block;
   r.grid_dim = desc.grid;
@@ -320,7 +320,7 @@ void run_block(BlockRun& r, const LaunchDesc& desc, uint64_t linear, Schedule sc
   blockIdx = r.block_idx;
   blockDim = r.block_dim;
   gridDim = r.grid_dim;
-  prepare_shared_memory(r, desc.smem);
+  prepare_shared_memory(r, desc.smem, static_shared);
 
   tl_run = &r;
   std::exception_ptr err;

@@ -51,10 +51,17 @@
 #define __noinline__ __attribute__((noinline))
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
-// Block-shared because a block runs to completion on one worker thread (see above). The
-// section gathers every static shared variable of the program into one range, which simt
-// poisons at the start of every block (kernels/simt/shared.cpp).
-#define __shared__ static thread_local __attribute__((section("pw_simt_shared")))
+// Block-shared because a block runs to completion on one worker thread (see above). Each
+// __shared__ variable is preceded by a one-byte marker, a static local of the same function
+// (kept by `used`, named uniquely by __COUNTER__): simt finds the markers in the program's
+// symbol table, takes every thread-local static of a function holding one for static shared
+// memory, and poisons it at the start of every block (kernels/simt/shared.cpp).
+#define PW_SIMT_CAT2(a, b) a##b
+#define PW_SIMT_CAT(a, b) PW_SIMT_CAT2(a, b)
+#define __shared__                                                                         \
+  [[maybe_unused]] static thread_local __attribute__((used)) char PW_SIMT_CAT(             \
+      pw_simt_shared_mark_, __COUNTER__);                                                  \
+  static thread_local
 
 // A compiler barrier around every synchronization call: shared memory is re-read after it.
 #define PW_SIMT_CLOBBER() __asm__ __volatile__("" ::: "memory")

@@ -32,14 +32,22 @@ __global__ void smem_tile_kernel(float* out) {
   out[blockIdx.x * blockDim.x + t] = tile[blockDim.x - 1 - t];
 }
 
-// Reads static shared memory before any thread of the block wrote it (undefined in CUDA;
-// poison on simt), then writes it: a later block on the same worker must not see this.
+// The seeded bug: reads static shared memory before any thread of the block wrote it
+// (undefined in CUDA; poison on simt), then writes it: a later block on the same worker must
+// not see this. The fixed twin writes its slot before the barrier and reads a neighbour's.
+template <bool kFixed>
 __global__ void stale_static_shared_kernel(int* out) {
   __shared__ int s[64];
   const unsigned t = threadIdx.x;
-  out[blockIdx.x * blockDim.x + t] = s[t];
-  __syncthreads();
-  s[t] = static_cast<int>(blockIdx.x) + 1;
+  if (kFixed) {
+    s[t] = static_cast<int>(blockIdx.x) + 1;
+    __syncthreads();
+    out[blockIdx.x * blockDim.x + t] = s[(t + 1) % 64];
+  } else {
+    out[blockIdx.x * blockDim.x + t] = s[t];
+    __syncthreads();
+    s[t] = static_cast<int>(blockIdx.x) + 1;
+  }
 }
 
 // Records the order in which blocks start.
@@ -86,8 +94,9 @@ void smem_tile(float* out, int blocks, int threads, size_t smem_bytes) {
   PW_LAUNCH(smem_tile_kernel, blocks, threads, smem_bytes, 0)(out);
   PW_CUDA_CHECK_LAUNCH();
 }
-void stale_static_shared(int* out, int blocks) {
-  PW_LAUNCH(stale_static_shared_kernel, blocks, 64, 0, 0)(out);
+void stale_static_shared(int* out, int blocks, bool fixed) {
+  if (fixed) PW_LAUNCH(stale_static_shared_kernel<true>, blocks, 64, 0, 0)(out);
+  else PW_LAUNCH(stale_static_shared_kernel<false>, blocks, 64, 0, 0)(out);
   PW_CUDA_CHECK_LAUNCH();
 }
 void block_order(unsigned* counter, int* order, int gx, int gy) {

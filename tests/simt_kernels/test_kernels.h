@@ -44,7 +44,7 @@ void last_block_sum(const float* x, int n, float* partial, unsigned* ticket, flo
 // fidelity.cu
 void exited_lanes(float* shfl, unsigned* ballot, int* sum, int exit_from, int threads);
 void smem_tile(float* out, int blocks, int threads, size_t smem_bytes);  // needs threads floats
-void stale_static_shared(int* out, int blocks);                       // 64 threads per block
+void stale_static_shared(int* out, int blocks, bool fixed);  // 64 threads per block
 void block_order(unsigned* counter, int* order, int gx, int gy);
 void spin_wait(int* flag, int threads);  // endless when thread 0 runs first
 void divide(int* out, int zero_at, int threads);
