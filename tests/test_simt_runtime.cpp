@@ -379,8 +379,9 @@ TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
         setenv("PW_SIMT_SCHEDULE", "random:42", 1);
         setenv("PW_SIMT_WORKERS", "3", 1);
         setenv("PW_SIMT_STACK_KIB", "128", 1);
+        setenv("PW_SIMT_TIMEOUT", "2.5", 1);
         const bool ok = schedule() == Schedule::random && schedule_seed() == 42 && workers() == 3 &&
-                        stack_size() == 128 * 1024;
+                        stack_size() == 128 * 1024 && timeout() == 2.5;
         std::exit(ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
@@ -391,6 +392,17 @@ TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
           schedule();
         } catch (const pw::simt::Error& e) {
           std::exit(std::string(e.what()).find("PW_SIMT_SCHEDULE=backwards") != std::string::npos ? 0 : 2);
+        }
+        std::exit(1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        setenv("PW_SIMT_TIMEOUT", "soon", 1);
+        try {
+          timeout();
+        } catch (const pw::simt::Error& e) {
+          std::exit(std::string(e.what()).find("PW_SIMT_TIMEOUT=soon") != std::string::npos ? 0 : 2);
         }
         std::exit(1);
       },
