@@ -535,9 +535,19 @@ TEST(Simt, PointerArgumentsMustBeLiveDeviceMemory) {
   EXPECT_NE(freed_msg.find("4096-byte cudaMalloc allocation"), std::string::npos) << freed_msg;
   EXPECT_NE(freed_msg.find("freed"), std::string::npos) << freed_msg;
 
+  // Pinned host memory (cudaMallocHost) is mapped for the device: fine.
+  float* pinned = nullptr;
+  ASSERT_EQ(pw::simt::cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)),
+            pw::simt::cudaSuccess);
+  for (int i = 0; i < n; ++i) pinned[i] = 2.0f;
+  kt::vector_add(a.get(), pinned, c.get(), n, 1, 64);
+  EXPECT_EQ(c.download(), std::vector<float>(n, 3.0f));
+  ASSERT_EQ(pw::simt::cudaFreeHost(pinned), pw::simt::cudaSuccess);
+
   // Null, and a pointer just past the end of a buffer (an empty slice), are fine.
-  EXPECT_NO_THROW(kt::vector_add(nullptr, nullptr, c.get() + n, 0, 1, 64));
-  for (float v : c.download()) EXPECT_TRUE(std::isnan(v));  // untouched: still the poison
+  DeviceBuffer<float> fresh(n);
+  EXPECT_NO_THROW(kt::vector_add(nullptr, nullptr, fresh.get() + n, 0, 1, 64));
+  for (float v : fresh.download()) EXPECT_TRUE(std::isnan(v));  // untouched: still the poison
 }
 
 TEST(Simt, DeepRecursionAcrossABarrierStaysOnEachFibersStack) {
