@@ -4,6 +4,7 @@
 // deadlocks and bad masks reported as errors; failures that unwind every fiber.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -403,30 +404,150 @@ TEST(Simt, BarrierInDivergentCodeIsAReportedDeadlock) {
   EXPECT_EQ(c.download(), std::vector<float>(n, 2.0f));
 }
 
-TEST(Simt, WarpMasksNamingExitedOrMissingLanesAreErrors) {
+TEST(Simt, ACollectiveAfterSomeLanesReturnedWaitsOnlyForTheRest) {
+  // PTX: the *_sync forms wait for the non-exited lanes of the mask. Lanes 16-31 of each warp
+  // return at once; lanes 0-15 meet at __syncwarp, a shuffle, a ballot and a reduction over
+  // the full mask. Forward: 0-15 wait before 16-31 exit (their exit completes the group);
+  // reverse: 16-31 have exited when 0-15 arrive. Lane 15 reads lane 16: poison (NaN).
   SettingsGuard guard;
-  DeviceBuffer<float> out(64);
-  // Forward: lanes 0-15 wait before 16-31 exit (found when no thread can move); reverse:
-  // 16-31 have exited when 0-15 arrive (found at the shuffle).
+  const int threads = 64, exit_from = 16;
   for (auto [s, seed] : all_schedules()) {
     pw::simt::set_schedule(s, seed);
-    try {
-      kt::shfl_from_exited_lane(out.get(), 64);
-      FAIL() << "a shuffle waiting for exited lanes was not reported";
-    } catch (const pw::simt::Error& e) {
-      const std::string msg = e.what();
-      EXPECT_NE(msg.find("deadlock"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("exited"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("__shfl_down_sync"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("warp.cu"), std::string::npos) << msg;
+    DeviceBuffer<float> shfl(threads);
+    DeviceBuffer<unsigned> ballot(threads);
+    DeviceBuffer<int> sum(threads);
+    kt::exited_lanes(shfl.get(), ballot.get(), sum.get(), exit_from, threads);
+    const auto f = shfl.download();
+    const auto b = ballot.download();
+    const auto r = sum.download();
+    for (int t = 0; t < threads; ++t) {
+      if (t % 32 >= exit_from) continue;
+      if (t % 32 == exit_from - 1) {
+        EXPECT_TRUE(std::isnan(f[t])) << t << " " << schedule_name(s) << ": " << f[t];
+      } else {
+        EXPECT_EQ(f[t], static_cast<float>(t + 1)) << t << " " << schedule_name(s);
+      }
+      EXPECT_EQ(b[t], 0xffffu) << t << " " << schedule_name(s);
+      EXPECT_EQ(r[t], exit_from) << t << " " << schedule_name(s);
     }
   }
+}
+
+TEST(Simt, ALaneOutsideItsOwnMaskIsAnError) {
+  DeviceBuffer<float> out(64);
   try {
     kt::shfl_mask_without_self(out.get());
     FAIL() << "a lane outside its own mask was not reported";
   } catch (const pw::simt::Error& e) {
     EXPECT_NE(std::string(e.what()).find("does not include its own lane"), std::string::npos) << e.what();
   }
+}
+
+TEST(Simt, StaticSharedMemoryIsPoisonedAtEveryBlockStart) {
+  // One worker runs the blocks one after another: without the poison, block b would read
+  // what block b-1 wrote (b). Every block reads -1 (0xFFFFFFFF) instead.
+  SettingsGuard guard;
+  pw::simt::set_workers(1);
+  const int blocks = 5;
+  for (auto [s, seed] : all_schedules()) {
+    pw::simt::set_schedule(s, seed);
+    DeviceBuffer<int> out(blocks * 64);
+    kt::stale_static_shared(out.get(), blocks, /*fixed=*/false);
+    EXPECT_EQ(out.download(), std::vector<int>(blocks * 64, -1)) << schedule_name(s);
+    kt::stale_static_shared(out.get(), blocks, /*fixed=*/true);  // writes, then reads: no poison
+    const auto got = out.download();
+    for (int i = 0; i < blocks * 64; ++i) ASSERT_EQ(got[i], i / 64 + 1) << i << " " << schedule_name(s);
+  }
+}
+
+TEST(Simt, DynamicSharedMemoryOfTheRightSizeEndsAtItsGuardPage) {
+  // The launch asks for exactly blockDim.x floats (1020 bytes: the last float touches the
+  // guard page's first byte minus 4). Overruns are death tests in test_simt_runtime.
+  SettingsGuard guard;
+  const int threads = 255, blocks = 3;
+  for (auto [s, seed] : all_schedules()) {
+    pw::simt::set_schedule(s, seed);
+    DeviceBuffer<float> out(blocks * threads);
+    kt::smem_tile(out.get(), blocks, threads, threads * sizeof(float));
+    const auto got = out.download();
+    for (int i = 0; i < blocks * threads; ++i)
+      ASSERT_EQ(got[i], static_cast<float>(threads - 1 - i % threads)) << i << " " << schedule_name(s);
+  }
+}
+
+TEST(Simt, BlockOrderIsPermutedByTheSchedule) {
+  // One worker: the order in which blocks start is the order the schedule gives them.
+  SettingsGuard guard;
+  pw::simt::set_workers(1);
+  const int gx = 37, gy = 3, n = gx * gy;
+  auto order_of = [&](Schedule s, uint64_t seed) {
+    pw::simt::set_schedule(s, seed);
+    DeviceBuffer<unsigned> counter(std::vector<unsigned>{0});
+    DeviceBuffer<int> order(n);
+    kt::block_order(counter.get(), order.get(), gx, gy);
+    return order.download();
+  };
+  std::vector<int> forward(n), reverse(n);
+  for (int i = 0; i < n; ++i) {
+    forward[i] = i;
+    reverse[i] = n - 1 - i;
+  }
+  EXPECT_EQ(order_of(Schedule::forward, 0), forward);
+  EXPECT_EQ(order_of(Schedule::reverse, 0), reverse);
+  const auto r1 = order_of(Schedule::random, 1), r2 = order_of(Schedule::random, 2);
+  for (const auto& r : {r1, r2}) {
+    EXPECT_NE(r, forward);
+    EXPECT_NE(r, reverse);
+    EXPECT_EQ(std::set<int>(r.begin(), r.end()).size(), size_t{n});  // every block once
+    EXPECT_EQ(*std::min_element(r.begin(), r.end()), 0);
+    EXPECT_EQ(*std::max_element(r.begin(), r.end()), n - 1);
+  }
+  EXPECT_NE(r1, r2);
+  EXPECT_EQ(order_of(Schedule::random, 1), r1);  // reproducible from the seed
+  EXPECT_EQ(order_of(Schedule::random, 7).size(), size_t{n});
+  pw::simt::set_workers(2);  // several workers: still every block exactly once
+  const auto two = order_of(Schedule::random, 1);
+  EXPECT_EQ(std::set<int>(two.begin(), two.end()).size(), size_t{n});
+}
+
+TEST(Simt, PointerArgumentsMustBeLiveDeviceMemory) {
+  const int n = 100;
+  DeviceBuffer<float> a(std::vector<float>(n, 1.0f)), c(n);
+  std::vector<float> host(n, 1.0f);
+  auto message_of = [&](auto&& launch) {
+    try {
+      launch();
+    } catch (const pw::simt::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string host_msg = message_of([&] { kt::vector_add(a.get(), host.data(), c.get(), n, 1, 64); });
+  EXPECT_NE(host_msg.find("vector_add_kernel"), std::string::npos) << host_msg;
+  EXPECT_NE(host_msg.find("pointer argument 2"), std::string::npos) << host_msg;
+  EXPECT_NE(host_msg.find("host pointer"), std::string::npos) << host_msg;
+
+  float* freed = nullptr;
+  ASSERT_EQ(pw::simt::cudaMalloc(reinterpret_cast<void**>(&freed), 4096), pw::simt::cudaSuccess);
+  ASSERT_EQ(pw::simt::cudaFree(freed), pw::simt::cudaSuccess);
+  const std::string freed_msg = message_of([&] { kt::vector_add(a.get(), a.get(), freed + 10, n, 1, 64); });
+  EXPECT_NE(freed_msg.find("pointer argument 3"), std::string::npos) << freed_msg;
+  EXPECT_NE(freed_msg.find("4096-byte cudaMalloc allocation"), std::string::npos) << freed_msg;
+  EXPECT_NE(freed_msg.find("freed"), std::string::npos) << freed_msg;
+
+  // Pinned host memory (cudaMallocHost) is mapped for the device: fine.
+  float* pinned = nullptr;
+  ASSERT_EQ(pw::simt::cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)),
+            pw::simt::cudaSuccess);
+  for (int i = 0; i < n; ++i) pinned[i] = 2.0f;
+  kt::vector_add(a.get(), pinned, c.get(), n, 1, 64);
+  EXPECT_EQ(c.download(), std::vector<float>(n, 3.0f));
+  ASSERT_EQ(pw::simt::cudaFreeHost(pinned), pw::simt::cudaSuccess);
+
+  // Null, and a pointer just past the end of a buffer (an empty slice), are fine.
+  DeviceBuffer<float> fresh(n);
+  EXPECT_NO_THROW(kt::vector_add(nullptr, nullptr, fresh.get() + n, 0, 1, 64));
+  for (float v : fresh.download()) EXPECT_TRUE(std::isnan(v));  // untouched: still the poison
 }
 
 TEST(Simt, DeepRecursionAcrossABarrierStaysOnEachFibersStack) {

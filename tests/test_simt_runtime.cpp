@@ -62,6 +62,14 @@ __global__ void big_dynamic_smem(float* out, int n) {
   if (threadIdx.x == 0) out[0] = s[n - 1];
 }
 
+// Dynamic shared memory used as float4: its size must keep the start 16-byte aligned.
+__global__ void float4_dynamic_smem(float* out) {
+  PW_DYNAMIC_SMEM(float4, s);
+  s[threadIdx.x] = make_float4(1.0f, 2.0f, 3.0f, 4.0f);
+  __syncthreads();
+  if (threadIdx.x == 0) out[0] = s[blockDim.x - 1].w;
+}
+
 #if PW_SIMT_ASAN
 // For the AddressSanitizer checks: thread 5, which waited at a barrier and so runs as a fiber
 // on a pool stack (thread 0 keeps the worker's own), writes local[index] of a local array of 8;
@@ -242,6 +250,23 @@ TEST(SimtRuntime, BadLaunchConfigurationsSetTheLastError) {
   EXPECT_EQ(one.download()[0], static_cast<float>(n - 1));
 }
 
+TEST(SimtRuntime, DynamicSharedMemoryMustBeAlignedForItsType) {
+  // simt ends dynamic shared memory at a guard page, so a size that is not a multiple of 16
+  // leaves a float4 view misaligned: an error naming both, not a silent misaligned access.
+  DeviceBuffer<float> one(1);
+  try {
+    PW_LAUNCH(ks::float4_dynamic_smem, 1, 2, 36, 0)(one.get());
+    FAIL() << "a misaligned float4 view of dynamic shared memory was not reported";
+  } catch (const pw::simt::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("ks::float4_dynamic_smem uses its dynamic shared memory as float4 "
+                       "(alignment 16), but the launch gave 36 bytes"), std::string::npos) << msg;
+  }
+  PW_LAUNCH(ks::float4_dynamic_smem, 1, 2, 32, 0)(one.get());
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(one.download()[0], 4.0f);
+}
+
 TEST(SimtRuntime, BlocksRunOnSeveralWorkers) {
   SettingsGuard guard;
   set_workers(3);
@@ -291,6 +316,85 @@ TEST(SimtRuntimeDeathTest, GuardedAllocationsReportOutOfBoundsAccess) {
       "out-of-bounds access.*past the end of a 4000-byte cudaMalloc allocation");
 }
 
+// Dynamic shared memory ends at a guard page: a launch one float short, or one that forgot
+// its smem argument, faults at the first access past the end, named with kernel, block and
+// thread (the last thread of each block writes the last float).
+TEST(SimtRuntimeDeathTest, DynamicSharedMemoryOverrunsAreReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<float> out(2 * 128);
+        kt::smem_tile(out.get(), 2, 128, 127 * sizeof(float));
+      },
+      "dynamic shared memory overrun: an access 0 bytes past the end of the 508 bytes of "
+      "dynamic shared memory the launch asked for. Kernel smem_tile_kernel, block "
+      "\\([01],0,0\\), thread \\(127,0,0\\)");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<float> out(128);
+        kt::smem_tile(out.get(), 1, 128, 0);
+      },
+      "past the end of the 0 bytes .*forget its smem argument.*Kernel smem_tile_kernel, block "
+      "\\(0,0,0\\), thread \\([0-9]+,0,0\\)");
+}
+
+// A thread that spins waiting for another never finishes on simt: PW_SIMT_TIMEOUT turns the
+// hang into a report of what each worker does, and exit status 124.
+TEST(SimtRuntimeDeathTest, TheWatchdogReportsAHangingLaunch) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        set_schedule(Schedule::forward, 0);  // thread 0 spins before thread 1 ever runs
+        set_workers(1);
+        set_timeout(0.3);
+        DeviceBuffer<int> flag(std::vector<int>{0});
+        kt::spin_wait(flag.get(), 64);
+      },
+      ::testing::ExitedWithCode(124),
+      "PW_SIMT_TIMEOUT: the launch of spin_wait_kernel has run for .* s, more than the limit "
+      "of 0.3 s.*worker 0: block \\(0,0,0\\), running thread \\(0,0,0\\).*"
+      "threads 1-63: not started");
+  // Under the limit, nothing happens; the same kernel finishes when thread 1 runs first.
+  SettingsGuard guard;
+  set_schedule(Schedule::reverse, 0);
+  set_timeout(5);
+  DeviceBuffer<int> flag(std::vector<int>{0});
+  kt::spin_wait(flag.get(), 64);
+  set_timeout(0);
+  EXPECT_EQ(flag.download()[0], 1);
+  EXPECT_THROW(set_timeout(-1), pw::simt::Error);
+}
+
+TEST(SimtRuntimeDeathTest, SignalsInAKernelNameTheBlockAndThread) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(64);
+        kt::divide(out.get(), 5, 64);
+      },
+      "SIGFPE \\(integer division by zero\\).*Kernel divide_kernel, block \\(0,0,0\\), "
+      "thread \\(5,0,0\\)");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(3 * 32);
+        kt::assert_in_kernel(out.get(), 3, 32, 1, 3);
+      },
+      "SIGABRT \\(abort\\(\\) or a failed assert\\).*Kernel assert_kernel, block \\(1,0,0\\), "
+      "thread \\(3,0,0\\)");
+}
+
+// Kernels are built with -fstack-clash-protection: a frame larger than the fiber's stack
+// probes every page and hits the guard page below it, instead of jumping over it.
+TEST(SimtRuntimeDeathTest, AStackFrameLargerThanTheFiberStackHitsItsGuardPage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<int> out(4);
+        kt::big_frame(out.get(), 4);
+      },
+      "fiber stack overflow.*Kernel big_frame_kernel, block \\(0,0,0\\), thread \\([0-3],0,0\\)");
+}
+
 // Settings are read from the environment once, at first use: each check runs in a fresh
 // child process, before anything in it has touched simt.
 TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
@@ -300,8 +404,9 @@ TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
         setenv("PW_SIMT_SCHEDULE", "random:42", 1);
         setenv("PW_SIMT_WORKERS", "3", 1);
         setenv("PW_SIMT_STACK_KIB", "128", 1);
+        setenv("PW_SIMT_TIMEOUT", "2.5", 1);
         const bool ok = schedule() == Schedule::random && schedule_seed() == 42 && workers() == 3 &&
-                        stack_size() == 128 * 1024;
+                        stack_size() == 128 * 1024 && timeout() == 2.5;
         std::exit(ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
@@ -312,6 +417,17 @@ TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
           schedule();
         } catch (const pw::simt::Error& e) {
           std::exit(std::string(e.what()).find("PW_SIMT_SCHEDULE=backwards") != std::string::npos ? 0 : 2);
+        }
+        std::exit(1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        setenv("PW_SIMT_TIMEOUT", "soon", 1);
+        try {
+          timeout();
+        } catch (const pw::simt::Error& e) {
+          std::exit(std::string(e.what()).find("PW_SIMT_TIMEOUT=soon") != std::string::npos ? 0 : 2);
         }
         std::exit(1);
       },

@@ -60,9 +60,10 @@
 #define PW_ARCH_SM 0
 #endif
 #define PW_LAUNCH(kernel, grid, block, smem, stream) \
-  ::pw::simt::launcher(kernel, grid, block, smem, stream)
-#define PW_DYNAMIC_SMEM(type, name) \
-  type* const name = static_cast<type*>(::pw::simt::detail::dynamic_shared_memory())
+  ::pw::simt::launcher(kernel, grid, block, smem, stream, #kernel)
+#define PW_DYNAMIC_SMEM(type, name)                                              \
+  type* const name = static_cast<type*>(::pw::simt::detail::dynamic_shared_memory( \
+      alignof(type), #type))
 // Kernel code names threadIdx, dim3, cudaMalloc, ... unqualified, as in CUDA.
 namespace pw::kernels::simt {
 using namespace ::pw::simt;

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/simt/fiber.h"
 #include "kernels/simt/simt.h"
@@ -12,6 +14,17 @@
 namespace pw::simt::detail {
 
 inline constexpr unsigned kMaxBlockThreads = 1024;
+
+// Static shared memory that a block may use: [offset, offset + bytes) runs in the module's
+// thread-local block (static_shared.cpp). Computed per kernel; valid during its launch.
+using SharedRuns = std::vector<std::pair<size_t, size_t>>;
+
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
 
 enum class ThreadState : uint8_t { not_started, running, waiting, ready, done };
 
@@ -51,12 +64,17 @@ struct BlockRun {
   unsigned cur = 0;              // the thread running now
   unsigned live = 0;             // threads not yet exited
   unsigned at_barrier = 0;       // live threads waiting at __syncthreads*
+  unsigned at_warp = 0;          // threads waiting at warp collectives
   void* sched_sp = nullptr;      // the scheduler's context while a fiber runs
   Stack* sched_stack = nullptr;  // the stack the scheduler runs on; nullptr: the worker's own
   int home_owner = -1;           // the thread whose frames sit on the worker's own stack
   StackBounds home;              // the worker's own stack (known under ASan only: fiber.h)
   bool finished = false;
   std::exception_ptr error;      // the first failure of a thread of this block
+  char* smem_base = nullptr;     // dynamic shared memory: smem_bytes that end at smem_guard
+  size_t smem_bytes = 0;
+  const char* smem_guard = nullptr;  // the guard page: [smem_guard, smem_guard_end)
+  const char* smem_guard_end = nullptr;
 };
 
 // The block the calling worker is running; throws when called outside a kernel.
@@ -65,8 +83,12 @@ BlockRun& current_block(const char* what);
 BlockRun* current_block_or_null();
 
 // Runs block `linear` of the launch to completion on the calling worker; throws on failure.
-void run_block(BlockRun& run, const LaunchDesc& desc, uint64_t linear, Schedule schedule,
-               uint64_t seed);
+void run_block(BlockRun& run, const LaunchDesc& desc, const SharedRuns& static_shared,
+               uint64_t linear, Schedule schedule, uint64_t seed);
+
+// Thread t has exited: completes the warp collectives its warp-mates wait at, now that it
+// has left their groups (PTX: *_sync waits for the non-exited lanes of the mask only).
+void lane_exited(BlockRun& run, unsigned t);
 
 // Suspends the running thread until the scheduler resumes it (its rendezvous completed).
 void suspend_current(BlockRun& run);
@@ -74,15 +96,23 @@ void suspend_current(BlockRun& run);
 // "file:line (function)" of a wait site, and a thread's block-local description.
 std::string describe_site(const Site& site);
 std::string describe_thread(const BlockRun& run, unsigned t);
+// Every thread of the block, grouped by what it does ("  threads 0-31: __syncthreads at ...").
+std::string describe_threads(const BlockRun& run);
 
 // Sets the last error of this host thread with its detailed message; returns `code`.
 cudaError_t fail(cudaError_t code, std::string detail);
 // Per-kernel dynamic shared memory limit (cudaFuncSetAttribute), bytes.
 size_t max_dynamic_smem(const void* kernel);
-// The dynamic shared memory buffer of the calling worker, at least `bytes` large.
-void* worker_dynamic_smem(size_t bytes);
+const SharedRuns& static_shared_runs(const void* kernel);
+// Places the block's dynamic shared memory (`dynamic_bytes`, ending at a guard page) and
+// poisons it and the static shared memory `runs` of the calling worker (shared.cpp).
+void prepare_shared_memory(BlockRun& run, size_t dynamic_bytes, const SharedRuns& runs);
 // The live allocation starting at or below `addr` (for the fault handler: never blocks).
 bool allocation_below(const void* addr, const void** base, size_t* bytes);
+// The watchdog (watchdog.cpp): a launch starts (desc) or ends (nullptr); the block record a
+// worker runs its blocks in, while it works on a launch (nullptr when it stops).
+void watch_launch(const LaunchDesc* desc);
+void watch_worker(int worker, BlockRun* run);
 // Installs the fault handler and this thread's alternate signal stack (once per thread).
 void prepare_fault_handling();
 

@@ -1,10 +1,13 @@
 // simt internals: turning a crash inside a kernel into a message that says what happened.
-// A SIGSEGV while a simt block runs is reported on stderr with the block and thread, and
-// named when simt knows its cause: a fiber stack overflow (the fault hit a stack's guard
-// page) or, with guarded allocations, an access past the end of a cudaMalloc buffer. The
-// handler then puts the previous disposition back and returns, so the fault repeats and ends
-// the process as it would have (or reaches the program's own handler). It runs on an
-// alternate signal stack, since an overflowed fiber has no stack left to run it on.
+// A SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT while a simt block runs is reported on stderr
+// with the kernel, block and thread, and named when simt knows its cause: a fiber stack
+// overflow (the fault hit a stack's guard page), an overrun of the launch's dynamic shared
+// memory (the guard page after it), with guarded allocations an access past the end of a
+// cudaMalloc buffer, an integer division by zero, an abort (a failed assert). The handler then
+// puts the previous disposition back and returns, so the fault repeats and ends the process
+// as it would have (or reaches the program's own handler); a signal that was sent rather than
+// caused by an instruction is raised again. It runs on an alternate signal stack, since an
+// overflowed fiber has no stack left to run it on.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,7 +21,8 @@ namespace pw::simt::detail {
 
 namespace {
 
-struct sigaction g_previous;
+constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+struct sigaction g_previous[NSIG];
 
 // Async-signal-safe output: write(2) and hand-made number formatting.
 void put(const char* s) {
@@ -46,41 +50,71 @@ void put_xyz(unsigned x, unsigned y, unsigned z) {
   put_num(z); put(")");
 }
 
-void on_segv(int sig, siginfo_t* info, void*) {
-  const void* addr = info->si_addr;
+// The cause of a SIGSEGV or SIGBUS, when simt knows it.
+void explain_memory_fault(const BlockRun& r, const void* addr) {
+  const StackPool* pool = stack_pool_if_any();
+  const char* a = static_cast<const char*>(addr);
+  const void* base = nullptr;
+  size_t bytes = 0;
+  if (pool && pool->in_guard(addr)) {
+    put("simt: fiber stack overflow: a thread of a simt kernel used more than ");
+    put_num(stack_size() / 1024);
+    put(" KiB of stack (deep recursion or large local arrays?); raise the limit with "
+        "PW_SIMT_STACK_KIB=<KiB> or pw::simt::set_stack_size(bytes).");
+  } else if (r.smem_guard && a >= r.smem_guard && a < r.smem_guard_end) {
+    put("simt: dynamic shared memory overrun: an access ");
+    put_num(static_cast<uint64_t>(a - r.smem_guard));
+    put(" bytes past the end of the ");
+    put_num(r.smem_bytes);
+    put(" bytes of dynamic shared memory the launch asked for");
+    if (r.smem_bytes == 0) put(" (none: did the launch forget its smem argument?)");
+    put(".");
+  } else if (allocation_below(addr, &base, &bytes) &&
+             a >= static_cast<const char*>(base) + bytes) {
+    put("simt: out-of-bounds access at ");
+    put_num(reinterpret_cast<uintptr_t>(addr), 16);
+    put(", ");
+    put_num(static_cast<uint64_t>(a - static_cast<const char*>(base) - bytes));
+    put(" bytes past the end of a ");
+    put_num(bytes);
+    put("-byte cudaMalloc allocation at ");
+    put_num(reinterpret_cast<uintptr_t>(base), 16);
+    put(".");
+  } else {
+    put("simt: segmentation fault at ");
+    put_num(reinterpret_cast<uintptr_t>(addr), 16);
+    put(" in a simt kernel (run with PW_SIMT_GUARD=1 to catch reads past the end of buffers).");
+  }
+}
+
+void explain(int sig, const siginfo_t* info, const BlockRun& r) {
+  switch (sig) {
+    case SIGSEGV: case SIGBUS: explain_memory_fault(r, info->si_addr); break;
+    case SIGFPE:
+      put(info->si_code == FPE_INTDIV ? "simt: SIGFPE (integer division by zero)"
+          : info->si_code == FPE_INTOVF ? "simt: SIGFPE (integer overflow: INT_MIN / -1?)"
+                                        : "simt: SIGFPE (arithmetic exception)");
+      put(" in a simt kernel (a GPU does not trap here, but the result is undefined).");
+      break;
+    case SIGILL: put("simt: SIGILL (illegal instruction) in a simt kernel."); break;
+    default: put("simt: SIGABRT (abort() or a failed assert) in a simt kernel."); break;
+  }
+}
+
+void on_fault(int sig, siginfo_t* info, void*) {
   if (const BlockRun* r = current_block_or_null()) {
     const unsigned t = r->cur, dx = r->block_dim.x, dy = r->block_dim.y;
-    const StackPool* pool = stack_pool_if_any();
-    const void* base = nullptr;
-    size_t bytes = 0;
-    if (pool && pool->in_guard(addr)) {
-      put("simt: fiber stack overflow: a thread of a simt kernel used more than ");
-      put_num(stack_size() / 1024);
-      put(" KiB of stack (deep recursion or large local arrays?); raise the limit with "
-          "PW_SIMT_STACK_KIB=<KiB> or pw::simt::set_stack_size(bytes).");
-    } else if (allocation_below(addr, &base, &bytes) &&
-               static_cast<const char*>(addr) >= static_cast<const char*>(base) + bytes) {
-      put("simt: out-of-bounds access at ");
-      put_num(reinterpret_cast<uintptr_t>(addr), 16);
-      put(", ");
-      put_num(static_cast<uint64_t>(static_cast<const char*>(addr) - static_cast<const char*>(base) - bytes));
-      put(" bytes past the end of a ");
-      put_num(bytes);
-      put("-byte cudaMalloc allocation at ");
-      put_num(reinterpret_cast<uintptr_t>(base), 16);
-      put(".");
-    } else {
-      put("simt: segmentation fault at ");
-      put_num(reinterpret_cast<uintptr_t>(addr), 16);
-      put(" in a simt kernel (run with PW_SIMT_GUARD=1 to catch reads past the end of buffers).");
-    }
-    put(" Block ");
+    explain(sig, info, *r);
+    put(" Kernel ");
+    put(r->desc && r->desc->name ? r->desc->name : "?");
+    put(", block ");
     put_xyz(r->block_idx.x, r->block_idx.y, r->block_idx.z);
     put(", thread ");
     put_xyz(t % dx, t / dx % dy, t / (dx * dy));
     put(".\n");
   }
-  sigaction(sig, &g_previous, nullptr);  // the fault repeats under the previous disposition
+  sigaction(sig, &g_previous[sig], nullptr);  // the fault repeats under the previous disposition
+  if (info->si_code <= 0) raise(sig);  // sent (kill, raise, abort), not caused: send it again
 }
 
 struct AltStack {
@@ -100,10 +134,10 @@ void prepare_fault_handling() {
   static std::once_flag once;
   std::call_once(once, [] {
     struct sigaction sa{};
-    sa.sa_sigaction = &on_segv;
+    sa.sa_sigaction = &on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_previous);
+    for (int sig : kSignals) sigaction(sig, &sa, &g_previous[sig]);
   });
   static thread_local AltStack alt;
   static thread_local bool done = false;

@@ -64,4 +64,22 @@ pw_simt_trampoline:
     .cfi_endproc
     .size   pw_simt_trampoline, .-pw_simt_trampoline
 
+/* The thread-local probe (shared.cpp): a thread-local byte and its offset in the module's
+ * thread-local block, which the linker resolves. &probe - offset is the calling thread's
+ * copy of that block, where the symbol table's offsets of static shared variables apply. */
+    .section .tbss,"awT",@nobits
+    .globl  pw_simt_tls_probe
+    .type   pw_simt_tls_probe, @tls_object
+    .size   pw_simt_tls_probe, 1
+pw_simt_tls_probe:
+    .zero   1
+
+    .section .rodata
+    .globl  pw_simt_tls_probe_dtpoff
+    .type   pw_simt_tls_probe_dtpoff, @object
+    .size   pw_simt_tls_probe_dtpoff, 8
+    .p2align 3
+pw_simt_tls_probe_dtpoff:
+    .quad   pw_simt_tls_probe@dtpoff
+
     .section .note.GNU-stack,"",@progbits

@@ -4,6 +4,7 @@
 // whatever the host thread), and each returns when all its blocks have finished.
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -60,6 +61,7 @@ thread_local bool tl_in_launch = false;
 
 struct Job {
   const detail::LaunchDesc* desc = nullptr;
+  const detail::SharedRuns* static_shared = nullptr;
   uint64_t blocks = 0, chunk = 1;
   Schedule schedule = Schedule::forward;
   uint64_t seed = 0;
@@ -69,18 +71,46 @@ struct Job {
   std::exception_ptr error;
 };
 
+// The block that the i-th claim of a launch runs: i under the forward schedule, the grid
+// backwards under reverse, and under random a permutation drawn from the seed (a 4-round
+// Feistel network on the smallest even number of bits covering the grid, cycle-walked back
+// into it), so that a kernel whose result depends on the order of its blocks shows it.
+uint64_t block_at(const Job& job, uint64_t i) {
+  switch (job.schedule) {
+    case Schedule::forward: return i;
+    case Schedule::reverse: return job.blocks - 1 - i;
+    case Schedule::random: break;
+  }
+  const unsigned half = (static_cast<unsigned>(std::bit_width(job.blocks - 1)) + 1) / 2;
+  const uint64_t mask = (uint64_t{1} << half) - 1;
+  uint64_t x = i;
+  do {
+    uint64_t left = x >> half, right = x & mask;
+    for (uint64_t round = 0; round < 4; ++round) {
+      const uint64_t f = detail::mix64(right ^ detail::mix64(job.seed * 4 + round + 0x5851F42D4C957F2Dull)) & mask;
+      const uint64_t next = left ^ f;
+      left = right;
+      right = next;
+    }
+    x = (left << half) | right;
+  } while (x >= job.blocks);
+  return x;
+}
+
 void work_on(Job& job, int worker) {
   static thread_local std::unique_ptr<detail::BlockRun> run = std::make_unique<detail::BlockRun>();
   detail::prepare_fault_handling();
   tl_worker = worker;
   tl_in_launch = true;
+  detail::watch_worker(worker, run.get());
   while (!job.failed.load(std::memory_order_relaxed)) {
     const uint64_t begin = job.next.fetch_add(job.chunk, std::memory_order_relaxed);
     if (begin >= job.blocks) break;
     const uint64_t end = std::min(job.blocks, begin + job.chunk);
     for (uint64_t b = begin; b < end && !job.failed.load(std::memory_order_relaxed); ++b) {
       try {
-        detail::run_block(*run, *job.desc, b, job.schedule, job.seed);
+        detail::run_block(*run, *job.desc, *job.static_shared, block_at(job, b), job.schedule,
+                          job.seed);
       } catch (...) {
         std::lock_guard<std::mutex> lock(job.error_mutex);
         if (!job.error) job.error = std::current_exception();
@@ -88,6 +118,7 @@ void work_on(Job& job, int worker) {
       }
     }
   }
+  detail::watch_worker(worker, nullptr);
   tl_in_launch = false;
   tl_worker = -1;
 }
@@ -195,30 +226,6 @@ int current_worker() { return tl_in_launch ? tl_worker : -1; }
 
 namespace detail {
 
-void* worker_dynamic_smem(size_t bytes) {
-  struct Buffer {
-    void* p = nullptr;
-    size_t bytes = 0;
-    ~Buffer() { std::free(p); }
-  };
-  static thread_local Buffer buf;
-  if (buf.bytes < bytes) {
-    std::free(buf.p);
-    buf.bytes = (bytes + 4095) / 4096 * 4096;
-    buf.p = std::aligned_alloc(128, buf.bytes);
-    if (!buf.p) {
-      buf.bytes = 0;
-      throw Error("simt: cannot allocate " + std::to_string(bytes) + " bytes of dynamic shared memory");
-    }
-  }
-  return buf.p;
-}
-
-void* dynamic_shared_memory() {
-  current_block("dynamic shared memory");
-  return worker_dynamic_smem(0);
-}
-
 void launch_kernel(const LaunchDesc& desc) {
   if (tl_in_launch)
     throw Error("simt: a kernel launched another kernel (dynamic parallelism is not supported)");
@@ -252,13 +259,16 @@ void launch_kernel(const LaunchDesc& desc) {
   const int n_workers = workers();
   Job job;
   job.desc = &desc;
+  job.static_shared = &static_shared_runs(desc.kernel);
   job.blocks = uint64_t{g.x} * g.y * g.z;
   // Chunks keep the shared counter cold for big grids while leaving ~8 chunks per worker.
   job.chunk = std::max<uint64_t>(1, job.blocks / (uint64_t(n_workers) * 8));
   job.schedule = schedule();
   job.seed = schedule_seed();
   pool().resize(n_workers - 1);
+  watch_launch(&desc);
   pool().run(job);
+  watch_launch(nullptr);
   if (job.error) std::rethrow_exception(job.error);
 }
 

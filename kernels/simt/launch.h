@@ -7,7 +7,9 @@
 // A launch runs to completion before it returns (streams are synchronous in simt). A bad
 // configuration (no blocks, more than 1024 threads per block, too much dynamic shared memory)
 // does not throw: it sets the last error, as a CUDA launch does, for PW_CUDA_CHECK_LAUNCH()
-// to report. A kernel that fails while running (deadlock, bad warp mask) throws pw::simt::Error.
+// to report. A kernel that fails while running (deadlock, bad warp mask) throws pw::simt::Error,
+// and so does a pointer argument that is not device memory (a host pointer, a freed buffer):
+// every argument of pointer type is checked against the live allocations before the launch.
 #pragma once
 #include <cstddef>
 #include <tuple>
@@ -25,13 +27,28 @@ struct LaunchDesc {
   const void* kernel;                // identity, for cudaFuncSetAttribute limits
   dim3 grid, block;
   size_t smem;
+  const char* name;                  // as written at the launch (PW_LAUNCH), for reports
 };
 void launch_kernel(const LaunchDesc& desc);
+// Throws pw::simt::Error unless `p` is null or points into (or just past) a live device
+// allocation: argument `index` (from 1) of the launch of `kernel`.
+void check_pointer_argument(const char* kernel, size_t index, const void* p);
+
+template <class Tuple, size_t... I>
+void check_pointer_arguments(const char* kernel, const Tuple& args, std::index_sequence<I...>) {
+  auto one = [&](size_t index, const auto& a) {
+    using T = std::decay_t<decltype(a)>;
+    if constexpr (std::is_pointer_v<T> && !std::is_function_v<std::remove_pointer_t<T>>)
+      check_pointer_argument(kernel, index, static_cast<const void*>(a));
+  };
+  (one(I + 1, std::get<I>(args)), ...);
+}
 }  // namespace detail
 
+// `name`: the kernel as written at the launch site (PW_LAUNCH passes it), for reports.
 template <typename... P, typename... A>
-void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-            A&&... args) {
+void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                  cudaStream_t stream, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A),
                 "simt launch: the number of arguments differs from the kernel's parameters");
   (void)stream;  // synchronous execution: every stream is already in order
@@ -41,13 +58,19 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream
     Args args;
   };
   const Pack pack{kernel, Args(std::forward<A>(args)...)};
+  detail::check_pointer_arguments(name, pack.args, std::index_sequence_for<P...>{});
   const detail::LaunchDesc desc{
       [](const void* p) {
         const Pack& pk = *static_cast<const Pack*>(p);
         std::apply(pk.kernel, pk.args);
       },
-      &pack, reinterpret_cast<const void*>(kernel), grid, block, smem};
+      &pack, reinterpret_cast<const void*>(kernel), grid, block, smem, name};
   detail::launch_kernel(desc);
+}
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+            A&&... args) {
+  launch_named("a kernel", kernel, grid, block, smem, stream, std::forward<A>(args)...);
 }
 
 // launcher(kernel, grid, block, smem, stream)(args...): the two-step form PW_LAUNCH expands
@@ -58,15 +81,16 @@ struct Launcher {
   dim3 grid, block;
   size_t smem;
   cudaStream_t stream;
+  const char* name;
   template <typename... A>
   void operator()(A&&... args) const {
-    launch(kernel, grid, block, smem, stream, std::forward<A>(args)...);
+    launch_named(name, kernel, grid, block, smem, stream, std::forward<A>(args)...);
   }
 };
 template <typename... P>
 Launcher<P...> launcher(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
-                        cudaStream_t stream) {
-  return {kernel, grid, block, smem, stream};
+                        cudaStream_t stream, const char* name = "a kernel") {
+  return {kernel, grid, block, smem, stream, name};
 }
 
 }  // namespace pw::simt

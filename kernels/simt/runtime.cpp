@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -30,10 +31,15 @@ struct Allocation {
   bool managed;
 };
 
+// How many freed allocations are remembered, to name a stale pointer passed to a launch.
+constexpr size_t kFreedHistory = 1 << 14;
+
 struct Registry {
   std::mutex m;
   std::map<uintptr_t, Allocation> device;  // by start address
-  std::set<void*> host;                    // cudaMallocHost
+  std::map<uintptr_t, size_t> host;        // cudaMallocHost: start -> bytes
+  std::map<uintptr_t, size_t> freed;       // recently freed device allocations: start -> bytes
+  std::deque<uintptr_t> freed_order;       // oldest first, to forget beyond kFreedHistory
   std::atomic<bool> guarded{false};
 };
 
@@ -92,6 +98,25 @@ std::string check_host(const char* api, const char* role, const void* p) {
          "(wrong cudaMemcpyKind)";
 }
 
+// The range of `ranges` (start -> bytes) holding p, or end pointer of one. Caller holds reg().m.
+const std::pair<const uintptr_t, size_t>* containing(const std::map<uintptr_t, size_t>& ranges,
+                                                     uintptr_t a) {
+  auto it = ranges.upper_bound(a);
+  if (it == ranges.begin()) return nullptr;
+  --it;
+  return a <= it->first + it->second ? &*it : nullptr;
+}
+
+void remember_freed(uintptr_t start, size_t bytes) {  // caller holds reg().m
+  auto& r = reg();
+  r.freed[start] = bytes;
+  r.freed_order.push_back(start);
+  if (r.freed_order.size() > kFreedHistory) {
+    r.freed.erase(r.freed_order.front());
+    r.freed_order.pop_front();
+  }
+}
+
 bool is_device(const void* p) {
   std::lock_guard<std::mutex> lock(reg().m);
   return lookup(p) != nullptr;
@@ -143,6 +168,7 @@ cudaError_t allocate(void** ptr, size_t bytes, bool managed, const char* api) {
   {
     std::lock_guard<std::mutex> lock(reg().m);
     reg().device[reinterpret_cast<uintptr_t>(p)] = a;
+    reg().freed.erase(reinterpret_cast<uintptr_t>(p));  // its start is live again
   }
   *ptr = p;
   return cudaSuccess;
@@ -224,6 +250,7 @@ cudaError_t cudaFree(void* ptr) {
     }
     a = it->second;
     reg().device.erase(it);
+    remember_freed(reinterpret_cast<uintptr_t>(ptr), a.bytes);
   }
   if (a.map_bytes) {
     munmap(a.map, a.map_bytes);  // guarded: any later access faults
@@ -239,7 +266,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   *ptr = std::aligned_alloc(256, std::max<size_t>(256, (bytes + 255) / 256 * 256));
   if (!*ptr) return detail::fail(cudaErrorMemoryAllocation, "cudaMallocHost: out of memory");
   std::lock_guard<std::mutex> lock(reg().m);
-  reg().host.insert(*ptr);
+  reg().host[reinterpret_cast<uintptr_t>(*ptr)] = bytes;
   return cudaSuccess;
 }
 
@@ -247,7 +274,7 @@ cudaError_t cudaFreeHost(void* ptr) {
   if (!ptr) return cudaSuccess;
   {
     std::lock_guard<std::mutex> lock(reg().m);
-    if (!reg().host.erase(ptr))
+    if (!reg().host.erase(reinterpret_cast<uintptr_t>(ptr)))
       return detail::fail(cudaErrorInvalidValue, "cudaFreeHost: " + ptr_str(ptr) + " is not from cudaMallocHost");
   }
   std::free(ptr);
@@ -329,6 +356,26 @@ bool find_allocation(const void* ptr, const void** base, size_t* bytes) {
 }
 
 namespace detail {
+void check_pointer_argument(const char* kernel, size_t index, const void* p) {
+  if (!p) return;  // kernels take null for "absent"
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(reg().m);
+    auto& dev = reg().device;
+    auto it = dev.upper_bound(a);
+    if (it != dev.begin() && a <= std::prev(it)->first + std::prev(it)->second.bytes) return;
+    if (containing(reg().host, a)) return;  // pinned host memory is mapped for the device
+    if (const auto* f = containing(reg().freed, a))
+      why = "it points into a " + std::to_string(f->second) + "-byte cudaMalloc allocation at " +
+            ptr_str(reinterpret_cast<const void*>(f->first)) + " that has been freed (cudaFree)";
+    else
+      why = "it is not inside any live cudaMalloc allocation: a host pointer?";
+  }
+  throw Error("simt launch of " + std::string(kernel) + ": pointer argument " +
+              std::to_string(index) + " (" + ptr_str(p) + ") is not device memory: " + why);
+}
+
 bool allocation_below(const void* addr, const void** base, size_t* bytes) {
   std::unique_lock<std::mutex> lock(reg().m, std::try_to_lock);
   if (!lock.owns_lock()) return false;

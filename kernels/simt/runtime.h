@@ -224,6 +224,13 @@ size_t stack_size();
 void set_guarded_allocations(bool on);
 bool guarded_allocations();
 
+// The watchdog (off unless PW_SIMT_TIMEOUT=SECONDS, or 0): a launch that runs longer than
+// this stops the program with a report of what each worker is doing -- its kernel, block,
+// the thread running and every other thread's wait site -- instead of hanging (a kernel that
+// spins waiting for another thread or block can never finish on simt). Exit status 124.
+void set_timeout(double seconds);
+double timeout();
+
 // The detailed message of the last runtime error on this host thread ("" if none).
 const std::string& last_error_detail();
 // Index of the worker running the current block (0 = the launching thread), -1 outside a kernel.

@@ -32,13 +32,6 @@ thread_local BlockRun* tl_run = nullptr;
 
 struct FiberUnwind {};  // thrown into a suspended fiber to unwind it when its block fails
 
-uint64_t mix64(uint64_t x) {  // splitmix64 finalizer
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // The random schedule's order for the current round: a Fisher-Yates shuffle keyed by
 // (seed, block, round), so it does not depend on which worker runs the block.
 void shuffle_order(BlockRun& r) {
@@ -187,7 +180,8 @@ void run_thread(BlockRun& r, unsigned t) {
   --r.live;
   if (!r.fiber[t]) {  // a plain call: the scheduler below us on this stack carries on
     if (err) std::rethrow_exception(err);
-    if (r.at_barrier) maybe_release_barrier(r);  // the common case pays one compare
+    if (r.at_barrier) maybe_release_barrier(r);  // the common case pays two compares
+    if (r.at_warp) lane_exited(r, t);
     return;
   }
   ThreadRec& th = r.th[t];
@@ -195,39 +189,26 @@ void run_thread(BlockRun& r, unsigned t) {
   err = nullptr;  // this frame may never return (its context ends below): drop its reference now
   if (r.finished) return;  // the home owner unwinding at the end of a failed block
   maybe_release_barrier(r);
+  if (r.at_warp && !r.error) {
+    try {
+      lane_exited(r, t);
+    } catch (...) {
+      r.error = std::current_exception();  // e.g. lanes that disagree on the operation
+    }
+  }
   // Park. Only the home stack is ever resumed here; any other thread's context is over.
   switch_context(&th.sp, r.sched_sp, bounds_of(r.sched_stack),
                  /*for_good=*/static_cast<int>(t) != r.home_owner);
 }
 
-std::string thread_ranges(const std::vector<unsigned>& ts) {
-  std::ostringstream os;
-  for (size_t i = 0; i < ts.size();) {
-    size_t j = i;
-    while (j + 1 < ts.size() && ts[j + 1] == ts[j] + 1) ++j;
-    if (i) os << ", ";
-    os << ts[i];
-    if (j > i) os << "-" << ts[j];
-    i = j + 1;
-  }
-  return os.str();
-}
-
 std::string deadlock_report(const BlockRun& r) {
-  std::map<std::string, std::vector<unsigned>> groups;  // what a thread does -> threads
-  for (unsigned t = 0; t < r.n; ++t) groups[describe_thread(r, t)].push_back(t);
-  std::vector<std::pair<unsigned, std::string>> lines;
-  for (const auto& [what, ts] : groups)
-    lines.emplace_back(ts.front(), "  thread" + std::string(ts.size() > 1 ? "s " : " ") +
-                                       thread_ranges(ts) + ": " + what + "\n");
-  std::sort(lines.begin(), lines.end());
   std::ostringstream os;
   os << "simt: deadlock in block (" << r.block_idx.x << "," << r.block_idx.y << ","
-     << r.block_idx.z << ") of a launch with blockDim (" << r.block_dim.x << ","
+     << r.block_idx.z << ") of " << r.desc->name << " with blockDim (" << r.block_dim.x << ","
      << r.block_dim.y << "," << r.block_dim.z << "): no thread can continue. "
-     << "Threads (numbered x + y*blockDim.x + z*blockDim.x*blockDim.y) wait at:\n";
-  for (const auto& line : lines) os << line.second;
-  os << "(a __syncthreads reached by only part of the block, or a warp collective whose mask "
+     << "Threads (numbered x + y*blockDim.x + z*blockDim.x*blockDim.y) wait at:\n"
+     << describe_threads(r)
+     << "(a __syncthreads reached by only part of the block, or a warp collective whose mask "
         "names a lane that never arrives, can never complete)";
   return os.str();
 }
@@ -248,7 +229,33 @@ void fiber_rounds(BlockRun& r) {
   }
 }
 
+std::string thread_ranges(const std::vector<unsigned>& ts) {
+  std::ostringstream os;
+  for (size_t i = 0; i < ts.size();) {
+    size_t j = i;
+    while (j + 1 < ts.size() && ts[j + 1] == ts[j] + 1) ++j;
+    if (i) os << ", ";
+    os << ts[i];
+    if (j > i) os << "-" << ts[j];
+    i = j + 1;
+  }
+  return os.str();
+}
+
 }  // namespace
+
+std::string describe_threads(const BlockRun& r) {
+  std::map<std::string, std::vector<unsigned>> groups;  // what a thread does -> threads
+  for (unsigned t = 0; t < r.n; ++t) groups[describe_thread(r, t)].push_back(t);
+  std::vector<std::pair<unsigned, std::string>> lines;
+  for (const auto& [what, ts] : groups)
+    lines.emplace_back(ts.front(), "  thread" + std::string(ts.size() > 1 ? "s " : " ") +
+                                       thread_ranges(ts) + ": " + what + "\n");
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& line : lines) out += line.second;
+  return out;
+}
 
 BlockRun* current_block_or_null() { return tl_run; }
 
@@ -284,8 +291,8 @@ int block_barrier(BarrierOp op, int pred, const Site& site) {
   return static_cast<int>(me.result);
 }
 
-void run_block(BlockRun& r, const LaunchDesc& desc, uint64_t linear, Schedule schedule,
-               uint64_t seed) {
+void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_shared,
+               uint64_t linear, Schedule schedule, uint64_t seed) {
   r.desc = &desc;
   r.block_dim = desc.block;
   r.grid_dim = desc.grid;
@@ -301,6 +308,7 @@ void run_block(BlockRun& r, const LaunchDesc& desc, uint64_t linear, Schedule sc
   r.cur = 0;
   r.live = r.n;
   r.at_barrier = 0;
+  r.at_warp = 0;
   r.sched_sp = nullptr;
   r.sched_stack = nullptr;
   r.home_owner = -1;
@@ -312,7 +320,7 @@ void run_block(BlockRun& r, const LaunchDesc& desc, uint64_t linear, Schedule sc
   blockIdx = r.block_idx;
   blockDim = r.block_dim;
   gridDim = r.grid_dim;
-  if (desc.smem) std::memset(worker_dynamic_smem(desc.smem), 0xFF, desc.smem);
+  prepare_shared_memory(r, desc.smem, static_shared);
 
   tl_run = &r;
   std::exception_ptr err;

@@ -13,9 +13,9 @@
 //   the scheduler sets before it runs or resumes a thread, so kernels read them as in CUDA.
 // - __shared__ is `static thread_local`: one copy per worker, and since a block runs to
 //   completion on its worker before the worker starts another block, that copy is the
-//   block's shared memory. Static shared memory keeps the previous block's contents (CUDA
-//   leaves it undefined); dynamic shared memory (PW_DYNAMIC_SMEM) is poisoned with 0xFF for
-//   every block.
+//   block's shared memory. Static and dynamic shared memory are poisoned with 0xFF at the
+//   start of every block (CUDA leaves them undefined); dynamic shared memory (PW_DYNAMIC_SMEM)
+//   ends at a guard page, so an overrun faults.
 // - __syncthreads() releases when every live thread of the block waits at the same
 //   __syncthreads; a thread that has returned stops counting. Warp collectives are per-warp
 //   rendezvous of the lanes named in the mask. When no thread can move, the launch throws
@@ -51,8 +51,17 @@
 #define __noinline__ __attribute__((noinline))
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
-// Block-shared because a block runs to completion on one worker thread (see above).
-#define __shared__ static thread_local
+// Block-shared because a block runs to completion on one worker thread (see above). Each
+// __shared__ variable is preceded by a one-byte marker, a static local of the same function
+// (kept by `used`, named uniquely by __COUNTER__): simt finds the markers in the program's
+// symbol table, takes every thread-local static of a function holding one for static shared
+// memory, and poisons it at the start of every block (kernels/simt/shared.cpp).
+#define PW_SIMT_CAT2(a, b) a##b
+#define PW_SIMT_CAT(a, b) PW_SIMT_CAT2(a, b)
+#define __shared__                                                                         \
+  [[maybe_unused]] static thread_local __attribute__((used)) char PW_SIMT_CAT(             \
+      pw_simt_shared_mark_, __COUNTER__);                                                  \
+  static thread_local
 
 // A compiler barrier around every synchronization call: shared memory is re-read after it.
 #define PW_SIMT_CLOBBER() __asm__ __volatile__("" ::: "memory")
@@ -79,7 +88,8 @@ int block_barrier(BarrierOp op, int pred, const Site& site);
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned bytes, int arg,
                          int width, const Site& site);
 unsigned active_mask();
-void* dynamic_shared_memory();
+// The block's dynamic shared memory, checked to be aligned for `type` (PW_DYNAMIC_SMEM).
+void* dynamic_shared_memory(size_t align, const char* type);
 [[noreturn]] void trap(const Site& site);
 
 template <class T>
@@ -131,9 +141,9 @@ inline int __syncthreads_or(int pred, detail::Site site = detail::Site::current(
 }
 
 // ---- warp collectives: the lanes of `mask` (the caller's own bit must be set) meet ----
-// A source lane outside the group (not in the mask, or beyond the block's last thread) gives
-// the poison value 0xFF.. (undefined in CUDA). Bits for lanes past the end of a partial last
-// warp are ignored; a lane in the mask that has exited is an error.
+// A source lane outside the group (not in the mask, exited, or beyond the block's last thread)
+// gives the poison value 0xFF.. (undefined in CUDA). Bits for lanes past the end of a partial
+// last warp are ignored; lanes of the mask that have exited are not waited for (PTX).
 inline void __syncwarp(unsigned mask = 0xffffffffu, detail::Site site = detail::Site::current()) {
   PW_SIMT_CLOBBER();
   detail::warp_collective(detail::WarpOp::syncwarp, mask, 0, 0, 0, warpSize, site);

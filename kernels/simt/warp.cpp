@@ -6,8 +6,10 @@
 // every lane of the group (mask & the lanes that exist in this warp) waits with the same
 // mask, the arrival that completes it computes every lane's result and releases them all.
 // Lanes of one warp may form several disjoint groups at once (partial masks). A group whose
-// lanes disagree on the operation or width is an error; a mask naming a lane that has exited
-// is an error (the rendezvous could never complete).
+// lanes disagree on the operation or width is an error. As in PTX, the *_sync forms wait only
+// for the lanes of the mask that have not exited: an exited lane leaves every group, so a lane
+// that exits may complete a collective its warp-mates wait at (lane_exited), and what a
+// shuffle reads from an exited lane is the poison value.
 //
 // Shuffles follow PTX's shfl.sync definition with the clamp value CUDA's intrinsics pass
 // (c = ((32 - width) << 8) | 0x1f, and | 0 for up): the segment of `width` lanes bounds
@@ -93,6 +95,16 @@ unsigned shuffle_source(WarpOp op, unsigned lane, int arg, int width) {
 
 int32_t as_i32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
 
+// The lanes of warp `base` that have exited.
+unsigned exited_lanes(const BlockRun& r, unsigned base) {
+  unsigned m = 0;
+  for (unsigned g = existing_lanes(r, base); g; g &= g - 1) {
+    const unsigned lane = static_cast<unsigned>(std::countr_zero(g));
+    if (r.state[base + lane] == ThreadState::done) m |= 1u << lane;
+  }
+  return m;
+}
+
 // Every lane of `group` (in warp `base`) waits with the same mask: compute and release.
 void complete(BlockRun& r, unsigned base, unsigned group) {
   const ThreadRec& lead = r.th[base + static_cast<unsigned>(std::countr_zero(group))];
@@ -157,6 +169,16 @@ void complete(BlockRun& r, unsigned base, unsigned group) {
     th.result = out;
     r.state[base + lane] = ThreadState::ready;
   }
+  r.at_warp -= static_cast<unsigned>(std::popcount(group));
+}
+
+// Completes the collective of `group` if each of its lanes waits there with `mask`.
+void complete_if_all_here(BlockRun& r, unsigned base, unsigned group, unsigned mask) {
+  for (unsigned g = group; g; g &= g - 1) {
+    const unsigned u = base + static_cast<unsigned>(std::countr_zero(g));
+    if (r.state[u] != ThreadState::waiting || r.th[u].at_barrier || r.th[u].mask != mask) return;
+  }
+  complete(r, base, group);
 }
 
 }  // namespace
@@ -172,15 +194,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned byte
   if (is_shuffle(op) && (width < 1 || width > 32 || !std::has_single_bit(static_cast<unsigned>(width))))
     throw Error("simt: " + std::string(op_name(op)) + " at " + describe_site(site) +
                 ": width " + std::to_string(width) + " is not a power of two in [1, 32]");
-  const unsigned group = mask & existing_lanes(r, base);
-  for (unsigned g = group; g; g &= g - 1) {
-    const unsigned other = static_cast<unsigned>(std::countr_zero(g));
-    if (r.state[base + other] == ThreadState::done)
-      throw Error("simt: deadlock: " + std::string(op_name(op)) + " at " + describe_site(site) +
-                  " in thread " + std::to_string(t) + ": its mask " + hex(mask) +
-                  " names lane " + std::to_string(other) + " (thread " +
-                  std::to_string(base + other) + "), which has exited and can never arrive");
-  }
+  const unsigned group = mask & existing_lanes(r, base) & ~exited_lanes(r, base);
   ThreadRec& me = r.th[t];
   r.state[t] = ThreadState::waiting;
   me.at_barrier = false;
@@ -191,14 +205,21 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned byte
   me.arg = arg;
   me.width = width;
   me.site = site;
-  bool all_here = true;
-  for (unsigned g = group; g && all_here; g &= g - 1) {
-    const unsigned u = base + static_cast<unsigned>(std::countr_zero(g));
-    all_here = r.state[u] == ThreadState::waiting && !r.th[u].at_barrier && r.th[u].mask == mask;
-  }
-  if (all_here) complete(r, base, group);
+  ++r.at_warp;
+  complete_if_all_here(r, base, group, mask);
   suspend_current(r);
   return me.result;
+}
+
+void lane_exited(BlockRun& r, unsigned t) {
+  const unsigned lane = t % 32, base = t - lane;
+  const unsigned alive = existing_lanes(r, base) & ~exited_lanes(r, base);
+  for (unsigned g = alive; g; g &= g - 1) {
+    const unsigned u = base + static_cast<unsigned>(std::countr_zero(g));
+    const ThreadRec& th = r.th[u];
+    if (r.state[u] == ThreadState::waiting && !th.at_barrier && ((th.mask >> lane) & 1u))
+      complete_if_all_here(r, base, th.mask & alive, th.mask);
+  }
 }
 
 unsigned active_mask() {

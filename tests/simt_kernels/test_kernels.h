@@ -3,6 +3,7 @@
 // links their simt build, so only pw::kernels::simt is declared here. Plain C++: pointers are
 // device pointers from cudaMalloc, and every launcher checks its launch.
 #pragma once
+#include <cstddef>
 
 namespace pw::kernels::simt::test {
 
@@ -39,5 +40,15 @@ void histogram(const float* x, int n, float* hist, int bins, int blocks, int thr
 void atomic_ops(int* counters, int n, int blocks, int threads);
 void last_block_sum(const float* x, int n, float* partial, unsigned* ticket, float* total,
                     int blocks, int threads);
+
+// fidelity.cu
+void exited_lanes(float* shfl, unsigned* ballot, int* sum, int exit_from, int threads);
+void smem_tile(float* out, int blocks, int threads, size_t smem_bytes);  // needs threads floats
+void stale_static_shared(int* out, int blocks, bool fixed);  // 64 threads per block
+void block_order(unsigned* counter, int* order, int gx, int gy);
+void spin_wait(int* flag, int threads);  // endless when thread 0 runs first
+void divide(int* out, int zero_at, int threads);
+void assert_in_kernel(int* out, int blocks, int threads, int block, int thread);
+void big_frame(int* out, int threads);  // a 256 KiB stack frame after a barrier
 
 }  // namespace pw::kernels::simt::test
