@@ -28,6 +28,7 @@ void write_viz_outputs(const Args& a, const std::string& what, const io::Image& 
 int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: tools/cmd_viz_more.cpp
 int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp
+int viz_attribution(int argc, char** argv);  // viz gradcam|smoothgrad|integrated-gradients: tools/cmd_viz_attribution.cpp
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
 
 }  // namespace pw::cli

@@ -22,6 +22,13 @@ void check_images(const Tensor& images, const char* method) {
   PW_CHECK(images.size(0) > 0, method, ": no images");
 }
 
+void check_map_options(const SaliencyOptions& o, const char* method) {
+  PW_CHECK(o.reduce == "max" || o.reduce == "sum" || o.reduce == "l2", method, ": the map's reduction must be max, "
+           "sum or l2, not '", o.reduce, "'");
+  PW_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, method, ": the clip percentile must be in (0, 100], got ",
+           o.clip_percentile);
+}
+
 // A [rows, K] mask with a 1 at (i, classes[i]): the score of row i is sum(out * mask, 1).
 Tensor class_mask(const std::vector<int64_t>& classes, int64_t K) {
   const int64_t rows = (int64_t)classes.size();
@@ -216,6 +223,7 @@ SaliencyResult smooth_grad(nn::Module& model, const Tensor& images, const std::v
   PW_CHECK(o.samples > 0, "SmoothGrad: the number of samples must be positive, got ", o.samples);
   PW_CHECK(o.noise >= 0, "SmoothGrad: the noise level must be >= 0, got ", o.noise);
   PW_CHECK(o.batch > 0, "SmoothGrad: the batch must be positive, got ", o.batch);
+  check_map_options(o.saliency, "SmoothGrad");
   const ClassScores cs = class_scores(model, images, classes);
   const Tensor x = images.to(Device::cpu()).to(DType::f32).contiguous();
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), D = C * H * W;
@@ -256,6 +264,7 @@ IntegratedGradientsResult integrated_gradients(nn::Module& model, const Tensor& 
                                                const IntegratedGradientsOptions& o) {
   check_images(images, "Integrated Gradients");
   PW_CHECK(o.batch > 0, "Integrated Gradients: the batch must be positive, got ", o.batch);
+  check_map_options(o.saliency, "Integrated Gradients");
   const Tensor x = images.to(Device::cpu()).to(DType::f32).contiguous();
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), D = C * H * W;
   const Shape one{C, H, W};

@@ -1,0 +1,99 @@
+// The command line of the later methods: `viz gradcam | smoothgrad | integrated-gradients` and
+// `tsne` write a PNG and a strict JSON sidecar; their bad flags are one-line errors.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+#include "tests/support/json_files.h"
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(PW_CLI_PATH) + " " + args + " 2>&1";
+  Result r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// `s` for the shell, inside single quotes.
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// A folder whose name holds a quote and a tab, so that a path written into JSON unescaped breaks it.
+std::string awkward_dir(const std::string& name) { return ::testing::TempDir() + name + " \"q\"\t"; }
+
+const pw::io::JsonValue& results_of(const pw::io::JsonValue& js) { return pw::testing::json_member(js, "results"); }
+
+pw::io::JsonValue read_json(const std::string& path) {
+  return pw::io::parse_json(pw::testing::read_text(path), path);
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace
+
+TEST(CliMethods, AttributionSubcommandsWriteStrictJson) {
+  const std::string out = awkward_dir("pw_cli_attribution");
+  std::filesystem::remove_all(out);
+  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --images 0,1 --out " +
+                          quoted(out);
+  for (const std::string& args : {std::string("viz gradcam"), std::string("viz smoothgrad --samples 3"),
+                                  std::string("viz integrated-gradients --steps 8")}) {
+    const Result r = run(args + net);
+    ASSERT_EQ(r.status, 0) << args << "\n" << r.out;
+  }
+  EXPECT_EQ(pw::testing::parse_every_json_file(out).size(), 3u);
+  for (const char* m : {"gradcam", "smoothgrad", "integrated-gradients"})
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + m + ".png")) << m;
+  const pw::io::JsonValue cam = read_json(out + "/gradcam.json");
+  EXPECT_EQ(pw::testing::json_member(cam, "method").text, "gradcam");
+  EXPECT_EQ(pw::testing::json_member(results_of(cam), "layer").text, "features.relu5");
+  EXPECT_EQ(pw::testing::json_member(results_of(cam), "cams").items.size(), 2u);
+  const pw::io::JsonValue ig = read_json(out + "/integrated-gradients.json");
+  EXPECT_EQ(pw::testing::json_member(results_of(ig), "completeness_error").items.size(), 2u);
+  EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(ig, "flags"), "steps").text, "8");
+  const pw::io::JsonValue sg = read_json(out + "/smoothgrad.json");
+  EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(results_of(sg), "effective"), "samples").value, 3);
+  std::filesystem::remove_all(out);
+}
+
+TEST(CliMethods, AttributionErrorsAreOneLine) {
+  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --out " +
+                          quoted(::testing::TempDir() + "pw_cli_attribution_errors");
+  for (const std::string& args :
+       {std::string("viz integrated-gradients --rule simpson"), std::string("viz integrated-gradients --baseline gray"),
+        std::string("viz smoothgrad --samples 0"), std::string("viz smoothgrad --reduce median"),
+        std::string("viz gradcam --layer fc6"), std::string("viz gradcam --classes 12"),
+        std::string("viz gradcam --images 99999")}) {
+    const Result r = run(args + net);
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_EQ(count_lines(r.out), 1) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find("error"), std::string::npos) << args << "\n" << r.out;
+  }
+  const Result help = run("viz --help");
+  for (const char* m : {"gradcam", "smoothgrad", "integrated-gradients"})
+    EXPECT_NE(help.out.find(m), std::string::npos) << m;
+}
