@@ -97,3 +97,41 @@ TEST(CliMethods, AttributionErrorsAreOneLine) {
   for (const char* m : {"gradcam", "smoothgrad", "integrated-gradients"})
     EXPECT_NE(help.out.find(m), std::string::npos) << m;
 }
+
+TEST(CliMethods, TsneWritesPicturesAndStrictJson) {
+  const std::string out = awkward_dir("pw_cli_tsne");
+  std::filesystem::remove_all(out);
+  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --points 120"
+                          " --perplexity 10 --iterations 60 --k 5 --out " + quoted(out);
+  for (const std::string& method : {std::string("exact"), std::string("barnes-hut")}) {
+    const Result r = run("tsne --method " + method + net);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("trustworthiness (k = 5)"), std::string::npos) << r.out;
+    EXPECT_EQ(pw::testing::parse_every_json_file(out).size(), 1u);
+    const pw::io::JsonValue js = read_json(out + "/tsne.json");
+    EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(js, "settings"), "method").text, method);
+    EXPECT_EQ(pw::testing::json_member(js, "map").items.size(), 120u);
+    EXPECT_EQ(pw::testing::json_member(js, "labels").items.size(), 120u);
+    EXPECT_EQ(pw::testing::json_member(js, "layer").text, "features.conv5");
+    const double t = std::stod(pw::testing::json_member(js, "trustworthiness").text);
+    EXPECT_GT(t, 0.5);
+    EXPECT_LE(t, 1.0);
+    EXPECT_EQ(pw::testing::json_member(js, "kl_curve").items.size(), 1u);  // every 50 of 60 iterations
+    for (const char* png : {"/tsne.png", "/tsne-thumbnails.png"}) EXPECT_TRUE(std::filesystem::exists(out + png));
+  }
+  std::filesystem::remove_all(out);
+}
+
+TEST(CliMethods, TsneErrorsAreOneLine) {
+  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --points 40"
+                          " --perplexity 5 --iterations 5 --out " + quoted(::testing::TempDir() + "pw_cli_tsne_errors");
+  // The last value of a flag given twice wins: the bad one comes after the defaults above.
+  for (const std::string& args : {std::string("--method fast"), std::string("--layer conv9"),
+                                  std::string("--perplexity 60"), std::string("--k 30"), std::string("--points 1"),
+                                  std::string("--method barnes-hut --theta 0")}) {
+    const Result r = run("tsne" + net + " " + args);
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_EQ(count_lines(r.out), 1) << args << "\n" << r.out;
+  }
+  EXPECT_NE(run("--help").out.find("tsne"), std::string::npos);
+}

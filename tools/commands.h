@@ -30,5 +30,6 @@ int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp
 int viz_attribution(int argc, char** argv);  // viz gradcam|smoothgrad|integrated-gradients: tools/cmd_viz_attribution.cpp
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
+int cmd_tsne(int argc, char** argv);   // tools/cmd_tsne.cpp
 
 }  // namespace pw::cli

@@ -1,0 +1,106 @@
+// `patchwork tsne` as a library call: see tsne_map.h.
+#include "tasks/tsne_map.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/io/image.h"
+#include "engine/io/json.h"
+#include "engine/util/error.h"
+#include "engine/util/files.h"
+#include "tasks/features.h"
+#include "tasks/probe.h"
+#include "tasks/tsne_pictures.h"
+
+namespace pw::tasks {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+io::Json settings_json(const TsneMapConfig& c, const TsneMapResult& r) {
+  const TsneOptions& o = c.tsne;
+  return io::Json::object({{"method", r.map.exact ? "exact" : "barnes-hut"},
+                           {"perplexity", o.perplexity},
+                           {"theta", r.map.exact ? 0.0 : o.theta},
+                           {"iterations", o.iterations},
+                           {"exaggeration", o.exaggeration},
+                           {"exaggeration_iterations", o.exaggeration_iterations},
+                           {"momentum", io::Json::array({o.momentum, o.final_momentum})},
+                           {"momentum_switch", o.momentum_switch},
+                           {"learning_rate", r.map.learning_rate},
+                           {"seed", o.seed},
+                           {"max_dims", c.max_dims}});
+}
+
+io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::vector<int32_t>& labels,
+                     const std::vector<std::string>& classes) {
+  io::Json curve = io::Json::array();
+  for (const auto& [it, kl] : r.map.kl_curve) curve.push(io::Json::array({it, kl}));
+  io::Json map = io::Json::array();
+  for (size_t i = 0; i + 1 < r.map.y.size(); i += 2) map.push(io::Json::array({r.map.y[i], r.map.y[i + 1]}));
+  io::Json js = io::Json::object({{"model", r.model},
+                                  {"layer", r.layer},
+                                  {"data", c.data},
+                                  {"points", r.points},
+                                  {"dims", r.dims},
+                                  {"settings", settings_json(c, r)},
+                                  {"kl", r.map.kl},
+                                  {"kl_curve", curve},
+                                  {"k", c.k},
+                                  {"trustworthiness", r.trustworthiness},
+                                  {"seconds", r.seconds}});
+  if (r.agreement >= 0) js.set("neighbor_class_agreement", r.agreement);
+  if (!classes.empty()) js.set("classes", classes);
+  if (!labels.empty()) js.set("labels", labels);
+  js.set("map", map);
+  js.set("pictures", io::Json::object({{"scatter", fs::path(r.scatter).filename().string()},
+                                       {"thumbnails", fs::path(r.thumbnails).filename().string()}}));
+  return js;
+}
+
+}  // namespace
+
+TsneMapResult run_tsne_map(const TsneMapConfig& c) {
+  PW_CHECK(c.points >= 2, "tsne: at least 2 points are needed, got --points ", c.points);
+  PW_CHECK(c.max_dims > 0, "tsne: --max-dims must be positive, got ", c.max_dims);
+  DataOptions dopt = c.data_options;
+  dopt.limit_test = c.points;
+  const Dataset data = load_dataset(c.data, dopt);
+  const bool test = data.test_images.defined();
+  const Tensor& pool = test ? data.test_images : data.train_images;
+  const Tensor images = pool.slice(0, 0, std::min(c.points, pool.size(0))).contiguous();
+  std::vector<int32_t> labels;
+  const Tensor& label_pool = test ? data.test_labels : data.train_labels;
+  if (label_pool.defined()) labels = label_pool.slice(0, 0, images.size(0)).to_vector_i32();
+  LoadedModel loaded = load_model(c.source, images.size(1));
+  loaded.model->to(c.device);
+  const ProbePoint point = find_probe_point(*loaded.model, c.layer);
+  const Tensor features = extract_features(*loaded.model, {point}, images, c.max_dims)[0];
+
+  TsneMapResult r;
+  r.model = loaded.name;
+  r.layer = point.name;
+  r.points = features.size(0);
+  r.dims = features.size(1);
+  const auto start = std::chrono::steady_clock::now();
+  r.map = tsne(features, c.tsne);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.trustworthiness = trustworthiness(features, r.map.y, c.k);
+  if (!labels.empty()) r.agreement = neighbor_agreement(r.map.y, labels, c.k);
+
+  fs::create_directories(c.out_dir);
+  r.scatter = (fs::path(c.out_dir) / "tsne.png").string();
+  r.thumbnails = (fs::path(c.out_dir) / "tsne-thumbnails.png").string();
+  r.json = (fs::path(c.out_dir) / "tsne.json").string();
+  char title[256];
+  std::snprintf(title, sizeof title, "t-SNE of %s (%s), %lld images, %s, KL %.3f, trustworthiness %.3f", r.layer.c_str(),
+                r.model.c_str(), (long long)r.points, r.map.exact ? "exact" : "Barnes-Hut", r.map.kl, r.trustworthiness);
+  io::write_png(r.scatter, tsne_scatter(r.map.y, labels, data.classes, title));
+  io::write_png(r.thumbnails, tsne_thumbnails(r.map.y, images, data.mean, data.std, labels, c.thumbnails));
+  write_file_atomic(r.json, result_json(c, r, labels, data.classes).dump(io::JsonStyle::indented) + "\n");
+  return r;
+}
+
+}  // namespace pw::tasks

@@ -1,0 +1,41 @@
+// `patchwork tsne` as a library call: a layer's features of the first test images of a data set
+// (pooled as the linear probes pool them), their t-SNE map (tasks/tsne.h), the map's measures,
+// and tsne.png (points coloured by class, with a legend), tsne-thumbnails.png (the images at
+// their points) and tsne.json (settings, KL curve, trustworthiness, agreement, the map itself).
+#pragma once
+#include <string>
+
+#include "engine/device/device.h"
+#include "tasks/datasets.h"
+#include "tasks/load_model.h"
+#include "tasks/tsne.h"
+
+namespace pw::tasks {
+
+struct TsneMapConfig {
+  ModelSource source;
+  std::string data = "fashion-mnist";  // the test split (the training images of unlabeled data)
+  DataOptions data_options;
+  std::string layer = "conv5";  // a probe point: read after its ReLU
+  int64_t points = 2000;        // the first N images
+  int64_t max_dims = 1024;      // features are average-pooled to at most this many values
+  TsneOptions tsne;
+  int64_t k = 10;               // neighbours of trustworthiness and class agreement
+  int64_t thumbnails = 500;     // images drawn on the thumbnail map (the first ones)
+  std::string out_dir = "runs/tsne";
+  Device device = Device::cpu();
+};
+
+struct TsneMapResult {
+  std::string model, layer;
+  int64_t points = 0, dims = 0;
+  TsneResult map;
+  double trustworthiness = 0;
+  double agreement = -1;  // share of the k nearest map neighbours with the same class; -1 without labels
+  double seconds = 0;     // the map's optimization alone
+  std::string scatter, thumbnails, json;  // the files written
+};
+
+TsneMapResult run_tsne_map(const TsneMapConfig& config);
+
+}  // namespace pw::tasks
