@@ -8,7 +8,9 @@
 
 #include "engine/util/error.h"
 #include "engine/util/rng.h"
+#include "tasks/plots.h"
 #include "tasks/tsne.h"
+#include "tasks/tsne_pictures.h"
 
 using namespace pw;
 using namespace pw::tasks;
@@ -195,4 +197,30 @@ TEST(Tsne, OptionsAreChecked) {
   EXPECT_EQ(r.y.size(), 40u);
   EXPECT_DOUBLE_EQ(r.learning_rate, 50);  // auto: max(20 / 12 / 4, 50)
   EXPECT_THROW(tsne(Tensor::zeros({1, 3}), o), Error);
+}
+
+TEST(Tsne, PicturesPlaceThePoints) {
+  const std::vector<double> y{0, 0, 10, 5};
+  const MapFrame f = fit_map(y, 100, 12);  // 75 px for a span of 10, the short axis centred
+  EXPECT_DOUBLE_EQ(f.px(0), 12);
+  EXPECT_DOUBLE_EQ(f.px(10), 87);
+  EXPECT_DOUBLE_EQ(f.py(0), 12 + 37.5 / 2);
+  EXPECT_DOUBLE_EQ(f.py(5), 12 + 37.5 / 2 + 37.5);
+  const io::Image scatter = tsne_scatter(y, {0, 1}, {"zero", "one"}, "title", 100);
+  EXPECT_EQ(scatter.height, 100 + text_height() + 16);
+  EXPECT_GT(scatter.width, 100);  // the legend
+  const int64_t top = text_height() + 16;
+  const Rgb second = palette_color(1);
+  for (int64_t c = 0; c < 3; ++c)  // the dot of point 1, in its class colour (alpha 0.75 over white)
+    EXPECT_NEAR(scatter.at(c, top + (int64_t)f.py(5), (int64_t)f.px(10)), 0.25f + 0.75f * second[c], 1e-5);
+  EXPECT_THROW(tsne_scatter(y, {0}, {"zero"}, "", 100), Error);
+  // Thumbnails: image 0 white, image 1 black, drawn at their points.
+  std::vector<float> pixels(2 * 16, 1.f);
+  std::fill(pixels.begin() + 16, pixels.end(), 0.f);
+  const Tensor images = Tensor::from_vector(pixels, {2, 1, 4, 4});
+  const io::Image thumbs = tsne_thumbnails(y, images, {0.f}, {1.f}, {}, 2, 100);
+  const MapFrame g = fit_map(y, 100, 4);
+  EXPECT_FLOAT_EQ(thumbs.at(0, (int64_t)g.py(5), (int64_t)g.px(10)), 0.f);
+  EXPECT_FLOAT_EQ(thumbs.at(0, 50, 50), 1.f);
+  EXPECT_THROW(tsne_thumbnails(y, images.slice(0, 0, 1), {0.f}, {1.f}, {}, 2, 100), Error);
 }
