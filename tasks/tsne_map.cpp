@@ -2,6 +2,7 @@
 #include "tasks/tsne_map.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -31,7 +32,8 @@ io::Json settings_json(const TsneMapConfig& c, const TsneMapResult& r) {
                            {"momentum_switch", o.momentum_switch},
                            {"learning_rate", r.map.learning_rate},
                            {"seed", o.seed},
-                           {"max_dims", c.max_dims}});
+                           {"max_dims", c.max_dims},
+                           {"normalize", c.normalize}});
 }
 
 io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::vector<int32_t>& labels,
@@ -52,12 +54,41 @@ io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::
                                   {"trustworthiness", r.trustworthiness},
                                   {"seconds", r.seconds}});
   if (r.agreement >= 0) js.set("neighbor_class_agreement", r.agreement);
+  if (r.feature_agreement >= 0) js.set("feature_neighbor_class_agreement", r.feature_agreement);
   if (!classes.empty()) js.set("classes", classes);
   if (!labels.empty()) js.set("labels", labels);
   js.set("map", map);
   js.set("pictures", io::Json::object({{"scatter", fs::path(r.scatter).filename().string()},
                                        {"thumbnails", fs::path(r.thumbnails).filename().string()}}));
   return js;
+}
+
+// Rows of [N, D] divided by their L2 norm ("l2"; a zero row stays zero), or as they are ("none").
+Tensor normalized(const Tensor& features, const std::string& how) {
+  PW_CHECK(how == "l2" || how == "none", "tsne: --normalize must be l2 or none, not '", how, "'");
+  if (how == "none") return features;
+  Tensor f = features.to(Device::cpu()).to(DType::f32).contiguous().clone();
+  const int64_t N = f.size(0), D = f.size(1);
+  float* p = f.data<float>();
+  for (int64_t i = 0; i < N; ++i) {
+    double n2 = 0;
+    for (int64_t d = 0; d < D; ++d) n2 += (double)p[i * D + d] * p[i * D + d];
+    const float inv = n2 > 0 ? (float)(1.0 / std::sqrt(n2)) : 0.f;
+    for (int64_t d = 0; d < D; ++d) p[i * D + d] *= inv;
+  }
+  return f;
+}
+
+// The share of each row's k nearest rows (Euclidean) with its label, averaged.
+double feature_agreement(const Tensor& features, const std::vector<int32_t>& labels, int64_t k) {
+  const NearestRows nn = nearest_rows(features, k);
+  double total = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    int64_t same = 0;
+    for (int64_t m = 0; m < k; ++m) same += labels[nn.index[i * k + m]] == labels[i];
+    total += (double)same / (double)k;
+  }
+  return total / (double)labels.size();
 }
 
 }  // namespace
@@ -77,7 +108,7 @@ TsneMapResult run_tsne_map(const TsneMapConfig& c) {
   LoadedModel loaded = load_model(c.source, images.size(1));
   loaded.model->to(c.device);
   const ProbePoint point = find_probe_point(*loaded.model, c.layer);
-  const Tensor features = extract_features(*loaded.model, {point}, images, c.max_dims)[0];
+  const Tensor features = normalized(extract_features(*loaded.model, {point}, images, c.max_dims)[0], c.normalize);
 
   TsneMapResult r;
   r.model = loaded.name;
@@ -88,7 +119,10 @@ TsneMapResult run_tsne_map(const TsneMapConfig& c) {
   r.map = tsne(features, c.tsne);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.trustworthiness = trustworthiness(features, r.map.y, c.k);
-  if (!labels.empty()) r.agreement = neighbor_agreement(r.map.y, labels, c.k);
+  if (!labels.empty()) {
+    r.agreement = neighbor_agreement(r.map.y, labels, c.k);
+    r.feature_agreement = feature_agreement(features, labels, c.k);
+  }
 
   fs::create_directories(c.out_dir);
   r.scatter = (fs::path(c.out_dir) / "tsne.png").string();

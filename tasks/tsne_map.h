@@ -19,6 +19,9 @@ struct TsneMapConfig {
   std::string layer = "conv5";  // a probe point: read after its ReLU
   int64_t points = 2000;        // the first N images
   int64_t max_dims = 1024;      // features are average-pooled to at most this many values
+  // "l2": each image's features divided by their norm, so that map distances follow cosine
+  // similarity as `patchwork neighbors` compares features; "none": as they are.
+  std::string normalize = "l2";
   TsneOptions tsne;
   int64_t k = 10;               // neighbours of trustworthiness and class agreement
   int64_t thumbnails = 500;     // images drawn on the thumbnail map (the first ones)
@@ -32,6 +35,7 @@ struct TsneMapResult {
   TsneResult map;
   double trustworthiness = 0;
   double agreement = -1;  // share of the k nearest map neighbours with the same class; -1 without labels
+  double feature_agreement = -1;  // the same among the k nearest in the features themselves
   double seconds = 0;     // the map's optimization alone
   std::string scatter, thumbnails, json;  // the files written
 };

@@ -135,3 +135,12 @@ TEST(CliMethods, TsneErrorsAreOneLine) {
   }
   EXPECT_NE(run("--help").out.find("tsne"), std::string::npos);
 }
+
+// Each command builds its flags when asked for help, so a flag declared twice fails here.
+TEST(CliMethods, HelpOfEachCommand) {
+  for (const char* cmd : {"tsne", "viz gradcam", "viz smoothgrad", "viz integrated-gradients"}) {
+    const Result r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.status, 0) << cmd << "\n" << r.out;
+    EXPECT_NE(r.out.find("usage: patchwork"), std::string::npos) << cmd << "\n" << r.out;
+  }
+}

@@ -26,6 +26,8 @@ int cmd_tsne(int argc, char** argv) {
       .flag("layer", "conv5", "the layer (conv3, fc6, ...: read after its ReLU)")
       .flag("points", "2000", "the first N images")
       .flag("max-dims", "1024", "features are average-pooled to at most this many values")
+      .flag("normalize", "l2", "l2: each image's features divided by their norm (distances follow cosine\n"
+                               "similarity, as in `patchwork neighbors`); none: as they are")
       .flag("perplexity", "30", "perplexity of the input affinities")
       .flag("method", "auto", "exact, barnes-hut, or auto (exact up to --exact-up-to points)")
       .flag("exact-up-to", "1000", "auto: the largest map computed exactly")
@@ -47,6 +49,7 @@ int cmd_tsne(int argc, char** argv) {
   c.layer = a.str("layer");
   c.points = a.i64("points");
   c.max_dims = a.i64("max-dims");
+  c.normalize = a.str("normalize");
   c.tsne.perplexity = a.f64("perplexity");
   c.tsne.method = a.str("method");
   c.tsne.exact_up_to = a.i64("exact-up-to");
@@ -63,7 +66,9 @@ int cmd_tsne(int argc, char** argv) {
               r.layer.c_str(), r.model.c_str(), (long long)r.points, (long long)r.dims,
               r.map.exact ? "exact" : "Barnes-Hut", r.map.kl, (long long)c.tsne.iterations, r.seconds);
   std::printf("trustworthiness (k = %lld) %.4f", (long long)c.k, r.trustworthiness);
-  if (r.agreement >= 0) std::printf(", %lld-NN class agreement %.4f", (long long)c.k, r.agreement);
+  if (r.agreement >= 0)
+    std::printf(", %lld-NN class agreement %.4f (in the features themselves %.4f)", (long long)c.k, r.agreement,
+                r.feature_agreement);
   std::printf("\nwrote %s, %s and %s\n", r.scatter.c_str(), r.thumbnails.c_str(), r.json.c_str());
   return 0;
 }
