@@ -117,6 +117,12 @@ TEST(CliMethods, TsneWritesPicturesAndStrictJson) {
     EXPECT_GT(t, 0.5);
     EXPECT_LE(t, 1.0);
     EXPECT_EQ(pw::testing::json_member(js, "kl_curve").items.size(), 1u);  // every 50 of 60 iterations
+    for (const char* key : {"neighbor_class_agreement", "feature_neighbor_class_agreement"}) {
+      const double v = std::stod(pw::testing::json_member(js, key).text);
+      EXPECT_GE(v, 0.0) << key;
+      EXPECT_LE(v, 1.0) << key;
+    }
+    EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(js, "settings"), "normalize").text, "l2");
     for (const char* png : {"/tsne.png", "/tsne-thumbnails.png"}) EXPECT_TRUE(std::filesystem::exists(out + png));
   }
   std::filesystem::remove_all(out);
