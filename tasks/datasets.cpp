@@ -135,4 +135,12 @@ Dataset load_dataset(const std::string& spec, const DataOptions& o) {
   return d;
 }
 
+std::string data_summary(const std::string& spec, const Dataset& d) {
+  std::string s = spec + " (" + d.kind + "), " + std::to_string(d.train_images.size(0)) + " training images " +
+                  shape_str(d.train_images.shape());
+  if (d.test_images.defined()) s += ", " + std::to_string(d.test_images.size(0)) + " test images";
+  if (!d.skipped.empty()) s += ", " + std::to_string(d.skipped.size()) + " skipped (first: " + d.skipped[0] + ")";
+  return s;
+}
+
 }  // namespace pw::tasks

@@ -45,6 +45,10 @@ struct Dataset {
 
 Dataset load_dataset(const std::string& spec, const DataOptions& options);
 
+// One line for a log: "fashion-mnist (mnist), 60000 training images [60000, 1, 28, 28], 10000 test
+// images, 2 skipped (first: ...)".
+std::string data_summary(const std::string& spec, const Dataset& d);
+
 // The kind ("mnist", "cifar10", "cifar100", "folder", "images") and path a spec names, the kind of
 // a bare folder guessed as above; a bare path that is not a folder is an error.
 std::pair<std::string, std::string> data_kind(const std::string& spec);

@@ -79,21 +79,27 @@ Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& label
   return ev;
 }
 
+int64_t output_width(nn::Module& model, const Tensor& one_image, Device device) {
+  NoGradGuard no_grad;
+  nn::EvalModeScope eval_mode(model);
+  return model(one_image.contiguous().to(device)).size(1);
+}
+
 EvalResult run_eval(const EvalConfig& c) {
-  const Dataset data = load_dataset(c.data, c.data_options);
-  PW_CHECK(data.test_labels.defined(), "eval: --data ", c.data, " has no labeled test split");
-  LoadedModel loaded = load_model(c.source, data.test_images.size(1));
+  const RunRecord record = read_run_record(c.source.checkpoint);
+  require_classifier(record, "eval");
+  const DataChoice choice = choose_data(record, c.data, "eval");
+  const Dataset data = load_dataset(choice.spec, choice.options);
+  PW_CHECK(data.test_labels.defined(), "eval: --data ", choice.spec, " has no labeled test split");
+  LoadedModel loaded = load_model(c.source, data.test_images.size(1), "eval");
   loaded.model->to(c.device);
-  int64_t classes = 0;
-  {  // the model's output width, from one image
-    NoGradGuard no_grad;
-    nn::EvalModeScope eval_mode(*loaded.model);
-    classes = (*loaded.model)(data.test_images.slice(0, 0, 1).contiguous().to(c.device)).size(1);
-  }
+  const int64_t classes = output_width(*loaded.model, data.test_images.slice(0, 0, 1), c.device);
   EvalResult r;
   r.model = loaded.name;
+  r.data = choice.spec;
   r.evaluation = evaluate(*loaded.model, data.test_images, data.test_labels, c.batch_size, classes);
-  if ((int64_t)data.classes.size() == classes) r.class_names = data.classes;
+  if ((int64_t)record.classes.size() == classes) r.class_names = record.classes;
+  else if ((int64_t)data.classes.size() == classes) r.class_names = data.classes;
 
   fs::create_directories(c.out_dir);
   r.picture = (fs::path(c.out_dir) / "confusion.png").string();
@@ -106,7 +112,7 @@ EvalResult run_eval(const EvalConfig& c) {
   for (int64_t t = 0; t < classes; ++t)
     rows.push(std::vector<int64_t>(ev.confusion.begin() + t * classes, ev.confusion.begin() + (t + 1) * classes));
   const io::Json js = io::Json::object(
-      {{"model", r.model}, {"checkpoint", c.source.checkpoint}, {"data", c.data}, {"images", ev.images},
+      {{"model", r.model}, {"checkpoint", c.source.checkpoint}, {"data", r.data}, {"images", ev.images},
        {"loss", ev.loss}, {"top1", ev.accuracy}, {"top5", ev.top5}, {"classes", r.class_names},
        {"confusion", rows}});
   write_file_atomic(r.json, js.dump(io::JsonStyle::indented) + "\n");

@@ -26,8 +26,7 @@ Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& label
 
 struct EvalConfig {
   ModelSource source;
-  std::string data = "fashion-mnist";
-  DataOptions data_options;
+  DataRequest data;  // absent flags: the checkpoint's data, size and normalization
   std::string out_dir = "runs/eval";
   Device device = Device::cpu();
   int64_t batch_size = 256;
@@ -35,12 +34,15 @@ struct EvalConfig {
 
 struct EvalResult {
   std::string model;
+  std::string data;  // the spec read
   Evaluation evaluation;
   std::vector<std::string> class_names;  // the dataset's, where it has one per output, else empty
   std::string picture, json;             // the files written
 };
 
-// Loads the data and the model, evaluates on the test split, writes the picture and the JSON.
+// Loads the model and the data it was trained on (or a labeled dataset for a weight file without
+// a run record), evaluates on the test split, writes the picture and the JSON. A checkpoint that
+// is not a classifier, or data whose classes differ from the network's outputs, is an error.
 EvalResult run_eval(const EvalConfig& config);
 
 }  // namespace pw::tasks

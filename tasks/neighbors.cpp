@@ -164,7 +164,7 @@ io::Json neighbors_json(const NeighborsResult& r, const NeighborsConfig& c) {
   }
   io::Json js = io::Json::object({{"model", r.model}, {"checkpoint", c.source.checkpoint},
                                   {"random", c.source.checkpoint.empty()}, {"layer", r.layer},
-                                  {"data", c.data}, {"patches", c.patch}, {"k", c.k},
+                                  {"data", r.data}, {"patches", c.patch}, {"k", c.k},
                                   {"seed", (int64_t)c.seed}, {"queries", queries}});
   if (r.label_agreement >= 0) js.set("label_agreement", r.label_agreement);
   return js;
@@ -177,8 +177,10 @@ NeighborsResult run_neighbors(const NeighborsConfig& c) {
            " and ", c.k);
   PW_CHECK(c.patch >= 0 && c.patches_per_image >= 1, "neighbors: --patches must be >= 0 and "
            "--patches-per-image positive, got ", c.patch, " and ", c.patches_per_image);
-  const Dataset data = load_dataset(c.data, c.data_options);
-  LoadedModel loaded = load_model(c.source, data.train_images.size(1));
+  const RunRecord record = read_run_record(c.source.checkpoint);
+  const DataChoice choice = choose_data(record, c.data, "neighbors");
+  const Dataset data = load_dataset(choice.spec, choice.options);
+  LoadedModel loaded = load_model(c.source, data.train_images.size(1), "neighbors");
   loaded.model->to(c.device);
   const ProbePoint point = find_probe_point(*loaded.model, c.layer);
   const RetrievalSet s = retrieval_set(data, c);
@@ -187,6 +189,7 @@ NeighborsResult run_neighbors(const NeighborsConfig& c) {
 
   NeighborsResult r;
   r.model = loaded.name;
+  r.data = choice.spec;
   r.layer = point.name;
   r.neighbors = nearest_neighbors(fq, fb, c.k, s.exclude);
   r.label_agreement = label_agreement(r.neighbors, s);

@@ -9,6 +9,7 @@
 #include "engine/util/rng.h"
 #include "tasks/datasets.h"
 #include "tasks/load_model.h"
+#include "tasks/run_record.h"
 
 namespace pw::tasks {
 
@@ -47,8 +48,7 @@ io::Image neighbor_grid(const Tensor& queries, const Tensor& base, const std::ve
 // neighbors.json.
 struct NeighborsConfig {
   ModelSource source;
-  std::string data = "fashion-mnist";
-  DataOptions data_options;
+  DataRequest data = other_data_allowed();  // absent flags: the checkpoint's data; other data allowed
   std::string layer = "conv5";
   int64_t queries = 8, k = 8;
   int64_t patch = 0;               // patch size; 0: whole images
@@ -62,6 +62,7 @@ struct NeighborsConfig {
 
 struct NeighborsResult {
   std::string model, layer;
+  std::string data;  // the spec read
   Neighbors neighbors;
   double label_agreement = -1;  // share of neighbours with the query's label; -1 without labels
   std::string picture, json;

@@ -7,7 +7,10 @@
 
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/io/json.h"
+#include "engine/util/files.h"
 #include "engine/util/progress.h"
+#include "tasks/datasets.h"
 
 namespace pw::tasks {
 
@@ -158,6 +161,36 @@ std::vector<ProbeResult> linear_probe(nn::Module& trunk, const std::vector<Probe
   }
   progress.finish({});
   return out;
+}
+
+ProbeRunResult run_probe(const ProbeRunConfig& c) {
+  const RunRecord record = read_run_record(c.source.checkpoint);
+  const DataChoice choice = choose_data(record, c.data, "probe");
+  const Dataset data = load_dataset(choice.spec, choice.options);
+  PW_CHECK(data.labeled() && data.test_images.defined(), "probe: ", choice.spec,
+           " has no labels or no test split; probes need labeled data (give --data)");
+  ProbeRunResult r;
+  r.data = choice.spec;
+  r.data_summary = data_summary(choice.spec, data);
+  LoadedModel loaded = load_model(c.source, data.train_images.size(1), "probe");
+  r.model = loaded.name;
+  loaded.model->to(c.probe.device);
+  const std::vector<ProbePoint> points = c.layer == "all" ? probe_points(*loaded.model)
+                                                          : std::vector<ProbePoint>{find_probe_point(*loaded.model, c.layer)};
+  const int64_t classes = (int64_t)std::max<size_t>(data.classes.size(), 2);
+  r.rows = linear_probe(*loaded.model, points, data.train_images, data.train_labels, data.test_images,
+                        data.test_labels, classes, c.probe);
+  if (c.out.empty()) return r;
+  std::string lines;
+  for (const ProbeResult& row : r.rows)
+    lines += io::Json::object({{"model", r.model}, {"checkpoint", c.source.checkpoint},
+                               {"random", c.source.checkpoint.empty()}, {"data", r.data}, {"layer", row.layer},
+                               {"dims", row.dims}, {"train_accuracy", row.train_accuracy},
+                               {"test_accuracy", row.test_accuracy}})
+                 .dump() +
+             "\n";
+  write_file_atomic(c.out, lines);
+  return r;
 }
 
 }  // namespace pw::tasks

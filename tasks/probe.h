@@ -14,6 +14,8 @@
 
 #include "engine/nn.h"
 #include "tasks/features.h"
+#include "tasks/load_model.h"
+#include "tasks/run_record.h"
 
 namespace pw::tasks {
 
@@ -53,5 +55,24 @@ struct LinearFit {
 };
 LinearFit fit_linear(const Tensor& train_f, const Tensor& train_y, const Tensor& test_f, const Tensor& test_y,
                      int64_t classes, const ProbeConfig& config);
+
+// `patchwork probe`: loads the network (a checkpoint, or random) and the data (the checkpoint's
+// own unless --data names other labeled data), probes `layer` (or every convolution and linear
+// layer: "all") and, with `out`, writes one JSON line per layer.
+struct ProbeRunConfig {
+  ModelSource source;
+  DataRequest data = other_data_allowed();
+  std::string layer = "all";
+  ProbeConfig probe;
+  std::string out;  // JSON lines; empty: none
+};
+
+struct ProbeRunResult {
+  std::string model, data;
+  std::string data_summary;  // one line: what was loaded
+  std::vector<ProbeResult> rows;
+};
+
+ProbeRunResult run_probe(const ProbeRunConfig& config);
 
 }  // namespace pw::tasks

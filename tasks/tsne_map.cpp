@@ -1,6 +1,7 @@
 // `patchwork tsne` as a library call: see tsne_map.h.
 #include "tasks/tsne_map.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -36,7 +37,8 @@ io::Json settings_json(const TsneMapConfig& c, const TsneMapResult& r) {
                            {"normalize", c.normalize}});
 }
 
-io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::vector<int32_t>& labels,
+io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::string& data_spec,
+                     const std::vector<int32_t>& labels,
                      const std::vector<std::string>& classes) {
   io::Json curve = io::Json::array();
   for (const auto& [it, kl] : r.map.kl_curve) curve.push(io::Json::array({it, kl}));
@@ -44,7 +46,7 @@ io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::
   for (size_t i = 0; i + 1 < r.map.y.size(); i += 2) map.push(io::Json::array({r.map.y[i], r.map.y[i + 1]}));
   io::Json js = io::Json::object({{"model", r.model},
                                   {"layer", r.layer},
-                                  {"data", c.data},
+                                  {"data", data_spec},
                                   {"points", r.points},
                                   {"dims", r.dims},
                                   {"settings", settings_json(c, r)},
@@ -96,16 +98,17 @@ double feature_agreement(const Tensor& features, const std::vector<int32_t>& lab
 TsneMapResult run_tsne_map(const TsneMapConfig& c) {
   PW_CHECK(c.points >= 2, "tsne: at least 2 points are needed, got --points ", c.points);
   PW_CHECK(c.max_dims > 0, "tsne: --max-dims must be positive, got ", c.max_dims);
-  DataOptions dopt = c.data_options;
-  dopt.limit_test = c.points;
-  const Dataset data = load_dataset(c.data, dopt);
+  const RunRecord record = read_run_record(c.source.checkpoint);
+  DataChoice choice = choose_data(record, c.data, "tsne");
+  choice.options.limit_test = choice.options.limit_test > 0 ? std::min(choice.options.limit_test, c.points) : c.points;
+  const Dataset data = load_dataset(choice.spec, choice.options);
   const bool test = data.test_images.defined();
   const Tensor& pool = test ? data.test_images : data.train_images;
   const Tensor images = pool.slice(0, 0, std::min(c.points, pool.size(0))).contiguous();
   std::vector<int32_t> labels;
   const Tensor& label_pool = test ? data.test_labels : data.train_labels;
   if (label_pool.defined()) labels = label_pool.slice(0, 0, images.size(0)).to_vector_i32();
-  LoadedModel loaded = load_model(c.source, images.size(1));
+  LoadedModel loaded = load_model(c.source, images.size(1), "tsne");
   loaded.model->to(c.device);
   const ProbePoint point = find_probe_point(*loaded.model, c.layer);
   const Tensor features = normalized(extract_features(*loaded.model, {point}, images, c.max_dims)[0], c.normalize);
@@ -133,7 +136,7 @@ TsneMapResult run_tsne_map(const TsneMapConfig& c) {
                 r.model.c_str(), (long long)r.points, r.map.exact ? "exact" : "Barnes-Hut", r.map.kl, r.trustworthiness);
   io::write_png(r.scatter, tsne_scatter(r.map.y, labels, data.classes, title));
   io::write_png(r.thumbnails, tsne_thumbnails(r.map.y, images, data.mean, data.std, labels, c.thumbnails));
-  write_file_atomic(r.json, result_json(c, r, labels, data.classes).dump(io::JsonStyle::indented) + "\n");
+  write_file_atomic(r.json, result_json(c, r, choice.spec, labels, data.classes).dump(io::JsonStyle::indented) + "\n");
   return r;
 }
 

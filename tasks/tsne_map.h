@@ -8,14 +8,17 @@
 #include "engine/device/device.h"
 #include "tasks/datasets.h"
 #include "tasks/load_model.h"
+#include "tasks/run_record.h"
 #include "tasks/tsne.h"
 
 namespace pw::tasks {
 
 struct TsneMapConfig {
   ModelSource source;
-  std::string data = "fashion-mnist";  // the test split (the training images of unlabeled data)
-  DataOptions data_options;
+  // The test split (the training images of unlabeled data): the checkpoint's data, normalized as it
+  // was trained, unless the request names other data (then resized and normalized for the network,
+  // as probes and neighbours read it; tasks/run_record: choose_data).
+  DataRequest data = other_data_allowed();
   std::string layer = "conv5";  // a probe point: read after its ReLU
   int64_t points = 2000;        // the first N images
   int64_t max_dims = 1024;      // features are average-pooled to at most this many values

@@ -73,3 +73,17 @@ TEST(Args, UnknownAndMalformedFlagsNameThemselves) {
   e = message([&] { a.str("undeclared"); });
   EXPECT_NE(e.find("undeclared flag --undeclared"), std::string::npos) << e;
 }
+
+TEST(Args, PositionalArgumentsOnlyWhereDeclared) {
+  cli::Args plain("test", "a test");
+  plain.flag("k", "5", "k");
+  std::string e = message([&] { parse(plain, {"picture.png"}); });
+  EXPECT_NE(e.find("unexpected argument 'picture.png'"), std::string::npos) << e;
+
+  cli::Args a("classify", "a test");
+  a.positional("IMAGE", "image files").flag("k", "5", "k");
+  ASSERT_TRUE(parse(a, {"a.png", "--k", "3", "b.jpg"}));
+  EXPECT_EQ(a.positionals(), (std::vector<std::string>{"a.png", "b.jpg"}));
+  EXPECT_EQ(a.i64("k"), 3);
+  EXPECT_NE(a.help().find("usage: patchwork classify [options] IMAGE..."), std::string::npos) << a.help();
+}

@@ -15,28 +15,14 @@
 #include <unistd.h>
 #include <vector>
 
+#include "tests/support/cli.h"
 #include "tests/support/data_files.h"
 #include "tests/support/json_files.h"
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  std::string cmd = std::string(PW_CLI_PATH) + " " + args + " 2>&1";
-  Result r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Result = pw::testing::CliResult;
+Result run(const std::string& args) { return pw::testing::run_cli(args); }
 
 // `s` for the shell, inside single quotes.
 std::string quoted(const std::string& s) {
@@ -54,11 +40,7 @@ std::vector<std::string> strict_json_files(const std::string& dir) {
   return names;
 }
 
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+using pw::testing::count_lines;
 
 }  // namespace
 
@@ -96,23 +78,28 @@ TEST(Cli, VersionAndDevices) {
   EXPECT_NE(d.out.find("cpu"), std::string::npos);
 }
 
+// Exit status as the README documents it: 0 done, 1 an error, 2 an unknown command (130 for
+// Ctrl-C: CtrlCSavesACheckpointAndExits130 and test_cli_checkpoints).
 TEST(Cli, ErrorsAreOneLineAndNonZero) {
+  EXPECT_EQ(run("version").status, 0);
+  EXPECT_EQ(run("eval --help").status, 0);
   Result unknown = run("train --no-such-flag 3");
-  EXPECT_NE(unknown.status, 0);
+  EXPECT_EQ(unknown.status, 1);
   EXPECT_EQ(count_lines(unknown.out), 1) << unknown.out;
   EXPECT_NE(unknown.out.find("--no-such-flag"), std::string::npos);
 
   Result bad_number = run("train --epochs three");
-  EXPECT_NE(bad_number.status, 0);
+  EXPECT_EQ(bad_number.status, 1);
   EXPECT_NE(bad_number.out.find("--epochs expects an integer"), std::string::npos) << bad_number.out;
 
   Result missing = run("train --data /nonexistent/dir --quiet --force --out /tmp/pw_cli_test_run");
-  EXPECT_NE(missing.status, 0);
+  EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.out.find("error: "), std::string::npos) << missing.out;
   EXPECT_NE(missing.out.find("/nonexistent/dir"), std::string::npos) << missing.out;
 
   Result bad_cmd = run("frobnicate");
-  EXPECT_NE(bad_cmd.status, 0);
+  EXPECT_EQ(bad_cmd.status, 2);
+  EXPECT_NE(bad_cmd.out.find("unknown command 'frobnicate'"), std::string::npos) << bad_cmd.out;
 }
 
 TEST(Cli, SummaryOfPretextNetworks) {
@@ -164,7 +151,7 @@ TEST(Cli, PretextTrainingAndProbeFlagsAndErrors) {
   Result no_data = run("train --task rotation --data /nonexistent/photos --quiet" + out);
   EXPECT_NE(no_data.status, 0);
   EXPECT_NE(no_data.out.find("/nonexistent/photos"), std::string::npos) << no_data.out;
-  Result probe = run("probe --data /nonexistent/data");
+  Result probe = run("probe --random --model fmnist-cnn --data /nonexistent/data");
   EXPECT_NE(probe.status, 0);
   EXPECT_NE(probe.out.find("/nonexistent/data"), std::string::npos) << probe.out;
   Result probe_help = run("probe --help");
@@ -294,27 +281,9 @@ TEST(Cli, VizSidecarsAreStrictJson) {
 
 // ---- train: any --data, runs that remember their settings, Ctrl-C ------------------------
 
-namespace {
-
-std::string scratch(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "pw_cli_" + name + "_" + std::to_string(::getpid());
-  std::filesystem::remove_all(d);
-  return d;
-}
-
-// 40 training and 16 test images in CIFAR-10's binary format.
-const std::string& cifar_dir() {
-  static const std::string dir = [] {
-    const std::string d = scratch("cifar");
-    pw::testing::write_cifar10(d, 8, 16, 2);
-    return d;
-  }();
-  return dir;
-}
-
-const std::string kSmall = " --width 0.25 --batch-size 8 --threads 1 --device cpu --quiet";
-
-}  // namespace
+using pw::testing::cifar_dir;
+using pw::testing::kSmall;
+using pw::testing::scratch;
 
 TEST(Cli, TrainsSupervisedOnCifarAndOnAFolderWithTheirClasses) {
   const std::string out = scratch("train_cifar");
@@ -430,4 +399,15 @@ TEST(Cli, CtrlCSavesACheckpointAndExits130) {
   EXPECT_NE(resumed.out.find("stopped at step " + std::to_string(steps + 1)), std::string::npos) << resumed.out;
   std::filesystem::remove_all(out);
   std::filesystem::remove(log);
+}
+
+TEST(Cli, TimePrintsEveryLayerAndTheStep) {
+  Result r = run("time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --peak-gflops 100 --bandwidth 10");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* part : {"features.0 ", "sum of layers", "step: forward+loss", "images/s",
+                           "machine: FMA peak 100.0 GFLOP/s"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  Result bad = run("time --mode sideways");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.out.find("--mode must be train or eval, got 'sideways'"), std::string::npos) << bad.out;
 }

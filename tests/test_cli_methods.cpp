@@ -2,34 +2,19 @@
 // `tsne` write a PNG and a strict JSON sidecar; their bad flags are one-line errors.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <string>
-#include <sys/wait.h>
 #include <vector>
 
+#include "tests/support/cli.h"
 #include "tests/support/json_files.h"
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;  // stdout and stderr together
-};
+using pw::testing::count_lines;
+using Result = pw::testing::CliResult;
 
-Result run(const std::string& args) {
-  std::string cmd = std::string(PW_CLI_PATH) + " " + args + " 2>&1";
-  Result r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+Result run(const std::string& args) { return pw::testing::run_cli(args); }
 
 // `s` for the shell, inside single quotes.
 std::string quoted(const std::string& s) {
@@ -39,18 +24,12 @@ std::string quoted(const std::string& s) {
 }
 
 // A folder whose name holds a quote and a tab, so that a path written into JSON unescaped breaks it.
-std::string awkward_dir(const std::string& name) { return ::testing::TempDir() + name + " \"q\"\t"; }
+std::string awkward_dir(const std::string& name) { return pw::testing::scratch(name) + " \"q\"\t"; }
 
 const pw::io::JsonValue& results_of(const pw::io::JsonValue& js) { return pw::testing::json_member(js, "results"); }
 
 pw::io::JsonValue read_json(const std::string& path) {
   return pw::io::parse_json(pw::testing::read_text(path), path);
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
 }
 
 }  // namespace

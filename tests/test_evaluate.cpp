@@ -99,8 +99,8 @@ TEST(Evaluate, LabelsOutsideTheClassesAreErrorsBeforeThePass) {
 TEST(Evaluate, RunEvalWritesThePictureAndTheJson) {
   tasks::EvalConfig c;
   c.source = random_alexnet_small();
-  c.data = class_folders("pw_eval_folders");
-  c.data_options.image_size = 28;
+  c.data.data = class_folders("pw_eval_folders");
+  c.data.image_size = 28;
   c.out_dir = ::testing::TempDir() + "pw_eval_out";
   const tasks::EvalResult r = tasks::run_eval(c);
   EXPECT_EQ(r.model, "alexnet-small");
@@ -117,11 +117,17 @@ TEST(Evaluate, RunEvalWritesThePictureAndTheJson) {
   EXPECT_EQ(member(js, "confusion").items.size(), 10u);
 }
 
+tasks::DataOptions sized(int64_t side) {
+  tasks::DataOptions o;
+  o.image_size = side;
+  return o;
+}
+
 TEST(Neighbors, RunNeighborsOnImagesAndOnPatches) {
   tasks::NeighborsConfig c;
   c.source = random_alexnet_small();
-  c.data = class_folders("pw_neighbors_folders");
-  c.data_options.image_size = 28;
+  c.data.data = class_folders("pw_neighbors_folders");
+  c.data.image_size = 28;
   c.layer = "conv2";
   c.queries = 2;
   c.k = 4;
@@ -140,7 +146,7 @@ TEST(Neighbors, RunNeighborsOnImagesAndOnPatches) {
   c.queries = 5;
   r = tasks::run_neighbors(c);
   const tasks::PatchQueries pq = tasks::random_patch_queries(
-      tasks::load_dataset(c.data, c.data_options).train_images, 3, 12, 5, c.seed);
+      tasks::load_dataset(*c.data.data, sized(28)).train_images, 3, 12, 5, c.seed);
   ASSERT_EQ(r.neighbors.index.size(), 5u);
   for (size_t q = 0; q < 5; ++q)
     for (int64_t j : r.neighbors.index[q]) EXPECT_NE(j, pq.picked[q]);

@@ -45,7 +45,10 @@ Args& Args::section(const std::string& title) {
 }
 
 std::string Args::help() const {
-  std::string s = "usage: patchwork " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
+  std::string s = "usage: patchwork " + command_ + " [options]" +
+                  (positional_name_.empty() ? "" : " " + positional_name_ + "...") + "\n\n" + summary_ + "\n\n";
+  if (!positional_name_.empty()) s += "  " + positional_name_ + "  " + positional_help_ + "\n\n";
+  s += "options:\n";
   for (const Flag& f : flags_) {
     if (f.is_section) {
       s += "\n" + f.help + ":\n";
@@ -65,12 +68,22 @@ std::string Args::help() const {
   return s + "  --help                show this help\n";
 }
 
+Args& Args::positional(const std::string& name, const std::string& help) {
+  positional_name_ = name;
+  positional_help_ = help;
+  return *this;
+}
+
 bool Args::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::printf("%s", help().c_str());
       return false;
+    }
+    if (a.rfind("--", 0) != 0 && !positional_name_.empty()) {
+      positionals_.push_back(a);
+      continue;
     }
     PW_CHECK(a.rfind("--", 0) == 0, command_, ": unexpected argument '", a, "' (see patchwork ",
              command_, " --help)");

@@ -25,11 +25,16 @@ class Args {
   // A name may be declared once: a second declaration is an error (a program bug, not a user's).
   Args& flag(const std::string& name, const std::string& default_value, const std::string& help);
   Args& boolean(const std::string& name, const std::string& help);
+  // Accepts arguments that are not flags (e.g. IMAGE...), shown in --help as `name`; without
+  // this call such an argument is an error.
+  Args& positional(const std::string& name, const std::string& help);
+  const std::vector<std::string>& positionals() const { return positionals_; }
   // A heading in --help before the flags declared after it.
   Args& section(const std::string& title);
   // Parses argv[first..]; returns false if --help was asked (help already printed).
   bool parse(int argc, char** argv, int first);
   std::string help() const;
+  const std::string& command() const { return command_; }
 
   std::string str(const std::string& name) const;
   int64_t i64(const std::string& name) const;
@@ -57,6 +62,8 @@ class Args {
   const Flag& get(const std::string& name) const;
   std::string command_, summary_;
   std::vector<Flag> flags_;
+  std::string positional_name_, positional_help_;
+  std::vector<std::string> positionals_;
 };
 
 }  // namespace pw::cli

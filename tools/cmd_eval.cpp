@@ -1,4 +1,5 @@
-// `patchwork eval` (top-1 / top-5 accuracy and a confusion-matrix picture of a classifier) and
+// `patchwork eval` (top-1 / top-5 accuracy and a confusion-matrix picture of a classifier),
+// `patchwork classify` (image files through a classifier: its top classes) and
 // `patchwork neighbors` (cosine nearest neighbours of images or patches in a layer's feature
 // space, as a picture grid with the similarities in a JSON sidecar).
 #include <cstdio>
@@ -6,49 +7,64 @@
 #include "engine/device/device.h"
 #include "engine/util/threads.h"
 #include "tasks/datasets.h"
+#include "tasks/classify.h"
 #include "tasks/evaluate.h"
 #include "tasks/neighbors.h"
 #include "tools/commands.h"
 
 namespace pw::cli {
 
-namespace {
-tasks::DataOptions options(const Args& a) {
-  tasks::DataOptions o;
-  o.image_size = a.i64("image-size");
-  o.limit_train = a.i64("limit-train");
-  o.limit_test = a.i64("limit-test");
-  o.skip_bad = a.on("skip-bad");
-  return o;
-}
-void data_flags(Args& a) {
-  a.flag("data", "fashion-mnist", "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR")
-      .flag("image-size", "0", "images are resized to this square size first (0: as they are)")
-      .flag("limit-train", "-1", "use only the first N training images (-1: all)")
-      .flag("limit-test", "-1", "use only the first N test images (-1: all)")
-      .boolean("skip-bad", "skip (and count) images that do not decode");
-}
-}  // namespace
-
 int cmd_eval(int argc, char** argv) {
   Args args("eval", "Evaluate a trained classifier on the test split: top-1 and top-5 accuracy, and the\n"
                     "confusion matrix as a picture (confusion.png: rows = true class, counts in the cells) with\n"
                     "confusion.json.");
   add_load_model_flags(args);
-  data_flags(args);
+  add_data_flags(args);
   args.flag("out", "runs/eval", "output directory").flag("seed", "0", "seed").flag("device", "auto", "device")
       .flag("threads", "0", "CPU threads (0: all)");
   if (!args.parse(argc, argv, 2)) return 0;
   set_num_threads((int)args.i64("threads"));
   tasks::EvalConfig c;
   c.source = model_source(args);
-  c.data = args.str("data");
-  c.data_options = options(args);
+  c.data = data_request(args, false);
   c.out_dir = args.str("out");
   c.device = parse_device(args.str("device"));
   const tasks::EvalResult r = tasks::run_eval(c);
-  std::printf("%s on %lld test images: top-1 %.4f, top-5 %.4f; confusion matrix in %s\n", r.model.c_str(),
-              (long long)r.evaluation.images, r.evaluation.accuracy, r.evaluation.top5, r.picture.c_str());
+  std::printf("%s on %lld test images of %s: top-1 %.4f, top-5 %.4f; confusion matrix in %s\n", r.model.c_str(),
+              (long long)r.evaluation.images, r.data.c_str(), r.evaluation.accuracy, r.evaluation.top5, r.picture.c_str());
+  return 0;
+}
+
+int cmd_classify(int argc, char** argv) {
+  Args args("classify",
+            "Classify image files with a network trained by `patchwork train` (supervised): each file is\n"
+            "decoded, converted to the network's channels, shrunk and centre-cropped to its input size and\n"
+            "normalized as its training data was (all read from the checkpoint); prints the --top classes\n"
+            "and their probabilities per file, or JSON with --json.");
+  args.positional("IMAGE", "image files (JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)")
+      .flag("checkpoint", "", "a checkpoint written by a supervised `patchwork train` run")
+      .flag("top", "5", "classes shown per image")
+      .boolean("json", "print the results as JSON")
+      .flag("device", "auto", "auto, cpu, simt or cuda")
+      .flag("threads", "0", "CPU threads (0: all)");
+  if (!args.parse(argc, argv, 2)) return 0;
+  set_num_threads((int)args.i64("threads"));
+  PW_CHECK(!args.str("checkpoint").empty(), "classify: give --checkpoint");
+  tasks::ClassifyConfig c;
+  c.source.checkpoint = args.str("checkpoint");
+  c.images = args.positionals();
+  c.top = args.i64("top");
+  c.device = parse_device(args.str("device"));
+  const tasks::ClassifyResult r = tasks::run_classify(c);
+  if (args.on("json")) {
+    std::printf("%s\n", tasks::classify_json(c, r).dump(io::JsonStyle::indented).c_str());
+    return 0;
+  }
+  for (size_t i = 0; i < r.predictions.size(); ++i) {
+    std::printf("%s:", c.images[i].c_str());
+    for (const tasks::ClassScore& s : r.predictions[i]) std::printf("  %s %.3f", s.name.c_str(), s.probability);
+    std::printf("\n");
+  }
   return 0;
 }
 
@@ -60,7 +76,7 @@ int cmd_neighbors(int argc, char** argv) {
             "patches of the training images are used instead of whole images (queries and base alike).\n"
             "Writes neighbors.png and neighbors.json (indices, similarities, every parameter and the seed).");
   add_load_model_flags(args);
-  data_flags(args);
+  add_data_flags(args);
   args.flag("layer", "conv5", "the layer (conv3, features.conv3, fc6, ...)")
       .flag("queries", "8", "number of queries (the first test images, or random patches)")
       .flag("k", "8", "neighbours per query")
@@ -76,8 +92,7 @@ int cmd_neighbors(int argc, char** argv) {
   set_num_threads((int)args.i64("threads"));
   tasks::NeighborsConfig c;
   c.source = model_source(args);
-  c.data = args.str("data");
-  c.data_options = options(args);
+  c.data = data_request(args, true);
   c.layer = args.str("layer");
   c.queries = args.i64("queries");
   c.k = args.i64("k");

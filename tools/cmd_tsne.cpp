@@ -11,19 +11,17 @@ namespace pw::cli {
 
 int cmd_tsne(int argc, char** argv) {
   Args a("tsne",
-         "A t-SNE map (van der Maaten and Hinton 2008) of a layer's features of the first --points test images,\n"
-         "as DeCAF showed its layers: exact up to --exact-up-to points, Barnes-Hut (van der Maaten 2014) above,\n"
-         "with the settings of the reference implementation (perplexity 30, early exaggeration 12 for 250\n"
-         "iterations, momentum 0.5 then 0.8, gains). Features are average-pooled to at most --max-dims values,\n"
-         "as the linear probes pool them. Writes tsne.png (points by class, with a legend), tsne-thumbnails.png\n"
-         "(the images at their points) and tsne.json (settings, the KL divergence every 50 iterations, the\n"
-         "trustworthiness of the map and the share of each point's --k nearest map neighbours of its class, the\n"
-         "map itself).");
+         "A t-SNE map (van der Maaten and Hinton 2008) of a layer's features, as DeCAF showed its layers, of the\n"
+         "first --points test images (the training images of unlabeled data) of the checkpoint's data: exact up\n"
+         "to --exact-up-to points, Barnes-Hut (van der Maaten 2014) above, with the settings of the reference\n"
+         "implementation (perplexity 30, early exaggeration 12 for 250 iterations, momentum 0.5 then 0.8, gains).\n"
+         "Features are average-pooled to at most --max-dims values, as the linear probes pool them. Writes\n"
+         "tsne.png (points by class, with a legend), tsne-thumbnails.png (the images at their points) and\n"
+         "tsne.json (settings, the KL divergence every 50 iterations, the trustworthiness of the map, the share\n"
+         "of each point's --k nearest map neighbours of its class, the map itself).");
   add_load_model_flags(a);
-  a.flag("data", "fashion-mnist", "the images: the test split (or the training images of unlabeled data); see\n"
-                                  "`patchwork probe --help`")
-      .flag("image-size", "0", "images are resized to this square size first (0: as they are)")
-      .flag("layer", "conv5", "the layer (conv3, fc6, ...: read after its ReLU)")
+  add_data_flags(a);
+  a.flag("layer", "conv5", "the layer (conv3, fc6, ...: read after its ReLU)")
       .flag("points", "2000", "the first N images")
       .flag("max-dims", "1024", "features are average-pooled to at most this many values")
       .flag("normalize", "l2", "l2: each image's features divided by their norm (distances follow cosine\n"
@@ -44,8 +42,7 @@ int cmd_tsne(int argc, char** argv) {
   set_num_threads((int)a.i64("threads"));
   tasks::TsneMapConfig c;
   c.source = model_source(a);
-  c.data = a.str("data");
-  c.data_options.image_size = a.i64("image-size");
+  c.data = data_request(a, true);
   c.layer = a.str("layer");
   c.points = a.i64("points");
   c.max_dims = a.i64("max-dims");

@@ -34,10 +34,8 @@ int viz_attribution(int argc, char** argv) {
   const std::string method = argv[2];
   Args a("viz " + method, method_help(method));
   add_load_model_flags(a);
-  a.flag("data", "fashion-mnist", "where the images come from (the test split, or the training images of\n"
-                                  "unlabeled data); see `patchwork probe --help`")
-      .flag("image-size", "0", "images are resized to this square size first (0: as they are)")
-      .flag("images", "0-7", "which images: 0-7, 3, 0,5,9")
+  add_data_flags(a);
+  a.flag("images", "0-7", "which images of the test split (the training images of unlabeled data): 0-7, 3, 0,5,9")
       .flag("classes", "-1", "the class explained for each image (-1: the predicted one); one value or one per image")
       .flag("out", "runs/viz", "output directory")
       .flag("seed", "0", "seed of the noise (smoothgrad) and of random weights")
@@ -60,8 +58,7 @@ int viz_attribution(int argc, char** argv) {
   tasks::viz::AttributionConfig c;
   c.method = method;
   c.source = model_source(a);
-  c.data = a.str("data");
-  c.data_options.image_size = a.i64("image-size");
+  c.data = data_request(a, false);
   c.images = parse_indices(a.str("images"), 0, "images");
   c.classes = parse_indices(a.str("classes"), 0, "classes");
   c.device = parse_device(a.str("device"));

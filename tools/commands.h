@@ -3,6 +3,7 @@
 #include "engine/io/image.h"
 #include "models/registry.h"
 #include "tasks/load_model.h"
+#include "tasks/run_record.h"
 #include "tools/args.h"
 
 namespace pw::cli {
@@ -10,6 +11,12 @@ namespace pw::cli {
 // --classes, --width, --dropout, --fc6, --no-batch-norm: how a registry model is built.
 void add_model_flags(Args& args);
 models::ModelConfig model_config(const Args& args, int64_t in_channels);
+
+// --data, --image-size, --limit-train, --limit-test, --skip-bad, all absent by default (the
+// checkpoint's data, size and normalization); data_request reads them. other_data: the command
+// may read other data than the checkpoint's (probe, neighbors).
+void add_data_flags(Args& args);
+tasks::DataRequest data_request(const Args& args, bool other_data);
 
 // --checkpoint, --model, --width, --random; load_model builds the network they name (reading
 // model and width from the checkpoint's metadata) with its weights; needs a --seed flag too.
@@ -19,6 +26,7 @@ std::shared_ptr<nn::Module> load_model(const Args& args, int64_t in_channels, st
 
 int cmd_forward(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_classify(int argc, char** argv);  // tools/cmd_eval.cpp
 int cmd_neighbors(int argc, char** argv);
 int cmd_train(int argc, char** argv);  // tools/cmd_train.cpp
 int cmd_probe(int argc, char** argv);
@@ -30,6 +38,7 @@ int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp
 int viz_attribution(int argc, char** argv);  // viz gradcam|smoothgrad|integrated-gradients: tools/cmd_viz_attribution.cpp
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
+int cmd_time(int argc, char** argv);   // tools/cmd_time.cpp
 int cmd_tsne(int argc, char** argv);   // tools/cmd_tsne.cpp
 
 }  // namespace pw::cli

@@ -25,12 +25,14 @@ const char* kUsage =
     "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context)\n"
     "  probe      linear probes on the frozen layers of a trained (or random) network\n"
     "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
+    "  classify   the top classes of image files under a trained classifier\n"
     "  neighbors  nearest neighbours of images or patches in a layer's feature space, as a picture\n"
     "  tsne       a t-SNE map of a layer's features, by class and with the images at their points\n"
     "  viz        pictures of what a network learned: filters, class models, saliency, guided backprop,\n"
     "             unit maximization, deep dream (`patchwork viz --help`)\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
+    "  time       per-layer forward and backward time against the machine's measured peak\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
@@ -98,10 +100,12 @@ int main(int argc, char** argv) {
     if (cmd == "forward") return pw::cli::cmd_forward(argc, argv);
     if (cmd == "probe") return pw::cli::cmd_probe(argc, argv);
     if (cmd == "eval") return pw::cli::cmd_eval(argc, argv);
+    if (cmd == "classify") return pw::cli::cmd_classify(argc, argv);
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
     if (cmd == "tsne") return pw::cli::cmd_tsne(argc, argv);
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     if (cmd == "study") return pw::cli::cmd_study(argc, argv);
+    if (cmd == "time") return pw::cli::cmd_time(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

@@ -18,9 +18,10 @@ struct Inputs {
   std::vector<int64_t> classes;
 };
 
-Inputs load_inputs(const AttributionConfig& c) {
+Inputs load_inputs(const AttributionConfig& c, const RunRecord& record) {
   Inputs in;
-  in.data = load_dataset(c.data, c.data_options);
+  const DataChoice choice = choose_data(record, c.data, "viz " + c.method);
+  in.data = load_dataset(choice.spec, choice.options);
   const Tensor& pool = in.data.test_images.defined() ? in.data.test_images : in.data.train_images;
   PW_CHECK(!c.images.empty(), "viz ", c.method, ": no images chosen");
   std::vector<Tensor> rows;
@@ -156,8 +157,10 @@ AttributionOutput run_attribution(const AttributionConfig& c) {
   const auto& known = attribution_methods();
   PW_CHECK(std::find(known.begin(), known.end(), c.method) != known.end(), "viz: unknown attribution method '",
            c.method, "' (gradcam, smoothgrad, integrated-gradients)");
-  const Inputs in = load_inputs(c);
-  LoadedModel loaded = load_model(c.source, in.images.size(1));
+  const RunRecord record = read_run_record(c.source.checkpoint);
+  require_classifier(record, "viz " + c.method);
+  const Inputs in = load_inputs(c, record);
+  LoadedModel loaded = load_model(c.source, in.images.size(1), "viz " + c.method);
   loaded.model->to(c.device);
   if (c.method == "gradcam") return run_gradcam(c, in, *loaded.model);
   if (c.method == "smoothgrad") return run_smoothgrad(c, in, *loaded.model);

@@ -10,6 +10,7 @@
 #include "engine/io/json.h"
 #include "tasks/datasets.h"
 #include "tasks/load_model.h"
+#include "tasks/run_record.h"
 #include "tasks/viz/attribution.h"
 
 namespace pw::tasks::viz {
@@ -17,8 +18,9 @@ namespace pw::tasks::viz {
 struct AttributionConfig {
   std::string method;  // gradcam, smoothgrad or integrated-gradients
   ModelSource source;
-  std::string data = "fashion-mnist";  // the test split (the training images of unlabeled data)
-  DataOptions data_options;
+  // The test split (the training images of unlabeled data) of the checkpoint's data, normalized as
+  // it was trained (tasks/run_record: choose_data), unless the request says otherwise.
+  DataRequest data;
   std::vector<int64_t> images{0, 1, 2, 3, 4, 5, 6, 7};
   std::vector<int64_t> classes{-1};  // one value for all images, or one per image; -1: predicted
   GradCamOptions gradcam;
