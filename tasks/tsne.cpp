@@ -363,8 +363,8 @@ TsneResult tsne_optimize(const Affinities& p, bool exact, double theta, const Ts
     for (int64_t i = 0; i < N; ++i) r.y[2 * i] -= mx / (double)N, r.y[2 * i + 1] -= my / (double)N;
     if (o.kl_every > 0 && (it + 1) % o.kl_every == 0) r.kl_curve.emplace_back(it + 1, kl_divergence(p, r.y));
   }
-  r.kl = !r.kl_curve.empty() && r.kl_curve.back().first == o.iterations ? r.kl_curve.back().second
-                                                                         : kl_divergence(p, r.y);
+  r.kl =
+      !r.kl_curve.empty() && r.kl_curve.back().first == o.iterations ? r.kl_curve.back().second : kl_divergence(p, r.y);
   return r;
 }
 
@@ -396,7 +396,8 @@ double trustworthiness(const Tensor& x_in, const std::vector<double>& y, int64_t
       const double* row = b.data() + (i - r0) * n;
       std::vector<int64_t> order(n);
       std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](int64_t a, int64_t c) { return std::tie(row[a], a) < std::tie(row[c], c); });
+      std::sort(order.begin(), order.end(),
+                [&](int64_t a, int64_t c) { return std::tie(row[a], a) < std::tie(row[c], c); });
       std::vector<int64_t> rank(n, 0);  // order[0] is i itself (distance 0) unless it has a duplicate before it
       int64_t r = 0;
       for (int64_t j : order)

@@ -56,25 +56,25 @@ std::vector<double> tsne_gradient(const Affinities& p, const std::vector<double>
 
 struct TsneOptions {
   double perplexity = 30;
-  double theta = 0.5;                 // Barnes-Hut accuracy; 0 with method exact
-  std::string method = "auto";        // exact, barnes-hut, or auto: exact up to exact_up_to points
+  double theta = 0.5;           // Barnes-Hut accuracy; 0 with method exact
+  std::string method = "auto";  // exact, barnes-hut, or auto: exact up to exact_up_to points
   int64_t exact_up_to = 1000;
-  int64_t iterations = 1000;          // bhtsne's max_iter
-  double exaggeration = 12;           // early exaggeration of P ...
+  int64_t iterations = 1000;              // bhtsne's max_iter
+  double exaggeration = 12;               // early exaggeration of P ...
   int64_t exaggeration_iterations = 250;  // ... for the first 250 iterations (stop_lying_iter)
   double momentum = 0.5, final_momentum = 0.8;
-  int64_t momentum_switch = 250;      // mom_switch_iter
+  int64_t momentum_switch = 250;  // mom_switch_iter
   // The step on the exact gradient (which has the factor 4 that bhtsne's omits); <= 0: "auto",
   // max(N / exaggeration / 4, 50) (scikit-learn's; Belkina et al. 2019's N / 12 in bhtsne's units).
   double learning_rate = 0;
-  int64_t kl_every = 50;              // record the KL divergence every this many iterations (0: only at the end)
-  uint64_t seed = 0;                  // the start: N(0, 1e-4^2) per coordinate
+  int64_t kl_every = 50;  // record the KL divergence every this many iterations (0: only at the end)
+  uint64_t seed = 0;      // the start: N(0, 1e-4^2) per coordinate
 };
 
 struct TsneResult {
   std::vector<double> y;  // N * 2
   bool exact = true;
-  double learning_rate = 0, kl = 0;  // the final KL (with the P the map was fitted to)
+  double learning_rate = 0, kl = 0;                  // the final KL (with the P the map was fitted to)
   std::vector<std::pair<int64_t, double>> kl_curve;  // (iteration, KL) every kl_every iterations
 };
 

@@ -38,8 +38,7 @@ io::Json settings_json(const TsneMapConfig& c, const TsneMapResult& r) {
 }
 
 io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::string& data_spec,
-                     const std::vector<int32_t>& labels,
-                     const std::vector<std::string>& classes) {
+                     const std::vector<int32_t>& labels, const std::vector<std::string>& classes) {
   io::Json curve = io::Json::array();
   for (const auto& [it, kl] : r.map.kl_curve) curve.push(io::Json::array({it, kl}));
   io::Json map = io::Json::array();
@@ -132,8 +131,9 @@ TsneMapResult run_tsne_map(const TsneMapConfig& c) {
   r.thumbnails = (fs::path(c.out_dir) / "tsne-thumbnails.png").string();
   r.json = (fs::path(c.out_dir) / "tsne.json").string();
   char title[256];
-  std::snprintf(title, sizeof title, "t-SNE of %s (%s), %lld images, %s, KL %.3f, trustworthiness %.3f", r.layer.c_str(),
-                r.model.c_str(), (long long)r.points, r.map.exact ? "exact" : "Barnes-Hut", r.map.kl, r.trustworthiness);
+  std::snprintf(title, sizeof title, "t-SNE of %s (%s), %lld images, %s, KL %.3f, trustworthiness %.3f",
+                r.layer.c_str(), r.model.c_str(), (long long)r.points, r.map.exact ? "exact" : "Barnes-Hut", r.map.kl,
+                r.trustworthiness);
   io::write_png(r.scatter, tsne_scatter(r.map.y, labels, data.classes, title));
   io::write_png(r.thumbnails, tsne_thumbnails(r.map.y, images, data.mean, data.std, labels, c.thumbnails));
   write_file_atomic(r.json, result_json(c, r, choice.spec, labels, data.classes).dump(io::JsonStyle::indented) + "\n");

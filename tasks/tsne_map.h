@@ -26,8 +26,8 @@ struct TsneMapConfig {
   // similarity as `patchwork neighbors` compares features; "none": as they are.
   std::string normalize = "l2";
   TsneOptions tsne;
-  int64_t k = 10;               // neighbours of trustworthiness and class agreement
-  int64_t thumbnails = 500;     // images drawn on the thumbnail map (the first ones)
+  int64_t k = 10;            // neighbours of trustworthiness and class agreement
+  int64_t thumbnails = 500;  // images drawn on the thumbnail map (the first ones)
   std::string out_dir = "runs/tsne";
   Device device = Device::cpu();
 };
@@ -37,9 +37,9 @@ struct TsneMapResult {
   int64_t points = 0, dims = 0;
   TsneResult map;
   double trustworthiness = 0;
-  double agreement = -1;  // share of the k nearest map neighbours with the same class; -1 without labels
+  double agreement = -1;          // share of the k nearest map neighbours with the same class; -1 without labels
   double feature_agreement = -1;  // the same among the k nearest in the features themselves
-  double seconds = 0;     // the map's optimization alone
+  double seconds = 0;             // the map's optimization alone
   std::string scatter, thumbnails, json;  // the files written
 };
 

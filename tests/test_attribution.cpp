@@ -11,8 +11,8 @@
 
 #include "engine/nn.h"
 #include "engine/ops.h"
-#include "engine/util/error.h"
 #include "engine/optim.h"
+#include "engine/util/error.h"
 #include "engine/util/rng.h"
 #include "tasks/datasets.h"
 #include "tasks/viz/attribution.h"
@@ -135,7 +135,7 @@ TEST(Attribution, GradCamErrorsNameTheProblem) {
   o.layer = "fc";
   EXPECT_THROW(grad_cam(*net, x, {0}, o), Error);  // not maps of channels
   o.layer = "";
-  EXPECT_THROW(grad_cam(*net, x, {7}, o), Error);  // class out of range
+  EXPECT_THROW(grad_cam(*net, x, {7}, o), Error);     // class out of range
   EXPECT_THROW(grad_cam(*net, x, {0, 1}, o), Error);  // one class per image
 }
 
@@ -206,14 +206,16 @@ TEST(Attribution, IntegratedGradientsAreCompleteWithin1PercentWith64Steps) {
   optim::Adam opt(net->parameters(), 2e-3);
   for (int64_t b = 0; b < 2048; b += 64) {
     opt.zero_grad();
-    cross_entropy((*net)(d.train_images.slice(0, b, b + 64).contiguous()), d.train_labels.slice(0, b, b + 64).contiguous())
+    cross_entropy((*net)(d.train_images.slice(0, b, b + 64).contiguous()),
+                  d.train_labels.slice(0, b, b + 64).contiguous())
         .backward();
     opt.step();
   }
   const Tensor baseline = Tensor::full({1, 28, 28}, -d.mean[0] / d.std[0]);  // black
   IntegratedGradientsOptions o;
   o.steps = 64;  // the midpoint rule: 64 gradients
-  const IntegratedGradientsResult r = integrated_gradients(*net, d.test_images, baseline, std::vector<int64_t>(8, -1), o);
+  const IntegratedGradientsResult r =
+      integrated_gradients(*net, d.test_images, baseline, std::vector<int64_t>(8, -1), o);
   ASSERT_EQ(r.completeness_error.size(), 8u);
   std::printf("largest completeness error over 8 images, 64 steps, midpoint rule: %.5f\n",
               *std::max_element(r.completeness_error.begin(), r.completeness_error.end()));

@@ -28,17 +28,15 @@ std::string awkward_dir(const std::string& name) { return pw::testing::scratch(n
 
 const pw::io::JsonValue& results_of(const pw::io::JsonValue& js) { return pw::testing::json_member(js, "results"); }
 
-pw::io::JsonValue read_json(const std::string& path) {
-  return pw::io::parse_json(pw::testing::read_text(path), path);
-}
+pw::io::JsonValue read_json(const std::string& path) { return pw::io::parse_json(pw::testing::read_text(path), path); }
 
 }  // namespace
 
 TEST(CliMethods, AttributionSubcommandsWriteStrictJson) {
   const std::string out = awkward_dir("pw_cli_attribution");
   std::filesystem::remove_all(out);
-  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --images 0,1 --out " +
-                          quoted(out);
+  const std::string net =
+      " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --images 0,1 --out " + quoted(out);
   for (const std::string& args : {std::string("viz gradcam"), std::string("viz smoothgrad --samples 3"),
                                   std::string("viz integrated-gradients --steps 8")}) {
     const Result r = run(args + net);
@@ -80,8 +78,10 @@ TEST(CliMethods, AttributionErrorsAreOneLine) {
 TEST(CliMethods, TsneWritesPicturesAndStrictJson) {
   const std::string out = awkward_dir("pw_cli_tsne");
   std::filesystem::remove_all(out);
-  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --points 120"
-                          " --perplexity 10 --iterations 60 --k 5 --out " + quoted(out);
+  const std::string net =
+      " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --points 120"
+      " --perplexity 10 --iterations 60 --k 5 --out " +
+      quoted(out);
   for (const std::string& method : {std::string("exact"), std::string("barnes-hut")}) {
     const Result r = run("tsne --method " + method + net);
     ASSERT_EQ(r.status, 0) << r.out;
@@ -108,12 +108,14 @@ TEST(CliMethods, TsneWritesPicturesAndStrictJson) {
 }
 
 TEST(CliMethods, TsneErrorsAreOneLine) {
-  const std::string net = " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --points 40"
-                          " --perplexity 5 --iterations 5 --out " + quoted(::testing::TempDir() + "pw_cli_tsne_errors");
+  const std::string net =
+      " --random --model alexnet-small --width 0.25 --threads 1 --device cpu --points 40"
+      " --perplexity 5 --iterations 5 --out " +
+      quoted(::testing::TempDir() + "pw_cli_tsne_errors");
   // The last value of a flag given twice wins: the bad one comes after the defaults above.
-  for (const std::string& args : {std::string("--method fast"), std::string("--layer conv9"),
-                                  std::string("--perplexity 60"), std::string("--k 30"), std::string("--points 1"),
-                                  std::string("--method barnes-hut --theta 0")}) {
+  for (const std::string& args :
+       {std::string("--method fast"), std::string("--layer conv9"), std::string("--perplexity 60"),
+        std::string("--k 30"), std::string("--points 1"), std::string("--method barnes-hut --theta 0")}) {
     const Result r = run("tsne" + net + " " + args);
     EXPECT_NE(r.status, 0) << args;
     EXPECT_EQ(count_lines(r.out), 1) << args << "\n" << r.out;

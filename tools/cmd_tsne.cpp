@@ -24,8 +24,9 @@ int cmd_tsne(int argc, char** argv) {
   a.flag("layer", "conv5", "the layer (conv3, fc6, ...: read after its ReLU)")
       .flag("points", "2000", "the first N images")
       .flag("max-dims", "1024", "features are average-pooled to at most this many values")
-      .flag("normalize", "l2", "l2: each image's features divided by their norm (distances follow cosine\n"
-                               "similarity, as in `patchwork neighbors`); none: as they are")
+      .flag("normalize", "l2",
+            "l2: each image's features divided by their norm (distances follow cosine\n"
+            "similarity, as in `patchwork neighbors`); none: as they are")
       .flag("perplexity", "30", "perplexity of the input affinities")
       .flag("method", "auto", "exact, barnes-hut, or auto (exact up to --exact-up-to points)")
       .flag("exact-up-to", "1000", "auto: the largest map computed exactly")
@@ -59,9 +60,9 @@ int cmd_tsne(int argc, char** argv) {
   c.out_dir = a.str("out");
   c.device = parse_device(a.str("device"));
   const tasks::TsneMapResult r = tasks::run_tsne_map(c);
-  std::printf("t-SNE of %s (%s): %lld points, %lld dims, %s, KL %.4f after %lld iterations (%.1f s)\n",
-              r.layer.c_str(), r.model.c_str(), (long long)r.points, (long long)r.dims,
-              r.map.exact ? "exact" : "Barnes-Hut", r.map.kl, (long long)c.tsne.iterations, r.seconds);
+  std::printf("t-SNE of %s (%s): %lld points, %lld dims, %s, KL %.4f after %lld iterations (%.1f s)\n", r.layer.c_str(),
+              r.model.c_str(), (long long)r.points, (long long)r.dims, r.map.exact ? "exact" : "Barnes-Hut", r.map.kl,
+              (long long)c.tsne.iterations, r.seconds);
   std::printf("trustworthiness (k = %lld) %.4f", (long long)c.k, r.trustworthiness);
   if (r.agreement >= 0)
     std::printf(", %lld-NN class agreement %.4f (in the features themselves %.4f)", (long long)c.k, r.agreement,

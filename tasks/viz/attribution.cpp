@@ -23,8 +23,10 @@ void check_images(const Tensor& images, const char* method) {
 }
 
 void check_map_options(const SaliencyOptions& o, const char* method) {
-  PW_CHECK(o.reduce == "max" || o.reduce == "sum" || o.reduce == "l2", method, ": the map's reduction must be max, "
-           "sum or l2, not '", o.reduce, "'");
+  PW_CHECK(o.reduce == "max" || o.reduce == "sum" || o.reduce == "l2", method,
+           ": the map's reduction must be max, "
+           "sum or l2, not '",
+           o.reduce, "'");
   PW_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, method, ": the clip percentile must be in (0, 100], got ",
            o.clip_percentile);
 }
@@ -94,10 +96,13 @@ std::vector<float> saliency_map(const std::vector<double>& g, int64_t C, int64_t
 
 }  // namespace
 
-void integration_rule(const std::string& rule, int64_t steps, std::vector<double>& nodes, std::vector<double>& weights) {
+void integration_rule(const std::string& rule, int64_t steps, std::vector<double>& nodes,
+                      std::vector<double>& weights) {
   PW_CHECK(steps > 0, "Integrated Gradients: the number of steps must be positive, got ", steps);
-  PW_CHECK(rule == "midpoint" || rule == "trapezoid" || rule == "right", "Integrated Gradients: the rule must be "
-           "midpoint, trapezoid or right, not '", rule, "'");
+  PW_CHECK(rule == "midpoint" || rule == "trapezoid" || rule == "right",
+           "Integrated Gradients: the rule must be "
+           "midpoint, trapezoid or right, not '",
+           rule, "'");
   nodes.clear();
   weights.clear();
   const double h = 1.0 / (double)steps;
@@ -112,7 +117,8 @@ ClassScores class_scores(nn::Module& model, const Tensor& images, const std::vec
   check_images(images, "attribution");
   const int64_t N = images.size(0);
   PW_CHECK((int64_t)classes.size() == N, "attribution: ", N, " images but ", classes.size(), " classes");
-  for (int64_t c : classes) PW_CHECK(c >= -1, "attribution: class ", c, " is out of range (-1 means the predicted class)");
+  for (int64_t c : classes)
+    PW_CHECK(c >= -1, "attribution: class ", c, " is out of range (-1 means the predicted class)");
   std::vector<float> logits;
   int64_t K = 0;
   {
@@ -128,7 +134,8 @@ ClassScores class_scores(nn::Module& model, const Tensor& images, const std::vec
   for (int64_t i = 0; i < N; ++i) {
     const auto row = logits.begin() + i * K;
     if (r.classes[i] < 0) r.classes[i] = std::max_element(row, row + K) - row;
-    PW_CHECK(r.classes[i] < K, "attribution: class ", r.classes[i], " is out of range (the network has ", K, " classes)");
+    PW_CHECK(r.classes[i] < K, "attribution: class ", r.classes[i], " is out of range (the network has ", K,
+             " classes)");
     r.scores.push_back(row[r.classes[i]]);
   }
   return r;
@@ -137,9 +144,10 @@ ClassScores class_scores(nn::Module& model, const Tensor& images, const std::vec
 InputGradient class_score_gradient(nn::Module& model, const Tensor& images, const std::vector<int64_t>& classes,
                                    ReluRule rule) {
   check_images(images, "attribution");
-  PW_CHECK((int64_t)classes.size() == images.size(0), "attribution: ", images.size(0), " images but ",
-           classes.size(), " classes");
-  return input_gradient(model, "", images, [&](const Tensor& out) { return class_score(out, classes); }, rule);
+  PW_CHECK((int64_t)classes.size() == images.size(0), "attribution: ", images.size(0), " images but ", classes.size(),
+           " classes");
+  return input_gradient(
+      model, "", images, [&](const Tensor& out) { return class_score(out, classes); }, rule);
 }
 
 std::vector<double> resize_bilinear(const std::vector<double>& map, int64_t h, int64_t w, int64_t H, int64_t W) {
@@ -175,7 +183,8 @@ GradCamResult grad_cam(nn::Module& model, const Tensor& images, const std::vecto
   const ClassScores cs = class_scores(model, images, classes);
   const models::LayerWalk walk = models::walk_layers(model);
   PW_CHECK(walk.form == models::LayerWalk::Form::classifier || walk.form == models::LayerWalk::Form::sequential,
-           "Grad-CAM: a ", model.type_name(), " does not run as one chain of layers to its output (a "
+           "Grad-CAM: a ", model.type_name(),
+           " does not run as one chain of layers to its output (a "
            "FeaturesClassifier or a Sequential is needed)");
   GradCamResult r;
   r.layer = grad_cam_layer(model, walk, o.layer);
@@ -271,7 +280,9 @@ IntegratedGradientsResult integrated_gradients(nn::Module& model, const Tensor& 
   PW_CHECK(baseline.shape() == one || baseline.shape() == x.shape(), "Integrated Gradients: the baseline must be ",
            shape_str(one), " or ", shape_str(x.shape()), ", got ", shape_str(baseline.shape()));
   const Tensor base = (baseline.dim() == 3 ? stack(std::vector<Tensor>(N, baseline), 0) : baseline)
-                          .to(Device::cpu()).to(DType::f32).contiguous();
+                          .to(Device::cpu())
+                          .to(DType::f32)
+                          .contiguous();
   const ClassScores cs = class_scores(model, x, classes);
   const ClassScores cb = class_scores(model, base, cs.classes);
   IntegratedGradientsResult r;

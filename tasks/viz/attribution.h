@@ -67,10 +67,10 @@ std::vector<double> resize_bilinear(const std::vector<double>& map, int64_t h, i
 // saliency makes its map (|g| reduced over channels, clipped at a percentile). With noise 0 it is
 // plain saliency. The class is decided (or given) on the clean image.
 struct SmoothGradOptions {
-  int64_t samples = 50;    // Smilkov et al.: n = 50
-  double noise = 0.15;     // sigma / (x_max - x_min); the paper finds 10-20% best
+  int64_t samples = 50;  // Smilkov et al.: n = 50
+  double noise = 0.15;   // sigma / (x_max - x_min); the paper finds 10-20% best
   SaliencyOptions saliency;
-  int64_t batch = 32;      // noisy copies per forward pass
+  int64_t batch = 32;  // noisy copies per forward pass
   uint64_t seed = 0;
 };
 SaliencyResult smooth_grad(nn::Module& model, const Tensor& images, const std::vector<int64_t>& classes,

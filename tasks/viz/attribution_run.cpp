@@ -26,7 +26,8 @@ Inputs load_inputs(const AttributionConfig& c, const RunRecord& record) {
   PW_CHECK(!c.images.empty(), "viz ", c.method, ": no images chosen");
   std::vector<Tensor> rows;
   for (int64_t i : c.images) {
-    PW_CHECK(i >= 0 && i < pool.size(0), "viz ", c.method, ": image ", i, " is out of range (", pool.size(0), " images)");
+    PW_CHECK(i >= 0 && i < pool.size(0), "viz ", c.method, ": image ", i, " is out of range (", pool.size(0),
+             " images)");
     rows.push_back(pool.select(0, i));
   }
   in.images = stack(rows, 0);
@@ -40,8 +41,8 @@ Inputs load_inputs(const AttributionConfig& c, const RunRecord& record) {
 // The baseline of Integrated Gradients in input space: black (every pixel 0, which normalization
 // maps to -mean / std) or the mean image (0).
 Tensor baseline_image(const std::string& kind, const Dataset& d, int64_t C, int64_t H, int64_t W) {
-  PW_CHECK(kind == "black" || kind == "mean", "viz integrated-gradients: --baseline must be black or mean, not '",
-           kind, "'");
+  PW_CHECK(kind == "black" || kind == "mean", "viz integrated-gradients: --baseline must be black or mean, not '", kind,
+           "'");
   std::vector<float> v(C * H * W, 0.f);
   if (kind == "black")
     for (int64_t c = 0; c < C; ++c)
@@ -89,7 +90,8 @@ AttributionOutput run_gradcam(const AttributionConfig& c, const Inputs& in, nn::
   out.results.set("map_size", io::Json::array({r.map_height, r.map_width}));
   out.results.set("cams", r.cams);
   out.results.set("weights", r.weights);
-  out.results.set("columns", c.gradcam.guided ? "image, Grad-CAM, overlay, Guided Grad-CAM" : "image, Grad-CAM, overlay");
+  out.results.set("columns",
+                  c.gradcam.guided ? "image, Grad-CAM, overlay, Guided Grad-CAM" : "image, Grad-CAM, overlay");
   for (size_t i = 0; i < r.classes.size(); ++i) {
     const double top = r.cams[i].empty() ? 0 : *std::max_element(r.cams[i].begin(), r.cams[i].end());
     char line[160];
@@ -105,7 +107,8 @@ AttributionOutput run_smoothgrad(const AttributionConfig& c, const Inputs& in, n
   AttributionOutput out;
   out.picture = rows_picture(in, r.maps, r.height, r.width, {});
   out.results = common_json(c, in, r.classes, r.scores);
-  out.results.set("effective", io::Json::object({{"samples", c.smoothgrad.samples}, {"noise", c.smoothgrad.noise},
+  out.results.set("effective", io::Json::object({{"samples", c.smoothgrad.samples},
+                                                 {"noise", c.smoothgrad.noise},
                                                  {"reduce", c.smoothgrad.saliency.reduce},
                                                  {"clip_percentile", c.smoothgrad.saliency.clip_percentile},
                                                  {"seed", c.smoothgrad.seed}}));
@@ -126,7 +129,9 @@ AttributionOutput run_integrated_gradients(const AttributionConfig& c, const Inp
   AttributionOutput out;
   out.picture = rows_picture(in, r.maps, r.height, r.width, {r.attributions});
   out.results = common_json(c, in, r.classes, r.scores);
-  out.results.set("effective", io::Json::object({{"steps", o.steps}, {"rule", o.rule}, {"baseline", c.baseline},
+  out.results.set("effective", io::Json::object({{"steps", o.steps},
+                                                 {"rule", o.rule},
+                                                 {"baseline", c.baseline},
                                                  {"reduce", o.saliency.reduce},
                                                  {"clip_percentile", o.saliency.clip_percentile}}));
   out.results.set("baseline_scores", r.baseline_scores);
