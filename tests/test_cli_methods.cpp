@@ -131,3 +131,26 @@ TEST(CliMethods, HelpOfEachCommand) {
     EXPECT_NE(r.out.find("usage: patchwork"), std::string::npos) << cmd << "\n" << r.out;
   }
 }
+
+// The attribution methods explain classes: a pretext network's checkpoint is refused, naming what
+// it is; t-SNE reads any network's features.
+TEST(CliMethods, AttributionNeedsAClassifierTsneDoesNot) {
+  const std::string work = pw::testing::scratch("methods_rotation");
+  const Result trained = run("train --task rotation --data cifar10:" + pw::testing::cifar_dir() + " --epochs 1" +
+                             pw::testing::kSmall + " --out " + work + "/rotation");
+  ASSERT_EQ(trained.status, 0) << trained.out;
+  const std::string ckpt = " --checkpoint " + work + "/rotation/checkpoint.safetensors --threads 1 --out " + work;
+  for (const char* m : {"gradcam", "smoothgrad", "integrated-gradients"}) {
+    const Result r = run(std::string("viz ") + m + ckpt);
+    EXPECT_NE(r.status, 0) << m;
+    EXPECT_EQ(count_lines(r.out), 1) << m << "\n" << r.out;
+    EXPECT_NE(r.out.find("is a rotation pretext network"), std::string::npos) << m << "\n" << r.out;
+  }
+  // The checkpoint's own data (16 CIFAR-10 test images), normalized as it was trained.
+  const Result r = run("tsne" + ckpt + " --points 16 --perplexity 4 --k 3 --iterations 20 --layer conv2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const pw::io::JsonValue js = read_json(work + "/tsne.json");
+  EXPECT_EQ(pw::testing::json_member(js, "points").value, 16);
+  EXPECT_EQ(pw::testing::json_member(js, "data").text, "cifar10:" + pw::testing::cifar_dir());
+  std::filesystem::remove_all(work);
+}
