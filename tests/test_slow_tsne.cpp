@@ -5,8 +5,8 @@
 // Measured when the bar was set (this test, and `patchwork train` with these flags then
 // `patchwork tsne`, alike): test accuracy 0.897, agreement 0.839 (0.851 in the features
 // themselves), trustworthiness 0.993; the whole test took 7.7 and 9.1 min (two runs, the same
-// numbers) on the 2-core machine while other builds ran. Shorter recipes fell short: 3 epochs of 10000 images (0.786
-// accuracy) gave 0.735, 3 epochs of 30000 (0.849) gave 0.786.
+// numbers) on the 2-core machine while other builds ran. Shorter recipes fell short: 3 epochs of
+// 10000 images (0.786 accuracy) gave 0.735, 3 epochs of 30000 (0.849) gave 0.786.
 #include <gtest/gtest.h>
 
 #include <filesystem>
