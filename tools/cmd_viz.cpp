@@ -26,6 +26,9 @@ const char* kVizUsage =
     "  saliency   image-specific class saliency |dS_c/dx| (Simonyan et al. 2014), with the object box\n"
     "  guided     saliency through guided backpropagation (Springenberg et al. 2015)\n"
     "  deconv     saliency through the deconvnet rule (Zeiler and Fergus 2014)\n"
+    "  gradcam    Grad-CAM and Guided Grad-CAM (Selvaraju et al. 2017)\n"
+    "  smoothgrad saliency averaged over noisy copies of the image (Smilkov et al. 2017)\n"
+    "  integrated-gradients  attributions along a path from a baseline (Sundararajan et al. 2017)\n"
     "  unit       activation maximization of a layer's units (Erhan et al. 2009; Yosinski et al. 2015)\n"
     "  dream      DeepDream of a photo (Mordvintsev et al. 2015)\n"
     "  invert     feature inversion: what a layer keeps of an image (Mahendran and Vedaldi 2015)\n"
@@ -325,6 +328,7 @@ int cmd_viz(int argc, char** argv) {
   if (what == "guided") return viz_saliency(argc, argv, ReluRule::guided, "guided");
   if (what == "deconv") return viz_saliency(argc, argv, ReluRule::deconvnet, "deconv");
   if (what == "invert") return viz_invert(argc, argv);
+  if (what == "gradcam" || what == "smoothgrad" || what == "integrated-gradients") return viz_attribution(argc, argv);
   if (what == "dream") return viz_dream(argc, argv);
   if (what == "top-patches") return viz_top_patches(argc, argv);
   if (what == "sheet") return viz_sheet(argc, argv);

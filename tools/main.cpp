@@ -30,6 +30,7 @@ const char* kUsage =
     "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
     "  classify   the top classes of image files under a trained classifier\n"
     "  neighbors  nearest neighbours of images or patches in a layer's feature space, as a picture\n"
+    "  tsne       a t-SNE map of a layer's features, by class and with the images at their points\n"
     "  viz        pictures of what a network learned: filters, class models, saliency, guided backprop,\n"
     "             unit maximization, deep dream (`patchwork viz --help`)\n"
     "  models     list the networks in the registry\n"
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return pw::cli::cmd_eval(argc, argv);
     if (cmd == "classify") return pw::cli::cmd_classify(argc, argv);
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
+    if (cmd == "tsne") return pw::cli::cmd_tsne(argc, argv);
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     if (cmd == "study") return pw::cli::cmd_study(argc, argv);
     if (cmd == "time") return pw::cli::cmd_time(argc, argv);

@@ -16,26 +16,6 @@ namespace pw::tasks::viz {
 
 namespace {
 
-// The model in eval mode with no parameter gradients for the guard's lifetime: visualization
-// differentiates with respect to the input only, and must not leave .grad behind or change
-// batch-norm statistics.
-class InputOnlyGuard {
- public:
-  explicit InputOnlyGuard(nn::Module& m) : eval_(m) {
-    for (const Tensor& p : m.parameters()) {
-      flags_.push_back({p, p.requires_grad()});
-      Tensor(p).set_requires_grad(false);
-    }
-  }
-  ~InputOnlyGuard() {
-    for (auto& [p, on] : flags_) p.set_requires_grad(on);
-  }
-
- private:
-  nn::EvalModeScope eval_;
-  std::vector<std::pair<Tensor, bool>> flags_;
-};
-
 int64_t positive_mod(int64_t a, int64_t n) { return ((a % n) + n) % n; }
 
 void clip_to_range(Tensor& x, const InputSpace& s) {

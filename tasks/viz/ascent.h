@@ -31,6 +31,26 @@ struct InputSpace {
 // (batch first), the per-image objective values [B] whose sum is differentiated.
 using Objective = std::function<Tensor(const Tensor& activation)>;
 
+// The model in eval mode with no parameter gradients for the guard's lifetime: visualization
+// differentiates with respect to the input only, and must not leave .grad behind or change
+// batch-norm statistics. Both are put back when it goes.
+class InputOnlyGuard {
+ public:
+  explicit InputOnlyGuard(nn::Module& m) : eval_(m) {
+    for (const Tensor& p : m.parameters()) {
+      flags_.push_back({p, p.requires_grad()});
+      Tensor(p).set_requires_grad(false);
+    }
+  }
+  ~InputOnlyGuard() {
+    for (auto& [p, on] : flags_) p.set_requires_grad(on);
+  }
+
+ private:
+  nn::EvalModeScope eval_;
+  std::vector<std::pair<Tensor, bool>> flags_;
+};
+
 // The gradient of sum(objective(layer output)) with respect to the input x [B, C, H, W] (any
 // device), and each image's objective value. `layer` is a path from model_layers, or empty for
 // the model's output. The forward pass stops at the layer. ReLUs follow `rule` (grad, deconvnet,
