@@ -90,6 +90,9 @@ struct LoopConfig {
   Device device = Device::cpu();
   bool progress = true;
   std::string label = "train";               // the progress bar's
+  // Anomaly detection (engine/autograd.h) during the run: the first op, forward or backward,
+  // that makes a non-finite value is an error naming it and its shapes. Slow.
+  bool detect_anomaly = false;
 };
 
 struct EpochRecord {
@@ -112,6 +115,10 @@ struct LoopResult {
   bool stopped() const { return stop != StopReason::finished; }
 };
 
+// Numeric failure: a step whose loss or any gradient is not finite (NaN, +-inf) stops the run
+// with a pw::Error naming the step, the loss and the first parameter whose gradient is not
+// finite, before the optimizer applies it; no checkpoint is written, so the last good one stays
+// as it was.
 LoopResult run_training_loop(const LoopConfig& config, TrainingTask& task);
 
 }  // namespace pw::tasks

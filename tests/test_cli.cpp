@@ -78,23 +78,28 @@ TEST(Cli, VersionAndDevices) {
   EXPECT_NE(d.out.find("cpu"), std::string::npos);
 }
 
+// Exit status as the README documents it: 0 done, 1 an error, 2 an unknown command (130 for
+// Ctrl-C: CtrlCSavesACheckpointAndExits130 and test_cli_checkpoints).
 TEST(Cli, ErrorsAreOneLineAndNonZero) {
+  EXPECT_EQ(run("version").status, 0);
+  EXPECT_EQ(run("eval --help").status, 0);
   Result unknown = run("train --no-such-flag 3");
-  EXPECT_NE(unknown.status, 0);
+  EXPECT_EQ(unknown.status, 1);
   EXPECT_EQ(count_lines(unknown.out), 1) << unknown.out;
   EXPECT_NE(unknown.out.find("--no-such-flag"), std::string::npos);
 
   Result bad_number = run("train --epochs three");
-  EXPECT_NE(bad_number.status, 0);
+  EXPECT_EQ(bad_number.status, 1);
   EXPECT_NE(bad_number.out.find("--epochs expects an integer"), std::string::npos) << bad_number.out;
 
   Result missing = run("train --data /nonexistent/dir --quiet --force --out /tmp/pw_cli_test_run");
-  EXPECT_NE(missing.status, 0);
+  EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.out.find("error: "), std::string::npos) << missing.out;
   EXPECT_NE(missing.out.find("/nonexistent/dir"), std::string::npos) << missing.out;
 
   Result bad_cmd = run("frobnicate");
-  EXPECT_NE(bad_cmd.status, 0);
+  EXPECT_EQ(bad_cmd.status, 2);
+  EXPECT_NE(bad_cmd.out.find("unknown command 'frobnicate'"), std::string::npos) << bad_cmd.out;
 }
 
 TEST(Cli, SummaryOfPretextNetworks) {
@@ -394,4 +399,15 @@ TEST(Cli, CtrlCSavesACheckpointAndExits130) {
   EXPECT_NE(resumed.out.find("stopped at step " + std::to_string(steps + 1)), std::string::npos) << resumed.out;
   std::filesystem::remove_all(out);
   std::filesystem::remove(log);
+}
+
+TEST(Cli, TimePrintsEveryLayerAndTheStep) {
+  Result r = run("time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --peak-gflops 100 --bandwidth 10");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* part : {"features.0 ", "sum of layers", "step: forward+loss", "images/s",
+                           "machine: FMA peak 100.0 GFLOP/s"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  Result bad = run("time --mode sideways");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.out.find("--mode must be train or eval, got 'sideways'"), std::string::npos) << bad.out;
 }
