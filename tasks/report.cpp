@@ -81,19 +81,32 @@ std::string probe_plot(const StudyResult& r, const fs::path& out) {
 io::Json trunk_json(const TrunkResult& t) {
   io::Json probes = io::Json::object();
   for (const ProbeResult& p : t.probes) probes.set(short_name(p.layer), p.test_accuracy);
-  return io::Json::object({{"name", t.name}, {"model", t.model}, {"task", t.task},
-                           {"task_accuracy", t.pretext_accuracy}, {"chance", t.chance}, {"seconds", t.seconds},
-                           {"neighbor_agreement", t.neighbor_agreement}, {"probes", probes}});
+  return io::Json::object({{"name", t.name},
+                           {"model", t.model},
+                           {"task", t.task},
+                           {"task_accuracy", t.pretext_accuracy},
+                           {"chance", t.chance},
+                           {"seconds", t.seconds},
+                           {"neighbor_agreement", t.neighbor_agreement},
+                           {"probes", probes}});
 }
 
 io::Json config_json(const StudyConfig& c) {
-  return io::Json::object({{"train_images", c.train_images}, {"supervised_epochs", c.supervised_epochs},
-                           {"rotation_epochs", c.rotation_epochs}, {"tile_images", c.tile_images},
-                           {"tile_size", c.tile_size}, {"tile_epochs", c.tile_epochs}, {"photo_size", c.photo_size},
-                           {"photo_samples", c.photo_samples}, {"photo_epochs", c.photo_epochs},
-                           {"probe_train", c.probe_train}, {"probe_test", c.probe_test},
-                           {"probe_epochs", c.probe_epochs}, {"viz_iterations", c.viz_iterations},
-                           {"threads", num_threads()}, {"photos", c.photos_dir}});
+  return io::Json::object({{"train_images", c.train_images},
+                           {"supervised_epochs", c.supervised_epochs},
+                           {"rotation_epochs", c.rotation_epochs},
+                           {"tile_images", c.tile_images},
+                           {"tile_size", c.tile_size},
+                           {"tile_epochs", c.tile_epochs},
+                           {"photo_size", c.photo_size},
+                           {"photo_samples", c.photo_samples},
+                           {"photo_epochs", c.photo_epochs},
+                           {"probe_train", c.probe_train},
+                           {"probe_test", c.probe_test},
+                           {"probe_epochs", c.probe_epochs},
+                           {"viz_iterations", c.viz_iterations},
+                           {"threads", num_threads()},
+                           {"photos", c.photos_dir}});
 }
 
 // summary.json: every number the report shows.
@@ -107,12 +120,22 @@ io::Json summary_json(const StudyResult& r, const std::vector<Claim>& claims, co
   io::Json similarity = io::Json::object(), stages = io::Json::array();
   for (const auto& [name, value] : r.filter_similarity) similarity.set(name, value);
   for (const StageTime& st : r.stages) stages.push(io::Json::object({{"stage", st.name}, {"seconds", st.seconds}}));
-  return io::Json::object({{"budget", c.budget}, {"device", r.device}, {"seconds", r.seconds}, {"seed", c.seed},
-                           {"width", c.width}, {"supervised_test_accuracy", r.supervised_test_accuracy},
-                           {"trunks", trunks}, {"photo_trunks", photo_trunks}, {"claims", claim_list},
-                           {"class_model_start", r.class_start}, {"class_model_end", r.class_end},
-                           {"dream_octave_start", r.dream_octave_start}, {"dream_octave_end", r.dream_octave_end},
-                           {"filter_similarity", similarity}, {"stages", stages}, {"config", config_json(c)},
+  return io::Json::object({{"budget", c.budget},
+                           {"device", r.device},
+                           {"seconds", r.seconds},
+                           {"seed", c.seed},
+                           {"width", c.width},
+                           {"supervised_test_accuracy", r.supervised_test_accuracy},
+                           {"trunks", trunks},
+                           {"photo_trunks", photo_trunks},
+                           {"claims", claim_list},
+                           {"class_model_start", r.class_start},
+                           {"class_model_end", r.class_end},
+                           {"dream_octave_start", r.dream_octave_start},
+                           {"dream_octave_end", r.dream_octave_end},
+                           {"filter_similarity", similarity},
+                           {"stages", stages},
+                           {"config", config_json(c)},
                            {"command", command}});
 }
 

@@ -42,8 +42,9 @@ bool significant(double a, double b, double n) {
 
 Claim beats_random(const StudyResult& r, const TrunkResult& random, double n) {
   Claim c;
-  c.text = "Self-supervised features beat random features in a linear probe at some convolutional layer "
-           "(by more than two standard errors)";
+  c.text =
+      "Self-supervised features beat random features in a linear probe at some convolutional layer "
+      "(by more than two standard errors)";
   std::ostringstream ev;
   for (const TrunkResult& t : r.trunks) {
     if (!is_pretext(t)) continue;
@@ -67,8 +68,9 @@ Claim beats_random(const StudyResult& r, const TrunkResult& random, double n) {
 
 Claim peaks_before_last_layer(const StudyResult& r, const TrunkResult& random, double n) {
   Claim c;
-  c.text = "Probe accuracy peaks before the last layer of every pretext network and falls towards it faster than "
-           "in the random network (late layers specialize to the pretext task)";
+  c.text =
+      "Probe accuracy peaks before the last layer of every pretext network and falls towards it faster than "
+      "in the random network (late layers specialize to the pretext task)";
   std::ostringstream ev;
   bool all = true;
   int count = 0;
@@ -108,9 +110,11 @@ Claim filters_differ(const StudyResult& r) {
     ev << name << " " << fmt(sim, 3) << "; ";
   }
   c.holds = std::isfinite(floor) && worst < floor + 0.05;
-  c.evidence = "mean best-match |cosine| of the supervised conv1 filters with each trunk's (1 = identical filters; "
-               "random filters give " + fmt(floor, 3) + "): " + ev.str() +
-               "at this scale conv1 moves little from its initialization; see the filter pictures";
+  c.evidence =
+      "mean best-match |cosine| of the supervised conv1 filters with each trunk's (1 = identical filters; "
+      "random filters give " +
+      fmt(floor, 3) + "): " + ev.str() +
+      "at this scale conv1 moves little from its initialization; see the filter pictures";
   return c;
 }
 

@@ -32,8 +32,9 @@ std::string head() {
 std::string title(const StudyResult& r) {
   std::ostringstream h;
   h << "<h1>patchwork study</h1>\n<p class=\"muted\">Budget <b>" << html_escape(r.config.budget) << "</b> on device <b>"
-    << html_escape(r.device) << "</b>; " << fmt(r.seconds, 0) << " s in all. Small AlexNet-style trunk (alexnet-small, width "
-    << r.config.width << ") on Fashion-MNIST and the nature photos of Debian's mate-backgrounds.</p>\n";
+    << html_escape(r.device) << "</b>; " << fmt(r.seconds, 0)
+    << " s in all. Small AlexNet-style trunk (alexnet-small, width " << r.config.width
+    << ") on Fashion-MNIST and the nature photos of Debian's mate-backgrounds.</p>\n";
   return h.str();
 }
 
@@ -50,15 +51,17 @@ std::string claims_section(const std::vector<Claim>& claims) {
 std::string trunk_row(const TrunkResult& t) {
   std::ostringstream h;
   h << "<tr><td>" << html_escape(t.name) << "</td><td>" << html_escape(t.model) << "</td><td>" << html_escape(t.task)
-    << "</td><td class=\"n\">" << (t.pretext_accuracy >= 0 ? fmt(t.pretext_accuracy) : "&ndash;") << "</td><td class=\"n\">"
-    << (t.chance > 0 ? fmt(t.chance) : "&ndash;") << "</td><td class=\"n\">" << (t.seconds > 0 ? fmt(t.seconds, 1) : "&ndash;")
-    << "</td><td class=\"n\">" << (t.samples_per_second > 0 ? fmt(t.samples_per_second, 0) : "&ndash;") << "</td></tr>\n";
+    << "</td><td class=\"n\">" << (t.pretext_accuracy >= 0 ? fmt(t.pretext_accuracy) : "&ndash;")
+    << "</td><td class=\"n\">" << (t.chance > 0 ? fmt(t.chance) : "&ndash;") << "</td><td class=\"n\">"
+    << (t.seconds > 0 ? fmt(t.seconds, 1) : "&ndash;") << "</td><td class=\"n\">"
+    << (t.samples_per_second > 0 ? fmt(t.samples_per_second, 0) : "&ndash;") << "</td></tr>\n";
   return h.str();
 }
 
 std::string training_section(const StudyResult& r, const Plots& plots) {
   std::ostringstream h;
-  h << "<h2>Training</h2>\n<table><tr><th>trunk</th><th>model</th><th>task</th><th class=\"n\">accuracy on its task</th>"
+  h << "<h2>Training</h2>\n<table><tr><th>trunk</th><th>model</th><th>task</th><th class=\"n\">accuracy on its "
+       "task</th>"
        "<th class=\"n\">chance</th><th class=\"n\">seconds</th><th class=\"n\">samples/s</th></tr>\n";
   for (const TrunkResult& t : r.trunks) h << trunk_row(t);
   for (const TrunkResult& t : r.photo_trunks) h << trunk_row(t);
@@ -74,8 +77,9 @@ std::string probes_section(const StudyResult& r, const Plots& plots) {
   const StudyConfig& c = r.config;
   std::ostringstream h;
   h << "<h2>Linear probes</h2>\n<p>Frozen features of each layer, average-pooled to at most 9216 values and "
-       "standardized, then softmax regression; " << c.probe_train << " training and " << c.probe_test
-    << " test images, " << c.probe_epochs << " epochs. Best layer of each trunk shaded. At 28 px the 9216-value "
+       "standardized, then softmax regression; "
+    << c.probe_train << " training and " << c.probe_test << " test images, " << c.probe_epochs
+    << " epochs. Best layer of each trunk shaded. At 28 px the 9216-value "
        "budget keeps the early layers almost unpooled, so their probes see nearly the whole image and a random "
        "network's conv1 is already a strong baseline there; the comparison is more telling in the deeper layers.</p>\n"
        "<table><tr><th>trunk</th>";
@@ -137,7 +141,8 @@ std::string supervised_pictures_section(const StudyResult& r) {
 
 std::string units_section(const StudyResult& r) {
   std::ostringstream h;
-  h << "<h2>Unit visualizations (centre unit of conv3 channels 0-7, Yosinski et al. set 3 regularizers)</h2>\n<div class=\"row\">\n";
+  h << "<h2>Unit visualizations (centre unit of conv3 channels 0-7, Yosinski et al. set 3 regularizers)</h2>\n<div "
+       "class=\"row\">\n";
   for (const TrunkResult& t : r.trunks)
     h << "<div class=\"fig\">" << img_tag(t.units_png, t.name + " units", 520) << html_escape(t.name) << "</div>\n";
   h << "</div>\n";
@@ -148,8 +153,10 @@ std::string photos_section(const StudyResult& r) {
   std::ostringstream h;
   h << "<h2>Nature photos</h2>\n<div class=\"row\"><div class=\"fig\">"
     << img_tag(r.photo_neighbors_png, "patch neighbours", 440)
-    << "Patches (blue) and their nearest patches from the other photos in the photo-trained context tower's conv5</div><div class=\"fig\">"
-    << img_tag(r.dream_png, "deep dream", 560) << "DeepDream at the photo-trained jigsaw tower's conv3 (the context tower, trained on "
+    << "Patches (blue) and their nearest patches from the other photos in the photo-trained context tower's "
+       "conv5</div><div class=\"fig\">"
+    << img_tag(r.dream_png, "deep dream", 560)
+    << "DeepDream at the photo-trained jigsaw tower's conv3 (the context tower, trained on "
        "green-magenta-projected patches, only amplifies colour noise along that axis), objective per octave: ";
   for (size_t i = 0; i < r.dream_octave_end.size(); ++i)
     h << fmt(r.dream_octave_start[i], 3) << "&rarr;" << fmt(r.dream_octave_end[i], 3)
@@ -171,11 +178,13 @@ std::string reproduce_section(const StudyResult& r, const std::string& command) 
   const StudyConfig& c = r.config;
   std::ostringstream h;
   h << "<h2>Reproduce</h2>\n<pre>" << html_escape(command) << "</pre>\n<p class=\"muted\">Configuration: width "
-    << c.width << ", " << c.train_images << " training images (supervised " << c.supervised_epochs << " epochs, rotation "
-    << c.rotation_epochs << "), jigsaw/context " << c.tile_images << " images at " << c.tile_size << " px for "
-    << c.tile_epochs << " epochs, photos at " << c.photo_size << " px (" << c.photo_samples << " samples x "
-    << c.photo_epochs << " epochs), seed " << c.seed << ". Checkpoints: runs/*/checkpoint.safetensors (each also "
-    "works with <code>patchwork probe</code>, <code>eval</code>, <code>neighbors</code> and <code>viz</code>).</p>\n";
+    << c.width << ", " << c.train_images << " training images (supervised " << c.supervised_epochs
+    << " epochs, rotation " << c.rotation_epochs << "), jigsaw/context " << c.tile_images << " images at "
+    << c.tile_size << " px for " << c.tile_epochs << " epochs, photos at " << c.photo_size << " px (" << c.photo_samples
+    << " samples x " << c.photo_epochs << " epochs), seed " << c.seed
+    << ". Checkpoints: runs/*/checkpoint.safetensors (each also "
+       "works with <code>patchwork probe</code>, <code>eval</code>, <code>neighbors</code> and "
+       "<code>viz</code>).</p>\n";
   return h.str();
 }
 

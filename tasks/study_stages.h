@@ -58,8 +58,8 @@ std::vector<StudyStage> study_stages(const StudyConfig& c);
 
 // ---- data and training (study_trunks.cpp) ----
 FashionSplits load_fashion(const StudyConfig& c);
-Dataset load_tiles(const StudyConfig& c);    // Fashion-MNIST at tile_size
-Dataset load_photos(const StudyConfig& c);   // the photos at photo_size
+Dataset load_tiles(const StudyConfig& c);   // Fashion-MNIST at tile_size
+Dataset load_photos(const StudyConfig& c);  // the photos at photo_size
 struct SupervisedTrunk {
   Trunk trunk;
   double test_accuracy = 0;  // of the classifier itself
