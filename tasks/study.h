@@ -73,7 +73,8 @@ struct StudyResult {
   std::string device;
 };
 
-// Runs everything, writing checkpoints and pictures under config.out_dir. Progress goes to stderr.
+// Runs every stage of study_stages (tasks/study_stages.h) in order, writing checkpoints and
+// pictures under config.out_dir. Progress goes to stderr.
 StudyResult run_study(const StudyConfig& config);
 
 }  // namespace pw::tasks

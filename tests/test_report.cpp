@@ -1,13 +1,15 @@
 // The study's report from a made-up result, without training: summary.json parses with the strict
 // reader and holds the numbers the result has, names with quotes and control characters come
 // back as they were, and a number that is not finite (a trunk without a probe at some layer, a
-// missing accuracy) is null, not a word that no JSON reader takes.
+// missing accuracy) is null, not a word that no JSON reader takes. And the study's list of stages,
+// without running it: nine named stages in the report's order.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "tasks/report.h"
+#include "tasks/study_stages.h"
 #include "tests/support/json_files.h"
 
 using namespace pw;
@@ -72,4 +74,20 @@ TEST(Report, SummaryJsonParsesAndHoldsTheNumbers) {
     EXPECT_EQ(json_member(claim, "holds").kind, io::JsonValue::boolean);
   EXPECT_EQ(pw::testing::parse_every_json_file(dir).size(), 1u);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Study, StagesAreTheListInOrder) {
+  tasks::StudyConfig c = tasks::study_config("quick");
+  c.tile_size = 40;
+  std::vector<std::string> named;
+  for (const tasks::study::StudyStage& s : tasks::study::study_stages(c)) {
+    EXPECT_TRUE(s.run) << s.name;
+    if (!s.name.empty()) named.push_back(s.name);
+  }
+  ASSERT_EQ(named.size(), 9u);
+  EXPECT_EQ(named[0], "supervised training of alexnet-small (the upper bound)");
+  EXPECT_EQ(named[2], "jigsaw pretext training on Fashion-MNIST at 40 px");
+  EXPECT_EQ(named[3], "context pretext training on Fashion-MNIST at 40 px");
+  EXPECT_EQ(named[4], "linear probes at every layer of the five trunks");
+  EXPECT_EQ(named[8], "jigsaw and context on the nature photos; patch neighbours; a deep dream");
 }
