@@ -77,6 +77,56 @@ Tensor per_image_sum(const Tensor& t) {
   return sum(t, dims);
 }
 
+// One image's gradient step: the gradient minus the L2 term, scaled so that the mean change of
+// the pixels the objective sees (those with a gradient) is the annealed step, then the decay.
+void step_image(float* xb, const float* gb, int64_t n, const AscentOptions& o, int64_t it) {
+  // The step is the mean change of the pixels the objective sees: a unit with a small receptive
+  // field then moves its field as far as a class model moves the whole image, instead of being
+  // slammed into the clipping range.
+  std::vector<float> d(n);
+  double mean_abs = 0;
+  int64_t seen = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = gb[i] - (float)(2 * o.l2) * xb[i];
+    if (gb[i] != 0) mean_abs += std::fabs(d[i]), ++seen;
+  }
+  mean_abs = seen ? mean_abs / (double)seen : 0;
+  if (mean_abs > 0) {
+    // Annealed to 30% over the run: a fixed normalized step keeps zig-zagging around the
+    // optimum (and can end below where it started).
+    const double step = o.step * (1.0 - 0.7 * (double)it / (double)o.iterations);
+    const float k = (float)(step / mean_abs);
+    for (int64_t i = 0; i < n; ++i) xb[i] += k * d[i];
+  }
+  if (o.decay > 0)
+    for (int64_t i = 0; i < n; ++i) xb[i] *= (float)(1 - o.decay);
+}
+
+// Zeroes every channel of the pixels of small norm, then of small contribution (Yosinski et al.'s
+// clipping), of one image xb [C, HW] with its gradient gb.
+void zero_small_pixels(float* xb, const float* gb, int64_t C, int64_t HW, const AscentOptions& o) {
+  // Sets every channel of the pixels whose score is below the pct-th percentile to zero.
+  auto zero_below = [&](double pct, auto score) {
+    if (pct <= 0) return;
+    std::vector<float> v(HW);
+    for (int64_t i = 0; i < HW; ++i) v[i] = score(i);
+    const float t = quantile(v, pct / 100.0);
+    for (int64_t i = 0; i < HW; ++i)
+      if (v[i] < t)
+        for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
+  };
+  zero_below(o.norm_percentile, [&](int64_t i) {
+    double n2 = 0;
+    for (int64_t ch = 0; ch < C; ++ch) n2 += (double)xb[ch * HW + i] * xb[ch * HW + i];
+    return (float)std::sqrt(n2);
+  });
+  zero_below(o.contrib_percentile, [&](int64_t i) {
+    double c = 0;
+    for (int64_t ch = 0; ch < C; ++ch) c += (double)xb[ch * HW + i] * gb[ch * HW + i];
+    return (float)std::fabs(c);
+  });
+}
+
 AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& layer, const Objective& objective,
                     int64_t batch, const AscentOptions& o) {
   PW_CHECK(o.iterations >= 1, "gradient ascent: iterations must be positive, got ", o.iterations);
@@ -107,59 +157,13 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
     if (it == 0) r.start = evaluate_objective(model, layer, x, objective);
     float* px = x.data<float>();
     const float* pg = g.data<float>();
-    for (int64_t b = 0; b < batch; ++b) {
-      float* xb = px + b * C * HW;
-      const float* gb = pg + b * C * HW;
-      // The step is the mean change of the pixels the objective sees (those with a gradient): a
-      // unit with a small receptive field then moves its field as far as a class model moves
-      // the whole image, instead of being slammed into the clipping range.
-      std::vector<float> d(C * HW);
-      double mean_abs = 0;
-      int64_t seen = 0;
-      for (int64_t i = 0; i < C * HW; ++i) {
-        d[i] = gb[i] - (float)(2 * o.l2) * xb[i];
-        if (gb[i] != 0) mean_abs += std::fabs(d[i]), ++seen;
-      }
-      mean_abs = seen ? mean_abs / (double)seen : 0;
-      if (mean_abs > 0) {
-        // Annealed to 30% over the run: a fixed normalized step keeps zig-zagging around the
-        // optimum (and can end below where it started).
-        const double step = o.step * (1.0 - 0.7 * (double)it / (double)o.iterations);
-        const float k = (float)(step / mean_abs);
-        for (int64_t i = 0; i < C * HW; ++i) xb[i] += k * d[i];
-      }
-      if (o.decay > 0)
-        for (int64_t i = 0; i < C * HW; ++i) xb[i] *= (float)(1 - o.decay);
-    }
+    for (int64_t b = 0; b < batch; ++b) step_image(px + b * C * HW, pg + b * C * HW, C * HW, o, it);
     // Yosinski et al.'s order: step, decay, blur, then zero pixels of small norm, then pixels of
     // small contribution (measured after the norm clipping), so the last step leaves them zero.
     if (o.blur_every > 0 && o.blur_sigma > 0 && (it + 1) % o.blur_every == 0) gaussian_blur(x, o.blur_sigma);
     if (o.norm_percentile > 0 || o.contrib_percentile > 0) {
       float* px2 = x.data<float>();
-      for (int64_t b = 0; b < batch; ++b) {
-        float* xb = px2 + b * C * HW;
-        const float* gb = pg + b * C * HW;
-        // Sets every channel of the pixels whose score is below the pct-th percentile to zero.
-        auto zero_below = [&](double pct, auto score) {
-          if (pct <= 0) return;
-          std::vector<float> v(HW);
-          for (int64_t i = 0; i < HW; ++i) v[i] = score(i);
-          const float t = quantile(v, pct / 100.0);
-          for (int64_t i = 0; i < HW; ++i)
-            if (v[i] < t)
-              for (int64_t ch = 0; ch < C; ++ch) xb[ch * HW + i] = 0.f;
-        };
-        zero_below(o.norm_percentile, [&](int64_t i) {
-          double n2 = 0;
-          for (int64_t ch = 0; ch < C; ++ch) n2 += (double)xb[ch * HW + i] * xb[ch * HW + i];
-          return (float)std::sqrt(n2);
-        });
-        zero_below(o.contrib_percentile, [&](int64_t i) {
-          double c = 0;
-          for (int64_t ch = 0; ch < C; ++ch) c += (double)xb[ch * HW + i] * gb[ch * HW + i];
-          return (float)std::fabs(c);
-        });
-      }
+      for (int64_t b = 0; b < batch; ++b) zero_small_pixels(px2 + b * C * HW, pg + b * C * HW, C, HW, o);
     }
     if (o.clip) clip_to_range(x, s);
   }
