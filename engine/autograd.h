@@ -53,6 +53,23 @@ class NoGradGuard {
   bool prev_;
 };
 
+// Called during a backward walk when a leaf's gradient is complete for that walk: every edge
+// into the leaf has delivered (or had nothing to deliver), so its .grad will not change before
+// the walk ends. Data-parallel training starts reducing a parameter's gradient there, while the
+// rest of the walk runs. Per thread; the guard installs a hook for its scope (nesting restores).
+using GradReadyHook = std::function<void(TensorImpl* leaf)>;
+
+class GradReadyHookGuard {
+ public:
+  explicit GradReadyHookGuard(GradReadyHook hook);
+  ~GradReadyHookGuard();
+  GradReadyHookGuard(const GradReadyHookGuard&) = delete;
+  GradReadyHookGuard& operator=(const GradReadyHookGuard&) = delete;
+
+ private:
+  GradReadyHook prev_;
+};
+
 // Records `out` as produced by an op named `name` from `inputs`, if any input requires grad
 // and recording is on. `backward` returns one gradient per input (undefined = none); it may
 // consult the node (passed by the engine through `needs`) to skip unneeded work.

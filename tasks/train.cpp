@@ -14,6 +14,8 @@
 #include "engine/util/threads.h"
 #include "models/registry.h"
 #include "models/transfer.h"
+#include "engine/dist/comm.h"
+#include "tasks/data_parallel.h"
 #include "tasks/load_model.h"
 #include "tasks/pretext_task.h"
 #include "tasks/supervised.h"
@@ -253,19 +255,41 @@ void print_header(const TrainConfig& c, const TrainData& d, const Built& b) {
   for (const std::string& line : b.transfer) std::fprintf(stderr, "from %s: %s\n", c.init_from.c_str(), line.c_str());
 }
 
+// Under mpirun with several ranks: the data-parallel state, and rank 0 alone writes and prints.
+std::unique_ptr<DataParallel> data_parallel_for(TrainConfig& c) {
+  dist::Communicator& w = dist::world();
+  if (w.size() == 1) return nullptr;
+  PW_CHECK(c.batch_size % w.size() == 0, "train: --batch-size ", c.batch_size, " does not divide among ", w.size(),
+           " ranks (the global batch is split evenly; give a multiple of ", w.size(), ")");
+  if (w.rank() == 0 && c.progress)
+    std::fprintf(stderr, "train: data-parallel over %d ranks (%s): global batch %lld, %lld per rank, %s\n", w.size(),
+                 w.backend().c_str(), (long long)c.batch_size, (long long)(c.batch_size / w.size()),
+                 c.grad_bucket_mb > 0 ? ("gradients all-reduced in buckets of " + io::config_number(c.grad_bucket_mb) +
+                                         " MiB during backward").c_str()
+                                      : "gradients all-reduced once after backward");
+  if (w.rank() != 0) {
+    c.out_dir.clear();
+    c.progress = false;
+  }
+  return std::make_unique<DataParallel>(w, c.grad_bucket_mb);
+}
+
 TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck) {
   check_data(c, d);
   resolve_defaults(c, d);
   check_train_config(c);
+  const std::unique_ptr<DataParallel> dp = data_parallel_for(c);
   Built b = c.task == "supervised" ? build_supervised(c, d) : build_pretext(c, d);
   print_header(c, d, b);
   if (ck && c.progress)
     std::fprintf(stderr, "train: resuming the run in %s at step %lld\n", c.out_dir.c_str(), (long long)ck->step);
   LoopConfig lc = loop_config(c, ck);
+  lc.data_parallel = dp.get();
   lc.record = settings_record(c);
   add_data_record(lc.record, d, b.outputs);
   TrainResult r;
   r.loop = run_training_loop(lc, b.task);
+  if (dp) r.ranks = dp->size(), r.data_parallel = dp->times();
   for (const EpochRecord& e : r.loop.epochs)
     if (e.evaluated) r.evaluated = true, r.last = e.eval;
   r.classes = b.outputs;
@@ -283,7 +307,10 @@ TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck
 TrainResult train(const TrainConfig& asked, const TrainData* data) {
   // A resumed run's task and settings come from its checkpoint: checked once they are known.
   if (!asked.resume) check_train_config(asked);
-  const std::optional<io::Checkpoint> ck = prepare_out_dir(asked);
+  // Under mpirun only rank 0 prepares the folder (the others would race with its first files).
+  const bool follower = dist::world().rank() != 0;
+  const std::optional<io::Checkpoint> ck =
+      follower && !asked.resume ? std::optional<io::Checkpoint>() : prepare_out_dir(asked);
   TrainConfig c = asked;
   if (ck) {
     apply_settings_record(c, ck->config, asked.out_dir);

@@ -21,6 +21,7 @@
 
 #include "engine/device/device.h"
 #include "engine/nn.h"
+#include "tasks/data_parallel.h"
 #include "tasks/image_source.h"
 #include "tasks/pretext/jigsaw.h"
 #include "tasks/train_loop.h"
@@ -74,6 +75,8 @@ struct TrainConfig {
   int workers = 2;                      // --stream: decoding threads
   Device device = Device::cpu();
   bool progress = true;
+  // Data-parallel runs (mpirun -np N): gradient bucket size in MiB; 0: one all-reduce after backward.
+  double grad_bucket_mb = 4;
   // The keys (TrainSetting::key) of the settings the caller gave explicitly; on resume each
   // must agree with the checkpoint. Empty for a library caller that gives none.
   std::set<std::string> given;
@@ -125,6 +128,8 @@ struct TrainResult {
   HammingStats permutation_stats;     // jigsaw
   std::string checkpoint;     // its path (empty without out_dir)
   std::shared_ptr<nn::Module> model;  // trained, in eval mode, on the training device
+  int ranks = 1;                       // mpirun -np N: N (parameters checked identical on every rank)
+  DataParallelTimes data_parallel;     // rank 0's times, when ranks > 1
 };
 
 // Loads config.data and trains.

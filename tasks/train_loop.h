@@ -65,6 +65,8 @@ struct TrainingTask {
 // Cross-entropy of logits [N, K] against labels [N] (i32, any device), accuracy by argmax.
 StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels);
 
+class DataParallel;  // tasks/data_parallel.h
+
 struct OptimizerSettings {
   std::string name = "sgd";  // sgd (Nesterov momentum when momentum > 0) | adam | adamw
   double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
@@ -90,6 +92,10 @@ struct LoopConfig {
   Device device = Device::cpu();
   bool progress = true;
   std::string label = "train";               // the progress bar's
+  // Data-parallel training (tasks/data_parallel.h): this rank's rows of every batch, gradients
+  // summed over the ranks, evaluation and files on rank 0 only (the caller gives the other ranks
+  // no out_dir and no progress). Null: one process.
+  DataParallel* data_parallel = nullptr;
 };
 
 struct EpochRecord {

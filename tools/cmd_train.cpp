@@ -1,10 +1,12 @@
 // `patchwork train`: flags -> tasks::TrainConfig -> tasks::run_train -> one line of results.
 // Every task (supervised, rotation, jigsaw, context) is one set of flags; the library checks
 // them, and decides everything else.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include "engine/device/device.h"
+#include "engine/dist/comm.h"
 #include "engine/util/error.h"
 #include "engine/util/threads.h"
 #include "tasks/train.h"
@@ -67,7 +69,9 @@ void declare(Args& a) {
       .flag("schedule", "", "learning-rate schedule over the whole run: constant, cosine[:MIN], onecycle[:PCT],\n"
                             "step:N:G, multistep:A,B:G, warmup:N[:F]:<spec> (absent: onecycle supervised, cosine pretext)")
       .flag("clip-grad-norm", "", "clip the total gradient norm to this before each step (absent: no clipping)")
-      .flag("seed", "0", "seed of initialization, shuffling, sampling, augmentation and dropout");
+      .flag("seed", "0", "seed of initialization, shuffling, sampling, augmentation and dropout")
+      .flag("grad-bucket-mb", "4", "mpirun -np N: all-reduce gradients in buckets of this many MiB during backward\n"
+                                   "(0: once after backward)");
   a.section("pretext samplers (absent: the papers' values scaled to the image size)")
       .flag("patch", "", "context: patch size (scaled from 96)")
       .flag("gap", "", "context: gap between patches (scaled from 48)")
@@ -141,6 +145,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.log_every = a.i64("log-every");
   c.device = parse_device(a.str("device"));
   c.progress = !a.on("quiet");
+  c.grad_bucket_mb = a.f64("grad-bucket-mb");
   for (const tasks::TrainSetting& s : tasks::train_settings())
     if (*s.flag && a.given(s.flag)) c.given.insert(s.key);
   return c;
@@ -173,6 +178,15 @@ void print_result(const tasks::TrainResult& r) {
               c.task.c_str(), c.model.c_str(), (long long)l.steps, (long long)l.total_steps,
               l.losses.empty() ? 0.0 : l.losses.back(), eval.c_str(), l.train_seconds, l.samples_per_second,
               (long long)r.parameters);
+  if (r.ranks > 1) {
+    const tasks::DataParallelTimes& t = r.data_parallel;
+    const double n = (double)std::max<int64_t>(1, t.steps);
+    std::printf("data-parallel over %d ranks: parameters and buffers identical on every rank (checked at the end); "
+                "rank 0 per step: backward %.4f s (with bucket starts), waiting for all-reduce after it %.4f s, "
+                "buffer broadcast %.4f s; %lld gradient bytes all-reduced per step\n",
+                r.ranks, t.backward_seconds / n, t.wait_seconds / n, t.broadcast_seconds / n,
+                (long long)t.bytes_per_step);
+  }
   if (l.stopped())
     std::printf("%s at step %lld; checkpoint in %s (continue with: patchwork train --resume --out %s)\n",
                 l.stop == tasks::StopReason::interrupted ? "interrupted" : "stopped", (long long)l.steps,
@@ -189,8 +203,19 @@ int cmd_train(int argc, char** argv) {
   PW_CHECK(!threads || *threads > 0, "train: --threads must be positive, got ", threads.value_or(0),
            " (leave it out to use every core)");
   set_num_threads(threads ? (int)*threads : 0);
-  const tasks::TrainResult r = tasks::run_train(config_of(args));
-  print_result(r);
+  tasks::TrainResult r;
+  try {
+    r = tasks::run_train(config_of(args));
+  } catch (const Error& e) {
+    // Under mpirun a failing rank ends the job, so that no other rank waits in a collective.
+    dist::Communicator* w = dist::started_world();
+    if (!w || w->size() == 1) throw;
+    std::fprintf(stderr, "error: rank %d of %d: %s; stopping every rank\n", w->rank(), w->size(), e.what());
+    std::fflush(stderr);
+    w->abort(1);
+  }
+  const dist::Communicator* w = dist::started_world();
+  if (!w || w->rank() == 0) print_result(r);
   return r.loop.stop == tasks::StopReason::interrupted ? 130 : 0;
 }
 
