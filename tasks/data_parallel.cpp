@@ -93,6 +93,7 @@ void DataParallel::start(nn::Module& model, const std::vector<Tensor>& params, c
     index_[params_[k].impl_ptr()] = k;
     times_.bytes_per_step += n * (int64_t)sizeof(float);
   }
+  times_.buckets = (int64_t)buckets_.size();
 }
 
 Batch DataParallel::shard(const Batch& global) {

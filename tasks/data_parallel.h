@@ -42,6 +42,7 @@ struct DataParallelTimes {
   double wait_seconds = 0;       // after backward: waiting for all-reduces, averaging, copying back
   double broadcast_seconds = 0;  // buffers from rank 0 before each step
   int64_t bytes_per_step = 0;    // f32 gradient bytes all-reduced per step (each rank sends and receives)
+  int64_t buckets = 0;           // all-reduces per step
 };
 
 class DataParallel {

@@ -262,11 +262,8 @@ std::unique_ptr<DataParallel> data_parallel_for(TrainConfig& c) {
   PW_CHECK(c.batch_size % w.size() == 0, "train: --batch-size ", c.batch_size, " does not divide among ", w.size(),
            " ranks (the global batch is split evenly; give a multiple of ", w.size(), ")");
   if (w.rank() == 0 && c.progress)
-    std::fprintf(stderr, "train: data-parallel over %d ranks (%s): global batch %lld, %lld per rank, %s\n", w.size(),
-                 w.backend().c_str(), (long long)c.batch_size, (long long)(c.batch_size / w.size()),
-                 c.grad_bucket_mb > 0 ? ("gradients all-reduced in buckets of " + io::config_number(c.grad_bucket_mb) +
-                                         " MiB during backward").c_str()
-                                      : "gradients all-reduced once after backward");
+    std::fprintf(stderr, "train: data-parallel over %d ranks (%s): global batch %lld, %lld per rank\n", w.size(),
+                 w.backend().c_str(), (long long)c.batch_size, (long long)(c.batch_size / w.size()));
   if (w.rank() != 0) {
     c.out_dir.clear();
     c.progress = false;

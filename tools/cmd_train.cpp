@@ -181,11 +181,13 @@ void print_result(const tasks::TrainResult& r) {
   if (r.ranks > 1) {
     const tasks::DataParallelTimes& t = r.data_parallel;
     const double n = (double)std::max<int64_t>(1, t.steps);
+    char mode[96] = "once after backward";
+    if (c.grad_bucket_mb > 0) std::snprintf(mode, sizeof mode, "in buckets of %g MiB started during backward", c.grad_bucket_mb);
     std::printf("data-parallel over %d ranks: parameters and buffers identical on every rank (checked at the end); "
-                "rank 0 per step: backward %.4f s (with bucket starts), waiting for all-reduce after it %.4f s, "
-                "buffer broadcast %.4f s; %lld gradient bytes all-reduced per step\n",
-                r.ranks, t.backward_seconds / n, t.wait_seconds / n, t.broadcast_seconds / n,
-                (long long)t.bytes_per_step);
+                "gradients all-reduced %s (%lld all-reduces, %lld bytes per step); rank 0 per step: backward %.4f s "
+                "(with bucket starts), waiting for all-reduce after it %.4f s, buffer broadcast %.4f s\n",
+                r.ranks, mode, (long long)t.buckets, (long long)t.bytes_per_step, t.backward_seconds / n,
+                t.wait_seconds / n, t.broadcast_seconds / n);
   }
   if (l.stopped())
     std::printf("%s at step %lld; checkpoint in %s (continue with: patchwork train --resume --out %s)\n",
