@@ -264,6 +264,8 @@ std::unique_ptr<DataParallel> data_parallel_for(TrainConfig& c) {
   if (w.rank() == 0 && c.progress)
     std::fprintf(stderr, "train: data-parallel over %d ranks (%s): global batch %lld, %lld per rank\n", w.size(),
                  w.backend().c_str(), (long long)c.batch_size, (long long)(c.batch_size / w.size()));
+  // One process per GPU: --device cuda means this machine's rank's GPU (not run: no GPU here).
+  if (c.device.type == DeviceType::cuda && c.device.index == 0) c.device.index = w.local_rank();
   if (w.rank() != 0) {
     c.out_dir.clear();
     c.progress = false;
