@@ -51,7 +51,8 @@ void check_resume_ranks(const io::Checkpoint& ck, int ranks) {
            saved == 1 ? " (resume it without mpirun)" : " (resume it with mpirun -np " + std::to_string(saved) + ")");
 }
 
-DataParallel::DataParallel(dist::Communicator& comm, double bucket_mb) : comm_(comm), bucket_mb_(bucket_mb) {
+DataParallel::DataParallel(dist::Communicator& comm, double bucket_mb, bool sync_batch_norm)
+    : comm_(comm), bucket_mb_(bucket_mb), sync_batch_norm_(sync_batch_norm) {
   PW_CHECK(bucket_mb >= 0, "train: --grad-bucket-mb must be 0 (one all-reduce after backward) or positive, got ",
            bucket_mb);
 }
@@ -104,6 +105,10 @@ Batch DataParallel::shard(const Batch& global) {
   const int64_t begin = rows * rank() / size(), end = rows * (rank() + 1) / size();
   weight_ = (double)(end - begin) / (double)rows;
   return Batch{global.x.slice(0, begin, end).contiguous(), global.y.slice(0, begin, end).contiguous()};
+}
+
+std::unique_ptr<dist::SyncBatchNormScope> DataParallel::batch_norm_scope() {
+  return sync_batch_norm_ ? std::make_unique<dist::SyncBatchNormScope>(comm_, weight_) : nullptr;
 }
 
 void DataParallel::sync_buffers() {

@@ -15,6 +15,8 @@
 //   order (the order backward finishes them); finish() waits for them. bucket_mb = 0: one
 //   all-reduce after backward. Both give the same sums (each element is the same sum of the
 //   same N numbers).
+// - --sync-batch-norm: batch norm with the statistics of the whole global batch
+//   (engine/dist/sync_batch_norm.h), so that such networks too equal one process.
 // - Buffers (batch-norm running statistics) are broadcast from rank 0 before every step, as
 //   PyTorch DDP does, so every rank holds rank 0's and checkpoints describe one model.
 // - put(): the checkpoint notes every rank's generator offset and the rank count; resume()
@@ -28,6 +30,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dist/comm.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/io/checkpoint.h"
 #include "engine/nn.h"
 
@@ -47,7 +50,7 @@ struct DataParallelTimes {
 
 class DataParallel {
  public:
-  DataParallel(dist::Communicator& comm, double bucket_mb);
+  DataParallel(dist::Communicator& comm, double bucket_mb, bool sync_batch_norm = false);
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
   dist::Communicator& comm() { return comm_; }
@@ -56,6 +59,8 @@ class DataParallel {
   void start(nn::Module& model, const std::vector<Tensor>& params, const io::Checkpoint* resume);
   // This rank's rows of a step's batch; remembers the share for the gradient weights.
   Batch shard(const Batch& global);
+  // --sync-batch-norm: the scope for a step's forward (after shard()); null when off.
+  std::unique_ptr<dist::SyncBatchNormScope> batch_norm_scope();
   // Broadcast the buffers from rank 0 (before a step's forward).
   void sync_buffers();
   // Installs the gradient hook for one backward walk (bucketed mode); null in one-shot mode.
@@ -86,6 +91,7 @@ class DataParallel {
 
   dist::Communicator& comm_;
   double bucket_mb_;
+  bool sync_batch_norm_;
   nn::Module* model_ = nullptr;
   std::vector<Tensor> params_;
   std::vector<int64_t> offset_;  // of each parameter in its bucket's buffer

@@ -270,7 +270,7 @@ std::unique_ptr<DataParallel> data_parallel_for(TrainConfig& c) {
     c.out_dir.clear();
     c.progress = false;
   }
-  return std::make_unique<DataParallel>(w, c.grad_bucket_mb);
+  return std::make_unique<DataParallel>(w, c.grad_bucket_mb, c.sync_batch_norm);
 }
 
 TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck) {

@@ -36,6 +36,7 @@ struct TrainConfig {
   std::optional<double> dropout;        // every dropout layer's probability; absent: the network's
   std::optional<int64_t> fc6;           // jigsaw networks' per-tile fc6; absent: the network's
   bool batch_norm = true;               // false: --no-batch-norm (context nets, jigsaw-small)
+  bool sync_batch_norm = false;         // mpirun -np N: batch norm over every rank's rows
   std::string data = "fashion-mnist";   // tasks::load_dataset's spec
   std::optional<int64_t> image_size;    // resize to this square first; absent: as they are (folders: 128)
   std::optional<int64_t> limit_train;   // the first N training images; absent: all

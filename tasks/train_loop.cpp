@@ -194,6 +194,7 @@ class Loop {
     if (dp) dp->sync_buffers();
     opt_->set_lr(schedule_->lr_at(step_));
     opt_->zero_grad();
+    const auto sync_bn = dp ? dp->batch_norm_scope() : nullptr;
     Tensor output = (*task_.model)(batch.x.to(c_.device));
     StepLoss s = task_.loss ? task_.loss(output, batch) : cross_entropy_loss(output, batch.y);
     if (dp) {

@@ -106,6 +106,24 @@ TEST(Dist, TwoRanksOnCpuMatchOneProcess) {
   expect_two_ranks_match_one("cpu");
 }
 
+// The reference CNN has batch norm: with --sync-batch-norm (and no dropout) 2 ranks equal one
+// process too.
+TEST(Dist, SyncBatchNormMatchesOneProcess) {
+  SKIP_WITHOUT_MPI();
+  const std::string one = scratch("dist_bn_one"), two = scratch("dist_bn_two");
+  const std::string flags = " --dropout 0 --stop-after 3";
+  const pw::testing::CliResult a = shell(std::string(PW_CLI_PATH) + train_flags("fmnist-cnn", "cpu", one) + flags);
+  ASSERT_EQ(a.status, 0) << a.out;
+  const pw::testing::CliResult b =
+      shell(mpirun(2) + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", two) + flags + " --sync-batch-norm");
+  ASSERT_EQ(b.status, 0) << b.out;
+  bool identical = false;
+  const double rel = relative_difference(weights(two), weights(one), identical);
+  EXPECT_LE(rel, 1e-5) << "fmnist-cnn, 2 ranks with --sync-batch-norm against 1 process";
+  std::printf("fmnist-cnn --sync-batch-norm: 2 ranks vs 1 process after 3 steps: largest relative difference %.3g\n",
+              rel);
+}
+
 TEST(Dist, TwoRanksOnSimtMatchOneProcess) {
   SKIP_WITHOUT_MPI();
   expect_two_ranks_match_one("simt");

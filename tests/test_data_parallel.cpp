@@ -8,6 +8,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dist/comm.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "engine/util/error.h"
 #include "models/registry.h"
@@ -91,6 +92,45 @@ TEST(DataParallel, OneRankLeavesGradientsAsBackwardMadeThem) {
   const auto once = gradients_with(0, &plain);
   EXPECT_EQ(once, plain);
   EXPECT_EQ(gradients_with(0.002, nullptr), once);
+}
+
+// With one rank, batch norm over every rank's rows is plain batch norm: outputs, input and
+// parameter gradients and running statistics agree with the engine's batch_norm.
+TEST(DataParallel, SyncBatchNormWithOneRankIsBatchNorm) {
+  Generator gen(11);
+  const Tensor x0 = Tensor::randn({5, 3, 4, 6}, DType::f32, &gen);
+  const Tensor up = Tensor::randn({5, 3, 4, 6}, DType::f32, &gen);
+  struct Out {
+    std::vector<float> y, dx, dw, db, mean, var;
+  };
+  auto run = [&](bool sync) {
+    Tensor x = x0.clone().set_requires_grad(true);
+    Tensor w = Tensor::from_vector(std::vector<float>{1.5f, 0.5f, 2.0f}, {3}).set_requires_grad(true);
+    Tensor b = Tensor::from_vector(std::vector<float>{0.1f, -0.2f, 0.3f}, {3}).set_requires_grad(true);
+    Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+    Tensor y;
+    if (sync) {
+      dist::SyncBatchNormScope scope(dist::world(), 1.0);
+      y = dist::sync_batch_norm(x, rm, rv, w, b, 0.1, 1e-5, scope);
+    } else {
+      y = batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+    }
+    sum(mul(y, up)).backward();
+    return Out{y.to_vector_f32(), x.grad().to_vector_f32(), w.grad().to_vector_f32(), b.grad().to_vector_f32(),
+               rm.to_vector_f32(), rv.to_vector_f32()};
+  };
+  const Out a = run(false), s = run(true);
+  auto close = [](const std::vector<float>& p, const std::vector<float>& q, const char* what) {
+    ASSERT_EQ(p.size(), q.size()) << what;
+    for (size_t i = 0; i < p.size(); ++i)
+      EXPECT_NEAR(p[i], q[i], 1e-5 * std::max(1.0f, std::abs(p[i]))) << what << " [" << i << "]";
+  };
+  close(a.y, s.y, "output");
+  close(a.dx, s.dx, "input gradient");
+  close(a.dw, s.dw, "weight gradient");
+  close(a.db, s.db, "bias gradient");
+  close(a.mean, s.mean, "running mean");
+  close(a.var, s.var, "running variance");
 }
 
 TEST(DataParallel, RejectsNegativeBucketsAndAnotherRankCount) {

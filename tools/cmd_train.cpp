@@ -38,7 +38,9 @@ void declare(Args& a) {
       .flag("width", "1", "small networks: every channel and hidden width times this")
       .flag("dropout", "", "probability of every dropout layer (absent: the network's)")
       .flag("fc6", "", "jigsaw networks: per-tile fc6 width (absent: 1024 as released; the paper used 512)")
-      .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)");
+      .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
+      .boolean("sync-batch-norm", "mpirun -np N: batch norm with the statistics of the whole global batch (default:\n"
+                                  "each rank's own rows, as PyTorch DDP; no effect in one process)");
   a.section("data")
       .flag("data", "fashion-mnist",
             "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (a sub-folder per class),\n"
@@ -104,6 +106,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.dropout = a.maybe_f64("dropout");
   c.fc6 = a.maybe_i64("fc6");
   c.batch_norm = !a.on("no-batch-norm");
+  c.sync_batch_norm = a.on("sync-batch-norm");
   c.data = a.str("data");
   c.image_size = a.maybe_i64("image-size");
   c.limit_train = a.maybe_i64("limit-train");
