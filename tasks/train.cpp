@@ -3,6 +3,7 @@
 // loop, and summary.json. See train.h.
 #include "tasks/train.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -239,6 +240,17 @@ void write_summary(const TrainResult& r, const TrainData& d) {
        {"threads", num_threads()}, {"parameters", r.parameters}, {"train_seconds", r.loop.train_seconds},
        {"samples_per_second", r.loop.samples_per_second}, {"checkpoint", r.checkpoint}});
   if (r.evaluated) s.set("test_loss", r.last.loss).set("test_accuracy", r.last.accuracy);
+  s.set("ranks", r.ranks);
+  if (r.ranks > 1) {  // rank 0's view (tasks/data_parallel.h)
+    const DataParallelTimes& t = r.data_parallel;
+    const double n = (double)std::max<int64_t>(1, t.steps);
+    s.set("data_parallel", io::Json::object({{"grad_bucket_mb", c.grad_bucket_mb},
+                                             {"sync_batch_norm", c.sync_batch_norm},
+                                             {"all_reduces_per_step", t.buckets},
+                                             {"gradient_bytes_per_step", t.bytes_per_step},
+                                             {"backward_seconds_per_step", t.backward_seconds / n},
+                                             {"wait_seconds_per_step", t.wait_seconds / n}}));
+  }
   s.set("epochs_run", epochs);
   write_file_atomic(in_out(c, "summary.json"), s.dump(io::JsonStyle::indented) + "\n");
 }
