@@ -131,6 +131,8 @@ void DataParallel::on_ready(TensorImpl* leaf) {
   if (it == index_.end()) return;
   --buckets_[bucket_of_[it->second]].waiting;
   launch_ready_in_order();
+  for (size_t k = 0; k < next_launch_; ++k)  // progress the buckets already started
+    if (buckets_[k].pending) buckets_[k].pending->test();
 }
 
 void DataParallel::launch_ready_in_order() {

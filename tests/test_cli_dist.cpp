@@ -182,6 +182,19 @@ TEST(Dist, FailingRankStopsTheJobWithItsMessage) {
   EXPECT_NE(r.out.find("error: rank "), std::string::npos) << r.out;
 }
 
+// Every pretext task trains under 2 ranks too (the rows of its batch are split the same way).
+TEST(Dist, EveryPretextTaskRunsOnTwoRanks) {
+  SKIP_WITHOUT_MPI();
+  for (const std::string task : {"rotation", "jigsaw", "context"}) {
+    const std::string out = scratch("dist_" + task);
+    const pw::testing::CliResult r =
+        shell(mpirun(2) + PW_CLI_PATH + " train --task " + task + " --data cifar10:" + cifar_dir() +
+              " --width 0.25 --batch-size 8 --epochs 1 --threads 1 --quiet --device cpu --stop-after 2 --out " + out);
+    EXPECT_EQ(r.status, 0) << task << "\n" << r.out;
+    EXPECT_NE(r.out.find("parameters and buffers identical on every rank"), std::string::npos) << task << "\n" << r.out;
+  }
+}
+
 // The pid of the process of `rank` among the descendants of `root` (read from /proc).
 pid_t find_rank(pid_t root, int rank) {
   const std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);

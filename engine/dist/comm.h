@@ -19,6 +19,9 @@ class Pending {
  public:
   virtual ~Pending() = default;
   virtual void wait() = 0;  // blocks until the buffer holds the sum; idempotent
+  // Lets the transport make progress without blocking (MPI progresses a non-blocking collective
+  // mostly inside MPI calls); true when finished.
+  virtual bool test() { return false; }
 };
 
 class Communicator {

@@ -31,6 +31,12 @@ class MpiPending : public Pending {
   void wait() override {
     if (request != MPI_REQUEST_NULL) check(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait (all-reduce)");
   }
+  bool test() override {
+    if (request == MPI_REQUEST_NULL) return true;
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test (all-reduce)");
+    return done != 0;
+  }
   ~MpiPending() override {
     if (request != MPI_REQUEST_NULL) MPI_Wait(&request, MPI_STATUS_IGNORE);
   }
