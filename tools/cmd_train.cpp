@@ -211,7 +211,7 @@ int cmd_train(int argc, char** argv) {
   tasks::TrainResult r;
   try {
     r = tasks::run_train(config_of(args));
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // pw::Error, and std::bad_alloc or a file system error too
     // Under mpirun a failing rank ends the job, so that no other rank waits in a collective.
     dist::Communicator* w = dist::started_world();
     if (!w || w->size() == 1) throw;
