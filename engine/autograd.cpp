@@ -2,6 +2,8 @@
 // nodes used more than once (shared weights) and into leaves.
 #include "engine/autograd.h"
 
+#include <cmath>
+#include <sstream>
 #include <unordered_map>
 
 #include "engine/ops.h"
@@ -10,10 +12,76 @@ namespace pw {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local bool g_detect_anomaly = false;
+
+template <typename T>
+int64_t first_non_finite_in(const std::vector<T>& v) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) return (int64_t)i;
+  return -1;
 }
+
+// "nan at element 17 of [2,4,8,8]"
+std::string where_non_finite(const Tensor& t, int64_t at) {
+  const double v = t.dtype() == DType::f64 ? t.to_vector_f64()[at] : (double)t.to_vector_f32()[at];
+  std::ostringstream os;
+  os << (std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf") << " at element " << at << " of " << shape_str(t.shape());
+  return os.str();
+}
+
+std::string shapes_text(const std::vector<Shape>& shapes) {
+  std::string s;
+  for (size_t i = 0; i < shapes.size(); ++i) s += (i ? ", " : "") + shape_str(shapes[i]);
+  return s;
+}
+
+// The forward half of anomaly detection: the first op whose output holds a non-finite value.
+void check_forward(const Tensor& out, const char* name, const std::vector<Tensor>& inputs) {
+  if (!out.defined()) return;
+  const int64_t at = first_non_finite(out);
+  if (at < 0) return;
+  std::string shapes, already;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    shapes += (i ? ", " : "") + (t.defined() ? shape_str(t.shape()) : std::string("none"));
+    if (t.defined() && first_non_finite(t) >= 0)
+      already += "; its input " + std::to_string(i) + " " + shape_str(t.shape()) + " was already non-finite (" +
+                 (t.grad_fn() ? "made by op '" + t.grad_fn()->name + "' outside anomaly detection"
+                              : std::string("a leaf: a parameter, a buffer or the data")) +
+                 ")";
+  }
+  PW_FAIL("detect-anomaly: the forward of op '", name, "' produced a non-finite value (", where_non_finite(out, at),
+          "); its inputs: ", shapes, already.empty() ? "; every input was finite" : already);
+}
+
+// The backward half: the first backward rule that returns a non-finite gradient.
+void check_backward(const Node& n, const Tensor& grad_out, const std::vector<Tensor>& grads) {
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    const int64_t at = first_non_finite(grads[i]);
+    if (at < 0) continue;
+    const bool upstream_finite = first_non_finite(grad_out) < 0;
+    PW_FAIL("detect-anomaly: the backward of op '", n.name, "' produced a non-finite gradient for its input ", i, " (",
+            where_non_finite(grads[i], at), ") from ", upstream_finite ? "a finite" : "a non-finite",
+            " upstream gradient ", shape_str(grad_out.shape()), "; the op's inputs: ", shapes_text(n.input_shapes),
+            ", its output: ", shape_str(n.output_shape));
+  }
+}
+
+}  // namespace
 
 bool GradMode::enabled() { return g_grad_enabled; }
 void GradMode::set_enabled(bool on) { g_grad_enabled = on; }
+
+bool AnomalyMode::enabled() { return g_detect_anomaly; }
+void AnomalyMode::set_enabled(bool on) { g_detect_anomaly = on; }
+
+int64_t first_non_finite(const Tensor& t) {
+  if (!t.defined() || t.numel() == 0) return -1;
+  if (t.dtype() == DType::f32) return first_non_finite_in(t.to_vector_f32());
+  if (t.dtype() == DType::f64) return first_non_finite_in(t.to_vector_f64());
+  return -1;
+}
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
   for (const Tensor& t : inputs)
@@ -23,9 +91,14 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs,
               std::function<std::vector<Tensor>(const Tensor&, const Node&)> backward) {
+  if (AnomalyMode::enabled()) check_forward(out, name, inputs);
   if (!GradMode::enabled() || !any_requires_grad(inputs)) return out;
   auto node = std::make_shared<Node>();
   node->name = name;
+  if (AnomalyMode::enabled()) {
+    for (const Tensor& t : inputs) node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
+    node->output_shape = out.shape();
+  }
   node->inputs.reserve(inputs.size());
   for (const Tensor& t : inputs) {
     Edge e;
@@ -82,6 +155,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
            ", the tensor is ", dtype_name(root.dtype()));
 
   NoGradGuard no_grad;
+  // Under anomaly detection the walk checks what each backward rule returns; the ops those rules
+  // and the accumulation run are not themselves checked as forwards.
+  const bool detect_anomaly = AnomalyMode::enabled();
+  DetectAnomalyGuard forward_checks_off(false);
   if (root.is_leaf()) {
     accumulate(root.impl_ptr()->grad, grad);
     if (grad_ready_hook) grad_ready_hook(root.impl_ptr());
@@ -135,6 +212,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
       grads = n->backward(g);
       PW_CHECK(grads.size() == n->inputs.size(), "backward: op '", n->name, "' returned ",
                grads.size(), " gradients for ", n->inputs.size(), " inputs");
+      if (detect_anomaly) check_backward(*n, g, grads);
       if (!retain_graph) {
         n->backward = nullptr;
         n->released = true;

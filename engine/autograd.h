@@ -31,6 +31,9 @@ struct Node {
   std::vector<SavedVersion> versions;
   BackwardFn backward;  // captures the saved tensors; dropped after use unless retained
   bool released = false;
+  // Recorded only under AnomalyMode, for its messages: the shapes of the inputs and the output.
+  std::vector<Shape> input_shapes;
+  Shape output_shape;
 
   bool needs_grad(size_t i) const { return i < inputs.size() && inputs[i].needed(); }
 };
@@ -69,6 +72,34 @@ class GradReadyHookGuard {
  private:
   GradReadyHook prev_;
 };
+
+// Anomaly detection (`patchwork train --detect-anomaly`). While it is on (per thread, like
+// GradMode), record() checks every op's output and run_backward every gradient a backward rule
+// returns; the first non-finite value (NaN or +-inf) is a pw::Error naming the op, whether it was
+// the forward or the backward, the element, and the shapes of the op's inputs and output, with
+// which inputs were already non-finite. One place checks every op: record() (every
+// differentiable op goes through it, with or without grad) and the backward walk. Slow: each
+// output and gradient is copied to the host and scanned.
+class AnomalyMode {
+ public:
+  static bool enabled();
+  static void set_enabled(bool on);
+};
+
+class DetectAnomalyGuard {
+ public:
+  explicit DetectAnomalyGuard(bool on = true) : prev_(AnomalyMode::enabled()) { AnomalyMode::set_enabled(on); }
+  ~DetectAnomalyGuard() { AnomalyMode::set_enabled(prev_); }
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// The index (in logical order) of the first NaN or infinite element of `t`, or -1 when every
+// element is finite (always for integer tensors). Copies to the host.
+int64_t first_non_finite(const Tensor& t);
 
 // Records `out` as produced by an op named `name` from `inputs`, if any input requires grad
 // and recording is on. `backward` returns one gradient per input (undefined = none); it may

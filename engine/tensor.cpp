@@ -69,8 +69,16 @@ bool Tensor::is_contiguous() const {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) PW_CHECK(d >= 0, "tensor: negative dimension in shape ", shape_str(shape));
+  const int64_t numel = shape_numel(shape);
+  uint64_t bytes = 0;
+  PW_CHECK(!__builtin_mul_overflow((uint64_t)numel, (uint64_t)dtype_size(dtype), &bytes), "tensor: shape ",
+           shape_str(shape), " of ", dtype_name(dtype), " needs more bytes than fit in 64 bits");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), device);
+  try {
+    impl->storage = std::make_shared<Storage>((size_t)bytes, device);
+  } catch (const Error& e) {  // out of memory: say which tensor asked
+    PW_FAIL("tensor ", shape_str(shape), " ", dtype_name(dtype), ": ", e.what());
+  }
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

@@ -78,6 +78,22 @@ io::Image grid(const std::vector<io::Image>& cells, int64_t cols, int64_t pad, f
   return out;
 }
 
+io::Image with_caption(const io::Image& image, const std::vector<std::string>& lines) {
+  if (lines.empty()) return image;
+  int64_t width = image.width;
+  for (const std::string& line : lines) width = std::max(width, text_width(line));
+  const int64_t line_h = text_height() + 3;
+  io::Image out = io::Image::filled(image.channels, image.height + 2 + line_h * (int64_t)lines.size(), width, 1.f);
+  const int64_t left = (width - image.width) / 2;
+  for (int64_t c = 0; c < image.channels; ++c)
+    for (int64_t y = 0; y < image.height; ++y)
+      for (int64_t x = 0; x < image.width; ++x) out.at(c, y, left + x) = image.at(c, y, x);
+  for (size_t i = 0; i < lines.size(); ++i)
+    draw_text(out, (width - text_width(lines[i])) / 2, image.height + 3 + (int64_t)i * line_h, lines[i],
+              {0.1f, 0.1f, 0.1f});
+  return out;
+}
+
 io::Image heatmap(const std::vector<double>& values, int64_t rows, int64_t cols, int64_t cell) {
   PW_CHECK((int64_t)values.size() == rows * cols, "pictures: heatmap of ", rows, "x", cols, " needs ", rows * cols,
            " values, got ", values.size());

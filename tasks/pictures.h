@@ -27,6 +27,11 @@ io::Image upscale(const io::Image& img, int64_t factor);
 io::Image grid(const std::vector<io::Image>& cells, int64_t cols, int64_t pad = 2, float background = 1.f,
                const std::vector<Rgb>& frames = {});
 
+// `image` with lines of text (dark gray on white) centred below it, 3 px apart, for the names
+// under pictures; the picture is widened (the image centred) when a line is wider than the image.
+// No lines: the image unchanged.
+io::Image with_caption(const io::Image& image, const std::vector<std::string>& lines);
+
 // A heat map of a rows x cols matrix (row-major), each entry a cell x cell square coloured from
 // dark blue (0) to yellow (max), for confusion matrices and similar tables.
 io::Image heatmap(const std::vector<double>& values, int64_t rows, int64_t cols, int64_t cell = 24);

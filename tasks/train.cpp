@@ -40,6 +40,8 @@ std::optional<io::Checkpoint> prepare_out_dir(const TrainConfig& c) {
     return std::nullopt;
   }
   if (c.resume) {
+    // A run killed while it wrote a file leaves that file's temporary beside it (files.h).
+    for (const char* name : kRunFiles) remove_stale_temporaries(c.out_dir, name);
     const std::string path = in_out(c, "checkpoint.safetensors");
     PW_CHECK(fs::exists(path), "train: --resume: there is no run to continue in '", c.out_dir, "' (no ", path, ")");
     return io::read_checkpoint(path);
@@ -213,6 +215,7 @@ LoopConfig loop_config(const TrainConfig& c, const io::Checkpoint* ck) {
   l.log_every = c.log_every;
   l.device = c.device;
   l.progress = c.progress;
+  l.detect_anomaly = c.detect_anomaly;
   l.label = c.task + " " + c.model;
   l.notes = {{"device", c.device.str()}, {"threads", std::to_string(num_threads())},
              {"nesterov", c.optimizer == "sgd" && c.momentum > 0 ? "true" : "false"}};

@@ -74,6 +74,7 @@ struct TrainConfig {
   std::optional<int64_t> checkpoint_every;
   int64_t log_every = 10;               // metrics.jsonl: a step record every this many steps
   int workers = 2;                      // --stream: decoding threads
+  bool detect_anomaly = false;          // name the first op that makes a non-finite value (slow)
   Device device = Device::cpu();
   bool progress = true;
   // Data-parallel runs (mpirun -np N): gradient bucket size in MiB; 0: one all-reduce after backward.

@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <new>
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/device/allocator.h"
 #include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/util/error.h"
@@ -72,27 +74,29 @@ struct EpochTally {
 };
 
 // metrics.jsonl, continued on resume without the records written after the checkpoint (a run
-// that stopped without a checkpoint at its last step had written them).
+// that stopped without a checkpoint at its last step had written them). Each record is one
+// write of a whole line (AppendFile), so a killed run leaves whole lines; a last line without
+// its newline (cut by a full disk) is dropped on resume too.
 class MetricsLog {
  public:
   MetricsLog(const std::string& dir, std::optional<int64_t> resume_step) {
     if (dir.empty()) return;
     const std::string path = (fs::path(dir) / "metrics.jsonl").string();
     if (resume_step && fs::exists(path)) write_file_atomic(path, kept_lines(path, *resume_step));
-    out_.open(path, resume_step ? std::ios::app : std::ios::trunc);
-    PW_CHECK(out_.good(), "train: cannot write '", path, "'");
+    out_ = AppendFile(path, !resume_step);
   }
   void write(const io::Json& record) {
-    if (!out_.is_open()) return;
-    out_ << record.dump() << "\n";
-    out_.flush();
+    if (out_.is_open()) out_.line(record.dump());
   }
 
  private:
   static std::string kept_lines(const std::string& path, int64_t step) {
-    std::ifstream in(path);
-    std::string kept, line;
-    while (std::getline(in, line)) {
+    std::ifstream in(path, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string kept;
+    size_t begin = 0;
+    for (size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1) {
+      const std::string line = text.substr(begin, end - begin);
       if (line.empty()) continue;
       const io::JsonValue v = io::parse_json(line, path);
       bool keep = true;
@@ -100,9 +104,9 @@ class MetricsLog {
         if (key == "step" && value.integer) keep = value.value <= step;
       if (keep) kept += line + "\n";
     }
-    return kept;
+    return kept;  // text after the last newline: a line cut short, dropped
   }
-  std::ofstream out_;
+  AppendFile out_;
 };
 
 class Loop {
@@ -114,8 +118,8 @@ class Loop {
     PW_CHECK(!c.checkpoint_every || *c.checkpoint_every > 0, "train: --checkpoint-every must be positive, got ",
              c.checkpoint_every.value_or(0));
     PW_CHECK(c.log_every > 0, "train: --log-every must be positive, got ", c.log_every);
-    for (const Tensor& p : t.model->parameters())
-      if (p.requires_grad()) params_.push_back(p);
+    for (const auto& [name, p] : t.model->named_parameters())
+      if (p.requires_grad()) params_.push_back(p), param_names_.push_back(name);
     opt_ = make_optimizer(c.optimizer, params_);
     r_.total_steps = t.steps_per_epoch * c.epochs;
     schedule_ = optim::make_schedule(c.optimizer.schedule, c.optimizer.lr, r_.total_steps);
@@ -133,6 +137,7 @@ class Loop {
     MetricsLog metrics(c_.out_dir, c_.resume ? std::optional<int64_t>(step_) : std::nullopt);
     metrics_ = &metrics;
     InterruptScope sigint;
+    DetectAnomalyGuard anomaly(c_.detect_anomaly || AnomalyMode::enabled());
     Progress progress(std::max<int64_t>(0, end_ - step_), c_.label, c_.progress);
     progress_ = &progress;
     task_.model->train();
@@ -142,7 +147,14 @@ class Loop {
       const Clock::time_point t0 = Clock::now();
       Batch batch = take(next);
       if (step_ + 1 < end_) next = std::async(std::launch::async, task_.batch, step_ + 1);
-      train_step(batch, t0);
+      try {
+        train_step(batch, t0);
+      } catch (const std::bad_alloc&) {  // a buffer outside tensors (tensors throw pw::Error naming themselves)
+        PW_FAIL("train: out of memory in step ", step_ + 1,
+                ": an allocation outside tensors (a kernel's scratch "
+                "buffer, say) failed; ",
+                memory_in_use_text(), ". Try a smaller --batch-size or --image-size");
+      }
       if (step_ % task_.steps_per_epoch == 0) end_epoch();
       else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0) save();
       if (interrupted()) break;
@@ -208,6 +220,7 @@ class Loop {
     } else {
       s.loss.backward();
     }
+    check_finite(s.loss.item());  // data-parallel: of the summed gradients, the same on every rank
     double grad_norm = 0;
     if (c_.optimizer.clip_grad_norm) grad_norm = optim::clip_grad_norm(params_, *c_.optimizer.clip_grad_norm);
     opt_->step();
@@ -238,6 +251,46 @@ class Loop {
                       {{"epoch", (double)epoch_of(step_ - 1)}, {"loss", tally_.loss_sum / (double)tally_.count},
                        {"acc", (double)tally_.correct / (double)tally_.count}, {"lr", opt_->lr()}},
                       r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0);
+  }
+
+  // Before the optimizer step: a non-finite loss or gradient would put NaN into every weight.
+  // One sum per gradient on the device, added up, is non-finite when any element is (or when
+  // the sum overflows: then the exact scan below finds nothing and the step goes on).
+  void check_finite(double loss) {
+    DetectAnomalyGuard quiet(false);  // these sums are the check, not ops of the model
+    Tensor total;
+    for (const Tensor& p : params_) {
+      if (!p.grad().defined()) continue;
+      Tensor s = sum(p.grad());
+      total = total.defined() ? add(total, s) : s;
+    }
+    if (std::isfinite(loss) && (!total.defined() || std::isfinite(total.item()))) return;
+    std::string culprit;
+    for (size_t i = 0; i < params_.size() && culprit.empty(); ++i) {
+      const Tensor& g = params_[i].grad();
+      const int64_t at = g.defined() ? first_non_finite(g) : -1;
+      if (at >= 0)
+        culprit = "the first parameter whose gradient is not finite is '" + param_names_[i] + "' " +
+                  shape_str(g.shape()) + " (" + number_text(g.to_vector_f32()[at]) + " at element " +
+                  std::to_string(at) + ")";
+    }
+    if (std::isfinite(loss) && culprit.empty()) return;  // the sum overflowed; every gradient is finite
+    const std::string kept = checkpoint_.empty() ? "no checkpoint is written (no output folder)"
+                             : last_saved_ < 0   ? "no checkpoint was written (none had been saved yet)"
+                                                 : "the last checkpoint (step " + std::to_string(last_saved_) + ", " +
+                                                     checkpoint_ + ") is kept as it was";
+    PW_FAIL("train: stopped at step ", step_ + 1, " of ", r_.total_steps, ": the loss is ", number_text(loss), "; ",
+            culprit.empty() ? "every gradient is finite" : culprit, ". The run stops before this step's update; ", kept,
+            ". Try a lower --lr (it is ", c_.optimizer.lr,
+            ") or --clip-grad-norm; --detect-anomaly names the "
+            "first op that made a non-finite value");
+  }
+
+  static std::string number_text(double v) {
+    if (std::isnan(v)) return "nan";  // not printf's "-nan"
+    char text[40];
+    std::snprintf(text, sizeof text, "%.6g", v);
+    return text;
   }
 
   void end_epoch() {
@@ -290,6 +343,7 @@ class Loop {
   const LoopConfig& c_;
   TrainingTask& task_;
   std::vector<Tensor> params_;
+  std::vector<std::string> param_names_;  // of params_
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LrSchedule> schedule_;
   LoopResult r_;

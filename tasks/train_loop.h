@@ -96,6 +96,9 @@ struct LoopConfig {
   // summed over the ranks, evaluation and files on rank 0 only (the caller gives the other ranks
   // no out_dir and no progress). Null: one process.
   DataParallel* data_parallel = nullptr;
+  // Anomaly detection (engine/autograd.h) during the run: the first op, forward or backward,
+  // that makes a non-finite value is an error naming it and its shapes. Slow.
+  bool detect_anomaly = false;
 };
 
 struct EpochRecord {
@@ -118,6 +121,10 @@ struct LoopResult {
   bool stopped() const { return stop != StopReason::finished; }
 };
 
+// Numeric failure: a step whose loss or any gradient is not finite (NaN, +-inf) stops the run
+// with a pw::Error naming the step, the loss and the first parameter whose gradient is not
+// finite, before the optimizer applies it; no checkpoint is written, so the last good one stays
+// as it was.
 LoopResult run_training_loop(const LoopConfig& config, TrainingTask& task);
 
 }  // namespace pw::tasks

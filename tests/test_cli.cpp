@@ -400,3 +400,14 @@ TEST(Cli, CtrlCSavesACheckpointAndExits130) {
   std::filesystem::remove_all(out);
   std::filesystem::remove(log);
 }
+
+TEST(Cli, TimePrintsEveryLayerAndTheStep) {
+  Result r = run("time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --peak-gflops 100 --bandwidth 10");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* part : {"features.0 ", "sum of layers", "step: forward+loss", "images/s",
+                           "machine: FMA peak 100.0 GFLOP/s"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  Result bad = run("time --mode sideways");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.out.find("--mode must be train or eval, got 'sideways'"), std::string::npos) << bad.out;
+}

@@ -191,6 +191,16 @@ TEST(Viz, SaliencyFallsInTheOnlyRegionThatMatters) {
   // Predicted classes are filled in for -1.
   SaliencyResult r = saliency(*s, img, {-1, -1, -1}, {});
   for (int64_t c : r.classes) EXPECT_TRUE(c == 0 || c == 1);
+  // The prediction and its softmax probability, whatever class a map explains.
+  const std::vector<float> logits = (*s)(img).to_vector_f32();
+  const SaliencyResult other = saliency(*s, img, {0, 0, 0}, {});
+  EXPECT_EQ(other.outputs, 2);
+  for (int i = 0; i < 3; ++i) {
+    const float a = logits[2 * i], b = logits[2 * i + 1];
+    EXPECT_EQ(other.predicted[i], b > a ? 1 : 0);
+    EXPECT_EQ(r.classes[i], other.predicted[i]);
+    EXPECT_NEAR(other.probability[i], 1.0 / (1.0 + std::exp(-std::fabs((double)a - b))), 1e-6);
+  }
   EXPECT_THROW(saliency(*s, img, {2, 0, 0}, {}), Error);
 }
 

@@ -28,7 +28,9 @@ constexpr const char* kSummary =
     "The checkpoint records the whole run (every setting below, the data's classes and normalization):\n"
     "`patchwork train --resume --out DIR` continues it exactly, with no other flag needed; a flag that\n"
     "contradicts the checkpoint is an error. A new run refuses an --out that is not empty unless --force.\n"
-    "Ctrl-C saves a checkpoint and exits with status 130. Flags shown without a default are absent\n"
+    "Ctrl-C saves a checkpoint and exits with status 130. A step whose loss or gradient is not finite stops the\n"
+    "run with an error naming the step, the loss and the parameter, before the update and without a checkpoint\n"
+    "(the last good one stays). Flags shown without a default are absent\n"
     "unless given; sizes and limits must be positive.";
 
 void declare(Args& a) {
@@ -95,6 +97,9 @@ void declare(Args& a) {
       .flag("log-every", "10", "metrics.jsonl: a step record every N steps")
       .flag("device", "auto", "auto, cpu, simt (the CUDA kernels run on the CPU) or cuda")
       .flag("threads", "", "CPU threads (absent: all)")
+      .boolean("detect-anomaly",
+               "check every op's output and every gradient: the first NaN or inf is an error naming\n"
+               "the op (forward or backward) and its shapes (slow; for finding where a run diverges)")
       .boolean("quiet", "no progress output");
 }
 
@@ -149,6 +154,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.device = parse_device(a.str("device"));
   c.progress = !a.on("quiet");
   c.grad_bucket_mb = a.f64("grad-bucket-mb");
+  c.detect_anomaly = a.on("detect-anomaly");
   for (const tasks::TrainSetting& s : tasks::train_settings())
     if (*s.flag && a.given(s.flag)) c.given.insert(s.key);
   return c;

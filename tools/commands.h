@@ -1,6 +1,7 @@
 // The subcommands that live in their own files (tools/cmd_*.cpp), and helpers they share.
 #pragma once
 #include "engine/io/image.h"
+#include "engine/ops/elementwise.h"
 #include "models/registry.h"
 #include "tasks/load_model.h"
 #include "tasks/run_record.h"
@@ -31,11 +32,15 @@ int cmd_neighbors(int argc, char** argv);
 int cmd_train(int argc, char** argv);  // tools/cmd_train.cpp
 int cmd_probe(int argc, char** argv);
 int cmd_viz(int argc, char** argv);
-// Writes <out>/<what>.png and <what>.json ({"method", "flags": every flag, "results"}) for viz methods.
-void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const io::Json& results);  // viz filters|class|saliency|guided|deconv|unit|dream: tools/cmd_viz.cpp
-int viz_top_patches(int argc, char** argv);  // viz top-patches and viz sheet: tools/cmd_viz_more.cpp
+// Writes <out>/<what>.png and <what>.json ({"method", "flags": every flag, "results"}) through
+// tasks::viz::write_viz_outputs and prints their paths.
+void write_viz_outputs(const Args& a, const std::string& what, const io::Image& img, const io::Json& results);
+// viz filters|class|unit|dream: tools/cmd_viz.cpp; the methods that read data: tools/cmd_viz_more.cpp.
+int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what);  // saliency, guided, deconv
+int viz_top_patches(int argc, char** argv);
 int viz_sheet(int argc, char** argv);
-int viz_invert(int argc, char** argv);  // tools/cmd_viz_more.cpp
+int viz_invert(int argc, char** argv);
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
+int cmd_time(int argc, char** argv);   // tools/cmd_time.cpp
 
 }  // namespace pw::cli

@@ -1,10 +1,13 @@
 // The `patchwork` command line: one program, one subcommand per job. Errors become one line
 // on stderr and a non-zero exit.
+#include <csignal>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 #include <thread>
 
+#include "engine/device/allocator.h"
 #include "engine/device/device.h"
 #include "engine/util/error.h"
 #include "engine/util/threads.h"
@@ -31,6 +34,7 @@ const char* kUsage =
     "             unit maximization, deep dream (`patchwork viz --help`)\n"
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
+    "  time       per-layer forward and backward time against the machine's measured peak\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
@@ -84,6 +88,9 @@ int cmd_summary(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the writer reports
+  // naming the file (keeping the previous one), instead of SIGXFSZ ending the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     std::string cmd = argc > 1 ? argv[1] : "--help";
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
@@ -102,8 +109,13 @@ int main(int argc, char** argv) {
     if (cmd == "neighbors") return pw::cli::cmd_neighbors(argc, argv);
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     if (cmd == "study") return pw::cli::cmd_study(argc, argv);
+    if (cmd == "time") return pw::cli::cmd_time(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
+  } catch (const std::bad_alloc&) {  // memory outside tensors (tensors say so as pw::Error)
+    std::fprintf(stderr, "patchwork: error: out of memory: an allocation failed (std::bad_alloc); %s\n",
+                 pw::memory_in_use_text().c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "patchwork: error: %s\n", e.what());
     return 1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/util/error.h"
+#include "engine/util/files.h"
 
 namespace pw::data {
 namespace {
@@ -196,42 +197,32 @@ void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims,
   for (int64_t d : dims)
     for (int shift = 24; shift >= 0; shift -= 8) header.push_back(static_cast<uint8_t>(d >> shift));
 
-  // Unique per process and call, so concurrent writers of one path never share a temp file.
-  static std::atomic<uint64_t> serial{0};
-  std::ostringstream tmp_name;
-  tmp_name << path << ".tmp." << getpid() << "." << serial++;
-  const std::string tmp = tmp_name.str();
-
-  auto fail = [&](const std::string& why) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    PW_FAIL("idx: cannot write '", path, "': ", why);
-  };
-
-  errno = 0;
-  gzFile f = gzopen(tmp.c_str(), gzip ? "wb" : "wbT");  // "T": plain, uncompressed output
-  if (f == nullptr) fail(std::string("cannot create '") + tmp + "': " + (errno != 0 ? std::strerror(errno) : "out of memory"));
-  auto write_all = [&](const uint8_t* data, uint64_t n) {
-    for (uint64_t done = 0; done < n;) {
-      const unsigned piece = static_cast<unsigned>(std::min(n - done, kReadChunk));
-      if (gzwrite(f, data + done, piece) != static_cast<int>(piece)) return false;
-      done += piece;
+  // One path for every write (engine/util/files.h): zlib fills the temporary file, which is then
+  // fsync'ed and renamed into place.
+  write_file_atomic_with(path, [&](const std::string& tmp) {
+    auto fail = [&](const std::string& why) { PW_FAIL("idx: cannot write '", path, "': ", why); };
+    errno = 0;
+    gzFile f = gzopen(tmp.c_str(), gzip ? "wb" : "wbT");  // "T": plain, uncompressed output
+    if (f == nullptr)
+      fail(std::string("cannot create '") + tmp + "': " + (errno != 0 ? std::strerror(errno) : "out of memory"));
+    auto write_all = [&](const uint8_t* data, uint64_t n) {
+      for (uint64_t done = 0; done < n;) {
+        const unsigned piece = static_cast<unsigned>(std::min(n - done, kReadChunk));
+        if (gzwrite(f, data + done, piece) != static_cast<int>(piece)) return false;
+        done += piece;
+      }
+      return true;
+    };
+    if (!write_all(header.data(), header.size()) || !write_all(bytes.data(), bytes.size())) {
+      const std::string why = gz_error_text(f, tmp);
+      gzclose(f);
+      fail(why);
     }
-    return true;
-  };
-  if (!write_all(header.data(), header.size()) || !write_all(bytes.data(), bytes.size())) {
-    const std::string why = gz_error_text(f, tmp);
-    gzclose(f);
-    fail(why);
-  }
-  // gzclose flushes the compressor and the file; only its success means the data is on disk.
-  const int close_code = gzclose(f);
-  if (close_code != Z_OK)
-    fail(close_code == Z_ERRNO ? std::strerror(errno) : "zlib error " + std::to_string(close_code));
-
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail("cannot rename '" + tmp + "' into place: " + ec.message());
+    // gzclose flushes the compressor and the file; only its success means the data is written.
+    const int close_code = gzclose(f);
+    if (close_code != Z_OK)
+      fail(close_code == Z_ERRNO ? std::strerror(errno) : "zlib error " + std::to_string(close_code));
+  });
 }
 
 }  // namespace pw::data

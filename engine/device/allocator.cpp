@@ -1,9 +1,14 @@
 // Caching allocator: blocks are rounded up (512 B below 1 MiB, 1 MiB above) and kept, once
 // freed, in per-size free lists of their device. A request first looks in its size's list,
 // then asks the device; if the device is out of memory, the cache is given back and the
-// request tried once more before it fails.
+// request tried once more before it fails. Host memory of cpu tensors is counted here too.
 #include "engine/device/allocator.h"
 
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -42,7 +47,69 @@ void release_cache(Device d, DevicePool& p) {
   p.free_blocks.clear();
 }
 
+// Host counters: atomics, since cpu tensors are made on every thread and never cached.
+struct HostCounters {
+  std::atomic<size_t> in_use{0}, peak{0};
+  std::atomic<int64_t> mallocs{0};
+};
+HostCounters& host() {
+  static HostCounters* counters = new HostCounters;  // never destroyed, as the pools
+  return *counters;
+}
+
+std::string address_space_limit_text() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return "";
+  return "; the address-space limit (ulimit -v) is " + bytes_text((size_t)lim.rlim_cur);
+}
+
 }  // namespace
+
+std::string bytes_text(size_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = (double)bytes;
+  int u = 0;
+  while (v >= 1024 && u < 6) v /= 1024, ++u;
+  char text[64];
+  if (u == 0)
+    std::snprintf(text, sizeof text, "%zu bytes", bytes);
+  else
+    std::snprintf(text, sizeof text, "%.1f %s (%zu bytes)", v, units[u], bytes);
+  return text;
+}
+
+std::string memory_in_use_text() {
+  std::string s = "tensors hold " + bytes_text(host().in_use) + " on the cpu (peak " + bytes_text(host().peak) + ")";
+  for (DeviceType t : {DeviceType::simt, DeviceType::cuda})
+    for (int i = 0; i < 8; ++i) {
+      const AllocatorStats st = allocator_stats({t, i});
+      if (st.peak_bytes_in_use == 0 && st.bytes_cached == 0) continue;
+      s += ", " + bytes_text(st.bytes_in_use) + " on " + Device{t, i}.str() + " (peak " +
+           bytes_text(st.peak_bytes_in_use) + ", " + bytes_text(st.bytes_cached) + " cached)";
+    }
+  return s + address_space_limit_text();
+}
+
+void* host_allocate(size_t bytes) {
+  PW_CHECK(bytes <= SIZE_MAX - 64, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ",
+           memory_in_use_text());
+  const size_t rounded = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  PW_CHECK(p != nullptr, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ", memory_in_use_text());
+  HostCounters& h = host();
+  const size_t now = h.in_use += rounded;
+  size_t peak = h.peak.load();
+  while (now > peak && !h.peak.compare_exchange_weak(peak, now)) {
+  }
+  h.mallocs++;
+  return p;
+}
+
+void host_deallocate(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  std::free(ptr);
+  host().in_use -= bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+}
 
 void* device_allocate(Device d, size_t bytes) {
   PW_CHECK(is_gpu(d), "allocator: ", d.str(), " is not a GPU device");
@@ -66,8 +133,9 @@ void* device_allocate(Device d, size_t bytes) {
       release_cache(d, p);
       ptr = on_gpu(d, [&](auto tag) { return device_malloc(tag, size); });
     }
-    PW_CHECK(ptr != nullptr, "out of memory on ", d.str(), ": asked for ", bytes, " bytes with ",
-             p.stats.bytes_in_use, " bytes in use by tensors (peak ", p.stats.peak_bytes_in_use, ")");
+    PW_CHECK(ptr != nullptr, "out of memory on ", d.str(), ": asked for ", bytes_text(bytes), " with ",
+             bytes_text(p.stats.bytes_in_use), " in use by tensors there (peak ", bytes_text(p.stats.peak_bytes_in_use),
+             "; the cache was given back first)");
     p.stats.device_mallocs++;
   }
   p.stats.bytes_in_use += size;
@@ -86,12 +154,23 @@ void device_deallocate(Device d, void* ptr, size_t bytes) {
 }
 
 AllocatorStats allocator_stats(Device d) {
+  if (d.is_cpu()) {
+    AllocatorStats s;
+    s.bytes_in_use = host().in_use;
+    s.peak_bytes_in_use = host().peak;
+    s.device_mallocs = host().mallocs;
+    return s;
+  }
   DevicePool& p = pool(d);
   std::lock_guard<std::mutex> lock(p.mu);
   return p.stats;
 }
 
 void reset_peak_bytes(Device d) {
+  if (d.is_cpu()) {
+    host().peak = host().in_use.load();
+    return;
+  }
   DevicePool& p = pool(d);
   std::lock_guard<std::mutex> lock(p.mu);
   p.stats.peak_bytes_in_use = p.stats.bytes_in_use;

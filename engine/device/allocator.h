@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/dtype.h"
 
@@ -20,6 +21,17 @@ struct AllocatorStats {
 // device is out of memory even after the cache is released.
 void* device_allocate(Device d, size_t bytes);
 void device_deallocate(Device d, void* ptr, size_t bytes);
+// Host memory of cpu tensors: 64-byte aligned, counted in allocator_stats(Device::cpu())
+// (bytes_in_use, peak_bytes_in_use, device_mallocs; nothing is cached). Throws pw::Error naming
+// the request, what tensors hold on the cpu, and the address-space limit (ulimit -v) if one is set.
+void* host_allocate(size_t bytes);
+void host_deallocate(void* ptr, size_t bytes);
+
+// For out-of-memory messages: "tensors hold 1.2 MiB on the cpu (peak 3.4 MiB)[, N on simt ...]
+// [; the address-space limit (ulimit -v) is 512 MiB]".
+std::string memory_in_use_text();
+std::string bytes_text(size_t bytes);  // "4.0 TiB (4398046511104 bytes)"
+
 AllocatorStats allocator_stats(Device d);
 void reset_peak_bytes(Device d);
 void empty_cache(Device d);  // gives every cached block back to the device

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include "engine/io/json.h"
@@ -264,8 +265,16 @@ SafetensorsFile read_safetensors(const std::string& path) {
   return out;
 }
 
-std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
-                                  const std::map<std::string, std::string>& metadata) {
+namespace {
+
+// A file's layout: its head (the 8-byte header length and the header) and its tensors in file
+// order (on the cpu, contiguous), whose bytes follow the head one after the other.
+struct Layout {
+  std::string head;
+  std::vector<std::pair<const std::string*, Tensor>> order;
+};
+
+Layout layout_of(const std::map<std::string, Tensor>& tensors, const std::map<std::string, std::string>& metadata) {
   Json header = Json::object();
   if (!metadata.empty()) {
     Json meta = Json::object();
@@ -306,19 +315,38 @@ std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
   }
   std::string json = header.dump(JsonStyle::compact);
   json.append((8 - json.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-  std::string out(8, '\0');
+  Layout l;
+  l.head.assign(8, '\0');
   const uint64_t n = json.size();
-  std::memcpy(out.data(), &n, 8);
-  out.reserve(8 + json.size() + offset);
-  out += json;
-  for (const auto& [name, c] : order)
-    if (c.numel() > 0) out.append(static_cast<const char*>(c.raw_data()), c.numel() * dtype_size(c.dtype()));
+  std::memcpy(l.head.data(), &n, 8);
+  l.head += json;
+  l.order = std::move(order);
+  return l;
+}
+
+std::string_view bytes_of(const Tensor& c) {
+  return {static_cast<const char*>(c.raw_data()), (size_t)c.numel() * dtype_size(c.dtype())};
+}
+
+}  // namespace
+
+std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
+                                  const std::map<std::string, std::string>& metadata) {
+  const Layout l = layout_of(tensors, metadata);
+  std::string out = l.head;
+  for (const auto& [name, c] : l.order)
+    if (c.numel() > 0) out += bytes_of(c);
   return out;
 }
 
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  write_file_atomic(path, serialize_safetensors(tensors, metadata));
+  // Written piece by piece, never joined in memory: a checkpoint needs no second copy of itself.
+  const Layout l = layout_of(tensors, metadata);
+  std::vector<std::string_view> pieces = {l.head};
+  for (const auto& [name, c] : l.order)
+    if (c.numel() > 0) pieces.push_back(bytes_of(c));
+  write_file_atomic(path, pieces);
 }
 
 }  // namespace pw::io

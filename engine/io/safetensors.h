@@ -44,7 +44,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
 // "__metadata__" are errors.
 std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
                                   const std::map<std::string, std::string>& metadata = {});
-// Serializes, then writes with write_file_atomic: a failure leaves any existing file untouched.
+// Writes with write_file_atomic, tensor by tensor (the file is never built in memory): a failure
+// leaves any existing file untouched.
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

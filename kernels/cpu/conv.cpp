@@ -288,11 +288,15 @@ template <typename T, typename F>
 void for_each_image_group(const ConvGeometry& s, int64_t col_size, F&& one) {
   const int64_t tasks = s.N * s.groups;
   if (parallel_over_images(s)) {
-#pragma omp parallel
+    // Every buffer is allocated before the parallel region: out of memory there is an exception
+    // the caller sees (thrown inside a region it would end the program).
+    const int nthreads = omp_get_max_threads();
+    std::vector<std::vector<T>> cols(nthreads, std::vector<T>(col_size));
+#pragma omp parallel num_threads(nthreads)
     {
-      std::vector<T> col(col_size);
+      T* col = cols[omp_get_thread_num()].data();
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+      for (int64_t t = 0; t < tasks; ++t) one(t, col);
     }
   } else {
     std::vector<T> col(col_size);
@@ -371,20 +375,19 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
   if (parallel_over_images(s)) {
     // Each thread sums its (statically assigned) images into a private dW; the private sums are
     // then added in thread order, so the result is the same on every run with this many threads.
+    // The buffers are allocated before the region (see for_each_image_group).
     const int nthreads = omp_get_max_threads();
-    std::vector<std::vector<T>> acc(nthreads);
+    std::vector<std::vector<T>> acc(nthreads, std::vector<T>(s.O * K, T(0)));
+    std::vector<std::vector<T>> cols(nthreads, std::vector<T>(pointwise ? 0 : K * P));
 #pragma omp parallel num_threads(nthreads)
     {
       const int tid = omp_get_thread_num();
-      std::vector<T> col(pointwise ? 0 : K * P);
-      acc[tid].assign(s.O * K, T(0));
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) one(t, col.data(), acc[tid].data());
+      for (int64_t t = 0; t < tasks; ++t) one(t, cols[tid].data(), acc[tid].data());
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < s.O * K; ++i) {
         T sum = T(0);
-        for (int t = 0; t < nthreads; ++t)
-          if (!acc[t].empty()) sum += acc[t][i];
+        for (int t = 0; t < nthreads; ++t) sum += acc[t][i];
         dw[i] = sum;
       }
     }

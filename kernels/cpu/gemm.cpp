@@ -57,9 +57,13 @@ template <typename T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                     const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                     int64_t ldc) {
+  // One row of sums per thread, allocated before the region: out of memory there is an
+  // exception the caller sees (thrown inside a region it would end the program).
+  std::vector<T> sums(size_t(omp_get_max_threads()) * size_t(N));
 #pragma omp parallel for schedule(static) if (M > 1 && M * N * K > (int64_t(1) << 18))
   for (int64_t i = 0; i < M; ++i) {
-    std::vector<T> sum(size_t(N), T(0));
+    T* sum = sums.data() + size_t(omp_get_thread_num()) * size_t(N);
+    std::fill(sum, sum + N, T(0));
     auto a = [&](int64_t p) { return trans_a ? A[p * lda + i] : A[i * lda + p]; };
     if (trans_b) {
       for (int64_t j = 0; j < N; ++j)

@@ -14,7 +14,7 @@ const nn::Conv2d& find_conv(const nn::Module& model, const std::string& layer, s
   for (const auto& [p, m] : model_layers(model)) {
     auto* conv = dynamic_cast<const nn::Conv2d*>(m.get());
     if (!conv) continue;
-    if (p == layer || short_name(p) == layer) {
+    if (layer.empty() || p == layer || short_name(p) == layer) {
       if (path) *path = p;
       return *conv;
     }

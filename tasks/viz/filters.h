@@ -14,8 +14,8 @@ struct FilterOptions {
   int64_t cols = 0;        // filters per row (0: about square)
 };
 
-// The conv layer named `layer` (a path or short name such as "conv1"), or an error naming the
-// convolutions that exist.
+// The conv layer named `layer` (a path or short name such as "conv1"; empty: the first
+// convolution), or an error naming the convolutions that exist.
 const nn::Conv2d& find_conv(const nn::Module& model, const std::string& layer, std::string* path = nullptr);
 
 // A grid of the layer's filters. Weights w map to 0.5 + w / (2m) where m is max|w| of the filter

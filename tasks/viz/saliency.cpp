@@ -83,11 +83,17 @@ SaliencyResult saliency(nn::Module& model, const Tensor& images, const std::vect
     Tensor out = model(images.to(model.device()));
     PW_CHECK(out.dim() == 2, "saliency: the network's output must be [N, classes], got ", shape_str(out.shape()));
     K = out.size(1);
+    r.outputs = K;
     logits = out.to_vector_f32();
   }
   for (int64_t i = 0; i < N; ++i) {
-    if (r.classes[i] < 0)
-      r.classes[i] = std::max_element(logits.begin() + i * K, logits.begin() + (i + 1) * K) - (logits.begin() + i * K);
+    const auto first = logits.begin() + i * K, last = first + K;
+    const int64_t best = std::max_element(first, last) - first;
+    double total = 0;
+    for (auto it = first; it != last; ++it) total += std::exp((double)*it - (double)first[best]);
+    r.predicted.push_back(best);
+    r.probability.push_back(1.0 / total);
+    if (r.classes[i] < 0) r.classes[i] = best;
     PW_CHECK(r.classes[i] < K, "saliency: class ", r.classes[i], " is out of range (the network has ", K, " classes)");
   }
   std::vector<float> mask(N * K, 0.f);
