@@ -76,8 +76,8 @@ void DataParallel::start(nn::Module& model, const std::vector<Tensor>& params, c
   keyed.set_offset(offset);
   g = keyed;
   // Buckets over the parameters in reverse order (the order backward completes them).
-  const int64_t cap = bucket_mb_ > 0 ? std::max<int64_t>(1, (int64_t)(bucket_mb_ * 1024 * 1024 / sizeof(float)))
-                                     : INT64_MAX;
+  const int64_t cap =
+      bucket_mb_ > 0 ? std::max<int64_t>(1, (int64_t)(bucket_mb_ * 1024 * 1024 / sizeof(float))) : INT64_MAX;
   offset_.assign(params_.size(), 0);
   bucket_of_.assign(params_.size(), 0);
   buckets_.clear();
@@ -99,8 +99,8 @@ void DataParallel::start(nn::Module& model, const std::vector<Tensor>& params, c
 
 Batch DataParallel::shard(const Batch& global) {
   const int64_t rows = global.x.size(0);
-  PW_CHECK(global.y.defined() && global.y.size(0) == rows, "train: data-parallel: a batch of ", rows,
-           " inputs has ", global.y.defined() ? global.y.size(0) : 0, " labels; cannot split it between ranks");
+  PW_CHECK(global.y.defined() && global.y.size(0) == rows, "train: data-parallel: a batch of ", rows, " inputs has ",
+           global.y.defined() ? global.y.size(0) : 0, " labels; cannot split it between ranks");
   PW_CHECK(rows >= size(), "train: data-parallel: a batch of ", rows, " rows cannot feed ", size(), " ranks");
   const int64_t begin = rows * rank() / size(), end = rows * (rank() + 1) / size();
   weight_ = (double)(end - begin) / (double)rows;

@@ -82,7 +82,7 @@ class DataParallel {
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
     std::vector<float> buffer;
-    int64_t waiting = 0;         // parameters not yet ready in this walk
+    int64_t waiting = 0;  // parameters not yet ready in this walk
     std::unique_ptr<dist::Pending> pending;
   };
   void on_ready(TensorImpl* leaf);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/dist/comm.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/json.h"
 #include "engine/util/error.h"
@@ -15,7 +16,6 @@
 #include "engine/util/threads.h"
 #include "models/registry.h"
 #include "models/transfer.h"
-#include "engine/dist/comm.h"
 #include "tasks/data_parallel.h"
 #include "tasks/load_model.h"
 #include "tasks/pretext_task.h"

@@ -130,8 +130,8 @@ struct TrainResult {
   HammingStats permutation_stats;     // jigsaw
   std::string checkpoint;     // its path (empty without out_dir)
   std::shared_ptr<nn::Module> model;  // trained, in eval mode, on the training device
-  int ranks = 1;                       // mpirun -np N: N (parameters checked identical on every rank)
-  DataParallelTimes data_parallel;     // rank 0's times, when ranks > 1
+  int ranks = 1;                      // mpirun -np N: N (parameters checked identical on every rank)
+  DataParallelTimes data_parallel;    // rank 0's times, when ranks > 1
 };
 
 // Loads config.data and trains.

@@ -124,8 +124,10 @@ class Loop {
     r_.total_steps = t.steps_per_epoch * c.epochs;
     schedule_ = optim::make_schedule(c.optimizer.schedule, c.optimizer.lr, r_.total_steps);
     if (c.resume) restore(*c.resume);
-    if (c.data_parallel) c.data_parallel->start(*t.model, params_, c.resume);
-    else if (c.resume) check_resume_ranks(*c.resume, 1);
+    if (c.data_parallel)
+      c.data_parallel->start(*t.model, params_, c.resume);
+    else if (c.resume)
+      check_resume_ranks(*c.resume, 1);
     end_ = c.stop_after ? std::min(r_.total_steps, *c.stop_after) : r_.total_steps;
     if (!c.out_dir.empty()) {
       fs::create_directories(c.out_dir);
@@ -161,9 +163,9 @@ class Loop {
     }
     if (next.valid()) next.wait();
     r_.steps = step_;
-    r_.stop = step_ >= r_.total_steps       ? StopReason::finished
-              : interrupted()                 ? StopReason::interrupted
-                                              : StopReason::stop_after;
+    r_.stop = step_ >= r_.total_steps ? StopReason::finished
+              : interrupted()         ? StopReason::interrupted
+                                      : StopReason::stop_after;
     if (last_saved_ != step_) save();
     if (c_.data_parallel) c_.data_parallel->check_identical(*task_.model);
     progress.finish({{"last_loss", r_.losses.empty() ? 0.0 : r_.losses.back()}}, step_ - r_.first_step);

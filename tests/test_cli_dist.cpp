@@ -29,10 +29,10 @@ std::string mpirun_path() {
   return "";
 }
 
-#define SKIP_WITHOUT_MPI()                                                                            \
-  do {                                                                                                \
-    if (mpirun_path().empty()) GTEST_SKIP() << "mpirun not found (install openmpi-bin): not run";     \
-    if (!pw::dist::built_with_mpi()) GTEST_SKIP() << "patchwork was built without MPI: not run";     \
+#define SKIP_WITHOUT_MPI()                                                                        \
+  do {                                                                                            \
+    if (mpirun_path().empty()) GTEST_SKIP() << "mpirun not found (install openmpi-bin): not run"; \
+    if (!pw::dist::built_with_mpi()) GTEST_SKIP() << "patchwork was built without MPI: not run";  \
   } while (0)
 
 // The launcher's flags: as root Open MPI needs --allow-run-as-root; 2 ranks on 2 shared cores.
@@ -88,8 +88,8 @@ double relative_difference(const std::map<std::string, pw::Tensor>& a, const std
 
 void expect_two_ranks_match_one(const std::string& device) {
   const std::string one = scratch("dist_one_" + device), two = scratch("dist_two_" + device);
-  const pw::testing::CliResult a = shell(std::string(PW_CLI_PATH) + train_flags("alexnet-small", device, one) +
-                                         " --stop-after 3");
+  const pw::testing::CliResult a =
+      shell(std::string(PW_CLI_PATH) + train_flags("alexnet-small", device, one) + " --stop-after 3");
   ASSERT_EQ(a.status, 0) << a.out;
   const pw::testing::CliResult b = shell(mpirun(2) + PW_CLI_PATH + train_flags("alexnet-small", device, two) +
                                          " --stop-after 3 --grad-bucket-mb 0.01");
@@ -157,15 +157,15 @@ TEST(Dist, ResumeUnderTwoRanksEqualsUninterrupted) {
   const pw::testing::CliResult first =
       shell(mpirun(2) + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", parts) + " --stop-after 2");
   ASSERT_EQ(first.status, 0) << first.out;
-  const pw::testing::CliResult rest = shell(mpirun(2) + PW_CLI_PATH + " train --resume --out " + parts +
-                                            " --threads 1 --quiet --device cpu");
+  const pw::testing::CliResult rest =
+      shell(mpirun(2) + PW_CLI_PATH + " train --resume --out " + parts + " --threads 1 --quiet --device cpu");
   ASSERT_EQ(rest.status, 0) << rest.out;
   bool identical = false;
   relative_difference(weights(parts), weights(whole), identical);
   EXPECT_TRUE(identical) << "stopped at step 2 and resumed under 2 ranks: weights differ from the uninterrupted run";
   // Another rank count is refused, naming both.
-  const pw::testing::CliResult other = shell(std::string(PW_CLI_PATH) + " train --resume --out " + parts +
-                                             " --threads 1 --quiet --device cpu");
+  const pw::testing::CliResult other =
+      shell(std::string(PW_CLI_PATH) + " train --resume --out " + parts + " --threads 1 --quiet --device cpu");
   EXPECT_NE(other.status, 0);
   EXPECT_NE(other.out.find("written by a run of 2 rank(s); this run has 1"), std::string::npos) << other.out;
 }
@@ -175,8 +175,8 @@ TEST(Dist, ResumeUnderTwoRanksEqualsUninterrupted) {
 TEST(Dist, FailingRankStopsTheJobWithItsMessage) {
   SKIP_WITHOUT_MPI();
   const std::string out = scratch("dist_odd");
-  const pw::testing::CliResult r = shell(mpirun(2) + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) +
-                                         " --batch-size 7 --stop-after 1");
+  const pw::testing::CliResult r =
+      shell(mpirun(2) + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) + " --batch-size 7 --stop-after 1");
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("train: --batch-size 7 does not divide among 2 ranks"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("error: rank "), std::string::npos) << r.out;

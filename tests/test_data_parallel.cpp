@@ -116,8 +116,8 @@ TEST(DataParallel, SyncBatchNormWithOneRankIsBatchNorm) {
       y = batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
     }
     sum(mul(y, up)).backward();
-    return Out{y.to_vector_f32(), x.grad().to_vector_f32(), w.grad().to_vector_f32(), b.grad().to_vector_f32(),
-               rm.to_vector_f32(), rv.to_vector_f32()};
+    return Out{y.to_vector_f32(),        x.grad().to_vector_f32(), w.grad().to_vector_f32(),
+               b.grad().to_vector_f32(), rm.to_vector_f32(),       rv.to_vector_f32()};
   };
   const Out a = run(false), s = run(true);
   auto close = [](const std::vector<float>& p, const std::vector<float>& q, const char* what) {

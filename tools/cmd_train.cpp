@@ -35,14 +35,17 @@ constexpr const char* kSummary =
 
 void declare(Args& a) {
   a.flag("task", "supervised", "supervised, rotation, jigsaw or context")
-      .flag("model", "", "network from the registry (`patchwork models`); absent: fmnist-cnn for supervised,\n"
-                         "rotation-alexnet-small, jigsaw-small or context-small for the pretext tasks")
+      .flag("model", "",
+            "network from the registry (`patchwork models`); absent: fmnist-cnn for supervised,\n"
+            "rotation-alexnet-small, jigsaw-small or context-small for the pretext tasks")
       .flag("width", "1", "small networks: every channel and hidden width times this")
       .flag("dropout", "", "probability of every dropout layer (absent: the network's)")
       .flag("fc6", "", "jigsaw networks: per-tile fc6 width (absent: 1024 as released; the paper used 512)")
-      .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
-      .boolean("sync-batch-norm", "mpirun -np N: batch norm with the statistics of the whole global batch (default:\n"
-                                  "each rank's own rows, as PyTorch DDP; no effect in one process)");
+      .boolean("no-batch-norm",
+               "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
+      .boolean("sync-batch-norm",
+               "mpirun -np N: batch norm with the statistics of the whole global batch (default:\n"
+               "each rank's own rows, as PyTorch DDP; no effect in one process)");
   a.section("data")
       .flag("data", "fashion-mnist",
             "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (a sub-folder per class),\n"
@@ -70,12 +73,14 @@ void declare(Args& a) {
       .flag("lr", "0.05", "peak learning rate")
       .flag("momentum", "0.9", "SGD momentum")
       .flag("weight-decay", "5e-4", "weight decay (decoupled for adamw)")
-      .flag("schedule", "", "learning-rate schedule over the whole run: constant, cosine[:MIN], onecycle[:PCT],\n"
-                            "step:N:G, multistep:A,B:G, warmup:N[:F]:<spec> (absent: onecycle supervised, cosine pretext)")
+      .flag("schedule", "",
+            "learning-rate schedule over the whole run: constant, cosine[:MIN], onecycle[:PCT],\n"
+            "step:N:G, multistep:A,B:G, warmup:N[:F]:<spec> (absent: onecycle supervised, cosine pretext)")
       .flag("clip-grad-norm", "", "clip the total gradient norm to this before each step (absent: no clipping)")
       .flag("seed", "0", "seed of initialization, shuffling, sampling, augmentation and dropout")
-      .flag("grad-bucket-mb", "4", "mpirun -np N: all-reduce gradients in buckets of this many MiB during backward\n"
-                                   "(0: once after backward)");
+      .flag("grad-bucket-mb", "4",
+            "mpirun -np N: all-reduce gradients in buckets of this many MiB during backward\n"
+            "(0: once after backward)");
   a.section("pretext samplers (absent: the papers' values scaled to the image size)")
       .flag("patch", "", "context: patch size (scaled from 96)")
       .flag("gap", "", "context: gap between patches (scaled from 48)")
@@ -191,12 +196,14 @@ void print_result(const tasks::TrainResult& r) {
     const tasks::DataParallelTimes& t = r.data_parallel;
     const double n = (double)std::max<int64_t>(1, t.steps);
     char mode[96] = "once after backward";
-    if (c.grad_bucket_mb > 0) std::snprintf(mode, sizeof mode, "in buckets of %g MiB started during backward", c.grad_bucket_mb);
-    std::printf("data-parallel over %d ranks: parameters and buffers identical on every rank (checked at the end); "
-                "gradients all-reduced %s (%lld all-reduces, %lld bytes per step); rank 0 per step: backward %.4f s "
-                "(with bucket starts), waiting for all-reduce after it %.4f s, buffer broadcast %.4f s\n",
-                r.ranks, mode, (long long)t.buckets, (long long)t.bytes_per_step, t.backward_seconds / n,
-                t.wait_seconds / n, t.broadcast_seconds / n);
+    if (c.grad_bucket_mb > 0)
+      std::snprintf(mode, sizeof mode, "in buckets of %g MiB started during backward", c.grad_bucket_mb);
+    std::printf(
+        "data-parallel over %d ranks: parameters and buffers identical on every rank (checked at the end); "
+        "gradients all-reduced %s (%lld all-reduces, %lld bytes per step); rank 0 per step: backward %.4f s "
+        "(with bucket starts), waiting for all-reduce after it %.4f s, buffer broadcast %.4f s\n",
+        r.ranks, mode, (long long)t.buckets, (long long)t.bytes_per_step, t.backward_seconds / n, t.wait_seconds / n,
+        t.broadcast_seconds / n);
   }
   if (l.stopped())
     std::printf("%s at step %lld; checkpoint in %s (continue with: patchwork train --resume --out %s)\n",

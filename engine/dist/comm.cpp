@@ -62,7 +62,8 @@ Communicator& world() {
     const int asked = launcher_size();
     if (built_with_mpi() && (std::getenv("OMPI_COMM_WORLD_SIZE") || asked > 1)) w = make_mpi_world();
     if (!w) {
-      PW_CHECK(asked <= 1, "dist: the launcher started ", asked, " ranks, but this patchwork was built without MPI "
+      PW_CHECK(asked <= 1, "dist: the launcher started ", asked,
+               " ranks, but this patchwork was built without MPI "
                "(CMake did not find it): install Open MPI (libopenmpi-dev, openmpi-bin; tools/setup.sh does) and "
                "rebuild, or run one process without mpirun");
       w = std::make_unique<SingleProcess>();

@@ -9,8 +9,8 @@
 #if PW_HAVE_MPI
 #include <mpi.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace pw::dist {

@@ -18,17 +18,17 @@ namespace pw::dist {
 
 namespace {
 
-#define PW_NCCL_CHECK(call)                                                                           \
-  do {                                                                                                \
-    const ncclResult_t rc_ = (call);                                                                  \
-    PW_CHECK(rc_ == ncclSuccess, "dist: ", #call, " failed: ", ncclGetErrorString(rc_), " (", __FILE__, \
-             ":", __LINE__, ")");                                                                     \
+#define PW_NCCL_CHECK(call)                                                                                            \
+  do {                                                                                                                 \
+    const ncclResult_t rc_ = (call);                                                                                   \
+    PW_CHECK(rc_ == ncclSuccess, "dist: ", #call, " failed: ", ncclGetErrorString(rc_), " (", __FILE__, ":", __LINE__, \
+             ")");                                                                                                     \
   } while (0)
-#define PW_CUDART_CHECK(call)                                                                        \
-  do {                                                                                               \
-    const cudaError_t rc_ = (call);                                                                  \
-    PW_CHECK(rc_ == cudaSuccess, "dist: ", #call, " failed: ", cudaGetErrorString(rc_), " (", __FILE__, \
-             ":", __LINE__, ")");                                                                    \
+#define PW_CUDART_CHECK(call)                                                                                          \
+  do {                                                                                                                 \
+    const cudaError_t rc_ = (call);                                                                                    \
+    PW_CHECK(rc_ == cudaSuccess, "dist: ", #call, " failed: ", cudaGetErrorString(rc_), " (", __FILE__, ":", __LINE__, \
+             ")");                                                                                                     \
   } while (0)
 
 class Nccl : public Communicator {
@@ -83,8 +83,9 @@ std::unique_ptr<Communicator> make_nccl(Communicator& bootstrap, int device_inde
 namespace pw::dist {
 bool built_with_nccl() { return false; }
 std::unique_ptr<Communicator> make_nccl(Communicator&, int) {
-  PW_FAIL("dist: this patchwork was built without NCCL (CMake looks for nccl.h and libnccl under the CUDA "
-          "toolkit, and for MPI to bootstrap it)");
+  PW_FAIL(
+      "dist: this patchwork was built without NCCL (CMake looks for nccl.h and libnccl under the CUDA "
+      "toolkit, and for MPI to bootstrap it)");
 }
 }  // namespace pw::dist
 
