@@ -97,7 +97,20 @@ void DataParallel::start(nn::Module& model, const std::vector<Tensor>& params, c
   times_.buckets = (int64_t)buckets_.size();
 }
 
+Batch DataParallel::fetch(const TrainingTask& task, int64_t step) const {
+  if (!task.batch_part || !task.batch_rows) return task.batch(step);
+  const int64_t rows = task.batch_rows(step);
+  PW_CHECK(rows >= size(), "train: data-parallel: a batch of ", rows, " rows cannot feed ", size(), " ranks");
+  Batch part = task.batch_part(step, rows * rank() / size(), rows * (rank() + 1) / size());
+  part.whole_rows = rows;
+  return part;
+}
+
 Batch DataParallel::shard(const Batch& global) {
+  if (global.whole_rows > 0) {  // fetch() built this rank's rows only
+    weight_ = (double)global.x.size(0) / (double)global.whole_rows;
+    return global;
+  }
   const int64_t rows = global.x.size(0);
   PW_CHECK(global.y.defined() && global.y.size(0) == rows, "train: data-parallel: a batch of ", rows, " inputs has ",
            global.y.defined() ? global.y.size(0) : 0, " labels; cannot split it between ranks");

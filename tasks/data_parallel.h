@@ -6,8 +6,10 @@
 //
 // - start(): parameters and buffers broadcast from rank 0; the default generator (dropout) keyed
 //   to a stream of its own per rank, so dropout masks differ between ranks and are reproducible.
-// - shard(): rank r keeps rows [r*B/N, (r+1)*B/N) of the step's batch (every rank builds the
-//   whole batch: the data is read N times; exact, and simple for every task).
+// - fetch(), shard(): rank r trains on rows [r*B/N, (r+1)*B/N) of the step's batch. Supervised
+//   training builds only those rows (each rank reads its share of the epoch's order, with the
+//   augmentation draws of the rows before it skipped, so the rows equal one process's); the
+//   pretext tasks build the whole batch on every rank and keep their rows.
 // - Gradients: each rank's gradient is weighted by its share of the batch's rows and summed
 //   over the ranks. With buckets (bucket_mb > 0) a bucket's all-reduce starts during backward
 //   as soon as the autograd engine reports its last parameter's gradient complete
@@ -37,6 +39,7 @@
 namespace pw::tasks {
 
 struct Batch;
+struct TrainingTask;
 
 // Where a step's time went, summed over the steps of a run (this rank's view).
 struct DataParallelTimes {
@@ -57,7 +60,11 @@ class DataParallel {
 
   // Before the first step (after a resume's restore): broadcast, generator streams, buckets.
   void start(nn::Module& model, const std::vector<Tensor>& params, const io::Checkpoint* resume);
-  // This rank's rows of a step's batch; remembers the share for the gradient weights.
+  // Step s's batch as this rank needs it: only its rows when the task can build them
+  // (TrainingTask::batch_part), else the whole batch (shard() keeps the rows). Worker thread.
+  Batch fetch(const TrainingTask& task, int64_t step) const;
+  // This rank's rows of a step's batch (as they are when fetch() built only those); remembers
+  // the share for the gradient weights.
   Batch shard(const Batch& global);
   // --sync-batch-norm: the scope for a step's forward (after shard()); null when off.
   std::unique_ptr<dist::SyncBatchNormScope> batch_norm_scope();

@@ -144,11 +144,14 @@ class Loop {
     progress_ = &progress;
     task_.model->train();
     std::future<Batch> next;
-    if (step_ < end_) next = std::async(std::launch::async, task_.batch, step_);
+    const auto fetch = [this](int64_t s) {
+      return c_.data_parallel ? c_.data_parallel->fetch(task_, s) : task_.batch(s);
+    };
+    if (step_ < end_) next = std::async(std::launch::async, fetch, step_);
     while (step_ < end_) {
       const Clock::time_point t0 = Clock::now();
       Batch batch = take(next);
-      if (step_ + 1 < end_) next = std::async(std::launch::async, task_.batch, step_ + 1);
+      if (step_ + 1 < end_) next = std::async(std::launch::async, fetch, step_ + 1);
       try {
         train_step(batch, t0);
       } catch (const std::bad_alloc&) {  // a buffer outside tensors (tensors throw pw::Error naming themselves)

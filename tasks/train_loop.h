@@ -39,6 +39,7 @@ namespace pw::tasks {
 // One step's inputs and labels (cpu tensors; the loop moves them to the device).
 struct Batch {
   Tensor x, y;
+  int64_t whole_rows = 0;  // data-parallel: the rows of the whole batch when this is one rank's part
 };
 
 // A step's loss (a 0-d tensor with its graph) and how many of its `count` examples the
@@ -55,6 +56,11 @@ struct TrainingTask {
   // The batch of step s (0-based over the whole run). Called on a worker thread one step ahead
   // of training, one call at a time, so it may keep a cache (the current epoch's order).
   std::function<Batch(int64_t step)> batch;
+  // Optional, for data-parallel runs (tasks/data_parallel.h): how many rows batch(s) has, and its
+  // rows [begin, end), equal to batch(s) sliced, so that each rank reads only its share. Same
+  // calling rules as batch.
+  std::function<int64_t(int64_t step)> batch_rows;
+  std::function<Batch(int64_t step, int64_t begin, int64_t end)> batch_part;
   // The loss of the network's output on a batch (labels still on the cpu). Default
   // (empty): cross-entropy of the logits, accuracy by argmax.
   std::function<StepLoss(const Tensor& output, const Batch& batch)> loss;

@@ -13,6 +13,7 @@
 #include "engine/util/error.h"
 #include "models/registry.h"
 #include "tasks/data_parallel.h"
+#include "tasks/supervised.h"
 #include "tasks/train_loop.h"
 
 namespace pw {
@@ -131,6 +132,33 @@ TEST(DataParallel, SyncBatchNormWithOneRankIsBatchNorm) {
   close(a.db, s.db, "bias gradient");
   close(a.mean, s.mean, "running mean");
   close(a.var, s.var, "running variance");
+}
+
+// Supervised training builds a rank's rows alone: they equal the rows of the whole batch,
+// augmentation included (the draws of the rows before the part are skipped).
+TEST(DataParallel, SupervisedBatchPartsEqualTheWholeBatchsRows) {
+  Generator gen(3);
+  tasks::SupervisedData d;
+  d.train = std::make_shared<tasks::TensorSource>(Tensor::randn({21, 2, 6, 6}, DType::f32, &gen));
+  std::vector<int32_t> labels(21);
+  for (int i = 0; i < 21; ++i) labels[i] = i % 4;
+  d.train_labels = Tensor::from_vector(labels, {21});
+  d.classes = 4;
+  tasks::Augmentation aug;
+  aug.crop_padding = 2;
+  aug.flip = true;
+  aug.black = {-1.0f, -0.5f};
+  const tasks::TrainingTask t = tasks::supervised_task(nullptr, d, 8, 5, aug);
+  for (int64_t step : {0, 1, 2, 4}) {  // 2: the short last batch of an epoch (5 rows); 4: the next epoch
+    const tasks::Batch whole = t.batch(step);
+    const int64_t rows = t.batch_rows(step);
+    ASSERT_EQ(rows, whole.x.size(0));
+    for (const auto& [lo, hi] : {std::pair<int64_t, int64_t>{0, rows / 2}, {rows / 2, rows}, {1, rows - 1}}) {
+      const tasks::Batch part = t.batch_part(step, lo, hi);
+      EXPECT_EQ(part.x.to_vector_f32(), whole.x.slice(0, lo, hi).to_vector_f32()) << "step " << step << " rows " << lo;
+      EXPECT_EQ(part.y.to_vector_i32(), whole.y.slice(0, lo, hi).to_vector_i32()) << "step " << step << " rows " << lo;
+    }
+  }
 }
 
 TEST(DataParallel, RejectsNegativeBucketsAndAnotherRankCount) {

@@ -300,8 +300,8 @@ TEST(SimtRuntimeDeathTest, SettingsFromTheEnvironment) {
         setenv("PW_SIMT_SCHEDULE", "random:42", 1);
         setenv("PW_SIMT_WORKERS", "3", 1);
         setenv("PW_SIMT_STACK_KIB", "128", 1);
-        const bool ok = schedule() == Schedule::random && schedule_seed() == 42 && workers() == 3 &&
-                        stack_size() == 128 * 1024;
+        const bool ok =
+            schedule() == Schedule::random && schedule_seed() == 42 && workers() == 3 && stack_size() == 128 * 1024;
         std::exit(ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
