@@ -218,49 +218,92 @@ pid_t find_rank(pid_t root, int rank) {
   return -1;
 }
 
+// A long 2-rank run started in the background (mpirun's pid; output to `log`), and one of its
+// ranks once it runs.
+struct Background {
+  pid_t mpirun = -1, rank1 = -1;
+  std::string log;
+};
+
+Background start_long_run(const std::string& out) {
+  Background b;
+  b.log = out + ".log";
+  b.mpirun = fork();
+  if (b.mpirun == 0) {
+    setenv("PW_DIST_TEST_PARENT", std::to_string(getpid()).c_str(), 1);
+    const std::string cmd = mpirun_path() + " --allow-run-as-root --oversubscribe -np 2 -x PW_DIST_TEST_PARENT " +
+                            PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) + " --epochs 50 > " + b.log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && b.mpirun > 0 && b.rank1 < 0; ++i) {  // up to 60 s for the ranks to start
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    b.rank1 = find_rank(b.mpirun, 1);
+  }
+  if (b.rank1 > 0) std::this_thread::sleep_for(std::chrono::seconds(3));  // mid-run
+  return b;
+}
+
+// Waits up to `bound` seconds for mpirun to end (then kills it); its wait status, whether it
+// ended in time, the seconds it took, and the log.
+struct Ending {
+  int status = 0;
+  bool in_time = false;
+  double seconds = 0;
+  std::string text;
+};
+
+Ending wait_for(const Background& b, int bound) {
+  Ending e;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(bound) && !e.in_time)
+    if (waitpid(b.mpirun, &e.status, WNOHANG) == b.mpirun)
+      e.in_time = true;
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (!e.in_time) {
+    kill(b.mpirun, SIGKILL);
+    waitpid(b.mpirun, &e.status, 0);
+  }
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ifstream in(b.log);
+  e.text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return e;
+}
+
 // Killing rank 1 mid-run ends the job: mpirun reports the rank and exits non-zero. Bound: 60 s
 // from the kill (a hang would run into it; the kill is seen within a second or two here).
 TEST(Dist, KilledRankStopsTheOther) {
   SKIP_WITHOUT_MPI();
-  const std::string out = scratch("dist_killed"), log = out + ".log";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setenv("PW_DIST_TEST_PARENT", std::to_string(getpid()).c_str(), 1);
-    const std::string cmd = mpirun_path() + " --allow-run-as-root --oversubscribe -np 2 -x PW_DIST_TEST_PARENT " +
-                            PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) + " --epochs 50 > " + log + " 2>&1";
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
-    _exit(127);
-  }
-  pid_t victim = -1;
-  for (int i = 0; i < 600 && victim < 0; ++i) {  // up to 60 s for the ranks to start
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    victim = find_rank(pid, 1);
-  }
-  ASSERT_GT(victim, 0) << "rank 1 did not start";
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // mid-run
-  ASSERT_EQ(kill(victim, SIGKILL), 0);
-  const auto killed = std::chrono::steady_clock::now();
-  int status = 0;
-  bool ended = false;
-  while (std::chrono::steady_clock::now() - killed < std::chrono::seconds(60))
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      ended = true;
-      break;
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  if (!ended) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
-  std::ifstream in(log);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_TRUE(ended) << "mpirun still running 60 s after rank 1 was killed:\n" << text;
-  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
-  EXPECT_NE(text.find("process rank 1"), std::string::npos) << "the message does not name the failed rank:\n" << text;
-  std::printf("rank 1 killed: the job ended %.1f s later\n", seconds);
+  const Background b = start_long_run(scratch("dist_killed"));
+  ASSERT_GT(b.mpirun, 0);
+  ASSERT_GT(b.rank1, 0) << "rank 1 did not start";
+  ASSERT_EQ(kill(b.rank1, SIGKILL), 0);
+  const Ending e = wait_for(b, 60);
+  ASSERT_TRUE(e.in_time) << "mpirun still running 60 s after rank 1 was killed:\n" << e.text;
+  EXPECT_FALSE(WIFEXITED(e.status) && WEXITSTATUS(e.status) == 0) << e.text;
+  EXPECT_NE(e.text.find("process rank 1"), std::string::npos) << "the message does not name the failed rank:\n"
+                                                              << e.text;
+  std::printf("rank 1 killed: the job ended %.1f s later\n", e.seconds);
+}
+
+// Ctrl-C delivered to one rank: every rank stops after the same step (the flag travels with the
+// step's statistics), rank 0 writes the checkpoint and every rank exits with 130.
+TEST(Dist, InterruptedRankStopsEveryRankAtTheSameStep) {
+  SKIP_WITHOUT_MPI();
+  const std::string out = scratch("dist_interrupted");
+  const Background b = start_long_run(out);
+  ASSERT_GT(b.mpirun, 0);
+  ASSERT_GT(b.rank1, 0) << "rank 1 did not start";
+  ASSERT_EQ(kill(b.rank1, SIGINT), 0);
+  const Ending e = wait_for(b, 60);
+  ASSERT_TRUE(e.in_time) << "mpirun still running 60 s after rank 1 was interrupted:\n" << e.text;
+  EXPECT_TRUE(WIFEXITED(e.status) && WEXITSTATUS(e.status) == 130) << e.text;
+  const size_t at = e.text.find("interrupted at step ");
+  ASSERT_NE(at, std::string::npos) << e.text;
+  const int64_t step = std::stoll(e.text.substr(at + 20));
+  EXPECT_EQ(pw::io::read_checkpoint(out + "/checkpoint.safetensors").step, step) << e.text;
+  EXPECT_NE(e.text.find("parameters and buffers identical on every rank"), std::string::npos) << e.text;
 }
 
 }  // namespace
