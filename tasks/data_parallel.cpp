@@ -57,7 +57,16 @@ DataParallel::DataParallel(dist::Communicator& comm, double bucket_mb, bool sync
            bucket_mb);
 }
 
-void DataParallel::start(nn::Module& model, const std::vector<Tensor>& params, const io::Checkpoint* resume) {
+void DataParallel::start(const TrainingTask& task, const std::vector<Tensor>& params, const io::Checkpoint* resume) {
+  if (task.batch_rows) {
+    const int64_t last = task.batch_rows(task.steps_per_epoch - 1);
+    PW_CHECK(last >= size(), "train: data-parallel: the last batch of every epoch has ", last,
+             " image(s), fewer than the ", size(),
+             " ranks; change --batch-size or --limit-train so that the "
+             "training images modulo the batch size is 0 or at least ",
+             size());
+  }
+  nn::Module& model = *task.model;
   model_ = &model;
   params_ = params;
   NoGradGuard no_grad;

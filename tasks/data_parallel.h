@@ -58,8 +58,9 @@ class DataParallel {
   int size() const { return comm_.size(); }
   dist::Communicator& comm() { return comm_; }
 
-  // Before the first step (after a resume's restore): broadcast, generator streams, buckets.
-  void start(nn::Module& model, const std::vector<Tensor>& params, const io::Checkpoint* resume);
+  // Before the first step (after a resume's restore): broadcast, generator streams, buckets; a
+  // task whose epochs end in a batch with fewer rows than ranks is refused here, not at that step.
+  void start(const TrainingTask& task, const std::vector<Tensor>& params, const io::Checkpoint* resume);
   // Step s's batch as this rank needs it: only its rows when the task can build them
   // (TrainingTask::batch_part), else the whole batch (shard() keeps the rows). Worker thread.
   Batch fetch(const TrainingTask& task, int64_t step) const;

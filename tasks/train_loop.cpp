@@ -125,7 +125,7 @@ class Loop {
     schedule_ = optim::make_schedule(c.optimizer.schedule, c.optimizer.lr, r_.total_steps);
     if (c.resume) restore(*c.resume);
     if (c.data_parallel)
-      c.data_parallel->start(*t.model, params_, c.resume);
+      c.data_parallel->start(t, params_, c.resume);
     else if (c.resume)
       check_resume_ranks(*c.resume, 1);
     end_ = c.stop_after ? std::min(r_.total_steps, *c.stop_after) : r_.total_steps;

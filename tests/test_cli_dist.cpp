@@ -180,6 +180,12 @@ TEST(Dist, FailingRankStopsTheJobWithItsMessage) {
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("train: --batch-size 7 does not divide among 2 ranks"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("error: rank "), std::string::npos) << r.out;
+  // 33 images in batches of 8 end every epoch with 1 image: refused before the first step.
+  const pw::testing::CliResult last = shell(mpirun(2) + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) +
+                                            " --limit-train 33 --force --stop-after 1");
+  EXPECT_NE(last.status, 0) << last.out;
+  EXPECT_NE(last.out.find("the last batch of every epoch has 1 image(s), fewer than the 2 ranks"), std::string::npos)
+      << last.out;
 }
 
 // Every pretext task trains under 2 ranks too (the rows of its batch are split the same way).

@@ -68,7 +68,10 @@ std::vector<std::vector<float>> gradients_with(double bucket_mb, std::vector<std
   auto model = models::create("alexnet-small", cfg);
   std::vector<Tensor> params = model->parameters();
   tasks::DataParallel dp(dist::world(), bucket_mb);
-  dp.start(*model, params, nullptr);
+  tasks::TrainingTask task;
+  task.model = model;
+  task.steps_per_epoch = 1;
+  dp.start(task, params, nullptr);
   Generator gen(9);
   const Tensor x = Tensor::randn({4, 1, 28, 28}, DType::f32, &gen);
   const Tensor y = Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4}, {4});
