@@ -129,6 +129,15 @@ static void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   }
 }
 
+namespace {
+thread_local GradReadyHook grad_ready_hook;
+}
+
+GradReadyHookGuard::GradReadyHookGuard(GradReadyHook hook) : prev_(std::move(grad_ready_hook)) {
+  grad_ready_hook = std::move(hook);
+}
+GradReadyHookGuard::~GradReadyHookGuard() { grad_ready_hook = std::move(prev_); }
+
 void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
   PW_CHECK(root.defined(), "backward: called on an undefined tensor");
   PW_CHECK(root.requires_grad(),
@@ -152,17 +161,21 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
   DetectAnomalyGuard forward_checks_off(false);
   if (root.is_leaf()) {
     accumulate(root.impl_ptr()->grad, grad);
+    if (grad_ready_hook) grad_ready_hook(root.impl_ptr());
     return;
   }
 
   // Count, for every node reachable from the root, how many edges point at it.
+  // With a hook installed, also count the edges into every leaf (see GradReadyHook).
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<TensorImpl*, int> leaf_edges;
   std::vector<Node*> stack{root.grad_fn().get()};
   deps[root.grad_fn().get()] = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->inputs) {
+      if (e.leaf && grad_ready_hook) leaf_edges[e.leaf.get()]++;
       if (!e.fn) continue;
       auto it = deps.find(e.fn.get());
       if (it == deps.end()) {
@@ -222,6 +235,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                  " for an input of shape ", shape_str(e.leaf->shape));
         accumulate(e.leaf->grad, gi);
       }
+      if (e.leaf && grad_ready_hook && --leaf_edges[e.leaf.get()] == 0) grad_ready_hook(e.leaf.get());
     }
   }
 }

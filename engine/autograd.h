@@ -56,6 +56,23 @@ class NoGradGuard {
   bool prev_;
 };
 
+// Called during a backward walk when a leaf's gradient is complete for that walk: every edge
+// into the leaf has delivered (or had nothing to deliver), so its .grad will not change before
+// the walk ends. Data-parallel training starts reducing a parameter's gradient there, while the
+// rest of the walk runs. Per thread; the guard installs a hook for its scope (nesting restores).
+using GradReadyHook = std::function<void(TensorImpl* leaf)>;
+
+class GradReadyHookGuard {
+ public:
+  explicit GradReadyHookGuard(GradReadyHook hook);
+  ~GradReadyHookGuard();
+  GradReadyHookGuard(const GradReadyHookGuard&) = delete;
+  GradReadyHookGuard& operator=(const GradReadyHookGuard&) = delete;
+
+ private:
+  GradReadyHook prev_;
+};
+
 // Anomaly detection (`patchwork train --detect-anomaly`). While it is on (per thread, like
 // GradMode), record() checks every op's output and run_backward every gradient a backward rule
 // returns; the first non-finite value (NaN or +-inf) is a pw::Error naming the op, whether it was

@@ -38,6 +38,17 @@ void augment(Tensor& images, const Augmentation& a, Generator& gen) {
 
 namespace {
 
+// What augment() draws for `images` images, without images: where a part of a batch starts.
+void skip_augment_draws(const Augmentation& a, Generator& gen, int64_t images) {
+  for (int64_t i = 0; i < images; ++i) {
+    if (a.crop_padding > 0) {
+      gen.randint(0, 2 * a.crop_padding + 1);
+      gen.randint(0, 2 * a.crop_padding + 1);
+    }
+    if (a.flip) gen.uniform();
+  }
+}
+
 // The order of the epoch a step belongs to, drawing every epoch's permutation in turn.
 class EpochOrders {
  public:
@@ -77,9 +88,13 @@ TrainingTask supervised_task(std::shared_ptr<nn::Module> model, const Supervised
   const Tensor labels = data.train_labels.contiguous();
   const std::shared_ptr<const ImageSource> images = data.train;
   const int64_t per_epoch = t.steps_per_epoch;
-  t.batch = [=](int64_t step) {
+  t.batch_rows = [=](int64_t step) {
+    const int64_t begin = (step % per_epoch) * batch_size;
+    return std::min(n, begin + batch_size) - begin;
+  };
+  t.batch_part = [=](int64_t step, int64_t lo, int64_t hi) {
     const std::vector<int64_t>& order = orders->of(step / per_epoch);
-    const int64_t begin = (step % per_epoch) * batch_size, end = std::min(n, begin + batch_size);
+    const int64_t begin = (step % per_epoch) * batch_size + lo, end = (step % per_epoch) * batch_size + hi;
     std::vector<int64_t> idx(order.begin() + begin, order.begin() + end);
     Batch b;
     b.x = images->gather(idx);
@@ -88,10 +103,12 @@ TrainingTask supervised_task(std::shared_ptr<nn::Module> model, const Supervised
     b.y = Tensor::from_vector(y, {(int64_t)y.size()});
     if (augmentation.any()) {
       Generator gen(seed, 3'000'000 + (uint64_t)step);
+      skip_augment_draws(augmentation, gen, lo);  // the rows before this part draw first
       augment(b.x, augmentation, gen);
     }
     return b;
   };
+  t.batch = [rows = t.batch_rows, part = t.batch_part](int64_t step) { return part(step, 0, rows(step)); };
   if (data.test_images.defined() && data.test_images.size(0) > 0) {
     const Tensor test_x = data.test_images, test_y = data.test_labels;
     const int64_t classes = data.classes;

@@ -3,9 +3,11 @@
 // loop, and summary.json. See train.h.
 #include "tasks/train.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/dist/comm.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/json.h"
 #include "engine/util/error.h"
@@ -14,6 +16,7 @@
 #include "engine/util/threads.h"
 #include "models/registry.h"
 #include "models/transfer.h"
+#include "tasks/data_parallel.h"
 #include "tasks/load_model.h"
 #include "tasks/pretext_task.h"
 #include "tasks/supervised.h"
@@ -240,6 +243,17 @@ void write_summary(const TrainResult& r, const TrainData& d) {
        {"threads", num_threads()}, {"parameters", r.parameters}, {"train_seconds", r.loop.train_seconds},
        {"samples_per_second", r.loop.samples_per_second}, {"checkpoint", r.checkpoint}});
   if (r.evaluated) s.set("test_loss", r.last.loss).set("test_accuracy", r.last.accuracy);
+  s.set("ranks", r.ranks);
+  if (r.ranks > 1) {  // rank 0's view (tasks/data_parallel.h)
+    const DataParallelTimes& t = r.data_parallel;
+    const double n = (double)std::max<int64_t>(1, t.steps);
+    s.set("data_parallel", io::Json::object({{"grad_bucket_mb", c.grad_bucket_mb},
+                                             {"sync_batch_norm", c.sync_batch_norm},
+                                             {"all_reduces_per_step", t.buckets},
+                                             {"gradient_bytes_per_step", t.bytes_per_step},
+                                             {"backward_seconds_per_step", t.backward_seconds / n},
+                                             {"wait_seconds_per_step", t.wait_seconds / n}}));
+  }
   s.set("epochs_run", epochs);
   write_file_atomic(in_out(c, "summary.json"), s.dump(io::JsonStyle::indented) + "\n");
 }
@@ -256,19 +270,40 @@ void print_header(const TrainConfig& c, const TrainData& d, const Built& b) {
   for (const std::string& line : b.transfer) std::fprintf(stderr, "from %s: %s\n", c.init_from.c_str(), line.c_str());
 }
 
+// Under mpirun with several ranks: the data-parallel state, and rank 0 alone writes and prints.
+std::unique_ptr<DataParallel> data_parallel_for(TrainConfig& c) {
+  dist::Communicator& w = dist::world();
+  if (w.size() == 1) return nullptr;
+  PW_CHECK(c.batch_size % w.size() == 0, "train: --batch-size ", c.batch_size, " does not divide among ", w.size(),
+           " ranks (the global batch is split evenly; give a multiple of ", w.size(), ")");
+  if (w.rank() == 0 && c.progress)
+    std::fprintf(stderr, "train: data-parallel over %d ranks (%s): global batch %lld, %lld per rank\n", w.size(),
+                 w.backend().c_str(), (long long)c.batch_size, (long long)(c.batch_size / w.size()));
+  // One process per GPU: --device cuda means this machine's rank's GPU (not run: no GPU here).
+  if (c.device.type == DeviceType::cuda && c.device.index == 0) c.device.index = w.local_rank();
+  if (w.rank() != 0) {
+    c.out_dir.clear();
+    c.progress = false;
+  }
+  return std::make_unique<DataParallel>(w, c.grad_bucket_mb, c.sync_batch_norm);
+}
+
 TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck) {
   check_data(c, d);
   resolve_defaults(c, d);
   check_train_config(c);
+  const std::unique_ptr<DataParallel> dp = data_parallel_for(c);
   Built b = c.task == "supervised" ? build_supervised(c, d) : build_pretext(c, d);
   print_header(c, d, b);
   if (ck && c.progress)
     std::fprintf(stderr, "train: resuming the run in %s at step %lld\n", c.out_dir.c_str(), (long long)ck->step);
   LoopConfig lc = loop_config(c, ck);
+  lc.data_parallel = dp.get();
   lc.record = settings_record(c);
   add_data_record(lc.record, d, b.outputs);
   TrainResult r;
   r.loop = run_training_loop(lc, b.task);
+  if (dp) r.ranks = dp->size(), r.data_parallel = dp->times();
   for (const EpochRecord& e : r.loop.epochs)
     if (e.evaluated) r.evaluated = true, r.last = e.eval;
   r.classes = b.outputs;
@@ -286,7 +321,10 @@ TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck
 TrainResult train(const TrainConfig& asked, const TrainData* data) {
   // A resumed run's task and settings come from its checkpoint: checked once they are known.
   if (!asked.resume) check_train_config(asked);
-  const std::optional<io::Checkpoint> ck = prepare_out_dir(asked);
+  // Under mpirun only rank 0 prepares the folder (the others would race with its first files).
+  const bool follower = dist::world().rank() != 0;
+  const std::optional<io::Checkpoint> ck =
+      follower && !asked.resume ? std::optional<io::Checkpoint>() : prepare_out_dir(asked);
   TrainConfig c = asked;
   if (ck) {
     apply_settings_record(c, ck->config, asked.out_dir);

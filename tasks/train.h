@@ -21,6 +21,7 @@
 
 #include "engine/device/device.h"
 #include "engine/nn.h"
+#include "tasks/data_parallel.h"
 #include "tasks/image_source.h"
 #include "tasks/pretext/jigsaw.h"
 #include "tasks/train_loop.h"
@@ -35,6 +36,7 @@ struct TrainConfig {
   std::optional<double> dropout;        // every dropout layer's probability; absent: the network's
   std::optional<int64_t> fc6;           // jigsaw networks' per-tile fc6; absent: the network's
   bool batch_norm = true;               // false: --no-batch-norm (context nets, jigsaw-small)
+  bool sync_batch_norm = false;         // mpirun -np N: batch norm over every rank's rows
   std::string data = "fashion-mnist";   // tasks::load_dataset's spec
   std::optional<int64_t> image_size;    // resize to this square first; absent: as they are (folders: 128)
   std::optional<int64_t> limit_train;   // the first N training images; absent: all
@@ -75,6 +77,8 @@ struct TrainConfig {
   bool detect_anomaly = false;          // name the first op that makes a non-finite value (slow)
   Device device = Device::cpu();
   bool progress = true;
+  // Data-parallel runs (mpirun -np N): gradient bucket size in MiB; 0: one all-reduce after backward.
+  double grad_bucket_mb = 4;
   // The keys (TrainSetting::key) of the settings the caller gave explicitly; on resume each
   // must agree with the checkpoint. Empty for a library caller that gives none.
   std::set<std::string> given;
@@ -126,6 +130,8 @@ struct TrainResult {
   HammingStats permutation_stats;     // jigsaw
   std::string checkpoint;     // its path (empty without out_dir)
   std::shared_ptr<nn::Module> model;  // trained, in eval mode, on the training device
+  int ranks = 1;                      // mpirun -np N: N (parameters checked identical on every rank)
+  DataParallelTimes data_parallel;    // rank 0's times, when ranks > 1
 };
 
 // Loads config.data and trains.

@@ -18,6 +18,7 @@
 #include "engine/util/files.h"
 #include "engine/util/interrupt.h"
 #include "engine/util/progress.h"
+#include "tasks/data_parallel.h"
 
 namespace pw::tasks {
 
@@ -123,6 +124,10 @@ class Loop {
     r_.total_steps = t.steps_per_epoch * c.epochs;
     schedule_ = optim::make_schedule(c.optimizer.schedule, c.optimizer.lr, r_.total_steps);
     if (c.resume) restore(*c.resume);
+    if (c.data_parallel)
+      c.data_parallel->start(t, params_, c.resume);
+    else if (c.resume)
+      check_resume_ranks(*c.resume, 1);
     end_ = c.stop_after ? std::min(r_.total_steps, *c.stop_after) : r_.total_steps;
     if (!c.out_dir.empty()) {
       fs::create_directories(c.out_dir);
@@ -139,11 +144,14 @@ class Loop {
     progress_ = &progress;
     task_.model->train();
     std::future<Batch> next;
-    if (step_ < end_) next = std::async(std::launch::async, task_.batch, step_);
+    const auto fetch = [this](int64_t s) {
+      return c_.data_parallel ? c_.data_parallel->fetch(task_, s) : task_.batch(s);
+    };
+    if (step_ < end_) next = std::async(std::launch::async, fetch, step_);
     while (step_ < end_) {
       const Clock::time_point t0 = Clock::now();
       Batch batch = take(next);
-      if (step_ + 1 < end_) next = std::async(std::launch::async, task_.batch, step_ + 1);
+      if (step_ + 1 < end_) next = std::async(std::launch::async, fetch, step_ + 1);
       try {
         train_step(batch, t0);
       } catch (const std::bad_alloc&) {  // a buffer outside tensors (tensors throw pw::Error naming themselves)
@@ -154,14 +162,15 @@ class Loop {
       }
       if (step_ % task_.steps_per_epoch == 0) end_epoch();
       else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0) save();
-      if (InterruptScope::interrupted()) break;
+      if (interrupted()) break;
     }
     if (next.valid()) next.wait();
     r_.steps = step_;
-    r_.stop = step_ >= r_.total_steps       ? StopReason::finished
-              : InterruptScope::interrupted() ? StopReason::interrupted
-                                              : StopReason::stop_after;
+    r_.stop = step_ >= r_.total_steps ? StopReason::finished
+              : interrupted()         ? StopReason::interrupted
+                                      : StopReason::stop_after;
     if (last_saved_ != step_) save();
+    if (c_.data_parallel) c_.data_parallel->check_identical(*task_.model);
     progress.finish({{"last_loss", r_.losses.empty() ? 0.0 : r_.losses.back()}}, step_ - r_.first_step);
     r_.samples_per_second = r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0;
     task_.model->eval();
@@ -169,6 +178,8 @@ class Loop {
   }
 
  private:
+  // Ctrl-C; data-parallel: on any rank as of the last step, so that every rank stops at the same step.
+  bool interrupted() const { return c_.data_parallel ? any_interrupted_ : InterruptScope::interrupted(); }
   int64_t epoch_of(int64_t step) const { return step / task_.steps_per_epoch + 1; }  // 1-based, of the step after `step`
 
   void restore(const io::Checkpoint& ck) {
@@ -188,22 +199,42 @@ class Loop {
     try {
       return next.get();
     } catch (const Error& e) {
+      if (c_.data_parallel) throw;  // saving is collective: the other ranks are elsewhere
       save();
       PW_FAIL(e.what(), "; checkpoint saved at step ", step_, " (fix the cause, then --resume)");
     }
   }
 
-  void train_step(const Batch& batch, Clock::time_point t0) {
+  void train_step(const Batch& global, Clock::time_point t0) {
+    DataParallel* dp = c_.data_parallel;
+    const Batch batch = dp ? dp->shard(global) : global;
+    if (dp) dp->sync_buffers();
     opt_->set_lr(schedule_->lr_at(step_));
     opt_->zero_grad();
+    const auto sync_bn = dp ? dp->batch_norm_scope() : nullptr;
     Tensor output = (*task_.model)(batch.x.to(c_.device));
     StepLoss s = task_.loss ? task_.loss(output, batch) : cross_entropy_loss(output, batch.y);
-    s.loss.backward();
-    check_finite(s.loss.item());
+    if (dp) {
+      const Clock::time_point b0 = Clock::now();
+      {
+        const auto watch = dp->watch_backward();
+        s.loss.backward();
+      }
+      dp->add_backward_seconds(seconds_since(b0));
+      dp->finish_gradients();
+    } else {
+      s.loss.backward();
+    }
+    check_finite(s.loss.item());  // data-parallel: of the summed gradients, the same on every rank
     double grad_norm = 0;
     if (c_.optimizer.clip_grad_norm) grad_norm = optim::clip_grad_norm(params_, *c_.optimizer.clip_grad_norm);
     opt_->step();
-    const double loss = s.loss.item();
+    double loss = s.loss.item();
+    if (dp) {  // the whole batch's loss and accuracy, the same on every rank
+      double sum = loss * (double)s.count;
+      any_interrupted_ = dp->reduce_stats(sum, s.correct, s.count, InterruptScope::interrupted());
+      loss = sum / (double)s.count;
+    }
     const double secs = seconds_since(t0);
     ++step_;
     r_.losses.push_back(loss);
@@ -274,7 +305,7 @@ class Loop {
     e.train_loss = tally_.count ? tally_.loss_sum / (double)tally_.count : 0;
     e.train_accuracy = tally_.count ? (double)tally_.correct / (double)tally_.count : 0;
     e.seconds = tally_.seconds;
-    if (task_.evaluate) {
+    if (task_.evaluate && (!c_.data_parallel || c_.data_parallel->rank() == 0)) {
       NoGradGuard no_grad;
       const std::map<std::string, bool> modes = task_.model->training_modes();
       task_.model->eval();
@@ -303,13 +334,15 @@ class Loop {
   }
 
   void save() {
-    if (checkpoint_.empty()) return;
+    if (checkpoint_.empty() && !c_.data_parallel) return;
     std::map<std::string, std::string> config = c_.notes;
     for (const auto& [key, value] : c_.record) config[key] = value;
     config["loop.epochs_completed"] = std::to_string(step_ / task_.steps_per_epoch);
     tally_.put(config);
-    io::save_checkpoint(checkpoint_, *task_.model, opt_.get(), step_, &default_generator(), config);
+    if (c_.data_parallel) c_.data_parallel->put(config);  // collective: every rank, files or not
     last_saved_ = step_;
+    if (checkpoint_.empty()) return;
+    io::save_checkpoint(checkpoint_, *task_.model, opt_.get(), step_, &default_generator(), config);
   }
 
   const LoopConfig& c_;
@@ -321,6 +354,7 @@ class Loop {
   LoopResult r_;
   int64_t step_ = 0, end_ = 0, last_saved_ = -1, samples_ = 0;
   EpochTally tally_;
+  bool any_interrupted_ = false;
   std::string checkpoint_;
   MetricsLog* metrics_ = nullptr;
   Progress* progress_ = nullptr;

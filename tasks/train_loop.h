@@ -39,6 +39,7 @@ namespace pw::tasks {
 // One step's inputs and labels (cpu tensors; the loop moves them to the device).
 struct Batch {
   Tensor x, y;
+  int64_t whole_rows = 0;  // data-parallel: the rows of the whole batch when this is one rank's part
 };
 
 // A step's loss (a 0-d tensor with its graph) and how many of its `count` examples the
@@ -55,6 +56,11 @@ struct TrainingTask {
   // The batch of step s (0-based over the whole run). Called on a worker thread one step ahead
   // of training, one call at a time, so it may keep a cache (the current epoch's order).
   std::function<Batch(int64_t step)> batch;
+  // Optional, for data-parallel runs (tasks/data_parallel.h): how many rows batch(s) has, and its
+  // rows [begin, end), equal to batch(s) sliced, so that each rank reads only its share. Same
+  // calling rules as batch.
+  std::function<int64_t(int64_t step)> batch_rows;
+  std::function<Batch(int64_t step, int64_t begin, int64_t end)> batch_part;
   // The loss of the network's output on a batch (labels still on the cpu). Default
   // (empty): cross-entropy of the logits, accuracy by argmax.
   std::function<StepLoss(const Tensor& output, const Batch& batch)> loss;
@@ -64,6 +70,8 @@ struct TrainingTask {
 
 // Cross-entropy of logits [N, K] against labels [N] (i32, any device), accuracy by argmax.
 StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels);
+
+class DataParallel;  // tasks/data_parallel.h
 
 struct OptimizerSettings {
   std::string name = "sgd";  // sgd (Nesterov momentum when momentum > 0) | adam | adamw
@@ -90,6 +98,10 @@ struct LoopConfig {
   Device device = Device::cpu();
   bool progress = true;
   std::string label = "train";               // the progress bar's
+  // Data-parallel training (tasks/data_parallel.h): this rank's rows of every batch, gradients
+  // summed over the ranks, evaluation and files on rank 0 only (the caller gives the other ranks
+  // no out_dir and no progress). Null: one process.
+  DataParallel* data_parallel = nullptr;
   // Anomaly detection (engine/autograd.h) during the run: the first op, forward or backward,
   // that makes a non-finite value is an error naming it and its shapes. Slow.
   bool detect_anomaly = false;

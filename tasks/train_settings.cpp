@@ -76,6 +76,7 @@ const std::vector<Entry>& entries() {
       entry("dropout", "dropout", &TrainConfig::dropout),
       entry("fc6", "fc6", &TrainConfig::fc6),
       entry("batch_norm", "no-batch-norm", &TrainConfig::batch_norm),
+      entry("sync_batch_norm", "sync-batch-norm", &TrainConfig::sync_batch_norm),
       entry("data", "data", &TrainConfig::data),
       entry("image_size", "image-size", &TrainConfig::image_size),
       entry("limit_train", "limit-train", &TrainConfig::limit_train),

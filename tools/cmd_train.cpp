@@ -1,10 +1,12 @@
 // `patchwork train`: flags -> tasks::TrainConfig -> tasks::run_train -> one line of results.
 // Every task (supervised, rotation, jigsaw, context) is one set of flags; the library checks
 // them, and decides everything else.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include "engine/device/device.h"
+#include "engine/dist/comm.h"
 #include "engine/util/error.h"
 #include "engine/util/threads.h"
 #include "tasks/train.h"
@@ -33,12 +35,17 @@ constexpr const char* kSummary =
 
 void declare(Args& a) {
   a.flag("task", "supervised", "supervised, rotation, jigsaw or context")
-      .flag("model", "", "network from the registry (`patchwork models`); absent: fmnist-cnn for supervised,\n"
-                         "rotation-alexnet-small, jigsaw-small or context-small for the pretext tasks")
+      .flag("model", "",
+            "network from the registry (`patchwork models`); absent: fmnist-cnn for supervised,\n"
+            "rotation-alexnet-small, jigsaw-small or context-small for the pretext tasks")
       .flag("width", "1", "small networks: every channel and hidden width times this")
       .flag("dropout", "", "probability of every dropout layer (absent: the network's)")
       .flag("fc6", "", "jigsaw networks: per-tile fc6 width (absent: 1024 as released; the paper used 512)")
-      .boolean("no-batch-norm", "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)");
+      .boolean("no-batch-norm",
+               "context nets and jigsaw-small: no batch norm (the CFN paper's jigsaw network has none)")
+      .boolean("sync-batch-norm",
+               "mpirun -np N: batch norm with the statistics of the whole global batch (default:\n"
+               "each rank's own rows, as PyTorch DDP; no effect in one process)");
   a.section("data")
       .flag("data", "fashion-mnist",
             "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (a sub-folder per class),\n"
@@ -66,10 +73,14 @@ void declare(Args& a) {
       .flag("lr", "0.05", "peak learning rate")
       .flag("momentum", "0.9", "SGD momentum")
       .flag("weight-decay", "5e-4", "weight decay (decoupled for adamw)")
-      .flag("schedule", "", "learning-rate schedule over the whole run: constant, cosine[:MIN], onecycle[:PCT],\n"
-                            "step:N:G, multistep:A,B:G, warmup:N[:F]:<spec> (absent: onecycle supervised, cosine pretext)")
+      .flag("schedule", "",
+            "learning-rate schedule over the whole run: constant, cosine[:MIN], onecycle[:PCT],\n"
+            "step:N:G, multistep:A,B:G, warmup:N[:F]:<spec> (absent: onecycle supervised, cosine pretext)")
       .flag("clip-grad-norm", "", "clip the total gradient norm to this before each step (absent: no clipping)")
-      .flag("seed", "0", "seed of initialization, shuffling, sampling, augmentation and dropout");
+      .flag("seed", "0", "seed of initialization, shuffling, sampling, augmentation and dropout")
+      .flag("grad-bucket-mb", "4",
+            "mpirun -np N: all-reduce gradients in buckets of this many MiB during backward\n"
+            "(0: once after backward)");
   a.section("pretext samplers (absent: the papers' values scaled to the image size)")
       .flag("patch", "", "context: patch size (scaled from 96)")
       .flag("gap", "", "context: gap between patches (scaled from 48)")
@@ -105,6 +116,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.dropout = a.maybe_f64("dropout");
   c.fc6 = a.maybe_i64("fc6");
   c.batch_norm = !a.on("no-batch-norm");
+  c.sync_batch_norm = a.on("sync-batch-norm");
   c.data = a.str("data");
   c.image_size = a.maybe_i64("image-size");
   c.limit_train = a.maybe_i64("limit-train");
@@ -146,6 +158,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.log_every = a.i64("log-every");
   c.device = parse_device(a.str("device"));
   c.progress = !a.on("quiet");
+  c.grad_bucket_mb = a.f64("grad-bucket-mb");
   c.detect_anomaly = a.on("detect-anomaly");
   for (const tasks::TrainSetting& s : tasks::train_settings())
     if (*s.flag && a.given(s.flag)) c.given.insert(s.key);
@@ -179,6 +192,19 @@ void print_result(const tasks::TrainResult& r) {
               c.task.c_str(), c.model.c_str(), (long long)l.steps, (long long)l.total_steps,
               l.losses.empty() ? 0.0 : l.losses.back(), eval.c_str(), l.train_seconds, l.samples_per_second,
               (long long)r.parameters);
+  if (r.ranks > 1) {
+    const tasks::DataParallelTimes& t = r.data_parallel;
+    const double n = (double)std::max<int64_t>(1, t.steps);
+    char mode[96] = "once after backward";
+    if (c.grad_bucket_mb > 0)
+      std::snprintf(mode, sizeof mode, "in buckets of %g MiB started during backward", c.grad_bucket_mb);
+    std::printf(
+        "data-parallel over %d ranks: parameters and buffers identical on every rank (checked at the end); "
+        "gradients all-reduced %s (%lld all-reduces, %lld bytes per step); rank 0 per step: backward %.4f s "
+        "(with bucket starts), waiting for all-reduce after it %.4f s, buffer broadcast %.4f s\n",
+        r.ranks, mode, (long long)t.buckets, (long long)t.bytes_per_step, t.backward_seconds / n, t.wait_seconds / n,
+        t.broadcast_seconds / n);
+  }
   if (l.stopped())
     std::printf("%s at step %lld; checkpoint in %s (continue with: patchwork train --resume --out %s)\n",
                 l.stop == tasks::StopReason::interrupted ? "interrupted" : "stopped", (long long)l.steps,
@@ -195,8 +221,19 @@ int cmd_train(int argc, char** argv) {
   PW_CHECK(!threads || *threads > 0, "train: --threads must be positive, got ", threads.value_or(0),
            " (leave it out to use every core)");
   set_num_threads(threads ? (int)*threads : 0);
-  const tasks::TrainResult r = tasks::run_train(config_of(args));
-  print_result(r);
+  tasks::TrainResult r;
+  try {
+    r = tasks::run_train(config_of(args));
+  } catch (const std::exception& e) {  // pw::Error, and std::bad_alloc or a file system error too
+    // Under mpirun a failing rank ends the job, so that no other rank waits in a collective.
+    dist::Communicator* w = dist::started_world();
+    if (!w || w->size() == 1) throw;
+    std::fprintf(stderr, "error: rank %d of %d: %s; stopping every rank\n", w->rank(), w->size(), e.what());
+    std::fflush(stderr);
+    w->abort(1);
+  }
+  const dist::Communicator* w = dist::started_world();
+  if (!w || w->rank() == 0) print_result(r);
   return r.loop.stop == tasks::StopReason::interrupted ? 130 : 0;
 }
 

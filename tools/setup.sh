@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
-packages=(cmake g++ make clang-format python3 libgtest-dev libbenchmark-dev zlib1g-dev libstb-dev dataset-fashion-mnist mate-backgrounds)
+packages=(cmake g++ make clang-format python3 libgtest-dev libbenchmark-dev zlib1g-dev libstb-dev dataset-fashion-mnist
+          mate-backgrounds libopenmpi-dev openmpi-bin)  # Open MPI: data-parallel training (engine/dist)
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/nn/init.h"
 #include "engine/ops/dropout.h"
 #include "engine/ops/linalg.h"
@@ -236,6 +237,10 @@ Tensor BatchNorm::forward(const Tensor& x) {
            " channels, the layer expects ", num_features);
   // Without running statistics there is nothing to use in eval mode, so the batch is used.
   const bool use_batch = is_training() || !track_running_stats;
+  // Data-parallel --sync-batch-norm: statistics over every rank's rows (engine/dist).
+  if (is_training())
+    if (const dist::SyncBatchNormScope* sync = dist::SyncBatchNormScope::current())
+      return dist::sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, *sync);
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch, momentum, eps);
 }
 
