@@ -2,6 +2,9 @@
 // scatter. The GPU versions are in kernels/cuda/reduce.cu.
 #include "kernels/cpu/reduce.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -9,9 +12,13 @@ namespace pw::kernels::cpu {
 
 template <typename T>
 void sum_axis(const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
+  // One accumulator row per thread, allocated before the region: running out of memory is then
+  // an exception the caller sees (inside a region it would end the program).
+  std::vector<double> rows(size_t(omp_get_max_threads()) * size_t(inner));
 #pragma omp parallel for schedule(static) if (outer * R * inner > (1 << 16) && outer > 1)
   for (int64_t o = 0; o < outer; ++o) {
-    std::vector<double> acc(inner, 0.0);
+    double* acc = rows.data() + size_t(omp_get_thread_num()) * size_t(inner);
+    std::fill(acc, acc + inner, 0.0);
     const T* base = x + o * R * inner;
     for (int64_t r = 0; r < R; ++r) {
       const T* row = base + r * inner;

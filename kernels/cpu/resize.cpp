@@ -3,6 +3,9 @@
 // within a plane only, so threads never write the same element.
 #include "kernels/cpu/resize.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <vector>
 
 namespace pw::kernels::cpu {
@@ -82,16 +85,20 @@ void resize_bilinear_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, 
                               int64_t out_h, int64_t out_w, bool align_corners) {
   const std::vector<LinearTap> rows = linear_table(in_h, out_h, align_corners);
   const std::vector<LinearTap> cols = linear_table(in_w, out_w, align_corners);
+  // One plane of double sums per thread, allocated before the region (out of memory is then an
+  // exception the caller sees, not the end of the program).
+  std::vector<double> planes_acc(size_t(omp_get_max_threads()) * size_t(in_h * in_w));
 #pragma omp parallel for schedule(static) if (parallel_worth_it(planes, planes * out_h * out_w))
   for (int64_t p = 0; p < planes; ++p) {
     const T* gp = dy + p * out_h * out_w;
     T* dp = dx + p * in_h * in_w;
     // Accumulate the plane in double, then round once.
-    std::vector<double> acc(in_h * in_w, 0.0);
+    double* acc = planes_acc.data() + size_t(omp_get_thread_num()) * size_t(in_h * in_w);
+    std::fill(acc, acc + in_h * in_w, 0.0);
     for (int64_t oh = 0; oh < out_h; ++oh) {
       const LinearTap& r = rows[oh];
-      double* top = acc.data() + r.i0 * in_w;
-      double* bottom = acc.data() + r.i1 * in_w;
+      double* top = acc + r.i0 * in_w;
+      double* bottom = acc + r.i1 * in_w;
       for (int64_t ow = 0; ow < out_w; ++ow) {
         const LinearTap& c = cols[ow];
         const double g = double(gp[oh * out_w + ow]);
