@@ -165,6 +165,30 @@ TEST_F(Datasets, BadImageFilesAreErrorsNamingTheFile) {
   EXPECT_ERROR_HAS(pw::io::read_image(path("huff.jpg")), path("huff.jpg"), "Huffman table", "4080 symbols");
 }
 
+TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {
+  png("info.png", 3, 5, 7, 1);
+  const std::string bytes = read_bytes(path("info.png"));
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  const pw::io::ImageInfo info = pw::io::read_image_info(p, bytes.size(), "info.png");
+  EXPECT_EQ(info.width, 7);
+  EXPECT_EQ(info.height, 5);
+  EXPECT_EQ(info.channels, 3);
+  EXPECT_ERROR_HAS(pw::io::read_image_info(p, 0, "none.png"), "none.png", "empty");
+  const std::string text = "not an image";
+  EXPECT_ERROR_HAS(pw::io::read_image_info(reinterpret_cast<const uint8_t*>(text.data()), text.size(), "t.png"),
+                   "t.png", "supported format");
+  // The JPEG Huffman guard comes first: stb_image must not read such a table even for the header
+  // (tests/fuzz_regressions/image/ holds the file the fuzzer found this with).
+  const Image img = random_image(3, 8, 8, 6);
+  ASSERT_TRUE(stbi_write_jpg(path("h.jpg").c_str(), 8, 8, 3, interleaved_bytes(img).data(), 90));
+  std::string jpeg = read_bytes(path("h.jpg"));
+  const size_t dht = jpeg.find("\xFF\xC4");
+  ASSERT_NE(dht, std::string::npos);
+  for (size_t k = dht + 5; k < dht + 21; ++k) jpeg[k] = char(0xFF);
+  EXPECT_ERROR_HAS(pw::io::read_image_info(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "h.jpg"),
+                   "h.jpg", "Huffman table");
+}
+
 TEST_F(Datasets, WritePngRejectsBadImagesAndKeepsTheOldFile) {
   png("keep.png", 3, 4, 4, 6);
   const std::string before = read_bytes(path("keep.png"));

@@ -5,6 +5,7 @@
 #
 #   bash tools/fuzz.sh [SECONDS] [TARGET...]   # each target for SECONDS (default 60)
 #   PW_FUZZ_RUNS=1000000 bash tools/fuzz.sh 0  # each target for that many executions instead
+#   PW_FUZZ_RUNS=1000000 bash tools/fuzz.sh 600 # whichever comes first
 #   PW_BUILD_JOBS=1 bash tools/fuzz.sh         # build with one job (default: one per core)
 #
 # The corpus grows in build-fuzz/corpus/<target>/ from the seeds (fuzz_make_seeds) and the files
@@ -67,7 +68,8 @@ for t in "${targets[@]}"; do
   options=(-max_len="$(max_len "$t")" -timeout=25 -rss_limit_mb=2048 -close_fd_mask=1
            -print_final_stats=1 -artifact_prefix="$crashes/")
   [ -f "tests/fuzz/dict/$t.dict" ] && options+=(-dict="tests/fuzz/dict/$t.dict")
-  if [ -n "$runs" ]; then options+=(-runs="$runs"); else options+=(-max_total_time="$seconds"); fi
+  [ -n "$runs" ] && options+=(-runs="$runs")
+  [ "$seconds" -gt 0 ] && options+=(-max_total_time="$seconds")
   log="$build/fuzz_$t.log"
   t0=$SECONDS
   result=ok

@@ -139,19 +139,39 @@ void check_image(const Image& image, const char* op) {
            image.pixels.size());
 }
 
+namespace {
+
+// The checks before stb_image reads anything (it must not see a JPEG with a bad Huffman table,
+// even to read the header), then the header's size against the limit. Returns whether stb could
+// read the header (into w, h, stored).
+bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string& name, int& w, int& h,
+                           int& stored) {
+  PW_CHECK(size > 0, "image: '", name, "' is empty (0 bytes)");
+  PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
+  const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
+  PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
+  if (stbi_info_from_memory(bytes, int(size), &w, &h, &stored) == 0) return false;
+  // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
+  PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
+           " pixels, more than the limit of ", kMaxPixels, " (is the file corrupt?)");
+  return true;
+}
+
+}  // namespace
+
+ImageInfo read_image_info(const uint8_t* bytes, size_t size, const std::string& name) {
+  int w = 0, h = 0, stored = 0;
+  if (!check_before_decoding(bytes, size, name, w, h, stored))
+    PW_FAIL("image: cannot decode '", name, "': ", explain_stb_failure(stbi_failure_reason()));
+  return {w, h, stored};
+}
+
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels) {
   PW_CHECK(channels == 0 || channels == 1 || channels == 3 || channels == 4, "image: cannot read '",
            name, "' with ", channels, " channels: expected 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)");
-  PW_CHECK(size > 0, "image: '", name, "' is empty (0 bytes)");
-  PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
-  const int length = int(size);
-  const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
-  PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
   int w = 0, h = 0, stored = 0;
-  // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
-  if (stbi_info_from_memory(bytes, length, &w, &h, &stored) != 0)
-    PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
-             " pixels, more than the limit of ", kMaxPixels, " (is the file corrupt?)");
+  check_before_decoding(bytes, size, name, w, h, stored);
+  const int length = int(size);
   const bool sixteen_bit = stbi_is_16_bit_from_memory(bytes, length) != 0;
   std::unique_ptr<void, StbFree> data(
       sixteen_bit ? static_cast<void*>(stbi_load_16_from_memory(bytes, length, &w, &h, &stored, channels))

@@ -33,8 +33,8 @@ bool idx(const uint8_t* data, size_t size);
 // train.bin); the rest is the file; load_cifar with no limit and with a limit of one record.
 bool cifar(const uint8_t* data, size_t size);
 // Image decoding (stb_image behind our guards): the first byte chooses the channels asked for
-// (0, 1, 3 or 4); decode_image on the rest. Images of more than 2^20 pixels are only checked by
-// the size guard, not decoded (one would take seconds and hundreds of MB per input; the guard's
+// (0, 1, 3 or 4); read_image_info, then decode_image on the rest. Images of more than 2^20 pixels
+// are only checked by the guards, not decoded (one would take seconds and hundreds of MB per input; the guard's
 // limit of 2^28 pixels is tested in test_datasets / test_pictures).
 bool image(const uint8_t* data, size_t size);
 // The JSON reader: parse_json; an accepted value is written back with io::Json in each style and
