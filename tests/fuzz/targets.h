@@ -23,7 +23,8 @@ using Entry = bool (*)(const uint8_t* data, size_t size);
 bool safetensors(const uint8_t* data, size_t size);
 // The checkpoint loader: read_checkpoint, then restore_checkpoint into a small network (conv,
 // batch norm, linear), an SGD optimizer and a generator; read_weights and a non-strict
-// load_state_dict_file too. A refused restore must leave the network as it was.
+// load_state_dict_file too (accepted: either path took the file). A refused restore must leave
+// the network as it was.
 bool checkpoint(const uint8_t* data, size_t size);
 // IDX: the first byte chooses how the rest is stored: odd, gzip-compressed here (so mutations of
 // the IDX structure reach the gzip path); even, written as it is (plain IDX, and gzip streams the

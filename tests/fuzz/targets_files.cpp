@@ -80,6 +80,7 @@ bool checkpoint(const uint8_t* data, size_t size) {
   try {
     io::read_weights(path);
     io::load_state_dict_file(*fuzz_network(), path, /*strict=*/false);
+    accepted = true;  // a plain weight file is accepted here
   } catch (const Error&) {
   }
   return accepted;
