@@ -165,6 +165,24 @@ TEST_F(Datasets, BadImageFilesAreErrorsNamingTheFile) {
   EXPECT_ERROR_HAS(pw::io::read_image(path("huff.jpg")), path("huff.jpg"), "Huffman table", "4080 symbols");
 }
 
+TEST_F(Datasets, PngWhoseFirstIdatIsEmptyIsRefused) {
+  // stb_image 2.27 would memcpy into a null buffer (tests/fuzz_regressions/image/). An empty IDAT
+  // after the first one is harmless and still decodes.
+  png("idat.png", 3, 6, 5, 2);
+  const std::string bytes = read_bytes(path("idat.png"));
+  const size_t idat = bytes.find("IDAT") - 4;
+  const uint32_t first_length = uint32_t(uint8_t(bytes[idat])) << 24 | uint32_t(uint8_t(bytes[idat + 1])) << 16 |
+                                uint32_t(uint8_t(bytes[idat + 2])) << 8 | uint8_t(bytes[idat + 3]);
+  const std::string empty_idat("\0\0\0\0IDAT\x35\xaf\x06\x1e", 12);
+  std::string before = bytes, after = bytes;
+  before.insert(idat, empty_idat);
+  after.insert(idat + 12 + first_length, empty_idat);
+  write_bytes(path("before.png"), before);
+  write_bytes(path("after.png"), after);
+  EXPECT_ERROR_HAS(pw::io::read_image(path("before.png")), path("before.png"), "first IDAT chunk is empty");
+  EXPECT_EQ(pw::io::read_image(path("after.png")).pixels, pw::io::read_image(path("idat.png")).pixels);
+}
+
 TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {
   png("info.png", 3, 5, 7, 1);
   const std::string bytes = read_bytes(path("info.png"));

@@ -95,6 +95,25 @@ std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
   return "";
 }
 
+// stb_image 2.27 copies an IDAT chunk into its buffer with memcpy before it has allocated that
+// buffer when the first IDAT chunk is empty: memcpy(NULL, p, 0), undefined behaviour that lets the
+// compiler drop stb's later "no IDAT" null check (found by tools/fuzz.sh). Chunks are walked as
+// stb walks them (length, type, data, CRC from byte 8); such a file is refused. An empty IDAT
+// after a non-empty one is harmless and passes.
+std::string png_empty_idat_problem(const uint8_t* p, size_t n) {
+  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(p, signature, 8) != 0) return "";  // not a PNG
+  for (uint64_t at = 8; at + 8 <= n;) {
+    const uint64_t length = uint64_t(p[at]) << 24 | uint64_t(p[at + 1]) << 16 | uint64_t(p[at + 2]) << 8 | p[at + 3];
+    const std::string type(reinterpret_cast<const char*>(p + at + 4), 4);
+    if (type == "IDAT")
+      return length == 0 ? "corrupt PNG: the first IDAT chunk is empty (byte " + std::to_string(at) + ")" : "";
+    if (type == "IEND") break;
+    at += 12 + length;
+  }
+  return "";
+}
+
 struct StbFree {
   void operator()(void* p) const { stbi_image_free(p); }
 };
@@ -142,7 +161,7 @@ void check_image(const Image& image, const char* op) {
 namespace {
 
 // The checks before stb_image reads anything (it must not see a JPEG with a bad Huffman table,
-// even to read the header), then the header's size against the limit. Returns whether stb could
+// even to read the header, nor a PNG whose first IDAT is empty), then the header's size against the limit. Returns whether stb could
 // read the header (into w, h, stored).
 bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string& name, int& w, int& h,
                            int& stored) {
@@ -150,6 +169,8 @@ bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string&
   PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
   const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
   PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
+  const std::string png_problem = png_empty_idat_problem(bytes, size);
+  PW_CHECK(png_problem.empty(), "image: cannot decode '", name, "': ", png_problem);
   if (stbi_info_from_memory(bytes, int(size), &w, &h, &stored) == 0) return false;
   // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
   PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
