@@ -205,6 +205,10 @@ TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {
   for (size_t k = dht + 5; k < dht + 21; ++k) jpeg[k] = char(0xFF);
   EXPECT_ERROR_HAS(pw::io::read_image_info(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "h.jpg"),
                    "h.jpg", "Huffman table");
+  // stb_image accepts 0xFF fill bytes before the start-of-image marker; so does the guard.
+  jpeg.insert(0, "\xFF\xFF\xFF");
+  EXPECT_ERROR_HAS(pw::io::decode_image(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "fill.jpg"),
+                   "fill.jpg", "Huffman table");
 }
 
 TEST_F(Datasets, WritePngRejectsBadImagesAndKeepsTheOldFile) {

@@ -61,9 +61,13 @@ std::string explain_stb_failure(const char* reason) {
 // are found as stb finds them: 0xFF, any 0xFF fill, then a marker byte; entropy-coded data is
 // stepped over byte by byte, since 0xFF inside it is always followed by 0x00 or a restart.
 std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
-  if (n < 2 || p[0] != 0xFF || p[1] != 0xD8) return "";  // not a JPEG
-  auto byte = [&](size_t i) -> int { return i < n ? p[i] : 0; };
-  size_t i = 2;
+  // stb takes any run of 0xFF fill bytes before a marker, the start-of-image one included (found
+  // by tools/fuzz.sh: FF FF FF D8 went past a check that looked for FF D8 only).
+  size_t i = 1;
+  while (i < n && p[i] == 0xFF) ++i;
+  if (n < 2 || p[0] != 0xFF || i >= n || p[i] != 0xD8) return "";  // not a JPEG
+  auto byte = [&](size_t k) -> int { return k < n ? p[k] : 0; };
+  ++i;
   while (i + 1 < n) {
     if (p[i] != 0xFF || p[i + 1] == 0xFF) {
       ++i;
