@@ -165,7 +165,7 @@ TEST_F(Datasets, BadImageFilesAreErrorsNamingTheFile) {
   EXPECT_ERROR_HAS(pw::io::read_image(path("huff.jpg")), path("huff.jpg"), "Huffman table", "4080 symbols");
 }
 
-TEST_F(Datasets, PngWhoseFirstIdatIsEmptyIsRefused) {
+TEST_F(Datasets, PngIdatChunksThatStbMishandlesAreRefused) {
   // stb_image 2.27 would memcpy into a null buffer (tests/fuzz_regressions/image/). An empty IDAT
   // after the first one is harmless and still decodes.
   png("idat.png", 3, 6, 5, 2);
@@ -181,6 +181,11 @@ TEST_F(Datasets, PngWhoseFirstIdatIsEmptyIsRefused) {
   write_bytes(path("after.png"), after);
   EXPECT_ERROR_HAS(pw::io::read_image(path("before.png")), path("before.png"), "first IDAT chunk is empty");
   EXPECT_EQ(pw::io::read_image(path("after.png")).pixels, pw::io::read_image(path("idat.png")).pixels);
+  // An IDAT chunk that declares more bytes than the file holds is refused before stb allocates them.
+  std::string lying = bytes;
+  lying[idat] = char(0x7f);
+  write_bytes(path("lying.png"), lying);
+  EXPECT_ERROR_HAS(pw::io::read_image(path("lying.png")), path("lying.png"), "IDAT chunk", "declares");
 }
 
 TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {

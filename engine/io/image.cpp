@@ -99,19 +99,26 @@ std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
   return "";
 }
 
-// stb_image 2.27 copies an IDAT chunk into its buffer with memcpy before it has allocated that
-// buffer when the first IDAT chunk is empty: memcpy(NULL, p, 0), undefined behaviour that lets the
-// compiler drop stb's later "no IDAT" null check (found by tools/fuzz.sh). Chunks are walked as
-// stb walks them (length, type, data, CRC from byte 8); such a file is refused. An empty IDAT
+// Two ways stb_image 2.27 mishandles IDAT chunks, both found by tools/fuzz.sh: when the first
+// IDAT chunk is empty it memcpy's into a buffer it has not allocated yet (memcpy(NULL, p, 0),
+// undefined behaviour that lets the compiler drop its later "no IDAT" null check); and it
+// allocates what a chunk declares (up to 4 GB) before finding the file shorter. Chunks are walked
+// as stb walks them (length, type, data, CRC from byte 8); such files are refused. An empty IDAT
 // after a non-empty one is harmless and passes.
-std::string png_empty_idat_problem(const uint8_t* p, size_t n) {
+std::string png_idat_problem(const uint8_t* p, size_t n) {
   static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (n < 8 || std::memcmp(p, signature, 8) != 0) return "";  // not a PNG
+  bool have_data = false;
   for (uint64_t at = 8; at + 8 <= n;) {
     const uint64_t length = uint64_t(p[at]) << 24 | uint64_t(p[at + 1]) << 16 | uint64_t(p[at + 2]) << 8 | p[at + 3];
     const std::string type(reinterpret_cast<const char*>(p + at + 4), 4);
-    if (type == "IDAT")
-      return length == 0 ? "corrupt PNG: the first IDAT chunk is empty (byte " + std::to_string(at) + ")" : "";
+    if (type == "IDAT") {
+      if (!have_data && length == 0) return "corrupt PNG: the first IDAT chunk is empty (byte " + std::to_string(at) + ")";
+      if (length > n - (at + 8))
+        return "truncated or corrupt PNG: the IDAT chunk at byte " + std::to_string(at) + " declares " +
+               std::to_string(length) + " bytes, the file has " + std::to_string(n - (at + 8)) + " left";
+      have_data = true;
+    }
     if (type == "IEND") break;
     at += 12 + length;
   }
@@ -165,7 +172,7 @@ void check_image(const Image& image, const char* op) {
 namespace {
 
 // The checks before stb_image reads anything (it must not see a JPEG with a bad Huffman table,
-// even to read the header, nor a PNG whose first IDAT is empty), then the header's size against the limit. Returns whether stb could
+// even to read the header, nor a PNG with an IDAT chunk it mishandles), then the header's size against the limit. Returns whether stb could
 // read the header (into w, h, stored).
 bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string& name, int& w, int& h,
                            int& stored) {
@@ -173,7 +180,7 @@ bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string&
   PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
   const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
   PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
-  const std::string png_problem = png_empty_idat_problem(bytes, size);
+  const std::string png_problem = png_idat_problem(bytes, size);
   PW_CHECK(png_problem.empty(), "image: cannot decode '", name, "': ", png_problem);
   if (stbi_info_from_memory(bytes, int(size), &w, &h, &stored) == 0) return false;
   // Refused before decoding, so that a corrupt header cannot ask for gigabytes.

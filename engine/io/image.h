@@ -38,7 +38,8 @@ Image read_image(const std::string& path, int channels = 0);
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels = 0);
 
 // What an image file's header says, read through the same guards as decode_image (a corrupt
-// JPEG Huffman table, a PNG whose first IDAT chunk is empty, more than 2^28 pixels) without decoding the pixels. Throws pw::Error naming
+// JPEG Huffman table, a PNG IDAT chunk that is empty first or longer than the file, more than
+// 2^28 pixels) without decoding the pixels. Throws pw::Error naming
 // the file when the guards refuse it or stb_image cannot read the header.
 struct ImageInfo {
   int64_t width = 0, height = 0, channels = 0;  // channels as stored
