@@ -214,6 +214,14 @@ TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {
   jpeg.insert(0, "\xFF\xFF\xFF");
   EXPECT_ERROR_HAS(pw::io::decode_image(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "fill.jpg"),
                    "fill.jpg", "Huffman table");
+  // A scan that uses a Huffman table no DHT segment defined (stb 2.27 would read uninitialized
+  // tables): the writer defines tables 0 and 1, the first component is pointed at table 3.
+  std::string scan = read_bytes(path("h.jpg"));
+  const size_t sos = scan.find("\xFF\xDA");
+  ASSERT_NE(sos, std::string::npos);
+  scan[sos + 6] = char(0x33);
+  EXPECT_ERROR_HAS(pw::io::decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size(), "scan.jpg"),
+                   "scan.jpg", "does not define");
 }
 
 TEST_F(Datasets, WritePngRejectsBadImagesAndKeepsTheOldFile) {

@@ -60,6 +60,8 @@ std::string explain_stb_failure(const char* reason) {
 // bytes past the end reading as 0) and a table of more than 256 symbols is refused. Segments
 // are found as stb finds them: 0xFF, any 0xFF fill, then a marker byte; entropy-coded data is
 // stepped over byte by byte, since 0xFF inside it is always followed by 0x00 or a restart.
+// stb 2.27 also decodes a scan with a Huffman table no DHT defined (uninitialized memory, an index
+// far out of bounds; found by tools/fuzz.sh): a scan must use tables defined before it.
 std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
   // stb takes any run of 0xFF fill bytes before a marker, the start-of-image one included (found
   // by tools/fuzz.sh: FF FF FF D8 went past a check that looked for FF D8 only).
@@ -67,6 +69,7 @@ std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
   while (i < n && p[i] == 0xFF) ++i;
   if (n < 2 || p[0] != 0xFF || i >= n || p[i] != 0xD8) return "";  // not a JPEG
   auto byte = [&](size_t k) -> int { return k < n ? p[k] : 0; };
+  bool defined[2][4] = {};  // [DC, AC][table 0..3]: stb 2.27 decodes with a table never defined
   ++i;
   while (i + 1 < n) {
     if (p[i] != 0xFF || p[i + 1] == 0xFF) {
@@ -90,8 +93,20 @@ std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
         if (symbols > 256)
           return "corrupt JPEG: a Huffman table declares " + std::to_string(symbols) +
                  " symbols, at most 256 are possible";
+        const int table_class = byte(at) >> 4, slot = byte(at) & 15;
+        if (table_class <= 1 && slot <= 3) defined[table_class][slot] = true;
         at += 17 + size_t(symbols);
         left -= 17 + symbols;
+      }
+    }
+    if (marker == 0xDA) {  // start of scan: the tables its components use must exist
+      const int components = byte(i + 4);
+      const int spectral_start = byte(i + 5 + 2 * components), spectral_end = byte(i + 6 + 2 * components);
+      for (int c = 0; c < components; ++c) {
+        const int dc = byte(i + 6 + 2 * c) >> 4, ac = byte(i + 6 + 2 * c) & 15;
+        if ((spectral_start == 0 && dc <= 3 && !defined[0][dc]) || (spectral_end > 0 && ac <= 3 && !defined[1][ac]))
+          return "corrupt JPEG: a scan uses a Huffman table the file does not define (stb_image reads no "
+                 "default tables)";
       }
     }
     i += 2 + size_t(length);
