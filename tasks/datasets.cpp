@@ -19,15 +19,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The filesystem calls here take an error_code: a path the system refuses (too long, not
+// readable) is an answer ("no"), not a std::filesystem_error escaping the library.
 bool has_mnist_files(const std::string& dir) {
+  std::error_code ec;
   for (const char* f : {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"})
-    if (fs::exists(fs::path(dir) / f)) return true;
+    if (fs::exists(fs::path(dir) / f, ec)) return true;
   return false;
 }
 
 bool has_class_folders(const std::string& dir) {
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_directory() && e.path().filename().string()[0] != '.') return true;
+  std::error_code ec, type_ec;
+  for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->is_directory(type_ec) && it->path().filename().string()[0] != '.') return true;
   return false;
 }
 
@@ -77,7 +81,8 @@ std::pair<std::string, std::string> data_kind(const std::string& spec) {
   std::string path = colon == std::string::npos ? spec : spec.substr(colon + 1);
   if (spec == "fashion-mnist") return {"mnist", data::default_fashion_mnist_dir()};
   if (kind.empty()) {
-    PW_CHECK(fs::is_directory(path), "data: '", spec, "' is neither a dataset kind (fashion-mnist, mnist:DIR, ",
+    std::error_code ec;
+    PW_CHECK(fs::is_directory(path, ec), "data: '", spec, "' is neither a dataset kind (fashion-mnist, mnist:DIR, ",
              "cifar10:DIR, cifar100:DIR, folder:DIR, images:DIR) nor a folder");
     kind = has_mnist_files(path) ? "mnist" : has_class_folders(path) ? "folder" : "images";
   }

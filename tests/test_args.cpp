@@ -87,3 +87,14 @@ TEST(Args, PositionalArgumentsOnlyWhereDeclared) {
   EXPECT_EQ(a.i64("k"), 3);
   EXPECT_NE(a.help().find("usage: patchwork classify [options] IMAGE..."), std::string::npos) << a.help();
 }
+
+TEST(Args, IndexRangesAndShapesNearTheLimitsOfInt64AreErrors) {
+  EXPECT_EQ(cli::parse_indices("0-2,7", 10, "units"), (std::vector<int64_t>{0, 1, 2, 7}));
+  EXPECT_EQ(cli::parse_indices("9223372036854775806-9223372036854775807", 0, "units"),
+            (std::vector<int64_t>{9223372036854775806, 9223372036854775807}));
+  // These overflowed int64, undefined behaviour (the inputs: tests/fuzz_regressions/args/).
+  std::string e = message([] { cli::parse_indices("-9223372036854775807-9223372036854775807", 0, "units"); });
+  EXPECT_NE(e.find("--units: bad range"), std::string::npos) << e;
+  e = message([] { cli::parse_shape("3,99999999999999999999", "input"); });
+  EXPECT_NE(e.find("--input expects positive integers"), std::string::npos) << e;
+}

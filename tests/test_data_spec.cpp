@@ -78,4 +78,9 @@ TEST(DataSpec, FlatFoldersAreUnlabeledAndBadSpecsAreErrors) {
   EXPECT_NE(message("cifar10:/nonexistent/cifar").find("/nonexistent/cifar"), std::string::npos);
   fs::create_directories(dir / "empty");
   EXPECT_NE(message("images:" + (dir / "empty").string()).find("empty"), std::string::npos);
+  // A name longer than the system allows is a pw::Error, not a std::filesystem_error (the inputs:
+  // tests/fuzz_regressions/data_spec/).
+  const std::string long_name(300, 'a');
+  EXPECT_NE(message(long_name).find("nor a folder"), std::string::npos);
+  EXPECT_NE(message("mnist:" + long_name).find("not found"), std::string::npos);
 }

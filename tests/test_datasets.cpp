@@ -165,6 +165,65 @@ TEST_F(Datasets, BadImageFilesAreErrorsNamingTheFile) {
   EXPECT_ERROR_HAS(pw::io::read_image(path("huff.jpg")), path("huff.jpg"), "Huffman table", "4080 symbols");
 }
 
+TEST_F(Datasets, PngIdatChunksThatStbMishandlesAreRefused) {
+  // stb_image 2.27 would memcpy into a null buffer (tests/fuzz_regressions/image/). An empty IDAT
+  // after the first one is harmless and still decodes.
+  png("idat.png", 3, 6, 5, 2);
+  const std::string bytes = read_bytes(path("idat.png"));
+  const size_t idat = bytes.find("IDAT") - 4;
+  const uint32_t first_length = uint32_t(uint8_t(bytes[idat])) << 24 | uint32_t(uint8_t(bytes[idat + 1])) << 16 |
+                                uint32_t(uint8_t(bytes[idat + 2])) << 8 | uint8_t(bytes[idat + 3]);
+  const std::string empty_idat("\0\0\0\0IDAT\x35\xaf\x06\x1e", 12);
+  std::string before = bytes, after = bytes;
+  before.insert(idat, empty_idat);
+  after.insert(idat + 12 + first_length, empty_idat);
+  write_bytes(path("before.png"), before);
+  write_bytes(path("after.png"), after);
+  EXPECT_ERROR_HAS(pw::io::read_image(path("before.png")), path("before.png"), "first IDAT chunk is empty");
+  EXPECT_EQ(pw::io::read_image(path("after.png")).pixels, pw::io::read_image(path("idat.png")).pixels);
+  // An IDAT chunk that declares more bytes than the file holds is refused before stb allocates them.
+  std::string lying = bytes;
+  lying[idat] = char(0x7f);
+  write_bytes(path("lying.png"), lying);
+  EXPECT_ERROR_HAS(pw::io::read_image(path("lying.png")), path("lying.png"), "IDAT chunk", "declares");
+}
+
+TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {
+  png("info.png", 3, 5, 7, 1);
+  const std::string bytes = read_bytes(path("info.png"));
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  const pw::io::ImageInfo info = pw::io::read_image_info(p, bytes.size(), "info.png");
+  EXPECT_EQ(info.width, 7);
+  EXPECT_EQ(info.height, 5);
+  EXPECT_EQ(info.channels, 3);
+  EXPECT_ERROR_HAS(pw::io::read_image_info(p, 0, "none.png"), "none.png", "empty");
+  const std::string text = "not an image";
+  EXPECT_ERROR_HAS(pw::io::read_image_info(reinterpret_cast<const uint8_t*>(text.data()), text.size(), "t.png"),
+                   "t.png", "supported format");
+  // The JPEG Huffman guard comes first: stb_image must not read such a table even for the header
+  // (tests/fuzz_regressions/image/ holds the file the fuzzer found this with).
+  const Image img = random_image(3, 8, 8, 6);
+  ASSERT_TRUE(stbi_write_jpg(path("h.jpg").c_str(), 8, 8, 3, interleaved_bytes(img).data(), 90));
+  std::string jpeg = read_bytes(path("h.jpg"));
+  const size_t dht = jpeg.find("\xFF\xC4");
+  ASSERT_NE(dht, std::string::npos);
+  for (size_t k = dht + 5; k < dht + 21; ++k) jpeg[k] = char(0xFF);
+  EXPECT_ERROR_HAS(pw::io::read_image_info(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "h.jpg"),
+                   "h.jpg", "Huffman table");
+  // stb_image accepts 0xFF fill bytes before the start-of-image marker; so does the guard.
+  jpeg.insert(0, "\xFF\xFF\xFF");
+  EXPECT_ERROR_HAS(pw::io::decode_image(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "fill.jpg"),
+                   "fill.jpg", "Huffman table");
+  // A scan that uses a Huffman table no DHT segment defined (stb 2.27 would read uninitialized
+  // tables): the writer defines tables 0 and 1, the first component is pointed at table 3.
+  std::string scan = read_bytes(path("h.jpg"));
+  const size_t sos = scan.find("\xFF\xDA");
+  ASSERT_NE(sos, std::string::npos);
+  scan[sos + 6] = char(0x33);
+  EXPECT_ERROR_HAS(pw::io::decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size(), "scan.jpg"),
+                   "scan.jpg", "does not define");
+}
+
 TEST_F(Datasets, WritePngRejectsBadImagesAndKeepsTheOldFile) {
   png("keep.png", 3, 4, 4, 6);
   const std::string before = read_bytes(path("keep.png"));

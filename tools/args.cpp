@@ -181,9 +181,11 @@ std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const s
       if (dash == std::string::npos) {
         out.push_back(std::stoll(part));
       } else {
-        int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1));
-        PW_CHECK(a <= b && b - a < 100000, "--", flag, ": bad range '", part, "'");
-        for (int64_t i = a; i <= b; ++i) out.push_back(i);
+        int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1)), span = 0;
+        // Checked: "-9223372036854775807-9" and ranges ending at INT64_MAX must not overflow.
+        PW_CHECK(a <= b && !__builtin_sub_overflow(b, a, &span) && span < 100000, "--", flag, ": bad range '",
+                 part, "'");
+        for (int64_t k = 0; k <= span; ++k) out.push_back(a + k);
       }
     } catch (const std::logic_error&) {
       PW_FAIL("--", flag, ": expected numbers like 3, 0,2,5, 0-15 or all; got '", text, "'");
@@ -201,8 +203,9 @@ Shape parse_shape(const std::string& text, const std::string& flag) {
     size_t comma = text.find(',', pos);
     std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     char* end = nullptr;
+    errno = 0;
     long long v = std::strtoll(part.c_str(), &end, 10);
-    PW_CHECK(!part.empty() && *end == '\0' && v > 0, "--", flag,
+    PW_CHECK(!part.empty() && *end == '\0' && v > 0 && errno != ERANGE, "--", flag,
              " expects positive integers separated by commas (like 3,224,224), got '", text, "'");
     shape.push_back(v);
     if (comma == std::string::npos) break;

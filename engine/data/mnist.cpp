@@ -22,7 +22,8 @@ static std::string find_file(const std::string& dir, const std::string& stem) {
   namespace fs = std::filesystem;
   for (const std::string& name : {stem + ".gz", stem}) {
     fs::path p = fs::path(dir) / name;
-    if (fs::exists(p)) return p.string();
+    std::error_code ec;  // a path the system refuses (too long, say) is not found
+    if (fs::exists(p, ec)) return p.string();
   }
   PW_FAIL("mnist: '", stem, "(.gz)' not found in '", dir,
           "' (Fashion-MNIST comes with Debian's dataset-fashion-mnist package)");

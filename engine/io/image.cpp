@@ -60,10 +60,17 @@ std::string explain_stb_failure(const char* reason) {
 // bytes past the end reading as 0) and a table of more than 256 symbols is refused. Segments
 // are found as stb finds them: 0xFF, any 0xFF fill, then a marker byte; entropy-coded data is
 // stepped over byte by byte, since 0xFF inside it is always followed by 0x00 or a restart.
+// stb 2.27 also decodes a scan with a Huffman table no DHT defined (uninitialized memory, an index
+// far out of bounds; found by tools/fuzz.sh): a scan must use tables defined before it.
 std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
-  if (n < 2 || p[0] != 0xFF || p[1] != 0xD8) return "";  // not a JPEG
-  auto byte = [&](size_t i) -> int { return i < n ? p[i] : 0; };
-  size_t i = 2;
+  // stb takes any run of 0xFF fill bytes before a marker, the start-of-image one included (found
+  // by tools/fuzz.sh: FF FF FF D8 went past a check that looked for FF D8 only).
+  size_t i = 1;
+  while (i < n && p[i] == 0xFF) ++i;
+  if (n < 2 || p[0] != 0xFF || i >= n || p[i] != 0xD8) return "";  // not a JPEG
+  auto byte = [&](size_t k) -> int { return k < n ? p[k] : 0; };
+  bool defined[2][4] = {};  // [DC, AC][table 0..3]: stb 2.27 decodes with a table never defined
+  ++i;
   while (i + 1 < n) {
     if (p[i] != 0xFF || p[i + 1] == 0xFF) {
       ++i;
@@ -86,11 +93,49 @@ std::string jpeg_huffman_problem(const uint8_t* p, size_t n) {
         if (symbols > 256)
           return "corrupt JPEG: a Huffman table declares " + std::to_string(symbols) +
                  " symbols, at most 256 are possible";
+        const int table_class = byte(at) >> 4, slot = byte(at) & 15;
+        if (table_class <= 1 && slot <= 3) defined[table_class][slot] = true;
         at += 17 + size_t(symbols);
         left -= 17 + symbols;
       }
     }
+    if (marker == 0xDA) {  // start of scan: the tables its components use must exist
+      const int components = byte(i + 4);
+      const int spectral_start = byte(i + 5 + 2 * components), spectral_end = byte(i + 6 + 2 * components);
+      for (int c = 0; c < components; ++c) {
+        const int dc = byte(i + 6 + 2 * c) >> 4, ac = byte(i + 6 + 2 * c) & 15;
+        if ((spectral_start == 0 && dc <= 3 && !defined[0][dc]) || (spectral_end > 0 && ac <= 3 && !defined[1][ac]))
+          return "corrupt JPEG: a scan uses a Huffman table the file does not define (stb_image reads no "
+                 "default tables)";
+      }
+    }
     i += 2 + size_t(length);
+  }
+  return "";
+}
+
+// Two ways stb_image 2.27 mishandles IDAT chunks, both found by tools/fuzz.sh: when the first
+// IDAT chunk is empty it memcpy's into a buffer it has not allocated yet (memcpy(NULL, p, 0),
+// undefined behaviour that lets the compiler drop its later "no IDAT" null check); and it
+// allocates what a chunk declares (up to 4 GB) before finding the file shorter. Chunks are walked
+// as stb walks them (length, type, data, CRC from byte 8); such files are refused. An empty IDAT
+// after a non-empty one is harmless and passes.
+std::string png_idat_problem(const uint8_t* p, size_t n) {
+  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(p, signature, 8) != 0) return "";  // not a PNG
+  bool have_data = false;
+  for (uint64_t at = 8; at + 8 <= n;) {
+    const uint64_t length = uint64_t(p[at]) << 24 | uint64_t(p[at + 1]) << 16 | uint64_t(p[at + 2]) << 8 | p[at + 3];
+    const std::string type(reinterpret_cast<const char*>(p + at + 4), 4);
+    if (type == "IDAT") {
+      if (!have_data && length == 0) return "corrupt PNG: the first IDAT chunk is empty (byte " + std::to_string(at) + ")";
+      if (length > n - (at + 8))
+        return "truncated or corrupt PNG: the IDAT chunk at byte " + std::to_string(at) + " declares " +
+               std::to_string(length) + " bytes, the file has " + std::to_string(n - (at + 8)) + " left";
+      have_data = true;
+    }
+    if (type == "IEND") break;
+    at += 12 + length;
   }
   return "";
 }
@@ -139,19 +184,41 @@ void check_image(const Image& image, const char* op) {
            image.pixels.size());
 }
 
+namespace {
+
+// The checks before stb_image reads anything (it must not see a JPEG with a bad Huffman table,
+// even to read the header, nor a PNG with an IDAT chunk it mishandles), then the header's size against the limit. Returns whether stb could
+// read the header (into w, h, stored).
+bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string& name, int& w, int& h,
+                           int& stored) {
+  PW_CHECK(size > 0, "image: '", name, "' is empty (0 bytes)");
+  PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
+  const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
+  PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
+  const std::string png_problem = png_idat_problem(bytes, size);
+  PW_CHECK(png_problem.empty(), "image: cannot decode '", name, "': ", png_problem);
+  if (stbi_info_from_memory(bytes, int(size), &w, &h, &stored) == 0) return false;
+  // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
+  PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
+           " pixels, more than the limit of ", kMaxPixels, " (is the file corrupt?)");
+  return true;
+}
+
+}  // namespace
+
+ImageInfo read_image_info(const uint8_t* bytes, size_t size, const std::string& name) {
+  int w = 0, h = 0, stored = 0;
+  if (!check_before_decoding(bytes, size, name, w, h, stored))
+    PW_FAIL("image: cannot decode '", name, "': ", explain_stb_failure(stbi_failure_reason()));
+  return {w, h, stored};
+}
+
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels) {
   PW_CHECK(channels == 0 || channels == 1 || channels == 3 || channels == 4, "image: cannot read '",
            name, "' with ", channels, " channels: expected 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)");
-  PW_CHECK(size > 0, "image: '", name, "' is empty (0 bytes)");
-  PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
-  const int length = int(size);
-  const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
-  PW_CHECK(jpeg_problem.empty(), "image: cannot decode '", name, "': ", jpeg_problem);
   int w = 0, h = 0, stored = 0;
-  // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
-  if (stbi_info_from_memory(bytes, length, &w, &h, &stored) != 0)
-    PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
-             " pixels, more than the limit of ", kMaxPixels, " (is the file corrupt?)");
+  check_before_decoding(bytes, size, name, w, h, stored);
+  const int length = int(size);
   const bool sixteen_bit = stbi_is_16_bit_from_memory(bytes, length) != 0;
   std::unique_ptr<void, StbFree> data(
       sixteen_bit ? static_cast<void*>(stbi_load_16_from_memory(bytes, length, &w, &h, &stored, channels))

@@ -37,6 +37,15 @@ Image read_image(const std::string& path, int channels = 0);
 // The same for a file already in memory; `name` is used in error messages.
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels = 0);
 
+// What an image file's header says, read through the same guards as decode_image (a corrupt
+// JPEG Huffman table, a PNG IDAT chunk that is empty first or longer than the file, more than
+// 2^28 pixels) without decoding the pixels. Throws pw::Error naming
+// the file when the guards refuse it or stb_image cannot read the header.
+struct ImageInfo {
+  int64_t width = 0, height = 0, channels = 0;  // channels as stored
+};
+ImageInfo read_image_info(const uint8_t* bytes, size_t size, const std::string& name);
+
 // Writes an 8-bit PNG of a 1-, 2-, 3- or 4-channel image: values are clamped to [0, 1] (NaN
 // becomes 0) and rounded to k / 255, so a read_image of the file returns pixels that were
 // already multiples of 1/255 exactly. The file is written to a temporary name and renamed

@@ -210,6 +210,8 @@ class JsonParser {
 
 }  // namespace
 
+JsonValue::JsonValue() = default;
+
 const char* json_kind_name(JsonValue::Kind k) {
   static const char* names[] = {"null", "a boolean", "a number", "a string", "an array", "an object"};
   return names[k];

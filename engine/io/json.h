@@ -17,6 +17,9 @@ namespace pw::io {
 // ---- reading ----
 
 struct JsonValue {
+  // Declared here, defined in json.cpp: clang before 15 with libstdc++ cannot instantiate the
+  // implicit one of this recursive type (the fuzzing build, tools/fuzz.sh, uses clang 14).
+  JsonValue();
   enum Kind { null, boolean, number, string, array, object } kind = null;
   std::string text;              // a string's decoded value, a number's literal text, "true" or "false"
   bool integer = false;          // a number written without fraction or exponent that fits in int64

@@ -76,7 +76,24 @@ inline thread_local constinit dim3 gridDim{1, 1, 1};
 inline constexpr int warpSize = 32;
 
 namespace detail {
+#ifdef __cpp_lib_source_location
 using Site = std::source_location;
+#else
+// clang before 15 with libstdc++ has no std::source_location (the fuzzing build, tools/fuzz.sh,
+// uses Debian's clang 14): the members simt uses, from the builtins older compilers have.
+struct Site {
+  static constexpr Site current(const char* file = __builtin_FILE(), const char* function = __builtin_FUNCTION(),
+                                unsigned line = __builtin_LINE(), unsigned column = __builtin_COLUMN()) noexcept {
+    return Site{file, function, line, column};
+  }
+  constexpr const char* file_name() const noexcept { return file_; }
+  constexpr const char* function_name() const noexcept { return function_; }
+  constexpr unsigned line() const noexcept { return line_; }
+  constexpr unsigned column() const noexcept { return column_; }
+  const char *file_ = "", *function_ = "";
+  unsigned line_ = 0, column_ = 0;
+};
+#endif
 enum class WarpOp : uint8_t {
   syncwarp, shfl_idx, shfl_up, shfl_down, shfl_xor, ballot, any, all, match_any, match_all,
   reduce_add, reduce_min_s, reduce_min_u, reduce_max_s, reduce_max_u, reduce_and, reduce_or,
