@@ -31,17 +31,16 @@ struct Layer {
 
 // torchvision AlexNet features: conv1 .. conv5 with their input sizes.
 const Layer kLayers[] = {
-    {"conv1", 3, 64, 11, 4, 2, 224}, {"conv2", 64, 192, 5, 1, 2, 27},
-    {"conv3", 192, 384, 3, 1, 1, 13}, {"conv4", 384, 256, 3, 1, 1, 13},
-    {"conv5", 256, 256, 3, 1, 1, 13},
+    {"conv1", 3, 64, 11, 4, 2, 224},  {"conv2", 64, 192, 5, 1, 2, 27},  {"conv3", 192, 384, 3, 1, 1, 13},
+    {"conv4", 384, 256, 3, 1, 1, 13}, {"conv5", 256, 256, 3, 1, 1, 13},
 };
 constexpr int64_t kBatch = 16;
 
 pw::kernels::ConvGeometry shape_of(const Layer& l) {
   const int64_t out = (l.H + 2 * l.pad - l.k) / l.stride + 1;
   // N, C, H, W, O, kh, kw, Ho, Wo, stride, stride, pad, pad, dilation 1, 1, groups 1
-  pw::kernels::ConvGeometry s{kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad,
-                     l.pad, 1, 1, 1};
+  pw::kernels::ConvGeometry s{kBatch, l.C,      l.H,      l.H,   l.O,   l.k, l.k, out,
+                              out,    l.stride, l.stride, l.pad, l.pad, 1,   1,   1};
   return s;
 }
 
@@ -58,10 +57,9 @@ enum class Pass { forward, backward_data, backward_weight };
 void run(benchmark::State& state, Pass pass) {
   const Layer& l = kLayers[state.range(0)];
   const pw::kernels::ConvGeometry s = shape_of(l);
-  const int64_t nx = s.N * s.C * s.H * s.W, nw = s.O * s.C * s.kh * s.kw,
-                ny = s.N * s.O * s.Ho * s.Wo;
-  std::vector<float> x = random_vec(nx, 1), w = random_vec(nw, 2), b = random_vec(s.O, 3),
-                     y = random_vec(ny, 4), dx(nx), dw(nw);
+  const int64_t nx = s.N * s.C * s.H * s.W, nw = s.O * s.C * s.kh * s.kw, ny = s.N * s.O * s.Ho * s.Wo;
+  std::vector<float> x = random_vec(nx, 1), w = random_vec(nw, 2), b = random_vec(s.O, 3), y = random_vec(ny, 4),
+                     dx(nx), dw(nw);
   auto once = [&] {
     // y doubles as the upstream gradient in the backward passes.
     if (pass == Pass::forward)
@@ -78,8 +76,7 @@ void run(benchmark::State& state, Pass pass) {
   }
   const double flops = 2.0 * s.N * s.O * (s.C / s.groups) * s.kh * s.kw * s.Ho * s.Wo;
   state.SetLabel(l.name);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_conv2d_forward(benchmark::State& state) { run(state, Pass::forward); }
@@ -92,16 +89,16 @@ void BM_conv2d_forward_openblas(benchmark::State& state) {
   const Layer& l = kLayers[state.range(0)];
   const pw::kernels::ConvGeometry s = shape_of(l);
   const int64_t K = s.C * s.kh * s.kw, P = s.Ho * s.Wo;
-  std::vector<float> x = random_vec(s.N * s.C * s.H * s.W, 1), w = random_vec(s.O * K, 2),
-                     b = random_vec(s.O, 3), y(s.N * s.O * P), col(K * P);
+  std::vector<float> x = random_vec(s.N * s.C * s.H * s.W, 1), w = random_vec(s.O * K, 2), b = random_vec(s.O, 3),
+                     y(s.N * s.O * P), col(K * P);
   openblas_set_num_threads(omp_get_max_threads());
   auto once = [&] {
     for (int64_t n = 0; n < s.N; ++n) {
-      cpu::im2col<float>(x.data() + n * s.C * s.H * s.W, s.C, s.H, s.W, s.kh, s.kw, s.stride_h,
-                         s.stride_w, s.pad_h, s.pad_w, 1, 1, s.Ho, s.Wo, col.data());
+      cpu::im2col<float>(x.data() + n * s.C * s.H * s.W, s.C, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h,
+                         s.pad_w, 1, 1, s.Ho, s.Wo, col.data());
       float* yn = y.data() + n * s.O * P;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s.O, (int)P, (int)K, 1.f,
-                  w.data(), (int)K, col.data(), (int)P, 0.f, yn, (int)P);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s.O, (int)P, (int)K, 1.f, w.data(), (int)K,
+                  col.data(), (int)P, 0.f, yn, (int)P);
       for (int64_t o = 0; o < s.O; ++o)
         for (int64_t p = 0; p < P; ++p) yn[o * P + p] += b[o];
     }
@@ -113,8 +110,7 @@ void BM_conv2d_forward_openblas(benchmark::State& state) {
   }
   const double flops = 2.0 * s.N * s.O * s.C * s.kh * s.kw * s.Ho * s.Wo;
   state.SetLabel(std::string(l.name) + " (OpenBLAS)");
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 #endif
 void BM_conv2d_backward_data(benchmark::State& state) { run(state, Pass::backward_data); }

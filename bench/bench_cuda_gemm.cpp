@@ -163,8 +163,7 @@ cublasHandle_t cublas() {
 // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets the operands swapped.
 void cublas_sgemm(int n, const float* A, const float* B, float* C) {
   const float alpha = 1.f, beta = 0.f;
-  CHECK_CUBLAS(
-      cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, B, n, A, n, &beta, C, n));
+  CHECK_CUBLAS(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, B, n, A, n, &beta, C, n));
 }
 
 struct GemmOperands {
@@ -201,8 +200,7 @@ void BM_our_sgemm(benchmark::State& state) {
   const int n = int(state.range(0));
   GemmSize& s = gemm_size(n);
   auto run = [&] {
-    gpu::sgemm(kTag, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(), n, 0.f,
-               s.ops.C.get(), n);
+    gpu::sgemm(kTag, false, false, n, n, n, 1.f, s.ops.A.get(), n, s.ops.B.get(), n, 0.f, s.ops.C.get(), n);
   };
   run();
   const std::vector<float> c = s.ops.C.read(), ref = s.ops.Cref.read();
@@ -223,9 +221,8 @@ struct Layer {
 };
 // torchvision AlexNet features: conv1 .. conv5 with their input sizes (as bench/bench_conv.cpp).
 const Layer kLayers[] = {
-    {"conv1", 3, 64, 11, 4, 2, 224},  {"conv2", 64, 192, 5, 1, 2, 27},
-    {"conv3", 192, 384, 3, 1, 1, 13}, {"conv4", 384, 256, 3, 1, 1, 13},
-    {"conv5", 256, 256, 3, 1, 1, 13},
+    {"conv1", 3, 64, 11, 4, 2, 224},  {"conv2", 64, 192, 5, 1, 2, 27},  {"conv3", 192, 384, 3, 1, 1, 13},
+    {"conv4", 384, 256, 3, 1, 1, 13}, {"conv5", 256, 256, 3, 1, 1, 13},
 };
 constexpr int64_t kBatch = 16;
 enum class Pass { forward, backward_data, backward_weight };
@@ -239,8 +236,7 @@ const char* pass_name(Pass p) {
 
 pw::kernels::ConvGeometry geometry_of(const Layer& l) {
   const int64_t out = (l.H + 2 * l.pad - l.k) / l.stride + 1;
-  return {kBatch, l.C,      l.H,      l.H,   l.O,   l.k, l.k, out,
-          out,    l.stride, l.stride, l.pad, l.pad, 1,   1,   1};
+  return {kBatch, l.C, l.H, l.H, l.O, l.k, l.k, out, out, l.stride, l.stride, l.pad, l.pad, 1, 1, 1};
 }
 double conv_flops(const pw::kernels::ConvGeometry& g) {
   return 2.0 * g.N * g.O * (g.C / g.groups) * g.kh * g.kw * g.Ho * g.Wo;
@@ -276,15 +272,15 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
   CHECK_CUDNN(cudnnCreateTensorDescriptor(&yd));
   CHECK_CUDNN(cudnnCreateFilterDescriptor(&wd));
   CHECK_CUDNN(cudnnCreateConvolutionDescriptor(&cd));
-  CHECK_CUDNN(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(g.N),
-                                         int(g.C), int(g.H), int(g.W)));
-  CHECK_CUDNN(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(g.N),
-                                         int(g.O), int(g.Ho), int(g.Wo)));
-  CHECK_CUDNN(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(g.O),
-                                         int(g.C / g.groups), int(g.kh), int(g.kw)));
-  CHECK_CUDNN(cudnnSetConvolution2dDescriptor(cd, int(g.pad_h), int(g.pad_w), int(g.stride_h),
-                                              int(g.stride_w), int(g.dilation_h), int(g.dilation_w),
-                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CHECK_CUDNN(
+      cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(g.N), int(g.C), int(g.H), int(g.W)));
+  CHECK_CUDNN(
+      cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(g.N), int(g.O), int(g.Ho), int(g.Wo)));
+  CHECK_CUDNN(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(g.O), int(g.C / g.groups),
+                                         int(g.kh), int(g.kw)));
+  CHECK_CUDNN(cudnnSetConvolution2dDescriptor(cd, int(g.pad_h), int(g.pad_w), int(g.stride_h), int(g.stride_w),
+                                              int(g.dilation_h), int(g.dilation_w), CUDNN_CROSS_CORRELATION,
+                                              CUDNN_DATA_FLOAT));
   CHECK_CUDNN(cudnnSetConvolutionGroupCount(cd, int(g.groups)));
   CHECK_CUDNN(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH));  // FP32, no TF32
   const float one = 1.f, zero = 0.f;
@@ -299,32 +295,28 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
     CHECK_CUDNN(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), xd, wd, cd, yd, algo, &ws_bytes));
     if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
     ms = median_ms([&] {
-      CHECK_CUDNN(cudnnConvolutionForward(cudnn(), &one, xd, b.x.get(), wd, b.w.get(), cd, algo, ws,
-                                          ws_bytes, &zero, yd, b.y.get()));
+      CHECK_CUDNN(cudnnConvolutionForward(cudnn(), &one, xd, b.x.get(), wd, b.w.get(), cd, algo, ws, ws_bytes, &zero,
+                                          yd, b.y.get()));
     });
   } else if (pass == Pass::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[8];
-    CHECK_CUDNN(
-        cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), wd, yd, cd, xd, 8, &found, perf));
+    CHECK_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), wd, yd, cd, xd, 8, &found, perf));
     const cudnnConvolutionBwdDataAlgo_t algo = perf[0].algo;
-    CHECK_CUDNN(
-        cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), wd, yd, cd, xd, algo, &ws_bytes));
+    CHECK_CUDNN(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), wd, yd, cd, xd, algo, &ws_bytes));
     if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
     ms = median_ms([&] {
-      CHECK_CUDNN(cudnnConvolutionBackwardData(cudnn(), &one, wd, b.w.get(), yd, b.y.get(), cd,
-                                               algo, ws, ws_bytes, &zero, xd, b.dx.get()));
+      CHECK_CUDNN(cudnnConvolutionBackwardData(cudnn(), &one, wd, b.w.get(), yd, b.y.get(), cd, algo, ws, ws_bytes,
+                                               &zero, xd, b.dx.get()));
     });
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
-    CHECK_CUDNN(
-        cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), xd, yd, cd, wd, 8, &found, perf));
+    CHECK_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), xd, yd, cd, wd, 8, &found, perf));
     const cudnnConvolutionBwdFilterAlgo_t algo = perf[0].algo;
-    CHECK_CUDNN(
-        cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), xd, yd, cd, wd, algo, &ws_bytes));
+    CHECK_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), xd, yd, cd, wd, algo, &ws_bytes));
     if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
     ms = median_ms([&] {
-      CHECK_CUDNN(cudnnConvolutionBackwardFilter(cudnn(), &one, xd, b.x.get(), yd, b.y.get(), cd,
-                                                 algo, ws, ws_bytes, &zero, wd, b.dw.get()));
+      CHECK_CUDNN(cudnnConvolutionBackwardFilter(cudnn(), &one, xd, b.x.get(), yd, b.y.get(), cd, algo, ws, ws_bytes,
+                                                 &zero, wd, b.dw.get()));
     });
   }
   if (ws) cudaFree(ws);
@@ -340,8 +332,7 @@ double cudnn_ms(const pw::kernels::ConvGeometry& g, Pass pass, ConvBuffers& b) {
 int64_t workspace_floats(const pw::kernels::ConvGeometry& g, Pass p) {
   switch (p) {
     case Pass::forward: return 0;
-    case Pass::backward_data:
-      return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_data);
+    case Pass::backward_data: return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_data);
     default: return gpu::conv2d_workspace_floats(kTag, g, pw::kernels::ConvPass::backward_weight);
   }
 }
@@ -417,8 +408,7 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  std::printf("GPU: %s, %d SMs, sm_%d%d\n", prop.name, prop.multiProcessorCount, prop.major,
-              prop.minor);
+  std::printf("GPU: %s, %d SMs, sm_%d%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
 #ifndef PW_HAVE_CUDNN
   std::printf("built without cuDNN: conv2d rows have no x_cuDNN ratio\n");
 #endif

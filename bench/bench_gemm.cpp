@@ -75,12 +75,10 @@ void BM_sgemm_openblas(benchmark::State& state) {
 }  // namespace
 
 // Wall-clock time: the kernels are multi-threaded, CPU time of the main thread would flatter them.
-BENCHMARK(BM_sgemm_ours)->RangeMultiplier(2)->Range(256, 2048)->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_sgemm_ours)->RangeMultiplier(2)->Range(256, 2048)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_sgemm_reference)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
 #ifdef PW_HAVE_OPENBLAS
-BENCHMARK(BM_sgemm_openblas)->RangeMultiplier(2)->Range(256, 2048)->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_sgemm_openblas)->RangeMultiplier(2)->Range(256, 2048)->UseRealTime()->Unit(benchmark::kMillisecond);
 #endif
 
 namespace {
@@ -110,8 +108,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       std::printf("\n(no ratio table: needs both BM_sgemm_ours and BM_sgemm_openblas)\n");
       return;
     }
-    std::printf("\n%-6s %14s %18s %18s\n", "size", "ours GFLOP/s", "OpenBLAS GFLOP/s",
-                "ratio_vs_openblas");
+    std::printf("\n%-6s %14s %18s %18s\n", "size", "ours GFLOP/s", "OpenBLAS GFLOP/s", "ratio_vs_openblas");
     for (const auto& [size, runs] : ours->second) {
       auto b = blas->second.find(size);
       if (b == blas->second.end()) continue;

@@ -71,10 +71,9 @@ void BM_train_step(benchmark::State& state) {
   };
   step();  // warm-up: thread pool, GEMM packing buffers, first allocations
   for (auto _ : state) step();
-  state.counters["images/s"] =
-      benchmark::Counter(double(kBatch), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(kBatch * fmnist_cnn_flops_per_image() * 1e-9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["images/s"] = benchmark::Counter(double(kBatch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(kBatch * fmnist_cnn_flops_per_image() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_train_step)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -85,8 +84,7 @@ constexpr int64_t kElems = kBatch * kC * kH * kW;
 constexpr int64_t kPooled = kBatch * kC * (kH / 2) * (kW / 2);
 
 void set_bytes(benchmark::State& state, double bytes) {
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 const cpu::Pool2dShape kPool2{kBatch * kC, kH, kW, kH / 2, kW / 2, 2, 2, 2, 2, 0, 0, 1, 1};
@@ -120,8 +118,8 @@ void BM_batch_norm_train_forward(benchmark::State& state) {
   std::vector<float> w = random_vec(kC, 2), b = random_vec(kC, 3);
   for (auto _ : state) {
     cpu::batch_norm_stats<float>(x.data(), mean.data(), var.data(), kBatch, kC, kH * kW);
-    cpu::batch_norm_forward<float>(x.data(), mean.data(), var.data(), w.data(), b.data(), y.data(),
-                                   kBatch, kC, kH * kW, 1e-5);
+    cpu::batch_norm_forward<float>(x.data(), mean.data(), var.data(), w.data(), b.data(), y.data(), kBatch, kC, kH * kW,
+                                   1e-5);
     benchmark::ClobberMemory();
   }
   set_bytes(state, 4.0 * 2 * kElems);
@@ -129,13 +127,13 @@ void BM_batch_norm_train_forward(benchmark::State& state) {
 BENCHMARK(BM_batch_norm_train_forward)->UseRealTime();
 
 void BM_batch_norm_train_backward(benchmark::State& state) {
-  std::vector<float> x = random_vec(kElems, 1, 0.5f, 2.f), dy = random_vec(kElems, 2),
-                     dx(kElems), mean(kC), var(kC), dw(kC), db(kC);
+  std::vector<float> x = random_vec(kElems, 1, 0.5f, 2.f), dy = random_vec(kElems, 2), dx(kElems), mean(kC), var(kC),
+                     dw(kC), db(kC);
   std::vector<float> w = random_vec(kC, 3);
   cpu::batch_norm_stats<float>(x.data(), mean.data(), var.data(), kBatch, kC, kH * kW);
   for (auto _ : state) {
-    cpu::batch_norm_backward<float>(x.data(), dy.data(), mean.data(), var.data(), w.data(),
-                                    dx.data(), dw.data(), db.data(), kBatch, kC, kH * kW, 1e-5,
+    cpu::batch_norm_backward<float>(x.data(), dy.data(), mean.data(), var.data(), w.data(), dx.data(), dw.data(),
+                                    db.data(), kBatch, kC, kH * kW, 1e-5,
                                     /*batch_stats=*/true);
     benchmark::ClobberMemory();
   }
@@ -170,8 +168,7 @@ void BM_im2col(benchmark::State& state) {
       std::vector<float> col(cols);
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < s.N; ++n)
-        cpu::im2col<float>(x.data() + n * in, s.C, s.H, s.W, 3, 3, 1, 1, 1, 1, 1, 1, s.Ho, s.Wo,
-                           col.data());
+        cpu::im2col<float>(x.data() + n * in, s.C, s.H, s.W, 3, 3, 1, 1, 1, 1, 1, 1, s.Ho, s.Wo, col.data());
     }
     benchmark::ClobberMemory();
   }
@@ -186,8 +183,7 @@ void BM_col2im(benchmark::State& state) {
   for (auto _ : state) {
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < s.N; ++n)
-      cpu::col2im<float>(col.data(), s.C, s.H, s.W, 3, 3, 1, 1, 1, 1, 1, 1, s.Ho, s.Wo,
-                         x.data() + n * in);
+      cpu::col2im<float>(col.data(), s.C, s.H, s.W, 3, 3, 1, 1, 1, 1, 1, 1, s.Ho, s.Wo, x.data() + n * in);
     benchmark::ClobberMemory();
   }
   set_bytes(state, 4.0 * s.N * (2 * in + cols));

@@ -103,8 +103,10 @@ Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs,
   for (const Tensor& t : inputs) {
     Edge e;
     if (t.defined() && t.requires_grad()) {
-      if (t.grad_fn()) e.fn = t.grad_fn();
-      else e.leaf = t.impl_shared();
+      if (t.grad_fn())
+        e.fn = t.grad_fn();
+      else
+        e.leaf = t.impl_shared();
     }
     node->inputs.push_back(std::move(e));
     if (t.defined()) node->versions.push_back({t.storage(), t.storage()->version()});
@@ -145,12 +147,14 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
            "requires grad, or it was made under NoGradGuard)");
   Tensor grad = grad_in;
   if (!grad.defined()) {
-    PW_CHECK(root.numel() == 1, "backward: the gradient can be implied only for a one-element "
-             "tensor; this one has shape ", shape_str(root.shape()), ", pass an upstream gradient");
+    PW_CHECK(root.numel() == 1,
+             "backward: the gradient can be implied only for a one-element "
+             "tensor; this one has shape ",
+             shape_str(root.shape()), ", pass an upstream gradient");
     grad = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
-  PW_CHECK(grad.shape() == root.shape(), "backward: upstream gradient has shape ",
-           shape_str(grad.shape()), ", the tensor has shape ", shape_str(root.shape()));
+  PW_CHECK(grad.shape() == root.shape(), "backward: upstream gradient has shape ", shape_str(grad.shape()),
+           ", the tensor has shape ", shape_str(root.shape()));
   PW_CHECK(grad.dtype() == root.dtype(), "backward: upstream gradient is ", dtype_name(grad.dtype()),
            ", the tensor is ", dtype_name(root.dtype()));
 
@@ -199,19 +203,19 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     // A node that received no gradient (every path to it returned none) still releases its
     // inputs' dependency counts, so that nodes below it run.
     if (g.defined()) {
-      PW_CHECK(!n->released, "backward: trying to backward through the graph a second time (its "
-               "saved tensors were freed after the first backward, at op '", n->name,
-               "'); pass retain_graph=true to the first backward if you need this");
+      PW_CHECK(!n->released,
+               "backward: trying to backward through the graph a second time (its "
+               "saved tensors were freed after the first backward, at op '",
+               n->name, "'); pass retain_graph=true to the first backward if you need this");
       for (size_t i = 0; i < n->versions.size(); ++i) {
         auto st = n->versions[i].storage.lock();
-        PW_CHECK(!st || st->version() == n->versions[i].version, "backward: an input of op '",
-                 n->name, "' was modified in place after the forward pass (version ",
-                 st ? st->version() : 0, ", recorded at ", n->versions[i].version,
-                 "); modify a clone() instead, or run the forward again");
+        PW_CHECK(!st || st->version() == n->versions[i].version, "backward: an input of op '", n->name,
+                 "' was modified in place after the forward pass (version ", st ? st->version() : 0, ", recorded at ",
+                 n->versions[i].version, "); modify a clone() instead, or run the forward again");
       }
       grads = n->backward(g);
-      PW_CHECK(grads.size() == n->inputs.size(), "backward: op '", n->name, "' returned ",
-               grads.size(), " gradients for ", n->inputs.size(), " inputs");
+      PW_CHECK(grads.size() == n->inputs.size(), "backward: op '", n->name, "' returned ", grads.size(),
+               " gradients for ", n->inputs.size(), " inputs");
       if (detect_anomaly) check_backward(*n, g, grads);
       if (!retain_graph) {
         n->backward = nullptr;
@@ -230,9 +234,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         }
         if (--deps[m] == 0) ready.push_back(m);
       } else if (gi.defined()) {
-        PW_CHECK(gi.shape() == e.leaf->shape, "backward: op '", n->name,
-                 "' produced a gradient of shape ", shape_str(gi.shape()),
-                 " for an input of shape ", shape_str(e.leaf->shape));
+        PW_CHECK(gi.shape() == e.leaf->shape, "backward: op '", n->name, "' produced a gradient of shape ",
+                 shape_str(gi.shape()), " for an input of shape ", shape_str(e.leaf->shape));
         accumulate(e.leaf->grad, gi);
       }
       if (e.leaf && grad_ready_hook && --leaf_edges[e.leaf.get()] == 0) grad_ready_hook(e.leaf.get());

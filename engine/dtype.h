@@ -32,10 +32,20 @@ inline const char* dtype_name(DType t) {
 
 inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64; }
 
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
+template <typename T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::i32;
+}
 
 // Calls fn(T{}) with T = float or double according to t; any other type is an error naming `op`.
 template <typename Fn>

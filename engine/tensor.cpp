@@ -42,8 +42,7 @@ Shape contiguous_strides(const Shape& s) {
 
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
   int64_t w = d < 0 ? d + ndim : d;
-  PW_CHECK(w >= 0 && w < ndim, op, ": dimension ", d, " is out of range for a tensor with ", ndim,
-           " dimensions");
+  PW_CHECK(w >= 0 && w < ndim, op, ": dimension ", d, " is out of range for a tensor with ", ndim, " dimensions");
   return w;
 }
 
@@ -85,12 +84,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-  return full(shape, 0.0, dtype, device);
-}
-Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
-  return full(shape, 1.0, dtype, device);
-}
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   t.fill_(value);
@@ -106,8 +101,8 @@ Tensor Tensor::arange(int64_t n, DType dtype) {
 
 template <typename T>
 static Tensor from_values(const std::vector<T>& v, const Shape& shape) {
-  PW_CHECK((int64_t)v.size() == shape_numel(shape), "from_vector: ", v.size(),
-           " values do not fill shape ", shape_str(shape));
+  PW_CHECK((int64_t)v.size() == shape_numel(shape), "from_vector: ", v.size(), " values do not fill shape ",
+           shape_str(shape));
   Tensor t = Tensor::empty(shape, dtype_of<T>());
   if (!v.empty()) std::memcpy(t.data<T>(), v.data(), v.size() * sizeof(T));
   return t;
@@ -140,8 +135,8 @@ Tensor Tensor::rand(const Shape& shape, double lo, double hi, DType dtype, Gener
 
 template <typename T>
 T* Tensor::data() const {
-  PW_CHECK(dtype() == dtype_of<T>(), "tensor: data<", dtype_name(dtype_of<T>()),
-           ">() on a ", dtype_name(dtype()), " tensor");
+  PW_CHECK(dtype() == dtype_of<T>(), "tensor: data<", dtype_name(dtype_of<T>()), ">() on a ", dtype_name(dtype()),
+           " tensor");
   return static_cast<T*>(impl().storage->data()) + impl().offset;
 }
 template float* Tensor::data<float>() const;
@@ -162,16 +157,16 @@ static void copy_into(const Tensor& src, Dst* dst, const Shape& dst_strides) {
   const int nd = (int)src.dim();
   switch (src.dtype()) {
     case DType::f32:
-      kernels::cpu::copy_strided(src.data<float>(), src.strides().data(), dst, dst_strides.data(),
-                                 src.shape().data(), nd);
+      kernels::cpu::copy_strided(src.data<float>(), src.strides().data(), dst, dst_strides.data(), src.shape().data(),
+                                 nd);
       break;
     case DType::f64:
-      kernels::cpu::copy_strided(src.data<double>(), src.strides().data(), dst, dst_strides.data(),
-                                 src.shape().data(), nd);
+      kernels::cpu::copy_strided(src.data<double>(), src.strides().data(), dst, dst_strides.data(), src.shape().data(),
+                                 nd);
       break;
     case DType::i32:
-      kernels::cpu::copy_strided(src.data<int32_t>(), src.strides().data(), dst, dst_strides.data(),
-                                 src.shape().data(), nd);
+      kernels::cpu::copy_strided(src.data<int32_t>(), src.strides().data(), dst, dst_strides.data(), src.shape().data(),
+                                 nd);
       break;
   }
 }
@@ -212,15 +207,15 @@ void Tensor::fill_(double value) const {
 }
 
 void Tensor::copy_(const Tensor& src) const {
-  PW_CHECK(src.shape() == shape(), "copy_: source shape ", shape_str(src.shape()),
-           " differs from destination shape ", shape_str(shape()));
+  PW_CHECK(src.shape() == shape(), "copy_: source shape ", shape_str(src.shape()), " differs from destination shape ",
+           shape_str(shape()));
   if (src.device() != device()) {
     copy_(src.detach().to(device()));
     return;
   }
   if (is_gpu(device())) {
-    PW_CHECK(dim() <= kernels::StridedLayout::kMaxDims, "copy_: at most ",
-             kernels::StridedLayout::kMaxDims, " dimensions on ", device().str());
+    PW_CHECK(dim() <= kernels::StridedLayout::kMaxDims, "copy_: at most ", kernels::StridedLayout::kMaxDims,
+             " dimensions on ", device().str());
     kernels::StridedLayout l;
     l.ndim = (int)dim();
     for (int64_t i = 0; i < dim(); ++i) {
@@ -266,12 +261,11 @@ static Shape infer_shape(Shape shape, int64_t numel, const char* op) {
     }
   }
   if (infer >= 0) {
-    PW_CHECK(known > 0 && numel % known == 0, op, ": cannot infer -1 in ", shape_str(shape),
-             " for ", numel, " elements");
+    PW_CHECK(known > 0 && numel % known == 0, op, ": cannot infer -1 in ", shape_str(shape), " for ", numel,
+             " elements");
     shape[infer] = numel / known;
   }
-  PW_CHECK(shape_numel(shape) == numel, op, ": shape ", shape_str(shape), " does not hold ", numel,
-           " elements");
+  PW_CHECK(shape_numel(shape) == numel, op, ": shape ", shape_str(shape), " does not hold ", numel, " elements");
   return shape;
 }
 
@@ -312,14 +306,12 @@ static bool view_strides(const Tensor& t, const Shape& shape, Shape& out) {
 Tensor Tensor::view(const Shape& shape_in) const {
   Shape s = infer_shape(shape_in, numel(), "view");
   Shape st;
-  PW_CHECK(view_strides(*this, s, st), "view: a tensor of shape ", shape_str(shape()),
-           " and strides ", shape_str(strides()), " cannot be viewed as ", shape_str(s),
-           " without a copy; use reshape()");
+  PW_CHECK(view_strides(*this, s, st), "view: a tensor of shape ", shape_str(shape()), " and strides ",
+           shape_str(strides()), " cannot be viewed as ", shape_str(s), " without a copy; use reshape()");
   Shape in_shape = shape();
   Tensor v = make_view(*this, s, st, offset());
-  return record(v, "view", {*this}, [in_shape](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.reshape(in_shape)};
-  });
+  return record(v, "view", {*this},
+                [in_shape](const Tensor& g, const Node&) { return std::vector<Tensor>{g.reshape(in_shape)}; });
 }
 
 Tensor Tensor::reshape(const Shape& shape_in) const {
@@ -344,8 +336,8 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
 }
 
 Tensor Tensor::permute(const std::vector<int64_t>& order) const {
-  PW_CHECK((int64_t)order.size() == dim(), "permute: order has ", order.size(),
-           " entries for a tensor with ", dim(), " dimensions");
+  PW_CHECK((int64_t)order.size() == dim(), "permute: order has ", order.size(), " entries for a tensor with ", dim(),
+           " dimensions");
   Shape s(dim()), st(dim());
   std::vector<int64_t> inverse(dim(), -1);
   for (int64_t i = 0; i < dim(); ++i) {
@@ -356,9 +348,8 @@ Tensor Tensor::permute(const std::vector<int64_t>& order) const {
     st[i] = strides()[d];
   }
   Tensor v = make_view(*this, s, st, offset());
-  return record(v, "permute", {*this}, [inverse](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.permute(inverse)};
-  });
+  return record(v, "permute", {*this},
+                [inverse](const Tensor& g, const Node&) { return std::vector<Tensor>{g.permute(inverse)}; });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -391,8 +382,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
   d = wrap_dim(d, dim(), "select");
-  PW_CHECK(index >= -shape()[d] && index < shape()[d], "select: index ", index,
-           " is out of range for dimension ", d, " of size ", shape()[d]);
+  PW_CHECK(index >= -shape()[d] && index < shape()[d], "select: index ", index, " is out of range for dimension ", d,
+           " of size ", shape()[d]);
   if (index < 0) index += shape()[d];
   return slice(d, index, index + 1).squeeze(d);
 }
@@ -401,9 +392,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 static Tensor reshaped_view(const Tensor& t, Shape s, Shape st, const char* name) {
   Shape in_shape = t.shape();
   Tensor v = make_view(t, std::move(s), std::move(st), t.offset());
-  return record(v, name, {t}, [in_shape](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.reshape(in_shape)};
-  });
+  return record(v, name, {t},
+                [in_shape](const Tensor& g, const Node&) { return std::vector<Tensor>{g.reshape(in_shape)}; });
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -425,31 +415,28 @@ Tensor Tensor::squeeze(int64_t d) const {
 }
 
 Tensor Tensor::expand(const Shape& target) const {
-  PW_CHECK((int64_t)target.size() >= dim(), "expand: cannot expand shape ", shape_str(shape()),
-           " to fewer dimensions ", shape_str(target));
+  PW_CHECK((int64_t)target.size() >= dim(), "expand: cannot expand shape ", shape_str(shape()), " to fewer dimensions ",
+           shape_str(target));
   int64_t lead = (int64_t)target.size() - dim();
-  for (int64_t t : target)
-    PW_CHECK(t >= 0, "expand: negative size in target shape ", shape_str(target));
+  for (int64_t t : target) PW_CHECK(t >= 0, "expand: negative size in target shape ", shape_str(target));
   Shape st(target.size(), 0);
   for (int64_t i = 0; i < dim(); ++i) {
     int64_t t = target[lead + i];
-    if (shape()[i] == t) st[lead + i] = strides()[i];
-    else PW_CHECK(shape()[i] == 1, "expand: cannot expand shape ", shape_str(shape()), " to ",
-                  shape_str(target));
+    if (shape()[i] == t)
+      st[lead + i] = strides()[i];
+    else
+      PW_CHECK(shape()[i] == 1, "expand: cannot expand shape ", shape_str(shape()), " to ", shape_str(target));
   }
   Tensor v = make_view(*this, target, st, offset());
   Shape in_shape = shape();
-  return record(v, "expand", {*this}, [in_shape](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{sum_to(g, in_shape)};
-  });
+  return record(v, "expand", {*this},
+                [in_shape](const Tensor& g, const Node&) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
 }
 
 Tensor Tensor::clone() const {
   Tensor out = Tensor::empty(shape(), dtype(), device());
   out.copy_(*this);
-  return record(out, "clone", {*this}, [](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g};
-  });
+  return record(out, "clone", {*this}, [](const Tensor& g, const Node&) { return std::vector<Tensor>{g}; });
 }
 
 Tensor Tensor::contiguous() const {
@@ -463,9 +450,7 @@ Tensor Tensor::to(DType dt) const {
   out.copy_(*this);
   if (!is_floating(dt) || !is_floating(dtype())) return out;
   DType back = dtype();
-  return record(out, "to", {*this}, [back](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.to(back)};
-  });
+  return record(out, "to", {*this}, [back](const Tensor& g, const Node&) { return std::vector<Tensor>{g.to(back)}; });
 }
 
 Tensor Tensor::to(Device d) const {
@@ -484,24 +469,20 @@ Tensor Tensor::to(Device d) const {
     on_gpu(src.device(), [&](auto tag) { copy_device_to_host(tag, out.raw_data(), src.raw_data(), bytes); });
   }
   Device back = device();
-  return record(out, "to_device", {*this}, [back](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.to(back)};
-  });
+  return record(out, "to_device", {*this},
+                [back](const Tensor& g, const Node&) { return std::vector<Tensor>{g.to(back)}; });
 }
 
 Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), offset()); }
 
 Tensor& Tensor::set_requires_grad(bool r) {
   PW_CHECK(is_leaf(), "set_requires_grad: only leaf tensors can change requires_grad; use detach()");
-  PW_CHECK(!r || is_floating(dtype()), "set_requires_grad: ", dtype_name(dtype()),
-           " tensors cannot require grad");
+  PW_CHECK(!r || is_floating(dtype()), "set_requires_grad: ", dtype_name(dtype()), " tensors cannot require grad");
   impl().requires_grad = r;
   return *this;
 }
 
-void Tensor::backward(const Tensor& grad, bool retain_graph) const {
-  run_backward(*this, grad, retain_graph);
-}
+void Tensor::backward(const Tensor& grad, bool retain_graph) const { run_backward(*this, grad, retain_graph); }
 
 // ---------------------------------------------------------------- printing
 
@@ -512,8 +493,10 @@ std::string Tensor::str(int64_t max_per_dim) const {
   Shape cs = contiguous_strides(shape());
   std::function<void(int64_t, int64_t)> rec = [&](int64_t d, int64_t base) {
     if (d == dim()) {
-      if (dtype() == DType::i32) os << (int64_t)v[base];
-      else os << std::setprecision(5) << v[base];
+      if (dtype() == DType::i32)
+        os << (int64_t)v[base];
+      else
+        os << std::setprecision(5) << v[base];
       return;
     }
     os << "[";

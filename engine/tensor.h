@@ -30,8 +30,8 @@ struct TensorImpl {
   int64_t offset = 0;  // in elements
   DType dtype = DType::f32;
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;   // accumulated gradient of a leaf
-  std::shared_ptr<Node> grad_fn;      // the op that made this tensor (non-leaf)
+  std::shared_ptr<TensorImpl> grad;  // accumulated gradient of a leaf
+  std::shared_ptr<Node> grad_fn;     // the op that made this tensor (non-leaf)
 };
 
 class Tensor {
@@ -43,8 +43,7 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
-                     Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor arange(int64_t n, DType dtype = DType::f32);
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape);
@@ -70,16 +69,17 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_shared() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
-  template <typename T> T* data() const;  // checks dtype; pointer to element 0 of the view
+  template <typename T>
+  T* data() const;  // checks dtype; pointer to element 0 of the view
   void* raw_data() const;
-  double item() const;                    // one-element tensor as double
+  double item() const;                       // one-element tensor as double
   std::vector<float> to_vector_f32() const;  // any dtype, any layout, copied in logical order
   std::vector<double> to_vector_f64() const;
   std::vector<int32_t> to_vector_i32() const;
 
   // ---- views (share storage; differentiable) ----
-  Tensor reshape(const Shape& shape) const;   // -1 allowed once; copies only if it must
-  Tensor view(const Shape& shape) const;      // like reshape, but never copies
+  Tensor reshape(const Shape& shape) const;  // -1 allowed once; copies only if it must
+  Tensor view(const Shape& shape) const;     // like reshape, but never copies
   Tensor flatten(int64_t start = 0, int64_t end = -1) const;
   Tensor transpose(int64_t d0, int64_t d1) const;
   Tensor t() const { return transpose(0, 1); }
@@ -88,16 +88,16 @@ class Tensor {
   Tensor select(int64_t dim, int64_t index) const;  // slice that drops the dim
   Tensor unsqueeze(int64_t d) const;
   Tensor squeeze(int64_t d) const;
-  Tensor expand(const Shape& shape) const;    // broadcast view (stride 0)
-  Tensor contiguous() const;                  // self if already contiguous
-  Tensor clone() const;                       // always a fresh contiguous copy
+  Tensor expand(const Shape& shape) const;  // broadcast view (stride 0)
+  Tensor contiguous() const;                // self if already contiguous
+  Tensor clone() const;                     // always a fresh contiguous copy
   Tensor to(DType dtype) const;
-  Tensor to(Device device) const;             // copies between cpu, simt and cuda
-  Tensor detach() const;                      // same storage, no graph
+  Tensor to(Device device) const;  // copies between cpu, simt and cuda
+  Tensor detach() const;           // same storage, no graph
 
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }
-  Tensor& set_requires_grad(bool r);          // leaves only
+  Tensor& set_requires_grad(bool r);  // leaves only
   bool is_leaf() const { return impl().grad_fn == nullptr; }
   Tensor grad() const { return Tensor(impl().grad); }
   void set_grad(const Tensor& g) { impl().grad = g.impl_; }

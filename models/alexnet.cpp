@@ -10,19 +10,27 @@ using namespace nn;
 
 ModelPtr make_alexnet(const ModelConfig& cfg) {
   auto features = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Conv2d>(cfg.in_channels, 64, 11, 4, 2), std::make_shared<ReLU>(),
+      std::make_shared<Conv2d>(cfg.in_channels, 64, 11, 4, 2),
+      std::make_shared<ReLU>(),
       std::make_shared<MaxPool2d>(3, 2),
-      std::make_shared<Conv2d>(64, 192, 5, 1, 2), std::make_shared<ReLU>(),
+      std::make_shared<Conv2d>(64, 192, 5, 1, 2),
+      std::make_shared<ReLU>(),
       std::make_shared<MaxPool2d>(3, 2),
-      std::make_shared<Conv2d>(192, 384, 3, 1, 1), std::make_shared<ReLU>(),
-      std::make_shared<Conv2d>(384, 256, 3, 1, 1), std::make_shared<ReLU>(),
-      std::make_shared<Conv2d>(256, 256, 3, 1, 1), std::make_shared<ReLU>(),
+      std::make_shared<Conv2d>(192, 384, 3, 1, 1),
+      std::make_shared<ReLU>(),
+      std::make_shared<Conv2d>(384, 256, 3, 1, 1),
+      std::make_shared<ReLU>(),
+      std::make_shared<Conv2d>(256, 256, 3, 1, 1),
+      std::make_shared<ReLU>(),
       std::make_shared<MaxPool2d>(3, 2),
   });
   auto classifier = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Dropout>(dropout_or(cfg, 0.5)), std::make_shared<Linear>(256 * 6 * 6, 4096),
-      std::make_shared<ReLU>(), std::make_shared<Dropout>(dropout_or(cfg, 0.5)),
-      std::make_shared<Linear>(4096, 4096), std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(dropout_or(cfg, 0.5)),
+      std::make_shared<Linear>(256 * 6 * 6, 4096),
+      std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(dropout_or(cfg, 0.5)),
+      std::make_shared<Linear>(4096, 4096),
+      std::make_shared<ReLU>(),
       std::make_shared<Linear>(4096, classes_or(cfg, 1000)),
   });
   return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(6, 6),

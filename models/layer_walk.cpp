@@ -116,17 +116,18 @@ void add_fields(std::vector<LayerInfo>& layers) {
   std::optional<FieldLoss> loss;
   for (LayerInfo& l : layers) {
     if (!loss) loss = extend_field(l, rf);
-    if (loss) l.field_loss = loss;
-    else l.field = rf;
+    if (loss)
+      l.field_loss = loss;
+    else
+      l.field = rf;
   }
 }
 
 void check_sample(const nn::Module& model, const LayerWalk& w, const Shape& sample) {
   const bool tiled = w.form == LayerWalk::Form::tiled;
-  PW_CHECK(sample.size() == (tiled ? 4u : 3u), model.type_name(), ": one sample must be ",
-           tiled ? "T,C,H,W" : "C,H,W", ", got ", shape_str(sample));
-  PW_CHECK(!tiled || sample[0] == w.tiles, model.type_name(), " takes ", w.tiles, " tiles per sample, got ",
-           sample[0]);
+  PW_CHECK(sample.size() == (tiled ? 4u : 3u), model.type_name(), ": one sample must be ", tiled ? "T,C,H,W" : "C,H,W",
+           ", got ", shape_str(sample));
+  PW_CHECK(!tiled || sample[0] == w.tiles, model.type_name(), " takes ", w.tiles, " tiles per sample, got ", sample[0]);
 }
 
 // The flatten or tile join that runs before layer l.
@@ -134,8 +135,8 @@ Tensor before_layer(const LayerInfo& l, const Tensor& x) {
   if (l.flatten_before) return x.flatten(1);
   if (l.join_tiles > 0) {
     const int64_t t = l.join_tiles;
-    PW_CHECK(x.dim() == 2 && x.size(0) % t == 0, l.path, ": expects the features of ", t,
-             " tiles per sample as [N*", t, ", F], got ", shape_str(x.shape()));
+    PW_CHECK(x.dim() == 2 && x.size(0) % t == 0, l.path, ": expects the features of ", t, " tiles per sample as [N*", t,
+             ", F], got ", shape_str(x.shape()));
     return x.reshape({x.size(0) / t, t * x.size(1)});
   }
   return x;

@@ -86,8 +86,8 @@ struct LayerInfo {
 
 struct LayerWalk {
   enum class Form { classifier, tiled, sequential, single };
-  Form form = Form::single;  // FeaturesClassifier, TiledNet, a plain Sequential, any other module
-  int64_t tiles = 1;         // a TiledNet's tiles per sample
+  Form form = Form::single;       // FeaturesClassifier, TiledNet, a plain Sequential, any other module
+  int64_t tiles = 1;              // a TiledNet's tiles per sample
   std::vector<LayerInfo> layers;  // in forward order
 };
 

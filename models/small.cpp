@@ -69,8 +69,12 @@ ModelPtr make_vgg_small(const ModelConfig& cfg) {
   const double p = dropout_or(cfg, 0.5);
   const int64_t hidden = scaled(cfg, 256);
   auto classifier = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Linear>(in * 3 * 3, hidden), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
-      std::make_shared<Linear>(hidden, hidden), std::make_shared<ReLU>(), std::make_shared<Dropout>(p),
+      std::make_shared<Linear>(in * 3 * 3, hidden),
+      std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(p),
+      std::make_shared<Linear>(hidden, hidden),
+      std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(p),
       std::make_shared<Linear>(hidden, classes_or(cfg, 10)),
   });
   return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(3, 3),

@@ -43,8 +43,8 @@ std::string format_summary(const std::vector<LayerSummary>& layers) {
     params += l.parameters;
     macs += l.macs;
   }
-  std::snprintf(buf, sizeof buf, "total: %lld parameters, %lld multiply-adds (%.3f G) per image\n",
-                (long long)params, (long long)macs, macs * 1e-9);
+  std::snprintf(buf, sizeof buf, "total: %lld parameters, %lld multiply-adds (%.3f G) per image\n", (long long)params,
+                (long long)macs, macs * 1e-9);
   return s + buf;
 }
 

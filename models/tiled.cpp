@@ -30,8 +30,8 @@ Tensor TiledNet::tower_forward(const Tensor& x) {
 }
 
 Tensor TiledNet::forward(const Tensor& x) {
-  PW_CHECK(x.dim() == 5 && x.size(1) == tiles, type_, ": input must be [N, ", tiles, ", C, H, W] (",
-           tiles, " tiles per sample), got ", shape_str(x.shape()));
+  PW_CHECK(x.dim() == 5 && x.size(1) == tiles, type_, ": input must be [N, ", tiles, ", C, H, W] (", tiles,
+           " tiles per sample), got ", shape_str(x.shape()));
   const int64_t n = x.size(0);
   Tensor h = tower_forward(x.reshape({n * tiles, x.size(2), x.size(3), x.size(4)}));
   return head->forward(h.reshape({n, tiles * h.size(1)}));

@@ -29,7 +29,8 @@ std::vector<ConvSlot> conv_slots(const nn::Module& m, const char* role) {
       }
     }
   }
-  PW_CHECK(!slots.empty(), "transfer: the ", role, " network (", m.type_name(), ") has no convolutions under 'features'");
+  PW_CHECK(!slots.empty(), "transfer: the ", role, " network (", m.type_name(),
+           ") has no convolutions under 'features'");
   return slots;
 }
 
@@ -48,9 +49,9 @@ TransferResult transfer_features(const nn::Module& src, nn::Module& dst, int64_t
   for (int64_t i = 0; i < n; ++i) {
     const nn::Conv2d &a = *from[i].conv, &b = *to[i].conv;
     const bool fold = from[i].bn && !to[i].bn;
-    PW_CHECK(a.weight.shape() == b.weight.shape() && a.params.groups == b.params.groups,
-             "transfer: ", from[i].path, " weight ", shape_str(a.weight.shape()), " (groups ", a.params.groups,
-             ") does not fit ", to[i].path, " weight ", shape_str(b.weight.shape()), " (groups ", b.params.groups, ")");
+    PW_CHECK(a.weight.shape() == b.weight.shape() && a.params.groups == b.params.groups, "transfer: ", from[i].path,
+             " weight ", shape_str(a.weight.shape()), " (groups ", a.params.groups, ") does not fit ", to[i].path,
+             " weight ", shape_str(b.weight.shape()), " (groups ", b.params.groups, ")");
     // Folding a batch norm produces a bias, so the destination needs one; otherwise biases must match.
     PW_CHECK(fold ? b.bias.defined() : a.bias.defined() == b.bias.defined(), "transfer: ", from[i].path,
              a.bias.defined() ? " has a bias" : " has no bias", fold ? " and is followed by " + from[i].bn_path : "",
@@ -60,11 +61,11 @@ TransferResult transfer_features(const nn::Module& src, nn::Module& dst, int64_t
                " keeps no running statistics, so it cannot be folded into ", to[i].path);
     if (from[i].bn && to[i].bn) {
       const nn::BatchNorm &x = *from[i].bn, &y = *to[i].bn;
-      PW_CHECK(x.num_features == y.num_features && x.affine == y.affine &&
-                   x.track_running_stats == y.track_running_stats,
-               "transfer: ", from[i].bn_path, " (", x.num_features, " features, affine ", x.affine,
-               ", running statistics ", x.track_running_stats, ") does not fit ", to[i].bn_path, " (",
-               y.num_features, ", ", y.affine, ", ", y.track_running_stats, ")");
+      PW_CHECK(
+          x.num_features == y.num_features && x.affine == y.affine && x.track_running_stats == y.track_running_stats,
+          "transfer: ", from[i].bn_path, " (", x.num_features, " features, affine ", x.affine, ", running statistics ",
+          x.track_running_stats, ") does not fit ", to[i].bn_path, " (", y.num_features, ", ", y.affine, ", ",
+          y.track_running_stats, ")");
     }
   }
   TransferResult r;
@@ -75,8 +76,8 @@ TransferResult transfer_features(const nn::Module& src, nn::Module& dst, int64_t
     if (s.bn && !d.bn) {
       const nn::BatchNorm& bn = *s.bn;
       std::vector<double> w = s.conv->weight.to_vector_f64();
-      std::vector<double> b = s.conv->bias.defined() ? s.conv->bias.to_vector_f64()
-                                                     : std::vector<double>(bn.num_features, 0.0);
+      std::vector<double> b =
+          s.conv->bias.defined() ? s.conv->bias.to_vector_f64() : std::vector<double>(bn.num_features, 0.0);
       std::vector<double> mean = bn.running_mean.to_vector_f64(), var = bn.running_var.to_vector_f64();
       std::vector<double> gamma = bn.affine ? bn.weight.to_vector_f64() : std::vector<double>(bn.num_features, 1.0);
       std::vector<double> beta = bn.affine ? bn.bias.to_vector_f64() : std::vector<double>(bn.num_features, 0.0);

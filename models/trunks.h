@@ -12,9 +12,9 @@ namespace pw::models {
 struct CaffeTrunk {
   int64_t conv1_stride = 4;
   int64_t conv1_padding = 0;
-  int64_t groups = 2;             // conv2, conv4, conv5
-  bool pool_before_norm = true;   // CaffeNet; the 2012 paper normalizes first
-  bool batch_norm = false;        // bn3..bn5 without affine, between conv and ReLU (Doersch et al.)
+  int64_t groups = 2;            // conv2, conv4, conv5
+  bool pool_before_norm = true;  // CaffeNet; the 2012 paper normalizes first
+  bool batch_norm = false;       // bn3..bn5 without affine, between conv and ReLU (Doersch et al.)
 };
 std::shared_ptr<nn::Sequential> caffenet_features(int64_t in_channels, const CaffeTrunk& trunk);
 

@@ -31,13 +31,15 @@ ModelPtr make_vgg(int depth, bool batch_norm, const ModelConfig& cfg) {
     in = v;
   }
   auto classifier = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Linear>(512 * 7 * 7, 4096), std::make_shared<ReLU>(),
-      std::make_shared<Dropout>(dropout_or(cfg, 0.5)), std::make_shared<Linear>(4096, 4096),
-      std::make_shared<ReLU>(), std::make_shared<Dropout>(dropout_or(cfg, 0.5)),
+      std::make_shared<Linear>(512 * 7 * 7, 4096),
+      std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(dropout_or(cfg, 0.5)),
+      std::make_shared<Linear>(4096, 4096),
+      std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(dropout_or(cfg, 0.5)),
       std::make_shared<Linear>(4096, classes_or(cfg, 1000)),
   });
-  return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(7, 7),
-                                              "VGG");
+  return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(7, 7), "VGG");
 }
 
 }  // namespace pw::models

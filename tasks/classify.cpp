@@ -24,7 +24,8 @@ void check_record(const RunRecord& r) {
            "; only square inputs are supported");
 }
 
-std::vector<ClassScore> top_classes(const float* p, int64_t classes, int64_t top, const std::vector<std::string>& names) {
+std::vector<ClassScore> top_classes(const float* p, int64_t classes, int64_t top,
+                                    const std::vector<std::string>& names) {
   std::vector<int64_t> order((size_t)classes);
   std::iota(order.begin(), order.end(), 0);
   const int64_t k = std::min(top, classes);
@@ -76,7 +77,8 @@ io::Json classify_json(const ClassifyConfig& c, const ClassifyResult& r) {
       top.push(io::Json::object({{"class", s.index}, {"name", s.name}, {"probability", s.probability}}));
     images.push(io::Json::object({{"file", c.images[i]}, {"top", top}}));
   }
-  return io::Json::object({{"model", r.model}, {"checkpoint", c.source.checkpoint}, {"data", r.data}, {"images", images}});
+  return io::Json::object(
+      {{"model", r.model}, {"checkpoint", c.source.checkpoint}, {"data", r.data}, {"images", images}});
 }
 
 }  // namespace pw::tasks

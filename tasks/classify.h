@@ -26,7 +26,7 @@ struct ClassScore {
 };
 
 struct ClassifyResult {
-  std::string model, data;  // the network, and the data it was trained on
+  std::string model, data;                           // the network, and the data it was trained on
   std::vector<std::vector<ClassScore>> predictions;  // per image, most probable first
 };
 

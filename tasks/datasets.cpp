@@ -43,7 +43,8 @@ Tensor resize_to(const Tensor& images, int64_t size) {
 
 Tensor to_channels(const Tensor& images, int channels) {
   if (channels <= 0 || images.size(1) == channels) return images;
-  PW_CHECK(images.size(1) == 1 && channels == 3, "data: cannot turn ", images.size(1), "-channel images into ", channels);
+  PW_CHECK(images.size(1) == 1 && channels == 3, "data: cannot turn ", images.size(1), "-channel images into ",
+           channels);
   return concat({images, images, images}, 1).contiguous();
 }
 
@@ -57,8 +58,8 @@ void normalize(Dataset& d, const DataOptions& o) {
   if (o.mean.empty() && o.std.empty()) {
     channel_stats(d.train_images, d.mean, d.std);
   } else {
-    PW_CHECK((int64_t)o.mean.size() == c && (int64_t)o.std.size() == c, "data: the normalization has ",
-             o.mean.size(), " means and ", o.std.size(), " standard deviations for ", c, "-channel images");
+    PW_CHECK((int64_t)o.mean.size() == c && (int64_t)o.std.size() == c, "data: the normalization has ", o.mean.size(),
+             " means and ", o.std.size(), " standard deviations for ", c, "-channel images");
     d.mean = o.mean;
     d.std = o.std;
   }
@@ -115,7 +116,8 @@ Dataset load_dataset(const std::string& spec, const DataOptions& o) {
     std::vector<io::Image> train, test;
     std::vector<int32_t> train_y, test_y;
     // Deterministic split: within each class, every k-th image (k = round(1 / test_fraction)) is a test image.
-    const int64_t every = o.test_fraction > 0 && d.kind == "folder" ? std::max<int64_t>(2, std::lround(1 / o.test_fraction)) : 0;
+    const int64_t every =
+        o.test_fraction > 0 && d.kind == "folder" ? std::max<int64_t>(2, std::lround(1 / o.test_fraction)) : 0;
     std::vector<int64_t> seen(std::max<size_t>(1, d.classes.size()), 0);
     for (size_t i = 0; i < loaded.images.size(); ++i) {
       const int32_t label = loaded.labels.empty() ? 0 : loaded.labels[i];

@@ -8,9 +8,9 @@
 //   DIR                   guessed: MNIST files, else class sub-folders, else a flat folder
 //
 // Images come out as f32 [N, C, S, S] tensors normalized by the training set's per-channel
-// mean and standard deviation (or by the ones DataOptions gives). Folder images are shrunk (box-halving, then bilinear) so that
-// the shorter side is S and centre-cropped to S x S; IDX and CIFAR images are resized to S when
-// S differs from their size.
+// mean and standard deviation (or by the ones DataOptions gives). Folder images are shrunk (box-halving, then bilinear)
+// so that the shorter side is S and centre-cropped to S x S; IDX and CIFAR images are resized to S when S differs from
+// their size.
 #pragma once
 #include <string>
 #include <utility>
@@ -21,12 +21,12 @@
 namespace pw::tasks {
 
 struct DataOptions {
-  int64_t image_size = 0;     // S; 0: the dataset's own size (folders: 128)
-  int channels = 0;           // 0: the dataset's (1 for MNIST, 3 otherwise)
-  int64_t limit_train = -1;   // keep the first N (-1: all)
+  int64_t image_size = 0;    // S; 0: the dataset's own size (folders: 128)
+  int channels = 0;          // 0: the dataset's (1 for MNIST, 3 otherwise)
+  int64_t limit_train = -1;  // keep the first N (-1: all)
   int64_t limit_test = -1;
-  bool skip_bad = false;      // folders: skip (and count) images that do not decode
-  double test_fraction = 0.2; // folder:DIR: every k-th image of each class goes to test
+  bool skip_bad = false;       // folders: skip (and count) images that do not decode
+  double test_fraction = 0.2;  // folder:DIR: every k-th image of each class goes to test
   // Normalize with this per-channel mean and std instead of the training images' own (a
   // resumed run uses its checkpoint's, so its inputs are the same numbers). Both or neither.
   std::vector<float> mean, std;
@@ -37,8 +37,8 @@ struct Dataset {
   Tensor train_images, train_labels;  // labels: [N] i32, undefined for unlabeled data
   Tensor test_images, test_labels;    // images:DIR has no test split (undefined)
   std::vector<std::string> classes;
-  std::vector<float> mean, std;       // the normalization that was applied, per channel
-  std::vector<std::string> skipped;   // images left out with skip_bad (one message each)
+  std::vector<float> mean, std;          // the normalization that was applied, per channel
+  std::vector<std::string> skipped;      // images left out with skip_bad (one message each)
   std::vector<std::string> train_paths;  // folder kinds: the file of each training image
   bool labeled() const { return train_labels.defined(); }
 };

@@ -19,13 +19,12 @@ namespace {
 void check_labels(const Tensor& labels, int64_t num_classes) {
   const std::vector<int32_t> v = labels.to_vector_i32();
   for (size_t i = 0; i < v.size(); ++i)
-    PW_CHECK(v[i] >= 0 && v[i] < num_classes, "evaluate: label ", v[i], " of image ", i,
-             " is outside the model's ", num_classes, " classes");
+    PW_CHECK(v[i] >= 0 && v[i] < num_classes, "evaluate: label ", v[i], " of image ", i, " is outside the model's ",
+             num_classes, " classes");
 }
 
 // Adds one batch of logits [B, classes] (cpu, f32) with labels y to the counts.
-void count_batch(const Tensor& logits, const std::vector<int32_t>& y, Evaluation& ev, int64_t& top1,
-                 int64_t& top5) {
+void count_batch(const Tensor& logits, const std::vector<int32_t>& y, Evaluation& ev, int64_t& top1, int64_t& top5) {
   const int64_t classes = ev.classes;
   const float* p = logits.data<float>();
   for (size_t i = 0; i < y.size(); ++i) {
@@ -50,8 +49,8 @@ Evaluation evaluate(nn::Module& model, const Tensor& images, const Tensor& label
                     int64_t num_classes) {
   PW_CHECK(batch_size > 0, "evaluate: batch size must be positive, got ", batch_size);
   PW_CHECK(num_classes > 0, "evaluate: the number of classes must be positive, got ", num_classes);
-  PW_CHECK(images.dim() >= 1 && labels.dim() == 1 && images.size(0) == labels.size(0), "evaluate: ",
-           images.dim() ? images.size(0) : 0, " images but labels of shape ", shape_str(labels.shape()));
+  PW_CHECK(images.dim() >= 1 && labels.dim() == 1 && images.size(0) == labels.size(0),
+           "evaluate: ", images.dim() ? images.size(0) : 0, " images but labels of shape ", shape_str(labels.shape()));
   check_labels(labels, num_classes);
   NoGradGuard no_grad;
   nn::EvalModeScope eval_mode(model);
@@ -98,23 +97,29 @@ EvalResult run_eval(const EvalConfig& c) {
   r.model = loaded.name;
   r.data = choice.spec;
   r.evaluation = evaluate(*loaded.model, data.test_images, data.test_labels, c.batch_size, classes);
-  if ((int64_t)record.classes.size() == classes) r.class_names = record.classes;
-  else if ((int64_t)data.classes.size() == classes) r.class_names = data.classes;
+  if ((int64_t)record.classes.size() == classes)
+    r.class_names = record.classes;
+  else if ((int64_t)data.classes.size() == classes)
+    r.class_names = data.classes;
 
   fs::create_directories(c.out_dir);
   r.picture = (fs::path(c.out_dir) / "confusion.png").string();
   r.json = (fs::path(c.out_dir) / "confusion.json").string();
   const Evaluation& ev = r.evaluation;
   const std::vector<double> cells(ev.confusion.begin(), ev.confusion.end());
-  io::write_png(r.picture, labeled_heatmap(cells, classes, classes, r.class_names, r.class_names, "true",
-                                           "predicted"));
+  io::write_png(r.picture, labeled_heatmap(cells, classes, classes, r.class_names, r.class_names, "true", "predicted"));
   io::Json rows = io::Json::array();
   for (int64_t t = 0; t < classes; ++t)
     rows.push(std::vector<int64_t>(ev.confusion.begin() + t * classes, ev.confusion.begin() + (t + 1) * classes));
-  const io::Json js = io::Json::object(
-      {{"model", r.model}, {"checkpoint", c.source.checkpoint}, {"data", r.data}, {"images", ev.images},
-       {"loss", ev.loss}, {"top1", ev.accuracy}, {"top5", ev.top5}, {"classes", r.class_names},
-       {"confusion", rows}});
+  const io::Json js = io::Json::object({{"model", r.model},
+                                        {"checkpoint", c.source.checkpoint},
+                                        {"data", r.data},
+                                        {"images", ev.images},
+                                        {"loss", ev.loss},
+                                        {"top1", ev.accuracy},
+                                        {"top5", ev.top5},
+                                        {"classes", r.class_names},
+                                        {"confusion", rows}});
   write_file_atomic(r.json, js.dump(io::JsonStyle::indented) + "\n");
   return r;
 }

@@ -59,7 +59,8 @@ Tensor TensorSource::gather(const std::vector<int64_t>& idx) const {
   s[0] = (int64_t)idx.size();
   Tensor out = Tensor::empty(s);
   for (size_t i = 0; i < idx.size(); ++i) {
-    PW_CHECK(idx[i] >= 0 && idx[i] < images_.size(0), "images: index ", idx[i], " out of range (", images_.size(0), ")");
+    PW_CHECK(idx[i] >= 0 && idx[i] < images_.size(0), "images: index ", idx[i], " out of range (", images_.size(0),
+             ")");
     std::copy_n(images_.data<float>() + idx[i] * per, per, out.data<float>() + i * per);
   }
   return out;
@@ -68,8 +69,8 @@ Tensor TensorSource::gather(const std::vector<int64_t>& idx) const {
 FileSource::FileSource(std::vector<std::string> paths, const StreamOptions& o) : paths_(std::move(paths)), options_(o) {
   PW_CHECK(!paths_.empty(), "images: no files to stream");
   PW_CHECK(o.channels == 1 || o.channels == 3, "images: 1 or 3 channels, not ", o.channels);
-  PW_CHECK(o.image_size > 0 && o.workers >= 1 && o.stats_images >= 1, "images: bad stream options (size ",
-           o.image_size, ", workers ", o.workers, ", stats images ", o.stats_images, ")");
+  PW_CHECK(o.image_size > 0 && o.workers >= 1 && o.stats_images >= 1, "images: bad stream options (size ", o.image_size,
+           ", workers ", o.workers, ", stats images ", o.stats_images, ")");
   // Statistics first, with identity normalization.
   const int64_t C = o.channels;
   mean_.assign(C, 0.f);

@@ -38,7 +38,7 @@ class TensorSource final : public ImageSource {
 };
 
 struct StreamOptions {
-  int64_t image_size = 128;    // S: shorter side shrunk to S (box-halving, then bilinear), centre crop
+  int64_t image_size = 128;  // S: shorter side shrunk to S (box-halving, then bilinear), centre crop
   int channels = 3;
   bool skip_bad = false;       // a file that does not decode is replaced by the next good one, counted
   int workers = 2;             // decoding threads per batch

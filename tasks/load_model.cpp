@@ -33,8 +33,9 @@ LoadedModel load_model(const ModelSource& src, int64_t in_channels, const std::s
   }
   std::map<std::string, Tensor> weights;
   if (!src.checkpoint.empty()) weights = io::read_weights(src.checkpoint);
-  PW_CHECK(!out.name.empty(), src.checkpoint.empty() ? command + ": a model name is needed for a random network (--model)"
-                                                     : command + ": '" + src.checkpoint + "' does not name its model: give --model");
+  PW_CHECK(!out.name.empty(), src.checkpoint.empty()
+                                  ? command + ": a model name is needed for a random network (--model)"
+                                  : command + ": '" + src.checkpoint + "' does not name its model: give --model");
   models::ModelConfig mc;
   mc.in_channels = in_channels;
   mc.width = out.width;

@@ -13,12 +13,12 @@
 namespace pw::tasks {
 
 struct ModelSource {
-  std::string checkpoint;       // empty: random initialization (then `model` is needed)
-  std::string model;            // needed for plain weight files and random networks; with a
-                                // checkpoint that records its model, it must agree
-  std::optional<double> width;  // likewise (absent: the record's, else 1)
+  std::string checkpoint;         // empty: random initialization (then `model` is needed)
+  std::string model;              // needed for plain weight files and random networks; with a
+                                  // checkpoint that records its model, it must agree
+  std::optional<double> width;    // likewise (absent: the record's, else 1)
   std::optional<double> dropout;  // every dropout layer's probability (absent: the network's)
-  uint64_t seed = 0;            // initialization of anything the file does not hold
+  uint64_t seed = 0;              // initialization of anything the file does not hold
 };
 
 struct LoadedModel {

@@ -78,8 +78,7 @@ Tensor random_patches(const Tensor& images, int64_t per, int64_t size, Generator
   return out;
 }
 
-PatchQueries random_patch_queries(const Tensor& images, int64_t per, int64_t size, int64_t count,
-                                  uint64_t seed) {
+PatchQueries random_patch_queries(const Tensor& images, int64_t per, int64_t size, int64_t count, uint64_t seed) {
   PW_CHECK(count >= 1, "patches: the number of queries must be positive, got ", count);
   Generator gen(seed, kPatchQueryStream);
   PatchQueries q;
@@ -162,10 +161,15 @@ io::Json neighbors_json(const NeighborsResult& r, const NeighborsConfig& c) {
       list.push(io::Json::array({r.neighbors.index[q][j], r.neighbors.similarity[q][j]}));
     queries.push(io::Json::object({{"neighbors", list}}));
   }
-  io::Json js = io::Json::object({{"model", r.model}, {"checkpoint", c.source.checkpoint},
-                                  {"random", c.source.checkpoint.empty()}, {"layer", r.layer},
-                                  {"data", r.data}, {"patches", c.patch}, {"k", c.k},
-                                  {"seed", (int64_t)c.seed}, {"queries", queries}});
+  io::Json js = io::Json::object({{"model", r.model},
+                                  {"checkpoint", c.source.checkpoint},
+                                  {"random", c.source.checkpoint.empty()},
+                                  {"layer", r.layer},
+                                  {"data", r.data},
+                                  {"patches", c.patch},
+                                  {"k", c.k},
+                                  {"seed", (int64_t)c.seed},
+                                  {"queries", queries}});
   if (r.label_agreement >= 0) js.set("label_agreement", r.label_agreement);
   return js;
 }
@@ -173,10 +177,11 @@ io::Json neighbors_json(const NeighborsResult& r, const NeighborsConfig& c) {
 }  // namespace
 
 NeighborsResult run_neighbors(const NeighborsConfig& c) {
-  PW_CHECK(c.queries >= 1 && c.k >= 1, "neighbors: --queries and --k must be positive, got ", c.queries,
-           " and ", c.k);
-  PW_CHECK(c.patch >= 0 && c.patches_per_image >= 1, "neighbors: --patches must be >= 0 and "
-           "--patches-per-image positive, got ", c.patch, " and ", c.patches_per_image);
+  PW_CHECK(c.queries >= 1 && c.k >= 1, "neighbors: --queries and --k must be positive, got ", c.queries, " and ", c.k);
+  PW_CHECK(c.patch >= 0 && c.patches_per_image >= 1,
+           "neighbors: --patches must be >= 0 and "
+           "--patches-per-image positive, got ",
+           c.patch, " and ", c.patches_per_image);
   const RunRecord record = read_run_record(c.source.checkpoint);
   const DataChoice choice = choose_data(record, c.data, "neighbors");
   const Dataset data = load_dataset(choice.spec, choice.options);

@@ -14,13 +14,14 @@
 namespace pw::tasks {
 
 struct Neighbors {
-  std::vector<std::vector<int64_t>> index;       // per query: the k most similar rows of the base
-  std::vector<std::vector<double>> similarity;   // their cosine similarities, descending
+  std::vector<std::vector<int64_t>> index;      // per query: the k most similar rows of the base
+  std::vector<std::vector<double>> similarity;  // their cosine similarities, descending
 };
 
 // queries [Q, D], base [N, D] (f32, cpu). exclude[q] >= 0 removes that base row from query q's
 // results (a query that is itself in the base).
-Neighbors nearest_neighbors(const Tensor& queries, const Tensor& base, int64_t k, const std::vector<int64_t>& exclude = {});
+Neighbors nearest_neighbors(const Tensor& queries, const Tensor& base, int64_t k,
+                            const std::vector<int64_t>& exclude = {});
 
 // `per` random size x size patches of each image [N, C, H, W] (f32 cpu), image by image: patch i
 // comes from image i / per.
@@ -33,8 +34,7 @@ struct PatchQueries {
   Tensor base, queries;
   std::vector<int64_t> picked;
 };
-PatchQueries random_patch_queries(const Tensor& images, int64_t per, int64_t size, int64_t count,
-                                  uint64_t seed);
+PatchQueries random_patch_queries(const Tensor& images, int64_t per, int64_t size, int64_t count, uint64_t seed);
 
 // The retrieval picture: one row per query (blue frame), then the images of index[q] from `base`,
 // framed green when their label matches the query's and red when not (no frame without labels),

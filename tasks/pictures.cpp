@@ -161,11 +161,11 @@ io::Image labeled_heatmap(const std::vector<double>& values, int64_t rows, int64
   const int64_t margin = 10, gap = 6, line = text_height();
   const int64_t left = margin + (row_title.empty() ? 0 : line + gap) + widest_row + gap;
   const int64_t top = margin, names_height = turned ? widest_col : line;
-  io::Image out = io::Image::filled(3, top + map.height + gap + names_height + (col_title.empty() ? 0 : gap + line) +
-                                           margin, left + map.width + margin, 1.f);
+  io::Image out =
+      io::Image::filled(3, top + map.height + gap + names_height + (col_title.empty() ? 0 : gap + line) + margin,
+                        left + map.width + margin, 1.f);
   for (int64_t k = 0; k < 3; ++k)
-    for (int64_t y = 0; y < map.height; ++y)
-      std::copy_n(&map.at(k, y, 0), map.width, &out.at(k, top + y, left));
+    for (int64_t y = 0; y < map.height; ++y) std::copy_n(&map.at(k, y, 0), map.width, &out.at(k, top + y, left));
   const Rgb black{0, 0, 0}, white{1, 1, 1};
   const int64_t scale = widest_value * 2 + 8 <= cell && text_height(2) + 8 <= cell ? 2 : 1;  // big cells, big text
   for (int64_t r = 0; r < rows; ++r)

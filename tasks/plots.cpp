@@ -61,8 +61,7 @@ struct Frame {
 // Sizes the margins from the labels they hold. x_lo / x_hi matter only without categories.
 Frame layout(const PlotOptions& o, double y_lo, double y_hi, double x_lo, double x_hi,
              const std::vector<std::string>& categories, int64_t pad) {
-  PW_CHECK(o.width >= 160 && o.height >= 120, "plot: the image must be at least 160x120, got ", o.width, "x",
-           o.height);
+  PW_CHECK(o.width >= 160 && o.height >= 120, "plot: the image must be at least 160x120, got ", o.width, "x", o.height);
   const bool fixed = std::isfinite(o.y_min) && std::isfinite(o.y_max);
   PW_CHECK(!fixed || o.y_min < o.y_max, "plot: the fixed y range [", o.y_min, ", ", o.y_max, "] is empty");
   Frame f;
@@ -123,8 +122,7 @@ void draw_frame(io::Image& img, const Frame& f, const PlotOptions& o, bool x_gri
     draw_text(img, (img.width - text_width(o.title, kTitleScale)) / 2, 10, o.title, kInk, kTitleScale);
   if (!o.x_label.empty())
     draw_text(img, (f.left + f.right - text_width(o.x_label)) / 2, img.height - 8 - text_height(), o.x_label, kInk);
-  if (!o.y_label.empty())
-    draw_text_up(img, 10, (f.top + f.bottom - text_width(o.y_label)) / 2, o.y_label, kInk);
+  if (!o.y_label.empty()) draw_text_up(img, 10, (f.top + f.bottom - text_width(o.y_label)) / 2, o.y_label, kInk);
 }
 
 Rgb series_color(Rgb given, size_t i) { return given[0] < 0 ? palette_color(i) : given; }
@@ -240,8 +238,8 @@ bool finite_point(const Series& s, size_t i, double* x, double* y) {
 }  // namespace
 
 std::vector<double> nice_ticks(double lo, double hi, int64_t max_ticks) {
-  PW_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, "nice_ticks: need finite lo <= hi, got [", lo, ", ",
-           hi, "]");
+  PW_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, "nice_ticks: need finite lo <= hi, got [", lo, ", ", hi,
+           "]");
   max_ticks = std::max<int64_t>(2, max_ticks);
   if (hi - lo <= 1e-12 * std::max(std::abs(lo), std::abs(hi))) {
     const double d = lo == 0 ? 1 : 0.1 * std::abs(lo);
@@ -276,10 +274,10 @@ std::string tick_label(double value, double step) {
 }
 
 Rgb palette_color(size_t i) {
-  static const Rgb kTableau[10] = {
-      {0.122f, 0.467f, 0.706f}, {1.000f, 0.498f, 0.055f}, {0.173f, 0.627f, 0.173f}, {0.839f, 0.153f, 0.157f},
-      {0.580f, 0.404f, 0.741f}, {0.549f, 0.337f, 0.294f}, {0.890f, 0.467f, 0.761f}, {0.498f, 0.498f, 0.498f},
-      {0.737f, 0.741f, 0.133f}, {0.090f, 0.745f, 0.812f}};
+  static const Rgb kTableau[10] = {{0.122f, 0.467f, 0.706f}, {1.000f, 0.498f, 0.055f}, {0.173f, 0.627f, 0.173f},
+                                   {0.839f, 0.153f, 0.157f}, {0.580f, 0.404f, 0.741f}, {0.549f, 0.337f, 0.294f},
+                                   {0.890f, 0.467f, 0.761f}, {0.498f, 0.498f, 0.498f}, {0.737f, 0.741f, 0.133f},
+                                   {0.090f, 0.745f, 0.812f}};
   return kTableau[i % 10];
 }
 

@@ -38,7 +38,8 @@ void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std
     const int64_t t = s.jigsaw.tile, per = 9 * ch * t * t;
     x = Tensor::empty({b, 9, ch, t, t});
     for (int64_t i = 0; i < b; ++i)
-      labels[i] = sample_jigsaw(image_of(images, idx[i]), gen, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
+      labels[i] =
+          sample_jigsaw(image_of(images, idx[i]), gen, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
   } else if (s.task == "context") {
     const int64_t p = s.context.patch, per = 2 * ch * p * p;
     x = Tensor::empty({b, 2, ch, p, p});

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
-#include "engine/io/json.h"
 #include "engine/util/files.h"
 #include "engine/util/progress.h"
 #include "tasks/datasets.h"
@@ -175,17 +175,22 @@ ProbeRunResult run_probe(const ProbeRunConfig& c) {
   LoadedModel loaded = load_model(c.source, data.train_images.size(1), "probe");
   r.model = loaded.name;
   loaded.model->to(c.probe.device);
-  const std::vector<ProbePoint> points = c.layer == "all" ? probe_points(*loaded.model)
-                                                          : std::vector<ProbePoint>{find_probe_point(*loaded.model, c.layer)};
+  const std::vector<ProbePoint> points = c.layer == "all"
+                                             ? probe_points(*loaded.model)
+                                             : std::vector<ProbePoint>{find_probe_point(*loaded.model, c.layer)};
   const int64_t classes = (int64_t)std::max<size_t>(data.classes.size(), 2);
-  r.rows = linear_probe(*loaded.model, points, data.train_images, data.train_labels, data.test_images,
-                        data.test_labels, classes, c.probe);
+  r.rows = linear_probe(*loaded.model, points, data.train_images, data.train_labels, data.test_images, data.test_labels,
+                        classes, c.probe);
   if (c.out.empty()) return r;
   std::string lines;
   for (const ProbeResult& row : r.rows)
-    lines += io::Json::object({{"model", r.model}, {"checkpoint", c.source.checkpoint},
-                               {"random", c.source.checkpoint.empty()}, {"data", r.data}, {"layer", row.layer},
-                               {"dims", row.dims}, {"train_accuracy", row.train_accuracy},
+    lines += io::Json::object({{"model", r.model},
+                               {"checkpoint", c.source.checkpoint},
+                               {"random", c.source.checkpoint.empty()},
+                               {"data", r.data},
+                               {"layer", row.layer},
+                               {"dims", row.dims},
+                               {"train_accuracy", row.train_accuracy},
                                {"test_accuracy", row.test_accuracy}})
                  .dump() +
              "\n";

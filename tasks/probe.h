@@ -26,7 +26,7 @@ struct ProbeConfig {
   int64_t batch_size = 256;
   double lr = 1e-3;
   double weight_decay = 1e-4;
-  double svm_c = 1.0;            // svm: weight of the hinge term against ||W||^2 / 2
+  double svm_c = 1.0;  // svm: weight of the hinge term against ||W||^2 / 2
   uint64_t seed = 0;
   Device device = Device::cpu();  // where the linear classifier trains
   bool progress = false;

@@ -22,10 +22,8 @@ namespace {
       PW_FAIL("receptive_field: layer '", layer, "' has no fixed receptive field: ", loss.path, " (", loss.type,
               ") before it has windows that depend on the input size");
     case Why::layout_lost:
-      PW_FAIL("receptive_field: layer '", layer, "' has no spatial layout: ", loss.path, " (", loss.type,
-              ") loses it");
-    case Why::unknown_geometry:
-      break;
+      PW_FAIL("receptive_field: layer '", layer, "' has no spatial layout: ", loss.path, " (", loss.type, ") loses it");
+    case Why::unknown_geometry: break;
   }
   PW_FAIL("receptive_field: cannot follow the field of '", layer, "' through ", loss.path, " (", loss.type,
           "): its geometry is unknown");

@@ -10,7 +10,7 @@
 namespace pw::tasks {
 
 struct Claim {
-  std::string text;      // the claim, as the papers make it
+  std::string text;  // the claim, as the papers make it
   bool holds = false;
   std::string evidence;  // the numbers behind the verdict
 };

@@ -19,15 +19,15 @@ namespace pw::tasks {
 
 struct RunRecord {
   std::string path;
-  bool recorded = false;               // written by `patchwork train` (it holds config.task)
-  std::string task;                    // supervised | rotation | jigsaw | context
-  std::string model;                   // the registry name
-  std::optional<double> width;         // config.width
-  std::string data;                    // the data spec the run trained on
-  std::string data_kind;               // mnist, cifar10, cifar100, folder, images, memory
-  Shape image;                         // C, H, W of the network's inputs (data.image); empty if unknown
-  std::vector<std::string> classes;    // class names (supervised runs)
-  std::vector<float> mean, std;        // the normalization its inputs had
+  bool recorded = false;                      // written by `patchwork train` (it holds config.task)
+  std::string task;                           // supervised | rotation | jigsaw | context
+  std::string model;                          // the registry name
+  std::optional<double> width;                // config.width
+  std::string data;                           // the data spec the run trained on
+  std::string data_kind;                      // mnist, cifar10, cifar100, folder, images, memory
+  Shape image;                                // C, H, W of the network's inputs (data.image); empty if unknown
+  std::vector<std::string> classes;           // class names (supervised runs)
+  std::vector<float> mean, std;               // the normalization its inputs had
   std::map<std::string, std::string> config;  // every config.* string, "config." stripped
 };
 
@@ -49,10 +49,10 @@ void check_agrees(const RunRecord& r, const std::string& command, const std::str
 
 // The data flags of a command that reads data through a network.
 struct DataRequest {
-  std::optional<std::string> data;        // --data, when given
-  std::optional<int64_t> image_size;      // --image-size, when given
-  std::optional<int64_t> limit_train;     // --limit-train (absent: all; must be positive)
-  std::optional<int64_t> limit_test;      // --limit-test, likewise
+  std::optional<std::string> data;     // --data, when given
+  std::optional<int64_t> image_size;   // --image-size, when given
+  std::optional<int64_t> limit_train;  // --limit-train (absent: all; must be positive)
+  std::optional<int64_t> limit_test;   // --limit-test, likewise
   bool skip_bad = false;
   // Whether the command may read other data than the run's (probe and neighbors: measuring
   // features on another dataset is what they are for). Other data is then resized to the
@@ -68,9 +68,9 @@ inline DataRequest other_data_allowed() {
 }
 
 struct DataChoice {
-  std::string spec;      // what load_dataset reads
-  DataOptions options;   // the run's normalization and size when it is the run's data
-  bool runs_data = true; // the data the checkpoint was trained on (or no record to compare with)
+  std::string spec;       // what load_dataset reads
+  DataOptions options;    // the run's normalization and size when it is the run's data
+  bool runs_data = true;  // the data the checkpoint was trained on (or no record to compare with)
 };
 
 // The data a command reads for a checkpoint: the run's own (spec, size, normalization) unless

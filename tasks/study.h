@@ -24,10 +24,10 @@ struct StudyConfig {
   bool progress = true;
 
   // Set from the budget by study_config; each may be changed before run_study.
-  double width = 0.5;              // channel multiplier of alexnet-small and its pretext variants
-  int64_t train_images = 8000;     // Fashion-MNIST training images for supervised and rotation
+  double width = 0.5;           // channel multiplier of alexnet-small and its pretext variants
+  int64_t train_images = 8000;  // Fashion-MNIST training images for supervised and rotation
   int64_t supervised_epochs = 4, rotation_epochs = 2;
-  int64_t tile_images = 3000;      // images (resized to tile_size) for jigsaw and context
+  int64_t tile_images = 3000;  // images (resized to tile_size) for jigsaw and context
   int64_t tile_size = 48;
   int64_t tile_epochs = 2;
   int64_t photo_size = 96, photo_samples = 1024, photo_epochs = 1;
@@ -38,15 +38,15 @@ struct StudyConfig {
 StudyConfig study_config(const std::string& budget);
 
 struct TrunkResult {
-  std::string name;    // supervised, rotation, jigsaw, context, random
-  std::string model;   // registry name
+  std::string name;   // supervised, rotation, jigsaw, context, random
+  std::string model;  // registry name
   std::string checkpoint;
-  std::string task;    // how it was trained
+  std::string task;                          // how it was trained
   double pretext_accuracy = -1, chance = 0;  // held-out accuracy on its own task (-1: none)
   double seconds = 0, samples_per_second = 0;
-  std::vector<double> losses;         // per step (pretext) or per epoch (supervised train loss)
-  std::vector<ProbeResult> probes;    // one per layer
-  double neighbor_agreement = 0;      // fraction of retrieved neighbours with the query's label
+  std::vector<double> losses;       // per step (pretext) or per epoch (supervised train loss)
+  std::vector<ProbeResult> probes;  // one per layer
+  double neighbor_agreement = 0;    // fraction of retrieved neighbours with the query's label
   std::string neighbors_png, filters_png, units_png;
 };
 
@@ -57,10 +57,10 @@ struct StageTime {
 
 struct StudyResult {
   StudyConfig config;
-  std::vector<TrunkResult> trunks;    // supervised, rotation, jigsaw, context, random
+  std::vector<TrunkResult> trunks;        // supervised, rotation, jigsaw, context, random
   std::vector<TrunkResult> photo_trunks;  // jigsaw and context on the photos
   double supervised_test_accuracy = 0;
-  std::vector<std::string> layers;    // conv1 ... fc7: the union of probe layers, in order
+  std::vector<std::string> layers;  // conv1 ... fc7: the union of probe layers, in order
   // conv1 filter similarity: for each trunk, the mean over the supervised network's filters of
   // the best |cosine| with any filter of that trunk (1: the same filters; random gives the floor).
   std::vector<std::pair<std::string, double>> filter_similarity;

@@ -54,7 +54,7 @@ class EpochOrders {
  public:
   EpochOrders(uint64_t seed, int64_t n) : seed_(seed), n_(n), gen_(seed, /*stream=*/1) {}
   const std::vector<int64_t>& of(int64_t epoch) {  // 0-based
-    if (epoch < drawn_ - 1) {  // backwards: start again (the loop never asks)
+    if (epoch < drawn_ - 1) {                      // backwards: start again (the loop never asks)
       gen_ = Generator(seed_, 1);
       drawn_ = 0;
     }

@@ -87,8 +87,7 @@ struct Font {
       for (int r = 0; r < kGlyphHeight; ++r) {
         const char* line = kFont[band * kGlyphHeight + r];
         uint8_t bits = 0;
-        for (int k = 0; k < kGlyphWidth; ++k)
-          bits = uint8_t(bits << 1 | (line[col * (kGlyphWidth + 1) + k] == '#'));
+        for (int k = 0; k < kGlyphWidth; ++k) bits = uint8_t(bits << 1 | (line[col * (kGlyphWidth + 1) + k] == '#'));
         rows[c - kFirst][r] = bits;
       }
     }
@@ -146,17 +145,15 @@ void fill_rect(io::Image& image, int64_t x, int64_t y, int64_t w, int64_t h, Rgb
 
 void draw_text(io::Image& image, int64_t x, int64_t y, const std::string& text, Rgb color, int64_t scale) {
   io::check_image(image, "draw_text");
-  for_each_dot(text, scale,
-               [&](int64_t px, int64_t py) { fill_rect(image, x + px, y + py, scale, scale, color); });
+  for_each_dot(text, scale, [&](int64_t px, int64_t py) { fill_rect(image, x + px, y + py, scale, scale, color); });
 }
 
 void draw_text_up(io::Image& image, int64_t x, int64_t y, const std::string& text, Rgb color, int64_t scale) {
   io::check_image(image, "draw_text_up");
   // Turning counter-clockwise sends the text's (px, py) to (py, width - 1 - px) in the box.
   const int64_t w = text_width(text, scale);
-  for_each_dot(text, scale, [&](int64_t px, int64_t py) {
-    fill_rect(image, x + py, y + w - px - scale, scale, scale, color);
-  });
+  for_each_dot(text, scale,
+               [&](int64_t px, int64_t py) { fill_rect(image, x + py, y + w - px - scale, scale, scale, color); });
 }
 
 }  // namespace pw::tasks

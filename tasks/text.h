@@ -31,8 +31,7 @@ inline int64_t text_height(int64_t scale = 1) { return kGlyphHeight * scale; }
 void draw_text(io::Image& image, int64_t x, int64_t y, const std::string& text, Rgb color, int64_t scale = 1);
 // The same turned 90 degrees counter-clockwise (reading upwards, for y-axis titles): the box is
 // text_height wide and text_width tall, with its top-left corner at (x, y).
-void draw_text_up(io::Image& image, int64_t x, int64_t y, const std::string& text, Rgb color,
-                  int64_t scale = 1);
+void draw_text_up(io::Image& image, int64_t x, int64_t y, const std::string& text, Rgb color, int64_t scale = 1);
 
 // Fills the rectangle [x, x + w) x [y, y + h), clipped to the image.
 void fill_rect(io::Image& image, int64_t x, int64_t y, int64_t w, int64_t h, Rgb color);

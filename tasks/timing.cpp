@@ -136,7 +136,8 @@ TimeResult run_time(const TimeConfig& config) {
   r.config = config;
   TimeConfig& c = r.config;
   if (c.input.empty()) c.input = models::info(c.model).input;
-  PW_CHECK(c.input.size() == 3 || c.input.size() == 4, "time: --input must be C,H,W or T,C,H,W, got ", shape_str(c.input));
+  PW_CHECK(c.input.size() == 3 || c.input.size() == 4, "time: --input must be C,H,W or T,C,H,W, got ",
+           shape_str(c.input));
   if (c.peaks.gflops <= 0 || c.peaks.bandwidth_gbs <= 0) {
     const MachinePeaks measured = measure_machine();
     if (c.peaks.gflops <= 0) c.peaks.gflops = measured.gflops;
@@ -194,7 +195,8 @@ std::string format_time_table(const TimeResult& r) {
   for (const LayerTime& l : r.layers) {
     std::snprintf(line, sizeof line, "%-22s %-18s %-20s %9.3f %9.3f %8.1f %5.1f%% %8.2f %5.1f%% %5.1f%%\n",
                   l.path.c_str(), l.type.c_str(), shape_str(l.output).c_str(), l.forward_ms, l.backward_ms, l.gflops(),
-                  100 * l.gflops() / c.peaks.gflops, l.gbs(), 100 * l.gbs() / c.peaks.bandwidth_gbs, 100 * l.ms() / total);
+                  100 * l.gflops() / c.peaks.gflops, l.gbs(), 100 * l.gbs() / c.peaks.bandwidth_gbs,
+                  100 * l.ms() / total);
     s += line;
   }
   double fwd = 0, bwd = 0;

@@ -22,25 +22,25 @@ namespace pw::tasks {
 
 struct TimeConfig {
   std::string model = "alexnet";
-  double width = 1;           // small networks' width
+  double width = 1;  // small networks' width
   int64_t batch = 16;
-  Shape input;                // one sample C,H,W (T,C,H,W tiled); empty: the network's native size
-  bool train = true;          // false: forward only, in eval mode
+  Shape input;        // one sample C,H,W (T,C,H,W tiled); empty: the network's native size
+  bool train = true;  // false: forward only, in eval mode
   Device device = Device::cpu();
-  int64_t iterations = 5;     // timed runs per measurement (median), after one warm-up
-  MachinePeaks peaks;         // gflops / bandwidth_gbs 0: measured
+  int64_t iterations = 5;  // timed runs per measurement (median), after one warm-up
+  MachinePeaks peaks;      // gflops / bandwidth_gbs 0: measured
   uint64_t seed = 0;
 };
 
 struct LayerTime {
   std::string path, type;
-  Shape output;               // for the whole batch
+  Shape output;  // for the whole batch
   double forward_ms = 0, backward_ms = 0;
   double forward_flops = 0, backward_flops = 0;
   double forward_bytes = 0, backward_bytes = 0;
   double ms() const { return forward_ms + backward_ms; }
-  double gflops() const;      // (forward + backward FLOPs) / (forward + backward time)
-  double gbs() const;         // likewise for bytes
+  double gflops() const;  // (forward + backward FLOPs) / (forward + backward time)
+  double gbs() const;     // likewise for bytes
 };
 
 struct StepTime {
@@ -49,11 +49,11 @@ struct StepTime {
 };
 
 struct TimeResult {
-  TimeConfig config;          // with the input and the peaks resolved
+  TimeConfig config;  // with the input and the peaks resolved
   std::vector<LayerTime> layers;
   StepTime step;
-  double step_flops = 0;      // the layers' forward (and backward) FLOPs
-  double layers_ms() const;   // the sum over layers
+  double step_flops = 0;     // the layers' forward (and backward) FLOPs
+  double layers_ms() const;  // the sum over layers
   double images_per_second() const;
 };
 

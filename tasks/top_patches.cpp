@@ -48,8 +48,7 @@ TopPatches top_patches(nn::Module& model, const std::string& layer, const std::v
              ", expected [N, C, H, W]");
     const int64_t C = out.size(1), h = out.size(2), w = out.size(3);
     for (int64_t u : units)
-      PW_CHECK(u >= 0 && u < C, "top_patches: unit ", u, " out of range; layer ", tp.layer, " has ", C,
-               " channels");
+      PW_CHECK(u >= 0 && u < C, "top_patches: unit ", u, " out of range; layer ", tp.layer, " has ", C, " channels");
     const std::vector<float> v = out.to_vector_f32();
     for (size_t j = 0; j < units.size(); ++j) {
       std::vector<TopPatch>& best = tp.best[j];

@@ -20,7 +20,7 @@ struct TopPatch {
 };
 
 struct TopPatches {
-  std::string layer;    // the layer path read (resolve_layer)
+  std::string layer;  // the layer path read (resolve_layer)
   ReceptiveField field;
   std::vector<int64_t> units;               // channel indices, as asked
   std::vector<std::vector<TopPatch>> best;  // per unit: at most k images, largest activation first

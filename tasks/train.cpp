@@ -62,7 +62,8 @@ std::vector<float> floats_of(const io::Checkpoint& ck, const std::string& key) {
   const auto it = ck.config.find(key);
   PW_CHECK(it != ck.config.end(), "train: the checkpoint does not record '", key, "'; start a new run with --force");
   std::vector<float> v;
-  for (const io::JsonValue& x : io::parse_json(it->second, "the checkpoint's " + key).items) v.push_back(std::stof(x.text));
+  for (const io::JsonValue& x : io::parse_json(it->second, "the checkpoint's " + key).items)
+    v.push_back(std::stof(x.text));
   return v;
 }
 
@@ -93,8 +94,8 @@ void check_data(const TrainConfig& c, const TrainData& d) {
   PW_CHECK(d.train_labels.defined() && !d.classes.empty(), "train: supervised training needs labeled data; '", c.data,
            "' (", d.kind, ") has no labels (folder:DIR has one sub-folder per class)");
   const Shape s = d.train->image_shape();
-  PW_CHECK(c.crop_padding < std::min(s[1], s[2]), "train: --crop-padding ", c.crop_padding, " must be below the image size ",
-           s[1], "x", s[2]);
+  PW_CHECK(c.crop_padding < std::min(s[1], s[2]), "train: --crop-padding ", c.crop_padding,
+           " must be below the image size ", s[1], "x", s[2]);
 }
 
 std::string json_text(const io::Json& j) { return j.dump(io::JsonStyle::compact); }
@@ -160,10 +161,11 @@ std::vector<Permutation> permutation_set(const TrainConfig& c) {
   const std::string saved = c.out_dir.empty() ? "" : in_out(c, "permutations.txt");
   std::vector<Permutation> perms =
       c.resume && !saved.empty() && fs::exists(saved) ? load_permutations(saved)
-      : !c.permutation_file.empty()                   ? load_permutations(c.permutation_file)
-      : make_permutation_set(c.permutations, c.seed,
-                             c.permutation_criterion == "max-min" ? PermutationCriterion::max_min
-                                                                  : PermutationCriterion::max_average);
+      : !c.permutation_file.empty()
+          ? load_permutations(c.permutation_file)
+          : make_permutation_set(c.permutations, c.seed,
+                                 c.permutation_criterion == "max-min" ? PermutationCriterion::max_min
+                                                                      : PermutationCriterion::max_average);
   if (!saved.empty()) {
     fs::create_directories(c.out_dir);
     save_permutations(saved, perms);
@@ -217,7 +219,8 @@ LoopConfig loop_config(const TrainConfig& c, const io::Checkpoint* ck) {
   l.progress = c.progress;
   l.detect_anomaly = c.detect_anomaly;
   l.label = c.task + " " + c.model;
-  l.notes = {{"device", c.device.str()}, {"threads", std::to_string(num_threads())},
+  l.notes = {{"device", c.device.str()},
+             {"threads", std::to_string(num_threads())},
              {"nesterov", c.optimizer == "sgd" && c.momentum > 0 ? "true" : "false"}};
   return l;
 }
@@ -231,17 +234,32 @@ void write_summary(const TrainResult& r, const TrainData& d) {
   if (c.out_dir.empty()) return;
   io::Json epochs = io::Json::array();
   for (const EpochRecord& e : r.loop.epochs) {
-    io::Json row = io::Json::object({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy}});
+    io::Json row =
+        io::Json::object({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy}});
     if (e.evaluated) row.set("test_loss", e.eval.loss).set("test_accuracy", e.eval.accuracy);
     epochs.push(row.set("seconds", e.seconds));
   }
-  io::Json s = io::Json::object(
-      {{"task", c.task}, {"model", c.model}, {"data", c.data}, {"data_kind", d.kind}, {"classes", r.class_names},
-       {"outputs", r.classes}, {"status", status_of(r.loop.stop)}, {"steps", r.loop.steps},
-       {"total_steps", r.loop.total_steps}, {"epochs", *c.epochs}, {"batch_size", c.batch_size},
-       {"optimizer", c.optimizer}, {"lr", c.lr}, {"schedule", c.schedule}, {"seed", c.seed}, {"device", c.device.str()},
-       {"threads", num_threads()}, {"parameters", r.parameters}, {"train_seconds", r.loop.train_seconds},
-       {"samples_per_second", r.loop.samples_per_second}, {"checkpoint", r.checkpoint}});
+  io::Json s = io::Json::object({{"task", c.task},
+                                 {"model", c.model},
+                                 {"data", c.data},
+                                 {"data_kind", d.kind},
+                                 {"classes", r.class_names},
+                                 {"outputs", r.classes},
+                                 {"status", status_of(r.loop.stop)},
+                                 {"steps", r.loop.steps},
+                                 {"total_steps", r.loop.total_steps},
+                                 {"epochs", *c.epochs},
+                                 {"batch_size", c.batch_size},
+                                 {"optimizer", c.optimizer},
+                                 {"lr", c.lr},
+                                 {"schedule", c.schedule},
+                                 {"seed", c.seed},
+                                 {"device", c.device.str()},
+                                 {"threads", num_threads()},
+                                 {"parameters", r.parameters},
+                                 {"train_seconds", r.loop.train_seconds},
+                                 {"samples_per_second", r.loop.samples_per_second},
+                                 {"checkpoint", r.checkpoint}});
   if (r.evaluated) s.set("test_loss", r.last.loss).set("test_accuracy", r.last.accuracy);
   s.set("ranks", r.ranks);
   if (r.ranks > 1) {  // rank 0's view (tasks/data_parallel.h)
@@ -261,12 +279,15 @@ void write_summary(const TrainResult& r, const TrainData& d) {
 void print_header(const TrainConfig& c, const TrainData& d, const Built& b) {
   if (!c.progress) return;
   const Shape s = d.train->image_shape();
-  std::fprintf(stderr, "train: %s %s on %s (%s: %lld training images %lldx%lldx%lld, %lld test, %lld outputs), %s, %d threads%s%s\n",
-               c.task.c_str(), c.model.c_str(), c.data.c_str(), d.kind.c_str(), (long long)d.train->size(),
-               (long long)s[0], (long long)s[1], (long long)s[2],
-               (long long)(d.test_images.defined() ? d.test_images.size(0) : 0), (long long)b.outputs,
-               c.device.str().c_str(), num_threads(), c.out_dir.empty() ? "" : ", output in ", c.out_dir.c_str());
-  if (!d.skipped.empty()) std::fprintf(stderr, "train: %zu images skipped (first: %s)\n", d.skipped.size(), d.skipped[0].c_str());
+  std::fprintf(
+      stderr,
+      "train: %s %s on %s (%s: %lld training images %lldx%lldx%lld, %lld test, %lld outputs), %s, %d threads%s%s\n",
+      c.task.c_str(), c.model.c_str(), c.data.c_str(), d.kind.c_str(), (long long)d.train->size(), (long long)s[0],
+      (long long)s[1], (long long)s[2], (long long)(d.test_images.defined() ? d.test_images.size(0) : 0),
+      (long long)b.outputs, c.device.str().c_str(), num_threads(), c.out_dir.empty() ? "" : ", output in ",
+      c.out_dir.c_str());
+  if (!d.skipped.empty())
+    std::fprintf(stderr, "train: %zu images skipped (first: %s)\n", d.skipped.size(), d.skipped[0].c_str());
   for (const std::string& line : b.transfer) std::fprintf(stderr, "from %s: %s\n", c.init_from.c_str(), line.c_str());
 }
 
@@ -331,8 +352,8 @@ TrainResult train(const TrainConfig& asked, const TrainData* data) {
     check_train_config(c);
   }
   if (data) return train_on(c, *data, ck ? &*ck : nullptr);
-  const TrainData loaded = ck ? load_train_data(c, floats_of(*ck, "data.mean"), floats_of(*ck, "data.std"))
-                              : load_train_data(c);
+  const TrainData loaded =
+      ck ? load_train_data(c, floats_of(*ck, "data.mean"), floats_of(*ck, "data.std")) : load_train_data(c);
   return train_on(c, loaded, ck ? &*ck : nullptr);
 }
 

@@ -30,51 +30,51 @@ namespace pw::tasks {
 
 struct TrainConfig {
   // ---- the run (recorded in the checkpoint; --resume reads them back) ----
-  std::string task = "supervised";      // supervised | rotation | jigsaw | context
-  std::string model;                    // empty: fmnist-cnn, rotation-alexnet-small, jigsaw-small, context-small
-  double width = 1;                     // the small networks' channel multiplier
-  std::optional<double> dropout;        // every dropout layer's probability; absent: the network's
-  std::optional<int64_t> fc6;           // jigsaw networks' per-tile fc6; absent: the network's
-  bool batch_norm = true;               // false: --no-batch-norm (context nets, jigsaw-small)
-  bool sync_batch_norm = false;         // mpirun -np N: batch norm over every rank's rows
-  std::string data = "fashion-mnist";   // tasks::load_dataset's spec
-  std::optional<int64_t> image_size;    // resize to this square first; absent: as they are (folders: 128)
-  std::optional<int64_t> limit_train;   // the first N training images; absent: all
-  std::optional<int64_t> limit_test;    // the first N test images; absent: all
-  bool skip_bad = false;                // skip images that do not decode
-  bool stream = false;                  // folder:/images: decode each batch's files on demand
-  int64_t crop_padding = 0;             // supervised: random crops with this padding (0: none)
-  bool flip = false;                    // supervised: random horizontal flips
-  std::optional<int64_t> epochs;        // absent: 3 supervised, 1 pretext
+  std::string task = "supervised";           // supervised | rotation | jigsaw | context
+  std::string model;                         // empty: fmnist-cnn, rotation-alexnet-small, jigsaw-small, context-small
+  double width = 1;                          // the small networks' channel multiplier
+  std::optional<double> dropout;             // every dropout layer's probability; absent: the network's
+  std::optional<int64_t> fc6;                // jigsaw networks' per-tile fc6; absent: the network's
+  bool batch_norm = true;                    // false: --no-batch-norm (context nets, jigsaw-small)
+  bool sync_batch_norm = false;              // mpirun -np N: batch norm over every rank's rows
+  std::string data = "fashion-mnist";        // tasks::load_dataset's spec
+  std::optional<int64_t> image_size;         // resize to this square first; absent: as they are (folders: 128)
+  std::optional<int64_t> limit_train;        // the first N training images; absent: all
+  std::optional<int64_t> limit_test;         // the first N test images; absent: all
+  bool skip_bad = false;                     // skip images that do not decode
+  bool stream = false;                       // folder:/images: decode each batch's files on demand
+  int64_t crop_padding = 0;                  // supervised: random crops with this padding (0: none)
+  bool flip = false;                         // supervised: random horizontal flips
+  std::optional<int64_t> epochs;             // absent: 3 supervised, 1 pretext
   std::optional<int64_t> samples_per_epoch;  // pretext; absent: one per training image
-  int64_t batch_size = 64;              // images per step (rotation turns each into 4 inputs)
-  std::string optimizer = "sgd";        // sgd (Nesterov when momentum > 0) | adam | adamw
+  int64_t batch_size = 64;                   // images per step (rotation turns each into 4 inputs)
+  std::string optimizer = "sgd";             // sgd (Nesterov when momentum > 0) | adam | adamw
   double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
-  std::string schedule;                 // optim::make_schedule spec; empty: onecycle supervised, cosine pretext
-  std::optional<double> clip_grad_norm; // clip the total gradient norm; absent: off
-  uint64_t seed = 0;                    // initialization, shuffling, sampling, augmentation, dropout
-  std::string init_from;                // supervised fine-tuning: copy this checkpoint's convolutions first
-  std::optional<int64_t> transfer_layers;  // how many (absent: all that fit)
-  bool freeze = false;                  // keep the copied layers fixed
+  std::string schedule;                       // optim::make_schedule spec; empty: onecycle supervised, cosine pretext
+  std::optional<double> clip_grad_norm;       // clip the total gradient norm; absent: off
+  uint64_t seed = 0;                          // initialization, shuffling, sampling, augmentation, dropout
+  std::string init_from;                      // supervised fine-tuning: copy this checkpoint's convolutions first
+  std::optional<int64_t> transfer_layers;     // how many (absent: all that fit)
+  bool freeze = false;                        // keep the copied layers fixed
   std::optional<int64_t> patch, gap, jitter;  // context sampler; absent: scaled to the image size
-  std::string color_defense = "auto";   // context: none | project | drop | auto (project for colour)
-  double pixelate = 0;                  // context: probability of pixelating a patch
-  std::optional<int64_t> grid, tile;    // jigsaw sampler; absent: scaled to the image size
-  double grayscale = 0.3;               // jigsaw: fraction of images made gray
-  int64_t permutations = 100;           // jigsaw: size of the permutation set
+  std::string color_defense = "auto";         // context: none | project | drop | auto (project for colour)
+  double pixelate = 0;                        // context: probability of pixelating a patch
+  std::optional<int64_t> grid, tile;          // jigsaw sampler; absent: scaled to the image size
+  double grayscale = 0.3;                     // jigsaw: fraction of images made gray
+  int64_t permutations = 100;                 // jigsaw: size of the permutation set
   std::string permutation_criterion = "max-average";  // or max-min
-  std::string permutation_file;         // jigsaw: load the set from this file
-  int64_t eval_images = 1000;           // pretext accuracy on up to this many held-out images
+  std::string permutation_file;                       // jigsaw: load the set from this file
+  int64_t eval_images = 1000;                         // pretext accuracy on up to this many held-out images
 
   // ---- this invocation (not part of the run) ----
-  std::string out_dir;                  // checkpoint, metrics.jsonl, summary.json, permutations.txt
-  bool resume = false;                  // continue the run in out_dir
-  bool force = false;                   // start a new run in an out_dir that is not empty
-  std::optional<int64_t> stop_after;    // stop after this many steps in total (with a checkpoint)
+  std::string out_dir;                // checkpoint, metrics.jsonl, summary.json, permutations.txt
+  bool resume = false;                // continue the run in out_dir
+  bool force = false;                 // start a new run in an out_dir that is not empty
+  std::optional<int64_t> stop_after;  // stop after this many steps in total (with a checkpoint)
   std::optional<int64_t> checkpoint_every;
-  int64_t log_every = 10;               // metrics.jsonl: a step record every this many steps
-  int workers = 2;                      // --stream: decoding threads
-  bool detect_anomaly = false;          // name the first op that makes a non-finite value (slow)
+  int64_t log_every = 10;       // metrics.jsonl: a step record every this many steps
+  int workers = 2;              // --stream: decoding threads
+  bool detect_anomaly = false;  // name the first op that makes a non-finite value (slow)
   Device device = Device::cpu();
   bool progress = true;
   // Data-parallel runs (mpirun -np N): gradient bucket size in MiB; 0: one all-reduce after backward.
@@ -104,13 +104,13 @@ void apply_settings_record(TrainConfig& config, const std::map<std::string, std:
 
 // The training data of a run: images in memory or streamed from files, already normalized.
 struct TrainData {
-  std::string kind;                          // mnist, cifar10, cifar100, folder, images, memory
+  std::string kind;  // mnist, cifar10, cifar100, folder, images, memory
   std::shared_ptr<const ImageSource> train;
-  Tensor train_labels;                       // [N] i32; undefined when unlabeled
-  Tensor test_images, test_labels;           // may be undefined
-  std::vector<std::string> classes;          // class names (empty when unlabeled)
-  std::vector<float> mean, std;              // the normalization applied, per channel
-  std::vector<std::string> skipped;          // files left out with skip_bad
+  Tensor train_labels;               // [N] i32; undefined when unlabeled
+  Tensor test_images, test_labels;   // may be undefined
+  std::vector<std::string> classes;  // class names (empty when unlabeled)
+  std::vector<float> mean, std;      // the normalization applied, per channel
+  std::vector<std::string> skipped;  // files left out with skip_bad
 };
 
 // Loads config.data as the config says; `mean`/`std` given (a resumed run's): normalize
@@ -119,16 +119,16 @@ TrainData load_train_data(const TrainConfig& config, const std::vector<float>& m
                           const std::vector<float>& std = {});
 
 struct TrainResult {
-  TrainConfig config;         // the run, defaults resolved (after --resume: the checkpoint's)
-  LoopResult loop;            // losses, epochs, steps, time, how it stopped
-  bool evaluated = false;     // the last evaluation (supervised: the test split; pretext: the
-  Evaluation last;            // pretext task on held-out images)
-  int64_t classes = 0;        // outputs of the network
+  TrainConfig config;      // the run, defaults resolved (after --resume: the checkpoint's)
+  LoopResult loop;         // losses, epochs, steps, time, how it stopped
+  bool evaluated = false;  // the last evaluation (supervised: the test split; pretext: the
+  Evaluation last;         // pretext task on held-out images)
+  int64_t classes = 0;     // outputs of the network
   std::vector<std::string> class_names;
   int64_t parameters = 0;
   std::vector<std::string> transfer;  // fine-tuning: one line per copied convolution
   HammingStats permutation_stats;     // jigsaw
-  std::string checkpoint;     // its path (empty without out_dir)
+  std::string checkpoint;             // its path (empty without out_dir)
   std::shared_ptr<nn::Module> model;  // trained, in eval mode, on the training device
   int ranks = 1;                      // mpirun -np N: N (parameters checked identical on every rank)
   DataParallelTimes data_parallel;    // rank 0's times, when ranks > 1

@@ -37,10 +37,12 @@ TrainData stream_data(const TrainConfig& c, const std::vector<float>& mean, cons
       (held_out ? test_y : train_y).push_back(list.labels[i]);
     }
   }
-  if (c.limit_train && (int64_t)train.size() > *c.limit_train) train.resize(*c.limit_train), train_y.resize(train.size());
+  if (c.limit_train && (int64_t)train.size() > *c.limit_train)
+    train.resize(*c.limit_train), train_y.resize(train.size());
   const int64_t limit = c.limit_test.value_or(1000);
   if ((int64_t)test.size() > limit) test.resize(limit), test_y.resize(limit);
-  auto source = mean.empty() ? std::make_shared<FileSource>(train, so) : std::make_shared<FileSource>(train, so, mean, std);
+  auto source =
+      mean.empty() ? std::make_shared<FileSource>(train, so) : std::make_shared<FileSource>(train, so, mean, std);
   d.mean = source->mean();
   d.std = source->std();
   if (!train_y.empty()) d.train_labels = Tensor::from_vector(train_y, {(int64_t)train_y.size()});

@@ -37,7 +37,8 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSettings& o, std
   if (o.name == "sgd")
     return std::make_unique<optim::SGD>(std::move(params), o.lr, o.momentum, o.weight_decay, o.momentum > 0);
   if (o.name == "adam") return std::make_unique<optim::Adam>(std::move(params), o.lr, 0.9, 0.999, 1e-8, o.weight_decay);
-  if (o.name == "adamw") return std::make_unique<optim::AdamW>(std::move(params), o.lr, 0.9, 0.999, 1e-8, o.weight_decay);
+  if (o.name == "adamw")
+    return std::make_unique<optim::AdamW>(std::move(params), o.lr, 0.9, 0.999, 1e-8, o.weight_decay);
   PW_FAIL("train: --optimizer ", o.name, " is not known (sgd, adam or adamw)");
 }
 
@@ -114,7 +115,8 @@ class Loop {
   Loop(const LoopConfig& c, TrainingTask& t) : c_(c), task_(t) {
     PW_CHECK(t.model && t.batch && t.steps_per_epoch > 0, "train: the task has no model, batches or steps");
     PW_CHECK(c.epochs > 0, "train: --epochs must be positive, got ", c.epochs);
-    PW_CHECK(!c.stop_after || *c.stop_after > 0, "train: --stop-after must be positive, got ", c.stop_after.value_or(0));
+    PW_CHECK(!c.stop_after || *c.stop_after > 0, "train: --stop-after must be positive, got ",
+             c.stop_after.value_or(0));
     PW_CHECK(!c.checkpoint_every || *c.checkpoint_every > 0, "train: --checkpoint-every must be positive, got ",
              c.checkpoint_every.value_or(0));
     PW_CHECK(c.log_every > 0, "train: --log-every must be positive, got ", c.log_every);
@@ -160,8 +162,10 @@ class Loop {
                 "buffer, say) failed; ",
                 memory_in_use_text(), ". Try a smaller --batch-size or --image-size");
       }
-      if (step_ % task_.steps_per_epoch == 0) end_epoch();
-      else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0) save();
+      if (step_ % task_.steps_per_epoch == 0)
+        end_epoch();
+      else if (c_.checkpoint_every && step_ % *c_.checkpoint_every == 0)
+        save();
       if (interrupted()) break;
     }
     if (next.valid()) next.wait();
@@ -180,7 +184,9 @@ class Loop {
  private:
   // Ctrl-C; data-parallel: on any rank as of the last step, so that every rank stops at the same step.
   bool interrupted() const { return c_.data_parallel ? any_interrupted_ : InterruptScope::interrupted(); }
-  int64_t epoch_of(int64_t step) const { return step / task_.steps_per_epoch + 1; }  // 1-based, of the step after `step`
+  int64_t epoch_of(int64_t step) const {
+    return step / task_.steps_per_epoch + 1;
+  }  // 1-based, of the step after `step`
 
   void restore(const io::Checkpoint& ck) {
     std::vector<std::string> keys;
@@ -246,15 +252,19 @@ class Loop {
     tally_.seconds += secs;
     const bool epoch_end = step_ % task_.steps_per_epoch == 0;
     if (step_ % c_.log_every == 0 || epoch_end || step_ == end_) {
-      io::Json rec = io::Json::object({{"step", step_}, {"epoch", epoch_of(step_ - 1)}, {"loss", loss},
+      io::Json rec = io::Json::object({{"step", step_},
+                                       {"epoch", epoch_of(step_ - 1)},
+                                       {"loss", loss},
                                        {"accuracy", s.count ? (double)s.correct / (double)s.count : 0.0},
                                        {"lr", opt_->lr()}});
       if (c_.optimizer.clip_grad_norm) rec.set("grad_norm", grad_norm);
       metrics_->write(rec);
     }
     progress_->update(step_ - r_.first_step,
-                      {{"epoch", (double)epoch_of(step_ - 1)}, {"loss", tally_.loss_sum / (double)tally_.count},
-                       {"acc", (double)tally_.correct / (double)tally_.count}, {"lr", opt_->lr()}},
+                      {{"epoch", (double)epoch_of(step_ - 1)},
+                       {"loss", tally_.loss_sum / (double)tally_.count},
+                       {"acc", (double)tally_.correct / (double)tally_.count},
+                       {"lr", opt_->lr()}},
                       r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0);
   }
 
@@ -313,8 +323,8 @@ class Loop {
       e.evaluated = true;
       task_.model->restore_training_modes(modes);
     }
-    io::Json rec = io::Json::object({{"epoch", e.epoch}, {"step", e.step}, {"train_loss", e.train_loss},
-                                     {"train_accuracy", e.train_accuracy}});
+    io::Json rec = io::Json::object(
+        {{"epoch", e.epoch}, {"step", e.step}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy}});
     char text[160];
     std::snprintf(text, sizeof text, "epoch %lld/%lld: train loss %.4f, accuracy %.4f", (long long)e.epoch,
                   (long long)c_.epochs, e.train_loss, e.train_accuracy);

@@ -76,7 +76,7 @@ class DataParallel;  // tasks/data_parallel.h
 struct OptimizerSettings {
   std::string name = "sgd";  // sgd (Nesterov momentum when momentum > 0) | adam | adamw
   double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
-  std::string schedule = "cosine";  // optim::make_schedule's spec, over the whole run
+  std::string schedule = "cosine";       // optim::make_schedule's spec, over the whole run
   std::optional<double> clip_grad_norm;  // clip the total gradient norm to this; absent: off
 };
 
@@ -97,7 +97,7 @@ struct LoopConfig {
   int64_t log_every = 10;                    // a metrics record every this many steps
   Device device = Device::cpu();
   bool progress = true;
-  std::string label = "train";               // the progress bar's
+  std::string label = "train";  // the progress bar's
   // Data-parallel training (tasks/data_parallel.h): this rank's rows of every batch, gradients
   // summed over the ranks, evaluation and files on rank 0 only (the caller gives the other ranks
   // no out_dir and no progress). Null: one process.
@@ -117,12 +117,12 @@ struct EpochRecord {
 enum class StopReason { finished, stop_after, interrupted };
 
 struct LoopResult {
-  std::vector<double> losses;       // every step of this run (after a resume: from where it resumed)
-  int64_t first_step = 0;           // where this run started (0, or the checkpoint's step)
+  std::vector<double> losses;          // every step of this run (after a resume: from where it resumed)
+  int64_t first_step = 0;              // where this run started (0, or the checkpoint's step)
   int64_t steps = 0, total_steps = 0;  // steps: reached, counting those before a resume
-  std::vector<EpochRecord> epochs;  // the epochs this run completed
-  double train_seconds = 0;         // in training steps (not evaluation, not checkpoints)
-  double samples_per_second = 0;    // examples (one label each) per second of train_seconds
+  std::vector<EpochRecord> epochs;     // the epochs this run completed
+  double train_seconds = 0;            // in training steps (not evaluation, not checkpoints)
+  double samples_per_second = 0;       // examples (one label each) per second of train_seconds
   StopReason stop = StopReason::finished;
   bool stopped() const { return stop != StopReason::finished; }
 };

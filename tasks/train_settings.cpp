@@ -64,7 +64,8 @@ struct Entry {
 
 template <class T>
 Entry entry(const char* key, const char* flag, T TrainConfig::*member) {
-  return {{key, flag}, [member](const TrainConfig& c) { return text(c.*member); },
+  return {{key, flag},
+          [member](const TrainConfig& c) { return text(c.*member); },
           [member, key](TrainConfig& c, const std::string& s) { parse(key, s, c.*member); }};
 }
 
@@ -176,14 +177,21 @@ void check_task_flags(const TrainConfig& c) {
   const TrainConfig d;
   const bool supervised = c.task == "supervised";
   auto set = [&](const char* key, bool differs) { return differs || c.given.count(key) > 0; };
-  const std::pair<const char*, bool> supervised_only[] = {
-      {"init_from", !c.init_from.empty()}, {"transfer_layers", c.transfer_layers.has_value()},
-      {"freeze", c.freeze}, {"crop_padding", c.crop_padding != 0}, {"flip", c.flip}};
+  const std::pair<const char*, bool> supervised_only[] = {{"init_from", !c.init_from.empty()},
+                                                          {"transfer_layers", c.transfer_layers.has_value()},
+                                                          {"freeze", c.freeze},
+                                                          {"crop_padding", c.crop_padding != 0},
+                                                          {"flip", c.flip}};
   const std::pair<const char*, bool> pretext_only[] = {
-      {"samples_per_epoch", c.samples_per_epoch.has_value()}, {"patch", c.patch.has_value()},
-      {"gap", c.gap.has_value()}, {"jitter", c.jitter.has_value()},
-      {"color_defense", c.color_defense != d.color_defense}, {"pixelate", c.pixelate != d.pixelate},
-      {"grid", c.grid.has_value()}, {"tile", c.tile.has_value()}, {"grayscale", c.grayscale != d.grayscale},
+      {"samples_per_epoch", c.samples_per_epoch.has_value()},
+      {"patch", c.patch.has_value()},
+      {"gap", c.gap.has_value()},
+      {"jitter", c.jitter.has_value()},
+      {"color_defense", c.color_defense != d.color_defense},
+      {"pixelate", c.pixelate != d.pixelate},
+      {"grid", c.grid.has_value()},
+      {"tile", c.tile.has_value()},
+      {"grayscale", c.grayscale != d.grayscale},
       {"permutations", c.permutations != d.permutations},
       {"permutation_criterion", c.permutation_criterion != d.permutation_criterion},
       {"permutation_file", !c.permutation_file.empty()}};
@@ -193,12 +201,13 @@ void check_task_flags(const TrainConfig& c) {
     return std::string(key);
   };
   for (const auto& [key, differs] : supervised_only)
-    PW_CHECK(supervised || !set(key, differs), "train: --", flag_of(key), " applies to supervised training, not to the ",
-             c.task, " task");
+    PW_CHECK(supervised || !set(key, differs), "train: --", flag_of(key),
+             " applies to supervised training, not to the ", c.task, " task");
   for (const auto& [key, differs] : pretext_only)
     PW_CHECK(!supervised || !set(key, differs), "train: --", flag_of(key),
              " applies to the pretext tasks (rotation, jigsaw, context), not to supervised training");
-  PW_CHECK(!c.init_from.empty() || (!c.transfer_layers && !c.freeze), "train: --transfer-layers and --freeze need --init-from");
+  PW_CHECK(!c.init_from.empty() || (!c.transfer_layers && !c.freeze),
+           "train: --transfer-layers and --freeze need --init-from");
   PW_CHECK(!c.flip || c.data.rfind("mnist:", 0) != 0, "train: --flip on '", c.data,
            "': a mirrored digit is not the same digit (flips suit fashion-mnist, CIFAR and photos)");
 }

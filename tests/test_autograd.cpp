@@ -190,7 +190,7 @@ TEST(Autograd, ClearErrors) {
   EXPECT_NO_THROW(z.backward());
   EXPECT_THROW(exp(x).backward(), Error);  // not a scalar and no upstream gradient
   Tensor plain = Tensor::ones({2});
-  EXPECT_THROW(plain.backward(), Error);   // does not require grad
+  EXPECT_THROW(plain.backward(), Error);            // does not require grad
   EXPECT_THROW(y.set_requires_grad(false), Error);  // not a leaf
 }
 
@@ -199,9 +199,8 @@ TEST(Gradcheck, CatchesAWrongBackward) {
   auto wrong_square = [](const std::vector<Tensor>& v) {
     Tensor x = v[0];
     Tensor out = mul(x.detach(), x.detach());
-    return record(out, "wrong_square", {x}, [xd = x.detach()](const Tensor& g, const Node&) {
-      return std::vector<Tensor>{mul(g, xd)};
-    });
+    return record(out, "wrong_square", {x},
+                  [xd = x.detach()](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, xd)}; });
   };
   EXPECT_FALSE(gradcheck(wrong_square, {random_input({4}, 20, 0.5, 1.5)}));
 }

@@ -34,8 +34,7 @@ std::string error_of(F&& f) {
   if (message.empty()) return ::testing::AssertionFailure() << "no pw::Error was thrown";
   for (const auto& p : parts)
     if (message.find(p) == std::string::npos)
-      return ::testing::AssertionFailure()
-             << "the message \"" << message << "\" does not mention \"" << p << "\"";
+      return ::testing::AssertionFailure() << "the message \"" << message << "\" does not mention \"" << p << "\"";
   return ::testing::AssertionSuccess();
 }
 #define EXPECT_ERROR(stmt, ...) EXPECT_TRUE(mentions(error_of([&] { stmt; }), {__VA_ARGS__}))
@@ -47,8 +46,7 @@ std::string read_file(const fs::path& p) {
 
 // Linear + BatchNorm1d + ReLU + Linear: "0.weight", "0.bias", "1.weight", "1.bias",
 // "1.running_mean", "1.running_var", "3.weight", "3.bias".
-std::shared_ptr<nn::Sequential> make_model(int64_t in = 5, int64_t hidden = 8, int64_t out = 3,
-                                           bool relu = true) {
+std::shared_ptr<nn::Sequential> make_model(int64_t in = 5, int64_t hidden = 8, int64_t out = 3, bool relu = true) {
   auto m = std::make_shared<nn::Sequential>();
   m->push_back(std::make_shared<nn::Linear>(in, hidden));
   m->push_back(std::make_shared<nn::BatchNorm1d>(hidden));
@@ -208,8 +206,7 @@ TEST_F(Checkpoint, CheckpointOfAnotherModelChangesNothing) {
   // Other names: without the ReLU the last Linear is "2", so "3.*" is unexpected and "2.*" missing.
   auto other = make_model(5, 8, 3, /*relu=*/false);
   before = snapshot(*other);
-  EXPECT_ERROR(io::restore_checkpoint(ckpt, *other, nullptr, nullptr), "missing", "2.weight", "unexpected",
-               "3.weight");
+  EXPECT_ERROR(io::restore_checkpoint(ckpt, *other, nullptr, nullptr), "missing", "2.weight", "unexpected", "3.weight");
   EXPECT_EQ(snapshot(*other), before);
 
   // The right model, but another kind of optimizer: refused before anything is loaded.
@@ -255,8 +252,7 @@ TEST_F(Checkpoint, BadMetadataIsAnError) {
   EXPECT_ERROR(io::read_checkpoint(file), "'step'", "negative");
   write({{"step", "1"}, {"rng.seed", "1"}, {"rng.stream", "0"}}, tensors);
   EXPECT_ERROR(io::read_checkpoint(file), "generator state is incomplete");
-  write({{"step", "1"}, {"rng.seed", "1"}, {"rng.stream", "0"}, {"rng.offset", "18446744073709551616"}},
-        tensors);
+  write({{"step", "1"}, {"rng.seed", "1"}, {"rng.stream", "0"}, {"rng.offset", "18446744073709551616"}}, tensors);
   EXPECT_ERROR(io::read_checkpoint(file), "'rng.offset'", "18446744073709551616");
   write({{"step", "1"}}, {{"model.w", Tensor::ones({2})}, {"stray", Tensor::ones({1})}});
   EXPECT_ERROR(io::read_checkpoint(file), "unexpected tensor 'stray'");

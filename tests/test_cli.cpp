@@ -2,17 +2,17 @@
 // JSON file the commands write read back with the strict reader.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <csignal>
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "tests/support/cli.h"
@@ -54,9 +54,11 @@ TEST(Cli, HelpListsCommands) {
 // Every command builds its flags when asked for help, so a flag declared twice (an error in
 // tools/args.cpp) fails here.
 TEST(Cli, EveryCommandDeclaresItsFlagsOnce) {
-  for (const char* cmd : {"devices", "models", "summary", "forward", "train", "train --task jigsaw", "probe",
-                          "eval", "neighbors", "study", "viz filters", "viz class", "viz unit", "viz saliency",
-                          "viz guided", "viz deconv", "viz invert", "viz dream", "viz top-patches", "viz sheet"}) {
+  for (const char* cmd :
+       {"devices",         "models",       "summary",    "forward",    "train",       "train --task jigsaw",
+        "probe",           "eval",         "neighbors",  "study",      "viz filters", "viz class",
+        "viz unit",        "viz saliency", "viz guided", "viz deconv", "viz invert",  "viz dream",
+        "viz top-patches", "viz sheet"}) {
     const Result r = run(std::string(cmd) + " --help");
     EXPECT_EQ(r.status, 0) << cmd << "\n" << r.out;
     EXPECT_NE(r.out.find("usage: patchwork"), std::string::npos) << cmd << "\n" << r.out;
@@ -127,8 +129,8 @@ TEST(Cli, ForwardWritesLogitsLossAndGradients) {
   Result missing = run("forward --model vgg-small --output " + out);
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.out.find("--weights is required"), std::string::npos) << missing.out;
-  Result wrong_model = run("forward --model alexnet-small --width 0.125 --weights " + fx + ".weights.safetensors --input " +
-                           fx + ".input.safetensors --output " + out);
+  Result wrong_model = run("forward --model alexnet-small --width 0.125 --weights " + fx +
+                           ".weights.safetensors --input " + fx + ".input.safetensors --output " + out);
   EXPECT_NE(wrong_model.status, 0);
   EXPECT_EQ(count_lines(wrong_model.out), 1) << wrong_model.out;
   EXPECT_NE(wrong_model.out.find("missing"), std::string::npos) << wrong_model.out;
@@ -243,10 +245,11 @@ TEST(Cli, TrainingOutputsAreStrictJson) {
     const Result r = run(args + few);
     ASSERT_EQ(r.status, 0) << args << "\n" << r.out;
   }
-  EXPECT_EQ(strict_json_files(out),
-            (std::vector<std::string>{"eval/confusion.json", "neighbors/neighbors.json", "probe.jsonl",
-                                      "rotation/checkpoint.safetensors", "rotation/metrics.jsonl", "rotation/summary.json",
-                                      "train/checkpoint.safetensors", "train/metrics.jsonl", "train/summary.json"}));
+  EXPECT_EQ(
+      strict_json_files(out),
+      (std::vector<std::string>{"eval/confusion.json", "neighbors/neighbors.json", "probe.jsonl",
+                                "rotation/checkpoint.safetensors", "rotation/metrics.jsonl", "rotation/summary.json",
+                                "train/checkpoint.safetensors", "train/metrics.jsonl", "train/summary.json"}));
   const pw::io::JsonValue eval = pw::io::parse_json(pw::testing::read_text(out + "/eval/confusion.json"), "eval");
   EXPECT_EQ(pw::testing::json_member(eval, "checkpoint").text, out + "/train/checkpoint.safetensors");
   std::filesystem::remove_all(out);
@@ -269,11 +272,9 @@ TEST(Cli, VizSidecarsAreStrictJson) {
   }
   EXPECT_EQ(strict_json_files(out),
             (std::vector<std::string>{"class.json", "deconv.json", "dream.json", "filters.json", "guided.json",
-                                      "invert.json", "saliency.json", "sheet.json", "top-patches.json",
-                                      "unit.json"}));
+                                      "invert.json", "saliency.json", "sheet.json", "top-patches.json", "unit.json"}));
   for (const char* method : {"class", "sheet"}) {
-    const pw::io::JsonValue js =
-        pw::io::parse_json(pw::testing::read_text(out + "/" + method + ".json"), method);
+    const pw::io::JsonValue js = pw::io::parse_json(pw::testing::read_text(out + "/" + method + ".json"), method);
     EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(js, "flags"), "out").text, out) << method;
   }
   std::filesystem::remove_all(out);
@@ -291,7 +292,8 @@ TEST(Cli, TrainsSupervisedOnCifarAndOnAFolderWithTheirClasses) {
                      kSmall + " --out " + out);
   ASSERT_EQ(cifar.status, 0) << cifar.out;
   EXPECT_NE(cifar.out.find("classes (10): airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"),
-            std::string::npos) << cifar.out;
+            std::string::npos)
+      << cifar.out;
   EXPECT_NE(cifar.out.find("supervised vgg-small: 5 of 5 steps"), std::string::npos) << cifar.out;
   const pw::io::JsonValue summary = pw::io::parse_json(pw::testing::read_text(out + "/summary.json"), "summary.json");
   EXPECT_EQ(pw::testing::json_member(summary, "classes").items.size(), 10u);
@@ -322,7 +324,8 @@ TEST(Cli, TrainRunsRememberTheirSettings) {
   Result contradiction = run("train --resume --out " + out + " --batch-size 4 --quiet");
   EXPECT_NE(contradiction.status, 0);
   EXPECT_NE(contradiction.out.find("--batch-size gives batch_size '4' but the run in '" + out + "' has '8'"),
-            std::string::npos) << contradiction.out;
+            std::string::npos)
+      << contradiction.out;
   // --resume with nothing else continues the run.
   Result resumed = run("train --resume --out " + out + " --quiet --threads 1");
   ASSERT_EQ(resumed.status, 0) << resumed.out;
@@ -355,9 +358,10 @@ TEST(Cli, TrainSizesThatMakeNoSenseAreOneLineErrors) {
 TEST(Cli, CtrlCSavesACheckpointAndExits130) {
   const std::string out = scratch("ctrl_c"), log = out + ".log";
   const std::string data = "cifar10:" + cifar_dir();
-  const std::vector<std::string> argv_s = {PW_CLI_PATH, "train", "--task", "rotation", "--data", data, "--epochs", "400",
-                                           "--width", "0.25", "--batch-size", "8", "--threads", "1", "--device", "cpu",
-                                           "--log-every", "1", "--quiet", "--out", out};
+  const std::vector<std::string> argv_s = {PW_CLI_PATH, "train", "--task",   "rotation", "--data",       data,
+                                           "--epochs",  "400",   "--width",  "0.25",     "--batch-size", "8",
+                                           "--threads", "1",     "--device", "cpu",      "--log-every",  "1",
+                                           "--quiet",   "--out", out};
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -404,8 +408,8 @@ TEST(Cli, CtrlCSavesACheckpointAndExits130) {
 TEST(Cli, TimePrintsEveryLayerAndTheStep) {
   Result r = run("time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --peak-gflops 100 --bandwidth 10");
   ASSERT_EQ(r.status, 0) << r.out;
-  for (const char* part : {"features.0 ", "sum of layers", "step: forward+loss", "images/s",
-                           "machine: FMA peak 100.0 GFLOP/s"})
+  for (const char* part :
+       {"features.0 ", "sum of layers", "step: forward+loss", "images/s", "machine: FMA peak 100.0 GFLOP/s"})
     EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
   Result bad = run("time --mode sideways");
   EXPECT_EQ(bad.status, 1);

@@ -49,9 +49,7 @@ const Runs& runs() {
 
 const std::string kQuick = " --threads 1 --device cpu";
 
-pw::io::JsonValue read_json(const std::string& path) {
-  return pw::io::parse_json(pw::testing::read_text(path), path);
-}
+pw::io::JsonValue read_json(const std::string& path) { return pw::io::parse_json(pw::testing::read_text(path), path); }
 
 // 2000 training and 2000 test images: enough work for a large network to be interrupted in.
 const std::string& large_cifar() {
@@ -89,9 +87,9 @@ TEST(CliCheckpoints, EvalReadsTheRunsDataAndClasses) {
 TEST(CliCheckpoints, FlagsThatContradictTheRecordNameBothValues) {
   const Runs& r = runs();
   const std::string eval = "eval --checkpoint " + r.classifier + kQuick + " --out " + r.work + "/eval_bad";
-  expect_one_line_error(eval + " --data cifar10:/elsewhere",
-                        "--data cifar10:/elsewhere contradicts the checkpoint '" + r.classifier +
-                            "', which records data folder:" + r.photos);
+  expect_one_line_error(eval + " --data cifar10:/elsewhere", "--data cifar10:/elsewhere contradicts the checkpoint '" +
+                                                                 r.classifier +
+                                                                 "', which records data folder:" + r.photos);
   expect_one_line_error(eval + " --image-size 64", "--image-size 64 contradicts the checkpoint");
   expect_one_line_error(eval + " --image-size 64", "which records image-size 32");
   expect_one_line_error(eval + " --width 0.5", "--width 0.5 contradicts the checkpoint");
@@ -162,8 +160,9 @@ TEST(CliCheckpoints, ProbeAndNeighborsRunOnTheRunsOwnData) {
   EXPECT_EQ(pw::testing::json_member(pw::io::parse_json(pw::testing::read_text(lines), lines), "data").text,
             "cifar10:" + pw::testing::cifar_dir());
   // Other labeled data is what probes are for: it is resized to the network's input.
-  const pw::testing::CliResult other = run_cli("probe --checkpoint " + r.classifier + kQuick +
-                                               " --layer features.0 --epochs 1 --data cifar10:" + pw::testing::cifar_dir());
+  const pw::testing::CliResult other =
+      run_cli("probe --checkpoint " + r.classifier + kQuick +
+              " --layer features.0 --epochs 1 --data cifar10:" + pw::testing::cifar_dir());
   EXPECT_EQ(other.status, 0) << other.out;
 
   const pw::testing::CliResult n = run_cli("neighbors --checkpoint " + r.rotation + kQuick +
@@ -181,11 +180,10 @@ TEST(CliCheckpoints, ForwardBuildsTheNetworkTheCheckpointRecords) {
       run_cli("forward --weights " + r.classifier + " --input " + input + " --output " + output);
   ASSERT_EQ(f.status, 0) << f.out;
   EXPECT_EQ(pw::io::read_safetensors(output).tensors.at("logits").size(1), 2);
-  expect_one_line_error("forward --weights " + r.classifier + " --input " + input + " --output " + output +
-                            " --width 1",
-                        "--width 1 contradicts the checkpoint");
-  expect_one_line_error("forward --weights " + r.classifier + " --input " + input + " --output " + output +
-                            " --fc6 64",
+  expect_one_line_error(
+      "forward --weights " + r.classifier + " --input " + input + " --output " + output + " --width 1",
+      "--width 1 contradicts the checkpoint");
+  expect_one_line_error("forward --weights " + r.classifier + " --input " + input + " --output " + output + " --fc6 64",
                         "--fc6 is read from the checkpoint");
 }
 
@@ -201,8 +199,7 @@ TEST(CliCheckpoints, CtrlCEndsEveryCommandWith130) {
       {"eval", "--random", "--model", "vgg16", "--data", "cifar10:" + large_cifar(), "--threads", "1", "--out",
        r.work + "/eval_random"},
       {"neighbors", "--random", "--model", "vgg16", "--layer", "features.28", "--data", "cifar10:" + large_cifar(),
-       "--threads", "1", "--out",
-       r.work + "/neighbors_random"}};
+       "--threads", "1", "--out", r.work + "/neighbors_random"}};
   for (const std::vector<std::string>& args : commands) {
     EXPECT_EQ(pw::testing::interrupt_cli(args, 1500, log), 130) << args[0] << "\n" << pw::testing::read_text(log);
   }

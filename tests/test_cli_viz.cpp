@@ -201,7 +201,8 @@ TEST(CliViz, FlagsThatContradictTheRecordNameBothValues) {
   const std::string random = " --random --model alexnet-small --width 0.25" + kQuick + " --out " + r.work + "/bad";
   expect_one_line_error("viz class --iterations 1 --image-size 0" + random,
                         "viz class: --image-size must be positive, got 0");
-  expect_one_line_error("viz unit --iterations 1 --channels 0" + random, "viz unit: --channels must be positive, got 0");
+  expect_one_line_error("viz unit --iterations 1 --channels 0" + random,
+                        "viz unit: --channels must be positive, got 0");
   expect_one_line_error("viz dream --image x.png --mean 0.1,0.2" + random,
                         "viz dream: --mean needs 1 value (the network has 1 input channel), got 2");
 }

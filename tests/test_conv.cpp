@@ -14,19 +14,18 @@
 #include "tests/support/gradcheck.h"
 
 using namespace pw;
-using pw::testing::expect_error;
 using pw::testing::all_close;
+using pw::testing::expect_error;
 using pw::testing::gradcheck;
 using pw::testing::random_input;
 
 namespace {
 
-using pw::testing::ConvCase;
 using pw::testing::conv_cases;
+using pw::testing::ConvCase;
 using pw::testing::P;
 
 Tensor f64(std::vector<double> v, const Shape& s) { return Tensor::from_vector(v, s); }
-
 
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
   return (in + 2 * pad - d * (k - 1) - 1) / s + 1;
@@ -44,10 +43,8 @@ TEST(Conv2d, HandComputedThreeByThree) {
       // A 3x3 box of ones with padding 1: each output is the sum of its neighbourhood, + 0.5.
       Tensor ones = Tensor::ones({1, 1, 3, 3}, dt), b = Tensor::full({1}, 0.5, dt);
       Tensor y = conv2d(xs, ones, b, {.pad_h = 1, .pad_w = 1});
-      EXPECT_EQ(y.to_vector_f64(),
-                (std::vector<double>{12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5}));
-      Tensor y2 =
-          conv2d(xs, ones, Tensor(), {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
+      EXPECT_EQ(y.to_vector_f64(), (std::vector<double>{12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5}));
+      Tensor y2 = conv2d(xs, ones, Tensor(), {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
       EXPECT_EQ(y2.shape(), (Shape{1, 1, 2, 2}));
       EXPECT_EQ(y2.to_vector_f64(), (std::vector<double>{12, 16, 24, 28}));
       // Cross-correlation, not convolution: kernel [[0, 1], [0, 0]] picks x[i, j+1].
@@ -77,14 +74,12 @@ TEST(Conv2d, HandComputedBackward) {
 TEST(Conv2d, OutputShapes) {
   // AlexNet conv1: 224 -> 55 with k11 s4 p2; VGG 3x3 p1 keeps the size.
   Tensor x = Tensor::zeros({1, 3, 224, 224});
-  EXPECT_EQ(conv2d(x, Tensor::zeros({2, 3, 11, 11}), Tensor(),
-                   {.stride_h = 4, .stride_w = 4, .pad_h = 2, .pad_w = 2})
+  EXPECT_EQ(conv2d(x, Tensor::zeros({2, 3, 11, 11}), Tensor(), {.stride_h = 4, .stride_w = 4, .pad_h = 2, .pad_w = 2})
                 .shape(),
             (Shape{1, 2, 55, 55}));
-  EXPECT_EQ(conv2d(Tensor::zeros({2, 3, 13, 13}), Tensor::zeros({4, 3, 3, 3}), Tensor(),
-                   {.pad_h = 1, .pad_w = 1})
-                .shape(),
-            (Shape{2, 4, 13, 13}));
+  EXPECT_EQ(
+      conv2d(Tensor::zeros({2, 3, 13, 13}), Tensor::zeros({4, 3, 3, 3}), Tensor(), {.pad_h = 1, .pad_w = 1}).shape(),
+      (Shape{2, 4, 13, 13}));
 }
 
 // Gradient checks in f64 for every configuration, on the reference path (automatic picks it
@@ -120,8 +115,7 @@ TEST(Conv2d, NonContiguousInputs) {
   Tensor wbig = random_input({3, 4, 3, 3}, 6, -1, 1, false);
   Tensor w = wbig.slice(1, 1, 3);
   Conv2dParams p{.pad_h = 1, .pad_w = 1};
-  EXPECT_TRUE(all_close(conv2d(xt, w, Tensor(), p),
-                        conv2d(xt.contiguous(), w.contiguous(), Tensor(), p), 1e-14));
+  EXPECT_TRUE(all_close(conv2d(xt, w, Tensor(), p), conv2d(xt.contiguous(), w.contiguous(), Tensor(), p), 1e-14));
 }
 
 // ---------------------------------------------------------------- fast f32 vs reference
@@ -169,10 +163,9 @@ TEST(Conv2d, Im2colKernelsMatchDirectOnAwkwardSizes) {
     const kernels::ConvGeometry s{c.N, c.C, c.H, c.W, c.O, c.kh, c.kw, Ho, Wo, p.stride_h, p.stride_w,
                              p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
     // clang-format on
-    const size_t nx = c.N * c.C * c.H * c.W, nw = c.O * (c.C / p.groups) * c.kh * c.kw,
-                 ny = c.N * c.O * Ho * Wo;
-    std::vector<float> x = random_floats(nx, rng), w = random_floats(nw, rng),
-                       b = random_floats(c.O, rng), dy = random_floats(ny, rng);
+    const size_t nx = c.N * c.C * c.H * c.W, nw = c.O * (c.C / p.groups) * c.kh * c.kw, ny = c.N * c.O * Ho * Wo;
+    std::vector<float> x = random_floats(nx, rng), w = random_floats(nw, rng), b = random_floats(c.O, rng),
+                       dy = random_floats(ny, rng);
     const float* bias = c.bias ? b.data() : nullptr;
     // Every output buffer starts as NaN, so an element a kernel forgets stays NaN and fails.
     std::vector<float> y_ref(ny, kNaN), y_fast(ny, kNaN);

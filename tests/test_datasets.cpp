@@ -36,10 +36,10 @@ std::string error_of(F f) {
   return "<no error>";
 }
 
-#define EXPECT_ERROR_HAS(expr, ...)                                                 \
-  do {                                                                              \
-    const std::string message_ = error_of([&] { (void)(expr); });                   \
-    for (const std::string& part_ : std::vector<std::string>{__VA_ARGS__})          \
+#define EXPECT_ERROR_HAS(expr, ...)                                                                   \
+  do {                                                                                                \
+    const std::string message_ = error_of([&] { (void)(expr); });                                     \
+    for (const std::string& part_ : std::vector<std::string>{__VA_ARGS__})                            \
       EXPECT_NE(message_.find(part_), std::string::npos) << "'" << part_ << "' not in: " << message_; \
   } while (0)
 
@@ -73,8 +73,7 @@ class Datasets : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) /
-           ("pw_datasets_" + std::to_string(getpid()) + "_" + info->name());
+    dir_ = fs::path(::testing::TempDir()) / ("pw_datasets_" + std::to_string(getpid()) + "_" + info->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -351,8 +350,8 @@ TEST_F(Datasets, ImageFolderMapsSortedClasses) {
   png("stray.png", 3, 4, 4, 7);  // directly in the root: ignored
   const ImageList list = list_image_folder(dir_.string());
   EXPECT_EQ(list.classes, (std::vector<std::string>{"Apple", "mid", "zebra"}));
-  EXPECT_EQ(list.paths, (std::vector<std::string>{path("Apple/deep/x.png"), path("Apple/y.png"),
-                                                  path("mid/z.bmp.png"), path("zebra/A.PNG"), path("zebra/b.png")}));
+  EXPECT_EQ(list.paths, (std::vector<std::string>{path("Apple/deep/x.png"), path("Apple/y.png"), path("mid/z.bmp.png"),
+                                                  path("zebra/A.PNG"), path("zebra/b.png")}));
   EXPECT_EQ(list.labels, (std::vector<int32_t>{0, 0, 1, 2, 2}));
 }
 

@@ -80,8 +80,11 @@ TEST(DecisionReplay, MismatchedRunsAreErrors) {
   }
   {  // another op
     ReplayDecisions replay(tape);
-    expect_error([] { max_pool2d(Tensor::zeros({1, 1, 2, 2}), kPair); },
-                 "decision 1 was recorded by relu with shape [4], replayed by max_pool2d");
+    expect_error(
+        [] {
+          max_pool2d(Tensor::zeros({1, 1, 2, 2}), kPair);
+        },
+        "decision 1 was recorded by relu with shape [4], replayed by max_pool2d");
   }
   {  // another shape
     ReplayDecisions replay(tape);

@@ -88,12 +88,18 @@ TEST(Evaluate, TopOneTopFiveConfusionAndLossByHand) {
 TEST(Evaluate, LabelsOutsideTheClassesAreErrorsBeforeThePass) {
   auto lin = three_class_linear();
   const Tensor x = Tensor::zeros({2, 2});
-  expect_error([&] { tasks::evaluate(*lin, x, Tensor::from_vector(std::vector<int32_t>{0, 3}, {2}), 8, 3); },
-               "label 3 of image 1 is outside the model's 3 classes");
+  expect_error(
+      [&] {
+        tasks::evaluate(*lin, x, Tensor::from_vector(std::vector<int32_t>{0, 3}, {2}), 8, 3);
+      },
+      "label 3 of image 1 is outside the model's 3 classes");
   expect_error([&] { tasks::evaluate(*lin, x, Tensor::from_vector(std::vector<int32_t>{0}, {1}), 8, 3); },
                "2 images but labels of shape [1]");
-  expect_error([&] { tasks::evaluate(*lin, x, Tensor::from_vector(std::vector<int32_t>{0, 1}, {2}), 0, 3); },
-               "batch size must be positive");
+  expect_error(
+      [&] {
+        tasks::evaluate(*lin, x, Tensor::from_vector(std::vector<int32_t>{0, 1}, {2}), 0, 3);
+      },
+      "batch size must be positive");
 }
 
 TEST(Evaluate, RunEvalWritesThePictureAndTheJson) {
@@ -145,8 +151,8 @@ TEST(Neighbors, RunNeighborsOnImagesAndOnPatches) {
   c.patches_per_image = 3;
   c.queries = 5;
   r = tasks::run_neighbors(c);
-  const tasks::PatchQueries pq = tasks::random_patch_queries(
-      tasks::load_dataset(*c.data.data, sized(28)).train_images, 3, 12, 5, c.seed);
+  const tasks::PatchQueries pq =
+      tasks::random_patch_queries(tasks::load_dataset(*c.data.data, sized(28)).train_images, 3, 12, 5, c.seed);
   ASSERT_EQ(r.neighbors.index.size(), 5u);
   for (size_t q = 0; q < 5; ++q)
     for (int64_t j : r.neighbors.index[q]) EXPECT_NE(j, pq.picked[q]);

@@ -2,9 +2,9 @@
 // convolutions are copied before training and, frozen, stay exactly as they were.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
-#include <unistd.h>
 
 #include "engine/io/checkpoint.h"
 #include "engine/util/error.h"
@@ -90,7 +90,8 @@ TEST(FineTune, UnfrozenTransferStartsFromTheSourceAndMoves) {
   s.checkpoint = src_path;
   auto src = tasks::load_model(s, 1).model->state_dict();
   auto dst = r.model->state_dict();
-  std::vector<float> a = src.at("features.conv1.weight").to_vector_f32(), b = dst.at("features.conv1.weight").to_vector_f32();
+  std::vector<float> a = src.at("features.conv1.weight").to_vector_f32(),
+                     b = dst.at("features.conv1.weight").to_vector_f32();
   ASSERT_EQ(a.size(), b.size());
   EXPECT_NE(a, b);
   // Moved by training but still close to where it started (AdamW, 8 steps of 3e-3).

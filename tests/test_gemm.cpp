@@ -35,12 +35,10 @@ std::vector<float> random_vec(size_t n, std::mt19937& rng) {
 // Runs sgemm and the double reference on the same float inputs and compares every element
 // of C against a bound that grows with K: |c - ref| <= (K + 2) * eps * (|alpha| * sum |a||b|
 // + |beta| |c0|), the classic error bound of a length-K dot product in float.
-void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-           int64_t pad, uint32_t seed) {
-  SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " M=" +
-               std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
-               " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta) +
-               " pad=" + std::to_string(pad));
+void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta, int64_t pad, uint32_t seed) {
+  SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " M=" + std::to_string(M) +
+               " N=" + std::to_string(N) + " K=" + std::to_string(K) + " alpha=" + std::to_string(alpha) +
+               " beta=" + std::to_string(beta) + " pad=" + std::to_string(pad));
   std::mt19937 rng(seed);
   // Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K when transposed).
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
@@ -52,8 +50,10 @@ void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
       float& c = C[size_t(i * ldc + j)];
-      if (j >= N) c = kSentinel;
-      else if (beta == 0.f) c = kNaN;  // must be overwritten, never read
+      if (j >= N)
+        c = kSentinel;
+      else if (beta == 0.f)
+        c = kNaN;  // must be overwritten, never read
     }
 
   std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(C.begin(), C.end());
@@ -61,10 +61,9 @@ void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float
   for (size_t i = 0; i < Ad.size(); ++i) Aabs[i] = std::fabs(Ad[i]);
   for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::fabs(Bd[i]);
   for (size_t i = 0; i < Cd.size(); ++i) mag[i] = beta == 0.f ? 0.0 : std::fabs(Cd[i]);
-  gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta,
-                         Cd.data(), ldc);
-  gemm_reference<double>(ta, tb, M, N, K, std::fabs(alpha), Aabs.data(), lda, Babs.data(), ldb,
-                         std::fabs(beta), mag.data(), ldc);
+  gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta, Cd.data(), ldc);
+  gemm_reference<double>(ta, tb, M, N, K, std::fabs(alpha), Aabs.data(), lda, Babs.data(), ldb, std::fabs(beta),
+                         mag.data(), ldc);
   sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
 
   int64_t failures = 0;
@@ -80,8 +79,7 @@ void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float
       }
       const double tol = double(K + 2) * FLT_EPSILON * mag[at] + 1e-30;
       if (!(std::fabs(double(C[at]) - Cd[at]) <= tol)) {  // also catches NaN
-        ADD_FAILURE() << "C(" << i << ", " << j << ") = " << C[at] << ", expected " << Cd[at]
-                      << " (tol " << tol << ")";
+        ADD_FAILURE() << "C(" << i << ", " << j << ") = " << C[at] << ", expected " << Cd[at] << " (tol " << tol << ")";
         ++failures;
       }
     }
@@ -90,10 +88,9 @@ void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float
 // Awkward sizes: 1, primes, tile edges (MR = 6, NR = 16), just above the cache blocks
 // (MC = 144, KC = 256, NC = 4080), several k blocks, and shapes large enough to use threads.
 const Case kCases[] = {
-    {1, 1, 1},      {2, 3, 4},       {7, 13, 5},      {6, 16, 1},     {5, 15, 17},
-    {13, 17, 19},   {1, 37, 23},     {41, 1, 29},     {12, 32, 8},    {257, 130, 33},
-    {145, 17, 257}, {143, 33, 255},  {97, 101, 513},  {150, 40, 300}, {300, 300, 300},
-    {1, 1000, 3},   {1000, 1, 3},    {6, 4081, 3},    {7, 4200, 70},  {311, 64, 64},
+    {1, 1, 1},       {2, 3, 4},    {7, 13, 5},     {6, 16, 1},     {5, 15, 17},    {13, 17, 19},   {1, 37, 23},
+    {41, 1, 29},     {12, 32, 8},  {257, 130, 33}, {145, 17, 257}, {143, 33, 255}, {97, 101, 513}, {150, 40, 300},
+    {300, 300, 300}, {1, 1000, 3}, {1000, 1, 3},   {6, 4081, 3},   {7, 4200, 70},  {311, 64, 64},
 };
 
 TEST(Gemm, SgemmMatchesReferenceAllTransposes) {
@@ -126,8 +123,7 @@ TEST(Gemm, SgemmBetaOneAccumulates) {
   sgemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 1.f, C.data(), N);
   sgemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 1.f, C.data(), N);
   std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(M * N, 0.0);
-  gemm_reference<double>(false, false, M, N, K, 2.0, Ad.data(), K, Bd.data(), N, 0.0,
-                         Cd.data(), N);
+  gemm_reference<double>(false, false, M, N, K, 2.0, Ad.data(), K, Bd.data(), N, 0.0, Cd.data(), N);
   for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(C[i], Cd[i], 2.0 * K * FLT_EPSILON * K);
 }
 
@@ -156,8 +152,7 @@ TEST(Gemm, SgemmFromInsideParallelRegion) {
   for (int c = 0; c < kCalls; ++c)
     sgemm(false, false, M, N, K, float(c + 1), A.data(), K, B.data(), N, 0.f, C[c].data(), N);
   std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(M * N);
-  gemm_reference<double>(false, false, M, N, K, 1.0, Ad.data(), K, Bd.data(), N, 0.0,
-                         Cd.data(), N);
+  gemm_reference<double>(false, false, M, N, K, 1.0, Ad.data(), K, Bd.data(), N, 0.0, Cd.data(), N);
   for (int c = 0; c < kCalls; ++c)
     for (int64_t i = 0; i < M * N; ++i)
       ASSERT_NEAR(C[c][i], (c + 1) * Cd[i], (c + 1) * K * FLT_EPSILON * K) << "call " << c;
@@ -174,10 +169,8 @@ TEST(Gemm, FloatReferenceMatchesDouble) {
       const std::vector<float> A = random_vec(c.M * c.K, rng), B = random_vec(c.K * c.N, rng);
       std::vector<float> C = random_vec(c.M * c.N, rng);
       std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(C.begin(), C.end());
-      gemm_reference<float>(ta, tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, -0.5f,
-                            C.data(), c.N);
-      gemm_reference<double>(ta, tb, c.M, c.N, c.K, 1.5, Ad.data(), lda, Bd.data(), ldb, -0.5,
-                             Cd.data(), c.N);
+      gemm_reference<float>(ta, tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, -0.5f, C.data(), c.N);
+      gemm_reference<double>(ta, tb, c.M, c.N, c.K, 1.5, Ad.data(), lda, Bd.data(), ldb, -0.5, Cd.data(), c.N);
       for (int64_t i = 0; i < c.M * c.N; ++i)
         EXPECT_NEAR(C[i], Cd[i], 4.0 * (c.K + 2) * FLT_EPSILON * c.K) << "t=" << t;
     }

@@ -56,9 +56,8 @@ std::vector<uint8_t> noise(size_t n, uint32_t seed) {
 class Idx : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("pw_test_idx_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("pw_test_idx_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -135,9 +134,9 @@ TEST_F(Idx, MissingFileNamesThePath) {
 
 TEST_F(Idx, BadHeadersAreRejected) {
   const std::vector<std::vector<uint8_t>> bad = {
-      {1, 2, 0x08, 1, 0, 0, 0, 1, 7},  // nonzero leading magic bytes
-      {0, 0, 0x0A, 1, 0, 0, 0, 1, 7},  // unknown type code
-      {0, 0, 0x08, 0, 7},              // zero dimensions
+      {1, 2, 0x08, 1, 0, 0, 0, 1, 7},                                                  // nonzero leading magic bytes
+      {0, 0, 0x0A, 1, 0, 0, 0, 1, 7},                                                  // unknown type code
+      {0, 0, 0x08, 0, 7},                                                              // zero dimensions
       {0, 0, 0x08, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7},  // five
   };
   for (size_t i = 0; i < bad.size(); ++i) {
@@ -172,9 +171,7 @@ TEST_F(Idx, TruncatedPlainFile) {
   raw.erase(raw.end() - 30, raw.end());
   write_file(p, raw);
   const std::string msg = error_of([&] { read_idx(p); });
-  EXPECT_NE(msg.find("idx: '" + p + "' is truncated: expected 100 bytes of data, got 70"),
-            std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("idx: '" + p + "' is truncated: expected 100 bytes of data, got 70"), std::string::npos) << msg;
 }
 
 TEST_F(Idx, TrailingDataIsRejected) {
@@ -195,9 +192,7 @@ TEST_F(Idx, TruncatedGzipFile) {
   // Cut in the middle of the compressed stream.
   write_file(p, std::vector<uint8_t>(full.begin(), full.begin() + full.size() / 2));
   std::string msg = error_of([&] { read_idx(p); });
-  EXPECT_NE(msg.find("idx: '" + p + "' is truncated: expected 10000 bytes of data, got "),
-            std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("idx: '" + p + "' is truncated: expected 10000 bytes of data, got "), std::string::npos) << msg;
 
   // Cut inside the 8-byte trailer: every data byte arrives, the CRC does not.
   write_file(p, std::vector<uint8_t>(full.begin(), full.end() - 4));
@@ -238,8 +233,7 @@ TEST_F(Idx, WriterChecksItsArguments) {
   EXPECT_THROW(write_idx_u8(path("w.idx"), {1, 1, 1, 1, 1}, {1}, false), pw::Error);
   EXPECT_THROW(write_idx_u8(path("w.idx"), {0}, {}, false), pw::Error);
   const std::string unwritable = path("no_such_dir/w.idx");
-  EXPECT_NE(error_of([&] { write_idx_u8(unwritable, {1}, {1}, true); })
-                .find("cannot write '" + unwritable + "'"),
+  EXPECT_NE(error_of([&] { write_idx_u8(unwritable, {1}, {1}, true); }).find("cannot write '" + unwritable + "'"),
             std::string::npos);
 }
 

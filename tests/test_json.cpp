@@ -81,8 +81,12 @@ TEST(JsonWriter, DoublesReadBackExactly) {
   EXPECT_EQ(Json(0.1f).dump(), "0.1");  // a float's own shortest text, not its double's
   EXPECT_EQ(Json(1.0 / 3).dump(), "0.3333333333333333");
   Generator gen(11);
-  std::vector<double> values = {std::numeric_limits<double>::max(), std::numeric_limits<double>::min(),
-                                std::numeric_limits<double>::denorm_min(), -0.0, 1e300, 123456789.125};
+  std::vector<double> values = {std::numeric_limits<double>::max(),
+                                std::numeric_limits<double>::min(),
+                                std::numeric_limits<double>::denorm_min(),
+                                -0.0,
+                                1e300,
+                                123456789.125};
   for (int i = 0; i < 200; ++i)
     values.push_back(std::ldexp(gen.uniform_double() - 0.5, (int)(gen.uniform() * 200) - 100));
   for (double x : values) {
@@ -154,20 +158,20 @@ TEST(JsonWriter, IndentedBreaksOnlyWhatDoesNotFit) {
   Json doc = Json::object({{"short", Json::array({1, 2, 3})}, {"name", "x"}});
   EXPECT_EQ(doc.dump(JsonStyle::indented), doc.dump());  // fits in 100 columns
   Json units = Json::array();
-  for (int u = 0; u < 3; ++u)
-    units.push(Json::object({{"unit", u}, {"patches", std::vector<int64_t>(12, 1000 + u)}}));
+  for (int u = 0; u < 3; ++u) units.push(Json::object({{"unit", u}, {"patches", std::vector<int64_t>(12, 1000 + u)}}));
   doc.set("units", units);
   const std::string text = doc.dump(JsonStyle::indented);
-  EXPECT_EQ(text,
-            "{\n"
-            "  \"short\": [1, 2, 3],\n"
-            "  \"name\": \"x\",\n"
-            "  \"units\": [\n"
-            "    {\"unit\": 0, \"patches\": [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]},\n"
-            "    {\"unit\": 1, \"patches\": [1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001]},\n"
-            "    {\"unit\": 2, \"patches\": [1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002]}\n"
-            "  ]\n"
-            "}");
+  EXPECT_EQ(
+      text,
+      "{\n"
+      "  \"short\": [1, 2, 3],\n"
+      "  \"name\": \"x\",\n"
+      "  \"units\": [\n"
+      "    {\"unit\": 0, \"patches\": [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]},\n"
+      "    {\"unit\": 1, \"patches\": [1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001, 1001]},\n"
+      "    {\"unit\": 2, \"patches\": [1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002, 1002]}\n"
+      "  ]\n"
+      "}");
   // A line that does not fit is broken further down.
   Json deep = Json::object({{"key", Json::object({{"values", std::vector<int64_t>(40, 7)}})}});
   const std::string d = deep.dump(JsonStyle::indented);
@@ -221,8 +225,8 @@ TEST(JsonWriter, RandomDocumentsRoundTrip) {
 }
 
 TEST(JsonReader, IsStrict) {
-  for (const char* bad : {"{\"a\": 1,}", "[1 2]", "\"tab\there\"", "nan", "01", "1.", "{'a': 1}", "[1] x",
-                          "\"\\x\"", "\"\xff\"", "\"\\ud800\""})
+  for (const char* bad : {"{\"a\": 1,}", "[1 2]", "\"tab\there\"", "nan", "01", "1.", "{'a': 1}", "[1] x", "\"\\x\"",
+                          "\"\xff\"", "\"\\ud800\""})
     EXPECT_THROW(io::parse_json(bad, "bad"), Error) << bad;
   EXPECT_EQ(io::parse_json(" [true, false] ", "ok").items[1].text, "false");
 }

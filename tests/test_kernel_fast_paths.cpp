@@ -103,8 +103,7 @@ TEST(MaxPoolFastPath, IdenticalToReferenceWithTiesNaNsAndBorders) {
     const int64_t Wo = pool_output_size(c.W, c.kw, c.sw, c.pw, c.dw, c.ceil);
     ASSERT_GT(Ho, 0);
     ASSERT_GT(Wo, 0);
-    const cpu::Pool2dShape s{c.planes, c.H, c.W, Ho, Wo, c.kh, c.kw,
-                             c.sh, c.sw, c.ph, c.pw, c.dh, c.dw};
+    const cpu::Pool2dShape s{c.planes, c.H, c.W, Ho, Wo, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw};
     const int64_t nx = c.planes * c.H * c.W, ny = c.planes * Ho * Wo;
     // Small integers make ties common (the first index must win); some NaNs (the first NaN must
     // win and stay) and infinities.
@@ -122,8 +121,10 @@ TEST(MaxPoolFastPath, IdenticalToReferenceWithTiesNaNsAndBorders) {
     cpu::max_pool2d_forward<double>(s, xd.data(), yd.data(), idxd.data());
     for (int64_t i = 0; i < ny; ++i) {
       ASSERT_EQ(idx[i], idxd[i]) << "output " << i;
-      if (std::isnan(yd[i])) ASSERT_TRUE(std::isnan(y[i])) << "output " << i;
-      else ASSERT_EQ(double(y[i]), yd[i]) << "output " << i;
+      if (std::isnan(yd[i]))
+        ASSERT_TRUE(std::isnan(y[i])) << "output " << i;
+      else
+        ASSERT_EQ(double(y[i]), yd[i]) << "output " << i;
     }
     // The backward pass routes through the same indices: dx matches too.
     std::vector<float> dy = uniform(ny, 9), dx(nx, kNaN);
@@ -137,8 +138,8 @@ TEST(MaxPoolFastPath, IdenticalToReferenceWithTiesNaNsAndBorders) {
 TEST(MaxPoolFastPath, AllNaNAndAllEqualWindows) {
   const cpu::Pool2dShape s{1, 4, 6, 2, 3, 2, 2, 2, 2, 0, 0, 1, 1};
   std::vector<float> x(24, 2.f);
-  x[7] = kNaN;   // window (0, 0) of rows 0-1: the NaN at (1, 1) wins
-  x[2] = kNaN;   // window (0, 1): the first NaN in row-major order, (0, 2), wins over (1, 3)
+  x[7] = kNaN;  // window (0, 0) of rows 0-1: the NaN at (1, 1) wins
+  x[2] = kNaN;  // window (0, 1): the first NaN in row-major order, (0, 2), wins over (1, 3)
   x[9] = kNaN;
   std::vector<float> y(6);
   std::vector<int32_t> idx(6);
@@ -194,8 +195,7 @@ TEST(BatchNormFastPath, StatisticsMatchTheDoubleReference) {
     for (int64_t ch = 0; ch < c.C; ++ch) {
       // The mean to float rounding of itself; the variance to a few float roundings of itself,
       // even where the mean is 10^5 standard deviations from zero.
-      EXPECT_NEAR(mean[ch], meand[ch], 1e-6 * std::abs(meand[ch]) + 1e-7 * std::sqrt(vard[ch]))
-          << "channel " << ch;
+      EXPECT_NEAR(mean[ch], meand[ch], 1e-6 * std::abs(meand[ch]) + 1e-7 * std::sqrt(vard[ch])) << "channel " << ch;
       EXPECT_NEAR(var[ch], vard[ch], 2e-6 * vard[ch]) << "channel " << ch;
     }
   }
@@ -205,8 +205,7 @@ TEST(BatchNormFastPath, BackwardMatchesTheDoubleReference) {
   for (const BnCase& c : kBnCases) {
     SCOPED_TRACE(c.name);
     const int64_t n = c.N * c.C * c.S;
-    std::vector<float> x = uniform(n, 22, -1.f, 1.f), dy = uniform(n, 23, -1.f, 1.f),
-                       w = uniform(c.C, 24, 0.5f, 1.5f);
+    std::vector<float> x = uniform(n, 22, -1.f, 1.f), dy = uniform(n, 23, -1.f, 1.f), w = uniform(c.C, 24, 0.5f, 1.5f);
     for (float& v : x) v = c.offset + c.spread * v;
     std::vector<double> xd = widen(x), dyd = widen(dy), wd = widen(w);
     std::vector<float> mean(c.C), var(c.C);
@@ -217,12 +216,10 @@ TEST(BatchNormFastPath, BackwardMatchesTheDoubleReference) {
         SCOPED_TRACE(std::string(batch_stats ? "training" : "eval") + (affine ? ", affine" : ""));
         std::vector<float> dx(n, kNaN), dw(c.C, kNaN), db(c.C, kNaN);
         std::vector<double> dxd(n), dwd(c.C), dbd(c.C);
-        cpu::batch_norm_backward<float>(x.data(), dy.data(), mean.data(), var.data(),
-                                        affine ? w.data() : nullptr, dx.data(), dw.data(),
-                                        db.data(), c.N, c.C, c.S, 1e-5, batch_stats);
-        cpu::batch_norm_backward<double>(xd.data(), dyd.data(), meand.data(), vard.data(),
-                                         affine ? wd.data() : nullptr, dxd.data(), dwd.data(),
-                                         dbd.data(), c.N, c.C, c.S, 1e-5, batch_stats);
+        cpu::batch_norm_backward<float>(x.data(), dy.data(), mean.data(), var.data(), affine ? w.data() : nullptr,
+                                        dx.data(), dw.data(), db.data(), c.N, c.C, c.S, 1e-5, batch_stats);
+        cpu::batch_norm_backward<double>(xd.data(), dyd.data(), meand.data(), vard.data(), affine ? wd.data() : nullptr,
+                                         dxd.data(), dwd.data(), dbd.data(), c.N, c.C, c.S, 1e-5, batch_stats);
         // dx is k * (dy - ...), with k = w / std up to 10^4 here: compare relative to k.
         double scale = 0;
         for (int64_t ch = 0; ch < c.C; ++ch)
@@ -234,9 +231,8 @@ TEST(BatchNormFastPath, BackwardMatchesTheDoubleReference) {
         EXPECT_LT(worst_rel(dw, dwd, sums_floor), 1e-5) << "dweight";
         // Without dx, dweight and dbias are still written.
         std::vector<float> dw2(c.C, kNaN), db2(c.C, kNaN);
-        cpu::batch_norm_backward<float>(x.data(), dy.data(), mean.data(), var.data(), nullptr,
-                                        nullptr, dw2.data(), db2.data(), c.N, c.C, c.S, 1e-5,
-                                        batch_stats);
+        cpu::batch_norm_backward<float>(x.data(), dy.data(), mean.data(), var.data(), nullptr, nullptr, dw2.data(),
+                                        db2.data(), c.N, c.C, c.S, 1e-5, batch_stats);
         EXPECT_EQ(dw2, dw);
         EXPECT_EQ(db2, db);
       }
@@ -245,8 +241,7 @@ TEST(BatchNormFastPath, BackwardMatchesTheDoubleReference) {
 
 TEST(BatchNormFastPath, SameBitsForEveryThreadCount) {
   const int64_t N = 13, C = 6, S = 443;  // large enough to split over threads
-  std::vector<float> x = uniform(N * C * S, 31, -2.f, 3.f), dy = uniform(N * C * S, 32),
-                     w = uniform(C, 33);
+  std::vector<float> x = uniform(N * C * S, 31, -2.f, 3.f), dy = uniform(N * C * S, 32), w = uniform(C, 33);
   auto run = [&](int threads) {
     std::vector<float> out(2 * C + N * C * S + 2 * C);
     with_threads(threads, [&] {
@@ -255,8 +250,7 @@ TEST(BatchNormFastPath, SameBitsForEveryThreadCount) {
       float* dx = var + C;
       float* dw = dx + N * C * S;
       cpu::batch_norm_stats<float>(x.data(), mean, var, N, C, S);
-      cpu::batch_norm_backward<float>(x.data(), dy.data(), mean, var, w.data(), dx, dw, dw + C, N,
-                                      C, S, 1e-5, true);
+      cpu::batch_norm_backward<float>(x.data(), dy.data(), mean, var, w.data(), dx, dw, dw + C, N, C, S, 1e-5, true);
     });
     return out;
   };
@@ -296,8 +290,7 @@ struct UnfoldCase {
 };
 
 // The definition: col[(c*kh + i)*kw + j, oh*Wo + ow] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw].
-std::vector<float> im2col_naive(const std::vector<float>& x, const UnfoldCase& u, int64_t Ho,
-                                int64_t Wo) {
+std::vector<float> im2col_naive(const std::vector<float>& x, const UnfoldCase& u, int64_t Ho, int64_t Wo) {
   std::vector<float> col(u.C * u.kh * u.kw * Ho * Wo);
   for (int64_t c = 0; c < u.C; ++c)
     for (int64_t i = 0; i < u.kh; ++i)
@@ -306,8 +299,7 @@ std::vector<float> im2col_naive(const std::vector<float>& x, const UnfoldCase& u
           for (int64_t ow = 0; ow < Wo; ++ow) {
             const int64_t ih = oh * u.sh - u.ph + i * u.dh, iw = ow * u.sw - u.pw + j * u.dw;
             const bool inside = ih >= 0 && ih < u.H && iw >= 0 && iw < u.W;
-            col[(((c * u.kh + i) * u.kw + j) * Ho + oh) * Wo + ow] =
-                inside ? x[(c * u.H + ih) * u.W + iw] : 0.f;
+            col[(((c * u.kh + i) * u.kw + j) * Ho + oh) * Wo + ow] = inside ? x[(c * u.H + ih) * u.W + iw] : 0.f;
           }
   return col;
 }
@@ -347,8 +339,7 @@ TEST(ConvFastPath, Im2colAndCol2imMatchTheDefinition) {
       SCOPED_TRACE(nested ? "inside a parallel region" : "outside");
       std::vector<float> col(want.size(), kNaN);
       auto unfold = [&] {
-        cpu::im2col<float>(x.data(), u.C, u.H, u.W, u.kh, u.kw, u.sh, u.sw, u.ph, u.pw, u.dh, u.dw,
-                           Ho, Wo, col.data());
+        cpu::im2col<float>(x.data(), u.C, u.H, u.W, u.kh, u.kw, u.sh, u.sw, u.ph, u.pw, u.dh, u.dw, Ho, Wo, col.data());
       };
       if (nested) {
 #pragma omp parallel num_threads(2)
@@ -363,16 +354,15 @@ TEST(ConvFastPath, Im2colAndCol2imMatchTheDefinition) {
       // col2im is the adjoint: <im2col(x), g> == <x, col2im(g)> for any g; and it accumulates.
       const std::vector<float> g = uniform(want.size(), 52);
       std::vector<float> xg(x.size(), 0.f);
-      cpu::col2im<float>(g.data(), u.C, u.H, u.W, u.kh, u.kw, u.sh, u.sw, u.ph, u.pw, u.dh, u.dw,
-                         Ho, Wo, xg.data());
+      cpu::col2im<float>(g.data(), u.C, u.H, u.W, u.kh, u.kw, u.sh, u.sw, u.ph, u.pw, u.dh, u.dw, Ho, Wo, xg.data());
       double lhs = 0, rhs = 0;
       for (size_t i = 0; i < want.size(); ++i) lhs += double(want[i]) * g[i];
       for (size_t i = 0; i < x.size(); ++i) rhs += double(x[i]) * xg[i];
       EXPECT_NEAR(lhs, rhs, 1e-4 * std::max(1.0, std::abs(lhs)));
       std::vector<float> twice(x.size(), 0.f);
       for (int k = 0; k < 2; ++k)
-        cpu::col2im<float>(g.data(), u.C, u.H, u.W, u.kh, u.kw, u.sh, u.sw, u.ph, u.pw, u.dh,
-                           u.dw, Ho, Wo, twice.data());
+        cpu::col2im<float>(g.data(), u.C, u.H, u.W, u.kh, u.kw, u.sh, u.sw, u.ph, u.pw, u.dh, u.dw, Ho, Wo,
+                           twice.data());
       for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(twice[i], 2 * xg[i], 1e-5) << i;
     }
   }

@@ -157,8 +157,8 @@ TEST(LayerWalk, ShapesForOneSampleInEvalModeAndModesKept) {
   EXPECT_TRUE(m->find("features.0")->is_training());
   EXPECT_EQ(w.layers.front().input, (Shape{1, 1, 28, 28}));
   EXPECT_EQ(w.layers.back().output, (Shape{1, 10}));
-  const LayerInfo& first_dense = *std::find_if(w.layers.begin(), w.layers.end(),
-                                               [](const LayerInfo& l) { return l.flatten_before; });
+  const LayerInfo& first_dense =
+      *std::find_if(w.layers.begin(), w.layers.end(), [](const LayerInfo& l) { return l.flatten_before; });
   EXPECT_EQ(first_dense.input.size(), 2u);  // flattened before it runs
   EXPECT_THROW(models::walk_layers(*m, {28, 28}), Error);
 

@@ -84,4 +84,3 @@ TEST(Models, SummaryMatchesPublishedMultiplyAdds) {
   EXPECT_NEAR(vmacs / 1e9, 15.47, 15.47 * 0.01);
   EXPECT_THROW(models::summarize(*alex, {3, 224}), Error);
 }
-

@@ -25,9 +25,8 @@ class TinyNet : public nn::Module {
     classifier = register_module(
         "classifier",
         std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-            std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(6 * 2 * 2, 5),
-            std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.5),
-            std::make_shared<nn::Linear>(5, 3)}));
+            std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(6 * 2 * 2, 5), std::make_shared<nn::ReLU>(),
+            std::make_shared<nn::Dropout>(0.5), std::make_shared<nn::Linear>(5, 3)}));
   }
   Tensor forward(const Tensor& x) override { return classifier->forward(features->forward(x)); }
   std::string type_name() const override { return "TinyNet"; }
@@ -62,10 +61,9 @@ TEST(Module, NestedParameterNamesAndCounts) {
   manual_seed(1);
   auto net = std::make_shared<TinyNet>();
   EXPECT_EQ(names_of(net->named_parameters()),
-            (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.1.weight",
-                                      "features.1.bias", "features.4.weight", "features.4.bias",
-                                      "classifier.1.weight", "classifier.1.bias",
-                                      "classifier.4.weight", "classifier.4.bias"}));
+            (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
+                                      "features.4.weight", "features.4.bias", "classifier.1.weight",
+                                      "classifier.1.bias", "classifier.4.weight", "classifier.4.bias"}));
   EXPECT_EQ(names_of(net->named_buffers()),
             (std::vector<std::string>{"features.1.running_mean", "features.1.running_var"}));
   // 3*4*9+4, 4+4, 4*6*9+6, 24*5+5, 5*3+3
@@ -77,10 +75,9 @@ TEST(Module, NestedParameterNamesAndCounts) {
 
   std::vector<std::string> mods;
   for (auto& [n, _] : net->named_modules()) mods.push_back(n);
-  EXPECT_EQ(mods, (std::vector<std::string>{"", "features", "features.0", "features.1", "features.2",
-                                            "features.3", "features.4", "classifier", "classifier.0",
-                                            "classifier.1", "classifier.2", "classifier.3",
-                                            "classifier.4"}));
+  EXPECT_EQ(mods, (std::vector<std::string>{"", "features", "features.0", "features.1", "features.2", "features.3",
+                                            "features.4", "classifier", "classifier.0", "classifier.1", "classifier.2",
+                                            "classifier.3", "classifier.4"}));
   EXPECT_EQ(net->named_modules()[0].second.get(), net.get());
   auto children = net->named_children();
   ASSERT_EQ(children.size(), 2u);
@@ -102,9 +99,9 @@ TEST(Module, TorchvisionAlexNetParameterCount) {
   auto features = make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
       make_shared<nn::Conv2d>(3, 64, 11, 4, 2), make_shared<nn::ReLU>(), make_shared<nn::MaxPool2d>(3, 2),
       make_shared<nn::Conv2d>(64, 192, 5, 1, 2), make_shared<nn::ReLU>(), make_shared<nn::MaxPool2d>(3, 2),
-      make_shared<nn::Conv2d>(192, 384, 3, 1, 1), make_shared<nn::ReLU>(),
-      make_shared<nn::Conv2d>(384, 256, 3, 1, 1), make_shared<nn::ReLU>(),
-      make_shared<nn::Conv2d>(256, 256, 3, 1, 1), make_shared<nn::ReLU>(), make_shared<nn::MaxPool2d>(3, 2)});
+      make_shared<nn::Conv2d>(192, 384, 3, 1, 1), make_shared<nn::ReLU>(), make_shared<nn::Conv2d>(384, 256, 3, 1, 1),
+      make_shared<nn::ReLU>(), make_shared<nn::Conv2d>(256, 256, 3, 1, 1), make_shared<nn::ReLU>(),
+      make_shared<nn::MaxPool2d>(3, 2)});
   auto classifier = make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
       make_shared<nn::Dropout>(), make_shared<nn::Linear>(256 * 6 * 6, 4096), make_shared<nn::ReLU>(),
       make_shared<nn::Dropout>(), make_shared<nn::Linear>(4096, 4096), make_shared<nn::ReLU>(),
@@ -118,8 +115,7 @@ TEST(Module, TorchvisionAlexNetParameterCount) {
   EXPECT_EQ(sd.size(), 16u);
   EXPECT_EQ(sd.at("features.10.weight").shape(), (Shape{256, 256, 3, 3}));
   EXPECT_EQ(sd.at("classifier.6.bias").shape(), (Shape{1000}));
-  EXPECT_EQ(alexnet.find("features.0")->extra_repr(),
-            "3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2)");
+  EXPECT_EQ(alexnet.find("features.0")->extra_repr(), "3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2)");
 }
 
 TEST(Module, RegistrationErrors) {
@@ -234,8 +230,7 @@ TEST(Module, LoadStateDictErrors) {
   auto f64 = sd;
   f64["classifier.4.bias"] = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3});
   net->load_state_dict(f64);
-  EXPECT_EQ(net->classifier->at(4)->named_parameters()[1].second.to_vector_f32(),
-            (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(net->classifier->at(4)->named_parameters()[1].second.to_vector_f32(), (std::vector<float>{1, 2, 3}));
 }
 
 // ---------------------------------------------------------------- modes, grads, find
@@ -262,8 +257,7 @@ TEST(Module, ZeroGradAndFreeze) {
 
   net->features->set_requires_grad(false);
   sum(net->forward(Tensor::randn({2, 3, 8, 8}))).backward();
-  for (auto& [n, p] : net->named_parameters())
-    EXPECT_EQ(p.grad().defined(), n.rfind("classifier", 0) == 0) << n;
+  for (auto& [n, p] : net->named_parameters()) EXPECT_EQ(p.grad().defined(), n.rfind("classifier", 0) == 0) << n;
 }
 
 TEST(Module, FindByPath) {
@@ -389,8 +383,7 @@ TEST(Layers, PoolingFlattenIdentityLrn) {
   Pool2dParams p{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1};
   nn::MaxPool2d rect(p);
   EXPECT_EQ(rect.forward(x).shape(), (Shape{2, 3, 6, 12}));
-  EXPECT_EQ(rect.extra_repr(),
-            "kernel_size=(3, 2), stride=(2, 1), padding=0, dilation=1, ceil_mode=False");
+  EXPECT_EQ(rect.extra_repr(), "kernel_size=(3, 2), stride=(2, 1), padding=0, dilation=1, ceil_mode=False");
   EXPECT_THROW(nn::MaxPool2d(0), Error);
   EXPECT_THROW(nn::MaxPool2d(3, 0), Error);
   EXPECT_THROW(nn::AvgPool2d(2, 2, -1), Error);
@@ -538,8 +531,7 @@ TEST(Init, KaimingAndXavierStatistics) {
   const int64_t out = 200, in = 30, k = 3;  // fan_in 270, fan_out 1800, 54000 values
   const double fan_in = in * k * k, fan_out = out * k * k;
   for (double a : {0.0, std::sqrt(5.0)}) {
-    Tensor w = kaiming_uniform_(Tensor::empty({out, in, k, k}), a, FanMode::fan_in,
-                                Nonlinearity::leaky_relu, &gen);
+    Tensor w = kaiming_uniform_(Tensor::empty({out, in, k, k}), a, FanMode::fan_in, Nonlinearity::leaky_relu, &gen);
     double bound = std::sqrt(6.0 / ((1 + a * a) * fan_in));
     Stats s = stats_of(w);
     EXPECT_LE(s.max_abs, bound);
@@ -547,8 +539,8 @@ TEST(Init, KaimingAndXavierStatistics) {
     EXPECT_NEAR(s.mean, 0, 0.02 * bound);
     EXPECT_NEAR(s.var, bound * bound / 3, 0.03 * bound * bound / 3);
   }
-  Tensor wo = kaiming_uniform_(Tensor::empty({out, in, k, k}, DType::f64), 0, FanMode::fan_out,
-                               Nonlinearity::relu, &gen);
+  Tensor wo =
+      kaiming_uniform_(Tensor::empty({out, in, k, k}, DType::f64), 0, FanMode::fan_out, Nonlinearity::relu, &gen);
   EXPECT_NEAR(stats_of(wo).var, 2.0 / fan_out, 0.03 * 2.0 / fan_out);
 
   Tensor kn = kaiming_normal_(Tensor::empty({out, in, k, k}), 0, FanMode::fan_out, Nonlinearity::relu, &gen);

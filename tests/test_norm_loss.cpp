@@ -85,14 +85,11 @@ TEST(BatchNorm, TrainingGradcheck1dAnd2d) {
   auto w = random_input({3}, 11, 0.5, 1.5), b = random_input({3}, 12);
   for (Shape shape : {Shape{5, 3}, Shape{3, 3, 2, 4}, Shape{4, 3, 5}}) {
     auto x = random_input(shape, 13, -2, 2);
-    EXPECT_TRUE(gradcheck([](auto v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
-                          {x, w, b}))
+    EXPECT_TRUE(gradcheck([](auto v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); }, {x, w, b}))
         << shape_str(shape);
-    EXPECT_TRUE(gradcheck([](auto v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
-                          {x}))
+    EXPECT_TRUE(gradcheck([](auto v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); }, {x}))
         << shape_str(shape);
-    EXPECT_TRUE(gradcheck([](auto v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], Tensor(), true); },
-                          {x, w}))
+    EXPECT_TRUE(gradcheck([](auto v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], Tensor(), true); }, {x, w}))
         << shape_str(shape);
   }
 }
@@ -151,11 +148,11 @@ TEST(BatchNorm, Errors) {
                Error);
   EXPECT_THROW(batch_norm(x, c2, c2, Tensor(), Tensor(), true), Error);  // running stats for 2 channels
   EXPECT_THROW(batch_norm(x, c3, c2, Tensor(), Tensor(), true), Error);
-  EXPECT_THROW(batch_norm(x, c3, Tensor(), Tensor(), Tensor(), true), Error);  // only one running tensor
-  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), c2, Tensor(), true), Error);  // weight for 2 channels
-  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), c3, c2, true), Error);        // bias for 2 channels
+  EXPECT_THROW(batch_norm(x, c3, Tensor(), Tensor(), Tensor(), true), Error);                 // only one running tensor
+  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), c2, Tensor(), true), Error);                 // weight for 2 channels
+  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), c3, c2, true), Error);                       // bias for 2 channels
   EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), Tensor::ones({3}), Tensor(), true), Error);  // f32 weight
-  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false), Error);  // eval, no running stats
+  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false), Error);          // eval, no running stats
   EXPECT_THROW(batch_norm(Tensor::ones({1, 3}, DType::f64), Tensor(), Tensor(), Tensor(), Tensor(), true), Error);
   EXPECT_THROW(batch_norm(Tensor::ones({4, 3}, DType::i32), Tensor(), Tensor(), Tensor(), Tensor(), true), Error);
   EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 1.5), Error);
@@ -173,8 +170,10 @@ TEST(Dropout, MaskStatisticsAndScale) {
   const float kept = float(1.0 / (1.0 - p));
   int64_t zeros = 0;
   for (float e : v) {
-    if (e == 0.0f) ++zeros;
-    else ASSERT_EQ(e, kept);
+    if (e == 0.0f)
+      ++zeros;
+    else
+      ASSERT_EQ(e, kept);
   }
   EXPECT_NEAR(double(zeros) / double(v.size()), p, 0.01);
 }
@@ -247,8 +246,8 @@ TEST(Dropout, Errors) {
 
 TEST(Softmax, HandValuesAndStability) {
   Tensor x = f64({1, 2, 3, 1001, 1002, 1003}, {2, 3});
-  Tensor expect = f64({0.09003057317038046, 0.24472847105479767, 0.6652409557748219,
-                       0.09003057317038046, 0.24472847105479767, 0.6652409557748219},
+  Tensor expect = f64({0.09003057317038046, 0.24472847105479767, 0.6652409557748219, 0.09003057317038046,
+                       0.24472847105479767, 0.6652409557748219},
                       {2, 3});
   EXPECT_TRUE(all_close(softmax(x, 1), expect, 1e-14));
   EXPECT_TRUE(all_close(log_softmax(x, -1), log(expect), 1e-12));
@@ -318,8 +317,8 @@ TEST(CrossEntropy, HandValues) {
   lg.set_requires_grad(true);
   cross_entropy(lg, target).backward();
   const double p0 = 0.09003057317038046, p1 = 0.24472847105479767, p2 = 0.6652409557748219;
-  EXPECT_TRUE(all_close(lg.grad(), f64({p0 / 2, p1 / 2, (p2 - 1) / 2, (1.0 / 3 - 1) / 2, 1.0 / 6, 1.0 / 6}, {2, 3}),
-                        1e-12));
+  EXPECT_TRUE(
+      all_close(lg.grad(), f64({p0 / 2, p1 / 2, (p2 - 1) / 2, (1.0 / 3 - 1) / 2, 1.0 / 6, 1.0 / 6}, {2, 3}), 1e-12));
   // Stable for large logits.
   Tensor big = f64({1001, 1002, 1003, -1000, -1000, -1000}, {2, 3});
   EXPECT_TRUE(all_close(cross_entropy(big, target, Reduction::none), f64({l0, l1}, {2}), 1e-12));
@@ -351,7 +350,8 @@ TEST(CrossEntropy, KernelWritesEveryOutput) {
   Tensor loss = Tensor::full({3}, NAN, DType::f64), lse = Tensor::full({3}, NAN, DType::f64);
   Tensor dx = Tensor::full({3, 5}, NAN, DType::f64);
   double g = 1.0;
-  kernels::cpu::cross_entropy_forward<double>(x.data<double>(), t.data(), loss.data<double>(), lse.data<double>(), 3, 5);
+  kernels::cpu::cross_entropy_forward<double>(x.data<double>(), t.data(), loss.data<double>(), lse.data<double>(), 3,
+                                              5);
   kernels::cpu::cross_entropy_backward<double>(x.data<double>(), t.data(), lse.data<double>(), &g, 0, 1.0,
                                                dx.data<double>(), 3, 5);
   for (const Tensor& v : {loss, lse, dx})
@@ -365,8 +365,8 @@ TEST(CrossEntropy, Errors) {
   EXPECT_THROW(cross_entropy(logits, labels({-1, 0})), Error);
   std::string msg = error_of([&] { cross_entropy(logits, labels({0, 7})); });
   EXPECT_NE(msg.find("target 7 at index 1"), std::string::npos) << msg;
-  EXPECT_THROW(cross_entropy(logits, labels({1, 2, 3})), Error);                     // wrong N
-  EXPECT_THROW(cross_entropy(logits, Tensor::ones({2}, DType::f64)), Error);          // not i32
+  EXPECT_THROW(cross_entropy(logits, labels({1, 2, 3})), Error);                            // wrong N
+  EXPECT_THROW(cross_entropy(logits, Tensor::ones({2}, DType::f64)), Error);                // not i32
   EXPECT_THROW(cross_entropy(Tensor::ones({2, 4, 1}, DType::f64), labels({0, 1})), Error);  // not 2-D
   EXPECT_THROW(cross_entropy(Tensor::ones({2, 4}, DType::i32), labels({0, 1})), Error);
 }

@@ -53,8 +53,8 @@ std::vector<std::vector<double>> trajectory(Make make, int steps = 3) {
   return out;
 }
 
-void expect_trajectory(const std::vector<std::vector<double>>& got,
-                       const std::vector<std::vector<double>>& want, double tol = 1e-12) {
+void expect_trajectory(const std::vector<std::vector<double>>& got, const std::vector<std::vector<double>>& want,
+                       double tol = 1e-12) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t s = 0; s < want.size(); ++s)
     for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(got[s][i], want[s][i], tol) << "step " << s + 1 << " element " << i;
@@ -84,9 +84,8 @@ TEST(SGD, NesterovTrajectory) {
   // step 2: g = [0.81, -2.58], buf = [1.71, -7.98], d = [2.349, -9.762], p = [0.5751, 0.1162]
   // step 3: g = [0.5751, 0.3486], buf = [2.1141, -6.8334], d = [2.47779, -5.80146],
   //         p = [0.327321, 0.696346]
-  expect_trajectory(
-      trajectory([](auto ps) { return std::make_unique<optim::SGD>(ps, 0.1, 0.9, 0, true); }),
-      {{0.81, -0.86}, {0.5751, 0.1162}, {0.327321, 0.696346}});
+  expect_trajectory(trajectory([](auto ps) { return std::make_unique<optim::SGD>(ps, 0.1, 0.9, 0, true); }),
+                    {{0.81, -0.86}, {0.5751, 0.1162}, {0.327321, 0.696346}});
 }
 
 TEST(SGD, WeightDecayAndDampeningTrajectory) {
@@ -97,9 +96,8 @@ TEST(SGD, WeightDecayAndDampeningTrajectory) {
   // step 3: g = [0.74205, -1.8243], d = [0.816255, -1.88511],
   //         buf = [1.33155 + 0.4081275, -6.9471 - 0.942555] = [1.7396775, -7.889655],
   //         p = [0.56808225, 0.1808655]
-  expect_trajectory(
-      trajectory([](auto ps) { return std::make_unique<optim::SGD>(ps, 0.1, 0.9, 0.1, false, 0.5); }),
-      {{0.89, -1.38}, {0.74205, -0.6081}, {0.56808225, 0.1808655}});
+  expect_trajectory(trajectory([](auto ps) { return std::make_unique<optim::SGD>(ps, 0.1, 0.9, 0.1, false, 0.5); }),
+                    {{0.89, -1.38}, {0.74205, -0.6081}, {0.56808225, 0.1808655}});
 }
 
 // ---------------------------------------------------------------- Adam / AdamW

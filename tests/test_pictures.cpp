@@ -22,12 +22,12 @@ TEST(Pictures, GridPlacesCellsAndFrames) {
   ASSERT_EQ(g.channels, 3);
   EXPECT_EQ(g.height, 2 * 6);
   EXPECT_EQ(g.width, 2 * 6);
-  EXPECT_FLOAT_EQ(g.at(0, 2, 2), 0.1f);  // cell 0 at (pad, pad)
+  EXPECT_FLOAT_EQ(g.at(0, 2, 2), 0.1f);      // cell 0 at (pad, pad)
   EXPECT_FLOAT_EQ(g.at(2, 3, 8 + 1), 0.8f);  // cell 1, bottom-right pixel, blue channel (gray copied)
-  EXPECT_FLOAT_EQ(g.at(0, 1, 1), 1.f);   // red frame of cell 0
+  EXPECT_FLOAT_EQ(g.at(0, 1, 1), 1.f);       // red frame of cell 0
   EXPECT_FLOAT_EQ(g.at(1, 1, 1), 0.f);
-  EXPECT_FLOAT_EQ(g.at(1, 1, 7), 1.f);   // cell 1 has no frame: background
-  EXPECT_FLOAT_EQ(g.at(1, 7, 1), 1.f);   // green frame of cell 2
+  EXPECT_FLOAT_EQ(g.at(1, 1, 7), 1.f);  // cell 1 has no frame: background
+  EXPECT_FLOAT_EQ(g.at(1, 7, 1), 1.f);  // green frame of cell 2
   EXPECT_FLOAT_EQ(g.at(0, 7, 1), 0.f);
   io::Image up = tasks::upscale(a, 3);
   EXPECT_EQ(up.height, 6);

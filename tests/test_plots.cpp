@@ -78,7 +78,7 @@ TEST(Text, LandsInsideItsBoxOnRgbAndGray) {
       // The box's edges are all used: 'A' starts at the left, ',' and 'g' reach the bottom, '|' the top.
       if (channels == 3) {
         EXPECT_FLOAT_EQ(img.at(1, y + h - 1, x + 18 * scale + 1 * scale), 0.f);  // ',' tail, 4th glyph
-        EXPECT_FLOAT_EQ(img.at(0, y + 3 * scale, x), 1.f);                      // red stays 1
+        EXPECT_FLOAT_EQ(img.at(0, y + 3 * scale, x), 1.f);                       // red stays 1
         EXPECT_FLOAT_EQ(img.at(1, y + 3 * scale, x), 0.f);
       } else {
         EXPECT_NEAR(lo, 0.299f, 1e-6);  // gray images get the luminance of red
@@ -224,7 +224,8 @@ TEST(Plots, WritesSamplePictures) {
   std::string all;
   for (int c = 32; c <= 126; ++c) all += (char)c;
   io::Image font = io::Image::filled(3, 3 * 33 + 8, 32 * 18 + 8, 1.f);
-  for (int line = 0; line < 3; ++line) tasks::draw_text(font, 4, 4 + 33 * line, all.substr(32 * line, 32), {0, 0, 0}, 3);
+  for (int line = 0; line < 3; ++line)
+    tasks::draw_text(font, 4, 4 + 33 * line, all.substr(32 * line, 32), {0, 0, 0}, 3);
   io::write_png((dir / "font.png").string(), font);
 
   std::vector<tasks::Series> curves = {{"train loss", {}, {}}, {"test loss", {}, {}}};
@@ -246,17 +247,17 @@ TEST(Plots, WritesSamplePictures) {
   p.y_label = "accuracy";
   p.y_min = 0, p.y_max = 1;
   p.x_categories = layers;
-  const std::vector<double> sup = {0.62, 0.71, 0.78, 0.80, 0.83, 0.86, 0.88}, ctx = {0.55, 0.66, 0.72, 0.70, 0.66,
-                                                                                     0.58, 0.51},
-                            jig = {0.58, 0.69, 0.74, 0.73, 0.69, 0.61, NAN}, rot = {0.57, 0.70, 0.76, 0.75, 0.70,
-                                                                                     0.63, 0.55};
-  io::write_png((dir / "probe_lines.png").string(),
-                tasks::line_plot({{"supervised", {}, sup}, {"context", {}, ctx}, {"jigsaw", {}, jig},
-                                  {"rotation", {}, rot}},
-                                 p));
+  const std::vector<double> sup = {0.62, 0.71, 0.78, 0.80, 0.83, 0.86, 0.88},
+                            ctx = {0.55, 0.66, 0.72, 0.70, 0.66, 0.58, 0.51},
+                            jig = {0.58, 0.69, 0.74, 0.73, 0.69, 0.61, NAN},
+                            rot = {0.57, 0.70, 0.76, 0.75, 0.70, 0.63, 0.55};
+  io::write_png(
+      (dir / "probe_lines.png").string(),
+      tasks::line_plot({{"supervised", {}, sup}, {"context", {}, ctx}, {"jigsaw", {}, jig}, {"rotation", {}, rot}}, p));
   p.x_categories.clear();
-  io::write_png((dir / "probe_bars.png").string(),
-                tasks::bar_chart(layers, {{"supervised", sup}, {"context", ctx}, {"jigsaw", jig}, {"rotation", rot}}, p));
+  io::write_png(
+      (dir / "probe_bars.png").string(),
+      tasks::bar_chart(layers, {{"supervised", sup}, {"context", ctx}, {"jigsaw", jig}, {"rotation", rot}}, p));
 
   tasks::PlotOptions small;
   small.width = 320, small.height = 200;
@@ -265,15 +266,15 @@ TEST(Plots, WritesSamplePictures) {
                 tasks::line_plot({{"single", {5}, {0.25}}, {"flat", {0, 10}, {0.25, 0.25}}}, small));
   small.title = "";
   small.y_label = "change";
-  io::write_png((dir / "edge_bars.png").string(),
-                tasks::bar_chart({"T-shirt/top", "Trouser", "Pullover", "Ankle boot"},
-                                 {{"", {-0.2, 0.5, 1.5, NAN}}}, small));
+  io::write_png((dir / "edge_bars.png").string(), tasks::bar_chart({"T-shirt/top", "Trouser", "Pullover", "Ankle boot"},
+                                                                   {{"", {-0.2, 0.5, 1.5, NAN}}}, small));
 
   const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                           "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   std::vector<double> confusion(100);
   for (int r = 0; r < 10; ++r)
-    for (int c = 0; c < 10; ++c) confusion[r * 10 + c] = r == c ? 800 + 19 * r : (r * 7 + c * 3) % 11 == 0 ? 60 : (r + c) % 4;
+    for (int c = 0; c < 10; ++c)
+      confusion[r * 10 + c] = r == c ? 800 + 19 * r : (r * 7 + c * 3) % 11 == 0 ? 60 : (r + c) % 4;
   confusion[0] = 1000;
   io::write_png((dir / "confusion.png").string(), tasks::labeled_heatmap(confusion, 10, 10, names, names));
   EXPECT_TRUE(std::filesystem::exists(dir / "confusion.png"));

@@ -11,8 +11,8 @@
 #include "tests/support/gradcheck.h"
 
 using namespace pw;
-using pw::testing::expect_error;
 using pw::testing::all_close;
+using pw::testing::expect_error;
 using pw::testing::gradcheck;
 using pw::testing::random_input;
 
@@ -26,15 +26,14 @@ Tensor arange_plane(int64_t H, int64_t W) {  // 1 .. H*W in one [1, 1, H, W] pla
   return f64(v, {1, 1, H, W});
 }
 
-void expect_near(const std::vector<double>& got, const std::vector<double>& want,
-                 double tol = 1e-12) {
+void expect_near(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-12) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
 
 // Pool2dParams from kernel, stride, padding, dilation (h, w each) and ceil mode, in that order.
-Pool2dParams pool(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph = 0, int64_t pw = 0,
-                  int64_t dh = 1, int64_t dw = 1, bool ceil = false) {
+Pool2dParams pool(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
+                  int64_t dw = 1, bool ceil = false) {
   return {kh, kw, sh, sw, ph, pw, dh, dw, ceil};
 }
 
@@ -50,12 +49,10 @@ TEST(Pool2d, OutputSizes) {
   // Caffe's ceil rounding: 6x6, kernel 3, stride 2 gives 3x3 (floor would give 2x2).
   EXPECT_EQ(pool_output_size(6, 3, 2, 0, 1, true), 3);
   EXPECT_EQ(pool_output_size(6, 3, 2, 0, 1, false), 2);
-  EXPECT_EQ(max_pool2d(Tensor::zeros({1, 1, 6, 6}), square(3, 2, 0, true)).shape(),
-            (Shape{1, 1, 3, 3}));
+  EXPECT_EQ(max_pool2d(Tensor::zeros({1, 1, 6, 6}), square(3, 2, 0, true)).shape(), (Shape{1, 1, 3, 3}));
   // AlexNet: 55 -> 27 -> (conv) 27 -> 13 -> ... 13 -> 6 with kernel 3 stride 2, either rounding.
   for (bool ceil : {false, true}) {
-    EXPECT_EQ(max_pool2d(Tensor::zeros({2, 3, 55, 55}), square(3, 2, 0, ceil)).shape(),
-              (Shape{2, 3, 27, 27}));
+    EXPECT_EQ(max_pool2d(Tensor::zeros({2, 3, 55, 55}), square(3, 2, 0, ceil)).shape(), (Shape{2, 3, 27, 27}));
     EXPECT_EQ(pool_output_size(27, 3, 2, 0, 1, ceil), 13);
     EXPECT_EQ(pool_output_size(13, 3, 2, 0, 1, ceil), 6);
   }
@@ -86,12 +83,10 @@ TEST(MaxPool2d, HandComputedValuesAndIndices) {
   auto r = max_pool2d_with_indices(neg, square(2, 2, 1));
   EXPECT_EQ(r.values.to_vector_f64(), (std::vector<double>{-1, -2, -4, -5}));
   EXPECT_EQ(r.indices.to_vector_i32(), (std::vector<int32_t>{0, 1, 3, 4}));
-  EXPECT_EQ(max_pool2d(arange_plane(3, 3), square(2, 2, 0, true)).to_vector_f64(),
-            (std::vector<double>{5, 6, 8, 9}));
+  EXPECT_EQ(max_pool2d(arange_plane(3, 3), square(2, 2, 0, true)).to_vector_f64(), (std::vector<double>{5, 6, 8, 9}));
   // Dilation 2 samples every other element: the 3x3 dilated window on 5x5 sees 1,3,5,11,...,25.
   Pool2dParams dil = pool(3, 3, 1, 1, 0, 0, 2, 2);
-  EXPECT_EQ(max_pool2d_with_indices(arange_plane(5, 5), dil).indices.to_vector_i32(),
-            (std::vector<int32_t>{24}));
+  EXPECT_EQ(max_pool2d_with_indices(arange_plane(5, 5), dil).indices.to_vector_i32(), (std::vector<int32_t>{24}));
   // Ties pick the first element of the window in row-major order.
   auto ties = max_pool2d_with_indices(Tensor::ones({1, 1, 4, 4}, DType::f64), square(2, 2));
   EXPECT_EQ(ties.indices.to_vector_i32(), (std::vector<int32_t>{0, 2, 8, 10}));
@@ -125,8 +120,7 @@ TEST(MaxPool2d, Gradcheck) {
   };
   uint64_t seed = 300;
   for (const auto& [shape, p] : cases) {
-    SCOPED_TRACE(shape_str(shape) + " k" + std::to_string(p.kernel_h) + "x" +
-                 std::to_string(p.kernel_w));
+    SCOPED_TRACE(shape_str(shape) + " k" + std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w));
     Tensor x = random_input(shape, ++seed);  // distinct values, so no ties
     EXPECT_TRUE(gradcheck([p](auto v) { return max_pool2d(v[0], p); }, {x}, {.skip_kinks = true}));
   }
@@ -145,15 +139,12 @@ TEST(AvgPool2d, HandComputedValues) {
   expect_near(avg_pool2d(Tensor::ones({1, 1, 4, 4}, DType::f64), p).to_vector_f64(),
               {4. / 9, 6. / 9, 2. / 6, 6. / 9, 1, 3. / 6, 2. / 6, 3. / 6, 1. / 4});
   p.count_include_pad = false;
-  expect_near(avg_pool2d(Tensor::ones({1, 1, 4, 4}, DType::f64), p).to_vector_f64(),
-              std::vector<double>(9, 1.0));
+  expect_near(avg_pool2d(Tensor::ones({1, 1, 4, 4}, DType::f64), p).to_vector_f64(), std::vector<double>(9, 1.0));
   // Floor mode with padding 1 on 1..9, kernel 2 stride 2: windows [-1,1) and [1,3).
   Pool2dParams q = square(2, 2, 1);
-  EXPECT_EQ(avg_pool2d(arange_plane(3, 3), q).to_vector_f64(),
-            (std::vector<double>{1. / 4, 5. / 4, 11. / 4, 28. / 4}));
+  EXPECT_EQ(avg_pool2d(arange_plane(3, 3), q).to_vector_f64(), (std::vector<double>{1. / 4, 5. / 4, 11. / 4, 28. / 4}));
   q.count_include_pad = false;
-  EXPECT_EQ(avg_pool2d(arange_plane(3, 3), q).to_vector_f64(),
-            (std::vector<double>{1, 2.5, 5.5, 7}));
+  EXPECT_EQ(avg_pool2d(arange_plane(3, 3), q).to_vector_f64(), (std::vector<double>{1, 2.5, 5.5, 7}));
 }
 
 TEST(AvgPool2d, Gradcheck) {
@@ -169,8 +160,8 @@ TEST(AvgPool2d, Gradcheck) {
       };
       for (auto [shape, p] : cases) {
         p.count_include_pad = include_pad;
-        SCOPED_TRACE(shape_str(shape) + " k" + std::to_string(p.kernel_h) + " ceil " +
-                     std::to_string(ceil) + " include_pad " + std::to_string(include_pad));
+        SCOPED_TRACE(shape_str(shape) + " k" + std::to_string(p.kernel_h) + " ceil " + std::to_string(ceil) +
+                     " include_pad " + std::to_string(include_pad));
         Tensor x = random_input(shape, ++seed);
         EXPECT_TRUE(gradcheck([p](auto v) { return avg_pool2d(v[0], p); }, {x}));
       }
@@ -196,17 +187,16 @@ TEST(AdaptiveAvgPool2d, BinsThatDoNotDivide) {
   // Upsampling 3 -> 6 repeats each element twice; 1x1 output is the global mean.
   EXPECT_EQ(adaptive_avg_pool2d(f64({1, 2, 3}, {1, 1, 1, 3}), 1, 6).to_vector_f64(),
             (std::vector<double>{1, 1, 2, 2, 3, 3}));
-  EXPECT_EQ(adaptive_avg_pool2d(arange_plane(3, 3), 1, 1).to_vector_f64(),
-            (std::vector<double>{5}));
+  EXPECT_EQ(adaptive_avg_pool2d(arange_plane(3, 3), 1, 1).to_vector_f64(), (std::vector<double>{5}));
   // AlexNet's avgpool: 6x6 -> 6x6 is the identity.
   Tensor y = random_input({2, 3, 6, 6}, 1, -1, 1, false);
   EXPECT_TRUE(all_close(adaptive_avg_pool2d(y, 6, 6), y, 0));
 }
 
 TEST(AdaptiveAvgPool2d, Gradcheck) {
-  const std::vector<std::tuple<Shape, int64_t, int64_t>> cases = {
-      {{2, 3, 7, 5}, 3, 4}, {{1, 2, 5, 7}, 4, 3}, {{2, 2, 3, 3}, 6, 6},
-      {{1, 3, 4, 6}, 1, 1}, {{1, 2, 9, 4}, 4, 7}, {{2, 1, 6, 6}, 6, 6}};
+  const std::vector<std::tuple<Shape, int64_t, int64_t>> cases = {{{2, 3, 7, 5}, 3, 4}, {{1, 2, 5, 7}, 4, 3},
+                                                                  {{2, 2, 3, 3}, 6, 6}, {{1, 3, 4, 6}, 1, 1},
+                                                                  {{1, 2, 9, 4}, 4, 7}, {{2, 1, 6, 6}, 6, 6}};
   uint64_t seed = 500;
   for (const auto& [shape, oh, ow] : cases) {
     SCOPED_TRACE(shape_str(shape) + " -> " + std::to_string(oh) + "x" + std::to_string(ow));
@@ -223,8 +213,7 @@ TEST(Pool2d, BackwardKernelsWriteEveryElementAndF32MatchesF64) {
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   const int64_t planes = 6, H = 13, W = 11;
   Pool2dParams p = pool(3, 2, 2, 3, 1, 1, 1, 1, true);
-  const int64_t Ho = pool_output_size(H, 3, 2, 1, 1, true),
-                Wo = pool_output_size(W, 2, 3, 1, 1, true);
+  const int64_t Ho = pool_output_size(H, 3, 2, 1, 1, true), Wo = pool_output_size(W, 2, 3, 1, 1, true);
   const cpu::Pool2dShape s{planes, H, W, Ho, Wo, 3, 2, 2, 3, 1, 1, 1, 1};
   Tensor xd = random_input({2, 3, H, W}, 9, -1, 1, false);
   Tensor xf = xd.to(DType::f32);
@@ -268,12 +257,10 @@ TEST(LocalResponseNorm, HandComputedValues) {
   expect_near(local_response_norm(x, 3, 3.0, 1.0, 1.0).to_vector_f64(), {1. / 6, 2. / 15, 3. / 14});
   // size 2 pads one channel before and none after, window [c-1, c]:
   // scale = 1 + (3/2) * {1, 1+4, 4+9} = {2.5, 8.5, 20.5}.
-  expect_near(local_response_norm(x, 2, 3.0, 1.0, 1.0).to_vector_f64(),
-              {1 / 2.5, 2 / 8.5, 3 / 20.5});
+  expect_near(local_response_norm(x, 2, 3.0, 1.0, 1.0).to_vector_f64(), {1 / 2.5, 2 / 8.5, 3 / 20.5});
   // AlexNet's constants (size 5, alpha 1e-4, beta 0.75, k 2) on one channel of value 10:
   // scale = 2 + 1e-4/5 * 100 = 2.002.
-  expect_near(local_response_norm(Tensor::full({1, 1, 1, 1}, 10.0, DType::f64), 5, 1e-4, 0.75, 2.0)
-                  .to_vector_f64(),
+  expect_near(local_response_norm(Tensor::full({1, 1, 1, 1}, 10.0, DType::f64), 5, 1e-4, 0.75, 2.0).to_vector_f64(),
               {10 * std::pow(2.002, -0.75)});
 }
 
@@ -285,18 +272,16 @@ TEST(LocalResponseNorm, Gradcheck) {
   };
   // Large alpha so the cross-channel term of the gradient is not negligible.
   const std::vector<Case> cases = {
-      {{2, 7, 3, 4}, 5, 0.8, 0.75, 1.0},  {{2, 7, 3, 4}, 5, 0.8, 0.75, 2.0},
-      {{1, 6, 4, 3}, 3, 1.5, 0.75, 1.0},  {{1, 6, 4, 3}, 3, 1.5, 0.6, 2.0},
-      {{2, 5, 2, 3}, 4, 1.0, 0.75, 1.0},   // even size: the window is asymmetric
-      {{1, 3, 3, 3}, 7, 2.0, 0.75, 1.0},   // window wider than the channels
-      {{2, 4, 5}, 3, 1.0, 0.9, 1.5},       // 3-D input
-      {{1, 4, 2, 2}, 1, 1.0, 0.75, 1.0},   // size 1: each channel alone
-      {{2, 5, 3, 3}, 5, 1e-4, 0.75, 2.0},  // AlexNet's constants
+      {{2, 7, 3, 4}, 5, 0.8, 0.75, 1.0},  {{2, 7, 3, 4}, 5, 0.8, 0.75, 2.0}, {{1, 6, 4, 3}, 3, 1.5, 0.75, 1.0},
+      {{1, 6, 4, 3}, 3, 1.5, 0.6, 2.0},   {{2, 5, 2, 3}, 4, 1.0, 0.75, 1.0},  // even size: the window is asymmetric
+      {{1, 3, 3, 3}, 7, 2.0, 0.75, 1.0},                                      // window wider than the channels
+      {{2, 4, 5}, 3, 1.0, 0.9, 1.5},                                          // 3-D input
+      {{1, 4, 2, 2}, 1, 1.0, 0.75, 1.0},                                      // size 1: each channel alone
+      {{2, 5, 3, 3}, 5, 1e-4, 0.75, 2.0},                                     // AlexNet's constants
   };
   uint64_t seed = 600;
   for (const Case& c : cases) {
-    SCOPED_TRACE(shape_str(c.shape) + " size " + std::to_string(c.size) + " k " +
-                 std::to_string(c.k));
+    SCOPED_TRACE(shape_str(c.shape) + " size " + std::to_string(c.size) + " k " + std::to_string(c.k));
     Tensor x = random_input(c.shape, ++seed);
     auto lrn = [c](auto v) { return local_response_norm(v[0], c.size, c.alpha, c.beta, c.k); };
     EXPECT_TRUE(gradcheck(lrn, {x}));
@@ -313,16 +298,14 @@ TEST(Pool2d, ArgumentErrors) {
   Tensor x = Tensor::ones({1, 2, 6, 6});
   expect_error([&] { max_pool2d(x, square(3, 2, 2)); },
                "max_pool2d: padding (2, 2) must be at most half the kernel size (3, 3)");
-  expect_error([&] { avg_pool2d(x, square(2, 2, 2)); },
-               "avg_pool2d: padding (2, 2) must be at most half");
+  expect_error([&] { avg_pool2d(x, square(2, 2, 2)); }, "avg_pool2d: padding (2, 2) must be at most half");
   EXPECT_THROW(max_pool2d(x, square(3, 2, 2)), Error);
   expect_error([&] { max_pool2d(x, square(0, 2)); }, "kernel size must be positive");
   expect_error([&] { max_pool2d(x, square(3, 0)); }, "stride must be positive");
   expect_error([&] { avg_pool2d(x, square(3, -1)); }, "stride must be positive");
   expect_error([&] { max_pool2d(x, pool(3, 3, 1, 1, -1)); }, "padding must be non-negative");
   expect_error([&] { max_pool2d(x, pool(3, 3, 1, 1, 0, 0, 1, 0)); }, "dilation must be positive");
-  expect_error([&] { avg_pool2d(x, pool(3, 3, 1, 1, 0, 0, 2)); },
-               "avg_pool2d: dilation is not supported");
+  expect_error([&] { avg_pool2d(x, pool(3, 3, 1, 1, 0, 0, 2)); }, "avg_pool2d: dilation is not supported");
   Tensor x3 = Tensor::ones({2, 6, 6}), x2 = Tensor::ones({6, 6});
   expect_error([&] { max_pool2d(x3, square(2, 2)); }, "max_pool2d: input must be 4-D");
   expect_error([&] { avg_pool2d(x2, square(2, 2)); }, "avg_pool2d: input must be 4-D");
@@ -331,8 +314,7 @@ TEST(Pool2d, ArgumentErrors) {
   expect_error([&] { max_pool2d(small, square(3, 1)); }, "output size would be 0x0");
   expect_error([&] { max_pool2d(x, pool(3, 3, 1, 1, 0, 0, 3)); }, "output size would be");
   expect_error([&] { max_pool2d(x.to(DType::i32), square(2, 2)); }, "floating-point");
-  expect_error([&] { adaptive_avg_pool2d(x, 0, 3); },
-               "adaptive_avg_pool2d: output size must be positive");
+  expect_error([&] { adaptive_avg_pool2d(x, 0, 3); }, "adaptive_avg_pool2d: output size must be positive");
   expect_error([&] { adaptive_avg_pool2d(x3, 2, 2); }, "must be 4-D");
   expect_error([&] { local_response_norm(x, 0); }, "local_response_norm: size must be positive");
   expect_error([&] { local_response_norm(x2, 3); }, "at least 3-D");

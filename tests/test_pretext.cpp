@@ -109,8 +109,8 @@ TEST(JigsawPermutations, MaximalHammingSetIsFarApartAndDeterministic) {
   }
   // The max-min variant trades a little average distance for a larger minimum.
   HammingStats mm = hamming_stats(make_permutation_set(100, 7, PermutationCriterion::max_min));
-  std::printf("100 permutations, seed 7: max-average mean %.3f min %d; max-min mean %.3f min %d\n", st.mean,
-              st.minimum, mm.mean, mm.minimum);
+  std::printf("100 permutations, seed 7: max-average mean %.3f min %d; max-min mean %.3f min %d\n", st.mean, st.minimum,
+              mm.mean, mm.minimum);
   EXPECT_GE(mm.minimum, st.minimum);
   EXPECT_GE(mm.minimum, 6);
   EXPECT_THROW(make_permutation_set(0, 1), Error);

@@ -61,8 +61,8 @@ TEST(PretextModels, ParameterCountsFollowTheLayerArithmetic) {
   EXPECT_EQ(models::create("context-net")->num_parameters(), context);
   EXPECT_EQ(context, 63561096);
   // Noroozi and Favaro: groups 2 in conv2/4/5, fc6 per tile, fc7 on the nine concatenated.
-  const int64_t trunk = conv(3, 96, 11) + conv(96, 256, 5, 2) + conv(256, 384, 3) + conv(384, 384, 3, 2) +
-                        conv(384, 256, 3, 2);
+  const int64_t trunk =
+      conv(3, 96, 11) + conv(96, 256, 5, 2) + conv(256, 384, 3) + conv(384, 384, 3, 2) + conv(384, 256, 3, 2);
   EXPECT_EQ(models::create("jigsaw-net")->num_parameters(),
             trunk + fc(2304, 1024) + fc(9 * 1024, 4096) + fc(4096, 100));
   models::ModelConfig paper;
@@ -157,7 +157,7 @@ TEST(PretextModels, SharedTowersSumTheGradientsOfAllTiles) {
     const int64_t tiles = net->tiles;
     Tensor x = Tensor::randn({3, tiles, 1, 12, 12}, DType::f64, &g);
     Tensor w = Tensor::randn({3, tiles == 9 ? 100 : 8}, DType::f64, &g);
-    sum((*net)(x) * w).backward();
+    sum((*net)(x)*w).backward();
 
     std::vector<std::shared_ptr<models::TiledNet>> copies;
     std::vector<Tensor> outs;
@@ -225,8 +225,9 @@ TEST(PretextModels, TransferCopiesTheTrunkAndKeepsItsFunction) {
   Tensor before = alex3->state_dict().at("features.conv3.weight").clone();
   EXPECT_EQ(models::transfer_features(*jig, *alex3, 2, false).lines.size(), 2u);
   EXPECT_EQ(max_rel_diff(alex3->state_dict().at("features.conv3.weight"), before), 0.0);
-  EXPECT_EQ(max_rel_diff(alex3->state_dict().at("features.conv2.weight"),
-                         jig->state_dict().at("features.conv2.weight")), 0.0);
+  EXPECT_EQ(
+      max_rel_diff(alex3->state_dict().at("features.conv2.weight"), jig->state_dict().at("features.conv2.weight")),
+      0.0);
 }
 
 TEST(PretextModels, TransferMismatchIsAnErrorAndChangesNothing) {

@@ -3,10 +3,10 @@
 // permutation set and refuses other settings. (Exact resume of every task: test_train.)
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
-#include <unistd.h>
 
 #include "engine/util/error.h"
 #include "tasks/pretext_task.h"

@@ -40,8 +40,7 @@ TEST(Features, LayersInForwardOrderAndPartialPasses) {
   // A tiled network is read one tile at a time through its shared tower.
   auto j = models::create("jigsaw-small", cfg);
   j->eval();
-  EXPECT_EQ(tasks::forward_to(*j, "tower.fc6", Tensor::randn({3, 1, 12, 12}, DType::f32, &g)).shape(),
-            (Shape{3, 128}));
+  EXPECT_EQ(tasks::forward_to(*j, "tower.fc6", Tensor::randn({3, 1, 12, 12}, DType::f32, &g)).shape(), (Shape{3, 128}));
 }
 
 TEST(Features, ProbePointsAreConvAndLinearLayersWithTheirReLU) {

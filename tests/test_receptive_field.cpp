@@ -72,8 +72,8 @@ struct Fields {
 // Brute force: adds 1e12 to one input pixel (all channels) at a time and records, for every unit
 // of each layer, the pixels that moved it in any channel. Real moves are >= 1e12 / 2^depth, far
 // above the rounding noise of values that are at most ~1e7 otherwise.
-std::vector<Fields> brute_force_fields(nn::Module& m, const std::vector<std::string>& paths, int64_t C,
-                                       int64_t H, int64_t W) {
+std::vector<Fields> brute_force_fields(nn::Module& m, const std::vector<std::string>& paths, int64_t C, int64_t H,
+                                       int64_t W) {
   Generator g(7);
   const std::vector<double> base = Tensor::rand({1, C, H, W}, 0, 1, DType::f64, &g).to_vector_f64();
   NoGradGuard ng;
@@ -100,8 +100,7 @@ std::vector<Fields> brute_force_fields(nn::Module& m, const std::vector<std::str
         const int64_t r = (p0 + i) / W, c = (p0 + i) % W;
         for (int64_t u = 0; u < hw; ++u) {
           bool moved = false;
-          for (int64_t ch = 0; ch < Co; ++ch)
-            moved |= std::abs(v[(i * Co + ch) * hw + u] - ref[l][ch * hw + u]) > 1;
+          for (int64_t ch = 0; ch < Co; ++ch) moved |= std::abs(v[(i * Co + ch) * hw + u] - ref[l][ch * hw + u]) > 1;
           if (!moved) continue;
           Box& b = found[l].boxes[u];
           b = {std::min(b.y0, r), std::min(b.x0, c), std::max(b.y1, r + 1), std::max(b.x1, c + 1)};
@@ -116,8 +115,8 @@ std::vector<Fields> brute_force_fields(nn::Module& m, const std::vector<std::str
 // equals the brute-force one. With holes in the fields (dilation), a clipped side may fall on a
 // hole, so there the pixels that reach the unit may start further in; the other sides must match.
 // Returns how many units had a field clipped by the padding.
-int64_t expect_fields_match(nn::Module& m, const std::vector<std::string>& layers, int64_t C, int64_t H,
-                            int64_t W, bool holes = false) {
+int64_t expect_fields_match(nn::Module& m, const std::vector<std::string>& layers, int64_t C, int64_t H, int64_t W,
+                            bool holes = false) {
   std::vector<std::string> paths;
   for (const std::string& l : layers) paths.push_back(tasks::resolve_layer(m, l));
   const std::vector<Fields> found = brute_force_fields(m, paths, C, H, W);
@@ -137,9 +136,9 @@ int64_t expect_fields_match(nn::Module& m, const std::vector<std::string>& layer
                                     (expect.x1 == field.x1 ? got.x1 == expect.x1 : got.x1 <= expect.x1)
                               : got == expect;
         if (ok || ++wrong > 3) continue;
-        ADD_FAILURE() << layers[l] << " (" << str(rf) << ") unit (" << y << ", " << x << ") of " << found[l].h
-                      << "x" << found[l].w << ": brute force " << testing::PrintToString(got)
-                      << ", arithmetic " << testing::PrintToString(expect);
+        ADD_FAILURE() << layers[l] << " (" << str(rf) << ") unit (" << y << ", " << x << ") of " << found[l].h << "x"
+                      << found[l].w << ": brute force " << testing::PrintToString(got) << ", arithmetic "
+                      << testing::PrintToString(expect);
       }
   }
   return clipped;
@@ -170,8 +169,8 @@ TEST(ReceptiveField, ArithmeticOfTorchvisionAlexNetAndVgg16) {
   auto a = std::make_shared<nn::Sequential>();
   auto conv = [](int64_t k, int64_t s, int64_t p) { return std::make_shared<nn::Conv2d>(1, 1, k, s, p); };
   auto pool = [](int64_t k, int64_t s) { return std::make_shared<nn::MaxPool2d>(k, s); };
-  const std::vector<std::shared_ptr<nn::Module>> alexnet{
-      conv(11, 4, 2), pool(3, 2), conv(5, 1, 2), pool(3, 2), conv(3, 1, 1), conv(3, 1, 1), conv(3, 1, 1), pool(3, 2)};
+  const std::vector<std::shared_ptr<nn::Module>> alexnet{conv(11, 4, 2), pool(3, 2),    conv(5, 1, 2), pool(3, 2),
+                                                         conv(3, 1, 1),  conv(3, 1, 1), conv(3, 1, 1), pool(3, 2)};
   for (auto m : alexnet) {
     a->push_back(m);
     if (dynamic_cast<nn::Conv2d*>(m.get())) a->push_back(std::make_shared<nn::ReLU>());
@@ -197,8 +196,7 @@ TEST(ReceptiveField, ArithmeticOfTorchvisionAlexNetAndVgg16) {
 
 TEST(ReceptiveField, AlexNetStackMatchesBruteForceAndCeilModeAddsUnitsOnly) {
   auto ceil = stack_model(alexnet_stack(true)), floor = stack_model(alexnet_stack(false));
-  for (const char* l :
-       {"features.conv1", "features.pool1", "features.conv2", "features.pool2", "features.pool3"})
+  for (const char* l : {"features.conv1", "features.pool1", "features.conv2", "features.pool2", "features.pool3"})
     EXPECT_EQ(str(tasks::receptive_field(*ceil, l)), str(tasks::receptive_field(*floor, l))) << l;
   EXPECT_EQ(str(tasks::receptive_field(*ceil, "conv2")), square(51, 8, -18));  // a probe name: read at relu2
   make_monotone(*ceil, 1);
@@ -229,9 +227,8 @@ TEST(ReceptiveField, VggStackMatchesBruteForce) {
   EXPECT_EQ(str(tasks::receptive_field(*m, "features.5")), square(6, 2, -2));
   EXPECT_EQ(str(tasks::receptive_field(*m, "features.9")), square(20, 4, -8));
   make_monotone(*m, 2);
-  EXPECT_GT(expect_fields_match(*m, {"features.1", "features.3", "features.5", "features.6", "features.8",
-                                     "features.9"},
-                                1, 22, 22),
+  EXPECT_GT(expect_fields_match(
+                *m, {"features.1", "features.3", "features.5", "features.6", "features.8", "features.9"}, 1, 22, 22),
             0);
 }
 
@@ -248,8 +245,7 @@ TEST(ReceptiveField, DilationAndStrideStackMatchesBruteForce) {
   EXPECT_EQ(str(tasks::receptive_field(*m, "features.b")), square(11, 2, -5));
   // pool: 11 + 2*2*2 = 19, jump 4, offset -5 - 2 = -7; c rows: 19 + 2*2*4 = 35, jump 8;
   // columns: 19 + 4*4 = 35, jump 4, offset -7 - 3*4 = -19.
-  EXPECT_EQ(str(tasks::receptive_field(*m, "features.c")),
-            str(ReceptiveField{{35, 35}, {8, 4}, {-7, -19}}));
+  EXPECT_EQ(str(tasks::receptive_field(*m, "features.c")), str(ReceptiveField{{35, 35}, {8, 4}, {-7, -19}}));
   make_monotone(*m, 3);
   EXPECT_GT(expect_fields_match(*m, {"features.a", "features.b", "features.pool", "features.c"}, 1, 37, 31,
                                 /*holes=*/true),
@@ -268,8 +264,9 @@ TEST(ReceptiveField, RegistryAlexNetSmallMatchesBruteForce) {
   EXPECT_EQ(str(tasks::receptive_field(*m, "features.pool5")), square(40, 8, -16));
   make_monotone(*m, 4);
   // 30 px: pool1 gives 15, and pool2's ceil mode adds an 8th unit that reaches past the image.
-  EXPECT_GT(expect_fields_match(*m, {"conv1", "features.pool1", "features.norm1", "conv2", "features.pool2",
-                                     "features.norm2", "conv3", "conv4", "conv5", "features.pool5"},
+  EXPECT_GT(expect_fields_match(*m,
+                                {"conv1", "features.pool1", "features.norm1", "conv2", "features.pool2",
+                                 "features.norm2", "conv3", "conv4", "conv5", "features.pool5"},
                                 1, 30, 30),
             0);
 }
@@ -283,8 +280,9 @@ TEST(ReceptiveField, RegistryVggSmallMatchesBruteForce) {
   EXPECT_EQ(str(tasks::receptive_field(*m, "features.14")), square(30, 8, -11));
   make_monotone(*m, 5);
   // 26 px: the second pool drops the 13th row and column (floor mode).
-  EXPECT_GT(expect_fields_match(*m, {"features.0", "features.2", "features.3", "features.6", "features.7",
-                                     "features.10", "features.13", "features.14"},
+  EXPECT_GT(expect_fields_match(*m,
+                                {"features.0", "features.2", "features.3", "features.6", "features.7", "features.10",
+                                 "features.13", "features.14"},
                                 1, 26, 26),
             0);
 }
@@ -371,8 +369,8 @@ Tensor spot_images() {
     float v;
     int64_t y, x;
   };
-  const std::vector<Spot> spots{{0.5f, 4, 5}, {0.9f, 0, 0}, {-0.7f, 6, 2}, {0.7f, 9, 3},
-                                {-0.3f, 2, 8}, {0, 0, 0},   {0.2f, 5, 5}};
+  const std::vector<Spot> spots{{0.5f, 4, 5},  {0.9f, 0, 0}, {-0.7f, 6, 2}, {0.7f, 9, 3},
+                                {-0.3f, 2, 8}, {0, 0, 0},    {0.2f, 5, 5}};
   std::vector<float> px(spots.size() * 100, 0.f);
   for (size_t i = 0; i < spots.size(); ++i) px[i * 100 + spots[i].y * 10 + spots[i].x] = spots[i].v;
   return Tensor::from_vector(px, {(int64_t)spots.size(), 1, 10, 10});
@@ -468,8 +466,8 @@ TEST(TopPatches, GridHasOneRowPerUnit) {
   // Cells of 3x3 fields scaled by 2, in slots of 6 + 2 * 2 px.
   EXPECT_EQ(grid.height, 2 * 10);
   EXPECT_EQ(grid.width, 3 * 10);
-  EXPECT_FLOAT_EQ(grid.at(0, 2, 2), 0.5f);   // unit 0's best, image 1 at (0, 0): its field's corner is padding
-  EXPECT_FLOAT_EQ(grid.at(0, 4, 5), 0.9f);   // ... and its centre the spot
+  EXPECT_FLOAT_EQ(grid.at(0, 2, 2), 0.5f);      // unit 0's best, image 1 at (0, 0): its field's corner is padding
+  EXPECT_FLOAT_EQ(grid.at(0, 4, 5), 0.9f);      // ... and its centre the spot
   EXPECT_FLOAT_EQ(grid.at(0, 10 + 4, 4), 0.f);  // unit 1's best, a dark spot, clamped to 0
   EXPECT_FLOAT_EQ(grid.at(0, 10 + 2, 2), 0.f);  // image 2's pixel (5, 1) (not padding)
 }

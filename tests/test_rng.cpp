@@ -49,8 +49,7 @@ TEST(Philox, BlockKeyingMatchesRawCounter) {
   // Word indices reach only blocks below 2^62; check the word view on a smaller block.
   const uint64_t small_block = block >> 2;
   const Block small = pw::philox::philox_block(seed, stream, small_block);
-  for (uint64_t w = 0; w < 4; ++w)
-    EXPECT_EQ(pw::philox::philox_u32(seed, stream, small_block * 4 + w), small.x[w]);
+  for (uint64_t w = 0; w < 4; ++w) EXPECT_EQ(pw::philox::philox_u32(seed, stream, small_block * 4 + w), small.x[w]);
 }
 
 TEST(Philox, UniformConversionsStayInTheirIntervals) {
@@ -139,8 +138,8 @@ TEST(Generator, FillLayoutMatchesHeader) {
   g.fill_normal(z.data(), 5, 0.0f, 1.0f);  // pairs at words 20, 22, 24
   for (int i = 0; i < 5; ++i) {
     const uint64_t w = 20 + 2 * (i / 2);
-    const auto pair = pw::philox::box_muller(pw::philox::philox_u32(seed, stream, w),
-                                             pw::philox::philox_u32(seed, stream, w + 1));
+    const auto pair =
+        pw::philox::box_muller(pw::philox::philox_u32(seed, stream, w), pw::philox::philox_u32(seed, stream, w + 1));
     EXPECT_EQ(z[i], i % 2 == 0 ? pair.z0 : pair.z1) << i;
   }
   EXPECT_EQ(g.offset(), 28u);  // 20 + 6 rounded up

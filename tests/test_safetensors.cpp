@@ -36,8 +36,7 @@ std::string error_of(F&& f) {
   if (message.empty()) return ::testing::AssertionFailure() << "no pw::Error was thrown";
   for (const auto& p : parts)
     if (message.find(p) == std::string::npos)
-      return ::testing::AssertionFailure()
-             << "the message \"" << message << "\" does not mention \"" << p << "\"";
+      return ::testing::AssertionFailure() << "the message \"" << message << "\" does not mention \"" << p << "\"";
   return ::testing::AssertionSuccess();
 }
 #define EXPECT_ERROR(stmt, ...) EXPECT_TRUE(mentions(error_of([&] { stmt; }), {__VA_ARGS__}))
@@ -153,8 +152,7 @@ TEST_F(Safetensors, WritesTheSameBytesAsTheReferenceImplementation) {
       "\"scalar\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[40,44]},"
       "\"labels\":{\"dtype\":\"I32\",\"shape\":[3],\"data_offsets\":[44,56]}}     ";
   ASSERT_EQ(header.size(), 344u);
-  const std::string data =
-      bytes_of(dbl) + bytes_of(weight) + bytes_of(std::vector<float>{-9.5f}) + bytes_of(labels);
+  const std::string data = bytes_of(dbl) + bytes_of(weight) + bytes_of(std::vector<float>{-9.5f}) + bytes_of(labels);
   EXPECT_EQ(io::serialize_safetensors(tensors, {{"format", "pt"}}), make_file(header, data));
   // Nothing at all is a valid file too.
   EXPECT_EQ(io::serialize_safetensors({}), make_file("{}      "));
@@ -224,8 +222,7 @@ TEST_F(Safetensors, ReadsBF16Exactly) {
   ASSERT_EQ(t.dtype(), DType::f32);
   EXPECT_EQ(t.shape(), (Shape{3, 3}));
   std::vector<float> got = t.to_vector_f32();
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), want[i]) << "element " << i;
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), want[i]) << "element " << i;
   EXPECT_EQ(got[0], 1.0f);
   EXPECT_EQ(got[1], -2.5f);
   EXPECT_EQ(got[2], 3.140625f);
@@ -238,19 +235,17 @@ TEST_F(Safetensors, ReadsI64AsI32AndRejectsValuesThatDoNotFit) {
   EXPECT_EQ(t.dtype(), DType::i32);
   EXPECT_EQ(t.to_vector_i32(), (std::vector<int32_t>{1, -7, INT32_MAX, INT32_MIN, 123456789}));
   // A torchvision num_batches_tracked: a 0-d I64.
-  const std::string scalar =
-      "{\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}}";
+  const std::string scalar = "{\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}}";
   EXPECT_EQ(io::parse_safetensors(make_file(scalar, bytes_of(std::vector<int64_t>{3})), "x")
                 .tensors["bn.num_batches_tracked"]
                 .item(),
             3);
 
   const std::string big = "{\"big\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}";
-  EXPECT_ERROR(io::parse_safetensors(make_file(big, bytes_of(std::vector<int64_t>{0, 2147483648LL})), "f.st"),
-               "f.st", "'big'", "element 1", "2147483648");
-  EXPECT_ERROR(
-      io::parse_safetensors(make_file(big, bytes_of(std::vector<int64_t>{-2147483649LL, 0})), "f.st"),
-      "'big'", "element 0", "-2147483649");
+  EXPECT_ERROR(io::parse_safetensors(make_file(big, bytes_of(std::vector<int64_t>{0, 2147483648LL})), "f.st"), "f.st",
+               "'big'", "element 1", "2147483648");
+  EXPECT_ERROR(io::parse_safetensors(make_file(big, bytes_of(std::vector<int64_t>{-2147483649LL, 0})), "f.st"), "'big'",
+               "element 0", "-2147483649");
 }
 
 TEST_F(Safetensors, BadLengthsAreErrorsWithTheNumbers) {
@@ -272,14 +267,13 @@ TEST_F(Safetensors, InvalidJsonNamesTheByteOffset) {
   const size_t at = header.find("\"F32\"");
   EXPECT_ERROR(io::parse_safetensors(make_file(header), "j.st"), "j.st", "not valid JSON",
                "at byte " + std::to_string(at) + " ", "byte " + std::to_string(at + 8) + " of the file");
-  for (const std::string bad : {"{\"a\":", "{\"a", "{\"a\\q\":1}", "{\"\\ud800\":1}", "{\"\\udc00x\":1}",
-                                "{\"\xff\":1}", "{\"\xC0\x80\":1}", "{} x", "{\"a\":01}", "{\"a\":-}",
-                                "{\"a\":tru}", "{\"a\":[1,]}", "{,}", "{\"a\":\"\x01\"}", "", "   "})
+  for (const std::string bad :
+       {"{\"a\":", "{\"a", "{\"a\\q\":1}", "{\"\\ud800\":1}", "{\"\\udc00x\":1}", "{\"\xff\":1}", "{\"\xC0\x80\":1}",
+        "{} x", "{\"a\":01}", "{\"a\":-}", "{\"a\":tru}", "{\"a\":[1,]}", "{,}", "{\"a\":\"\x01\"}", "", "   "})
     EXPECT_ERROR(io::parse_safetensors(make_file(bad), "j.st"), "j.st", "not valid JSON") << bad;
   // Deep nesting is refused, not a stack overflow.
-  EXPECT_ERROR(
-      io::parse_safetensors(make_file(std::string(100000, '[') + std::string(100000, ']')), "deep.st"),
-      "deep.st", "nesting");
+  EXPECT_ERROR(io::parse_safetensors(make_file(std::string(100000, '[') + std::string(100000, ']')), "deep.st"),
+               "deep.st", "nesting");
 }
 
 TEST_F(Safetensors, BadEntriesNameTheTensor) {
@@ -289,43 +283,35 @@ TEST_F(Safetensors, BadEntriesNameTheTensor) {
   const std::string d8(8, '\x11'), d24(24, '\x22');
   EXPECT_ERROR(parse("[1, 2]"), "bad.st", "an array", "expected an object");
   EXPECT_ERROR(parse("{\"w\": 3}"), "bad.st", "'w'", "expected an object");
-  EXPECT_ERROR(parse("{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", d8), "bad.st", "'w'",
-               "missing \"dtype\"");
+  EXPECT_ERROR(parse("{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", d8), "bad.st", "'w'", "missing \"dtype\"");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", d8), "'w'", "missing \"shape\"");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", d8), "'w'", "missing \"data_offsets\"");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", d8), "'w'", "dtype",
-               "a number");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", d8), "'w'",
-               "shape");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8]}}", d8), "'w'",
-               "data_offsets");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", d8), "'w'", "dtype", "a number");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", d8), "'w'", "shape");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8]}}", d8), "'w'", "data_offsets");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,\"8\"]}}", d8), "'w'",
                "data_offsets[1]");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", d8), "'w'",
                "unexpected key 'x'");
-  EXPECT_ERROR(
-      parse("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d8), "'w'",
-      "duplicate key 'dtype'");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d8), "'w'",
+               "duplicate key 'dtype'");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", d8), "'w'",
                "shape entry 0 is -2");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[1,2.0],\"data_offsets\":[0,8]}}", d8), "'w'",
                "shape entry 1 is 2.0");
-  EXPECT_ERROR(
-      parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999,99999999999],\"data_offsets\":[0,8]}}", d8),
-      "'w'", "too many elements");
-  EXPECT_ERROR(
-      parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[0,99999999999,99999999999],\"data_offsets\":[0,0]}}"),
-      "'w'", "too many elements");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,0]}}"),
-               "'w'", "shape entry 0 is 99999999999999999999");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999,99999999999],\"data_offsets\":[0,8]}}", d8),
+               "'w'", "too many elements");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[0,99999999999,99999999999],\"data_offsets\":[0,0]}}"), "'w'",
+               "too many elements");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,0]}}"), "'w'",
+               "shape entry 0 is 99999999999999999999");
   EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"BOOL\",\"shape\":[8],\"data_offsets\":[0,8]}}", d8), "bad.st",
                "unknown dtype 'BOOL' for tensor 'w'");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", d8), "'w'",
-               "[8, 4]");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", d8), "bad.st",
-               "'w'", "out of range", "[0, 16]", "8 bytes");
-  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", d8), "'w'",
-               "8 bytes", "shape [3] of F32 needs 3 x 4 bytes");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", d8), "'w'", "[8, 4]");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", d8), "bad.st", "'w'",
+               "out of range", "[0, 16]", "8 bytes");
+  EXPECT_ERROR(parse("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", d8), "'w'", "8 bytes",
+               "shape [3] of F32 needs 3 x 4 bytes");
   EXPECT_ERROR(parse("{\"__metadata__\":{\"k\":1}}"), "bad.st", "metadata 'k'", "a string");
   EXPECT_ERROR(parse("{\"__metadata__\":[]}"), "bad.st", "__metadata__", "an object");
 }
@@ -388,8 +374,8 @@ TEST_F(Safetensors, FileErrorsNameThePath) {
   EXPECT_ERROR(io::read_safetensors(missing), missing, "cannot open");
   EXPECT_ERROR(io::read_safetensors(dir.string()), dir.string(), "directory");
   const fs::path bad = dir / "bad.safetensors";
-  std::ofstream(bad, std::ios::binary)
-      << make_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,8]}}", std::string(8, 'x'));
+  std::ofstream(bad, std::ios::binary) << make_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,8]}}",
+                                                    std::string(8, 'x'));
   EXPECT_ERROR(io::read_safetensors(bad.string()), bad.string(), "'w'");
   const fs::path cut = dir / "cut.safetensors";
   std::ofstream(cut, std::ios::binary) << "abc";
@@ -403,14 +389,12 @@ TEST_F(Safetensors, FailedWritesLeaveTheExistingFileUntouched) {
   const std::string before = read_file(path);
   const auto unchanged = [&] {
     EXPECT_EQ(read_file(path), before);
-    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1)
-        << "a temporary file was left";
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1) << "a temporary file was left";
   };
   const Tensor big = random_tensor({64, 1024}, DType::f32, gen);
 
   // Tensors that cannot be serialized: nothing is written.
-  EXPECT_ERROR(io::write_safetensors(path.string(), {{"big", big}, {"hole", Tensor()}}), "'hole'",
-               "undefined");
+  EXPECT_ERROR(io::write_safetensors(path.string(), {{"big", big}, {"hole", Tensor()}}), "'hole'", "undefined");
   unchanged();
   EXPECT_ERROR(io::write_safetensors(path.string(), {{"__metadata__", big}}), "__metadata__", "reserved");
   unchanged();

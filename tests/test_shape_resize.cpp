@@ -25,7 +25,8 @@ TEST(Concat, ValuesAlongSeveralDims) {
   EXPECT_TRUE(all_close(concat({a, c, a}, 0), f64({0, 1, 2, 3, 4, 5, 20, 21, 22, 0, 1, 2, 3, 4, 5}, {5, 3}), 0));
   // Non-contiguous inputs and i32 tensors work too.
   EXPECT_TRUE(all_close(concat({a.t(), b.t()}, 0), concat({a, b}, 1).t(), 0));
-  Tensor i = Tensor::from_vector(std::vector<int32_t>{1, 2}, {2}), j = Tensor::from_vector(std::vector<int32_t>{3}, {1});
+  Tensor i = Tensor::from_vector(std::vector<int32_t>{1, 2}, {2}),
+         j = Tensor::from_vector(std::vector<int32_t>{3}, {1});
   EXPECT_EQ(concat({i, j}, 0).to_vector_i32(), (std::vector<int32_t>{1, 2, 3}));
 }
 
@@ -75,10 +76,10 @@ TEST(Split, UnevenChunksAndGradcheck) {
 TEST(ConcatStackSplit, Errors) {
   Tensor a = Tensor::ones({2, 3}), b = Tensor::ones({2, 4});
   EXPECT_THROW(concat({}, 0), Error);
-  EXPECT_THROW(concat({a, b}, 0), Error);                          // differ outside dim
+  EXPECT_THROW(concat({a, b}, 0), Error);  // differ outside dim
   EXPECT_THROW(concat({a, Tensor::ones({2, 3}, DType::f64)}, 0), Error);
-  EXPECT_THROW(concat({a, Tensor::ones({2, 3, 1})}, 0), Error);     // ranks differ
-  EXPECT_THROW(concat({a, a}, 2), Error);                          // bad dim
+  EXPECT_THROW(concat({a, Tensor::ones({2, 3, 1})}, 0), Error);  // ranks differ
+  EXPECT_THROW(concat({a, a}, 2), Error);                        // bad dim
   EXPECT_THROW(concat({a, Tensor()}, 0), Error);
   EXPECT_THROW(stack({a, b}, 0), Error);
   EXPECT_THROW(stack({a, a}, 3), Error);
@@ -161,8 +162,8 @@ TEST(Resize, HandComputedUpAndDown) {
   EXPECT_TRUE(all_close(resize(row, 1, 2, ResizeMode::bilinear, true), f64({1, 4}, {1, 1, 1, 2}), 1e-12));
   EXPECT_TRUE(all_close(resize(row, 1, 2, ResizeMode::nearest), f64({1, 3}, {1, 1, 1, 2}), 0));
   // Down 4 -> 3 bilinear: src = (d + 0.5) * 4/3 - 0.5 = 1/6, 3/2, 17/6.
-  EXPECT_TRUE(all_close(resize(row, 1, 3, ResizeMode::bilinear),
-                        f64({1 + 1.0 / 6, 2.5, 3 + 5.0 / 6}, {1, 1, 1, 3}), 1e-12));
+  EXPECT_TRUE(
+      all_close(resize(row, 1, 3, ResizeMode::bilinear), f64({1 + 1.0 / 6, 2.5, 3 + 5.0 / 6}, {1, 1, 1, 3}), 1e-12));
   // Up 2 -> 3 nearest: floor(d * 2/3) = 0, 0, 1 (PyTorch: [1, 1, 2]); 5 -> 3: 0, 1, 3.
   EXPECT_TRUE(all_close(resize(f64({1, 2}, {1, 1, 1, 2}), 1, 3, ResizeMode::nearest), f64({1, 1, 2}, {1, 1, 1, 3}), 0));
   EXPECT_TRUE(all_close(resize(f64({10, 11, 12, 13, 14}, {1, 1, 5, 1}), 3, 1, ResizeMode::nearest),

@@ -297,8 +297,7 @@ TEST(Simt, IndexVariablesIn3D) {
       for (int x = 0; x < gx; ++x)
         for (int tz = 0; tz < bz; ++tz)
           for (int ty = 0; ty < by; ++ty)
-            for (int tx = 0; tx < bx; ++tx)
-              ASSERT_EQ(got[k++], ((((z * 8 + y) * 8 + x) * 8 + tz) * 64) + ty * 8 + tx);
+            for (int tx = 0; tx < bx; ++tx) ASSERT_EQ(got[k++], ((((z * 8 + y) * 8 + x) * 8 + tz) * 64) + ty * 8 + tx);
 }
 
 TEST(Simt, FloatHistogramWithAtomicsAcrossWorkers) {
@@ -537,8 +536,7 @@ TEST(Simt, PointerArgumentsMustBeLiveDeviceMemory) {
 
   // Pinned host memory (cudaMallocHost) is mapped for the device: fine.
   float* pinned = nullptr;
-  ASSERT_EQ(pw::simt::cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)),
-            pw::simt::cudaSuccess);
+  ASSERT_EQ(pw::simt::cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)), pw::simt::cudaSuccess);
   for (int i = 0; i < n; ++i) pinned[i] = 2.0f;
   kt::vector_add(a.get(), pinned, c.get(), n, 1, 64);
   EXPECT_EQ(c.download(), std::vector<float>(n, 3.0f));

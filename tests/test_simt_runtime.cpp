@@ -51,9 +51,7 @@ __global__ void trap_in_phase(int* out, int who, int phase) {
   out[threadIdx.x] = 1;
 }
 
-__global__ void launches_inside(int* out) {
-  PW_LAUNCH(record_worker, 1, 1, 0, 0)(out);
-}
+__global__ void launches_inside(int* out) { PW_LAUNCH(record_worker, 1, 1, 0, 0)(out); }
 
 __global__ void big_dynamic_smem(float* out, int n) {
   PW_DYNAMIC_SMEM(float, s);
@@ -175,7 +173,7 @@ TEST(SimtRuntime, StreamsAndEventsMeasureHostTime) {
   ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
   float ms = -1;
   EXPECT_EQ(cudaEventElapsedTime(&ms, start, stop), cudaErrorInvalidResourceHandle);  // unrecorded
-  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidResourceHandle);  // else the next check sees it
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidResourceHandle);                      // else the next check sees it
   DeviceBuffer<float> a(std::vector<float>(4096, 1.0f)), c(4096);
   ASSERT_EQ(cudaEventRecord(start, s), cudaSuccess);
   kt::vector_add(a.get(), a.get(), c.get(), 4096, 8, 128);
@@ -220,12 +218,15 @@ TEST(SimtRuntime, DeviceProperties) {
 
 TEST(SimtRuntime, BadLaunchConfigurationsSetTheLastError) {
   DeviceBuffer<int> out(2048);
-  struct Case { dim3 grid, block; size_t smem; cudaError_t err; };
-  for (const Case& c : {Case{1, 1025, 0, cudaErrorInvalidConfiguration},
-                        Case{1, dim3(32, 32, 2), 0, cudaErrorInvalidConfiguration},
-                        Case{0, 32, 0, cudaErrorInvalidConfiguration},
-                        Case{dim3(1, 0, 1), 32, 0, cudaErrorInvalidConfiguration},
-                        Case{1, 32, 49 * 1024, cudaErrorInvalidValue}}) {
+  struct Case {
+    dim3 grid, block;
+    size_t smem;
+    cudaError_t err;
+  };
+  for (const Case& c :
+       {Case{1, 1025, 0, cudaErrorInvalidConfiguration}, Case{1, dim3(32, 32, 2), 0, cudaErrorInvalidConfiguration},
+        Case{0, 32, 0, cudaErrorInvalidConfiguration}, Case{dim3(1, 0, 1), 32, 0, cudaErrorInvalidConfiguration},
+        Case{1, 32, 49 * 1024, cudaErrorInvalidValue}}) {
     PW_LAUNCH(ks::record_worker, c.grid, c.block, c.smem, 0)(out.get());
     EXPECT_EQ(cudaGetLastError(), c.err);
   }
@@ -244,7 +245,8 @@ TEST(SimtRuntime, BadLaunchConfigurationsSetTheLastError) {
   PW_LAUNCH(ks::big_dynamic_smem, 1, 64, n * sizeof(float), 0)(one.get(), n);
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
   ASSERT_EQ(cudaFuncSetAttribute(ks::big_dynamic_smem, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 static_cast<int>(n * sizeof(float))), cudaSuccess);
+                                 static_cast<int>(n * sizeof(float))),
+            cudaSuccess);
   PW_LAUNCH(ks::big_dynamic_smem, 1, 64, n * sizeof(float), 0)(one.get(), n);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   EXPECT_EQ(one.download()[0], static_cast<float>(n - 1));
@@ -260,7 +262,9 @@ TEST(SimtRuntime, DynamicSharedMemoryMustBeAlignedForItsType) {
   } catch (const pw::simt::Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("ks::float4_dynamic_smem uses its dynamic shared memory as float4 "
-                       "(alignment 16), but the launch gave 36 bytes"), std::string::npos) << msg;
+                       "(alignment 16), but the launch gave 36 bytes"),
+              std::string::npos)
+        << msg;
   }
   PW_LAUNCH(ks::float4_dynamic_smem, 1, 2, 32, 0)(one.get());
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
@@ -294,8 +298,7 @@ TEST(SimtRuntime, AFailingThreadUnwindsEveryFiber) {
           EXPECT_NE(std::string(e.what()).find("__trap() at"), std::string::npos) << e.what();
         }
         EXPECT_GT(ks::g_constructed.load(), 0);
-        EXPECT_EQ(ks::g_destroyed.load(), ks::g_constructed.load())
-            << "phase " << phase << " thread " << who;
+        EXPECT_EQ(ks::g_destroyed.load(), ks::g_constructed.load()) << "phase " << phase << " thread " << who;
         if (phase == 1) {
           EXPECT_EQ(ks::g_constructed.load(), 64);
         }

@@ -20,10 +20,11 @@ TEST(Models, EveryRegistryModelRunsAtItsNativeSize) {
     int64_t params = 0;
     for (const auto& r : rows) params += r.parameters;
     EXPECT_EQ(params, m->num_parameters());
-    const int64_t classes = info.name.rfind("rotation", 0) == 0 ? 4
+    const int64_t classes = info.name.rfind("rotation", 0) == 0  ? 4
                             : info.name.rfind("context", 0) == 0 ? 8
-                            : info.name.rfind("jigsaw", 0) == 0 ? 100
-                            : info.input[1] >= 224 ? 1000 : 10;
+                            : info.name.rfind("jigsaw", 0) == 0  ? 100
+                            : info.input[1] >= 224               ? 1000
+                                                                 : 10;
     EXPECT_EQ(rows.back().output, (Shape{1, classes}));
   }
 }

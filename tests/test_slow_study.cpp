@@ -2,11 +2,11 @@
 // pictures exist, and its numbers are sane.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "engine/io/json.h"
 #include "tasks/features.h"

@@ -2,10 +2,10 @@
 // in-memory loader, bad files named or skipped and counted, and the same pretext training.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "engine/io/image.h"
 #include "engine/util/error.h"

@@ -3,8 +3,8 @@
 // folder's classes, recording them, and on CIFAR-10 with the published class names.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "engine/io/checkpoint.h"
 #include "engine/util/error.h"
@@ -38,7 +38,8 @@ TEST(Supervised, AugmentationCropsFromThePaddedImageAndFlips) {
       for (int64_t y = 0; y < H; ++y)
         for (int64_t xx = 0; xx < W; ++xx) {
           const int64_t sy = y + top, sx = (mirror ? W - 1 - xx : xx) + left;
-          const float want = sy >= 0 && sy < H && sx >= 0 && sx < W ? before[((i * C + c) * H + sy) * W + sx] : a.black[c];
+          const float want =
+              sy >= 0 && sy < H && sx >= 0 && sx < W ? before[((i * C + c) * H + sy) * W + sx] : a.black[c];
           ASSERT_EQ(after[((i * C + c) * H + y) * W + xx], want) << i << " " << c << " " << y << " " << xx;
         }
   }

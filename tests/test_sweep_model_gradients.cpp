@@ -2,8 +2,8 @@
 // and on simt, against an f64 run of the same weights and input on the reference kernels that
 // replays the f32 run's max-pooling and ReLU decisions (tests/support/model_gradients.h). Per
 // tensor (logits, loss, the input's and every parameter's gradient) the error must be at most
-// 1e-5 (5e-5 in train mode, which runs only for networks with batch norm: see below). Each test prints its rows of the table: model, mode, device, batch shape, worst tensor,
-// its error, seconds.
+// 1e-5 (5e-5 in train mode, which runs only for networks with batch norm: see below). Each test prints its rows of the
+// table: model, mode, device, batch shape, worst tensor, its error, seconds.
 //
 // Train mode differs from eval only through batch norm (dropout with p = 0 is the identity), so
 // networks without batch norm run in eval mode only; networks with batch norm over the batch
@@ -50,14 +50,13 @@ void sweep(const std::string& model) {
   const int64_t train_batch = models.has_batch_norm_1d() ? 8 : 2;
   for (bool train : modes)
     for (Device device : {Device::cpu(), Device{DeviceType::simt, 0}}) {
-      const pw::testing::ModelGradientReport r =
-          models.run(device, train, sample, train ? train_batch : 2);
+      const pw::testing::ModelGradientReport r = models.run(device, train, sample, train ? train_batch : 2);
       std::printf("%s\n", pw::testing::report_row(r).c_str());
       std::fflush(stdout);
       const double tolerance = train ? kTrainBatchNormTolerance : kTolerance;  // train: batch norm
       for (const auto& t : r.tensors)
-        EXPECT_LE(t.error, tolerance) << model << " " << r.mode << " on " << r.device << ": "
-                                       << t.name << " (scale " << t.scale << ")";
+        EXPECT_LE(t.error, tolerance) << model << " " << r.mode << " on " << r.device << ": " << t.name << " (scale "
+                                      << t.scale << ")";
     }
 }
 
@@ -83,4 +82,3 @@ INSTANTIATE_TEST_SUITE_P(Registry, ModelGradients, ::testing::ValuesIn(registry_
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return name;
                          });
-

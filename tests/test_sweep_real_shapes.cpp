@@ -97,8 +97,7 @@ Tensor apply_layer(const LayerCase& c, const std::vector<Tensor>& a) {
   if (dynamic_cast<const nn::Linear*>(&m)) return linear(a[0], a[1], a.size() > 2 ? a[2] : Tensor());
   if (auto* l = dynamic_cast<const nn::MaxPool2d*>(&m)) return max_pool2d(a[0], l->params);
   if (auto* l = dynamic_cast<const nn::AvgPool2d*>(&m)) return avg_pool2d(a[0], l->params);
-  if (auto* l = dynamic_cast<const nn::AdaptiveAvgPool2d*>(&m))
-    return adaptive_avg_pool2d(a[0], l->out_h, l->out_w);
+  if (auto* l = dynamic_cast<const nn::AdaptiveAvgPool2d*>(&m)) return adaptive_avg_pool2d(a[0], l->out_h, l->out_w);
   if (auto* l = dynamic_cast<const nn::LocalResponseNorm*>(&m))
     return local_response_norm(a[0], l->size, l->alpha, l->beta, l->k);
   ADD_FAILURE() << "no op for " << c.type;
@@ -119,8 +118,7 @@ struct Result {
 };
 
 // Forward and backward of the layer's op on copies of args converted to dtype on device.
-Result run(const LayerCase& c, const std::vector<Tensor>& args, const Tensor& g, Device device,
-           DType dtype) {
+Result run(const LayerCase& c, const std::vector<Tensor>& args, const Tensor& g, Device device, DType dtype) {
   std::vector<Tensor> leaves;
   for (const Tensor& a : args) {
     Tensor t = a.to(dtype).to(device).detach();
@@ -164,9 +162,8 @@ struct Geometry {
 Geometry geometry(const LayerCase& c, const Shape& y_shape) {
   auto* l = dynamic_cast<const nn::Conv2d*>(c.layer);
   const Conv2dParams& p = l->params;
-  return {c.input[0], c.input[1], c.input[2], c.input[3], l->out_channels, l->kernel_h,
-          l->kernel_w, y_shape[2], y_shape[3], p.stride_h, p.stride_w, p.pad_h, p.pad_w,
-          p.dilation_h, p.dilation_w, p.groups};
+  return {c.input[0], c.input[1], c.input[2], c.input[3], l->out_channels, l->kernel_h,  l->kernel_w,  y_shape[2],
+          y_shape[3], p.stride_h, p.stride_w, p.pad_h,    p.pad_w,         p.dilation_h, p.dilation_w, p.groups};
 }
 
 // The first, the last and one random index in [0, n).
@@ -186,8 +183,8 @@ Tensor gather(const Tensor& t, const std::vector<int64_t>& at) {
 
 // Compares the fast results of a convolution with f64 values computed by the definition at the
 // sampled planes and filters; returns the worst error and names it.
-std::pair<double, std::string> check_conv_sampled(const LayerCase& c, const std::vector<Tensor>& args,
-                                                  const Tensor& g, const Result& got) {
+std::pair<double, std::string> check_conv_sampled(const LayerCase& c, const std::vector<Tensor>& args, const Tensor& g,
+                                                  const Result& got) {
   const Geometry s = geometry(c, got.y.shape());
   const Tensor x = args[0].to(DType::f64), w = args[1].to(DType::f64), gy = g.to(DType::f64);
   const bool has_bias = args.size() > 2;
@@ -228,8 +225,8 @@ std::pair<double, std::string> check_conv_sampled(const LayerCase& c, const std:
             for (int64_t j = 0; j < s.kw; ++j) {
               const int64_t tw = iw + s.pw - j * s.dw;
               if (tw < 0 || tw % s.sw || tw / s.sw >= s.Wo) continue;
-              acc += G[((n * s.O + o) * s.Ho + th / s.sh) * s.Wo + tw / s.sw] *
-                     Wt[((o * Cg + ci) * s.kh + i) * s.kw + j];
+              acc +=
+                  G[((n * s.O + o) * s.Ho + th / s.sh) * s.Wo + tw / s.sw] * Wt[((o * Cg + ci) * s.kh + i) * s.kw + j];
             }
           }
         }
@@ -254,8 +251,7 @@ std::pair<double, std::string> check_conv_sampled(const LayerCase& c, const std:
   }
   std::vector<std::pair<double, std::string>> errors{
       {rel_error(gather(got.y, y_at), Tensor::from_vector(y_ref, {int64_t(y_ref.size())})), "output"},
-      {rel_error(gather(got.grads[0], dx_at), Tensor::from_vector(dx_ref, {int64_t(dx_ref.size())})),
-       "input gradient"},
+      {rel_error(gather(got.grads[0], dx_at), Tensor::from_vector(dx_ref, {int64_t(dx_ref.size())})), "input gradient"},
       {rel_error(gather(got.grads[1], dw_at), Tensor::from_vector(dw_ref, {int64_t(dw_ref.size())})),
        "weight gradient"}};
   if (has_bias) {
@@ -269,8 +265,8 @@ std::pair<double, std::string> check_conv_sampled(const LayerCase& c, const std:
 }
 
 // Every other op: the full f64 run on the reference kernels.
-std::pair<double, std::string> check_full(const LayerCase& c, const std::vector<Tensor>& args,
-                                          const Tensor& g, const Result& got, Device device) {
+std::pair<double, std::string> check_full(const LayerCase& c, const std::vector<Tensor>& args, const Tensor& g,
+                                          const Result& got, Device device) {
   const Result want = run(c, args, g, Device::cpu(), DType::f64);
   std::pair<double, std::string> worst{rel_error(got.y, want.y), "output"};
   const char* names[] = {"input gradient", "weight gradient", "bias gradient"};
@@ -295,13 +291,12 @@ void check_layers(const std::vector<std::string>& types) {
     const Tensor g = uniform(c.output, 13);
     for (Device device : {Device::cpu(), kSimt}) {
       const Result got = run(c, args, g, device, DType::f32);
-      const auto [error, what] = c.type == "Conv2d" ? check_conv_sampled(c, args, g, got)
-                                                    : check_full(c, args, g, got, device);
-      std::printf("| %s | %s | %s | %s | %.1e |\n", c.key.c_str(), c.first_seen.c_str(),
-                  device.str().c_str(), what.c_str(), error);
+      const auto [error, what] =
+          c.type == "Conv2d" ? check_conv_sampled(c, args, g, got) : check_full(c, args, g, got, device);
+      std::printf("| %s | %s | %s | %s | %.1e |\n", c.key.c_str(), c.first_seen.c_str(), device.str().c_str(),
+                  what.c_str(), error);
       std::fflush(stdout);
-      EXPECT_LE(error, kTolerance) << c.key << " (" << c.first_seen << ") on " << device.str()
-                                   << ": " << what;
+      EXPECT_LE(error, kTolerance) << c.key << " (" << c.first_seen << ") on " << device.str() << ": " << what;
     }
   }
 }

@@ -4,11 +4,11 @@
 // contradict the checkpoint are errors naming flag and values; Ctrl-C saves and stops.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "engine/io/checkpoint.h"
 #include "engine/nn/layers.h"
@@ -157,12 +157,27 @@ TEST(Train, TheCheckpointRecordsTheWholeRun) {
   const TrainResult r = run_train(c);
   const io::Checkpoint ck = io::read_checkpoint(dir + "/checkpoint.safetensors");
   const std::map<std::string, std::string> want = {
-      {"task", "supervised"}, {"model", "alexnet-small"}, {"width", "0.25"}, {"batch_norm", "true"},
-      {"data", "cifar10:" + cifar_dir()}, {"limit_train", ""}, {"crop_padding", "2"}, {"flip", "true"},
-      {"epochs", "1"}, {"batch_size", "8"}, {"optimizer", "adamw"}, {"schedule", "onecycle"},
-      {"clip_grad_norm", "5"}, {"seed", "3"}, {"data.kind", "cifar10"}, {"data.train_images", "40"},
-      {"data.test_images", "16"}, {"data.image", "3,32,32"}, {"outputs", "10"},
-      {"data.classes", "[\"airplane\",\"automobile\",\"bird\",\"cat\",\"deer\",\"dog\",\"frog\",\"horse\",\"ship\",\"truck\"]"}};
+      {"task", "supervised"},
+      {"model", "alexnet-small"},
+      {"width", "0.25"},
+      {"batch_norm", "true"},
+      {"data", "cifar10:" + cifar_dir()},
+      {"limit_train", ""},
+      {"crop_padding", "2"},
+      {"flip", "true"},
+      {"epochs", "1"},
+      {"batch_size", "8"},
+      {"optimizer", "adamw"},
+      {"schedule", "onecycle"},
+      {"clip_grad_norm", "5"},
+      {"seed", "3"},
+      {"data.kind", "cifar10"},
+      {"data.train_images", "40"},
+      {"data.test_images", "16"},
+      {"data.image", "3,32,32"},
+      {"outputs", "10"},
+      {"data.classes",
+       "[\"airplane\",\"automobile\",\"bird\",\"cat\",\"deer\",\"dog\",\"frog\",\"horse\",\"ship\",\"truck\"]"}};
   for (const auto& [key, value] : want) EXPECT_EQ(ck.config.at(key), value) << key;
   for (const char* key : {"data.mean", "data.std"})
     EXPECT_EQ(io::parse_json(ck.config.at(key), key).items.size(), 3u) << key;
@@ -208,11 +223,13 @@ TEST(Train, AFlagThatContradictsTheCheckpointIsAnErrorNamingBothValues) {
   again.progress = false;
   again.batch_size = 16;
   again.given = {"batch_size"};
-  pw::testing::expect_error([&] { run_train(again); }, "--batch-size gives batch_size '16' but the run in '" + dir + "' has '8'");
+  pw::testing::expect_error([&] { run_train(again); },
+                            "--batch-size gives batch_size '16' but the run in '" + dir + "' has '8'");
   again.batch_size = 8;  // the same value is no contradiction
   again.task = "supervised";
   again.given = {"batch_size", "task"};
-  pw::testing::expect_error([&] { run_train(again); }, "--task gives task 'supervised' but the run in '" + dir + "' has 'jigsaw'");
+  pw::testing::expect_error([&] { run_train(again); },
+                            "--task gives task 'supervised' but the run in '" + dir + "' has 'jigsaw'");
   again.given = {"batch_size"};
   again.stop_after = 4;  // how far this invocation goes is not part of the run
   const TrainResult r = run_train(again);
@@ -241,10 +258,22 @@ TEST(Train, SizesThatMakeNoSenseAreErrorsNamingFlagAndValue) {
       {[](TrainConfig& c) { c.optimizer = "rmsprop"; }, "--optimizer must be one of sgd, adam, adamw, got 'rmsprop'"},
       {[](TrainConfig& c) { c.task = "colorize"; }, "unknown task 'colorize'"},
       {[](TrainConfig& c) { c.patch = 12; }, "--patch applies to the pretext tasks"},
-      {[](TrainConfig& c) { c.task = "rotation"; c.flip = true; }, "--flip applies to supervised training, not to the rotation task"},
-      {[](TrainConfig& c) { c.task = "rotation"; c.samples_per_epoch = 0; }, "--samples-per-epoch must be positive, got 0"},
+      {[](TrainConfig& c) {
+         c.task = "rotation";
+         c.flip = true;
+       },
+       "--flip applies to supervised training, not to the rotation task"},
+      {[](TrainConfig& c) {
+         c.task = "rotation";
+         c.samples_per_epoch = 0;
+       },
+       "--samples-per-epoch must be positive, got 0"},
       {[](TrainConfig& c) { c.freeze = true; }, "--transfer-layers and --freeze need --init-from"},
-      {[](TrainConfig& c) { c.data = "mnist:/somewhere"; c.flip = true; }, "a mirrored digit is not the same digit"},
+      {[](TrainConfig& c) {
+         c.data = "mnist:/somewhere";
+         c.flip = true;
+       },
+       "a mirrored digit is not the same digit"},
       {[](TrainConfig& c) { c.crop_padding = 32; }, "--crop-padding 32 must be below the image size 32x32"},
       {[](TrainConfig& c) { c.data = "images:" + photos_dir(); }, "supervised training needs labeled data"},
   };
@@ -268,7 +297,8 @@ TEST(Train, CtrlCFinishesTheStepSavesACheckpointAndStops) {
   task.steps_per_epoch = 5;
   task.batch = [](int64_t step) {
     Generator g(7, (uint64_t)step);
-    return Batch{Tensor::randn({6, 4}, DType::f32, &g), Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 0, 1, 2}, {6})};
+    return Batch{Tensor::randn({6, 4}, DType::f32, &g),
+                 Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 0, 1, 2}, {6})};
   };
   int calls = 0;
   task.loss = [&](const Tensor& out, const Batch& b) {

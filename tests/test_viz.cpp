@@ -84,11 +84,15 @@ TEST(Viz, InputGradientMatchesCentralDifferences) {
   Tensor x = Tensor::randn({2, 2, 8, 8}, DType::f64);
   // Class scores (one class per image) and a unit of an inner layer, through ReLUs and a max pool.
   std::vector<std::pair<std::string, Objective>> cases = {
-      {"", [](const Tensor& a) {
+      {"",
+       [](const Tensor& a) {
          Tensor m = Tensor::from_vector(std::vector<double>{0, 0, 1, 0, 0, 0, 0, 0, 0, 1}, {2, 5});
          return sum(a * m, {1});
        }},
-      {"conv2", [](const Tensor& a) { return sum(a * a, {1, 2, 3}) * 0.5; }},
+      {"conv2",
+       [](const Tensor& a) {
+         return sum(a * a, {1, 2, 3}) * 0.5;
+       }},
   };
   for (auto& [layer, objective] : cases) {
     InputGradient ig = input_gradient(*net, layer, x, objective);
@@ -134,7 +138,9 @@ TEST(Viz, ReluRulesEqualHandComputedValues) {
   flat->push_back("net", net);
   Tensor x4 = x.reshape({1, 2, 1, 1});
   auto grad = [&](ReluRule rule) {
-    return input_gradient(*flat, "", x4, [](const Tensor& y) { return sum(y, {1}); }, rule).grad.to_vector_f32();
+    return input_gradient(
+               *flat, "", x4, [](const Tensor& y) { return sum(y, {1}); }, rule)
+        .grad.to_vector_f32();
   };
   // Upstream gradient at the ReLU: w2 = (2, 5, -3).
   // grad:      (2, 0, -3)  (unit 2 is off)      -> W1^T g = (2*1 + -3*-1, 2*1 + -3*1) = (5, -1)
@@ -263,8 +269,8 @@ TEST(Viz, ClassModelsAndUnitsRaiseTheirObjectiveOnATrainedNetwork) {
       // Set 2's decay of 0.3 per step holds the image near the mean with normalized steps (see
       // yosinski_set): it only has to rise.
       const double s0 = ur.start[i], s1 = ur.end[i];
-      EXPECT_TRUE(set == 2 ? s1 > s0 : s1 > s0 + 0.1 && s1 > 3 * std::max(0.01, s0)) << "set " << set << " unit " << i << ": " << s0
-                                                                  << " -> " << s1;
+      EXPECT_TRUE(set == 2 ? s1 > s0 : s1 > s0 + 0.1 && s1 > 3 * std::max(0.01, s0))
+          << "set " << set << " unit " << i << ": " << s0 << " -> " << s1;
     }
   }
   // Set 1 zeroes the half of the pixels with the smallest norm after every step (after the blur),
@@ -412,8 +418,8 @@ TEST(Viz, FeatureInversionMatchesTheFeaturesAndIsDeterministic) {
   InversionResult a = invert_features(*net, s, "conv2", images, o);
   ASSERT_EQ(a.end.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_GT(a.start[i], 0.3) << i;              // from noise, the features are far off
-    EXPECT_LT(a.end[i], 0.3 * a.start[i]) << i;   // and most of the error is gone
+    EXPECT_GT(a.start[i], 0.3) << i;             // from noise, the features are far off
+    EXPECT_LT(a.end[i], 0.3 * a.start[i]) << i;  // and most of the error is gone
   }
   InversionResult b = invert_features(*net, s, "conv2", images, o);
   EXPECT_EQ(a.images.to_vector_f32(), b.images.to_vector_f32());

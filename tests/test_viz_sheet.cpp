@@ -130,7 +130,8 @@ TEST(VizSheet, ChosenLayersAndUnitCap) {
   EXPECT_EQ(sheet.layers[0].field.size[0], 3 + 1 + 2 * 2);  // 3x3, pool 2, 3x3
   // Two units side by side: one row, twice as wide; not when the page is too narrow for two.
   o.columns = 2;
-  const io::Image one = sheet.layers[0].picture, two = make_sheet(*net, random_images(8), space12(), o).layers[0].picture;
+  const io::Image one = sheet.layers[0].picture,
+                  two = make_sheet(*net, random_images(8), space12(), o).layers[0].picture;
   EXPECT_GT(two.width, 2 * one.width);
   EXPECT_LT(two.height, one.height);
   o.max_width = one.width + 10;

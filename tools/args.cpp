@@ -13,8 +13,7 @@
 
 namespace pw::cli {
 
-Args::Args(std::string command, std::string summary)
-    : command_(std::move(command)), summary_(std::move(summary)) {}
+Args::Args(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
 
 size_t Args::index_of(const std::string& name) const {
   for (size_t i = 0; i < flags_.size(); ++i)
@@ -33,9 +32,7 @@ Args& Args::flag(const std::string& name, const std::string& def, const std::str
   return declare({name, def, help, false});
 }
 
-Args& Args::boolean(const std::string& name, const std::string& help) {
-  return declare({name, "false", help, true});
-}
+Args& Args::boolean(const std::string& name, const std::string& help) { return declare({name, "false", help, true}); }
 
 Args& Args::section(const std::string& title) {
   Flag heading{"", "", title};
@@ -55,8 +52,10 @@ std::string Args::help() const {
       continue;
     }
     std::string left = "  --" + f.name + (f.is_bool ? "" : " V");
-    if (left.size() < 24) left += std::string(24 - left.size(), ' ');
-    else left += "\n" + std::string(24, ' ');
+    if (left.size() < 24)
+      left += std::string(24 - left.size(), ' ');
+    else
+      left += "\n" + std::string(24, ' ');
     // Continuation lines of the help text line up under its first line.
     std::string help = f.help;
     for (size_t at = help.find('\n'); at != std::string::npos; at = help.find('\n', at + 1))
@@ -85,8 +84,7 @@ bool Args::parse(int argc, char** argv, int first) {
       positionals_.push_back(a);
       continue;
     }
-    PW_CHECK(a.rfind("--", 0) == 0, command_, ": unexpected argument '", a, "' (see patchwork ",
-             command_, " --help)");
+    PW_CHECK(a.rfind("--", 0) == 0, command_, ": unexpected argument '", a, "' (see patchwork ", command_, " --help)");
     std::string name = a.substr(2), value;
     bool has_value = false;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -153,8 +151,10 @@ io::Json Args::json() const {
   io::Json o = io::Json::object();
   for (const Flag& f : flags_) {
     if (f.is_section) continue;
-    if (f.is_bool) o.set(f.name, on(f.name));
-    else o.set(f.name, f.value);
+    if (f.is_bool)
+      o.set(f.name, on(f.name));
+    else
+      o.set(f.name, f.value);
   }
   return o;
 }
@@ -183,8 +183,8 @@ std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const s
       } else {
         int64_t a = std::stoll(part.substr(0, dash)), b = std::stoll(part.substr(dash + 1)), span = 0;
         // Checked: "-9223372036854775807-9" and ranges ending at INT64_MAX must not overflow.
-        PW_CHECK(a <= b && !__builtin_sub_overflow(b, a, &span) && span < 100000, "--", flag, ": bad range '",
-                 part, "'");
+        PW_CHECK(a <= b && !__builtin_sub_overflow(b, a, &span) && span < 100000, "--", flag, ": bad range '", part,
+                 "'");
         for (int64_t k = 0; k <= span; ++k) out.push_back(a + k);
       }
     } catch (const std::logic_error&) {
@@ -194,7 +194,6 @@ std::vector<int64_t> parse_indices(const std::string& text, int64_t all, const s
   PW_CHECK(!out.empty(), "--", flag, " is empty");
   return out;
 }
-
 
 Shape parse_shape(const std::string& text, const std::string& flag) {
   Shape shape;

@@ -6,8 +6,8 @@
 
 #include "engine/device/device.h"
 #include "engine/util/threads.h"
-#include "tasks/datasets.h"
 #include "tasks/classify.h"
+#include "tasks/datasets.h"
 #include "tasks/evaluate.h"
 #include "tasks/neighbors.h"
 #include "tools/commands.h"
@@ -15,12 +15,15 @@
 namespace pw::cli {
 
 int cmd_eval(int argc, char** argv) {
-  Args args("eval", "Evaluate a trained classifier on the test split: top-1 and top-5 accuracy, and the\n"
-                    "confusion matrix as a picture (confusion.png: rows = true class, counts in the cells) with\n"
-                    "confusion.json.");
+  Args args("eval",
+            "Evaluate a trained classifier on the test split: top-1 and top-5 accuracy, and the\n"
+            "confusion matrix as a picture (confusion.png: rows = true class, counts in the cells) with\n"
+            "confusion.json.");
   add_load_model_flags(args);
   add_data_flags(args);
-  args.flag("out", "runs/eval", "output directory").flag("seed", "0", "seed").flag("device", "auto", "device")
+  args.flag("out", "runs/eval", "output directory")
+      .flag("seed", "0", "seed")
+      .flag("device", "auto", "device")
       .flag("threads", "0", "CPU threads (0: all)");
   if (!args.parse(argc, argv, 2)) return 0;
   set_num_threads((int)args.i64("threads"));
@@ -31,7 +34,8 @@ int cmd_eval(int argc, char** argv) {
   c.device = parse_device(args.str("device"));
   const tasks::EvalResult r = tasks::run_eval(c);
   std::printf("%s on %lld test images of %s: top-1 %.4f, top-5 %.4f; confusion matrix in %s\n", r.model.c_str(),
-              (long long)r.evaluation.images, r.data.c_str(), r.evaluation.accuracy, r.evaluation.top5, r.picture.c_str());
+              (long long)r.evaluation.images, r.data.c_str(), r.evaluation.accuracy, r.evaluation.top5,
+              r.picture.c_str());
   return 0;
 }
 
@@ -104,8 +108,8 @@ int cmd_neighbors(int argc, char** argv) {
   c.out_dir = args.str("out");
   c.device = parse_device(args.str("device"));
   const tasks::NeighborsResult r = tasks::run_neighbors(c);
-  std::printf("%s, layer %s: %zu queries x %lld neighbours", r.model.c_str(), r.layer.c_str(),
-              r.neighbors.index.size(), (long long)c.k);
+  std::printf("%s, layer %s: %zu queries x %lld neighbours", r.model.c_str(), r.layer.c_str(), r.neighbors.index.size(),
+              (long long)c.k);
   if (r.label_agreement >= 0) std::printf(", %.1f%% share the query's label", 100.0 * r.label_agreement);
   std::printf("; picture in %s\n", r.picture.c_str());
   return 0;

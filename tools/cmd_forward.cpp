@@ -13,11 +13,13 @@ namespace pw::cli {
 
 void add_model_flags(Args& args) {
   args.flag("classes", "0", "output classes (0: the network's default)")
-      .flag("width", "", "small networks only: every channel and hidden width times this (absent: 1, or the\n"
-                         "checkpoint's)")
+      .flag("width", "",
+            "small networks only: every channel and hidden width times this (absent: 1, or the\n"
+            "checkpoint's)")
       .flag("dropout", "-1", "probability of every dropout layer (-1: the network's default)")
       .flag("fc6", "0", "jigsaw networks: per-tile fc6 width (0: 1024 as released; the paper used 512)")
-      .boolean("no-batch-norm", "context networks and jigsaw-small: leave out the batch norms (conv3-5; fc6, fc7 in context)");
+      .boolean("no-batch-norm",
+               "context networks and jigsaw-small: leave out the batch norms (conv3-5; fc6, fc7 in context)");
 }
 
 models::ModelConfig model_config(const Args& args, int64_t in_channels) {
@@ -46,8 +48,8 @@ std::shared_ptr<nn::Module> build(const Args& args, int64_t in_channels, std::st
     return model;
   }
   for (const char* flag : {"classes", "fc6", "no-batch-norm"})
-    PW_CHECK(!args.given(flag), "forward: --", flag, " is read from the checkpoint '", args.str("weights"),
-             "' (", tasks::describe(record), "); leave it out");
+    PW_CHECK(!args.given(flag), "forward: --", flag, " is read from the checkpoint '", args.str("weights"), "' (",
+             tasks::describe(record), "); leave it out");
   tasks::ModelSource src;
   src.checkpoint = args.str("weights");
   src.model = args.str("model");
@@ -61,8 +63,8 @@ std::shared_ptr<nn::Module> build(const Args& args, int64_t in_channels, std::st
 // The tensor called `name` in a file, or its only tensor.
 Tensor pick(const io::SafetensorsFile& f, const std::string& name, const std::string& path) {
   if (auto it = f.tensors.find(name); it != f.tensors.end()) return it->second;
-  PW_CHECK(f.tensors.size() == 1, "forward: ", path, " has no tensor named '", name, "' and holds ",
-           f.tensors.size(), " tensors, so which one to use is ambiguous");
+  PW_CHECK(f.tensors.size() == 1, "forward: ", path, " has no tensor named '", name, "' and holds ", f.tensors.size(),
+           " tensors, so which one to use is ambiguous");
   return f.tensors.begin()->second;
 }
 
@@ -104,8 +106,7 @@ int cmd_forward(int argc, char** argv) {
   model->to(parse_device(args.str("device")));
   model->train(mode == "train");
   std::map<std::string, Tensor> out = tasks::forward_with_gradients(*model, input.to(DType::f32), labels);
-  io::write_safetensors(args.str("output"), out,
-                        {{"model", name}, {"mode", mode}, {"device", args.str("device")}});
+  io::write_safetensors(args.str("output"), out, {{"model", name}, {"mode", mode}, {"device", args.str("device")}});
   std::printf("wrote %zu tensors to %s", out.size(), args.str("output").c_str());
   if (out.count("loss")) std::printf(" (loss %.6f)", out["loss"].item());
   std::printf("\n");

@@ -15,9 +15,10 @@
 namespace pw::cli {
 
 void add_data_flags(Args& args) {
-  args.flag("data", "", "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (a sub-folder per class),\n"
-                        "images:DIR (unlabeled photos), or a DIR whose kind is guessed (absent: the data the\n"
-                        "checkpoint was trained on, normalized as it was; fashion-mnist without a checkpoint)")
+  args.flag("data", "",
+            "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (a sub-folder per class),\n"
+            "images:DIR (unlabeled photos), or a DIR whose kind is guessed (absent: the data the\n"
+            "checkpoint was trained on, normalized as it was; fashion-mnist without a checkpoint)")
       .flag("image-size", "", "images are resized to this square size first (absent: the checkpoint's input size)")
       .flag("limit-train", "", "use only the first N training images (absent: all)")
       .flag("limit-test", "", "use only the first N test images (absent: all)")
@@ -36,8 +37,9 @@ tasks::DataRequest data_request(const Args& args, bool other_data) {
 }
 
 void add_load_model_flags(Args& args) {
-  args.flag("checkpoint", "", "a checkpoint written by `patchwork train` (its model, width, data and\n"
-                              "normalization are read from it)")
+  args.flag("checkpoint", "",
+            "a checkpoint written by `patchwork train` (its model, width, data and\n"
+            "normalization are read from it)")
       .flag("model", "", "the network, for --random or a plain weight file given as --checkpoint")
       .flag("width", "", "small networks: width, for --random or a plain weight file (absent: 1)")
       .boolean("random", "a randomly initialized network (the baseline) instead of a checkpoint");

@@ -54,15 +54,17 @@ void declare(Args& a) {
       .flag("limit-train", "", "use only the first N training images (absent: all)")
       .flag("limit-test", "", "use only the first N test images (absent: all; --stream: 1000)")
       .boolean("skip-bad", "skip (and count) images that do not decode instead of stopping")
-      .boolean("stream", "folder:DIR and images:DIR: decode the files as batches need them instead of loading\n"
-                         "them all first (fixed memory, whatever the size of the collection; slower); mean and\n"
-                         "std come from 256 files spread over the list")
+      .boolean("stream",
+               "folder:DIR and images:DIR: decode the files as batches need them instead of loading\n"
+               "them all first (fixed memory, whatever the size of the collection; slower); mean and\n"
+               "std come from 256 files spread over the list")
       .flag("workers", "2", "with --stream: decoding threads");
   a.section("supervised")
       .flag("crop-padding", "0", "random crops: pad by P pixels (black), cut a window of the image's size (0: none)")
       .boolean("flip", "random horizontal flips (not for mnist:DIR: a mirrored digit is not the same digit)")
-      .flag("init-from", "", "fine-tune: copy the convolutions of this checkpoint's network (a pretext\n"
-                             "tower, say) into the model first (see --transfer-layers, --freeze)")
+      .flag("init-from", "",
+            "fine-tune: copy the convolutions of this checkpoint's network (a pretext\n"
+            "tower, say) into the model first (see --transfer-layers, --freeze)")
       .flag("transfer-layers", "", "with --init-from: how many convolutions to copy (absent: all that fit)")
       .boolean("freeze", "with --init-from: keep the copied layers fixed (otherwise all layers train)");
   a.section("optimization")
@@ -85,7 +87,8 @@ void declare(Args& a) {
       .flag("patch", "", "context: patch size (scaled from 96)")
       .flag("gap", "", "context: gap between patches (scaled from 48)")
       .flag("jitter", "", "context: jitter of the neighbour per axis (scaled from 7)")
-      .flag("color-defense", "auto", "context: none, project (green-magenta projection), drop, or auto (project for colour)")
+      .flag("color-defense", "auto",
+            "context: none, project (green-magenta projection), drop, or auto (project for colour)")
       .flag("pixelate", "0", "context: probability of pixelating a patch (paper 0.33)")
       .flag("grid", "", "jigsaw: side of the 3x3 grid (scaled from 255)")
       .flag("tile", "", "jigsaw: side of a tile (scaled from 64)")
@@ -174,7 +177,8 @@ void print_result(const tasks::TrainResult& r) {
     std::printf("classes (%zu): %s%s\n", r.class_names.size(), names.c_str(), r.class_names.size() > 20 ? ", ..." : "");
   }
   if (c.task == "jigsaw")
-    std::printf("permutations: mean Hamming distance %.3f, minimum %d\n", r.permutation_stats.mean, r.permutation_stats.minimum);
+    std::printf("permutations: mean Hamming distance %.3f, minimum %d\n", r.permutation_stats.mean,
+                r.permutation_stats.minimum);
   if (l.first_step == l.steps) {
     std::printf("%s %s: nothing to train: the run in %s is at step %lld of %lld\n", c.task.c_str(), c.model.c_str(),
                 c.out_dir.c_str(), (long long)l.steps, (long long)l.total_steps);

@@ -55,20 +55,23 @@ std::vector<float> parse_floats(const Args& a, const std::string& flag) {
 }
 
 void normalization_flags(Args& a) {
-  a.flag("mean", "", "per-channel mean the network's inputs were normalized with, 1 or C values (absent: the\n"
-                     "checkpoint's; Fashion-MNIST's for 1 channel and ImageNet's for 3 without a record)")
+  a.flag("mean", "",
+         "per-channel mean the network's inputs were normalized with, 1 or C values (absent: the\n"
+         "checkpoint's; Fashion-MNIST's for 1 channel and ImageNet's for 3 without a record)")
       .flag("std", "", "per-channel standard deviation, likewise");
 }
 
 void model_flags(Args& a) {
   viz_model_flags(a, "runs/viz");
-  a.flag("channels", "", "input channels of a network without a run record (absent: the checkpoint's, else\n"
-                         "read from the weights)");
+  a.flag("channels", "",
+         "input channels of a network without a run record (absent: the checkpoint's, else\n"
+         "read from the weights)");
 }
 
 void space_flags(Args& a) {
-  a.flag("image-size", "", "side of the optimized images (absent: the checkpoint's input size, else the\n"
-                           "network's native input)");
+  a.flag("image-size", "",
+         "side of the optimized images (absent: the checkpoint's input size, else the\n"
+         "network's native input)");
   normalization_flags(a);
 }
 
@@ -92,8 +95,9 @@ void ascent_flags(Args& a, const std::string& iterations, const std::string& ste
                   const std::string& blur_every) {
   a.flag("iterations", iterations, "gradient-ascent steps")
       .flag("step", step, "mean absolute change of a pixel per step, in units of the input's std")
-      .flag("jitter", "auto", "random circular shift of up to +-J pixels before each step, undone after\n"
-                              "(auto: a 16th of the image side)")
+      .flag("jitter", "auto",
+            "random circular shift of up to +-J pixels before each step, undone after\n"
+            "(auto: a 16th of the image side)")
       .flag("blur", blur, "Gaussian blur sigma (pixels) applied every --blur-every steps")
       .flag("blur-every", blur_every, "steps between blurs (0: never)")
       .boolean("no-clip", "do not clamp the image to the valid pixel range after each step")
@@ -127,8 +131,9 @@ void print_gains(const char* what, const tasks::viz::AscentRunResult& r) {
 }
 
 int viz_filters(int argc, char** argv) {
-  Args a("viz filters", "A convolution's filters as an image grid (gray is zero). --global puts every filter on one\n"
-                        "scale so that magnitudes compare; by default each filter is stretched to its own range.");
+  Args a("viz filters",
+         "A convolution's filters as an image grid (gray is zero). --global puts every filter on one\n"
+         "scale so that magnitudes compare; by default each filter is stretched to its own range.");
   model_flags(a);
   a.flag("layer", "", "the convolution (short name or path; absent: the first)")
       .flag("scale", "0", "pixels per weight (0: about 40 px per filter)")
@@ -274,12 +279,15 @@ void viz_model_flags(Args& a, const std::string& out) {
 }
 
 void viz_data_flags(Args& a, const std::string& what) {
-  a.flag("data", "", what + ": the test split (or the training\n"
-                     "images of unlabeled data), normalized as the data set is (absent: the data the\n"
-                     "checkpoint was trained on, normalized as it was; fashion-mnist without a checkpoint);\n"
-                     "see `patchwork probe --help`")
-      .flag("image-size", "", "images are resized to this square size first (absent: the checkpoint's input size,\n"
-                              "else as they are)")
+  a.flag("data", "",
+         what +
+             ": the test split (or the training\n"
+             "images of unlabeled data), normalized as the data set is (absent: the data the\n"
+             "checkpoint was trained on, normalized as it was; fashion-mnist without a checkpoint);\n"
+             "see `patchwork probe --help`")
+      .flag("image-size", "",
+            "images are resized to this square size first (absent: the checkpoint's input size,\n"
+            "else as they are)")
       .boolean("skip-bad", "skip (and count) images that do not decode instead of stopping");
 }
 

@@ -143,11 +143,13 @@ int viz_sheet(int argc, char** argv) {
   a.flag("layers", "all", "convolutions, comma-separated (conv1,conv3 or paths), or all")
       .flag("units-per-layer", "16", "units drawn per layer: the first N")
       .flag("iterations", "100", "gradient-ascent steps of the optimized images (0: none)")
-      .flag("step", "0.2", "mean absolute change per step of the pixels the unit sees, in units of the\n"
-                           "input's std")
+      .flag("step", "0.2",
+            "mean absolute change per step of the pixels the unit sees, in units of the\n"
+            "input's std")
       .flag("jitter", "0", "random circular shift of up to +-J pixels before each step")
-      .flag("blur", "auto", "Gaussian blur sigma (pixels) applied every --blur-every steps (auto: side / 56\n"
-                            "clamped to 0.5 .. 1 px; set 3's 1 px from 56-px images up)")
+      .flag("blur", "auto",
+            "Gaussian blur sigma (pixels) applied every --blur-every steps (auto: side / 56\n"
+            "clamped to 0.5 .. 1 px; set 3's 1 px from 56-px images up)")
       .flag("blur-every", "4", "steps between blurs (0: never)")
       .flag("decay", "1e-4", "L2 decay: x *= (1 - decay) each step")
       .flag("cell", "48", "pictures are scaled up by a whole factor to about this many pixels")

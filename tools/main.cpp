@@ -55,8 +55,7 @@ int cmd_devices(int argc, char** argv) {
     if (d.device.is_cpu())
       what += ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads, " +
               std::to_string(pw::num_threads()) + " used";
-    std::printf("%-7s %-10s %s\n", d.device.str().c_str(), d.available ? "available" : "absent",
-                what.c_str());
+    std::printf("%-7s %-10s %s\n", d.device.str().c_str(), d.available ? "available" : "absent", what.c_str());
   }
   return 0;
 }
@@ -75,12 +74,14 @@ int cmd_summary(int argc, char** argv) {
                      "Print each layer of a network: output shape (batch 1), parameters and\n"
                      "multiply-adds (what papers call FLOPs), with totals.");
   args.flag("model", "alexnet", "network from the registry (see `patchwork models`)")
-      .flag("input", "", "one sample as C,H,W, or T,C,H,W for the tiled pretext networks\n"
-                         "(default: the network's native size, see `patchwork models`)");
+      .flag("input", "",
+            "one sample as C,H,W, or T,C,H,W for the tiled pretext networks\n"
+            "(default: the network's native size, see `patchwork models`)");
   pw::cli::add_model_flags(args);
   if (!args.parse(argc, argv, 2)) return 0;
   std::string model = args.str("model");
-  pw::Shape chw = args.str("input").empty() ? pw::models::info(model).input : pw::cli::parse_shape(args.str("input"), "input");
+  pw::Shape chw =
+      args.str("input").empty() ? pw::models::info(model).input : pw::cli::parse_shape(args.str("input"), "input");
   auto m = pw::models::create(model, pw::cli::model_config(args, chw.size() >= 3 ? chw[chw.size() - 3] : 3));
   std::printf("%s", pw::models::format_summary(pw::models::summarize(*m, chw)).c_str());
   return 0;

@@ -31,23 +31,22 @@ constexpr bool kSimt = true;
 inline bool describe_device(const char* program) {
   if (kSimt) {
 #ifndef __CUDACC__
-    std::printf("%s: simt, the CUDA execution model on the CPU (%d workers). Timings here are "
-                "CPU timings, not GPU timings.\n",
-                program, ::pw::simt::workers());
+    std::printf(
+        "%s: simt, the CUDA execution model on the CPU (%d workers). Timings here are "
+        "CPU timings, not GPU timings.\n",
+        program, ::pw::simt::workers());
 #endif
     return true;
   }
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
-    std::printf("%s: no CUDA GPU present; the simt build of this file runs on the CPU\n",
-                program);
+    std::printf("%s: no CUDA GPU present; the simt build of this file runs on the CPU\n", program);
     return false;
   }
   cudaDeviceProp prop;
   PW_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("%s: %s, %d SMs, sm_%d%d\n", program, prop.name, prop.multiProcessorCount,
-              prop.major, prop.minor);
+  std::printf("%s: %s, %d SMs, sm_%d%d\n", program, prop.name, prop.multiProcessorCount, prop.major, prop.minor);
   return true;
 }
 
@@ -60,8 +59,7 @@ struct Options {
   int iters = kSimt ? 2 : 10;
 };
 
-inline Options parse_options(int argc, char** argv, const std::vector<int64_t>& default_sizes,
-                             const char* usage) {
+inline Options parse_options(int argc, char** argv, const std::vector<int64_t>& default_sizes, const char* usage) {
   Options o;
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
@@ -72,8 +70,7 @@ inline Options parse_options(int argc, char** argv, const std::vector<int64_t>& 
     } else if (a == "--iters" && i + 1 < argc) {
       o.iters = std::atoi(argv[++i]);
     } else if (a.rfind("--", 0) == 0) {
-      std::fprintf(stderr, "%s: unknown option %s\nusage: %s %s\n", argv[0], a.c_str(), argv[0],
-                   usage);
+      std::fprintf(stderr, "%s: unknown option %s\nusage: %s %s\n", argv[0], a.c_str(), argv[0], usage);
       std::exit(2);
     } else {
       positional.push_back(a);
@@ -86,8 +83,7 @@ inline Options parse_options(int argc, char** argv, const std::vector<int64_t>& 
     o.version = std::atoi(positional[0].c_str());
     first_size = 1;
   }
-  for (size_t i = first_size; i < positional.size(); ++i)
-    o.sizes.push_back(std::atoll(positional[i].c_str()));
+  for (size_t i = first_size; i < positional.size(); ++i) o.sizes.push_back(std::atoll(positional[i].c_str()));
   if (o.sizes.empty()) o.sizes = default_sizes;
   bool ok = o.sizes.size() == default_sizes.size() && o.iters >= 1 && o.version >= 0;
   for (int64_t s : o.sizes) ok = ok && s >= 1;
@@ -102,12 +98,9 @@ inline Options parse_options(int argc, char** argv, const std::vector<int64_t>& 
 class DeviceFloats {
  public:
   explicit DeviceFloats(size_t n) : n_(n) {
-    PW_CUDA_CHECK(
-        cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(float)));
+    PW_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(float)));
   }
-  explicit DeviceFloats(const std::vector<float>& host) : DeviceFloats(host.size()) {
-    upload(host);
-  }
+  explicit DeviceFloats(const std::vector<float>& host) : DeviceFloats(host.size()) { upload(host); }
   ~DeviceFloats() { cudaFree(p_); }
   DeviceFloats(const DeviceFloats&) = delete;
   DeviceFloats& operator=(const DeviceFloats&) = delete;
@@ -143,8 +136,8 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed) {
 // out[i] against ref[i] within tol[i] (NaN never matches). Prints the first few mismatches,
 // each prefixed by `what` and named [row][column] when row_length > 0, and returns whether
 // every element matched.
-inline bool matches(const float* out, const double* ref, const double* tol, size_t n,
-                    const std::string& what, size_t row_length = 0) {
+inline bool matches(const float* out, const double* ref, const double* tol, size_t n, const std::string& what,
+                    size_t row_length = 0) {
   int bad = 0;
   for (size_t i = 0; i < n; ++i) {
     if (std::abs(double(out[i]) - ref[i]) <= tol[i]) continue;
@@ -154,8 +147,8 @@ inline bool matches(const float* out, const double* ref, const double* tol, size
       std::snprintf(where, sizeof where, "[%zu][%zu]", i / row_length, i % row_length);
     else
       std::snprintf(where, sizeof where, " element %zu", i);
-    std::printf("    MISMATCH %s%s = %.9g, expected %.9g (tolerance %.3g)\n", what.c_str(), where,
-                double(out[i]), ref[i], tol[i]);
+    std::printf("    MISMATCH %s%s = %.9g, expected %.9g (tolerance %.3g)\n", what.c_str(), where, double(out[i]),
+                ref[i], tol[i]);
   }
   if (bad > 3) std::printf("    ... %d mismatches in all (%s)\n", bad, what.c_str());
   return bad == 0;
@@ -201,16 +194,20 @@ inline void print_timings(const std::vector<Timing>& rows, double flops) {
   double best = 0;
   const Timing* ref = nullptr;
   for (const Timing& t : rows) {
-    if (t.reference) ref = &t;
-    else if (best == 0 || t.ms < best) best = t.ms;
+    if (t.reference)
+      ref = &t;
+    else if (best == 0 || t.ms < best)
+      best = t.ms;
   }
   std::printf("  %-34s %12s %12s %9s", "version", "ms", "GFLOP/s", "vs best");
   if (ref) std::printf(" %12s", ("vs " + ref->name).c_str());
   std::printf("\n");
   for (const Timing& t : rows) {
     std::printf("  %-34s %12.4f %12.1f", t.name.c_str(), t.ms, flops / (t.ms * 1e6));
-    if (t.reference) std::printf(" %9s", "-");
-    else std::printf(" %9.3f", best / t.ms);
+    if (t.reference)
+      std::printf(" %9s", "-");
+    else
+      std::printf(" %9.3f", best / t.ms);
     if (ref) std::printf(" %12.3f", ref->ms / t.ms);
     std::printf("\n");
   }

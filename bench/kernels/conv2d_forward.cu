@@ -58,8 +58,8 @@ namespace {  // the same unnamed namespace as conv.cu's kernels and helpers
 // ------------------------------------------------------------------------- v1: im2col + SGEMM
 
 // y[n, o, p] += bias[o].
-__global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t O,
-                                int64_t P, int64_t total) {
+__global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t O, int64_t P,
+                                int64_t total) {
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
        idx += (int64_t)gridDim.x * blockDim.x)
     y[idx] += bias[(idx / P) % O];
@@ -69,9 +69,8 @@ __global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__
 // and the same chunking rule.
 constexpr ConvPass kIm2colPass = ConvPass::backward_data;
 
-void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w,
-                           const float* bias, float* y, float* workspace,
-                           int64_t workspace_floats) {
+void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                           float* workspace, int64_t workspace_floats) {
   const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
   const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
   if (g.N * g.O * P == 0) return;
@@ -88,8 +87,7 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
     batch.b_inner = Cg * HW;
     if (!pointwise) {
       const int64_t total = nb * Kt * P;
-      PW_LAUNCH(im2col_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(
-          B, dims_of(g), nb, workspace, Kt * P, P);
+      PW_LAUNCH(im2col_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(B, dims_of(g), nb, workspace, Kt * P, P);
       PW_CUDA_CHECK_LAUNCH();
       B = workspace;
       batch.b_outer = Kt * P;
@@ -97,13 +95,11 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
     }
     batch.c_outer = g.O * P;
     batch.c_inner = Og * P;
-    sgemm_batched(Tag{}, batch, false, false, Og, P, Kg, 1.0f, w, Kg, B, P, 0.0f,
-                  y + n0 * g.O * P, P);
+    sgemm_batched(Tag{}, batch, false, false, Og, P, Kg, 1.0f, w, Kg, B, P, 0.0f, y + n0 * g.O * P, P);
   }
   if (bias) {
     const int64_t total = g.N * g.O * P;
-    PW_LAUNCH(bias_add_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(y, bias, g.O, P,
-                                                                             total);
+    PW_LAUNCH(bias_add_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(y, bias, g.O, P, total);
     PW_CUDA_CHECK_LAUNCH();
   }
 }
@@ -129,13 +125,11 @@ void run_im2col(const ConvGeometry& g, const float* x, const float* w, const flo
   DeviceFloats ws(size_t(std::max<int64_t>(workspace_floats, 1)));
   conv2d_forward_im2col(g, x, w, bias, y, ws.get(), workspace_floats);
 }
-void run_implicit(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, int64_t) {
+void run_implicit(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int64_t) {
   conv2d_forward_implicit(Tag{}, g, x, w, bias, y);
 }
 
-const ConvVersion kVersions[] = {{1, "v1 im2col + SGEMM", run_im2col},
-                                 {2, "v2 implicit GEMM", run_implicit}};
+const ConvVersion kVersions[] = {{1, "v1 im2col + SGEMM", run_im2col}, {2, "v2 implicit GEMM", run_implicit}};
 using Versions = std::vector<const ConvVersion*>;
 
 // ------------------------------------------------------------------------- problems
@@ -143,10 +137,10 @@ using Versions = std::vector<const ConvVersion*>;
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
   return (in + 2 * pad - d * (k - 1) - 1) / s + 1;
 }
-ConvGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh,
-                      int64_t kw, int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0,
-                      int64_t dh = 1, int64_t dw = 1, int64_t groups = 1) {
-  return {N,  C,  H,  W,  O,  kh, kw, out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw),
+ConvGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t sh = 1,
+                      int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1, int64_t dw = 1,
+                      int64_t groups = 1) {
+  return {N,  C,  H,  W,  O,  kh, kw,    out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw),
           sh, sw, ph, pw, dh, dw, groups};
 }
 std::string describe(const ConvGeometry& g, bool bias) {
@@ -154,9 +148,9 @@ std::string describe(const ConvGeometry& g, bool bias) {
   std::snprintf(s, sizeof s,
                 "N=%ld C=%ld %ldx%ld O=%ld k=%ldx%ld stride %ld,%ld pad %ld,%ld dilation %ld,%ld "
                 "groups %ld%s",
-                long(g.N), long(g.C), long(g.H), long(g.W), long(g.O), long(g.kh), long(g.kw),
-                long(g.stride_h), long(g.stride_w), long(g.pad_h), long(g.pad_w),
-                long(g.dilation_h), long(g.dilation_w), long(g.groups), bias ? " bias" : "");
+                long(g.N), long(g.C), long(g.H), long(g.W), long(g.O), long(g.kh), long(g.kw), long(g.stride_h),
+                long(g.stride_w), long(g.pad_h), long(g.pad_w), long(g.dilation_h), long(g.dilation_w), long(g.groups),
+                bias ? " bias" : "");
   return s;
 }
 
@@ -180,8 +174,8 @@ void reference(const ConvGeometry& g, const Operands& op, bool bias, int64_t n0,
   ConvGeometry s = g;  // the CPU kernels take the same geometry
   s.N = count;
   const size_t image = size_t(g.C * g.H * g.W);
-  std::vector<double> x(op.x.begin() + n0 * image, op.x.begin() + (n0 + count) * image),
-      w(op.w.begin(), op.w.end()), b(op.b.begin(), op.b.end());
+  std::vector<double> x(op.x.begin() + n0 * image, op.x.begin() + (n0 + count) * image), w(op.w.begin(), op.w.end()),
+      b(op.b.begin(), op.b.end());
   ref.assign(size_t(count * g.O * g.Ho * g.Wo), 0.0);
   tol.assign(ref.size(), 0.0);
   cpu::conv2d_forward_direct<double>(s, x.data(), w.data(), bias ? b.data() : nullptr, ref.data());
@@ -248,34 +242,35 @@ bool validate(const Versions& versions) {
       {geometry(2, 2, 10, 9, 2, 2, 3, 2, 1, 1, 2, 3, 2), true},
       {geometry(2, 4, 6, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2), true},
       {geometry(1, 6, 7, 7, 4, 3, 2, 2, 2, 1, 1, 1, 1, 2), false},
-      {geometry(2, 3, 6, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), true},   // depthwise
-      {geometry(1, 3, 5, 6, 6, 3, 3, 2, 1, 1, 0, 1, 1, 3), true},   // depthwise x2
+      {geometry(2, 3, 6, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), true},  // depthwise
+      {geometry(1, 3, 5, 6, 6, 3, 3, 2, 1, 1, 0, 1, 1, 3), true},  // depthwise x2
       {geometry(2, 5, 5, 7, 3, 2, 2), false},
-      {geometry(2, 5, 4, 3, 7, 1, 1), true},                        // pointwise: no im2col
+      {geometry(2, 5, 4, 3, 7, 1, 1), true},  // pointwise: no im2col
       {geometry(2, 3, 5, 6, 4, 1, 1, 2, 2), true},
       {geometry(1, 3, 3, 4, 2, 1, 1, 1, 1, 1, 1), false},
-      {geometry(2, 3, 4, 5, 2, 4, 5), true},                        // kernel = input
+      {geometry(2, 3, 4, 5, 2, 4, 5), true},  // kernel = input
       {geometry(1, 5, 13, 11, 3, 7, 5, 2, 3, 3, 2), true},
-      {geometry(3, 7, 19, 17, 67, 3, 3, 1, 1, 1, 1), true},         // past the tiles
+      {geometry(3, 7, 19, 17, 67, 3, 3, 1, 1, 1, 1), true},  // past the tiles
       {geometry(2, 9, 15, 13, 33, 3, 3, 2, 1, 1, 1, 1, 1, 3), true},
-      {geometry(2, 37, 9, 11, 131, 1, 1), true},                    // pointwise, many channels
-      {geometry(1, 3, 31, 29, 5, 11, 11, 4, 4, 2, 2), true},        // AlexNet conv1's shape
+      {geometry(2, 37, 9, 11, 131, 1, 1), true},              // pointwise, many channels
+      {geometry(1, 3, 31, 29, 5, 11, 11, 4, 4, 2, 2), true},  // AlexNet conv1's shape
   };
   const size_t n_cases = sizeof cases / sizeof cases[0];
-  std::printf("validation: %zu configurations per version against "
-              "kernels::cpu::conv2d_forward_direct<double>\n",
-              n_cases);
+  std::printf(
+      "validation: %zu configurations per version against "
+      "kernels::cpu::conv2d_forward_direct<double>\n",
+      n_cases);
   std::vector<int> failed(versions.size(), 0);
   uint32_t seed = 1;
   for (const auto& [g, bias] : cases) validate_case(versions, g, bias, seed += 3, failed);
   bool all = true;
   for (size_t v = 0; v < versions.size(); ++v) {
-    std::printf("  %-34s %s (%d of %zu configurations match)\n", versions[v]->name,
-                failed[v] ? "FAILED" : "OK", int(n_cases) - failed[v], n_cases);
+    std::printf("  %-34s %s (%d of %zu configurations match)\n", versions[v]->name, failed[v] ? "FAILED" : "OK",
+                int(n_cases) - failed[v], n_cases);
     all &= failed[v] == 0;
   }
-  if (std::find_if(versions.begin(), versions.end(),
-                   [](const ConvVersion* v) { return v->number == 1; }) != versions.end()) {
+  if (std::find_if(versions.begin(), versions.end(), [](const ConvVersion* v) { return v->number == 1; }) !=
+      versions.end()) {
     const bool chunks = validate_chunks();
     std::printf("  %-34s %s\n", "v1 in chunks of images", chunks ? "OK" : "FAILED");
     all &= chunks;
@@ -286,8 +281,7 @@ bool validate(const Versions& versions) {
 // ------------------------------------------------------------------------- timing
 
 bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
-  std::printf("timing: %s, mean of %d runs after a warm-up (the engine runs v2)\n",
-              describe(g, true).c_str(), iters);
+  std::printf("timing: %s, mean of %d runs after a warm-up (the engine runs v2)\n", describe(g, true).c_str(), iters);
   const Operands op(g, 1);
   const size_t image = size_t(g.O * g.Ho * g.Wo);
   std::vector<double> ref_first, tol_first, ref_last, tol_last;
@@ -301,8 +295,7 @@ bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
     v->run(g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), -1);
     const std::vector<float> out = y.download();
     const bool right =
-        matches(out.data(), ref_first.data(), tol_first.data(), image,
-                std::string(v->name) + ", image 0") &&
+        matches(out.data(), ref_first.data(), tol_first.data(), image, std::string(v->name) + ", image 0") &&
         matches(out.data() + (g.N - 1) * image, ref_last.data(), tol_last.data(), image,
                 std::string(v->name) + ", image " + std::to_string(g.N - 1));
     if (!right) {
@@ -317,28 +310,24 @@ bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
     const double ms = time_ms(
         [&] {
           if (v->number == 1)
-            conv2d_forward_im2col(g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), ws.get(),
-                                  ws_floats);
+            conv2d_forward_im2col(g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), ws.get(), ws_floats);
           else
             v->run(g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), 0);
         },
         iters);
     rows.push_back({v->name, ms});
   }
-  print_timings(rows, 2.0 * double(g.N) * double(g.O) * double(g.C / g.groups) * double(g.kh) *
-                          double(g.kw) * double(g.Ho) * double(g.Wo));
+  print_timings(rows, 2.0 * double(g.N) * double(g.O) * double(g.C / g.groups) * double(g.kh) * double(g.kw) *
+                          double(g.Ho) * double(g.Wo));
   return ok;
 }
 
 }  // namespace
 
 int conv2d_forward_main(int argc, char** argv) {
-  const char* usage =
-      "[VERSION|all] [N C H W O k stride pad] [--iters N]   (VERSION 1..2; see the file's header)";
-  const Options o = parse_options(
-      argc, argv,
-      {kSimt ? 1 : 16, 64, 27, 27, 192, 5, 1, 2},  // AlexNet conv2
-      usage);
+  const char* usage = "[VERSION|all] [N C H W O k stride pad] [--iters N]   (VERSION 1..2; see the file's header)";
+  const Options o = parse_options(argc, argv, {kSimt ? 1 : 16, 64, 27, 27, 192, 5, 1, 2},  // AlexNet conv2
+                                  usage);
   Versions versions;
   for (const ConvVersion& v : kVersions)
     if (o.version == 0 || v.number == o.version) versions.push_back(&v);
@@ -366,6 +355,4 @@ int conv2d_forward_main(int argc, char** argv) {
 }  // namespace dev
 }  // namespace pw::kernels::PW_KERNEL_NS
 
-int main(int argc, char** argv) {
-  return pw::kernels::PW_KERNEL_NS::dev::conv2d_forward_main(argc, argv);
-}
+int main(int argc, char** argv) { return pw::kernels::PW_KERNEL_NS::dev::conv2d_forward_main(argc, argv); }

@@ -113,8 +113,8 @@ __global__ void __launch_bounds__(kV4Threads) sgemm_v4_blocktile_2d_vec(GemmArgs
   }
 }
 
-const GemmVersion kBlocktile2d{4, "v4 2-D register blocking, float4", kV4BM, kV4BN,
-                               dim3(kV4Threads), PW_GEMM_KERNELS(sgemm_v4_blocktile_2d_vec)};
+const GemmVersion kBlocktile2d{
+    4, "v4 2-D register blocking, float4", kV4BM, kV4BN, dim3(kV4Threads), PW_GEMM_KERNELS(sgemm_v4_blocktile_2d_vec)};
 
 // The whole ladder, in order.
 const GemmVersion* const kLadder[] = {&kNaive, &kShared, &kBlocktile1d, &kBlocktile2d, &kWarptile};
@@ -153,10 +153,9 @@ struct Case {
 
 std::string describe(const Case& c) {
   char s[160];
-  std::snprintf(s, sizeof s, "%s%s M=%ld N=%ld K=%ld alpha=%g beta=%g ld+%ld%s offset=%ld",
-                c.ta ? "A^T" : "A", c.tb ? "B^T" : "B", long(c.M), long(c.N), long(c.K),
-                double(c.alpha), double(c.beta), long(c.layout.pad),
-                c.layout.round_to_4 ? " (x4)" : "", long(c.layout.offset));
+  std::snprintf(s, sizeof s, "%s%s M=%ld N=%ld K=%ld alpha=%g beta=%g ld+%ld%s offset=%ld", c.ta ? "A^T" : "A",
+                c.tb ? "B^T" : "B", long(c.M), long(c.N), long(c.K), double(c.alpha), double(c.beta),
+                long(c.layout.pad), c.layout.round_to_4 ? " (x4)" : "", long(c.layout.offset));
   return s;
 }
 
@@ -164,8 +163,7 @@ std::string describe(const Case& c) {
 struct OffsetBuffer {
   DeviceFloats d;
   int64_t offset;
-  OffsetBuffer(const std::vector<float>& host, int64_t offset_)
-      : d(host.size() + size_t(offset_)), offset(offset_) {
+  OffsetBuffer(const std::vector<float>& host, int64_t offset_) : d(host.size() + size_t(offset_)), offset(offset_) {
     std::vector<float> padded(size_t(offset), kSentinel);
     padded.insert(padded.end(), host.begin(), host.end());
     d.upload(padded);
@@ -175,20 +173,20 @@ struct OffsetBuffer {
 
 // Runs case c with every version into a fresh copy of C and compares all of C, padding
 // included, with gemm_reference<double>; counts each version's failed cases in `failed`.
-void validate_case(const Versions& versions, const Case& c, uint32_t seed,
-                   std::vector<int>& failed) {
+void validate_case(const Versions& versions, const Case& c, uint32_t seed, std::vector<int>& failed) {
   const auto [ta, tb, M, N, K, alpha, beta, layout] = c;
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
   const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
-  const int64_t lda = leading_dim(a_cols, layout), ldb = leading_dim(b_cols, layout),
-                ldc = leading_dim(N, layout);
+  const int64_t lda = leading_dim(a_cols, layout), ldb = leading_dim(b_cols, layout), ldc = leading_dim(N, layout);
   const std::vector<float> A = random_floats(size_t(a_rows * lda), seed);
   const std::vector<float> B = random_floats(size_t(b_rows * ldb), seed + 1);
   std::vector<float> C = random_floats(size_t(M * ldc), seed + 2);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < ldc; ++j)
-      if (j >= N) C[size_t(i * ldc + j)] = kSentinel;
-      else if (beta == 0.f) C[size_t(i * ldc + j)] = NAN;  // must be overwritten, never read
+      if (j >= N)
+        C[size_t(i * ldc + j)] = kSentinel;
+      else if (beta == 0.f)
+        C[size_t(i * ldc + j)] = NAN;  // must be overwritten, never read
 
   // The reference, and |alpha| |op(A)| |op(B)| + |beta| |C| for the error bound.
   std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), ref(C.begin(), C.end());
@@ -196,22 +194,22 @@ void validate_case(const Versions& versions, const Case& c, uint32_t seed,
   for (size_t i = 0; i < Ad.size(); ++i) Aabs[i] = std::abs(Ad[i]);
   for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::abs(Bd[i]);
   for (size_t i = 0; i < ref.size(); ++i) tol[i] = beta == 0.f ? 0.0 : std::abs(ref[i]);
-  cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta,
-                              ref.data(), ldc);
-  cpu::gemm_reference<double>(ta, tb, M, N, K, std::abs(alpha), Aabs.data(), lda, Babs.data(),
-                              ldb, std::abs(beta), tol.data(), ldc);
+  cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta, ref.data(), ldc);
+  cpu::gemm_reference<double>(ta, tb, M, N, K, std::abs(alpha), Aabs.data(), lda, Babs.data(), ldb, std::abs(beta),
+                              tol.data(), ldc);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
       const size_t e = size_t(i * ldc + j);
-      if (j >= N) ref[e] = kSentinel, tol[e] = 0.0;
-      else tol[e] = sum_tolerance(K, tol[e]);
+      if (j >= N)
+        ref[e] = kSentinel, tol[e] = 0.0;
+      else
+        tol[e] = sum_tolerance(K, tol[e]);
     }
 
   const OffsetBuffer dA(A, layout.offset), dB(B, layout.offset);
   for (size_t v = 0; v < versions.size(); ++v) {
     const OffsetBuffer dC(C, layout.offset);
-    run(GemmBatch{}, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta, dC.ptr(), ldc,
-        versions[v]);
+    run(GemmBatch{}, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta, dC.ptr(), ldc, versions[v]);
     const std::vector<float> out = dC.d.download();
     if (!matches(out.data() + layout.offset, ref.data(), tol.data(), ref.size(),
                  std::string(versions[v]->name) + ", " + describe(c) + ", C", size_t(ldc)))
@@ -245,18 +243,16 @@ void validate_batch(const Versions& versions, bool tb, uint32_t seed, std::vecto
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < inner; ++i) {
         const int64_t a0 = i * b.a_inner, b0 = o * b.b_outer + i * b.b_inner;
-        std::vector<double> a(A.begin() + a0, A.begin() + a0 + M * K),
-            bb(B.begin() + b0, B.begin() + b0 + K * N), ref(size_t(M * N)), tol(size_t(M * N));
-        cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, bb.data(), ldb, 0.0,
-                                    ref.data(), N);
+        std::vector<double> a(A.begin() + a0, A.begin() + a0 + M * K), bb(B.begin() + b0, B.begin() + b0 + K * N),
+            ref(size_t(M * N)), tol(size_t(M * N));
+        cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, bb.data(), ldb, 0.0, ref.data(), N);
         for (double& x : a) x = std::abs(x);
         for (double& x : bb) x = std::abs(x);
-        cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, bb.data(), ldb, 0.0,
-                                    tol.data(), N);
+        cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, bb.data(), ldb, 0.0, tol.data(), N);
         for (double& t : tol) t = sum_tolerance(K, t);
         ok &= matches(out.data() + (o * inner + i) * M * N, ref.data(), tol.data(), ref.size(),
-                      std::string(versions[v]->name) + ", batch problem (" + std::to_string(o) +
-                          ", " + std::to_string(i) + ")" + (tb ? " B^T" : "") + ", C",
+                      std::string(versions[v]->name) + ", batch problem (" + std::to_string(o) + ", " +
+                          std::to_string(i) + ")" + (tb ? " B^T" : "") + ", C",
                       size_t(N));
       }
     if (!ok) ++failed[v];
@@ -270,8 +266,8 @@ bool validate(const Versions& versions) {
   };
   // 1, primes, sizes just above the tiles of every version (8/32 for v1, 32 for v2, 64 for
   // v3, 128 for v4/v5, and BK = 8/16), and degenerate vectors.
-  const Size sizes[] = {{1, 1, 1},   {7, 13, 5},  {65, 33, 129}, {130, 257, 67}, {129, 129, 17},
-                        {33, 65, 9}, {1, 131, 3}, {131, 1, 2}};
+  const Size sizes[] = {{1, 1, 1},      {7, 13, 5},  {65, 33, 129}, {130, 257, 67},
+                        {129, 129, 17}, {33, 65, 9}, {1, 131, 3},   {131, 1, 2}};
   // Aligned / misaligned base pointers and leading dimensions that are / are not multiples
   // of 4: the float4 paths and their scalar fallbacks.
   const Layout layouts[] = {{true, 0, 0}, {true, 4, 2}, {false, 3, 0}, {false, 2, 3}};
@@ -288,9 +284,10 @@ bool validate(const Versions& versions) {
         cases.push_back({ta, tb, s.M, s.N, s.K, 1.0f, -2.0f, l});
       }
   }
-  std::printf("validation: %zu cases + 2 batches per version against "
-              "kernels::cpu::gemm_reference<double>\n",
-              cases.size());
+  std::printf(
+      "validation: %zu cases + 2 batches per version against "
+      "kernels::cpu::gemm_reference<double>\n",
+      cases.size());
   std::vector<int> failed(versions.size(), 0);
   uint32_t seed = 1;
   for (const Case& c : cases) validate_case(versions, c, seed += 3, failed);
@@ -298,8 +295,8 @@ bool validate(const Versions& versions) {
   bool all = true;
   for (size_t v = 0; v < versions.size(); ++v) {
     const int total = int(cases.size()) + 2;
-    std::printf("  %-34s %s (%d of %d cases match)\n", versions[v]->name,
-                failed[v] ? "FAILED" : "OK", total - failed[v], total);
+    std::printf("  %-34s %s (%d of %d cases match)\n", versions[v]->name, failed[v] ? "FAILED" : "OK",
+                total - failed[v], total);
     all &= failed[v] == 0;
   }
   return all;
@@ -310,40 +307,37 @@ bool validate(const Versions& versions) {
 #if defined(__CUDACC__) && defined(PW_DEV_CUBLAS)
 // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets the operands swapped. FP32
 // math (no TF32), as our kernels.
-void cublas_sgemm(cublasHandle_t h, int64_t M, int64_t N, int64_t K, const float* A,
-                  const float* B, float* C) {
+void cublas_sgemm(cublasHandle_t h, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
   const float one = 1.f, zero = 0.f;
-  if (cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(N), int(M), int(K), &one, B, int(N), A, int(K),
-                  &zero, C, int(N)) != CUBLAS_STATUS_SUCCESS)
+  if (cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(N), int(M), int(K), &one, B, int(N), A, int(K), &zero, C, int(N)) !=
+      CUBLAS_STATUS_SUCCESS)
     throw std::runtime_error("cublasSgemm failed");
 }
 #endif
 
 // Rows 0, M/2 and M-1 of C = A B against the reference: a check that the timed kernel
 // computes the product at this size too.
-bool check_rows(const std::vector<float>& out, const std::vector<float>& A,
-                const std::vector<double>& Bd, const std::vector<double>& Babs, int64_t M,
-                int64_t N, int64_t K, const std::string& what) {
+bool check_rows(const std::vector<float>& out, const std::vector<float>& A, const std::vector<double>& Bd,
+                const std::vector<double>& Babs, int64_t M, int64_t N, int64_t K, const std::string& what) {
   bool ok = true;
   for (int64_t m : {int64_t(0), M / 2, M - 1}) {
     std::vector<double> a(A.begin() + m * K, A.begin() + (m + 1) * K);
     std::vector<double> ref(static_cast<size_t>(N)), tol(static_cast<size_t>(N));
-    cpu::gemm_reference<double>(false, false, 1, N, K, 1.0, a.data(), K, Bd.data(), N, 0.0,
-                                ref.data(), N);
+    cpu::gemm_reference<double>(false, false, 1, N, K, 1.0, a.data(), K, Bd.data(), N, 0.0, ref.data(), N);
     for (double& x : a) x = std::abs(x);
-    cpu::gemm_reference<double>(false, false, 1, N, K, 1.0, a.data(), K, Babs.data(), N, 0.0,
-                                tol.data(), N);
+    cpu::gemm_reference<double>(false, false, 1, N, K, 1.0, a.data(), K, Babs.data(), N, 0.0, tol.data(), N);
     for (double& t : tol) t = sum_tolerance(K, t);
-    ok &= matches(out.data() + m * N, ref.data(), tol.data(), size_t(N),
-                  what + ", row " + std::to_string(m) + " of C:");
+    ok &=
+        matches(out.data() + m * N, ref.data(), tol.data(), size_t(N), what + ", row " + std::to_string(m) + " of C:");
   }
   return ok;
 }
 
 bool time_versions(const Versions& versions, int64_t M, int64_t N, int64_t K, int iters) {
-  std::printf("timing: C = A B, M=%ld N=%ld K=%ld, mean of %d runs after a warm-up "
-              "(the engine's dispatcher picks %s here)\n",
-              long(M), long(N), long(K), iters, choose_version(M, N, K, 1).name);
+  std::printf(
+      "timing: C = A B, M=%ld N=%ld K=%ld, mean of %d runs after a warm-up "
+      "(the engine's dispatcher picks %s here)\n",
+      long(M), long(N), long(K), iters, choose_version(M, N, K, 1).name);
   const std::vector<float> A = random_floats(size_t(M * K), 1), B = random_floats(size_t(K * N), 2);
   std::vector<double> Bd(B.begin(), B.end()), Babs(Bd.size());
   for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::abs(Bd[i]);
@@ -368,9 +362,7 @@ bool time_versions(const Versions& versions, int64_t M, int64_t N, int64_t K, in
   cublasHandle_t h;
   if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasCreate failed");
   cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
-  rows.push_back({"cuBLAS",
-                  time_ms([&] { cublas_sgemm(h, M, N, K, dA.get(), dB.get(), dC.get()); }, iters),
-                  true});
+  rows.push_back({"cuBLAS", time_ms([&] { cublas_sgemm(h, M, N, K, dA.get(), dB.get(), dC.get()); }, iters), true});
   cublasDestroy(h);
 #endif
   print_timings(rows, 2.0 * double(M) * double(N) * double(K));

@@ -17,23 +17,21 @@ const std::vector<std::string> kCifar10Classes = {"airplane", "automobile", "bir
                                                   "dog",      "frog",       "horse", "ship", "truck"};
 
 const std::vector<std::string> kCifar100Classes = {
-    "apple",       "aquarium_fish", "baby",     "bear",         "beaver",     "bed",
-    "bee",         "beetle",        "bicycle",  "bottle",       "bowl",       "boy",
-    "bridge",      "bus",           "butterfly", "camel",       "can",        "castle",
-    "caterpillar", "cattle",        "chair",    "chimpanzee",   "clock",      "cloud",
-    "cockroach",   "couch",         "crab",     "crocodile",    "cup",        "dinosaur",
-    "dolphin",     "elephant",      "flatfish", "forest",       "fox",        "girl",
-    "hamster",     "house",         "kangaroo", "keyboard",     "lamp",       "lawn_mower",
-    "leopard",     "lion",          "lizard",   "lobster",      "man",        "maple_tree",
-    "motorcycle",  "mountain",      "mouse",    "mushroom",     "oak_tree",   "orange",
-    "orchid",      "otter",         "palm_tree", "pear",        "pickup_truck", "pine_tree",
-    "plain",       "plate",         "poppy",    "porcupine",    "possum",     "rabbit",
-    "raccoon",     "ray",           "road",     "rocket",       "rose",       "sea",
-    "seal",        "shark",         "shrew",    "skunk",        "skyscraper", "snail",
-    "snake",       "spider",        "squirrel", "streetcar",    "sunflower",  "sweet_pepper",
-    "table",       "tank",          "telephone", "television",  "tiger",      "tractor",
-    "train",       "trout",         "tulip",    "turtle",       "wardrobe",   "whale",
-    "willow_tree", "wolf",          "woman",    "worm"};
+    "apple",      "aquarium_fish", "baby",         "bear",       "beaver",      "bed",         "bee",
+    "beetle",     "bicycle",       "bottle",       "bowl",       "boy",         "bridge",      "bus",
+    "butterfly",  "camel",         "can",          "castle",     "caterpillar", "cattle",      "chair",
+    "chimpanzee", "clock",         "cloud",        "cockroach",  "couch",       "crab",        "crocodile",
+    "cup",        "dinosaur",      "dolphin",      "elephant",   "flatfish",    "forest",      "fox",
+    "girl",       "hamster",       "house",        "kangaroo",   "keyboard",    "lamp",        "lawn_mower",
+    "leopard",    "lion",          "lizard",       "lobster",    "man",         "maple_tree",  "motorcycle",
+    "mountain",   "mouse",         "mushroom",     "oak_tree",   "orange",      "orchid",      "otter",
+    "palm_tree",  "pear",          "pickup_truck", "pine_tree",  "plain",       "plate",       "poppy",
+    "porcupine",  "possum",        "rabbit",       "raccoon",    "ray",         "road",        "rocket",
+    "rose",       "sea",           "seal",         "shark",      "shrew",       "skunk",       "skyscraper",
+    "snail",      "snake",         "spider",       "squirrel",   "streetcar",   "sunflower",   "sweet_pepper",
+    "table",      "tank",          "telephone",    "television", "tiger",       "tractor",     "train",
+    "trout",      "tulip",         "turtle",       "wardrobe",   "whale",       "willow_tree", "wolf",
+    "woman",      "worm"};
 
 namespace {
 
@@ -85,8 +83,8 @@ CifarSource find_source(const std::string& dir_or_file, bool train) {
       source.files.push_back((dir / name).string());
       if (!is_file(dir / name)) missing += (missing.empty() ? "" : ", ") + name;
     }
-    PW_CHECK(missing.empty(), "cifar: '", dir.string(), "' looks like CIFAR-", cifar100 ? 100 : 10,
-             " but lacks ", missing, " (the ", train ? "training" : "test", " split needs ",
+    PW_CHECK(missing.empty(), "cifar: '", dir.string(), "' looks like CIFAR-", cifar100 ? 100 : 10, " but lacks ",
+             missing, " (the ", train ? "training" : "test", " split needs ",
              cifar100 ? (train ? "train.bin" : "test.bin")
                       : (train ? "data_batch_1.bin .. data_batch_5.bin" : "test_batch.bin"),
              ")");
@@ -112,9 +110,8 @@ LabeledImages load_cifar(const std::string& dir_or_file, bool train, int64_t lim
     const uintmax_t length = fs::file_size(path, ec);
     PW_CHECK(!ec, "cifar: cannot read '", path, "': ", ec.message());
     PW_CHECK(length > 0 && length % uintmax_t(record) == 0, "cifar: '", path, "' is ", length,
-             " bytes long, not a whole number of CIFAR-", classes, " records of ", record,
-             " bytes (", label_bytes, " label byte", label_bytes > 1 ? "s" : "", " + ",
-             kCifarImageBytes, " pixel bytes)");
+             " bytes long, not a whole number of CIFAR-", classes, " records of ", record, " bytes (", label_bytes,
+             " label byte", label_bytes > 1 ? "s" : "", " + ", kCifarImageBytes, " pixel bytes)");
     int64_t n = int64_t(length / uintmax_t(record));
     if (limit > 0) n = std::min(n, limit - total);
     records_per_file.push_back(n);
@@ -138,16 +135,15 @@ LabeledImages load_cifar(const std::string& dir_or_file, bool train, int64_t lim
     PW_CHECK(file != nullptr, "cifar: cannot open '", path, "': ", std::strerror(errno));
     bytes.resize(size_t(n * record));
     const size_t got = std::fread(bytes.data(), 1, bytes.size(), file.get());
-    PW_CHECK(got == bytes.size(), "cifar: '", path, "' ended after ", got, " bytes while reading ",
-             bytes.size(), " (was it changed while being read?)");
+    PW_CHECK(got == bytes.size(), "cifar: '", path, "' ended after ", got, " bytes while reading ", bytes.size(),
+             " (was it changed while being read?)");
     for (int64_t r = 0; r < n; ++r) {
       const uint8_t* rec = bytes.data() + r * record;
       if (source.cifar100)
-        PW_CHECK(rec[0] < 20, "cifar: '", path, "' record ", r, " has coarse label ", int(rec[0]),
-                 " (expected 0..19)");
+        PW_CHECK(rec[0] < 20, "cifar: '", path, "' record ", r, " has coarse label ", int(rec[0]), " (expected 0..19)");
       const int label = rec[label_bytes - 1];
-      PW_CHECK(label < classes, "cifar: '", path, "' record ", r, " has ", source.cifar100 ? "fine " : "",
-               "label ", label, " (expected 0..", classes - 1, ")");
+      PW_CHECK(label < classes, "cifar: '", path, "' record ", r, " has ", source.cifar100 ? "fine " : "", "label ",
+               label, " (expected 0..", classes - 1, ")");
       labels[done] = label;
       float* dst = images + done * kCifarImageBytes;
       for (int64_t i = 0; i < kCifarImageBytes; ++i) dst[i] = rec[label_bytes + i] / 255.0f;

@@ -43,8 +43,7 @@ std::vector<std::string> find_images(const fs::path& dir, bool recursive, const 
   std::error_code ec;
   auto consider = [&](const fs::directory_entry& entry) {
     std::error_code type_ec;
-    if (!is_hidden(entry.path()) && entry.is_regular_file(type_ec) &&
-        has_image_extension(entry.path().string()))
+    if (!is_hidden(entry.path()) && entry.is_regular_file(type_ec) && has_image_extension(entry.path().string()))
       found.push_back(entry.path().string());
   };
   if (recursive) {
@@ -88,8 +87,7 @@ ImageList list_image_folder(const std::string& dir) {
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     PW_CHECK(!ec, "image folder: cannot list '", dir, "': ", ec.message());
     std::error_code type_ec;
-    if (!is_hidden(it->path()) && it->is_directory(type_ec))
-      class_dirs.push_back(it->path().filename().string());
+    if (!is_hidden(it->path()) && it->is_directory(type_ec)) class_dirs.push_back(it->path().filename().string());
   }
   PW_CHECK(!class_dirs.empty(), "image folder: '", dir,
            "' has no class sub-folders (a labeled image folder holds one sub-folder of images per "
@@ -101,8 +99,8 @@ ImageList list_image_folder(const std::string& dir) {
   for (size_t k = 0; k < class_dirs.size(); ++k) {
     const fs::path class_dir = fs::path(dir) / class_dirs[k];
     std::vector<std::string> images = find_images(class_dir, /*recursive=*/true, "image folder");
-    PW_CHECK(!images.empty(), "image folder: class folder '", class_dir.string(), "' (class ", k,
-             ", '", class_dirs[k], "') holds no images; looked for ", extension_list());
+    PW_CHECK(!images.empty(), "image folder: class folder '", class_dir.string(), "' (class ", k, ", '", class_dirs[k],
+             "') holds no images; looked for ", extension_list());
     for (std::string& path : images) {
       list.paths.push_back(std::move(path));
       list.labels.push_back(int32_t(k));
@@ -115,8 +113,8 @@ ImageList list_flat_folder(const std::string& dir, bool recursive) {
   check_folder(dir, "image folder");
   ImageList list;
   list.paths = find_images(dir, recursive, "image folder");
-  PW_CHECK(!list.paths.empty(), "image folder: '", dir, "' holds no images",
-           recursive ? " (searched recursively)" : "", "; looked for ", extension_list());
+  PW_CHECK(!list.paths.empty(), "image folder: '", dir, "' holds no images", recursive ? " (searched recursively)" : "",
+           "; looked for ", extension_list());
   return list;
 }
 

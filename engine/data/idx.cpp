@@ -63,9 +63,7 @@ bool gzip_ended_early(gzFile f) {
   return code == Z_BUF_ERROR;
 }
 
-std::string early_end_note(gzFile f) {
-  return gzip_ended_early(f) ? " (the gzip stream ends early)" : "";
-}
+std::string early_end_note(gzFile f) { return gzip_ended_early(f) ? " (the gzip stream ends early)" : ""; }
 
 std::string dims_text(const std::vector<int64_t>& dims) {
   std::string s = "{";
@@ -125,20 +123,19 @@ IdxArray read_idx(const std::string& path) {
 
   uint8_t magic[4];
   const uint64_t magic_got = read_some(file.get(), path, magic, 4);
-  PW_CHECK(magic_got == 4, "idx: '", path, "' is truncated: ", magic_got,
-           " bytes, too short for the 4-byte IDX magic", early_end_note(file.get()));
+  PW_CHECK(magic_got == 4, "idx: '", path, "' is truncated: ", magic_got, " bytes, too short for the 4-byte IDX magic",
+           early_end_note(file.get()));
   const uint8_t type_code = magic[2];
   const int ndims = magic[3];
   const int element_size = idx_element_size(type_code);
-  PW_CHECK(magic[0] == 0 && magic[1] == 0 && element_size != 0 && ndims >= 1 && ndims <= 4,
-           "idx: '", path, "' is not an IDX file: magic bytes are ", hex_bytes(magic, 4),
+  PW_CHECK(magic[0] == 0 && magic[1] == 0 && element_size != 0 && ndims >= 1 && ndims <= 4, "idx: '", path,
+           "' is not an IDX file: magic bytes are ", hex_bytes(magic, 4),
            ", expected 00 00 <type 08/09/0b/0c/0d/0e> <1..4 dimensions>");
 
   uint8_t dim_bytes[16];
   const uint64_t dims_got = read_some(file.get(), path, dim_bytes, 4 * ndims);
-  PW_CHECK(dims_got == uint64_t(4 * ndims), "idx: '", path, "' is truncated: the header declares ",
-           ndims, " dimensions but ends after ", dims_got, " of their ", 4 * ndims, " bytes",
-           early_end_note(file.get()));
+  PW_CHECK(dims_got == uint64_t(4 * ndims), "idx: '", path, "' is truncated: the header declares ", ndims,
+           " dimensions but ends after ", dims_got, " of their ", 4 * ndims, " bytes", early_end_note(file.get()));
 
   IdxArray array;
   array.type_code = type_code;
@@ -164,14 +161,14 @@ IdxArray read_idx(const std::string& path) {
     got += r;
     if (r < piece) break;
   }
-  PW_CHECK(got == data_bytes, "idx: '", path, "' is truncated: expected ", data_bytes,
-           " bytes of data, got ", got, early_end_note(file.get()));
+  PW_CHECK(got == data_bytes, "idx: '", path, "' is truncated: expected ", data_bytes, " bytes of data, got ", got,
+           early_end_note(file.get()));
 
   // One more read: extra data means the header does not describe the file, and for gzip it
   // makes zlib reach the end of the stream and check its CRC and length trailer.
   uint8_t extra;
-  PW_CHECK(read_some(file.get(), path, &extra, 1) == 0, "idx: '", path,
-           "' has data after the ", data_bytes, " bytes its header declares");
+  PW_CHECK(read_some(file.get(), path, &extra, 1) == 0, "idx: '", path, "' has data after the ", data_bytes,
+           " bytes its header declares");
   PW_CHECK(!gzip_ended_early(file.get()), "idx: '", path,
            "' is truncated: the data is complete but the gzip stream ends before its trailer");
 
@@ -179,8 +176,8 @@ IdxArray read_idx(const std::string& path) {
   return array;
 }
 
-void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims,
-                  const std::vector<uint8_t>& bytes, bool gzip) {
+void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& bytes,
+                  bool gzip) {
   PW_CHECK(!dims.empty() && dims.size() <= 4, "idx: cannot write '", path, "': ", dims.size(),
            " dimensions, IDX allows 1 to 4");
   uint64_t count = 1;
@@ -190,8 +187,8 @@ void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims,
     count *= static_cast<uint64_t>(d);
     PW_CHECK(count < kMaxDataBytes, "idx: cannot write '", path, "': too many elements");
   }
-  PW_CHECK(count == bytes.size(), "idx: cannot write '", path, "': dims hold ", count,
-           " elements but ", bytes.size(), " bytes were given");
+  PW_CHECK(count == bytes.size(), "idx: cannot write '", path, "': dims hold ", count, " elements but ", bytes.size(),
+           " bytes were given");
 
   std::vector<uint8_t> header = {0, 0, kIdxU8, static_cast<uint8_t>(dims.size())};
   for (int64_t d : dims)

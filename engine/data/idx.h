@@ -35,7 +35,7 @@ IdxArray read_idx(const std::string& path);
 
 // Writes an unsigned-byte IDX file (gzip-compressed when `gzip`), through a temporary file
 // renamed into place, so an existing file is never left half-written.
-void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims,
-                  const std::vector<uint8_t>& bytes, bool gzip);
+void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& bytes,
+                  bool gzip);
 
 }  // namespace pw::data

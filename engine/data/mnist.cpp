@@ -9,9 +9,8 @@
 
 namespace pw::data {
 
-const std::vector<std::string> kFashionMnistClasses = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+const std::vector<std::string> kFashionMnistClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 std::string default_fashion_mnist_dir() {
   if (const char* env = std::getenv("PW_FASHION_MNIST")) return env;
@@ -39,8 +38,8 @@ LabeledImages load_mnist_format(const std::string& dir, bool train, int64_t limi
            "' should hold unsigned bytes of shape [N, H, W]");
   PW_CHECK(lbl.type_code == kIdxU8 && lbl.dims.size() == 1, "mnist: '", lbl_path,
            "' should hold unsigned bytes of shape [N]");
-  PW_CHECK(img.dims[0] == lbl.dims[0], "mnist: '", img_path, "' has ", img.dims[0], " images but '",
-           lbl_path, "' has ", lbl.dims[0], " labels");
+  PW_CHECK(img.dims[0] == lbl.dims[0], "mnist: '", img_path, "' has ", img.dims[0], " images but '", lbl_path, "' has ",
+           lbl.dims[0], " labels");
   int64_t n = img.dims[0], h = img.dims[1], w = img.dims[2];
   if (limit > 0 && limit < n) n = limit;
   LabeledImages out;
@@ -51,8 +50,7 @@ LabeledImages load_mnist_format(const std::string& dir, bool train, int64_t limi
   int32_t* lp = out.labels.data<int32_t>();
   for (int64_t i = 0; i < n; ++i) {
     lp[i] = lbl.bytes[i];
-    PW_CHECK(lp[i] < 10, "mnist: '", lbl_path, "' has label ", lp[i], " at index ", i,
-             " (expected 0..9)");
+    PW_CHECK(lp[i] < 10, "mnist: '", lbl_path, "' has label ", lp[i], " at index ", i, " (expected 0..9)");
   }
   out.class_names = kFashionMnistClasses;
   return out;

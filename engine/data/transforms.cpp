@@ -21,8 +21,8 @@ std::string size_text(const io::Image& img) {
 void check_crop_size(const io::Image& img, int64_t h, int64_t w, const char* op) {
   io::check_image(img, op);
   PW_CHECK(h > 0 && w > 0, op, ": crop size must be positive, got ", h, "x", w);
-  PW_CHECK(h <= img.height && w <= img.width, op, ": crop of ", h, "x", w,
-           " is larger than the ", img.height, "x", img.width, " image");
+  PW_CHECK(h <= img.height && w <= img.width, op, ": crop of ", h, "x", w, " is larger than the ", img.height, "x",
+           img.width, " image");
 }
 
 // The gray value of pixel i of a 1- or 3-channel image.
@@ -33,8 +33,8 @@ float luma(const io::Image& img, int64_t i) {
 }
 
 void check_gray_or_rgb(const io::Image& img, const char* op) {
-  PW_CHECK(img.channels == 1 || img.channels == 3, op, ": expected a 1- or 3-channel image, got ",
-           size_text(img), " (channels x height x width)");
+  PW_CHECK(img.channels == 1 || img.channels == 3, op, ": expected a 1- or 3-channel image, got ", size_text(img),
+           " (channels x height x width)");
 }
 
 float clamp01(double v) { return float(std::clamp(v, 0.0, 1.0)); }
@@ -49,10 +49,8 @@ double jitter_factor(Generator& gen, double v) {
 
 io::Image crop(const io::Image& img, const CropBox& box) {
   io::check_image(img, "crop");
-  PW_CHECK(box.height > 0 && box.width > 0, "crop: crop size must be positive, got ", box.height, "x",
-           box.width);
-  PW_CHECK(box.top >= 0 && box.left >= 0 && box.top + box.height <= img.height &&
-               box.left + box.width <= img.width,
+  PW_CHECK(box.height > 0 && box.width > 0, "crop: crop size must be positive, got ", box.height, "x", box.width);
+  PW_CHECK(box.top >= 0 && box.left >= 0 && box.top + box.height <= img.height && box.left + box.width <= img.width,
            "crop: region ", box.height, "x", box.width, " at (top ", box.top, ", left ", box.left,
            ") does not fit in the ", img.height, "x", img.width, " image");
   io::Image out = io::Image::filled(img.channels, box.height, box.width);
@@ -84,14 +82,13 @@ io::Image random_crop(const io::Image& img, int64_t h, int64_t w, Generator& gen
   return crop(img, {top, left, h, w});
 }
 
-CropBox random_resized_crop_box(int64_t height, int64_t width, Generator& gen,
-                                std::pair<double, double> scale, std::pair<double, double> ratio) {
-  PW_CHECK(height > 0 && width > 0, "random_resized_crop: image size must be positive, got ", height,
-           "x", width);
-  PW_CHECK(scale.first > 0 && scale.first <= scale.second, "random_resized_crop: scale range (",
-           scale.first, ", ", scale.second, ") must satisfy 0 < min <= max");
-  PW_CHECK(ratio.first > 0 && ratio.first <= ratio.second, "random_resized_crop: ratio range (",
-           ratio.first, ", ", ratio.second, ") must satisfy 0 < min <= max");
+CropBox random_resized_crop_box(int64_t height, int64_t width, Generator& gen, std::pair<double, double> scale,
+                                std::pair<double, double> ratio) {
+  PW_CHECK(height > 0 && width > 0, "random_resized_crop: image size must be positive, got ", height, "x", width);
+  PW_CHECK(scale.first > 0 && scale.first <= scale.second, "random_resized_crop: scale range (", scale.first, ", ",
+           scale.second, ") must satisfy 0 < min <= max");
+  PW_CHECK(ratio.first > 0 && ratio.first <= ratio.second, "random_resized_crop: ratio range (", ratio.first, ", ",
+           ratio.second, ") must satisfy 0 < min <= max");
   const double area = double(height) * double(width);
   const double log_lo = std::log(ratio.first), log_hi = std::log(ratio.second);
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -151,12 +148,11 @@ io::Image to_grayscale(const io::Image& img, bool keep_channels) {
   return out;
 }
 
-io::Image color_jitter(const io::Image& img, Generator& gen, double brightness, double contrast,
-                       double saturation) {
+io::Image color_jitter(const io::Image& img, Generator& gen, double brightness, double contrast, double saturation) {
   io::check_image(img, "color_jitter");
   PW_CHECK(brightness >= 0 && contrast >= 0 && saturation >= 0,
-           "color_jitter: brightness, contrast and saturation must be >= 0, got ", brightness, ", ",
-           contrast, ", ", saturation);
+           "color_jitter: brightness, contrast and saturation must be >= 0, got ", brightness, ", ", contrast, ", ",
+           saturation);
   if (contrast > 0 || saturation > 0) check_gray_or_rgb(img, "color_jitter");
   io::Image out = img;
   const int64_t plane = img.height * img.width;
@@ -211,8 +207,7 @@ Tensor to_tensor(const std::vector<io::Image>& images) {
   io::check_image(first, "to_tensor");
   for (size_t i = 1; i < images.size(); ++i) {
     io::check_image(images[i], "to_tensor");
-    PW_CHECK(images[i].channels == first.channels && images[i].height == first.height &&
-                 images[i].width == first.width,
+    PW_CHECK(images[i].channels == first.channels && images[i].height == first.height && images[i].width == first.width,
              "to_tensor: image ", i, " is ", size_text(images[i]), " but image 0 is ", size_text(first),
              " (channels x height x width); all must have one size");
   }

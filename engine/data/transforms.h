@@ -64,8 +64,7 @@ io::Image to_grayscale(const io::Image& img, bool keep_channels = true);
 //   contrast:   f * x + (1 - f) * mean(grayscale(x))  (one mean over the whole image)
 //   saturation: f * x + (1 - f) * grayscale(x)         (per pixel; skipped for 1 channel)
 // each clamped to [0, 1]. Contrast and saturation need 1 or 3 channels.
-io::Image color_jitter(const io::Image& img, Generator& gen, double brightness, double contrast,
-                       double saturation);
+io::Image color_jitter(const io::Image& img, Generator& gen, double brightness, double contrast, double saturation);
 
 // (x - mean[c]) / std[c] per channel; mean and std hold one value per channel, or one for all.
 io::Image normalize(const io::Image& img, const std::vector<float>& mean, const std::vector<float>& std);

@@ -27,7 +27,7 @@ struct DevicePool {
 
 DevicePool& pool(Device d) {
   // Never destroyed: tensors in static storage may be freed after this function's statics.
-  static DevicePool (*pools)[8] = new DevicePool[3][8];
+  static DevicePool(*pools)[8] = new DevicePool[3][8];
   PW_CHECK(d.index >= 0 && d.index < 8, "allocator: device index ", d.index, " out of range");
   return pools[(int)d.type][d.index];
 }

@@ -10,7 +10,7 @@
 namespace pw {
 
 struct AllocatorStats {
-  size_t bytes_in_use = 0;     // handed out to tensors now
+  size_t bytes_in_use = 0;  // handed out to tensors now
   size_t peak_bytes_in_use = 0;
   size_t bytes_cached = 0;     // freed by tensors, kept for reuse
   int64_t device_mallocs = 0;  // calls that reached cudaMalloc

@@ -34,9 +34,13 @@ Device parse_device(const std::string& name) {
     }
     if (!device_available(d)) {
 #if PW_HAVE_CUDA
-      PW_FAIL("device: ", name, " is not available: no CUDA GPU was found (try --device simt, which runs the same CUDA kernels on the CPU)");
+      PW_FAIL(
+          "device: ", name,
+          " is not available: no CUDA GPU was found (try --device simt, which runs the same CUDA kernels on the CPU)");
 #else
-      PW_FAIL("device: ", name, " is not available: this build has no CUDA kernels (the CUDA toolkit was not found at configure time); --device simt runs them on the CPU");
+      PW_FAIL("device: ", name,
+              " is not available: this build has no CUDA kernels (the CUDA toolkit was not found at configure time); "
+              "--device simt runs them on the CPU");
 #endif
     }
     return d;
@@ -47,8 +51,8 @@ Device parse_device(const std::string& name) {
 std::vector<DeviceInfo> list_devices() {
   std::vector<DeviceInfo> out;
   out.push_back({Device::cpu(), true, "the CPU kernels (kernels/cpu)"});
-  out.push_back({{DeviceType::simt, 0}, true,
-                 "the CUDA kernels (kernels/cuda) run on the CPU by the simt execution model"});
+  out.push_back(
+      {{DeviceType::simt, 0}, true, "the CUDA kernels (kernels/cuda) run on the CPU by the simt execution model"});
 #if PW_HAVE_CUDA
   int n = kernels::cuda::device_count(kernels::cuda::Tag{});
   if (n == 0) out.push_back({{DeviceType::cuda, 0}, false, "built, but no CUDA GPU was found"});

@@ -15,9 +15,7 @@ namespace {
 const std::string kModelPrefix = "model.", kOptimPrefix = "optim.", kConfigPrefix = "config.";
 const char* const kRngKeys[3] = {"rng.seed", "rng.stream", "rng.offset"};
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 // The whole of `text` as a decimal integer of type T, or an error naming the key.
 template <typename T>
@@ -26,8 +24,7 @@ T parse_decimal(const std::string& text, const std::string& key, const std::stri
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
   PW_CHECK(!text.empty() && ec == std::errc() && p == end, what, ": metadata '", key, "' is '", text,
-           "', expected a decimal ", sizeof(T) * 8, "-bit ", std::is_signed_v<T> ? "" : "unsigned ",
-           "integer");
+           "', expected a decimal ", sizeof(T) * 8, "-bit ", std::is_signed_v<T> ? "" : "unsigned ", "integer");
   return v;
 }
 
@@ -43,8 +40,8 @@ void with_context(const std::string& context, F&& f) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* opt,
-                     int64_t step, const Generator* rng, const std::map<std::string, std::string>& config) {
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* opt, int64_t step,
+                     const Generator* rng, const std::map<std::string, std::string>& config) {
   PW_CHECK(step >= 0, "save_checkpoint '", path, "': step is ", step, ", expected >= 0");
   std::map<std::string, Tensor> tensors;
   for (const auto& [name, t] : model.state_dict()) tensors[kModelPrefix + name] = t;
@@ -106,8 +103,8 @@ void restore_checkpoint(const Checkpoint& ckpt, nn::Module& model, optim::Optimi
   if (opt) {
     PW_CHECK(!ckpt.optimizer.empty(), "restore_checkpoint: the checkpoint holds no optimizer state");
     PW_CHECK(ckpt.optimizer_name.empty() || ckpt.optimizer_name == opt->name(),
-             "restore_checkpoint: the checkpoint holds the state of ", ckpt.optimizer_name,
-             ", the optimizer is ", opt->name());
+             "restore_checkpoint: the checkpoint holds the state of ", ckpt.optimizer_name, ", the optimizer is ",
+             opt->name());
   }
   PW_CHECK(!rng || ckpt.has_rng, "restore_checkpoint: the checkpoint holds no generator state");
 
@@ -163,8 +160,7 @@ void check_same_run(const Checkpoint& ckpt, const std::map<std::string, std::str
     const auto b = ckpt.config.find(key);
     PW_CHECK(a != now.end() && b != ckpt.config.end() && a->second == b->second, "resume: ", key, " is ",
              a == now.end() ? std::string("not known") : "'" + a->second + "'", " now but ",
-             b == ckpt.config.end() ? std::string("not recorded") : "'" + b->second + "'",
-             " in the checkpoint's run");
+             b == ckpt.config.end() ? std::string("not recorded") : "'" + b->second + "'", " in the checkpoint's run");
   }
 }
 

@@ -38,9 +38,8 @@ struct Checkpoint {
 };
 
 // Writes a checkpoint. `opt` and `rng` may be null (then nothing of them is saved).
-void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* opt,
-                     int64_t step, const Generator* rng,
-                     const std::map<std::string, std::string>& config = {});
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* opt, int64_t step,
+                     const Generator* rng, const std::map<std::string, std::string>& config = {});
 
 // Reads and checks a checkpoint (format key, step and generator numbers, tensor name prefixes).
 Checkpoint read_checkpoint(const std::string& path);

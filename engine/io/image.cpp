@@ -44,13 +44,11 @@ constexpr int64_t kMaxPixels = int64_t{1} << 28;
 // stb_image's reasons are terse ("outofdata", "unknown image type"); say what they mean.
 std::string explain_stb_failure(const char* reason) {
   const std::string r = reason != nullptr ? reason : "no reason given";
-  if (r == "unknown image type")
-    return "not an image in a supported format (JPEG, PNG or BMP)";
+  if (r == "unknown image type") return "not an image in a supported format (JPEG, PNG or BMP)";
   if (r == "outofdata" || r == "bad zlib header" || r == "no more data" || r == "unexpected end" ||
       r == "bad huffman code" || r == "bad codelengths" || r == "bad dist" || r == "corrupt")
     return "truncated or corrupt (stb_image: " + r + ")";
-  if (r == "outofmem" || r == "too large")
-    return "too large to decode (stb_image: " + r + ")";
+  if (r == "outofmem" || r == "too large") return "too large to decode (stb_image: " + r + ")";
   return "corrupt or unsupported (stb_image: " + r + ")";
 }
 
@@ -128,7 +126,8 @@ std::string png_idat_problem(const uint8_t* p, size_t n) {
     const uint64_t length = uint64_t(p[at]) << 24 | uint64_t(p[at + 1]) << 16 | uint64_t(p[at + 2]) << 8 | p[at + 3];
     const std::string type(reinterpret_cast<const char*>(p + at + 4), 4);
     if (type == "IDAT") {
-      if (!have_data && length == 0) return "corrupt PNG: the first IDAT chunk is empty (byte " + std::to_string(at) + ")";
+      if (!have_data && length == 0)
+        return "corrupt PNG: the first IDAT chunk is empty (byte " + std::to_string(at) + ")";
       if (length > n - (at + 8))
         return "truncated or corrupt PNG: the IDAT chunk at byte " + std::to_string(at) + " declares " +
                std::to_string(length) + " bytes, the file has " + std::to_string(n - (at + 8)) + " left";
@@ -146,8 +145,7 @@ struct StbFree {
 
 std::vector<uint8_t> read_whole_file(const std::string& path) {
   std::error_code ec;
-  PW_CHECK(!std::filesystem::is_directory(path, ec), "image: cannot read '", path,
-           "': it is a directory");
+  PW_CHECK(!std::filesystem::is_directory(path, ec), "image: cannot read '", path, "': it is a directory");
   errno = 0;
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   PW_CHECK(f != nullptr, "image: cannot open '", path, "': ", std::strerror(errno));
@@ -165,8 +163,8 @@ std::vector<uint8_t> read_whole_file(const std::string& path) {
 }  // namespace
 
 Image Image::filled(int64_t channels, int64_t height, int64_t width, float value) {
-  PW_CHECK(channels > 0 && height > 0 && width > 0, "image: sizes must be positive, got ",
-           channels, "x", height, "x", width, " (channels x height x width)");
+  PW_CHECK(channels > 0 && height > 0 && width > 0, "image: sizes must be positive, got ", channels, "x", height, "x",
+           width, " (channels x height x width)");
   Image image;
   image.channels = channels;
   image.height = height;
@@ -176,21 +174,18 @@ Image Image::filled(int64_t channels, int64_t height, int64_t width, float value
 }
 
 void check_image(const Image& image, const char* op) {
-  PW_CHECK(image.channels > 0 && image.height > 0 && image.width > 0, op,
-           ": empty image of size ", image.channels, "x", image.height, "x", image.width,
-           " (channels x height x width)");
-  PW_CHECK(int64_t(image.pixels.size()) == image.numel(), op, ": image of size ", image.channels,
-           "x", image.height, "x", image.width, " should hold ", image.numel(), " pixels, has ",
-           image.pixels.size());
+  PW_CHECK(image.channels > 0 && image.height > 0 && image.width > 0, op, ": empty image of size ", image.channels, "x",
+           image.height, "x", image.width, " (channels x height x width)");
+  PW_CHECK(int64_t(image.pixels.size()) == image.numel(), op, ": image of size ", image.channels, "x", image.height,
+           "x", image.width, " should hold ", image.numel(), " pixels, has ", image.pixels.size());
 }
 
 namespace {
 
 // The checks before stb_image reads anything (it must not see a JPEG with a bad Huffman table,
-// even to read the header, nor a PNG with an IDAT chunk it mishandles), then the header's size against the limit. Returns whether stb could
-// read the header (into w, h, stored).
-bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string& name, int& w, int& h,
-                           int& stored) {
+// even to read the header, nor a PNG with an IDAT chunk it mishandles), then the header's size against the limit.
+// Returns whether stb could read the header (into w, h, stored).
+bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string& name, int& w, int& h, int& stored) {
   PW_CHECK(size > 0, "image: '", name, "' is empty (0 bytes)");
   PW_CHECK(size <= size_t(INT_MAX), "image: '", name, "' is too large for stb_image (", size, " bytes)");
   const std::string jpeg_problem = jpeg_huffman_problem(bytes, size);
@@ -199,8 +194,8 @@ bool check_before_decoding(const uint8_t* bytes, size_t size, const std::string&
   PW_CHECK(png_problem.empty(), "image: cannot decode '", name, "': ", png_problem);
   if (stbi_info_from_memory(bytes, int(size), &w, &h, &stored) == 0) return false;
   // Refused before decoding, so that a corrupt header cannot ask for gigabytes.
-  PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h,
-           " pixels, more than the limit of ", kMaxPixels, " (is the file corrupt?)");
+  PW_CHECK(int64_t(w) * h <= kMaxPixels, "image: '", name, "' is ", w, "x", h, " pixels, more than the limit of ",
+           kMaxPixels, " (is the file corrupt?)");
   return true;
 }
 
@@ -214,8 +209,8 @@ ImageInfo read_image_info(const uint8_t* bytes, size_t size, const std::string& 
 }
 
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels) {
-  PW_CHECK(channels == 0 || channels == 1 || channels == 3 || channels == 4, "image: cannot read '",
-           name, "' with ", channels, " channels: expected 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)");
+  PW_CHECK(channels == 0 || channels == 1 || channels == 3 || channels == 4, "image: cannot read '", name, "' with ",
+           channels, " channels: expected 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)");
   int w = 0, h = 0, stored = 0;
   check_before_decoding(bytes, size, name, w, h, stored);
   const int length = int(size);
@@ -254,10 +249,9 @@ Image read_image(const std::string& path, int channels) {
 
 std::string encode_png(const Image& image) {
   check_image(image, "write_png");
-  PW_CHECK(image.channels <= 4, "write_png: a PNG holds 1 to 4 channels, the image has ",
-           image.channels);
-  PW_CHECK(image.height <= INT_MAX / 4 && image.width <= INT_MAX / 4 / image.channels,
-           "write_png: image of ", image.height, "x", image.width, " is too large");
+  PW_CHECK(image.channels <= 4, "write_png: a PNG holds 1 to 4 channels, the image has ", image.channels);
+  PW_CHECK(image.height <= INT_MAX / 4 && image.width <= INT_MAX / 4 / image.channels, "write_png: image of ",
+           image.height, "x", image.width, " is too large");
   const int64_t c_count = image.channels, plane = image.height * image.width;
   std::vector<uint8_t> interleaved(plane * c_count);
   for (int64_t c = 0; c < c_count; ++c) {
@@ -271,10 +265,10 @@ std::string encode_png(const Image& image) {
   auto append = [](void* context, void* data, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
   };
-  const int ok = stbi_write_png_to_func(append, &out, int(image.width), int(image.height),
-                                        int(c_count), interleaved.data(), int(image.width * c_count));
-  PW_CHECK(ok != 0 && !out.empty(), "write_png: stb_image_write failed to encode a ", image.channels,
-           "x", image.height, "x", image.width, " image");
+  const int ok = stbi_write_png_to_func(append, &out, int(image.width), int(image.height), int(c_count),
+                                        interleaved.data(), int(image.width * c_count));
+  PW_CHECK(ok != 0 && !out.empty(), "write_png: stb_image_write failed to encode a ", image.channels, "x", image.height,
+           "x", image.width, " image");
   return out;
 }
 
@@ -290,15 +284,14 @@ void write_png(const std::string& path, const Image& image) {
 
 Image resize_bilinear(const Image& image, int64_t height, int64_t width) {
   check_image(image, "resize_bilinear");
-  PW_CHECK(height > 0 && width > 0, "resize_bilinear: output size must be positive, got ", height,
-           "x", width);
+  PW_CHECK(height > 0 && width > 0, "resize_bilinear: output size must be positive, got ", height, "x", width);
   Image out;
   out.channels = image.channels;
   out.height = height;
   out.width = width;
   out.pixels.resize(out.numel());
-  kernels::cpu::resize_bilinear_forward<float>(image.pixels.data(), out.pixels.data(), image.channels,
-                                               image.height, image.width, height, width,
+  kernels::cpu::resize_bilinear_forward<float>(image.pixels.data(), out.pixels.data(), image.channels, image.height,
+                                               image.width, height, width,
                                                /*align_corners=*/false);
   return out;
 }

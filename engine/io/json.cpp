@@ -18,10 +18,14 @@ size_t utf8_length(const std::string& s, size_t i) {
   if (c < 0x80) return 1;
   size_t n;
   unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+  else
+    return 0;
   if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
   for (size_t k = 2; k < n; ++k)
     if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
@@ -125,8 +129,10 @@ class JsonParser {
       if (p_ == from) fail("expected a digit");
     };
     if (peek() == '-') ++p_;
-    if (peek() == '0') ++p_;
-    else digits();
+    if (peek() == '0')
+      ++p_;
+    else
+      digits();
     bool integer = true;
     if (peek() == '.') integer = false, ++p_, digits();
     if (peek() == 'e' || peek() == 'E') {
@@ -194,8 +200,10 @@ class JsonParser {
     uint32_t v = 0;
     for (int k = 0; k < 4; ++k, ++p_) {
       const char h = peek();
-      const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                  : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+      const int d = h >= '0' && h <= '9'   ? h - '0'
+                    : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                    : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                           : -1;
       if (d < 0) fail("expected four hex digits after \\u");
       v = v * 16 + d;
     }
@@ -245,10 +253,16 @@ void append_quoted(std::string& out, const std::string& s) {
     } else if (c == '"' || c == '\\') {
       out += '\\', out += (char)c;
     } else if (c < 0x20) {
-      const char* shortcut = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' ? "\\b"
-                           : c == '\f' ? "\\f" : nullptr;
-      if (shortcut) out += shortcut;
-      else out += "\\u00", out += hex[c >> 4], out += hex[c & 15];
+      const char* shortcut = c == '\n'   ? "\\n"
+                             : c == '\t' ? "\\t"
+                             : c == '\r' ? "\\r"
+                             : c == '\b' ? "\\b"
+                             : c == '\f' ? "\\f"
+                                         : nullptr;
+      if (shortcut)
+        out += shortcut;
+      else
+        out += "\\u00", out += hex[c >> 4], out += hex[c & 15];
     } else {
       out.append(s, i, n);
     }

@@ -70,8 +70,7 @@ class Json {
   template <std::same_as<bool> B>
   Json(B b) : kind_(Kind::boolean), text_(b ? "true" : "false") {}
   template <std::integral T>
-    requires(!std::same_as<T, bool>)
-  Json(T v) : kind_(Kind::number), text_(std::to_string(v)) {}
+  requires(!std::same_as<T, bool>) Json(T v) : kind_(Kind::number), text_(std::to_string(v)) {}
   Json(double v);
   Json(float v);
   Json(const char* s);

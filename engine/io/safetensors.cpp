@@ -51,8 +51,8 @@ std::string range_str(int64_t begin, int64_t end, uint64_t data_start) {
 
 Entry parse_entry(const std::string& name, const JsonValue& v, const std::string& what) {
   const std::string where = what + ": tensor '" + name + "'";
-  PW_CHECK(v.kind == JsonValue::object, where,
-           ": expected an object with dtype, shape and data_offsets, got ", json_kind_name(v.kind));
+  PW_CHECK(v.kind == JsonValue::object, where, ": expected an object with dtype, shape and data_offsets, got ",
+           json_kind_name(v.kind));
   const JsonValue *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
   for (const auto& [key, value] : v.members) {
     const JsonValue** slot = key == "dtype"          ? &dtype
@@ -65,10 +65,8 @@ Entry parse_entry(const std::string& name, const JsonValue& v, const std::string
   }
   for (auto [slot, key] : {std::pair{dtype, "dtype"}, {shape, "shape"}, {offsets, "data_offsets"}})
     PW_CHECK(slot != nullptr, where, ": missing \"", key, "\"");
-  PW_CHECK(dtype->kind == JsonValue::string, where, ": dtype must be a string, got ",
-           json_kind_name(dtype->kind));
-  PW_CHECK(shape->kind == JsonValue::array, where, ": shape must be an array, got ",
-           json_kind_name(shape->kind));
+  PW_CHECK(dtype->kind == JsonValue::string, where, ": dtype must be a string, got ", json_kind_name(dtype->kind));
+  PW_CHECK(shape->kind == JsonValue::array, where, ": shape must be an array, got ", json_kind_name(shape->kind));
   PW_CHECK(offsets->kind == JsonValue::array && offsets->items.size() == 2, where,
            ": data_offsets must be an array of two integers");
   Entry e;
@@ -81,8 +79,7 @@ Entry parse_entry(const std::string& name, const JsonValue& v, const std::string
   for (size_t k = 0; k < shape->items.size(); ++k) {
     const JsonValue& d = shape->items[k];
     PW_CHECK(d.kind == JsonValue::number && d.integer && d.value >= 0, where, ": shape entry ", k, " is ",
-             d.kind == JsonValue::number ? d.text : json_kind_name(d.kind),
-             ", expected a non-negative integer");
+             d.kind == JsonValue::number ? d.text : json_kind_name(d.kind), ", expected a non-negative integer");
     e.shape.push_back(d.value);
     PW_CHECK(!__builtin_mul_overflow(extent, std::max<int64_t>(d.value, 1), &extent), where, ": shape ",
              shape_str(e.shape), " has too many elements");
@@ -91,8 +88,7 @@ Entry parse_entry(const std::string& name, const JsonValue& v, const std::string
   for (int k = 0; k < 2; ++k) {
     const JsonValue& o = offsets->items[k];
     PW_CHECK(o.kind == JsonValue::number && o.integer && o.value >= 0, where, ": data_offsets[", k, "] is ",
-             o.kind == JsonValue::number ? o.text : json_kind_name(o.kind),
-             ", expected a non-negative integer");
+             o.kind == JsonValue::number ? o.text : json_kind_name(o.kind), ", expected a non-negative integer");
   }
   e.begin = offsets->items[0].value;
   e.end = offsets->items[1].value;
@@ -107,16 +103,14 @@ Entry parse_entry(const std::string& name, const JsonValue& v, const std::string
 // Parses and checks the header against a data buffer of `data_size` bytes.
 Header parse_header(const std::string& json, uint64_t data_size, const std::string& what) {
   const JsonValue root = parse_json(json, what + ": the header", 8);
-  PW_CHECK(root.kind == JsonValue::object, what, ": the header is ", json_kind_name(root.kind),
-           ", expected an object");
+  PW_CHECK(root.kind == JsonValue::object, what, ": the header is ", json_kind_name(root.kind), ", expected an object");
   Header h;
   std::set<std::string> names;
   bool have_metadata = false;
   for (const auto& [name, v] : root.members) {
     if (name == "__metadata__") {
       PW_CHECK(!have_metadata, what, ": duplicate \"__metadata__\"");
-      PW_CHECK(v.kind == JsonValue::object, what, ": __metadata__ must be an object, got ",
-               json_kind_name(v.kind));
+      PW_CHECK(v.kind == JsonValue::object, what, ": __metadata__ must be an object, got ", json_kind_name(v.kind));
       have_metadata = true;
       for (const auto& [key, value] : v.members) {
         PW_CHECK(value.kind == JsonValue::string, what, ": metadata '", key, "' must be a string, got ",
@@ -130,22 +124,20 @@ Header parse_header(const std::string& json, uint64_t data_size, const std::stri
   }
   const uint64_t data_start = 8 + json.size();
   for (const Entry& e : h.entries)
-    PW_CHECK((uint64_t)e.end <= data_size, what, ": tensor '", e.name, "': data_offsets [", e.begin, ", ",
-             e.end, "] are out of range: the data buffer has ", data_size, " bytes (file bytes ", data_start,
-             "..", data_start + data_size, ")");
+    PW_CHECK((uint64_t)e.end <= data_size, what, ": tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+             "] are out of range: the data buffer has ", data_size, " bytes (file bytes ", data_start, "..",
+             data_start + data_size, ")");
   // The byte ranges must tile the buffer. Empty tensors occupy no bytes and may sit anywhere.
   std::vector<const Entry*> order;
   for (const Entry& e : h.entries)
     if (e.end > e.begin) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-    return std::pair(a->begin, a->end) < std::pair(b->begin, b->end);
-  });
+  std::sort(order.begin(), order.end(),
+            [](const Entry* a, const Entry* b) { return std::pair(a->begin, a->end) < std::pair(b->begin, b->end); });
   int64_t covered = 0;
   const Entry* last = nullptr;
   for (const Entry* e : order) {
-    PW_CHECK(e->begin >= covered, what, ": tensors '", last ? last->name : "", "' (data bytes ",
-             last ? last->begin : 0, "..", covered, ") and '", e->name, "' (data bytes ", e->begin, "..",
-             e->end, ") overlap");
+    PW_CHECK(e->begin >= covered, what, ": tensors '", last ? last->name : "", "' (data bytes ", last ? last->begin : 0,
+             "..", covered, ") and '", e->name, "' (data bytes ", e->begin, "..", e->end, ") overlap");
     PW_CHECK(e->begin == covered, what, ": ", range_str(covered, e->begin, data_start),
              " are not covered by any tensor");
     covered = e->end;
@@ -168,8 +160,7 @@ float half_to_float(uint16_t h) {
 }
 
 // Makes the tensor of `e`; read(dst, begin, n) must fill dst with n bytes of the data at `begin`.
-Tensor make_tensor(const Entry& e, const std::function<void(char*, int64_t, int64_t)>& read,
-                   const std::string& what) {
+Tensor make_tensor(const Entry& e, const std::function<void(char*, int64_t, int64_t)>& read, const std::string& what) {
   Tensor t = Tensor::empty(e.shape, e.dtype->to);
   const int64_t n = t.numel(), nbytes = e.end - e.begin;
   if (n == 0) return t;
@@ -185,8 +176,8 @@ Tensor make_tensor(const Entry& e, const std::function<void(char*, int64_t, int6
     for (int64_t i = 0; i < n; ++i) {
       int64_t v;
       std::memcpy(&v, raw.data() + 8 * i, 8);
-      PW_CHECK(v >= INT32_MIN && v <= INT32_MAX, what, ": tensor '", e.name, "' (I64): element ", i, " is ",
-               v, ", which does not fit in i32 (I64 tensors are read as i32)");
+      PW_CHECK(v >= INT32_MIN && v <= INT32_MAX, what, ": tensor '", e.name, "' (I64): element ", i, " is ", v,
+               ", which does not fit in i32 (I64 tensors are read as i32)");
       out[i] = (int32_t)v;
     }
     return t;
@@ -207,10 +198,9 @@ uint64_t read_u64_le(const char* p) {
 }
 
 void check_header_length(uint64_t n, uint64_t file_size, const std::string& what) {
-  PW_CHECK(file_size >= 8, what, ": the file has ", file_size,
-           " bytes, fewer than the 8 that hold the header length");
-  PW_CHECK(n <= file_size - 8, what, ": the header length is ", n, " bytes, past the end of the file (",
-           file_size, " bytes, so at most ", file_size - 8, " header bytes)");
+  PW_CHECK(file_size >= 8, what, ": the file has ", file_size, " bytes, fewer than the 8 that hold the header length");
+  PW_CHECK(n <= file_size - 8, what, ": the header length is ", n, " bytes, past the end of the file (", file_size,
+           " bytes, so at most ", file_size - 8, " header bytes)");
   PW_CHECK(n <= kMaxSafetensorsHeader, what, ": the header length is ", n, " bytes, more than the limit of ",
            kMaxSafetensorsHeader);
 }
@@ -224,10 +214,7 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
   SafetensorsFile out{{}, std::move(h.metadata)};
   for (const Entry& e : h.entries)
     out.tensors[e.name] = make_tensor(
-        e,
-        [&](char* dst, int64_t begin, int64_t len) {
-          std::memcpy(dst, bytes.data() + data_start + begin, len);
-        },
+        e, [&](char* dst, int64_t begin, int64_t len) { std::memcpy(dst, bytes.data() + data_start + begin, len); },
         what);
   return out;
 }
@@ -295,9 +282,8 @@ Layout layout_of(const std::map<std::string, Tensor>& tensors, const std::map<st
     order.emplace_back(&name, t.detach().to(Device::cpu()).contiguous());
   }
   const auto rank = [](DType d) { return d == DType::f64 ? 0 : d == DType::f32 ? 1 : 2; };
-  std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
-    return rank(a.second.dtype()) < rank(b.second.dtype());
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const auto& a, const auto& b) { return rank(a.second.dtype()) < rank(b.second.dtype()); });
   int64_t offset = 0;
   for (const auto& [name, c] : order) {
     const char* dtype = nullptr;
@@ -308,9 +294,9 @@ Layout layout_of(const std::map<std::string, Tensor>& tensors, const std::map<st
     }
     PW_CHECK(dtype, "safetensors: tensor '", *name, "' has dtype ", dtype_name(c.dtype()), ", which has no writer");
     const int64_t nbytes = c.numel() * (int64_t)dtype_size(c.dtype());
-    header.set(*name, Json::object({{"dtype", dtype},
-                                    {"shape", c.shape()},
-                                    {"data_offsets", Json::array({offset, offset + nbytes})}}));
+    header.set(*name,
+               Json::object(
+                   {{"dtype", dtype}, {"shape", c.shape()}, {"data_offsets", Json::array({offset, offset + nbytes})}}));
     offset += nbytes;
   }
   std::string json = header.dump(JsonStyle::compact);

@@ -26,15 +26,16 @@ void fill_random(const Tensor& t, Fill&& fill) {
     using T = decltype(tag);
     fill(dst.template data<T>(), dst.numel());
   });
-  if (!t.is_contiguous()) t.copy_(dst);
-  else t.bump_version();
+  if (!t.is_contiguous())
+    t.copy_(dst);
+  else
+    t.bump_version();
 }
 
 double fan(const Tensor& t, FanMode mode, const char* op) {
   auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(t);
   int64_t f = mode == FanMode::fan_in ? fan_in : fan_out;
-  PW_CHECK(f > 0, op, ": cannot initialize a tensor of shape ", shape_str(t.shape()),
-           " (its fan is 0)");
+  PW_CHECK(f > 0, op, ": cannot initialize a tensor of shape ", shape_str(t.shape()), " (its fan is 0)");
   return (double)f;
 }
 
@@ -54,8 +55,10 @@ double calculate_gain(Nonlinearity nonlinearity, double param) {
 
 std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t) {
   PW_CHECK(t.defined(), "calculate_fan_in_and_fan_out: undefined tensor");
-  PW_CHECK(t.dim() >= 2, "calculate_fan_in_and_fan_out: needs a tensor of at least 2 dimensions, "
-           "got shape ", shape_str(t.shape()));
+  PW_CHECK(t.dim() >= 2,
+           "calculate_fan_in_and_fan_out: needs a tensor of at least 2 dimensions, "
+           "got shape ",
+           shape_str(t.shape()));
   int64_t receptive = 1;
   for (int64_t d = 2; d < t.dim(); ++d) receptive *= t.shape()[d];
   return {t.shape()[1] * receptive, t.shape()[0] * receptive};
@@ -86,8 +89,10 @@ Tensor normal_(Tensor t, double mean, double std, Generator* gen) {
 Tensor constant_(Tensor t, double value) {
   check_floating(t, "constant_");
   NoGradGuard no_grad;
-  if (t.is_contiguous()) t.fill_(value);
-  else t.copy_(Tensor::full(t.shape(), value, t.dtype()));
+  if (t.is_contiguous())
+    t.fill_(value);
+  else
+    t.copy_(Tensor::full(t.shape(), value, t.dtype()));
   return t;
 }
 
@@ -109,8 +114,7 @@ Tensor kaiming_normal_(Tensor t, double a, FanMode mode, Nonlinearity nonlineari
 Tensor xavier_uniform_(Tensor t, double gain, Generator* gen) {
   check_floating(t, "xavier_uniform_");
   auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(t);
-  PW_CHECK(fan_in + fan_out > 0, "xavier_uniform_: tensor of shape ", shape_str(t.shape()),
-           " has no fan");
+  PW_CHECK(fan_in + fan_out > 0, "xavier_uniform_: tensor of shape ", shape_str(t.shape()), " has no fan");
   double bound = gain * std::sqrt(6.0 / double(fan_in + fan_out));
   return uniform_(std::move(t), -bound, bound, gen);
 }
@@ -118,8 +122,7 @@ Tensor xavier_uniform_(Tensor t, double gain, Generator* gen) {
 Tensor xavier_normal_(Tensor t, double gain, Generator* gen) {
   check_floating(t, "xavier_normal_");
   auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(t);
-  PW_CHECK(fan_in + fan_out > 0, "xavier_normal_: tensor of shape ", shape_str(t.shape()),
-           " has no fan");
+  PW_CHECK(fan_in + fan_out > 0, "xavier_normal_: tensor of shape ", shape_str(t.shape()), " has no fan");
   double std = gain * std::sqrt(2.0 / double(fan_in + fan_out));
   return normal_(std::move(t), 0.0, std, gen);
 }

@@ -32,17 +32,14 @@ std::string py_float(double v) {
 const char* py_bool(bool b) { return b ? "True" : "False"; }
 
 // "(11, 11)": PyTorch prints Conv2d's sizes as tuples.
-std::string tuple_str(int64_t h, int64_t w) {
-  return "(" + std::to_string(h) + ", " + std::to_string(w) + ")";
-}
+std::string tuple_str(int64_t h, int64_t w) { return "(" + std::to_string(h) + ", " + std::to_string(w) + ")"; }
 // "3", or "(3, 2)" when the axes differ: PyTorch prints pooling sizes as given.
 std::string size_str(int64_t h, int64_t w) { return h == w ? std::to_string(h) : tuple_str(h, w); }
 
 // PyTorch's default init of a weight and its bias: kaiming_uniform_(W, a = sqrt(5)) and
 // b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn weight first.
 void default_init(const Tensor& weight, const Tensor& bias, Generator* gen) {
-  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::fan_in,
-                         init::Nonlinearity::leaky_relu, gen);
+  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::fan_in, init::Nonlinearity::leaky_relu, gen);
   if (bias.defined()) {
     double bound = 1.0 / std::sqrt((double)init::calculate_fan_in_and_fan_out(weight).first);
     init::uniform_(bias, -bound, bound, gen);
@@ -52,10 +49,8 @@ void default_init(const Tensor& weight, const Tensor& bias, Generator* gen) {
 void check_pool(const Pool2dParams& p, const char* who) {
   PW_CHECK(p.kernel_h > 0 && p.kernel_w > 0, who, ": kernel size must be positive, got ",
            tuple_str(p.kernel_h, p.kernel_w));
-  PW_CHECK(p.stride_h > 0 && p.stride_w > 0, who, ": stride must be positive, got ",
-           tuple_str(p.stride_h, p.stride_w));
-  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, who, ": padding must be >= 0, got ",
-           tuple_str(p.pad_h, p.pad_w));
+  PW_CHECK(p.stride_h > 0 && p.stride_w > 0, who, ": stride must be positive, got ", tuple_str(p.stride_h, p.stride_w));
+  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, who, ": padding must be >= 0, got ", tuple_str(p.pad_h, p.pad_w));
   PW_CHECK(p.dilation_h > 0 && p.dilation_w > 0, who, ": dilation must be positive, got ",
            tuple_str(p.dilation_h, p.dilation_w));
 }
@@ -74,8 +69,7 @@ Pool2dParams square_pool(int64_t kernel, std::optional<int64_t> stride, int64_t 
 // ---------------------------------------------------------------- Linear
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
-  PW_CHECK(in > 0 && out > 0, "Linear: in_features and out_features must be positive, got ", in,
-           " and ", out);
+  PW_CHECK(in > 0 && out > 0, "Linear: in_features and out_features must be positive, got ", in, " and ", out);
   weight = register_parameter("weight", Tensor::empty({out, in}));
   if (with_bias) bias = register_parameter("bias", Tensor::empty({out}));
   reset_parameters();
@@ -86,31 +80,29 @@ void Linear::reset_parameters(Generator* gen) { default_init(weight, bias, gen);
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
 std::string Linear::extra_repr() const {
-  return "in_features=" + std::to_string(in_features) + ", out_features=" +
-         std::to_string(out_features) + ", bias=" + py_bool(bias.defined());
+  return "in_features=" + std::to_string(in_features) + ", out_features=" + std::to_string(out_features) +
+         ", bias=" + py_bool(bias.defined());
 }
 
 // ---------------------------------------------------------------- Conv2d
 
-Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
-               int64_t dilation, int64_t groups, bool with_bias)
-    : Conv2d(in, out, kernel, kernel,
-             Conv2dParams{stride, stride, padding, padding, dilation, dilation, groups}, with_bias) {}
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+               int64_t groups, bool with_bias)
+    : Conv2d(in, out, kernel, kernel, Conv2dParams{stride, stride, padding, padding, dilation, dilation, groups},
+             with_bias) {}
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kh, int64_t kw, const Conv2dParams& p, bool with_bias)
     : params(p), in_channels(in), out_channels(out), kernel_h(kh), kernel_w(kw) {
-  PW_CHECK(in > 0 && out > 0, "Conv2d: in_channels and out_channels must be positive, got ", in,
-           " and ", out);
+  PW_CHECK(in > 0 && out > 0, "Conv2d: in_channels and out_channels must be positive, got ", in, " and ", out);
   PW_CHECK(kh > 0 && kw > 0, "Conv2d: kernel size must be positive, got ", tuple_str(kh, kw));
   PW_CHECK(p.stride_h > 0 && p.stride_w > 0, "Conv2d: stride must be positive, got ",
            tuple_str(p.stride_h, p.stride_w));
-  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, "Conv2d: padding must be >= 0, got ",
-           tuple_str(p.pad_h, p.pad_w));
+  PW_CHECK(p.pad_h >= 0 && p.pad_w >= 0, "Conv2d: padding must be >= 0, got ", tuple_str(p.pad_h, p.pad_w));
   PW_CHECK(p.dilation_h > 0 && p.dilation_w > 0, "Conv2d: dilation must be positive, got ",
            tuple_str(p.dilation_h, p.dilation_w));
   PW_CHECK(p.groups > 0, "Conv2d: groups must be positive, got ", p.groups);
-  PW_CHECK(in % p.groups == 0 && out % p.groups == 0, "Conv2d: in_channels ", in,
-           " and out_channels ", out, " must both be divisible by groups ", p.groups);
+  PW_CHECK(in % p.groups == 0 && out % p.groups == 0, "Conv2d: in_channels ", in, " and out_channels ", out,
+           " must both be divisible by groups ", p.groups);
   weight = register_parameter("weight", Tensor::empty({out, in / p.groups, kh, kw}));
   if (with_bias) bias = register_parameter("bias", Tensor::empty({out}));
   reset_parameters();
@@ -166,16 +158,15 @@ Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, params); }
 
 std::string AvgPool2d::extra_repr() const {
   const Pool2dParams& p = params;
-  std::string s = "kernel_size=" + size_str(p.kernel_h, p.kernel_w) + ", stride=" +
-                  size_str(p.stride_h, p.stride_w) + ", padding=" + size_str(p.pad_h, p.pad_w);
+  std::string s = "kernel_size=" + size_str(p.kernel_h, p.kernel_w) + ", stride=" + size_str(p.stride_h, p.stride_w) +
+                  ", padding=" + size_str(p.pad_h, p.pad_w);
   if (p.ceil_mode) s += ", ceil_mode=True";
   if (!p.count_include_pad) s += ", count_include_pad=False";
   return s;
 }
 
 AdaptiveAvgPool2d::AdaptiveAvgPool2d(int64_t out_h, int64_t out_w) : out_h(out_h), out_w(out_w) {
-  PW_CHECK(out_h > 0 && out_w > 0, "AdaptiveAvgPool2d: output size must be positive, got ",
-           tuple_str(out_h, out_w));
+  PW_CHECK(out_h > 0 && out_w > 0, "AdaptiveAvgPool2d: output size must be positive, got ", tuple_str(out_h, out_w));
 }
 
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, out_h, out_w); }
@@ -192,8 +183,7 @@ LocalResponseNorm::LocalResponseNorm(int64_t size, double alpha, double beta, do
 Tensor LocalResponseNorm::forward(const Tensor& x) { return local_response_norm(x, size, alpha, beta, k); }
 
 std::string LocalResponseNorm::extra_repr() const {
-  return std::to_string(size) + ", alpha=" + py_float(alpha) + ", beta=" + py_float(beta) +
-         ", k=" + py_float(k);
+  return std::to_string(size) + ", alpha=" + py_float(alpha) + ", beta=" + py_float(beta) + ", k=" + py_float(k);
 }
 
 Dropout::Dropout(double p, Generator* gen) : p(p), gen(gen) {
@@ -233,8 +223,8 @@ void BatchNorm::reset_running_stats() {
 
 Tensor BatchNorm::forward(const Tensor& x) {
   check_input(x);
-  PW_CHECK(x.shape()[1] == num_features, type_name(), ": input has ", x.shape()[1],
-           " channels, the layer expects ", num_features);
+  PW_CHECK(x.shape()[1] == num_features, type_name(), ": input has ", x.shape()[1], " channels, the layer expects ",
+           num_features);
   // Without running statistics there is nothing to use in eval mode, so the batch is used.
   const bool use_batch = is_training() || !track_running_stats;
   // Data-parallel --sync-batch-norm: statistics over every rank's rows (engine/dist).
@@ -257,17 +247,14 @@ void BatchNorm1d::check_input(const Tensor& x) const {
 
 void BatchNorm2d::check_input(const Tensor& x) const {
   PW_CHECK(x.defined(), "BatchNorm2d: undefined input");
-  PW_CHECK(x.dim() == 4, "BatchNorm2d: expected a 4-D [N, C, H, W] input, got shape ",
-           shape_str(x.shape()));
+  PW_CHECK(x.dim() == 4, "BatchNorm2d: expected a 4-D [N, C, H, W] input, got shape ", shape_str(x.shape()));
 }
 
 // ---------------------------------------------------------------- activations, reshapes
 
 Tensor ReLU::forward(const Tensor& x) { return rule ? relu(x, *rule) : relu(x); }
 
-std::string ReLU::extra_repr() const {
-  return rule ? std::string("rule=") + relu_rule_name(*rule) : std::string();
-}
+std::string ReLU::extra_repr() const { return rule ? std::string("rule=") + relu_rule_name(*rule) : std::string(); }
 
 std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(start_dim) + ", end_dim=" + std::to_string(end_dim);

@@ -34,11 +34,11 @@ class Linear : public Module {
 // fan_in = in/groups * kh * kw, from default_generator().
 class Conv2d : public Module {
  public:
-  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
-         int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true);
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1, int64_t padding = 0,
+         int64_t dilation = 1, int64_t groups = 1, bool bias = true);
   // Rectangular kernels and per-axis stride / padding / dilation.
-  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
-         const Conv2dParams& params, bool bias = true);
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w, const Conv2dParams& params,
+         bool bias = true);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
@@ -145,8 +145,8 @@ class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  void reset_parameters();       // weight 1, bias 0
-  void reset_running_stats();    // mean 0, var 1
+  void reset_parameters();     // weight 1, bias 0
+  void reset_running_stats();  // mean 0, var 1
 
   Tensor weight, bias, running_mean, running_var;  // undefined when not affine / not tracking
   int64_t num_features;
@@ -161,8 +161,8 @@ class BatchNorm : public Module {
 // Input [N, C] or [N, C, L].
 class BatchNorm1d : public BatchNorm {
  public:
-  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
-                       bool affine = true, bool track_running_stats = true)
+  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+                       bool track_running_stats = true)
       : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {}
   std::string type_name() const override { return "BatchNorm1d"; }
 
@@ -173,8 +173,8 @@ class BatchNorm1d : public BatchNorm {
 // Input [N, C, H, W].
 class BatchNorm2d : public BatchNorm {
  public:
-  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
-                       bool affine = true, bool track_running_stats = true)
+  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+                       bool track_running_stats = true)
       : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {}
   std::string type_name() const override { return "BatchNorm2d"; }
 

@@ -35,15 +35,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 void Module::check_new_name(const std::string& name, const char* what) const {
   PW_CHECK(!name.empty(), type_name(), ": cannot register a ", what, " with an empty name");
-  PW_CHECK(name.find('.') == std::string::npos, type_name(), ": ", what, " name '", name,
-           "' must not contain '.'");
+  PW_CHECK(name.find('.') == std::string::npos, type_name(), ": ", what, " name '", name, "' must not contain '.'");
   auto taken = [&](const auto& list) {
     for (const auto& [n, _] : list)
       if (n == name) return true;
     return false;
   };
-  PW_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), type_name(), ": cannot register ",
-           what, " '", name, "': the name is already used");
+  PW_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), type_name(), ": cannot register ", what, " '",
+           name, "': the name is already used");
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
@@ -116,9 +115,7 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
   return out;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const {
-  return children_;
-}
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() const {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
@@ -159,9 +156,9 @@ std::shared_ptr<Module> Module::find(const std::string& path) const {
     if (!found) {
       std::vector<std::string> names;
       for (const auto& [n, _] : cur->children_) names.push_back(n);
-      PW_FAIL("Module::find: no submodule '", path, "': ",
-              walked.empty() ? type_name() : "'" + walked + "' (" + cur->type_name() + ")",
-              " has no child '", part, "'; its children are: ", join_names(names));
+      PW_FAIL("Module::find: no submodule '", path,
+              "': ", walked.empty() ? type_name() : "'" + walked + "' (" + cur->type_name() + ")", " has no child '",
+              part, "'; its children are: ", join_names(names));
     }
     walked += (walked.empty() ? "" : ".") + part;
     if (dot == std::string::npos) return found;
@@ -191,20 +188,18 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool stric
   for (const auto& [name, t] : sd)
     if (!mine.count(name) && !ends_with(name, "num_batches_tracked")) unexpected.push_back(name);
   if (strict && (!missing.empty() || !unexpected.empty()))
-    PW_FAIL("load_state_dict (", type_name(), "): ", missing.size(), " missing and ",
-            unexpected.size(), " unexpected entries; missing: ", join_names(missing),
-            "; unexpected: ", join_names(unexpected));
+    PW_FAIL("load_state_dict (", type_name(), "): ", missing.size(), " missing and ", unexpected.size(),
+            " unexpected entries; missing: ", join_names(missing), "; unexpected: ", join_names(unexpected));
   for (const auto& [name, dst] : mine) {
     auto it = sd.find(name);
     if (it == sd.end()) continue;
     const Tensor& src = it->second;
     PW_CHECK(src.defined(), "load_state_dict: entry '", name, "' is an undefined tensor");
-    PW_CHECK(src.shape() == dst.shape(), "load_state_dict: size mismatch for '", name,
-             "': the checkpoint has shape ", shape_str(src.shape()), ", the model has shape ",
-             shape_str(dst.shape()));
-    PW_CHECK(src.dtype() == dst.dtype() || (is_floating(src.dtype()) && is_floating(dst.dtype())),
-             "load_state_dict: '", name, "' is ", dtype_name(src.dtype()), " in the checkpoint and ",
-             dtype_name(dst.dtype()), " in the model");
+    PW_CHECK(src.shape() == dst.shape(), "load_state_dict: size mismatch for '", name, "': the checkpoint has shape ",
+             shape_str(src.shape()), ", the model has shape ", shape_str(dst.shape()));
+    PW_CHECK(src.dtype() == dst.dtype() || (is_floating(src.dtype()) && is_floating(dst.dtype())), "load_state_dict: '",
+             name, "' is ", dtype_name(src.dtype()), " in the checkpoint and ", dtype_name(dst.dtype()),
+             " in the model");
   }
   NoGradGuard no_grad;
   for (const auto& [name, dst] : mine) {
@@ -318,8 +313,7 @@ void Sequential::push_back(const std::string& name, std::shared_ptr<Module> m) {
 }
 
 std::shared_ptr<Module> Sequential::at(size_t i) const {
-  PW_CHECK(i < mods_.size(), "Sequential::at: index ", i, " is out of range for ", mods_.size(),
-           " modules");
+  PW_CHECK(i < mods_.size(), "Sequential::at: index ", i, " is out of range for ", mods_.size(), " modules");
   return mods_[i];
 }
 

@@ -45,8 +45,8 @@ ReplayDecisions::~ReplayDecisions() {
 size_t ReplayDecisions::used() const { return g_next; }
 
 void ReplayDecisions::check_used_up() const {
-  PW_CHECK(g_next == tape_.size(), "decision replay: the run used ", g_next, " of the tape's ",
-           tape_.size(), " decisions; the recorded run made other ops");
+  PW_CHECK(g_next == tape_.size(), "decision replay: the run used ", g_next, " of the tape's ", tape_.size(),
+           " decisions; the recorded run made other ops");
 }
 
 namespace detail {
@@ -54,17 +54,14 @@ namespace detail {
 bool recording_decisions() { return g_mode == Mode::record; }
 bool replaying_decisions() { return g_mode == Mode::replay; }
 
-void record_decision(const char* op, const Tensor& decision) {
-  g_record->entries.push_back({op, decision.detach()});
-}
+void record_decision(const char* op, const Tensor& decision) { g_record->entries.push_back({op, decision.detach()}); }
 
 Tensor next_decision(const char* op, const Shape& shape) {
   PW_CHECK(g_next < g_replay->size(), "decision replay: ", op, " asks for decision ", g_next + 1,
            " but the tape holds ", g_replay->size(), "; the recorded run made fewer ops");
   const DecisionTape::Entry& e = g_replay->entries[g_next];
-  PW_CHECK(e.op == op && e.decision.shape() == shape, "decision replay: decision ", g_next + 1,
-           " was recorded by ", e.op, " with shape ", shape_str(e.decision.shape()),
-           ", replayed by ", op, " with shape ", shape_str(shape));
+  PW_CHECK(e.op == op && e.decision.shape() == shape, "decision replay: decision ", g_next + 1, " was recorded by ",
+           e.op, " with shape ", shape_str(e.decision.shape()), ", replayed by ", op, " with shape ", shape_str(shape));
   ++g_next;
   return e.decision.to(Device::cpu()).contiguous();
 }

@@ -32,8 +32,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
       // to a multiple of 4. The device draws them itself; the generator advances the same way.
       const uint64_t start = (g.offset() + 3) / 4 * 4;
       on_gpu(x.device(), [&](auto tag) {
-        dropout_forward(tag, xc.data<float>(), mask.data<float>(), y.data<float>(), n, p,
-                        float(1.0 / (1.0 - p)), g.seed(), g.stream(), start);
+        dropout_forward(tag, xc.data<float>(), mask.data<float>(), y.data<float>(), n, p, float(1.0 / (1.0 - p)),
+                        g.seed(), g.stream(), start);
       });
       g.set_offset((start + static_cast<uint64_t>(n) + 3) / 4 * 4);
     }
@@ -42,13 +42,11 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     g.fill_uniform(u.data(), n, 0.0f, 1.0f);
     dispatch_floating(x.dtype(), "dropout", [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::dropout_forward<T>(xc.data<T>(), u.data(), p, T(1.0 / (1.0 - p)), mask.data<T>(),
-                                       y.data<T>(), n);
+      kernels::cpu::dropout_forward<T>(xc.data<T>(), u.data(), p, T(1.0 / (1.0 - p)), mask.data<T>(), y.data<T>(), n);
     });
   }
-  return record(y, "dropout", {x}, [mask](const Tensor& grad, const Node&) {
-    return std::vector<Tensor>{mul(grad, mask)};
-  });
+  return record(y, "dropout", {x},
+                [mask](const Tensor& grad, const Node&) { return std::vector<Tensor>{mul(grad, mask)}; });
 }
 
 }  // namespace pw

@@ -39,10 +39,9 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 
 static void check_pair(const Tensor& a, const Tensor& b, const char* op) {
   PW_CHECK(a.defined() && b.defined(), op, ": undefined tensor argument");
-  PW_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", dtype_name(a.dtype()), " and ",
-           dtype_name(b.dtype()));
-  PW_CHECK(a.device() == b.device(), op, ": tensors on different devices, ", a.device().str(),
-           " and ", b.device().str());
+  PW_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  PW_CHECK(a.device() == b.device(), op, ": tensors on different devices, ", a.device().str(), " and ",
+           b.device().str());
 }
 
 static Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
@@ -52,8 +51,8 @@ static Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, cons
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (is_gpu(a.device())) {
     PW_CHECK(a.dtype() == DType::f32, name, ": the ", a.device().str(), " device computes in f32 only");
-    PW_CHECK(out.dim() <= kernels::StridedLayout::kMaxDims, name, ": at most ",
-             kernels::StridedLayout::kMaxDims, " dimensions on ", a.device().str());
+    PW_CHECK(out.dim() <= kernels::StridedLayout::kMaxDims, name, ": at most ", kernels::StridedLayout::kMaxDims,
+             " dimensions on ", a.device().str());
     kernels::StridedLayout l;
     l.ndim = (int)out.dim();
     for (int64_t i = 0; i < out.dim(); ++i) {
@@ -61,15 +60,13 @@ static Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, cons
       l.src_strides[i] = ea.strides()[i];
       l.dst_strides[i] = eb.strides()[i];
     }
-    on_gpu(a.device(), [&](auto tag) {
-      binary(tag, op, ea.data<float>(), eb.data<float>(), out.data<float>(), l);
-    });
+    on_gpu(a.device(), [&](auto tag) { binary(tag, op, ea.data<float>(), eb.data<float>(), out.data<float>(), l); });
     return out;
   }
   dispatch_floating(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    kernels::cpu::binary<T>(op, ea.data<T>(), ea.strides().data(), eb.data<T>(), eb.strides().data(),
-                            out.data<T>(), out_shape.data(), (int)out_shape.size());
+    kernels::cpu::binary<T>(op, ea.data<T>(), ea.strides().data(), eb.data<T>(), eb.strides().data(), out.data<T>(),
+                            out_shape.data(), (int)out_shape.size());
   });
   return out;
 }
@@ -78,8 +75,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::add, a, b, "add");
   Shape sa = a.shape(), sb = b.shape();
   return record(out, "add", {a, b}, [sa, sb](const Tensor& g, const Node& n) {
-    return std::vector<Tensor>{n.needs_grad(0) ? sum_to(g, sa) : Tensor(),
-                               n.needs_grad(1) ? sum_to(g, sb) : Tensor()};
+    return std::vector<Tensor>{n.needs_grad(0) ? sum_to(g, sa) : Tensor(), n.needs_grad(1) ? sum_to(g, sb) : Tensor()};
   });
 }
 
@@ -118,9 +114,7 @@ static Tensor unary_forward(UnaryOp op, const Tensor& x, double p, const char* n
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (is_gpu(x.device())) {
     PW_CHECK(x.dtype() == DType::f32, name, ": the ", x.device().str(), " device computes in f32 only");
-    on_gpu(x.device(), [&](auto tag) {
-      unary(tag, op, xc.data<float>(), out.data<float>(), x.numel(), (float)p);
-    });
+    on_gpu(x.device(), [&](auto tag) { unary(tag, op, xc.data<float>(), out.data<float>(), x.numel(), (float)p); });
     return out;
   }
   dispatch_floating(x.dtype(), name, [&](auto tag) {
@@ -132,16 +126,12 @@ static Tensor unary_forward(UnaryOp op, const Tensor& x, double p, const char* n
 
 Tensor add(const Tensor& a, double s) {
   Tensor out = unary_forward(UnaryOp::add_scalar, a, s, "add");
-  return record(out, "add_scalar", {a}, [](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g};
-  });
+  return record(out, "add_scalar", {a}, [](const Tensor& g, const Node&) { return std::vector<Tensor>{g}; });
 }
 Tensor sub(const Tensor& a, double s) { return add(a, -s); }
 Tensor mul(const Tensor& a, double s) {
   Tensor out = unary_forward(UnaryOp::mul_scalar, a, s, "mul");
-  return record(out, "mul_scalar", {a}, [s](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{mul(g, s)};
-  });
+  return record(out, "mul_scalar", {a}, [s](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, s)}; });
 }
 Tensor div(const Tensor& a, double s) {
   PW_CHECK(s != 0.0, "div: division by the scalar zero");
@@ -149,9 +139,7 @@ Tensor div(const Tensor& a, double s) {
 }
 Tensor rsub(double s, const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::rsub_scalar, a, s, "rsub");
-  return record(out, "rsub", {a}, [](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{neg(g)};
-  });
+  return record(out, "rsub", {a}, [](const Tensor& g, const Node&) { return std::vector<Tensor>{neg(g)}; });
 }
 Tensor rdiv(double s, const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::rdiv_scalar, a, s, "rdiv");
@@ -163,33 +151,26 @@ Tensor rdiv(double s, const Tensor& a) {
 
 Tensor neg(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::neg, x, 0, "neg");
-  return record(out, "neg", {x}, [](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{neg(g)};
-  });
+  return record(out, "neg", {x}, [](const Tensor& g, const Node&) { return std::vector<Tensor>{neg(g)}; });
 }
 
 Tensor exp(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::exp, x, 0, "exp");
   Tensor y = out.detach();
-  return record(out, "exp", {x}, [y](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{mul(g, y)};
-  });
+  return record(out, "exp", {x}, [y](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, y)}; });
 }
 
 Tensor log(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::log, x, 0, "log");
   Tensor dx = x.detach();
-  return record(out, "log", {x}, [dx](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{div(g, dx)};
-  });
+  return record(out, "log", {x}, [dx](const Tensor& g, const Node&) { return std::vector<Tensor>{div(g, dx)}; });
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::sqrt, x, 0, "sqrt");
   Tensor y = out.detach();
-  return record(out, "sqrt", {x}, [y](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{div(g, mul(y, 2.0))};
-  });
+  return record(out, "sqrt", {x},
+                [y](const Tensor& g, const Node&) { return std::vector<Tensor>{div(g, mul(y, 2.0))}; });
 }
 
 Tensor pow(const Tensor& x, double p) {
@@ -203,25 +184,21 @@ Tensor pow(const Tensor& x, double p) {
 Tensor abs(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::abs, x, 0, "abs");
   Tensor sign = unary_forward(UnaryOp::sign, x.detach(), 0, "abs");  // 0 at the kink
-  return record(out, "abs", {x}, [sign](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{mul(g, sign)};
-  });
+  return record(out, "abs", {x}, [sign](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, sign)}; });
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::sigmoid, x, 0, "sigmoid");
   Tensor y = out.detach();
-  return record(out, "sigmoid", {x}, [y](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{mul(g, mul(y, rsub(1.0, y)))};
-  });
+  return record(out, "sigmoid", {x},
+                [y](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, mul(y, rsub(1.0, y)))}; });
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::tanh, x, 0, "tanh");
   Tensor y = out.detach();
-  return record(out, "tanh", {x}, [y](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{mul(g, rsub(1.0, mul(y, y)))};
-  });
+  return record(out, "tanh", {x},
+                [y](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, rsub(1.0, mul(y, y)))}; });
 }
 
 // ---------------------------------------------------------------- relu
@@ -255,10 +232,8 @@ Tensor relu(const Tensor& x) { return relu(x, g_relu_rule); }
 // Decision replay (decisions.h): x times the recorded run's active set, so values and gradient
 // follow that run's choices even where x itself is on the other side of zero.
 static Tensor replay_relu(const Tensor& x, ReluRule rule) {
-  PW_CHECK(rule == ReluRule::grad, "relu: decision replay supports the grad rule only, got ",
-           relu_rule_name(rule));
-  PW_CHECK(!is_gpu(x.device()), "relu: decision replay runs on cpu, the input is on ",
-           x.device().str());
+  PW_CHECK(rule == ReluRule::grad, "relu: decision replay supports the grad rule only, got ", relu_rule_name(rule));
+  PW_CHECK(!is_gpu(x.device()), "relu: decision replay runs on cpu, the input is on ", x.device().str());
   const Tensor recorded = detail::next_decision("relu", x.shape()).to(DType::f64);
   Tensor active = Tensor::empty(x.shape(), x.dtype());
   const double* r = recorded.data<double>();

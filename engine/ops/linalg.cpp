@@ -8,14 +8,14 @@
 
 namespace pw::detail {
 
-void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
-          int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc) {
+void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A, int64_t lda,
+          const void* B, int64_t ldb, double beta, void* C, int64_t ldc) {
   if (dt == DType::f32) {
-    kernels::cpu::sgemm(ta, tb, M, N, K, (float)alpha, (const float*)A, lda, (const float*)B, ldb,
-                        (float)beta, (float*)C, ldc);
+    kernels::cpu::sgemm(ta, tb, M, N, K, (float)alpha, (const float*)A, lda, (const float*)B, ldb, (float)beta,
+                        (float*)C, ldc);
   } else if (dt == DType::f64) {
-    kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, (const double*)A, lda,
-                                         (const double*)B, ldb, beta, (double*)C, ldc);
+    kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, (const double*)A, lda, (const double*)B, ldb, beta,
+                                         (double*)C, ldc);
   } else {
     PW_FAIL("gemm: expected f32 or f64, got ", dtype_name(dt));
   }
@@ -76,8 +76,8 @@ Tensor matmul_gpu(const Tensor& a, const Tensor& b) {
   batch.b_outer = B.batch_stride;
   batch.c_outer = M * N;
   on_gpu(a.device(), [&](auto tag) {
-    sgemm_batched(tag, batch, A.trans, B.trans, M, N, K, 1.0f, A.keep.data<float>(), A.ld,
-                  B.keep.data<float>(), B.ld, 0.0f, out.data<float>(), N);
+    sgemm_batched(tag, batch, A.trans, B.trans, M, N, K, 1.0f, A.keep.data<float>(), A.ld, B.keep.data<float>(), B.ld,
+                  0.0f, out.data<float>(), N);
   });
   return out;
 }
@@ -90,31 +90,29 @@ Tensor matmul2d(const Tensor& a, const Tensor& b, Tensor out) {
     out.fill_(0.0);
     return out;
   }
-  detail::gemm(a.dtype(), A.trans, B.trans, M, N, K, 1.0, A.keep.raw_data(), A.ld, B.keep.raw_data(),
-               B.ld, 0.0, out.raw_data(), N);
+  detail::gemm(a.dtype(), A.trans, B.trans, M, N, K, 1.0, A.keep.raw_data(), A.ld, B.keep.raw_data(), B.ld, 0.0,
+               out.raw_data(), N);
   return out;
 }
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   PW_CHECK(a.defined() && b.defined(), "matmul: undefined tensor argument");
-  PW_CHECK(a.dtype() == b.dtype(), "matmul: dtype mismatch, ", dtype_name(a.dtype()), " and ",
-           dtype_name(b.dtype()));
+  PW_CHECK(a.dtype() == b.dtype(), "matmul: dtype mismatch, ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   PW_CHECK(is_floating(a.dtype()), "matmul: expected floating-point tensors");
   PW_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3),
            "matmul: expected two 2-D or two 3-D tensors, got shapes ", shape_str(a.shape()), " and ",
            shape_str(b.shape()));
   int64_t ka = a.shape()[a.dim() - 1], kb = b.shape()[b.dim() - 2];
-  PW_CHECK(ka == kb, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ",
+  PW_CHECK(ka == kb, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  PW_CHECK(a.dim() == 2 || b.shape()[0] == a.shape()[0], "matmul: batch sizes differ: ", shape_str(a.shape()), " @ ",
            shape_str(b.shape()));
-  PW_CHECK(a.dim() == 2 || b.shape()[0] == a.shape()[0], "matmul: batch sizes differ: ",
-           shape_str(a.shape()), " @ ", shape_str(b.shape()));
   check_same_device("matmul", a.device(), b.device());
   Tensor out;
   Tensor da = a.detach(), db = b.detach();
   if (is_gpu(a.device())) {
-    PW_CHECK(a.dtype() == DType::f32, "matmul: the ", a.device().str(),
-             " device computes in f32 only, got ", dtype_name(a.dtype()));
+    PW_CHECK(a.dtype() == DType::f32, "matmul: the ", a.device().str(), " device computes in f32 only, got ",
+             dtype_name(a.dtype()));
     out = matmul_gpu(da, db);
   } else if (a.dim() == 2) {
     out = matmul2d(da, db, Tensor::empty({a.shape()[0], b.shape()[1]}, a.dtype(), a.device()));
@@ -136,8 +134,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   PW_CHECK(x.defined() && weight.defined(), "linear: undefined tensor argument");
   PW_CHECK(weight.dim() == 2, "linear: weight must be 2-D [out, in], got ", shape_str(weight.shape()));
   PW_CHECK(x.dim() == 2, "linear: input must be 2-D [batch, features], got ", shape_str(x.shape()));
-  PW_CHECK(x.shape()[1] == weight.shape()[1], "linear: input has ", x.shape()[1],
-           " features, weight expects ", weight.shape()[1]);
+  PW_CHECK(x.shape()[1] == weight.shape()[1], "linear: input has ", x.shape()[1], " features, weight expects ",
+           weight.shape()[1]);
   // One node of its own rather than matmul(x, weight.t()): the weight's gradient is then
   // g^T x, computed straight into the weight's [out, in] layout, instead of x^T g in the
   // transposed layout followed by a strided copy of the whole weight (on AlexNet's fc6 at batch
@@ -150,8 +148,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return std::vector<Tensor>{gx, gw};
   });
   if (!bias.defined()) return y;
-  PW_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], "linear: bias has shape ",
-           shape_str(bias.shape()), ", expected [", weight.shape()[0], "]");
+  PW_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], "linear: bias has shape ", shape_str(bias.shape()),
+           ", expected [", weight.shape()[0], "]");
   return add(y, bias);
 }
 

@@ -16,6 +16,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 namespace pw::detail {
 // C[M,N] = alpha * op(A) op(B) + beta * C on raw row-major pointers, f32 through the fast GEMM,
 // f64 through the reference. Used by ops that run GEMMs on their own buffers (conv2d).
-void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
-          int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc);
+void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A, int64_t lda,
+          const void* B, int64_t ldb, double beta, void* C, int64_t ldc);
 }  // namespace pw::detail

@@ -24,9 +24,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const bool gpu = is_gpu(x.device());
   if (gpu) {
     PW_CHECK(x.dtype() == DType::f32, name, ": the ", x.device().str(), " device computes in f32 only");
-    on_gpu(x.device(), [&](auto tag) {
-      softmax_forward(tag, xc.data<float>(), y.data<float>(), outer, R, inner, log);
-    });
+    on_gpu(x.device(),
+           [&](auto tag) { softmax_forward(tag, xc.data<float>(), y.data<float>(), outer, R, inner, log); });
   } else {
     dispatch_floating(x.dtype(), name, [&](auto tag) {
       using T = decltype(tag);
@@ -63,8 +62,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   PW_CHECK(target.dtype() == DType::i32, "cross_entropy: expected i32 class indices as target, got ",
            dtype_name(target.dtype()));
   const int64_t N = logits.shape()[0], C = logits.shape()[1];
-  PW_CHECK(target.dim() == 1 && target.shape()[0] == N, "cross_entropy: target has shape ",
-           shape_str(target.shape()), ", expected [", N, "] for logits ", shape_str(logits.shape()));
+  PW_CHECK(target.dim() == 1 && target.shape()[0] == N, "cross_entropy: target has shape ", shape_str(target.shape()),
+           ", expected [", N, "] for logits ", shape_str(logits.shape()));
   PW_CHECK(N > 0, "cross_entropy: empty batch");
   PW_CHECK(C > 0, "cross_entropy: logits have no classes");
   check_same_device("cross_entropy", logits.device(), target.device());
@@ -77,8 +76,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   std::vector<int32_t> host_labels;
   const int32_t* t = gpu ? (host_labels = tc.to_vector_i32()).data() : tc.data<int32_t>();
   for (int64_t n = 0; n < N; ++n)
-    PW_CHECK(t[n] >= 0 && t[n] < C, "cross_entropy: target ", t[n], " at index ", n,
-             " is out of range for ", C, " classes");
+    PW_CHECK(t[n] >= 0 && t[n] < C, "cross_entropy: target ", t[n], " at index ", n, " is out of range for ", C,
+             " classes");
 
   Tensor lc = logits.detach().contiguous();
   Tensor rows = Tensor::empty({N}, logits.dtype(), logits.device());
@@ -104,15 +103,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
     const double scale = mean ? 1.0 / double(N) : 1.0;
     if (gpu) {
       on_gpu(lc.device(), [&](auto tag) {
-        cross_entropy_backward(tag, lc.data<float>(), tc.data<int32_t>(), lse.data<float>(), gc.data<float>(),
-                               stride, scale, dlogits.data<float>(), N, C);
+        cross_entropy_backward(tag, lc.data<float>(), tc.data<int32_t>(), lse.data<float>(), gc.data<float>(), stride,
+                               scale, dlogits.data<float>(), N, C);
       });
       return std::vector<Tensor>{dlogits};
     }
     dispatch_floating(lc.dtype(), "cross_entropy", [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::cross_entropy_backward<T>(lc.data<T>(), tc.data<int32_t>(), lse.data<T>(), gc.data<T>(),
-                                              stride, scale, dlogits.data<T>(), N, C);
+      kernels::cpu::cross_entropy_backward<T>(lc.data<T>(), tc.data<int32_t>(), lse.data<T>(), gc.data<T>(), stride,
+                                              scale, dlogits.data<T>(), N, C);
     });
     return std::vector<Tensor>{dlogits};
   });
@@ -124,17 +123,14 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
            " differs from target shape ", shape_str(target.shape()));
   PW_CHECK(input.dtype() == target.dtype(), "mse_loss: input is ", dtype_name(input.dtype()), ", target is ",
            dtype_name(target.dtype()));
-  PW_CHECK(is_floating(input.dtype()), "mse_loss: expected floating-point tensors, got ",
-           dtype_name(input.dtype()));
+  PW_CHECK(is_floating(input.dtype()), "mse_loss: expected floating-point tensors, got ", dtype_name(input.dtype()));
   // Composed from recorded ops: their backward rules give 2(input - target) and its negation.
   Tensor diff = sub(input, target);
   Tensor sq = mul(diff, diff);
   switch (reduction) {
     case Reduction::none: return sq;
     case Reduction::sum: return sum(sq);
-    case Reduction::mean:
-      PW_CHECK(input.numel() > 0, "mse_loss: mean of an empty tensor");
-      return mean(sq);
+    case Reduction::mean: PW_CHECK(input.numel() > 0, "mse_loss: mean of an empty tensor"); return mean(sq);
   }
   return sq;
 }

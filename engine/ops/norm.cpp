@@ -13,8 +13,8 @@ namespace pw {
 namespace {
 void check_channel_vector(const Tensor& t, const char* what, int64_t C, const Tensor& x) {
   if (!t.defined()) return;
-  PW_CHECK(t.dim() == 1 && t.shape()[0] == C, "batch_norm: ", what, " has shape ", shape_str(t.shape()),
-           ", expected [", C, "] for an input with ", C, " channels");
+  PW_CHECK(t.dim() == 1 && t.shape()[0] == C, "batch_norm: ", what, " has shape ", shape_str(t.shape()), ", expected [",
+           C, "] for an input with ", C, " channels");
   PW_CHECK(t.dtype() == x.dtype(), "batch_norm: ", what, " is ", dtype_name(t.dtype()), ", input is ",
            dtype_name(x.dtype()));
   PW_CHECK(t.device() == x.device(), "batch_norm: ", what, " is on ", t.device().str(), ", input on ",
@@ -46,8 +46,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   check_channel_vector(weight, "weight", C, x);
   check_channel_vector(bias, "bias", C, x);
   const bool gpu = is_gpu(x.device());
-  PW_CHECK(!gpu || x.dtype() == DType::f32, "batch_norm: the ", x.device().str(),
-           " device computes in f32 only, got ", dtype_name(x.dtype()));
+  PW_CHECK(!gpu || x.dtype() == DType::f32, "batch_norm: the ", x.device().str(), " device computes in f32 only, got ",
+           dtype_name(x.dtype()));
   if (training) {
     PW_CHECK(N * S > 1, "batch_norm: expected more than 1 value per channel when training, got input shape ",
              shape_str(x.shape()));
@@ -72,12 +72,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     on_gpu(x.device(), [&](auto tag) {
       if (training) {
         Tensor ws = gpu_workspace(tag, N, C, S, x.device());
-        batch_norm_stats(tag, xc.data<float>(), mean.data<float>(), var.data<float>(), N, C, S,
-                         ws.raw_data());
+        batch_norm_stats(tag, xc.data<float>(), mean.data<float>(), var.data<float>(), N, C, S, ws.raw_data());
         if (running_mean.defined()) {
           Tensor rm = running_mean.detach().contiguous(), rv = running_var.detach().contiguous();
-          batch_norm_update_running(tag, rm.data<float>(), rv.data<float>(), mean.data<float>(),
-                                    var.data<float>(), C, N * S, momentum);
+          batch_norm_update_running(tag, rm.data<float>(), rv.data<float>(), mean.data<float>(), var.data<float>(), C,
+                                    N * S, momentum);
           if (rm.storage() != running_mean.storage()) running_mean.copy_(rm);
           if (rv.storage() != running_var.storage()) running_var.copy_(rv);
         }
@@ -93,8 +92,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         if (running_mean.defined()) {
           // Update through contiguous copies when the buffers are strided views.
           Tensor rm = running_mean.detach().contiguous(), rv = running_var.detach().contiguous();
-          kernels::cpu::batch_norm_update_running<T>(rm.data<T>(), rv.data<T>(), mean.data<T>(), var.data<T>(),
-                                                     C, N * S, momentum);
+          kernels::cpu::batch_norm_update_running<T>(rm.data<T>(), rv.data<T>(), mean.data<T>(), var.data<T>(), C,
+                                                     N * S, momentum);
           if (rm.storage() != running_mean.storage()) running_mean.copy_(rm);
           if (rv.storage() != running_var.storage()) running_var.copy_(rv);
         }
@@ -121,9 +120,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
     dispatch_floating(xc.dtype(), "batch_norm_backward", [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::batch_norm_backward<T>(xc.data<T>(), gc.data<T>(), mean.data<T>(), var.data<T>(),
-                                           ptr_or_null<T>(w), ptr_or_null<T>(dx), ptr_or_null<T>(dw),
-                                           ptr_or_null<T>(db), N, C, S, eps, training);
+      kernels::cpu::batch_norm_backward<T>(xc.data<T>(), gc.data<T>(), mean.data<T>(), var.data<T>(), ptr_or_null<T>(w),
+                                           ptr_or_null<T>(dx), ptr_or_null<T>(dw), ptr_or_null<T>(db), N, C, S, eps,
+                                           training);
     });
     return std::vector<Tensor>{dx, dw, db};
   });

@@ -7,8 +7,7 @@
 namespace pw {
 
 struct Pool2dParams {
-  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h = 0, pad_w = 0, dilation_h = 1,
-      dilation_w = 1;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
   bool ceil_mode = false;
   bool count_include_pad = true;  // avg_pool2d only
 };
@@ -16,8 +15,7 @@ struct Pool2dParams {
 // Output size per axis: floor or ceil of (in + 2*pad - dilation*(k-1) - 1) / stride, plus 1;
 // in ceil mode the last window must start inside the input or its left padding. Padding may
 // be at most half the kernel.
-int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
-                         int64_t dilation, bool ceil_mode);
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode);
 
 // x [N, C, H, W] -> [N, C, Ho, Wo]; padding never wins the max.
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);

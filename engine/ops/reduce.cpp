@@ -38,8 +38,7 @@ static Tensor sum_one_dim(const Tensor& x, int64_t d) {
     PW_CHECK(x.dtype() == DType::f32, "sum: the ", x.device().str(), " device computes in f32 only");
     on_gpu(x.device(), [&](auto tag) {
       Tensor ws = gpu_workspace(sum_axis_workspace_bytes(tag, outer, R, inner), x.device());
-      sum_axis(tag, xc.data<float>(), out.data<float>(), outer, R, inner,
-               ws.defined() ? ws.raw_data() : nullptr);
+      sum_axis(tag, xc.data<float>(), out.data<float>(), outer, R, inner, ws.defined() ? ws.raw_data() : nullptr);
     });
     return out;
   }

@@ -22,8 +22,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     const Tensor& x = xs[k];
     PW_CHECK(x.dtype() == first.dtype(), "concat: tensor ", k, " is ", dtype_name(x.dtype()), ", tensor 0 is ",
              dtype_name(first.dtype()));
-    PW_CHECK(x.device() == first.device(), "concat: tensor ", k, " is on ", x.device().str(),
-             ", tensor 0 on ", first.device().str());
+    PW_CHECK(x.device() == first.device(), "concat: tensor ", k, " is on ", x.device().str(), ", tensor 0 on ",
+             first.device().str());
     bool match = x.dim() == first.dim();
     for (int64_t i = 0; match && i < x.dim(); ++i) match = i == d || x.shape()[i] == first.shape()[i];
     PW_CHECK(match, "concat: tensor ", k, " has shape ", shape_str(x.shape()), ", tensor 0 has ",
@@ -32,8 +32,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     out_shape[d] += x.shape()[d];
   }
   Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
-  for (size_t k = 0; k < xs.size(); ++k)
-    out.slice(d, offsets[k], offsets[k] + xs[k].shape()[d]).copy_(xs[k].detach());
+  for (size_t k = 0; k < xs.size(); ++k) out.slice(d, offsets[k], offsets[k] + xs[k].shape()[d]).copy_(xs[k].detach());
   std::vector<int64_t> sizes;
   for (const Tensor& x : xs) sizes.push_back(x.shape()[d]);
   return record(out, "concat", xs, [d, offsets, sizes](const Tensor& g, const Node& n) {
@@ -82,8 +81,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
     const int64_t d = nd - 1 - (int64_t)k;
     const int64_t lo = pads[2 * k], hi = pads[2 * k + 1], n = x.shape()[d];
     out_shape[d] = n + lo + hi;
-    PW_CHECK(out_shape[d] > 0, "pad: dimension ", d, " of size ", n, " padded by (", lo, ", ", hi,
-             ") would have size ", out_shape[d]);
+    PW_CHECK(out_shape[d] > 0, "pad: dimension ", d, " of size ", n, " padded by (", lo, ", ", hi, ") would have size ",
+             out_shape[d]);
     src_begin[d] = std::max<int64_t>(0, -lo);
     dst_begin[d] = std::max<int64_t>(0, lo);
     len[d] = std::max<int64_t>(0, n - std::max<int64_t>(0, -hi) - src_begin[d]);

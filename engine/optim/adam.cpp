@@ -10,12 +10,11 @@
 
 namespace pw::optim {
 
-Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps,
-           double weight_decay)
+Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay)
     : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, false) {}
 
-Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps,
-           double weight_decay, bool decoupled)
+Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay,
+           bool decoupled)
     : Optimizer(std::move(params)),
       beta1(beta1),
       beta2(beta2),
@@ -29,8 +28,7 @@ Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, do
   PW_CHECK(weight_decay >= 0, name(), ": weight_decay must be >= 0, got ", weight_decay);
 }
 
-AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps,
-             double weight_decay)
+AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay)
     : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, true) {}
 
 std::vector<Optimizer::StateSpec> Adam::state_specs() const {
@@ -56,16 +54,15 @@ void Adam::step() {
                " device, which computes in f32 only");
       on_gpu(p.device(), [&](auto tag) {
         adam_step(tag, p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
-                  {float(lr_), float(beta1), float(beta2), float(eps), float(weight_decay), decoupled_,
-                   float(bc1), float(bc2)});
+                  {float(lr_), float(beta1), float(beta2), float(eps), float(weight_decay), decoupled_, float(bc1),
+                   float(bc2)});
       });
       p.bump_version();
       continue;
     }
     dispatch_floating(p.dtype(), name().c_str(), [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::AdamArgs<T> a{T(lr_), T(beta1), T(beta2), T(eps), T(weight_decay), decoupled_,
-                                  T(bc1), T(bc2)};
+      kernels::cpu::AdamArgs<T> a{T(lr_), T(beta1), T(beta2), T(eps), T(weight_decay), decoupled_, T(bc1), T(bc2)};
       kernels::cpu::adam_step<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(), a);
     });
     p.bump_version();

@@ -16,14 +16,12 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
     PW_CHECK(p.defined(), "optimizer: parameter ", i, " is an undefined tensor");
     PW_CHECK(is_floating(p.dtype()), "optimizer: parameter ", i, " is ", dtype_name(p.dtype()),
              ", expected f32 or f64");
-    PW_CHECK(p.is_leaf(), "optimizer: parameter ", i, " is not a leaf tensor (it was computed by '",
-             p.grad_fn()->name, "'); optimize the tensor it came from");
+    PW_CHECK(p.is_leaf(), "optimizer: parameter ", i, " is not a leaf tensor (it was computed by '", p.grad_fn()->name,
+             "'); optimize the tensor it came from");
     PW_CHECK(p.device() == params_[0].device(), "optimizer: parameter ", i, " is on ", p.device().str(),
              " but parameter 0 is on ", params_[0].device().str(), "; move the whole model to one device");
-    PW_CHECK(p.is_contiguous(), "optimizer: parameter ", i, " (shape ", shape_str(p.shape()),
-             ") is not contiguous");
-    PW_CHECK(seen.insert(p.impl_ptr()).second, "optimizer: parameter ", i,
-             " appears more than once in the list");
+    PW_CHECK(p.is_contiguous(), "optimizer: parameter ", i, " (shape ", shape_str(p.shape()), ") is not contiguous");
+    PW_CHECK(seen.insert(p.impl_ptr()).second, "optimizer: parameter ", i, " appears more than once in the list");
   }
   state_.resize(params_.size());
 }
@@ -43,10 +41,10 @@ Tensor Optimizer::grad_of(size_t i) const {
   if (!g.defined()) return g;
   PW_CHECK(g.shape() == p.shape(), name(), ": parameter ", i, " has shape ", shape_str(p.shape()),
            " but its gradient has shape ", shape_str(g.shape()));
-  PW_CHECK(g.dtype() == p.dtype(), name(), ": parameter ", i, " is ", dtype_name(p.dtype()),
-           " but its gradient is ", dtype_name(g.dtype()));
-  PW_CHECK(g.device() == p.device(), name(), ": parameter ", i, " is on ", p.device().str(),
-           " but its gradient is on ", g.device().str());
+  PW_CHECK(g.dtype() == p.dtype(), name(), ": parameter ", i, " is ", dtype_name(p.dtype()), " but its gradient is ",
+           dtype_name(g.dtype()));
+  PW_CHECK(g.device() == p.device(), name(), ": parameter ", i, " is on ", p.device().str(), " but its gradient is on ",
+           g.device().str());
   return g.contiguous();
 }
 
@@ -62,8 +60,7 @@ std::map<std::string, Tensor> Optimizer::state(const std::string& prefix) const 
   std::map<std::string, Tensor> out;
   out[prefix + "step_count"] = Tensor::full({}, (double)step_count_, DType::f64);
   for (size_t i = 0; i < state_.size(); ++i)
-    for (const auto& [n, t] : state_[i])
-      out[prefix + "param." + std::to_string(i) + "." + n] = t.detach();
+    for (const auto& [n, t] : state_[i]) out[prefix + "param." + std::to_string(i) + "." + n] = t.detach();
   return out;
 }
 
@@ -87,21 +84,21 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& st, const std::s
     // "param.<i>.<name>"
     size_t dot = key.find('.', 6);
     PW_CHECK(key.compare(0, 6, "param.") == 0 && dot != std::string::npos && dot > 6, name(),
-             ".load_state: unexpected entry '", full, "' (expected '", prefix, "step_count' or '",
-             prefix, "param.<index>.<", known, ">')");
+             ".load_state: unexpected entry '", full, "' (expected '", prefix, "step_count' or '", prefix,
+             "param.<index>.<", known, ">')");
     const std::string index_str = key.substr(6, dot - 6), state_name = key.substr(dot + 1);
     PW_CHECK(index_str.find_first_not_of("0123456789") == std::string::npos, name(),
              ".load_state: bad parameter index in '", full, "'");
     const size_t i = std::stoul(index_str);
-    PW_CHECK(i < params_.size(), name(), ".load_state: '", full, "' names parameter ", i,
-             " but the optimizer has ", params_.size(), " parameters");
+    PW_CHECK(i < params_.size(), name(), ".load_state: '", full, "' names parameter ", i, " but the optimizer has ",
+             params_.size(), " parameters");
     const StateSpec* spec = nullptr;
     for (const auto& s : specs)
       if (s.name == state_name) spec = &s;
-    PW_CHECK(spec != nullptr, name(), ".load_state: unknown state '", state_name, "' in '", full,
-             "'; ", name(), " keeps: ", known.empty() ? "(nothing)" : known);
-    PW_CHECK(is_floating(t.dtype()), name(), ".load_state: '", full, "' is ",
-             dtype_name(t.dtype()), ", expected f32 or f64");
+    PW_CHECK(spec != nullptr, name(), ".load_state: unknown state '", state_name, "' in '", full, "'; ", name(),
+             " keeps: ", known.empty() ? "(nothing)" : known);
+    PW_CHECK(is_floating(t.dtype()), name(), ".load_state: '", full, "' is ", dtype_name(t.dtype()),
+             ", expected f32 or f64");
     Tensor copy;
     if (spec->scalar) {
       PW_CHECK(t.numel() == 1, name(), ".load_state: '", full, "' must hold one number, has shape ",
@@ -109,8 +106,8 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& st, const std::s
       copy = Tensor::full({}, t.item(), DType::f64);
     } else {
       const Tensor& p = params_[i];
-      PW_CHECK(t.shape() == p.shape(), name(), ".load_state: '", full, "' has shape ",
-               shape_str(t.shape()), ", parameter ", i, " has shape ", shape_str(p.shape()));
+      PW_CHECK(t.shape() == p.shape(), name(), ".load_state: '", full, "' has shape ", shape_str(t.shape()),
+               ", parameter ", i, " has shape ", shape_str(p.shape()));
       copy = Tensor::empty(p.shape(), p.dtype(), p.device());  // state lives with its parameter
       copy.copy_(t);
     }

@@ -72,8 +72,8 @@ class Optimizer {
 // (nesterov) or buf; p -= lr d. State: "momentum_buffer" (when momentum != 0).
 class SGD : public Optimizer {
  public:
-  SGD(std::vector<Tensor> params, double lr, double momentum = 0, double weight_decay = 0,
-      bool nesterov = false, double dampening = 0);
+  SGD(std::vector<Tensor> params, double lr, double momentum = 0, double weight_decay = 0, bool nesterov = false,
+      double dampening = 0);
   void step() override;
   std::string name() const override { return "SGD"; }
 
@@ -89,16 +89,16 @@ class SGD : public Optimizer {
 // State: "step" (0-d), "exp_avg", "exp_avg_sq".
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<Tensor> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-       double eps = 1e-8, double weight_decay = 0);
+  Adam(std::vector<Tensor> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+       double weight_decay = 0);
   void step() override;
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
 
   double beta1, beta2, eps, weight_decay;
 
  protected:
-  Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps,
-       double weight_decay, bool decoupled);
+  Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay,
+       bool decoupled);
   std::vector<StateSpec> state_specs() const override;
 
  private:
@@ -109,8 +109,8 @@ class Adam : public Optimizer {
 // the Adam update, instead of the L2 term.
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Tensor> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double eps = 1e-8, double weight_decay = 1e-2);
+  AdamW(std::vector<Tensor> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+        double weight_decay = 1e-2);
 };
 
 }  // namespace pw::optim

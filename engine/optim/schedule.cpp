@@ -14,9 +14,7 @@ namespace pw::optim {
 
 namespace {
 
-void check_step(int64_t step, const char* who) {
-  PW_CHECK(step >= 0, who, ": step must be >= 0, got ", step);
-}
+void check_step(int64_t step, const char* who) { PW_CHECK(step >= 0, who, ": step must be >= 0, got ", step); }
 
 // PyTorch's _annealing_cos: from `start` at pct 0 to `end` at pct 1.
 double anneal_cos(double start, double end, double pct) {
@@ -42,8 +40,7 @@ double ConstantLR::lr_at(int64_t step) const {
 }
 std::string ConstantLR::describe() const { return "constant(lr=" + num(base) + ")"; }
 
-StepLR::StepLR(double base, int64_t step_size, double gamma)
-    : base(base), step_size(step_size), gamma(gamma) {
+StepLR::StepLR(double base, int64_t step_size, double gamma) : base(base), step_size(step_size), gamma(gamma) {
   PW_CHECK(base >= 0, "StepLR: base learning rate must be >= 0, got ", base);
   PW_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
   PW_CHECK(gamma > 0, "StepLR: gamma must be positive, got ", gamma);
@@ -53,8 +50,7 @@ double StepLR::lr_at(int64_t step) const {
   return base * std::pow(gamma, (double)(step / step_size));
 }
 std::string StepLR::describe() const {
-  return "step(base=" + num(base) + ", step_size=" + std::to_string(step_size) + ", gamma=" +
-         num(gamma) + ")";
+  return "step(base=" + num(base) + ", step_size=" + std::to_string(step_size) + ", gamma=" + num(gamma) + ")";
 }
 
 MultiStepLR::MultiStepLR(double base, std::vector<int64_t> milestones, double gamma)
@@ -63,11 +59,10 @@ MultiStepLR::MultiStepLR(double base, std::vector<int64_t> milestones, double ga
   PW_CHECK(gamma > 0, "MultiStepLR: gamma must be positive, got ", gamma);
   PW_CHECK(!this->milestones.empty(), "MultiStepLR: needs at least one milestone");
   for (size_t i = 0; i < this->milestones.size(); ++i) {
-    PW_CHECK(this->milestones[i] > 0, "MultiStepLR: milestones must be positive, got ",
-             this->milestones[i]);
+    PW_CHECK(this->milestones[i] > 0, "MultiStepLR: milestones must be positive, got ", this->milestones[i]);
     PW_CHECK(i == 0 || this->milestones[i] > this->milestones[i - 1],
-             "MultiStepLR: milestones must be strictly increasing, got ", this->milestones[i - 1],
-             " then ", this->milestones[i]);
+             "MultiStepLR: milestones must be strictly increasing, got ", this->milestones[i - 1], " then ",
+             this->milestones[i]);
   }
 }
 double MultiStepLR::lr_at(int64_t step) const {
@@ -94,31 +89,26 @@ double CosineLR::lr_at(int64_t step) const {
   return min_lr + (base - min_lr) * (1.0 + std::cos(std::numbers::pi * t / (double)total_steps)) / 2.0;
 }
 std::string CosineLR::describe() const {
-  return "cosine(base=" + num(base) + ", total=" + std::to_string(total_steps) + ", min=" +
-         num(min_lr) + ")";
+  return "cosine(base=" + num(base) + ", total=" + std::to_string(total_steps) + ", min=" + num(min_lr) + ")";
 }
 
 LinearWarmup::LinearWarmup(std::unique_ptr<LrSchedule> inner, int64_t warmup_steps, double start_factor)
     : inner(std::move(inner)), warmup_steps(warmup_steps), start_factor(start_factor) {
   PW_CHECK(this->inner != nullptr, "LinearWarmup: inner schedule is null");
   PW_CHECK(warmup_steps > 0, "LinearWarmup: warmup_steps must be positive, got ", warmup_steps);
-  PW_CHECK(start_factor > 0 && start_factor <= 1, "LinearWarmup: start_factor must be in (0, 1], got ",
-           start_factor);
+  PW_CHECK(start_factor > 0 && start_factor <= 1, "LinearWarmup: start_factor must be in (0, 1], got ", start_factor);
 }
 double LinearWarmup::lr_at(int64_t step) const {
   check_step(step, "LinearWarmup");
-  double f = step >= warmup_steps
-                 ? 1.0
-                 : start_factor + (1.0 - start_factor) * (double)step / (double)warmup_steps;
+  double f = step >= warmup_steps ? 1.0 : start_factor + (1.0 - start_factor) * (double)step / (double)warmup_steps;
   return inner->lr_at(step) * f;
 }
 std::string LinearWarmup::describe() const {
-  return "warmup(steps=" + std::to_string(warmup_steps) + ", start_factor=" + num(start_factor) +
-         ", " + inner->describe() + ")";
+  return "warmup(steps=" + std::to_string(warmup_steps) + ", start_factor=" + num(start_factor) + ", " +
+         inner->describe() + ")";
 }
 
-OneCycleLR::OneCycleLR(double max_lr, int64_t total_steps, double pct_start, double div_factor,
-                       double final_div_factor)
+OneCycleLR::OneCycleLR(double max_lr, int64_t total_steps, double pct_start, double div_factor, double final_div_factor)
     : max_lr(max_lr),
       total_steps(total_steps),
       pct_start(pct_start),
@@ -128,8 +118,7 @@ OneCycleLR::OneCycleLR(double max_lr, int64_t total_steps, double pct_start, dou
   PW_CHECK(total_steps > 0, "OneCycleLR: total_steps must be positive, got ", total_steps);
   PW_CHECK(pct_start > 0 && pct_start < 1, "OneCycleLR: pct_start must be in (0, 1), got ", pct_start);
   PW_CHECK(div_factor > 0, "OneCycleLR: div_factor must be positive, got ", div_factor);
-  PW_CHECK(final_div_factor > 0, "OneCycleLR: final_div_factor must be positive, got ",
-           final_div_factor);
+  PW_CHECK(final_div_factor > 0, "OneCycleLR: final_div_factor must be positive, got ", final_div_factor);
 }
 double OneCycleLR::lr_at(int64_t step) const {
   check_step(step, "OneCycleLR");
@@ -144,8 +133,8 @@ double OneCycleLR::lr_at(int64_t step) const {
   return anneal_cos(max_lr, final_lr, pct(s, warm_end, last));
 }
 std::string OneCycleLR::describe() const {
-  return "onecycle(max=" + num(max_lr) + ", total=" + std::to_string(total_steps) + ", pct_start=" +
-         num(pct_start) + ", div=" + num(div_factor) + ", final_div=" + num(final_div_factor) + ")";
+  return "onecycle(max=" + num(max_lr) + ", total=" + std::to_string(total_steps) + ", pct_start=" + num(pct_start) +
+         ", div=" + num(div_factor) + ", final_div=" + num(final_div_factor) + ")";
 }
 
 // ---------------------------------------------------------------- parsing
@@ -181,8 +170,8 @@ double need_double(const std::string& s, const std::string& spec, const char* wh
 }
 
 int64_t need_int(const std::string& s, const std::string& spec, const char* what) {
-  PW_CHECK(!s.empty() && s.find_first_not_of("0123456789") == std::string::npos, "lr schedule '",
-           spec, "': ", what, " must be a non-negative integer, got '", s, "'");
+  PW_CHECK(!s.empty() && s.find_first_not_of("0123456789") == std::string::npos, "lr schedule '", spec, "': ", what,
+           " must be a non-negative integer, got '", s, "'");
   return std::stoll(s);
 }
 
@@ -203,8 +192,7 @@ std::unique_ptr<LrSchedule> make_schedule(const std::string& spec, double base_l
     }
     if (kind == "step") {
       need_fields(parts, 3, 3, spec, "'step:STEP:GAMMA'");
-      return std::make_unique<StepLR>(base_lr, need_int(parts[1], spec, "STEP"),
-                                      need_double(parts[2], spec, "GAMMA"));
+      return std::make_unique<StepLR>(base_lr, need_int(parts[1], spec, "STEP"), need_double(parts[2], spec, "GAMMA"));
     }
     if (kind == "multistep") {
       need_fields(parts, 3, 3, spec, "'multistep:M1,M2,...:GAMMA'");
@@ -228,9 +216,12 @@ std::unique_ptr<LrSchedule> make_schedule(const std::string& spec, double base_l
       double factor = 0.01;
       size_t inner_at = 2;
       // Every inner spec starts with a name, so a number here is the start factor.
-      if (parse_double(parts[2], factor)) inner_at = 3;
-      else factor = 0.01;
-      PW_CHECK(inner_at < parts.size(), "lr schedule '", spec, "': warmup needs an inner schedule "
+      if (parse_double(parts[2], factor))
+        inner_at = 3;
+      else
+        factor = 0.01;
+      PW_CHECK(inner_at < parts.size(), "lr schedule '", spec,
+               "': warmup needs an inner schedule "
                "after the numbers ('warmup:N:cosine')");
       std::string inner;
       for (size_t i = inner_at; i < parts.size(); ++i) inner += (i > inner_at ? ":" : "") + parts[i];

@@ -8,8 +8,7 @@
 
 namespace pw::optim {
 
-SGD::SGD(std::vector<Tensor> params, double lr, double momentum, double weight_decay, bool nesterov,
-         double dampening)
+SGD::SGD(std::vector<Tensor> params, double lr, double momentum, double weight_decay, bool nesterov, double dampening)
     : Optimizer(std::move(params)),
       momentum(momentum),
       weight_decay(weight_decay),
@@ -19,13 +18,11 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, double weight_d
   PW_CHECK(momentum >= 0, "SGD: momentum must be >= 0, got ", momentum);
   PW_CHECK(weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", weight_decay);
   PW_CHECK(!nesterov || (momentum > 0 && dampening == 0),
-           "SGD: Nesterov momentum needs momentum > 0 and dampening = 0, got momentum ", momentum,
-           " and dampening ", dampening);
+           "SGD: Nesterov momentum needs momentum > 0 and dampening = 0, got momentum ", momentum, " and dampening ",
+           dampening);
 }
 
-std::vector<Optimizer::StateSpec> SGD::state_specs() const {
-  return {{"momentum_buffer", false}};
-}
+std::vector<Optimizer::StateSpec> SGD::state_specs() const { return {{"momentum_buffer", false}}; }
 
 void SGD::step() {
   NoGradGuard no_grad;
@@ -49,8 +46,7 @@ void SGD::step() {
     dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::SgdArgs<T> a{T(lr_), T(momentum), T(dampening), T(weight_decay), nesterov, first};
-      kernels::cpu::sgd_step<T>(p.data<T>(), g.data<T>(), ptr_or_null<T>(buf),
-                                p.numel(), a);
+      kernels::cpu::sgd_step<T>(p.data<T>(), g.data<T>(), ptr_or_null<T>(buf), p.numel(), a);
     });
     p.bump_version();
   }

@@ -24,8 +24,8 @@ std::string concat(const Args&... args) {
 }  // namespace pw
 
 // PW_CHECK(cond, "conv2d: input has ", c, " channels, weight expects ", w);
-#define PW_CHECK(cond, ...)                                    \
-  do {                                                         \
+#define PW_CHECK(cond, ...)                                            \
+  do {                                                                 \
     if (!(cond)) throw ::pw::Error(::pw::detail::concat(__VA_ARGS__)); \
   } while (0)
 

@@ -8,7 +8,7 @@ struct MachinePeaks {
   double gflops = 0;         // f32 multiply-adds x 2 per second, over num_threads() threads
   double bandwidth_gbs = 0;  // bytes read + written per second by a streaming triad, likewise
   int threads = 0;
-  int vector_bits = 0;       // the vector width the FMA loop used (256: AVX2, 512: AVX-512)
+  int vector_bits = 0;  // the vector width the FMA loop used (256: AVX2, 512: AVX-512)
 };
 
 // Independent FMA chains in registers (12 per thread, enough to cover the FMA latency on two

@@ -10,9 +10,12 @@ namespace pw {
 
 std::string format_duration(double s) {
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
-  else std::snprintf(buf, sizeof buf, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
   return buf;
 }
 
@@ -63,23 +66,29 @@ void Progress::update(int64_t step, const std::vector<std::pair<std::string, dou
   if (since < (tty_ ? 0.1 : 10.0)) return;
   last_print_ = now;
   std::string l = line(step, metrics);
-  if (tty_) std::fprintf(stderr, "\r\033[K%s", l.c_str());
-  else std::fprintf(stderr, "%s\n", l.c_str());
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s", l.c_str());
+  else
+    std::fprintf(stderr, "%s\n", l.c_str());
   std::fflush(stderr);
 }
 
 void Progress::finish(const std::vector<std::pair<std::string, double>>& metrics, int64_t step) {
   if (!enabled_) return;
   std::string l = line(step >= 0 ? step : total_ > 0 ? total_ : 0, metrics);
-  if (tty_) std::fprintf(stderr, "\r\033[K%s\n", l.c_str());
-  else std::fprintf(stderr, "%s\n", l.c_str());
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s\n", l.c_str());
+  else
+    std::fprintf(stderr, "%s\n", l.c_str());
   std::fflush(stderr);
 }
 
 void Progress::note(const std::string& text) {
   if (!enabled_) return;
-  if (tty_) std::fprintf(stderr, "\r\033[K%s\n", text.c_str());
-  else std::fprintf(stderr, "%s\n", text.c_str());
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s\n", text.c_str());
+  else
+    std::fprintf(stderr, "%s\n", text.c_str());
   std::fflush(stderr);
   if (tty_) last_print_ = std::chrono::steady_clock::now() - std::chrono::hours(1);  // redraw the bar at once
 }

@@ -15,8 +15,7 @@ class Progress {
   // Reports that `step` steps are done, with metrics shown as name=value and, when positive,
   // the caller's measured throughput in samples per second (measured by the caller so that
   // the bar, the log and the summary show one number).
-  void update(int64_t step, const std::vector<std::pair<std::string, double>>& metrics,
-              double samples_per_second = 0);
+  void update(int64_t step, const std::vector<std::pair<std::string, double>>& metrics, double samples_per_second = 0);
   // The last line: at `step` (-1: the total, the work is complete).
   void finish(const std::vector<std::pair<std::string, double>>& metrics = {}, int64_t step = -1);
   // Prints a line of its own (an epoch's results) without breaking the bar on a terminal.

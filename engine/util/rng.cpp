@@ -77,9 +77,7 @@ std::vector<int64_t> Generator::permutation(int64_t n) {
 
 uint64_t Generator::fill_start() { return (offset_ + 3) / 4 * 4; }
 
-void Generator::fill_end(uint64_t start, uint64_t words_used) {
-  offset_ = (start + words_used + 3) / 4 * 4;
-}
+void Generator::fill_end(uint64_t start, uint64_t words_used) { offset_ = (start + words_used + 3) / 4 * 4; }
 
 // In every fill below, block b (counted from start) covers elements 4b .. 4b+3 for the
 // one-word-per-element layouts (float uniform, float normal) and elements 2b, 2b+1 for the

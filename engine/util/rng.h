@@ -51,9 +51,9 @@ class Generator {
   void set_offset(uint64_t offset) { offset_ = offset; }
 
   uint32_t next_u32();
-  float uniform();          // [0, 1)
-  double uniform_double();  // [0, 1), 53 bits
-  float normal();           // standard normal
+  float uniform();                          // [0, 1)
+  double uniform_double();                  // [0, 1), 53 bits
+  float normal();                           // standard normal
   int64_t randint(int64_t lo, int64_t hi);  // uniform on [lo, hi), unbiased; needs lo < hi
 
   void fill_uniform(float* out, int64_t n, float lo, float hi);

@@ -4,8 +4,22 @@
 
 namespace pw::kernels {
 
-enum class UnaryOp { neg, exp, log, sqrt, pow, sigmoid, tanh, relu, abs, add_scalar, mul_scalar,
-                     rsub_scalar, rdiv_scalar, sign };
+enum class UnaryOp {
+  neg,
+  exp,
+  log,
+  sqrt,
+  pow,
+  sigmoid,
+  tanh,
+  relu,
+  abs,
+  add_scalar,
+  mul_scalar,
+  rsub_scalar,
+  rdiv_scalar,
+  sign
+};
 
 enum class BinaryOp { add, sub, mul, div };
 

@@ -21,12 +21,12 @@ namespace pw::kernels::cpu {
 namespace {
 
 // The GEMM for T: the fast kernel for float, the reference for double (as pw::detail::gemm).
-void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+            float beta, float* C, int64_t ldc) {
   sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
 }
-void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
-            const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
+            int64_t ldb, double beta, double* C, int64_t ldc) {
   gemm_reference<double>(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -42,8 +42,7 @@ void valid_columns(int64_t off, int64_t stride, int64_t W, int64_t Wo, int64_t& 
 
 // True when the input plane of a group already is its col matrix.
 bool is_pointwise(const ConvGeometry& s) {
-  return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
-         s.pad_w == 0;
+  return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
 }
 
 // Parallel regions cost microseconds: only split work worth more than that.
@@ -153,7 +152,8 @@ void conv2d_backward_bias(const ConvGeometry& s, const T* dy, T* db) {
     double acc = 0.0;
     for (int64_t n = 0; n < s.N; ++n) {
       const T* row = dy + (n * s.O + o) * P;
-      if constexpr (std::is_same_v<T, float>) acc += lanes::row_sum(row, P);
+      if constexpr (std::is_same_v<T, float>)
+        acc += lanes::row_sum(row, P);
       else
         for (int64_t p = 0; p < P; ++p) acc += row[p];
     }
@@ -187,9 +187,8 @@ void for_each_channel(int64_t C, int64_t work, F f) {
 }  // namespace
 
 template <typename T>
-void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo,
-            T* col) {
+void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+            int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col) {
   const int64_t P = Ho * Wo;
   const bool contiguous_rows = sh == 1 && sw == 1 && Wo == W;
   for_each_channel(C, C * kh * kw * P, [&](int64_t c) {
@@ -237,9 +236,8 @@ void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
 }
 
 template <typename T>
-void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo,
-            T* x) {
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+            int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* x) {
   const int64_t P = Ho * Wo;
   // Each channel's rows of col add only into that channel's plane: channels are independent.
   for_each_channel(C, C * kh * kw * P, [&](int64_t c) {
@@ -315,8 +313,8 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
     const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
     const T* B = xg;
     if (!pointwise) {
-      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
-             s.dilation_h, s.dilation_w, s.Ho, s.Wo, col);
+      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.Ho,
+             s.Wo, col);
       B = col;
     }
     T* yg = y + (n * s.O + g * Og) * P;
@@ -347,8 +345,8 @@ void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w,
     }
     gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), col, P);
     std::fill(dxg, dxg + Cg * HW, T(0));
-    col2im(col, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
-           s.dilation_h, s.dilation_w, s.Ho, s.Wo, dxg);
+    col2im(col, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.Ho,
+           s.Wo, dxg);
   };
   for_each_image_group<T>(s, pointwise ? 0 : K * P, one);
 }
@@ -365,8 +363,8 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
     const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
     const T* B = xg;
     if (!pointwise) {
-      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
-             s.dilation_h, s.dilation_w, s.Ho, s.Wo, col);
+      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.Ho,
+             s.Wo, col);
       B = col;
     }
     gemm_t(false, true, Og, K, P, dy + (n * s.O + g * Og) * P, P, B, P, T(1), acc + g * Og * K, K);
@@ -397,18 +395,18 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
   }
 }
 
-#define PW_INSTANTIATE_CONV(T)                                                                  \
-  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);     \
-  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);   \
-  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);     \
-  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);   \
-  template void conv2d_backward_bias<T>(const ConvGeometry&, const T*, T*);                      \
-  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
-                          int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, T*);   \
-  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
-                          int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, T*);
+#define PW_INSTANTIATE_CONV(T)                                                                                       \
+  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const T*, T*);                     \
+  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);                         \
+  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);                       \
+  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const T*, T*);                     \
+  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);                         \
+  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);                       \
+  template void conv2d_backward_bias<T>(const ConvGeometry&, const T*, T*);                                          \
+  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, int64_t, int64_t, T*);                                                   \
+  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, int64_t, int64_t, T*);
 
 PW_INSTANTIATE_CONV(float)
 PW_INSTANTIATE_CONV(double)

@@ -43,14 +43,12 @@ void conv2d_backward_bias(const ConvGeometry& s, const T* dy, T* db);
 // ---- the unfolding itself (exposed for tests) ----
 // col[(c*kh + i)*kw + j, oh*Wo + ow] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
 template <typename T>
-void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo,
-            T* col);
+void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+            int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col);
 // The adjoint of im2col: x[c, ih, iw] += every col entry that im2col read from it.
 // x is accumulated into, not overwritten.
 template <typename T>
-void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo,
-            T* x);
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+            int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* x);
 
 }  // namespace pw::kernels::cpu

@@ -39,8 +39,8 @@ void unary(UnaryOp op, const T* x, T* y, int64_t n, T p) {
 
 namespace {
 template <typename T, typename F>
-void broadcast(const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out,
-               const int64_t* shape, int ndim, F f) {
+void broadcast(const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out, const int64_t* shape, int ndim,
+               F f) {
   int64_t n = 1;
   for (int d = 0; d < ndim; ++d) n *= shape[d];
   if (n == 0) return;
@@ -78,8 +78,8 @@ void broadcast(const T* a, const int64_t* as, const T* b, const int64_t* bs, T* 
 }  // namespace
 
 template <typename T>
-void binary(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out,
-            const int64_t* shape, int ndim) {
+void binary(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out, const int64_t* shape,
+            int ndim) {
   switch (op) {
     case BinaryOp::add: broadcast(a, as, b, bs, out, shape, ndim, [](T x, T y) { return x + y; }); break;
     case BinaryOp::sub: broadcast(a, as, b, bs, out, shape, ndim, [](T x, T y) { return x - y; }); break;
@@ -98,10 +98,9 @@ void relu_backward(int rule, const T* y, const T* g, T* dx, int64_t n) {
   }
 }
 
-#define PW_INST(T)                                                                        \
-  template void unary<T>(UnaryOp, const T*, T*, int64_t, T);                              \
-  template void binary<T>(BinaryOp, const T*, const int64_t*, const T*, const int64_t*, T*, \
-                          const int64_t*, int);                                           \
+#define PW_INST(T)                                                                                                \
+  template void unary<T>(UnaryOp, const T*, T*, int64_t, T);                                                      \
+  template void binary<T>(BinaryOp, const T*, const int64_t*, const T*, const int64_t*, T*, const int64_t*, int); \
   template void relu_backward<T>(int, const T*, const T*, T*, int64_t);
 PW_INST(float)
 PW_INST(double)

@@ -16,8 +16,8 @@ void unary(UnaryOp op, const T* x, T* y, int64_t n, T p);
 // out (contiguous, `shape`) = a op b, where a and b are read through broadcast strides
 // (stride 0 along broadcast dimensions).
 template <typename T>
-void binary(BinaryOp op, const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides,
-            T* out, const int64_t* shape, int ndim);
+void binary(BinaryOp op, const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides, T* out,
+            const int64_t* shape, int ndim);
 
 // The three ReLU backward rules of DESIGN (Autograd): 0 backprop 1[y>0]·g, 1 deconvnet
 // 1[g>0]·g, 2 guided 1[y>0]·1[g>0]·g. y is the forward output (y > 0 exactly where x > 0).

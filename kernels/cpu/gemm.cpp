@@ -54,9 +54,8 @@ namespace pw::kernels::cpu {
 // multiply-add on the large f64 Linear layers of the reference runs. The sums are the same.
 // Rows of C are independent, so they are split over threads.
 template <typename T>
-void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                    int64_t ldc) {
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   // One row of sums per thread, allocated before the region: out of memory there is an
   // exception the caller sees (thrown inside a region it would end the program).
   std::vector<T> sums(size_t(omp_get_max_threads()) * size_t(N));
@@ -81,11 +80,10 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   }
 }
 
-template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
-                                    int64_t, const float*, int64_t, float, float*, int64_t);
-template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, double,
-                                     const double*, int64_t, const double*, int64_t, double,
-                                     double*, int64_t);
+template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                                    int64_t, float, float*, int64_t);
+template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                     const double*, int64_t, double, double*, int64_t);
 
 namespace {
 
@@ -121,8 +119,7 @@ void pack_a(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, flo
 
 // Packs columns [j0, j0 + nr) of op(B)[0..kc) into one NR-column panel: dst[p * NR + j].
 // `b` points at op(B)(0, 0) as stored. Columns past nr are zero.
-void pack_b_panel(bool trans, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb,
-                  float* dst) {
+void pack_b_panel(bool trans, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb, float* dst) {
   if (trans) {  // op(B)(p, j) = b[j * ldb + p]: read each stored row once
     for (int64_t j = 0; j < NR; ++j) {
       const float* src = b + (j0 + j) * ldb;
@@ -142,8 +139,8 @@ void pack_b_panel(bool trans, int64_t kc, int64_t j0, int64_t nr, const float* b
 
 // Micro-kernels: C(MR x NR) = alpha * a * b + beta * C, with a an MR-row panel and b an
 // NR-column panel of depth kc. C is not read when beta == 0.
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                             float alpha, float beta);
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                             float beta);
 
 #ifdef PW_GEMM_AVX2
 PW_TARGET_AVX2 inline void store_row(float* row, __m256 x0, __m256 x1, __m256 va, float beta) {
@@ -158,8 +155,8 @@ PW_TARGET_AVX2 inline void store_row(float* row, __m256 x0, __m256 x1, __m256 va
   _mm256_storeu_ps(row + 8, x1);
 }
 
-PW_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c,
-                                      int64_t ldc, float alpha, float beta) {
+PW_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                                      float beta) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -167,20 +164,18 @@ PW_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const float* a, const float* b
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
   // C is touched only after the k loop: start fetching its rows now.
-  for (int64_t i = 0; i < MR; ++i)
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  for (int64_t i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
 
-#define PW_ROW(r)                                                                      \
-  {                                                                                    \
-    const __m256 ar = _mm256_broadcast_ss(a + r);                                      \
-    c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0);                                        \
-    c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);                                        \
+#define PW_ROW(r)                                 \
+  {                                               \
+    const __m256 ar = _mm256_broadcast_ss(a + r); \
+    c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0);   \
+    c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);   \
   }
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    PW_ROW(0) PW_ROW(1) PW_ROW(2) PW_ROW(3) PW_ROW(4) PW_ROW(5)
-    a += MR;
+    PW_ROW(0) PW_ROW(1) PW_ROW(2) PW_ROW(3) PW_ROW(4) PW_ROW(5) a += MR;
     b += NR;
   }
 #undef PW_ROW
@@ -196,8 +191,7 @@ PW_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const float* a, const float* b
 #endif
 
 // Portable fallback for CPUs without AVX2/FMA: same tile and packing, plain loops.
-void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           float alpha, float beta) {
+void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p, a += MR, b += NR)
     for (int64_t i = 0; i < MR; ++i)
@@ -217,8 +211,8 @@ MicroKernel pick_micro_kernel() {
 }
 
 // C(mc x nc) (+)= alpha * packed A block * packed B columns; pb starts at the first panel.
-void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb,
-                  float* c, int64_t ldc, float alpha, float beta) {
+void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc,
+                  float alpha, float beta) {
   static const MicroKernel micro_kernel = pick_micro_kernel();  // one indirect call per tile
   alignas(64) float tile[MR * NR];
   for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -268,10 +262,10 @@ struct Problem {
   const float *A, *B;
   int64_t lda, ldb, ldc;
   float* C;
-  float* bbuf;      // shared packed B block
-  float* abuf;      // per-thread packed A blocks, astride floats apart
+  float* bbuf;  // shared packed B block
+  float* abuf;  // per-thread packed A blocks, astride floats apart
   int64_t astride;
-  int tm, tn;       // thread grid
+  int tm, tn;  // thread grid
 };
 
 // One thread's share of the five loops. nt is the actual team size (1 when run inline).
@@ -304,8 +298,7 @@ void run_thread(const Problem& P, int t, int nt) {
         const int64_t mc = std::min(MC, m1 - ic);
         const float* a = P.ta ? P.A + pc * P.lda + ic : P.A + ic * P.lda + pc;
         pack_a(P.ta, mc, kc, a, P.lda, abuf);
-        macro_kernel(mc, n1 - n0, kc, abuf, P.bbuf + n0 * kc, P.C + ic * P.ldc + jc + n0,
-                     P.ldc, P.alpha, beta);
+        macro_kernel(mc, n1 - n0, kc, abuf, P.bbuf + n0 * kc, P.C + ic * P.ldc + jc + n0, P.ldc, P.alpha, beta);
       }
       if (nt > 1) {  // nobody repacks B while another thread still reads it
 #pragma omp barrier
@@ -328,9 +321,8 @@ void choose_grid(int64_t M, int64_t N, int nt, int& tm, int& tn) {
 
 }  // namespace
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc) {
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.f) {  // C = beta * C; A and B are not read
     if (beta == 1.f) return;
@@ -344,8 +336,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   if (M * N * K < kParallelMinMacs) nt = 1;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, tiles)));
 
-  Problem P{trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C,
-            nullptr, nullptr, 0, 1, 1};
+  Problem P{trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, nullptr, nullptr, 0, 1, 1};
   choose_grid(M, N, nt, P.tm, P.tn);
   const int64_t kc = std::min(K, KC);
   const int64_t bsize = ceil_div(std::min(N, NC), NR) * NR * kc;

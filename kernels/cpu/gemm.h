@@ -11,14 +11,13 @@ namespace pw::kernels::cpu {
 // The obviously correct triple loop, accumulating in T. Instantiated for float and double;
 // the double version is what tests compare the fast kernels against.
 template <typename T>
-void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
 // The fast single-precision kernel: cache-blocked, packed, AVX2/FMA micro-kernel, OpenMP.
 // Uses up to omp_get_max_threads() threads (one when called from inside a parallel region
 // or when the problem is small). Safe to call from several threads at once.
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc);
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 }  // namespace pw::kernels::cpu

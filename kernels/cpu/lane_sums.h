@@ -74,8 +74,7 @@ inline void row_centered_sums(const float* p, int64_t n, float c, double& sum_d,
 }
 
 // sum g[i] and sum g[i] * (x[i] - c).
-inline void row_grad_sums(const float* g, const float* x, int64_t n, float c, double& sum_g,
-                          double& sum_gx) {
+inline void row_grad_sums(const float* g, const float* x, int64_t n, float c, double& sum_g, double& sum_gx) {
   const Vec8 cv = Vec8{} + c;
   Vec8 a1 = {}, b1 = {}, a2 = {}, b2 = {};
   int64_t i = 0;

@@ -13,8 +13,8 @@ constexpr int64_t kParallelWork = 1 << 15;
 }
 
 template <typename T>
-void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t inner, int64_t size,
-                 double alpha, double beta, double k) {
+void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t inner, int64_t size, double alpha,
+                 double beta, double k) {
   const double a = alpha / double(size);
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * inner * size > kParallelWork)
   for (int64_t n = 0; n < N; ++n)
@@ -37,8 +37,8 @@ void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t inner
 }
 
 template <typename T>
-void lrn_backward(const T* x, const T* y, const T* scale, const T* dy, T* dx, int64_t N,
-                  int64_t C, int64_t inner, int64_t size, double alpha, double beta) {
+void lrn_backward(const T* x, const T* y, const T* scale, const T* dy, T* dx, int64_t N, int64_t C, int64_t inner,
+                  int64_t size, double alpha, double beta) {
   const double ratio = 2.0 * alpha * beta / double(size);
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * inner * size > kParallelWork)
   for (int64_t n = 0; n < N; ++n)
@@ -54,19 +54,19 @@ void lrn_backward(const T* x, const T* y, const T* scale, const T* dy, T* dx, in
           const int64_t e = base + c * inner + i;
           acc += double(dy[e]) * double(y[e]) / double(scale[e]);
         }
-        dx[row + i] = T(double(dy[row + i]) * std::pow(double(scale[row + i]), -beta) -
-                        ratio * double(x[row + i]) * acc);
+        dx[row + i] =
+            T(double(dy[row + i]) * std::pow(double(scale[row + i]), -beta) - ratio * double(x[row + i]) * acc);
       }
     }
 }
 
-template void lrn_forward<float>(const float*, float*, float*, int64_t, int64_t, int64_t, int64_t,
-                                 double, double, double);
-template void lrn_forward<double>(const double*, double*, double*, int64_t, int64_t, int64_t,
-                                  int64_t, double, double, double);
-template void lrn_backward<float>(const float*, const float*, const float*, const float*, float*,
-                                  int64_t, int64_t, int64_t, int64_t, double, double);
-template void lrn_backward<double>(const double*, const double*, const double*, const double*,
-                                   double*, int64_t, int64_t, int64_t, int64_t, double, double);
+template void lrn_forward<float>(const float*, float*, float*, int64_t, int64_t, int64_t, int64_t, double, double,
+                                 double);
+template void lrn_forward<double>(const double*, double*, double*, int64_t, int64_t, int64_t, int64_t, double, double,
+                                  double);
+template void lrn_backward<float>(const float*, const float*, const float*, const float*, float*, int64_t, int64_t,
+                                  int64_t, int64_t, double, double);
+template void lrn_backward<double>(const double*, const double*, const double*, const double*, double*, int64_t,
+                                   int64_t, int64_t, int64_t, double, double);
 
 }  // namespace pw::kernels::cpu

@@ -16,12 +16,12 @@ namespace pw::kernels::cpu {
 
 // Writes y and scale (the term before the power, saved for the backward pass).
 template <typename T>
-void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t inner, int64_t size,
-                 double alpha, double beta, double k);
+void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t inner, int64_t size, double alpha,
+                 double beta, double k);
 
 // Writes every element of dx from the saved x, y, scale and the upstream dy.
 template <typename T>
-void lrn_backward(const T* x, const T* y, const T* scale, const T* dy, T* dx, int64_t N,
-                  int64_t C, int64_t inner, int64_t size, double alpha, double beta);
+void lrn_backward(const T* x, const T* y, const T* scale, const T* dy, T* dx, int64_t N, int64_t C, int64_t inner,
+                  int64_t size, double alpha, double beta);
 
 }  // namespace pw::kernels::cpu

@@ -26,9 +26,7 @@ namespace pw::kernels::cpu {
 
 namespace {
 bool parallel_worth_it(int64_t N, int64_t C, int64_t S) { return N * C * S > (1 << 15) && C > 1; }
-bool planes_worth_splitting(int64_t N, int64_t C, int64_t S) {
-  return N * C * S > (1 << 15) && N * C > 1;
-}
+bool planes_worth_splitting(int64_t N, int64_t C, int64_t S) { return N * C * S > (1 << 15) && N * C > 1; }
 
 // Below this many values per plane ([N, C] features, tiny maps) the per-plane bookkeeping of the
 // fast path costs more than it saves, and the reference runs.
@@ -71,9 +69,8 @@ void stats_fast(const float* x, float* mean, float* var, int64_t N, int64_t C, i
 
 // Backward, f32 fast path: the two sums per plane by float lanes (combined per channel in
 // double, in image order), then dx in float, plane by plane.
-void backward_fast(const float* x, const float* dy, const float* mean, const float* var,
-                   const float* weight, float* dx, float* dweight, float* dbias, int64_t N,
-                   int64_t C, int64_t S, double eps, bool batch_stats) {
+void backward_fast(const float* x, const float* dy, const float* mean, const float* var, const float* weight, float* dx,
+                   float* dweight, float* dbias, int64_t N, int64_t C, int64_t S, double eps, bool batch_stats) {
   const int64_t planes = N * C;
   const bool split = planes_worth_splitting(N, C, S);
   std::vector<double> plane_dy(planes), plane_dy_xc(planes);  // sum dy, sum dy * (x - mean)
@@ -143,8 +140,8 @@ void batch_norm_stats(const T* x, T* mean, T* var, int64_t N, int64_t C, int64_t
 // Elementwise given the per-channel scale and shift: planes in memory order, split over the
 // threads (a per-channel loop would jump between planes 100 KB apart).
 template <typename T>
-void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y,
-                        int64_t N, int64_t C, int64_t S, double eps) {
+void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y, int64_t N,
+                        int64_t C, int64_t S, double eps) {
   // y = x * scale + shift, folded per channel.
   std::vector<T> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
@@ -163,9 +160,8 @@ void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight
 }
 
 template <typename T>
-void batch_norm_backward(const T* x, const T* dy, const T* mean, const T* var, const T* weight, T* dx,
-                         T* dweight, T* dbias, int64_t N, int64_t C, int64_t S, double eps,
-                         bool batch_stats) {
+void batch_norm_backward(const T* x, const T* dy, const T* mean, const T* var, const T* weight, T* dx, T* dweight,
+                         T* dbias, int64_t N, int64_t C, int64_t S, double eps, bool batch_stats) {
   if constexpr (std::is_same_v<T, float>) {
     if (use_fast_path<T>(S))
       return backward_fast(x, dy, mean, var, weight, dx, dweight, dbias, N, C, S, eps, batch_stats);
@@ -204,8 +200,8 @@ void batch_norm_backward(const T* x, const T* dy, const T* mean, const T* var, c
 }
 
 template <typename T>
-void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var, int64_t C,
-                               int64_t count, double momentum) {
+void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var, int64_t C, int64_t count,
+                               double momentum) {
   const double unbias = double(count) / double(count - 1);
   for (int64_t c = 0; c < C; ++c) {
     running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * double(mean[c]));
@@ -213,12 +209,12 @@ void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, c
   }
 }
 
-#define PW_INSTANTIATE(T)                                                                            \
-  template void batch_norm_stats<T>(const T*, T*, T*, int64_t, int64_t, int64_t);                    \
-  template void batch_norm_forward<T>(const T*, const T*, const T*, const T*, const T*, T*, int64_t, \
-                                      int64_t, int64_t, double);                                     \
-  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*,  \
-                                       int64_t, int64_t, int64_t, double, bool);                     \
+#define PW_INSTANTIATE(T)                                                                                              \
+  template void batch_norm_stats<T>(const T*, T*, T*, int64_t, int64_t, int64_t);                                      \
+  template void batch_norm_forward<T>(const T*, const T*, const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, \
+                                      double);                                                                         \
+  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t, \
+                                       int64_t, double, bool);                                                         \
   template void batch_norm_update_running<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);
 PW_INSTANTIATE(float)
 PW_INSTANTIATE(double)

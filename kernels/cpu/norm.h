@@ -15,22 +15,21 @@ void batch_norm_stats(const T* x, T* mean, T* var, int64_t N, int64_t C, int64_t
 // y = (x - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]. weight / bias may be null
 // (no affine: 1 and 0). mean / var are the batch statistics in training, the running ones in eval.
 template <typename T>
-void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y,
-                        int64_t N, int64_t C, int64_t S, double eps);
+void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y, int64_t N,
+                        int64_t C, int64_t S, double eps);
 
 // Gradients of batch_norm_forward. With batch_stats, mean and var are functions of x (training):
 //   dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))   (means over the channel's N*S values)
 // otherwise (eval) they are constants: dx = w * invstd * dy. In both, dweight[c] = sum(dy * xhat)
 // and dbias[c] = sum(dy). Any of dx, dweight, dbias may be null (not wanted); weight may be null.
 template <typename T>
-void batch_norm_backward(const T* x, const T* dy, const T* mean, const T* var, const T* weight, T* dx,
-                         T* dweight, T* dbias, int64_t N, int64_t C, int64_t S, double eps,
-                         bool batch_stats);
+void batch_norm_backward(const T* x, const T* dy, const T* mean, const T* var, const T* weight, T* dx, T* dweight,
+                         T* dbias, int64_t N, int64_t C, int64_t S, double eps, bool batch_stats);
 
 // running = (1 - momentum) * running + momentum * batch, with the variance made unbiased
 // (var * count / (count - 1)) for running_var, as PyTorch does. count = N*S > 1.
 template <typename T>
-void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var, int64_t C,
-                               int64_t count, double momentum);
+void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, const T* var, int64_t C, int64_t count,
+                               double momentum);
 
 }  // namespace pw::kernels::cpu

@@ -40,8 +40,10 @@ void adam_step(T* param, const T* grad, T* m, T* v, int64_t n, const AdamArgs<T>
     T g = grad[i];
     T p = param[i];
     if (has_wd) {
-      if (decoupled) p *= decay;
-      else g += wd * p;
+      if (decoupled)
+        p *= decay;
+      else
+        g += wd * p;
     }
     T mi = m[i] + (T(1) - b1) * (g - m[i]);
     T vi = b2 * v[i] + (T(1) - b2) * g * g;
@@ -51,8 +53,8 @@ void adam_step(T* param, const T* grad, T* m, T* v, int64_t n, const AdamArgs<T>
   }
 }
 
-#define PW_INST(T)                                                                 \
-  template void sgd_step<T>(T*, const T*, T*, int64_t, const SgdArgs<T>&);         \
+#define PW_INST(T)                                                         \
+  template void sgd_step<T>(T*, const T*, T*, int64_t, const SgdArgs<T>&); \
   template void adam_step<T>(T*, const T*, T*, T*, int64_t, const AdamArgs<T>&);
 PW_INST(float)
 PW_INST(double)

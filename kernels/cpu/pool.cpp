@@ -56,8 +56,7 @@ void max_window(const Pool2dShape& s, const T* xp, int64_t oh, int64_t ow, T* y,
 template <typename T>
 void max_plane_reference(const Pool2dShape& s, const T* xp, T* yp, int32_t* ip) {
   for (int64_t oh = 0; oh < s.Ho; ++oh)
-    for (int64_t ow = 0; ow < s.Wo; ++ow)
-      max_window(s, xp, oh, ow, yp + oh * s.Wo + ow, ip + oh * s.Wo + ow);
+    for (int64_t ow = 0; ow < s.Wo; ++ow) max_window(s, xp, oh, ow, yp + oh * s.Wo + ow, ip + oh * s.Wo + ow);
 }
 
 typedef float Vec8 __attribute__((vector_size(32)));
@@ -78,8 +77,7 @@ inline void take_if_greater(const Vec8& v, const Vec8i& index, Vec8& best, Vec8i
 // [lo, hi) of one row, hi - lo >= 8; the last group of 8 overlaps the one before it instead of
 // leaving a remainder (recomputing an output gives the same result). row0 + 2 * ow is the flat
 // index of window ow's first element. The comparisons are max_window's, in its order.
-void max_2x2_stride2_by_8(const float* xp, int64_t W, int64_t row0, int64_t lo, int64_t hi,
-                          float* y, int32_t* idx) {
+void max_2x2_stride2_by_8(const float* xp, int64_t W, int64_t row0, int64_t lo, int64_t hi, float* y, int32_t* idx) {
   const Vec8i lane2 = {0, 2, 4, 6, 8, 10, 12, 14};
   for (int64_t ow = lo;; ow += 8) {
     if (ow + 8 > hi) ow = hi - 8;
@@ -111,8 +109,7 @@ void max_2x2_stride2_by_8(const float* xp, int64_t W, int64_t row0, int64_t lo, 
 // across output columns (random data makes the branches unpredictable: the reference was ~5x
 // slower). Border windows (padding, ceil mode's partial windows) run max_window.
 template <int K, int S>
-void max_plane_fast(const Pool2dShape& s, const float* __restrict xp, float* __restrict yp,
-                    int32_t* __restrict ip) {
+void max_plane_fast(const Pool2dShape& s, const float* __restrict xp, float* __restrict yp, int32_t* __restrict ip) {
   const int64_t W = s.W;
   // Output columns with 0 <= ow*S - pad_w and ow*S - pad_w + K <= W.
   const int64_t lo = std::min(s.Wo, (s.pad_w + S - 1) / S);
@@ -249,8 +246,7 @@ void avg_pool2d_backward(const Pool2dShape& s, bool count_include_pad, const T* 
       for (int64_t ow = 0; ow < s.Wo; ++ow) {
         const AvgWindow ww = avg_window(ow, s.stride_w, s.pad_w, s.kw, s.W);
         if (wh.start >= wh.end || ww.start >= ww.end) continue;
-        const int64_t divisor =
-            count_include_pad ? wh.size * ww.size : (wh.end - wh.start) * (ww.end - ww.start);
+        const int64_t divisor = count_include_pad ? wh.size * ww.size : (wh.end - wh.start) * (ww.end - ww.start);
         const T g = T(double(dyp[oh * s.Wo + ow]) / double(divisor));
         for (int64_t ih = wh.start; ih < wh.end; ++ih)
           for (int64_t iw = ww.start; iw < ww.end; ++iw) dxp[ih * s.W + iw] += g;
@@ -297,12 +293,12 @@ void adaptive_avg_pool2d_backward(const Pool2dShape& s, const T* dy, T* dx) {
   }
 }
 
-#define PW_INSTANTIATE_POOL(T)                                                                     \
-  template void max_pool2d_forward<T>(const Pool2dShape&, const T*, T*, int32_t*);                 \
-  template void max_pool2d_backward<T>(const Pool2dShape&, const T*, const int32_t*, T*);          \
-  template void avg_pool2d_forward<T>(const Pool2dShape&, bool, const T*, T*);                     \
-  template void avg_pool2d_backward<T>(const Pool2dShape&, bool, const T*, T*);                    \
-  template void adaptive_avg_pool2d_forward<T>(const Pool2dShape&, const T*, T*);                  \
+#define PW_INSTANTIATE_POOL(T)                                                            \
+  template void max_pool2d_forward<T>(const Pool2dShape&, const T*, T*, int32_t*);        \
+  template void max_pool2d_backward<T>(const Pool2dShape&, const T*, const int32_t*, T*); \
+  template void avg_pool2d_forward<T>(const Pool2dShape&, bool, const T*, T*);            \
+  template void avg_pool2d_backward<T>(const Pool2dShape&, bool, const T*, T*);           \
+  template void adaptive_avg_pool2d_forward<T>(const Pool2dShape&, const T*, T*);         \
   template void adaptive_avg_pool2d_backward<T>(const Pool2dShape&, const T*, T*);
 
 PW_INSTANTIATE_POOL(float)

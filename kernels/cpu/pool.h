@@ -12,9 +12,9 @@
 namespace pw::kernels::cpu {
 
 struct Pool2dShape {
-  int64_t planes;      // N * C
-  int64_t H, W;        // input plane
-  int64_t Ho, Wo;      // output plane
+  int64_t planes;  // N * C
+  int64_t H, W;    // input plane
+  int64_t Ho, Wo;  // output plane
   int64_t kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
 };
 

@@ -58,8 +58,8 @@ void resize_nearest_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, i
 }
 
 template <typename T>
-void resize_bilinear_forward(const T* x, T* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                             int64_t out_w, bool align_corners) {
+void resize_bilinear_forward(const T* x, T* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                             bool align_corners) {
   const std::vector<LinearTap> rows = linear_table(in_h, out_h, align_corners);
   const std::vector<LinearTap> cols = linear_table(in_w, out_w, align_corners);
 #pragma omp parallel for schedule(static) if (parallel_worth_it(planes, planes * out_h * out_w))
@@ -81,8 +81,8 @@ void resize_bilinear_forward(const T* x, T* y, int64_t planes, int64_t in_h, int
 }
 
 template <typename T>
-void resize_bilinear_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, int64_t in_w,
-                              int64_t out_h, int64_t out_w, bool align_corners) {
+void resize_bilinear_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                              int64_t out_w, bool align_corners) {
   const std::vector<LinearTap> rows = linear_table(in_h, out_h, align_corners);
   const std::vector<LinearTap> cols = linear_table(in_w, out_w, align_corners);
   // One plane of double sums per thread, allocated before the region (out of memory is then an
@@ -112,13 +112,11 @@ void resize_bilinear_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, 
   }
 }
 
-#define PW_INSTANTIATE(T)                                                                            \
-  template void resize_nearest_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
-  template void resize_nearest_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
-  template void resize_bilinear_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                           bool);                                                    \
-  template void resize_bilinear_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                            bool);
+#define PW_INSTANTIATE(T)                                                                                    \
+  template void resize_nearest_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);        \
+  template void resize_nearest_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);       \
+  template void resize_bilinear_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, bool); \
+  template void resize_bilinear_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, bool);
 PW_INSTANTIATE(float)
 PW_INSTANTIATE(double)
 #undef PW_INSTANTIATE

@@ -41,19 +41,18 @@ inline LinearTap resize_linear_source(int64_t dst, int64_t in, int64_t out, bool
 }
 
 template <typename T>
-void resize_nearest_forward(const T* x, T* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                            int64_t out_w);
+void resize_nearest_forward(const T* x, T* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
 // dx (all of it written: zeroed, then every dy element added to its source).
 template <typename T>
 void resize_nearest_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
                              int64_t out_w);
 
 template <typename T>
-void resize_bilinear_forward(const T* x, T* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                             int64_t out_w, bool align_corners);
+void resize_bilinear_forward(const T* x, T* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                             bool align_corners);
 // dx (all of it written): each dy element scattered to its four sources with the forward weights.
 template <typename T>
-void resize_bilinear_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, int64_t in_w,
-                              int64_t out_h, int64_t out_w, bool align_corners);
+void resize_bilinear_backward(const T* dy, T* dx, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                              int64_t out_w, bool align_corners);
 
 }  // namespace pw::kernels::cpu

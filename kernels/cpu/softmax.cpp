@@ -1,5 +1,5 @@
-// Softmax kernels (the GPU versions are in kernels/cuda/loss.cu). Each (outer, inner) line along R is independent: the lines run in parallel,
-// and inside a line the exponentials and sums are in double. One templated version serves as
+// Softmax kernels (the GPU versions are in kernels/cuda/loss.cu). Each (outer, inner) line along R is independent: the
+// lines run in parallel, and inside a line the exponentials and sums are in double. One templated version serves as
 // reference and f32 path (the cost is dominated by exp, not by the loop structure).
 #include "kernels/cpu/softmax.h"
 
@@ -94,13 +94,13 @@ void cross_entropy_backward(const T* logits, const int32_t* target, const T* lse
   }
 }
 
-#define PW_INSTANTIATE(T)                                                                          \
-  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t, bool);                 \
-  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool);      \
-  template void cross_entropy_forward<T>(const T*, const int32_t*, T*, T*, int64_t, int64_t);      \
-  template void cross_entropy_reduce<T>(const T*, int64_t, bool, T*);                              \
-  template void cross_entropy_backward<T>(const T*, const int32_t*, const T*, const T*, int64_t,   \
-                                          double, T*, int64_t, int64_t);
+#define PW_INSTANTIATE(T)                                                                                             \
+  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t, bool);                                    \
+  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool);                         \
+  template void cross_entropy_forward<T>(const T*, const int32_t*, T*, T*, int64_t, int64_t);                         \
+  template void cross_entropy_reduce<T>(const T*, int64_t, bool, T*);                                                 \
+  template void cross_entropy_backward<T>(const T*, const int32_t*, const T*, const T*, int64_t, double, T*, int64_t, \
+                                          int64_t);
 PW_INSTANTIATE(float)
 PW_INSTANTIATE(double)
 #undef PW_INSTANTIATE

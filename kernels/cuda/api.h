@@ -26,13 +26,13 @@ namespace pw::kernels::PW_LAUNCHER_NS {
 struct Tag {};
 
 // ---- runtime.cu: devices, memory, copies ----
-int device_count(Tag);                      // 0 when no device is usable (never throws for that)
+int device_count(Tag);  // 0 when no device is usable (never throws for that)
 // GPU `index`: "NVIDIA H100 80GB HBM3, 132 SMs, sm_90, 79.1 GiB".
 std::string device_description(Tag, int index);
 // Makes GPU `index` current on the calling thread (cudaSetDevice; simt has one, 0). Every call
 // into a device's kernels goes through it (engine/device/gpu.h), so cuda:1 runs on GPU 1.
 void set_device(Tag, int index);
-void* device_malloc(Tag, size_t bytes);     // nullptr when out of memory
+void* device_malloc(Tag, size_t bytes);  // nullptr when out of memory
 void device_free(Tag, void* ptr);
 void copy_host_to_device(Tag, void* dst, const void* host_src, size_t bytes);
 void copy_device_to_host(Tag, void* host_dst, const void* src, size_t bytes);
@@ -40,22 +40,21 @@ void copy_device_to_device(Tag, void* dst, const void* src, size_t bytes);
 void synchronize(Tag);
 
 // ---- copy.cu: strided copies with conversion, fills ----
-void copy_strided(Tag, const void* src, ElemType src_type, void* dst, ElemType dst_type,
-                  const StridedLayout& layout);
+void copy_strided(Tag, const void* src, ElemType src_type, void* dst, ElemType dst_type, const StridedLayout& layout);
 void fill(Tag, void* dst, ElemType type, int64_t n, double value);
 
 }  // namespace pw::kernels::PW_LAUNCHER_NS
 
 // Op kernels: one declaration file per .cu file, same conventions (each opens the namespace).
-#include "kernels/cuda/api/elementwise.inc"
-#include "kernels/cuda/api/reduce.inc"
-#include "kernels/cuda/api/gemm.inc"
 #include "kernels/cuda/api/conv.inc"
-#include "kernels/cuda/api/pool.inc"
+#include "kernels/cuda/api/dropout.inc"
+#include "kernels/cuda/api/elementwise.inc"
+#include "kernels/cuda/api/gemm.inc"
+#include "kernels/cuda/api/loss.inc"
 #include "kernels/cuda/api/lrn.inc"
 #include "kernels/cuda/api/norm.inc"
-#include "kernels/cuda/api/loss.inc"
 #include "kernels/cuda/api/optim.inc"
-#include "kernels/cuda/api/dropout.inc"
-#include "kernels/cuda/api/shape.inc"
+#include "kernels/cuda/api/pool.inc"
+#include "kernels/cuda/api/reduce.inc"
 #include "kernels/cuda/api/resize.inc"
+#include "kernels/cuda/api/shape.inc"

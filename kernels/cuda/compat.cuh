@@ -49,7 +49,7 @@
 #define PW_ARCH_SM 0
 #endif
 #define PW_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
-#define PW_DYNAMIC_SMEM(type, name)                                   \
+#define PW_DYNAMIC_SMEM(type, name)                                 \
   extern __shared__ __align__(16) unsigned char pw_dynamic_smem_[]; \
   type* const name = reinterpret_cast<type*>(pw_dynamic_smem_)
 #else
@@ -59,11 +59,9 @@
 #ifndef PW_ARCH_SM
 #define PW_ARCH_SM 0
 #endif
-#define PW_LAUNCH(kernel, grid, block, smem, stream) \
-  ::pw::simt::launcher(kernel, grid, block, smem, stream, #kernel)
-#define PW_DYNAMIC_SMEM(type, name)                                              \
-  type* const name = static_cast<type*>(::pw::simt::detail::dynamic_shared_memory( \
-      alignof(type), #type))
+#define PW_LAUNCH(kernel, grid, block, smem, stream) ::pw::simt::launcher(kernel, grid, block, smem, stream, #kernel)
+#define PW_DYNAMIC_SMEM(type, name) \
+  type* const name = static_cast<type*>(::pw::simt::detail::dynamic_shared_memory(alignof(type), #type))
 // Kernel code names threadIdx, dim3, cudaMalloc, ... unqualified, as in CUDA.
 namespace pw::kernels::simt {
 using namespace ::pw::simt;
@@ -85,8 +83,8 @@ class CudaError : public std::runtime_error {
 namespace pw::kernels::PW_KERNEL_NS::detail {
 [[noreturn]] inline void cuda_fail(int code, const char* what, const char* file, int line) {
   const auto err = static_cast<PW_CUDA_API cudaError_t>(code);
-  std::string msg = std::string(file) + ":" + std::to_string(line) + ": " + what + " failed: " +
-                    PW_CUDA_API cudaGetErrorName(err) + " (" + PW_CUDA_API cudaGetErrorString(err) + ")";
+  std::string msg = std::string(file) + ":" + std::to_string(line) + ": " + what +
+                    " failed: " + PW_CUDA_API cudaGetErrorName(err) + " (" + PW_CUDA_API cudaGetErrorString(err) + ")";
 #ifndef __CUDACC__
   if (const std::string& why = ::pw::simt::last_error_detail(); !why.empty()) msg += ": " + why;
 #endif
@@ -111,10 +109,9 @@ inline void check_launch(const char* file, int line) {
 }
 }  // namespace pw::kernels::PW_KERNEL_NS::detail
 
-#define PW_CUDA_CHECK(call)                                                                   \
-  do {                                                                                        \
-    const int pw_cuda_err_ = static_cast<int>(call);                                          \
-    if (pw_cuda_err_ != 0)                                                                    \
-      ::pw::kernels::PW_KERNEL_NS::detail::cuda_fail(pw_cuda_err_, #call, __FILE__, __LINE__); \
+#define PW_CUDA_CHECK(call)                                                                                         \
+  do {                                                                                                              \
+    const int pw_cuda_err_ = static_cast<int>(call);                                                                \
+    if (pw_cuda_err_ != 0) ::pw::kernels::PW_KERNEL_NS::detail::cuda_fail(pw_cuda_err_, #call, __FILE__, __LINE__); \
   } while (0)
 #define PW_CUDA_CHECK_LAUNCH() ::pw::kernels::PW_KERNEL_NS::detail::check_launch(__FILE__, __LINE__)

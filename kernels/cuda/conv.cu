@@ -31,8 +31,8 @@
 // and few output tiles (O/g x C/g*kh*kw), so it occupies the GPU poorly for small layers; a
 // deterministic split-K would fix that. Depthwise convs (O/g = 1) get nothing from the GEMM.
 #include "kernels/cuda/compat.cuh"
-#include "kernels/cuda/grid.cuh"
 #include "kernels/cuda/gemm_tiles.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -50,22 +50,20 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kWorkspaceBudgetFloats = int64_t(1) << 24;  // 64 MiB
 
-
 // The sizes the kernels need, as a by-value kernel parameter.
 struct ConvDims {
   int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
 };
 ConvDims dims_of(const ConvGeometry& g) {
-  return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          g.dilation_h, g.dilation_w};
+  return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w};
 }
 
 // col[n * img_stride + k * row_stride + p] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 in
 // the padding), for k = (c*kh + i)*kw + j and p = oh*Wo + ow, images n in [0, nb) of x (which
 // points at the chunk's first image). One thread per col element: consecutive threads write
 // consecutive p and read along an input row.
-__global__ void im2col_kernel(const float* __restrict__ x, ConvDims d, int64_t nb,
-                              float* __restrict__ col, int64_t img_stride, int64_t row_stride) {
+__global__ void im2col_kernel(const float* __restrict__ x, ConvDims d, int64_t nb, float* __restrict__ col,
+                              int64_t img_stride, int64_t row_stride) {
   const int64_t P = d.Ho * d.Wo, Kt = d.C * d.kh * d.kw, total = nb * Kt * P;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
        idx += (int64_t)gridDim.x * blockDim.x) {
@@ -83,18 +81,17 @@ __global__ void im2col_kernel(const float* __restrict__ x, ConvDims d, int64_t n
 // im2col would have read from (ih, iw), i.e. over the taps (i, j) with ih = oh*sh - ph + i*dh
 // for an integer oh in [0, Ho) (likewise for w). One thread per dx element, a fixed order,
 // every element written: deterministic, no zeroing, no atomics.
-__global__ void col2im_kernel(const float* __restrict__ col, ConvDims d, int64_t nb,
-                              int64_t img_stride, int64_t row_stride, float* __restrict__ dx) {
+__global__ void col2im_kernel(const float* __restrict__ col, ConvDims d, int64_t nb, int64_t img_stride,
+                              int64_t row_stride, float* __restrict__ dx) {
   const int64_t total = nb * d.C * d.H * d.W;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
        idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t iw = idx % d.W, ih = (idx / d.W) % d.H, c = (idx / (d.W * d.H)) % d.C,
-                  n = idx / (d.W * d.H * d.C);
+    const int64_t iw = idx % d.W, ih = (idx / d.W) % d.H, c = (idx / (d.W * d.H)) % d.C, n = idx / (d.W * d.H * d.C);
     const float* cn = col + n * img_stride;
     float acc = 0.0f;
     for (int64_t i = 0; i < d.kh; ++i) {
       const int64_t th = ih + d.ph - i * d.dh;  // = oh * sh
-      if (th < 0) break;                          // th only decreases with i
+      if (th < 0) break;                        // th only decreases with i
       if (th % d.sh != 0 || th / d.sh >= d.Ho) continue;
       const int64_t oh = th / d.sh;
       for (int64_t j = 0; j < d.kw; ++j) {
@@ -111,8 +108,8 @@ __global__ void col2im_kernel(const float* __restrict__ col, ConvDims d, int64_t
 
 // dyT[o][n * P + p] = dy[n, o, p] for the chunk's nb images: the weight gradient's left
 // operand with the images side by side.
-__global__ void gather_channels_kernel(const float* __restrict__ dy, int64_t O, int64_t P,
-                                       int64_t nb, float* __restrict__ dyT) {
+__global__ void gather_channels_kernel(const float* __restrict__ dy, int64_t O, int64_t P, int64_t nb,
+                                       float* __restrict__ dyT) {
   const int64_t total = O * nb * P;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
        idx += (int64_t)gridDim.x * blockDim.x) {
@@ -125,9 +122,8 @@ __global__ void gather_channels_kernel(const float* __restrict__ dy, int64_t O, 
 // the channel in order, then the 256 partial sums are halved in shared memory down to one
 // warp, which finishes with shuffles. The split and the tree are fixed, so the result does not
 // depend on the order in which threads run.
-__global__ void __launch_bounds__(kThreads) bias_grad_kernel(const float* __restrict__ dy,
-                                                             int64_t N, int64_t O, int64_t P,
-                                                             float* __restrict__ db) {
+__global__ void __launch_bounds__(kThreads)
+    bias_grad_kernel(const float* __restrict__ dy, int64_t N, int64_t O, int64_t P, float* __restrict__ db) {
   __shared__ float partial[kThreads];
   const int64_t o = blockIdx.x;
   const int t = threadIdx.x;
@@ -165,12 +161,11 @@ struct ImplicitConvArgs {
 
 __global__ void __launch_bounds__(gemm_tiles::WarpTile::kThreads)
     conv2d_forward_implicit_kernel(const float* __restrict__ x, const float* __restrict__ w,
-                                   const float* __restrict__ bias, float* __restrict__ y,
-                                   ImplicitConvArgs a) {
+                                   const float* __restrict__ bias, float* __restrict__ y, ImplicitConvArgs a) {
   using WT = gemm_tiles::WarpTile;
   constexpr int BM = WT::BM, BN = WT::BN, BK = WT::BK, NT = WT::kThreads;
   using LoadA = gemm_tiles::TileLoader<false, BM, BK, NT, WT::LDA>;  // W_g rows: [o][k]
-  constexpr int kRowsPerPass = NT / 32, kBRows = BK / kRowsPerPass;   // 8 rows apart, 2 rows
+  constexpr int kRowsPerPass = NT / 32, kBRows = BK / kRowsPerPass;  // 8 rows apart, 2 rows
   __shared__ __align__(16) float As[2][BK * WT::LDA];
   __shared__ __align__(16) float Bs[2][BK * WT::LDB];
   const ConvDims& d = a.d;
@@ -196,7 +191,7 @@ __global__ void __launch_bounds__(gemm_tiles::WarpTile::kThreads)
       iw0[q] = (p % (int)d.Wo) * (int)d.sw - (int)d.pw;
     }
   }
-  auto fetch_b = [&](int k0, float (&rb)[kBRows][4]) {
+  auto fetch_b = [&](int k0, float(&rb)[kBRows][4]) {
     for (int r = 0; r < kBRows; ++r) {
       const int k = k0 + br + r * kRowsPerPass;
       const int c = k / KK, i = (k % KK) / kw, j = k % kw;
@@ -209,7 +204,7 @@ __global__ void __launch_bounds__(gemm_tiles::WarpTile::kThreads)
       }
     }
   };
-  auto stash_b = [&](const float (&rb)[kBRows][4], float* bs) {
+  auto stash_b = [&](const float(&rb)[kBRows][4], float* bs) {
     for (int r = 0; r < kBRows; ++r)
       for (int q = 0; q < 4; ++q) bs[(br + r * kRowsPerPass) * WT::LDB + cb + 32 * q] = rb[r][q];
   };
@@ -255,8 +250,7 @@ __global__ void __launch_bounds__(gemm_tiles::WarpTile::kThreads)
 }
 
 bool is_pointwise(const ConvGeometry& g) {
-  return g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
-         g.pad_w == 0;
+  return g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
 // Workspace floats one image needs in `pass` (0: none).
@@ -270,14 +264,12 @@ int64_t floats_per_image(const ConvGeometry& g, ConvPass pass) {
 }
 
 // Images per chunk for the workspace the caller gave.
-int64_t chunk_images(const ConvGeometry& g, ConvPass pass, int64_t workspace_floats,
-                     const char* what) {
+int64_t chunk_images(const ConvGeometry& g, ConvPass pass, int64_t workspace_floats, const char* what) {
   const int64_t per = floats_per_image(g, pass);
   if (per == 0) return g.N;
   if (workspace_floats < per)
-    throw std::runtime_error(std::string(what) + ": the workspace holds " +
-                             std::to_string(workspace_floats) + " floats, one image needs " +
-                             std::to_string(per) + " (ask conv2d_workspace_floats)");
+    throw std::runtime_error(std::string(what) + ": the workspace holds " + std::to_string(workspace_floats) +
+                             " floats, one image needs " + std::to_string(per) + " (ask conv2d_workspace_floats)");
   return std::min(g.N, workspace_floats / per);
 }
 
@@ -289,32 +281,29 @@ int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
   return per * std::clamp<int64_t>(kWorkspaceBudgetFloats / per, 1, g.N);
 }
 
-void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w,
-                             const float* bias, float* y) {
+void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   using WT = gemm_tiles::WarpTile;
   const int64_t P = g.Ho * g.Wo, cols = g.N * P;
   const int64_t G = g.groups, Og = g.O / G, Cg = g.C / G, Kg = Cg * g.kh * g.kw;
   if (cols == 0 || g.O == 0) return;
   if (cols > INT32_MAX || Kg > INT32_MAX || Cg * g.H * g.W > INT32_MAX || G > 65535)
     throw std::runtime_error("conv2d_forward_implicit: N*Ho*Wo = " + std::to_string(cols) +
-                             ", C/groups*H*W = " + std::to_string(Cg * g.H * g.W) + ", groups = " +
-                             std::to_string(G) + ": too large for one launch");
-  ImplicitConvArgs a{dims_of(g), g.O, Og, Cg, (int)Kg, (int)cols,
-                     Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0};
-  const dim3 grid((unsigned)((cols + WT::BN - 1) / WT::BN), (unsigned)((Og + WT::BM - 1) / WT::BM),
-                  (unsigned)G);
+                             ", C/groups*H*W = " + std::to_string(Cg * g.H * g.W) + ", groups = " + std::to_string(G) +
+                             ": too large for one launch");
+  ImplicitConvArgs a{
+      dims_of(g), g.O, Og, Cg, (int)Kg, (int)cols, Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0};
+  const dim3 grid((unsigned)((cols + WT::BN - 1) / WT::BN), (unsigned)((Og + WT::BM - 1) / WT::BM), (unsigned)G);
   PW_LAUNCH(conv2d_forward_implicit_kernel, grid, WT::kThreads, 0, 0)(x, w, bias, y, a);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                          float* workspace, int64_t workspace_floats) {
+void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const float* w, float* dx, float* workspace,
+                          int64_t workspace_floats) {
   const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
   const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
   if (g.N * g.C * HW == 0) return;
   const bool pointwise = is_pointwise(g);
-  const int64_t nb_max =
-      chunk_images(g, ConvPass::backward_data, workspace_floats, "conv2d_backward_data");
+  const int64_t nb_max = chunk_images(g, ConvPass::backward_data, workspace_floats, "conv2d_backward_data");
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0);
     GemmBatch batch;
@@ -327,19 +316,18 @@ void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const flo
     float* C = pointwise ? dx + n0 * g.C * HW : workspace;
     batch.c_outer = pointwise ? g.C * HW : Kt * P;
     batch.c_inner = pointwise ? Cg * HW : Kg * P;
-    sgemm_batched(Tag{}, batch, true, false, Kg, P, Og, 1.0f, w, Kg, dy + n0 * g.O * P, P, 0.0f, C,
-                  P);
+    sgemm_batched(Tag{}, batch, true, false, Kg, P, Og, 1.0f, w, Kg, dy + n0 * g.O * P, P, 0.0f, C, P);
     if (!pointwise) {
       const int64_t total = nb * g.C * HW;
-      PW_LAUNCH(col2im_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(workspace, dims_of(g), nb,
-                                                                  Kt * P, P, dx + n0 * g.C * HW);
+      PW_LAUNCH(col2im_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)
+      (workspace, dims_of(g), nb, Kt * P, P, dx + n0 * g.C * HW);
       PW_CUDA_CHECK_LAUNCH();
     }
   }
 }
 
-void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                            float* workspace, int64_t workspace_floats) {
+void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const float* dy, float* dw, float* workspace,
+                            int64_t workspace_floats) {
   const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, Kt = g.C * g.kh * g.kw;
   const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
   if (g.O * Kg == 0) return;
@@ -347,18 +335,15 @@ void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const fl
     sgemm(Tag{}, false, false, g.O, Kg, 0, 1.0f, dw, Kg, dw, Kg, 0.0f, dw, Kg);
     return;
   }
-  const int64_t nb_max =
-      chunk_images(g, ConvPass::backward_weight, workspace_floats, "conv2d_backward_weight");
+  const int64_t nb_max = chunk_images(g, ConvPass::backward_weight, workspace_floats, "conv2d_backward_weight");
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0), L = nb * P;  // L: the GEMM's K
-    float* col = workspace;             // [Kt][L]
-    float* dyT = workspace + Kt * L;    // [O][L]
+    float* col = workspace;                                     // [Kt][L]
+    float* dyT = workspace + Kt * L;                            // [O][L]
     const int64_t ncol = Kt * L, ndy = g.O * L;
-    PW_LAUNCH(im2col_kernel, grid_blocks(ncol, kThreads), kThreads, 0, 0)(x + n0 * g.C * HW, dims_of(g), nb,
-                                                               col, P, L);
+    PW_LAUNCH(im2col_kernel, grid_blocks(ncol, kThreads), kThreads, 0, 0)(x + n0 * g.C * HW, dims_of(g), nb, col, P, L);
     PW_CUDA_CHECK_LAUNCH();
-    PW_LAUNCH(gather_channels_kernel, grid_blocks(ndy, kThreads), kThreads, 0, 0)(dy + n0 * g.O * P, g.O, P,
-                                                                       nb, dyT);
+    PW_LAUNCH(gather_channels_kernel, grid_blocks(ndy, kThreads), kThreads, 0, 0)(dy + n0 * g.O * P, g.O, P, nb, dyT);
     PW_CUDA_CHECK_LAUNCH();
     // dW_g [Og][Kg] (+)= dyT_g [Og][L] @ col_g^T, col_g stored [Kg][L].
     GemmBatch batch;
@@ -367,8 +352,7 @@ void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const fl
     batch.a_inner = Og * L;
     batch.b_inner = Kg * L;
     batch.c_inner = Og * Kg;
-    sgemm_batched(Tag{}, batch, false, true, Og, Kg, L, 1.0f, dyT, L, col, L, n0 == 0 ? 0.0f : 1.0f,
-                  dw, Kg);
+    sgemm_batched(Tag{}, batch, false, true, Og, Kg, L, 1.0f, dyT, L, col, L, n0 == 0 ? 0.0f : 1.0f, dw, Kg);
   }
 }
 

@@ -14,12 +14,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 template <typename S, typename D>
-__global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ dst, StridedLayout l,
-                                    int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+__global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ dst, StridedLayout l, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t rem = i, so = 0, dof = 0;
     for (int d = l.ndim - 1; d >= 0; --d) {
       const int64_t k = rem % l.shape[d];
@@ -33,15 +30,14 @@ __global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ d
 
 template <typename T>
 __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     dst[i] = value;
 }
 
 template <typename S, typename D>
 void launch_copy(const void* src, void* dst, const StridedLayout& l, int64_t n) {
-  PW_LAUNCH((copy_strided_kernel<S, D>), grid_blocks(n, kThreads), kThreads, 0, 0)(
-      static_cast<const S*>(src), static_cast<D*>(dst), l, n);
+  PW_LAUNCH((copy_strided_kernel<S, D>), grid_blocks(n, kThreads), kThreads, 0, 0)
+  (static_cast<const S*>(src), static_cast<D*>(dst), l, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
@@ -71,14 +67,15 @@ void fill(Tag, void* dst, ElemType type, int64_t n, double value) {
   if (n == 0) return;
   switch (type) {
     case ElemType::f32:
-      PW_LAUNCH(fill_kernel<float>, grid_blocks(n, kThreads), kThreads, 0, 0)(static_cast<float*>(dst), n, (float)value);
+      PW_LAUNCH(fill_kernel<float>, grid_blocks(n, kThreads), kThreads, 0, 0)
+      (static_cast<float*>(dst), n, (float)value);
       break;
     case ElemType::f64:
       PW_LAUNCH(fill_kernel<double>, grid_blocks(n, kThreads), kThreads, 0, 0)(static_cast<double*>(dst), n, value);
       break;
     case ElemType::i32:
-      PW_LAUNCH(fill_kernel<int32_t>, grid_blocks(n, kThreads), kThreads, 0, 0)(static_cast<int32_t*>(dst), n,
-                                                                    (int32_t)value);
+      PW_LAUNCH(fill_kernel<int32_t>, grid_blocks(n, kThreads), kThreads, 0, 0)
+      (static_cast<int32_t*>(dst), n, (int32_t)value);
       break;
   }
   PW_CUDA_CHECK_LAUNCH();

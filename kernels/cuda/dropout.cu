@@ -14,8 +14,8 @@
 // 10 Philox rounds hidden behind the memory traffic; near the DRAM floor for large n. The
 // four stores of a thread are 4 floats apart per lane, which the L2 merges into full lines.
 // Not yet measured on a GPU.
-#include "kernels/cuda/compat.cuh"
 #include "kernels/common/philox.h"
+#include "kernels/cuda/compat.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -27,12 +27,11 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void dropout_forward_kernel(const float* __restrict__ x, float* __restrict__ mask,
-                                       float* __restrict__ y, int64_t n, double p, float scale,
-                                       uint64_t seed, uint64_t stream, uint64_t first_block) {
+__global__ void dropout_forward_kernel(const float* __restrict__ x, float* __restrict__ mask, float* __restrict__ y,
+                                       int64_t n, double p, float scale, uint64_t seed, uint64_t stream,
+                                       uint64_t first_block) {
   const int64_t blocks = (n + 3) / 4;
-  for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < blocks;
-       b += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < blocks; b += (int64_t)gridDim.x * blockDim.x) {
     const philox::Block words = philox::philox_block(seed, stream, first_block + (uint64_t)b);
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
@@ -48,8 +47,8 @@ __global__ void dropout_forward_kernel(const float* __restrict__ x, float* __res
 
 }  // namespace
 
-void dropout_forward(Tag, const float* x, float* mask, float* y, int64_t n, double p, float scale,
-                     uint64_t seed, uint64_t stream, uint64_t start) {
+void dropout_forward(Tag, const float* x, float* mask, float* y, int64_t n, double p, float scale, uint64_t seed,
+                     uint64_t stream, uint64_t start) {
   if (n == 0) return;
   if (start % 4 != 0) throw CudaError("dropout_forward: start must be a multiple of 4 (a fill start)");
   int64_t grid = ((n + 3) / 4 + kThreads - 1) / kThreads;

@@ -14,29 +14,41 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 template <UnaryOp op>
 __device__ __forceinline__ float apply_unary(float v, float p) {
-  if constexpr (op == UnaryOp::neg) return -v;
-  else if constexpr (op == UnaryOp::exp) return expf(v);
-  else if constexpr (op == UnaryOp::log) return logf(v);
-  else if constexpr (op == UnaryOp::sqrt) return sqrtf(v);
-  else if constexpr (op == UnaryOp::pow) return powf(v, p);
-  else if constexpr (op == UnaryOp::sigmoid) return 1.0f / (1.0f + expf(-v));
-  else if constexpr (op == UnaryOp::tanh) return tanhf(v);
-  else if constexpr (op == UnaryOp::relu) return v > 0.0f ? v : 0.0f;
-  else if constexpr (op == UnaryOp::abs) return fabsf(v);
-  else if constexpr (op == UnaryOp::add_scalar) return v + p;
-  else if constexpr (op == UnaryOp::mul_scalar) return v * p;
-  else if constexpr (op == UnaryOp::rsub_scalar) return p - v;
-  else if constexpr (op == UnaryOp::rdiv_scalar) return p / v;
-  else return (float)((v > 0.0f) - (v < 0.0f));  // sign
+  if constexpr (op == UnaryOp::neg)
+    return -v;
+  else if constexpr (op == UnaryOp::exp)
+    return expf(v);
+  else if constexpr (op == UnaryOp::log)
+    return logf(v);
+  else if constexpr (op == UnaryOp::sqrt)
+    return sqrtf(v);
+  else if constexpr (op == UnaryOp::pow)
+    return powf(v, p);
+  else if constexpr (op == UnaryOp::sigmoid)
+    return 1.0f / (1.0f + expf(-v));
+  else if constexpr (op == UnaryOp::tanh)
+    return tanhf(v);
+  else if constexpr (op == UnaryOp::relu)
+    return v > 0.0f ? v : 0.0f;
+  else if constexpr (op == UnaryOp::abs)
+    return fabsf(v);
+  else if constexpr (op == UnaryOp::add_scalar)
+    return v + p;
+  else if constexpr (op == UnaryOp::mul_scalar)
+    return v * p;
+  else if constexpr (op == UnaryOp::rsub_scalar)
+    return p - v;
+  else if constexpr (op == UnaryOp::rdiv_scalar)
+    return p / v;
+  else
+    return (float)((v > 0.0f) - (v < 0.0f));  // sign
 }
 
 template <UnaryOp op>
 __global__ void unary_kernel(const float* x, float* y, int64_t n, float p) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     y[i] = apply_unary<op>(x[i], p);
 }
 
@@ -48,27 +60,29 @@ void launch_unary(const float* x, float* y, int64_t n, float p) {
 
 template <BinaryOp op>
 __device__ __forceinline__ float apply_binary(float a, float b) {
-  if constexpr (op == BinaryOp::add) return a + b;
-  else if constexpr (op == BinaryOp::sub) return a - b;
-  else if constexpr (op == BinaryOp::mul) return a * b;
-  else return a / b;
+  if constexpr (op == BinaryOp::add)
+    return a + b;
+  else if constexpr (op == BinaryOp::sub)
+    return a - b;
+  else if constexpr (op == BinaryOp::mul)
+    return a * b;
+  else
+    return a / b;
 }
 
 // Same shape and both contiguous: a flat loop. Otherwise each output index is decomposed
 // with the layout's shape into the two inputs' broadcast offsets.
 template <BinaryOp op>
-__global__ void binary_flat_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                                   float* __restrict__ out, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
+__global__ void binary_flat_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out,
+                                   int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     out[i] = apply_binary<op>(a[i], b[i]);
 }
 
 template <BinaryOp op>
 __global__ void binary_broadcast_kernel(const float* __restrict__ a, const float* __restrict__ b,
                                         float* __restrict__ out, StridedLayout l, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t rem = i, oa = 0, ob = 0;
     for (int d = l.ndim - 1; d >= 0; --d) {
       const int64_t k = rem % l.shape[d];
@@ -91,15 +105,16 @@ void launch_binary(const float* a, const float* b, float* out, const StridedLayo
     expect *= l.shape[d];
   }
   if (n == 0) return;
-  if (flat) PW_LAUNCH(binary_flat_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, n);
-  else PW_LAUNCH(binary_broadcast_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, l, n);
+  if (flat)
+    PW_LAUNCH(binary_flat_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, n);
+  else
+    PW_LAUNCH(binary_broadcast_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, l, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
 template <int rule>
 __global__ void relu_backward_kernel(const float* y, const float* g, float* dx, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const bool pass_x = y[i] > 0.0f, pass_g = g[i] > 0.0f;
     const bool pass = rule == 0 ? pass_x : rule == 1 ? pass_g : (pass_x && pass_g);
     dx[i] = pass ? g[i] : 0.0f;

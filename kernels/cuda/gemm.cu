@@ -79,8 +79,7 @@ struct GemmArgs {
 };
 
 // The pointers of this block's problem in the batch.
-__device__ __forceinline__ void batch_pointers(const GemmArgs& p, const float*& A, const float*& B,
-                                               float*& C) {
+__device__ __forceinline__ void batch_pointers(const GemmArgs& p, const float*& A, const float*& B, float*& C) {
   const int64_t z = p.z0 + blockIdx.z;
   const int64_t outer = z / p.inner, inner = z - outer * p.inner;
   A = p.A + outer * p.a_outer + inner * p.a_inner;
@@ -109,8 +108,8 @@ __device__ __forceinline__ void store_c(const GemmArgs& p, float* C, int m, int 
 
 // Four consecutive results C[m][n..n+3] (the caller checks m < M): one float4 access when
 // allowed and all four columns exist, else element by element up to the edge.
-__device__ __forceinline__ void store_c4(const GemmArgs& p, float* C, int m, int n, float a0,
-                                         float a1, float a2, float a3) {
+__device__ __forceinline__ void store_c4(const GemmArgs& p, float* C, int m, int n, float a0, float a1, float a2,
+                                         float a3) {
   float* c = C + (int64_t)m * p.ldc + n;
   if (p.vec_c && n + 3 < p.N) {
     float4 v = make_float4(p.alpha * a0, p.alpha * a1, p.alpha * a2, p.alpha * a3);
@@ -133,7 +132,7 @@ __device__ __forceinline__ void store_c4(const GemmArgs& p, float* C, int m, int
 constexpr int kV1X = 32, kV1Y = 8;
 
 template <bool TA, bool TB>
-__global__ void __launch_bounds__(kV1X * kV1Y) sgemm_v1_naive(GemmArgs p) {
+__global__ void __launch_bounds__(kV1X* kV1Y) sgemm_v1_naive(GemmArgs p) {
   const float *A, *B;
   float* C;
   batch_pointers(p, A, B, C);
@@ -154,7 +153,7 @@ __global__ void __launch_bounds__(kV1X * kV1Y) sgemm_v1_naive(GemmArgs p) {
 constexpr int kV2 = 32;
 
 template <bool TA, bool TB>
-__global__ void __launch_bounds__(kV2 * kV2) sgemm_v2_shared(GemmArgs p) {
+__global__ void __launch_bounds__(kV2* kV2) sgemm_v2_shared(GemmArgs p) {
   __shared__ float As[kV2][kV2 + 1];  // As[m][k]
   __shared__ float Bs[kV2][kV2 + 1];  // Bs[k][n]
   const float *A, *B;
@@ -164,10 +163,14 @@ __global__ void __launch_bounds__(kV2 * kV2) sgemm_v2_shared(GemmArgs p) {
   const int m0 = blockIdx.y * kV2, n0 = blockIdx.x * kV2;
   float acc = 0.0f;
   for (int k0 = 0; k0 < p.K; k0 += kV2) {
-    if (TA) As[tx][ty] = load_a<TA>(p, A, m0 + tx, k0 + ty);  // stored [K][M]: m contiguous
-    else As[ty][tx] = load_a<TA>(p, A, m0 + ty, k0 + tx);
-    if (TB) Bs[tx][ty] = load_b<TB>(p, B, k0 + tx, n0 + ty);  // stored [N][K]: k contiguous
-    else Bs[ty][tx] = load_b<TB>(p, B, k0 + ty, n0 + tx);
+    if (TA)
+      As[tx][ty] = load_a<TA>(p, A, m0 + tx, k0 + ty);  // stored [K][M]: m contiguous
+    else
+      As[ty][tx] = load_a<TA>(p, A, m0 + ty, k0 + tx);
+    if (TB)
+      Bs[tx][ty] = load_b<TB>(p, B, k0 + tx, n0 + ty);  // stored [N][K]: k contiguous
+    else
+      Bs[ty][tx] = load_b<TB>(p, B, k0 + ty, n0 + tx);
     __syncthreads();
     for (int k = 0; k < kV2; ++k) acc += As[ty][k] * Bs[k][tx];  // As: broadcast in a warp
     __syncthreads();
@@ -306,24 +309,23 @@ __global__ void scale_c_kernel(GemmArgs p, int64_t count) {
 // does not keep (v4) through the same runner.
 using GemmKernel = void (*)(GemmArgs);
 struct GemmVersion {
-  int number;                // the rung, as numbered in the ladder
-  const char* name;          // "v5 warp tiling"
-  int bm, bn;                // block tile
-  dim3 block;                // threads
-  GemmKernel kernel[2][2];   // [trans_a][trans_b]
+  int number;               // the rung, as numbered in the ladder
+  const char* name;         // "v5 warp tiling"
+  int bm, bn;               // block tile
+  dim3 block;               // threads
+  GemmKernel kernel[2][2];  // [trans_a][trans_b]
 };
 // The four instantiations of a kernel template, for GemmVersion::kernel.
-#define PW_GEMM_KERNELS(k) \
-  { {k<false, false>, k<false, true>}, {k<true, false>, k<true, true>} }
+#define PW_GEMM_KERNELS(k)                                               \
+  {                                                                      \
+    {k<false, false>, k<false, true>}, { k<true, false>, k<true, true> } \
+  }
 
-const GemmVersion kNaive{1, "v1 naive", kV1Y, kV1X, dim3(kV1X, kV1Y),
-                         PW_GEMM_KERNELS(sgemm_v1_naive)};
-const GemmVersion kShared{2, "v2 shared 32x32", kV2, kV2, dim3(kV2, kV2),
-                          PW_GEMM_KERNELS(sgemm_v2_shared)};
-const GemmVersion kBlocktile1d{3, "v3 1-D register blocking", kV3BM, kV3BN, dim3(kV3Threads),
-                               PW_GEMM_KERNELS(sgemm_v3_blocktile_1d)};
-const GemmVersion kWarptile{5, "v5 warp tiling", kV5BM, kV5BN, dim3(kV5Threads),
-                            PW_GEMM_KERNELS(sgemm_v5_warptile)};
+const GemmVersion kNaive{1, "v1 naive", kV1Y, kV1X, dim3(kV1X, kV1Y), PW_GEMM_KERNELS(sgemm_v1_naive)};
+const GemmVersion kShared{2, "v2 shared 32x32", kV2, kV2, dim3(kV2, kV2), PW_GEMM_KERNELS(sgemm_v2_shared)};
+const GemmVersion kBlocktile1d{3,     "v3 1-D register blocking", kV3BM,
+                               kV3BN, dim3(kV3Threads),           PW_GEMM_KERNELS(sgemm_v3_blocktile_1d)};
+const GemmVersion kWarptile{5, "v5 warp tiling", kV5BM, kV5BN, dim3(kV5Threads), PW_GEMM_KERNELS(sgemm_v5_warptile)};
 // The rungs the dispatcher chooses from, in ladder order.
 const GemmVersion* const kEngineVersions[] = {&kNaive, &kShared, &kBlocktile1d, &kWarptile};
 
@@ -336,9 +338,7 @@ constexpr unsigned kMaxGridYZ = 65535;
 // on a GPU yet (bench/kernels/gemm.cu times every rung at a given shape and says which one
 // this picks; bench/bench_cuda_gemm.cpp times the dispatcher against cuBLAS).
 const GemmVersion& choose_version(int64_t M, int64_t N, int64_t K, int64_t count) {
-  const auto tiles = [&](int64_t bm, int64_t bn) {
-    return ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * count;
-  };
+  const auto tiles = [&](int64_t bm, int64_t bn) { return ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * count; };
   if (tiles(kV5BM, kV5BN) >= 64 && K >= 32) return kWarptile;
   if (tiles(kV3BM, kV3BN) >= 32 && K >= 16) return kBlocktile1d;
   if ((double)M * N * K * count <= 262144.0 || K <= 8) return kNaive;
@@ -352,8 +352,7 @@ const GemmVersion& engine_version(int number) {
     if (v->number == number) return *v;
     have += (have.empty() ? "" : ", ") + std::to_string(v->number);
   }
-  throw std::runtime_error("sgemm: the engine has no version " + std::to_string(number) +
-                           " (it keeps " + have +
+  throw std::runtime_error("sgemm: the engine has no version " + std::to_string(number) + " (it keeps " + have +
                            "; the whole ladder is in bench/kernels/gemm.cu)");
 }
 
@@ -361,19 +360,16 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 
 void check_dim(int64_t v, const char* what) {
   if (v < 0 || v > INT32_MAX)
-    throw std::runtime_error(std::string("sgemm: ") + what + " = " + std::to_string(v) +
-                             " is outside [0, 2^31)");
+    throw std::runtime_error(std::string("sgemm: ") + what + " = " + std::to_string(v) + " is outside [0, 2^31)");
 }
 
 // The kernels' argument block for one problem shape and batch (dimensions checked).
-GemmArgs make_args(const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha,
-                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                   int64_t ldc) {
+GemmArgs make_args(const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   check_dim(M, "M");
   check_dim(N, "N");
   check_dim(K, "K");
-  if (batch.count < 0 || batch.inner < 1)
-    throw std::runtime_error("sgemm: batch count must be >= 0 and inner >= 1");
+  if (batch.count < 0 || batch.inner < 1) throw std::runtime_error("sgemm: batch count must be >= 0 and inner >= 1");
   GemmArgs p{};
   p.M = (int)M;
   p.N = (int)N;
@@ -417,8 +413,7 @@ void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool
       q.M = (int)rows;
       q.A = ta ? p.A + r0 : p.A + r0 * p.lda;
       q.C = p.C + r0 * p.ldc;
-      const dim3 grid((unsigned)((p.N + v.bn - 1) / v.bn), (unsigned)((rows + v.bm - 1) / v.bm),
-                      (unsigned)nz);
+      const dim3 grid((unsigned)((p.N + v.bn - 1) / v.bn), (unsigned)((rows + v.bm - 1) / v.bm), (unsigned)nz);
       PW_LAUNCH(kernel, grid, v.block, 0, 0)(q);
       PW_CUDA_CHECK_LAUNCH();
     }
@@ -426,9 +421,8 @@ void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool
 }
 
 // The whole operation with rung `version`, or the dispatcher's choice when it is null.
-void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-         const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-         int64_t ldc, const GemmVersion* version) {
+void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmVersion* version) {
   const GemmArgs p = make_args(batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (M == 0 || N == 0 || batch.count == 0) return;
   if (alpha == 0.0f || K == 0) {
@@ -444,15 +438,14 @@ void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t
 
 }  // namespace
 
-void sgemm(Tag, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc) {
+void sgemm(Tag, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   run(GemmBatch{}, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr);
 }
 
-void sgemm_batched(Tag, const GemmBatch& batch, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                   int64_t K, float alpha, const float* A, int64_t lda, const float* B,
-                   int64_t ldb, float beta, float* C, int64_t ldc, int version) {
+void sgemm_batched(Tag, const GemmBatch& batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc, int version) {
   run(batch, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
       version == 0 ? nullptr : &engine_version(version));
 }

@@ -37,8 +37,8 @@ struct TileLoader {
   static constexpr int kUnitsPerRow = (K_MAJOR ? BMN : BK) / 4;
 
   // X: the stored matrix, MN x K (K x MN when K_MAJOR), leading dimension ld.
-  __device__ __forceinline__ static void fetch(const float* X, int64_t ld, bool vec, int MN, int K,
-                                               int mn0, int k0, float4 (&r)[kPerThread]) {
+  __device__ __forceinline__ static void fetch(const float* X, int64_t ld, bool vec, int MN, int K, int mn0, int k0,
+                                               float4 (&r)[kPerThread]) {
     for (int i = 0; i < kPerThread; ++i) {
       const int u = threadIdx.x + i * NT;
       const int row = u / kUnitsPerRow, col = (u % kUnitsPerRow) * 4;
@@ -85,12 +85,12 @@ struct TileLoader {
 // 4: no shared-memory bank conflicts.
 struct WarpTile {
   static constexpr int BM = 128, BN = 128, BK = 16;
-  static constexpr int WM = 64, WN = 32;           // warp tile
-  static constexpr int ITER_M = 2, ITER_N = 2;     // sub-tiles per lane along m and n
+  static constexpr int WM = 64, WN = 32;                          // warp tile
+  static constexpr int ITER_M = 2, ITER_N = 2;                    // sub-tiles per lane along m and n
   static constexpr int SUB_M = WM / ITER_M, SUB_N = WN / ITER_N;  // 32 x 16 = 8 x 4 lanes of 4x4
-  static constexpr int TM = ITER_M * 4, TN = ITER_N * 4;         // results per thread
-  static constexpr int kThreads = (BM / WM) * (BN / WN) * 32;    // 256
-  static constexpr int LDA = BM + 4, LDB = BN + 4;  // shared rows, 16-byte aligned
+  static constexpr int TM = ITER_M * 4, TN = ITER_N * 4;          // results per thread
+  static constexpr int kThreads = (BM / WM) * (BN / WN) * 32;     // 256
+  static constexpr int LDA = BM + 4, LDB = BN + 4;                // shared rows, 16-byte aligned
 
   int wm, wn, lm, ln;  // warp tile origin in the block tile; lane's 4x4 origin in a sub-tile
 
@@ -105,8 +105,7 @@ struct WarpTile {
   __device__ __forceinline__ int col(int j) const { return wn + (j / 4) * SUB_N + ln + j % 4; }
 
   // acc += the product of one BK-deep tile pair: as = As[k][m] (row length LDA), bs = Bs[k][n].
-  __device__ __forceinline__ void multiply(const float* as, const float* bs,
-                                           float (&acc)[TM][TN]) const {
+  __device__ __forceinline__ void multiply(const float* as, const float* bs, float (&acc)[TM][TN]) const {
     for (int k = 0; k < BK; ++k) {
       float a[TM], b[TN];
       for (int wi = 0; wi < ITER_M; ++wi) load4(&as[k * LDA + wm + wi * SUB_M + lm], &a[wi * 4]);

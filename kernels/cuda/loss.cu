@@ -95,8 +95,8 @@ struct RowGroup {
 
 // The row's maximum and sum of exp(x - max), as every thread of the group sees them.
 template <bool kBlockPerRow>
-__device__ __forceinline__ void row_max_sumexp(const float* xr, int64_t R, const RowGroup<kBlockPerRow>& g,
-                                               float* smem, float& mx, float& sum) {
+__device__ __forceinline__ void row_max_sumexp(const float* xr, int64_t R, const RowGroup<kBlockPerRow>& g, float* smem,
+                                               float& mx, float& sum) {
   mx = -INFINITY;
   for (int64_t r = g.lane; r < R; r += g.width) mx = fmaxf(mx, xr[r]);
   mx = row_allreduce<kBlockPerRow>(mx, MaxF{}, smem);
@@ -109,7 +109,7 @@ __device__ __forceinline__ void row_max_sumexp(const float* xr, int64_t R, const
 
 template <bool kBlockPerRow, bool kLog>
 __global__ void __launch_bounds__(kThreads)
-softmax_rows_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int64_t R) {
+    softmax_rows_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int64_t R) {
   __shared__ float smem[kWarpsPerBlock];
   const RowGroup<kBlockPerRow> g;
   for (int64_t row = g.first; row < rows; row += g.stride) {
@@ -129,8 +129,8 @@ softmax_rows_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t 
 // softmax: dx = y (dy - sum(dy y)); log_softmax: dx = dy - exp(y) sum(dy).
 template <bool kBlockPerRow, bool kLog>
 __global__ void __launch_bounds__(kThreads)
-softmax_backward_rows_kernel(const float* __restrict__ y, const float* __restrict__ dy,
-                             float* __restrict__ dx, int64_t rows, int64_t R) {
+    softmax_backward_rows_kernel(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ dx,
+                                 int64_t rows, int64_t R) {
   __shared__ float smem[kWarpsPerBlock];
   const RowGroup<kBlockPerRow> g;
   for (int64_t row = g.first; row < rows; row += g.stride) {
@@ -140,16 +140,15 @@ softmax_backward_rows_kernel(const float* __restrict__ y, const float* __restric
     float dot = 0.0f;
     for (int64_t r = g.lane; r < R; r += g.width) dot += kLog ? dyr[r] : dyr[r] * yr[r];
     dot = row_allreduce<kBlockPerRow>(dot, AddF{}, smem);
-    for (int64_t r = g.lane; r < R; r += g.width)
-      dxr[r] = kLog ? dyr[r] - expf(yr[r]) * dot : yr[r] * (dyr[r] - dot);
+    for (int64_t r = g.lane; r < R; r += g.width) dxr[r] = kLog ? dyr[r] - expf(yr[r]) * dot : yr[r] * (dyr[r] - dot);
   }
 }
 
 // ---- version 3: columns (inner > 1), one thread per line ----
 
 template <bool kLog>
-__global__ void softmax_columns_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t outer,
-                                       int64_t R, int64_t inner) {
+__global__ void softmax_columns_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t outer, int64_t R,
+                                       int64_t inner) {
   const int64_t lines = outer * inner;
   for (int64_t line = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; line < lines;
        line += (int64_t)gridDim.x * blockDim.x) {
@@ -171,8 +170,7 @@ __global__ void softmax_columns_kernel(const float* __restrict__ x, float* __res
 
 template <bool kLog>
 __global__ void softmax_backward_columns_kernel(const float* __restrict__ y, const float* __restrict__ dy,
-                                                float* __restrict__ dx, int64_t outer, int64_t R,
-                                                int64_t inner) {
+                                                float* __restrict__ dx, int64_t outer, int64_t R, int64_t inner) {
   const int64_t lines = outer * inner;
   for (int64_t line = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; line < lines;
        line += (int64_t)gridDim.x * blockDim.x) {
@@ -194,8 +192,8 @@ __global__ void softmax_backward_columns_kernel(const float* __restrict__ y, con
 
 template <bool kBlockPerRow>
 __global__ void __launch_bounds__(kThreads)
-cross_entropy_forward_kernel(const float* __restrict__ logits, const int32_t* __restrict__ target,
-                             float* __restrict__ loss, float* __restrict__ lse, int64_t N, int64_t C) {
+    cross_entropy_forward_kernel(const float* __restrict__ logits, const int32_t* __restrict__ target,
+                                 float* __restrict__ loss, float* __restrict__ lse, int64_t N, int64_t C) {
   __shared__ float smem[kWarpsPerBlock];
   const RowGroup<kBlockPerRow> g;
   for (int64_t n = g.first; n < N; n += g.stride) {
@@ -212,7 +210,7 @@ cross_entropy_forward_kernel(const float* __restrict__ logits, const int32_t* __
 
 // One block: each thread sums a strided share of the rows in double, then a fixed tree.
 __global__ void __launch_bounds__(kThreads)
-cross_entropy_reduce_kernel(const float* __restrict__ loss_rows, int64_t N, bool mean, float* __restrict__ out) {
+    cross_entropy_reduce_kernel(const float* __restrict__ loss_rows, int64_t N, bool mean, float* __restrict__ out) {
   __shared__ double smem[kWarpsPerBlock];
   double acc = 0.0;
   for (int64_t n = threadIdx.x; n < N; n += kThreads) acc += (double)loss_rows[n];
@@ -229,11 +227,10 @@ cross_entropy_reduce_kernel(const float* __restrict__ loss_rows, int64_t N, bool
 // dlogits[n, c] = grad[n * stride] * scale * (exp(logits[n, c] - lse[n]) - [c == target[n]]).
 __global__ void cross_entropy_backward_kernel(const float* __restrict__ logits, const int32_t* __restrict__ target,
                                               const float* __restrict__ lse, const float* __restrict__ grad,
-                                              int64_t grad_stride, float scale, float* __restrict__ dlogits,
-                                              int64_t N, int64_t C) {
+                                              int64_t grad_stride, float scale, float* __restrict__ dlogits, int64_t N,
+                                              int64_t C) {
   const int64_t total = N * C;
-  for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total;
-       k += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total; k += (int64_t)gridDim.x * blockDim.x) {
     const int64_t n = k / C, c = k - n * C;
     const float g = grad[n * grad_stride] * scale;
     const float onehot = c == target[n] ? 1.0f : 0.0f;
@@ -244,11 +241,9 @@ __global__ void cross_entropy_backward_kernel(const float* __restrict__ logits, 
 template <bool kLog>
 void launch_softmax_forward(const float* x, float* y, int64_t outer, int64_t R, int64_t inner) {
   if (inner > 1) {
-    PW_LAUNCH(softmax_columns_kernel<kLog>, blocks_for(outer * inner, kThreads), kThreads, 0, 0)(
-        x, y, outer, R, inner);
+    PW_LAUNCH(softmax_columns_kernel<kLog>, blocks_for(outer * inner, kThreads), kThreads, 0, 0)(x, y, outer, R, inner);
   } else if (R <= kWarpRowMax) {
-    PW_LAUNCH((softmax_rows_kernel<false, kLog>), blocks_for(outer, kWarpsPerBlock), kThreads, 0, 0)(
-        x, y, outer, R);
+    PW_LAUNCH((softmax_rows_kernel<false, kLog>), blocks_for(outer, kWarpsPerBlock), kThreads, 0, 0)(x, y, outer, R);
   } else {
     PW_LAUNCH((softmax_rows_kernel<true, kLog>), blocks_for(outer, 1), kThreads, 0, 0)(x, y, outer, R);
   }
@@ -256,17 +251,15 @@ void launch_softmax_forward(const float* x, float* y, int64_t outer, int64_t R, 
 }
 
 template <bool kLog>
-void launch_softmax_backward(const float* y, const float* dy, float* dx, int64_t outer, int64_t R,
-                             int64_t inner) {
+void launch_softmax_backward(const float* y, const float* dy, float* dx, int64_t outer, int64_t R, int64_t inner) {
   if (inner > 1) {
-    PW_LAUNCH(softmax_backward_columns_kernel<kLog>, blocks_for(outer * inner, kThreads), kThreads, 0, 0)(
-        y, dy, dx, outer, R, inner);
+    PW_LAUNCH(softmax_backward_columns_kernel<kLog>, blocks_for(outer * inner, kThreads), kThreads, 0, 0)
+    (y, dy, dx, outer, R, inner);
   } else if (R <= kWarpRowMax) {
-    PW_LAUNCH((softmax_backward_rows_kernel<false, kLog>), blocks_for(outer, kWarpsPerBlock), kThreads, 0,
-              0)(y, dy, dx, outer, R);
+    PW_LAUNCH((softmax_backward_rows_kernel<false, kLog>), blocks_for(outer, kWarpsPerBlock), kThreads, 0, 0)
+    (y, dy, dx, outer, R);
   } else {
-    PW_LAUNCH((softmax_backward_rows_kernel<true, kLog>), blocks_for(outer, 1), kThreads, 0, 0)(
-        y, dy, dx, outer, R);
+    PW_LAUNCH((softmax_backward_rows_kernel<true, kLog>), blocks_for(outer, 1), kThreads, 0, 0)(y, dy, dx, outer, R);
   }
   PW_CUDA_CHECK_LAUNCH();
 }
@@ -275,26 +268,30 @@ void launch_softmax_backward(const float* y, const float* dy, float* dx, int64_t
 
 void softmax_forward(Tag, const float* x, float* y, int64_t outer, int64_t R, int64_t inner, bool log) {
   if (outer * R * inner == 0) return;
-  if (log) launch_softmax_forward<true>(x, y, outer, R, inner);
-  else launch_softmax_forward<false>(x, y, outer, R, inner);
-}
-
-void softmax_backward(Tag, const float* y, const float* dy, float* dx, int64_t outer, int64_t R,
-                      int64_t inner, bool log) {
-  if (outer * R * inner == 0) return;
-  if (log) launch_softmax_backward<true>(y, dy, dx, outer, R, inner);
-  else launch_softmax_backward<false>(y, dy, dx, outer, R, inner);
-}
-
-void cross_entropy_forward(Tag, const float* logits, const int32_t* target, float* loss, float* lse,
-                           int64_t N, int64_t C) {
-  if (N == 0) return;
-  if (C <= kWarpRowMax)
-    PW_LAUNCH(cross_entropy_forward_kernel<false>, blocks_for(N, kWarpsPerBlock), kThreads, 0, 0)(
-        logits, target, loss, lse, N, C);
+  if (log)
+    launch_softmax_forward<true>(x, y, outer, R, inner);
   else
-    PW_LAUNCH(cross_entropy_forward_kernel<true>, blocks_for(N, 1), kThreads, 0, 0)(logits, target, loss, lse,
-                                                                                  N, C);
+    launch_softmax_forward<false>(x, y, outer, R, inner);
+}
+
+void softmax_backward(Tag, const float* y, const float* dy, float* dx, int64_t outer, int64_t R, int64_t inner,
+                      bool log) {
+  if (outer * R * inner == 0) return;
+  if (log)
+    launch_softmax_backward<true>(y, dy, dx, outer, R, inner);
+  else
+    launch_softmax_backward<false>(y, dy, dx, outer, R, inner);
+}
+
+void cross_entropy_forward(Tag, const float* logits, const int32_t* target, float* loss, float* lse, int64_t N,
+                           int64_t C) {
+  if (N == 0) return;
+  if (C <= kWarpRowMax) {
+    PW_LAUNCH(cross_entropy_forward_kernel<false>, blocks_for(N, kWarpsPerBlock), kThreads, 0, 0)
+    (logits, target, loss, lse, N, C);
+  } else {
+    PW_LAUNCH(cross_entropy_forward_kernel<true>, blocks_for(N, 1), kThreads, 0, 0)(logits, target, loss, lse, N, C);
+  }
   PW_CUDA_CHECK_LAUNCH();
 }
 
@@ -304,12 +301,11 @@ void cross_entropy_reduce(Tag, const float* loss_rows, int64_t N, bool mean, flo
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void cross_entropy_backward(Tag, const float* logits, const int32_t* target, const float* lse,
-                            const float* grad_loss, int64_t grad_stride, double scale, float* dlogits,
-                            int64_t N, int64_t C) {
+void cross_entropy_backward(Tag, const float* logits, const int32_t* target, const float* lse, const float* grad_loss,
+                            int64_t grad_stride, double scale, float* dlogits, int64_t N, int64_t C) {
   if (N * C == 0) return;
-  PW_LAUNCH(cross_entropy_backward_kernel, blocks_for(N * C, kThreads), kThreads, 0, 0)(
-      logits, target, lse, grad_loss, grad_stride, (float)scale, dlogits, N, C);
+  PW_LAUNCH(cross_entropy_backward_kernel, blocks_for(N * C, kThreads), kThreads, 0, 0)
+  (logits, target, lse, grad_loss, grad_stride, (float)scale, dlogits, N, C);
   PW_CUDA_CHECK_LAUNCH();
 }
 

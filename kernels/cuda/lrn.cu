@@ -22,13 +22,11 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 // scale_c = k + alpha/size * sum_{c' in [c - size/2, c + (size-1)/2] ∩ [0, C)} x_c'^2.
-__global__ void lrn_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
-                                   float* __restrict__ scale, int64_t C, int64_t inner, int64_t size,
-                                   float a, float neg_beta, float k, int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
-       e += (int64_t)gridDim.x * blockDim.x) {
+__global__ void lrn_forward_kernel(const float* __restrict__ x, float* __restrict__ y, float* __restrict__ scale,
+                                   int64_t C, int64_t inner, int64_t size, float a, float neg_beta, float k,
+                                   int64_t n) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = e % inner, nc = e / inner;
     const int64_t c = nc % C;
     const float* column = x + (nc - c) * inner + i;  // channel 0 of this image, position i
@@ -48,10 +46,9 @@ __global__ void lrn_forward_kernel(const float* __restrict__ x, float* __restric
 // the channels c whose window holds j: c in [j - (size-1)/2, j + size/2] ∩ [0, C).
 __global__ void lrn_backward_kernel(const float* __restrict__ x, const float* __restrict__ y,
                                     const float* __restrict__ scale, const float* __restrict__ dy,
-                                    float* __restrict__ dx, int64_t C, int64_t inner, int64_t size,
-                                    float ratio, float neg_beta, int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
-       e += (int64_t)gridDim.x * blockDim.x) {
+                                    float* __restrict__ dx, int64_t C, int64_t inner, int64_t size, float ratio,
+                                    float neg_beta, int64_t n) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = e % inner, nc = e / inner;
     const int64_t j = nc % C;
     const int64_t base = (nc - j) * inner + i;
@@ -67,22 +64,21 @@ __global__ void lrn_backward_kernel(const float* __restrict__ x, const float* __
 
 }  // namespace
 
-void lrn_forward(Tag, const float* x, float* y, float* scale, int64_t N, int64_t C, int64_t inner,
-                 int64_t size, double alpha, double beta, double k) {
+void lrn_forward(Tag, const float* x, float* y, float* scale, int64_t N, int64_t C, int64_t inner, int64_t size,
+                 double alpha, double beta, double k) {
   const int64_t n = N * C * inner;
   if (n == 0) return;
-  PW_LAUNCH(lrn_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      x, y, scale, C, inner, size, (float)(alpha / double(size)), (float)-beta, (float)k, n);
+  PW_LAUNCH(lrn_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (x, y, scale, C, inner, size, (float)(alpha / double(size)), (float)-beta, (float)k, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void lrn_backward(Tag, const float* x, const float* y, const float* scale, const float* dy, float* dx,
-                  int64_t N, int64_t C, int64_t inner, int64_t size, double alpha, double beta) {
+void lrn_backward(Tag, const float* x, const float* y, const float* scale, const float* dy, float* dx, int64_t N,
+                  int64_t C, int64_t inner, int64_t size, double alpha, double beta) {
   const int64_t n = N * C * inner;
   if (n == 0) return;
-  PW_LAUNCH(lrn_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      x, y, scale, dy, dx, C, inner, size, (float)(2.0 * alpha * beta / double(size)),
-      (float)-beta, n);
+  PW_LAUNCH(lrn_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (x, y, scale, dy, dx, C, inner, size, (float)(2.0 * alpha * beta / double(size)), (float)-beta, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 

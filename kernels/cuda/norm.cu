@@ -36,7 +36,6 @@ constexpr int kThreads = 256;
 constexpr int kValuesPerThread = 16;
 constexpr int64_t kChunk = (int64_t)kThreads * kValuesPerThread;
 
-
 int64_t chunks_per_channel(int64_t count) {
   const int64_t p = (count + kChunk - 1) / kChunk;
   return p > 0 ? p : 1;
@@ -44,9 +43,9 @@ int64_t chunks_per_channel(int64_t count) {
 
 // The workspace: two doubles per (channel, chunk), then three floats per channel.
 struct Workspace {
-  double* part_a;  // [C, P]: chunk mean, or chunk sum(dy)
-  double* part_b;  // [C, P]: chunk M2, or chunk sum(dy * (x - mean))
-  float* coef_k;   // [C]: weight * invstd
+  double* part_a;     // [C, P]: chunk mean, or chunk sum(dy)
+  double* part_b;     // [C, P]: chunk M2, or chunk sum(dy * (x - mean))
+  float* coef_k;      // [C]: weight * invstd
   float* coef_mdy;    // [C]: mean(dy) over the channel (0 in eval)
   float* coef_slope;  // [C]: invstd * mean(dy * xhat) (0 in eval)
 };
@@ -88,11 +87,9 @@ __device__ float block_sum(float v) {
 }
 
 // Stage 1 of the statistics: the (mean, M2) of chunk b of channel c, two passes.
-__global__ void __launch_bounds__(kThreads) chunk_stats_kernel(const float* __restrict__ x,
-                                                               double* __restrict__ part_mean,
-                                                               double* __restrict__ part_m2,
-                                                               int64_t C, int64_t S, int64_t count,
-                                                               int64_t P) {
+__global__ void __launch_bounds__(kThreads)
+    chunk_stats_kernel(const float* __restrict__ x, double* __restrict__ part_mean, double* __restrict__ part_m2,
+                       int64_t C, int64_t S, int64_t count, int64_t P) {
   const int64_t c = blockIdx.x / P, b = blockIdx.x - c * P;
   const int64_t k0 = b * kChunk, k1 = min(k0 + kChunk, count);
   float sum = 0.0f;
@@ -116,11 +113,10 @@ __global__ void __launch_bounds__(kThreads) chunk_stats_kernel(const float* __re
 }
 
 // Stage 2: merge channel c's chunks in order (Chan et al.), in double.
-__global__ void merge_stats_kernel(const double* __restrict__ part_mean,
-                                   const double* __restrict__ part_m2, float* __restrict__ mean,
-                                   float* __restrict__ var, int64_t C, int64_t count, int64_t P) {
-  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C;
-       c += (int64_t)gridDim.x * blockDim.x) {
+__global__ void merge_stats_kernel(const double* __restrict__ part_mean, const double* __restrict__ part_m2,
+                                   float* __restrict__ mean, float* __restrict__ var, int64_t C, int64_t count,
+                                   int64_t P) {
+  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x) {
     double total = 0.0, m = 0.0, m2 = 0.0;
     for (int64_t b = 0; b < P; ++b) {
       const double nb = (double)min(kChunk, count - b * kChunk);
@@ -136,13 +132,11 @@ __global__ void merge_stats_kernel(const double* __restrict__ part_mean,
 }
 
 __global__ void update_running_kernel(float* __restrict__ running_mean, float* __restrict__ running_var,
-                                      const float* __restrict__ mean, const float* __restrict__ var,
-                                      int64_t C, double unbias, double momentum) {
-  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C;
-       c += (int64_t)gridDim.x * blockDim.x) {
+                                      const float* __restrict__ mean, const float* __restrict__ var, int64_t C,
+                                      double unbias, double momentum) {
+  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x) {
     running_mean[c] = (float)((1.0 - momentum) * (double)running_mean[c] + momentum * (double)mean[c]);
-    running_var[c] =
-        (float)((1.0 - momentum) * (double)running_var[c] + momentum * (double)var[c] * unbias);
+    running_var[c] = (float)((1.0 - momentum) * (double)running_var[c] + momentum * (double)var[c] * unbias);
   }
 }
 
@@ -150,10 +144,9 @@ __global__ void update_running_kernel(float* __restrict__ running_mean, float* _
 // recomputed per element in float: cheaper than a pass to fold them, the kernel is memory-bound).
 __global__ void forward_kernel(const float* __restrict__ x, const float* __restrict__ mean,
                                const float* __restrict__ var, const float* __restrict__ weight,
-                               const float* __restrict__ bias, float* __restrict__ y, int64_t C,
-                               int64_t S, float eps, int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
-       e += (int64_t)gridDim.x * blockDim.x) {
+                               const float* __restrict__ bias, float* __restrict__ y, int64_t C, int64_t S, float eps,
+                               int64_t n) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t c = (e / S) % C;
     const float invstd = 1.0f / sqrtf(var[c] + eps);
     const float scale = (weight ? weight[c] : 1.0f) * invstd;
@@ -163,10 +156,10 @@ __global__ void forward_kernel(const float* __restrict__ x, const float* __restr
 }
 
 // Stage 1 of the backward: sum(dy) and sum(dy * (x - mean)) of chunk b of channel c.
-__global__ void __launch_bounds__(kThreads) chunk_grad_sums_kernel(
-    const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean,
-    double* __restrict__ part_dy, double* __restrict__ part_dy_xc, int64_t C, int64_t S,
-    int64_t count, int64_t P) {
+__global__ void __launch_bounds__(kThreads)
+    chunk_grad_sums_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean,
+                           double* __restrict__ part_dy, double* __restrict__ part_dy_xc, int64_t C, int64_t S,
+                           int64_t count, int64_t P) {
   const int64_t c = blockIdx.x / P, b = blockIdx.x - c * P;
   const int64_t k0 = b * kChunk, k1 = min(k0 + kChunk, count);
   const float m = mean[c];
@@ -187,15 +180,12 @@ __global__ void __launch_bounds__(kThreads) chunk_grad_sums_kernel(
 
 // Stage 2 of the backward: per channel, the chunk sums in order; dweight, dbias and the
 // coefficients of dx = k * ((dy - mdy) - (x - mean) * slope).
-__global__ void merge_grad_kernel(const double* __restrict__ part_dy,
-                                  const double* __restrict__ part_dy_xc,
+__global__ void merge_grad_kernel(const double* __restrict__ part_dy, const double* __restrict__ part_dy_xc,
                                   const float* __restrict__ var, const float* __restrict__ weight,
-                                  float* __restrict__ dweight, float* __restrict__ dbias,
-                                  float* __restrict__ coef_k, float* __restrict__ coef_mdy,
-                                  float* __restrict__ coef_slope, int64_t C, int64_t count,
-                                  int64_t P, double eps, bool batch_stats) {
-  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C;
-       c += (int64_t)gridDim.x * blockDim.x) {
+                                  float* __restrict__ dweight, float* __restrict__ dbias, float* __restrict__ coef_k,
+                                  float* __restrict__ coef_mdy, float* __restrict__ coef_slope, int64_t C,
+                                  int64_t count, int64_t P, double eps, bool batch_stats) {
+  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x) {
     double sum_dy = 0.0, sum_dy_xc = 0.0;
     for (int64_t b = 0; b < P; ++b) {
       sum_dy += part_dy[c * P + b];
@@ -212,12 +202,11 @@ __global__ void merge_grad_kernel(const double* __restrict__ part_dy,
   }
 }
 
-__global__ void dx_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                          const float* __restrict__ mean, const float* __restrict__ coef_k,
-                          const float* __restrict__ coef_mdy, const float* __restrict__ coef_slope,
-                          float* __restrict__ dx, int64_t C, int64_t S, int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
-       e += (int64_t)gridDim.x * blockDim.x) {
+__global__ void dx_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean,
+                          const float* __restrict__ coef_k, const float* __restrict__ coef_mdy,
+                          const float* __restrict__ coef_slope, float* __restrict__ dx, int64_t C, int64_t S,
+                          int64_t n) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t c = (e / S) % C;
     dx[e] = coef_k[c] * ((dy[e] - coef_mdy[c]) - (x[e] - mean[c]) * coef_slope[c]);
   }
@@ -232,26 +221,23 @@ size_t batch_norm_workspace_bytes(Tag, int64_t N, int64_t C, int64_t S) {
   return workspace_bytes(C, chunks_per_channel(N * S));
 }
 
-void batch_norm_stats(Tag, const float* x, float* mean, float* var, int64_t N, int64_t C, int64_t S,
-                      void* workspace) {
+void batch_norm_stats(Tag, const float* x, float* mean, float* var, int64_t N, int64_t C, int64_t S, void* workspace) {
   if (C == 0) return;
   const int64_t count = N * S, P = chunks_per_channel(count);
   if (C * P > 0x7fffffff) throw CudaError("batch_norm: too many channels and chunks for one grid");
   const Workspace w = carve(workspace, C, P);
-  PW_LAUNCH(chunk_stats_kernel, (unsigned)(C * P), kThreads, 0, 0)(x, w.part_a, w.part_b, C, S,
-                                                                   count, P);
+  PW_LAUNCH(chunk_stats_kernel, (unsigned)(C * P), kThreads, 0, 0)(x, w.part_a, w.part_b, C, S, count, P);
   PW_CUDA_CHECK_LAUNCH();
-  PW_LAUNCH(merge_stats_kernel, channel_blocks(C), kThreads, 0, 0)(w.part_a, w.part_b, mean, var, C,
-                                                                   count, P);
+  PW_LAUNCH(merge_stats_kernel, channel_blocks(C), kThreads, 0, 0)(w.part_a, w.part_b, mean, var, C, count, P);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void batch_norm_update_running(Tag, float* running_mean, float* running_var, const float* mean,
-                               const float* var, int64_t C, int64_t count, double momentum) {
+void batch_norm_update_running(Tag, float* running_mean, float* running_var, const float* mean, const float* var,
+                               int64_t C, int64_t count, double momentum) {
   if (C == 0) return;
   const double unbias = (double)count / (double)(count - 1);
-  PW_LAUNCH(update_running_kernel, channel_blocks(C), kThreads, 0, 0)(running_mean, running_var, mean,
-                                                                      var, C, unbias, momentum);
+  PW_LAUNCH(update_running_kernel, channel_blocks(C), kThreads, 0, 0)
+  (running_mean, running_var, mean, var, C, unbias, momentum);
   PW_CUDA_CHECK_LAUNCH();
 }
 
@@ -259,29 +245,27 @@ void batch_norm_forward(Tag, const float* x, const float* mean, const float* var
                         const float* bias, float* y, int64_t N, int64_t C, int64_t S, double eps) {
   const int64_t n = N * C * S;
   if (n == 0) return;
-  PW_LAUNCH(forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(x, mean, var, weight, bias, y, C, S,
-                                                           (float)eps, n);
+  PW_LAUNCH(forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (x, mean, var, weight, bias, y, C, S, (float)eps, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void batch_norm_backward(Tag, const float* x, const float* dy, const float* mean, const float* var,
-                         const float* weight, float* dx, float* dweight, float* dbias, int64_t N,
-                         int64_t C, int64_t S, double eps, bool batch_stats, void* workspace) {
+void batch_norm_backward(Tag, const float* x, const float* dy, const float* mean, const float* var, const float* weight,
+                         float* dx, float* dweight, float* dbias, int64_t N, int64_t C, int64_t S, double eps,
+                         bool batch_stats, void* workspace) {
   if (C == 0 || (!dx && !dweight && !dbias)) return;
   const int64_t count = N * S, P = chunks_per_channel(count);
   if (C * P > 0x7fffffff) throw CudaError("batch_norm: too many channels and chunks for one grid");
   const Workspace w = carve(workspace, C, P);
-  PW_LAUNCH(chunk_grad_sums_kernel, (unsigned)(C * P), kThreads, 0, 0)(x, dy, mean, w.part_a,
-                                                                       w.part_b, C, S, count, P);
+  PW_LAUNCH(chunk_grad_sums_kernel, (unsigned)(C * P), kThreads, 0, 0)(x, dy, mean, w.part_a, w.part_b, C, S, count, P);
   PW_CUDA_CHECK_LAUNCH();
-  PW_LAUNCH(merge_grad_kernel, channel_blocks(C), kThreads, 0, 0)(
-      w.part_a, w.part_b, var, weight, dweight, dbias, w.coef_k, w.coef_mdy, w.coef_slope, C, count,
-      P, eps, batch_stats);
+  PW_LAUNCH(merge_grad_kernel, channel_blocks(C), kThreads, 0, 0)
+  (w.part_a, w.part_b, var, weight, dweight, dbias, w.coef_k, w.coef_mdy, w.coef_slope, C, count, P, eps, batch_stats);
   PW_CUDA_CHECK_LAUNCH();
   if (!dx || count == 0) return;
   const int64_t n = N * C * S;
-  PW_LAUNCH(dx_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(x, dy, mean, w.coef_k, w.coef_mdy,
-                                                      w.coef_slope, dx, C, S, n);
+  PW_LAUNCH(dx_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (x, dy, mean, w.coef_k, w.coef_mdy, w.coef_slope, dx, C, S, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 

@@ -28,18 +28,16 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 __device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ float sub(float a, float b) { return __fsub_rn(a, b); }
 __device__ __forceinline__ float mul(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ float div(float a, float b) { return __fdiv_rn(a, b); }
 
-__global__ void sgd_step_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                float* __restrict__ buf, int64_t n, SgdParams a) {
+__global__ void sgd_step_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ buf,
+                                int64_t n, SgdParams a) {
   const float keep = sub(1.0f, a.dampening);
   const bool use_momentum = a.momentum != 0.0f, decay = a.weight_decay != 0.0f;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     float d = grad[i];
     if (decay) d = add(d, mul(a.weight_decay, param[i]));
     if (use_momentum) {
@@ -51,20 +49,21 @@ __global__ void sgd_step_kernel(float* __restrict__ param, const float* __restri
   }
 }
 
-__global__ void adam_step_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                 float* __restrict__ m, float* __restrict__ v, int64_t n, AdamParams a) {
+__global__ void adam_step_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ m,
+                                 float* __restrict__ v, int64_t n, AdamParams a) {
   const float step_size = div(a.lr, a.bias_correction1);
   const float bc2_sqrt = __fsqrt_rn(a.bias_correction2);
   const float decay = sub(1.0f, mul(a.lr, a.weight_decay));
   const float one_minus_b1 = sub(1.0f, a.beta1), one_minus_b2 = sub(1.0f, a.beta2);
   const bool has_wd = a.weight_decay != 0.0f;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     float g = grad[i];
     float p = param[i];
     if (has_wd) {
-      if (a.decoupled_weight_decay) p = mul(p, decay);
-      else g = add(g, mul(a.weight_decay, p));
+      if (a.decoupled_weight_decay)
+        p = mul(p, decay);
+      else
+        g = add(g, mul(a.weight_decay, p));
     }
     const float mi = add(m[i], mul(one_minus_b1, sub(g, m[i])));
     const float vi = add(mul(a.beta2, v[i]), mul(mul(one_minus_b2, g), g));
@@ -78,8 +77,7 @@ __global__ void adam_step_kernel(float* __restrict__ param, const float* __restr
 
 void sgd_step(Tag, float* param, const float* grad, float* momentum_buf, int64_t n, const SgdParams& a) {
   if (n == 0) return;
-  if (a.momentum != 0.0f && momentum_buf == nullptr)
-    throw CudaError("sgd_step: momentum needs a momentum buffer");
+  if (a.momentum != 0.0f && momentum_buf == nullptr) throw CudaError("sgd_step: momentum needs a momentum buffer");
   PW_LAUNCH(sgd_step_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(param, grad, momentum_buf, n, a);
   PW_CUDA_CHECK_LAUNCH();
 }

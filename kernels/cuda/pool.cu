@@ -29,7 +29,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 // The pooling geometry with 32-bit sizes: coordinates inside a plane use int arithmetic (64-bit
 // division is emulated on the GPU); flat indices over all planes stay 64-bit.
 struct Geom {
@@ -40,9 +39,8 @@ Geom to_geom(const cpu::Pool2dShape& s, const char* op) {
   const int64_t kMax = 0x7fffffff;
   if (s.H * s.W > kMax || s.Ho * s.Wo > kMax || s.kh * s.kw > kMax)
     throw CudaError(std::string(op) + ": planes of more than 2^31 elements are not supported");
-  return {(int)s.H,        (int)s.W,        (int)s.Ho,    (int)s.Wo,    (int)s.kh,
-          (int)s.kw,       (int)s.stride_h, (int)s.stride_w, (int)s.pad_h, (int)s.pad_w,
-          (int)s.dilation_h, (int)s.dilation_w};
+  return {(int)s.H,        (int)s.W,        (int)s.Ho,    (int)s.Wo,    (int)s.kh,         (int)s.kw,
+          (int)s.stride_h, (int)s.stride_w, (int)s.pad_h, (int)s.pad_w, (int)s.dilation_h, (int)s.dilation_w};
 }
 
 __device__ __forceinline__ float neg_infinity() { return __int_as_float((int)0xff800000u); }
@@ -52,8 +50,7 @@ __device__ __forceinline__ float neg_infinity() { return __int_as_float((int)0xf
 __global__ void max_pool_forward_kernel(Geom g, const float* __restrict__ x, float* __restrict__ y,
                                         int32_t* __restrict__ idx, int64_t n) {
   const int plane_out = g.Ho * g.Wo;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_out;
     const int r = (int)(i - p * plane_out);
     const int oh = r / g.Wo, ow = r - oh * g.Wo;
@@ -84,12 +81,10 @@ __global__ void max_pool_forward_kernel(Geom g, const float* __restrict__ x, flo
 // of a window starting at row oh*sh - ph lies on row ih when oh*sh = ih + ph - a*dh; running a
 // downwards visits the covering rows in increasing oh (each oh at most once), i.e. row-major
 // output order, the order in which the CPU scatter adds.
-__global__ void max_pool_backward_kernel(Geom g, const float* __restrict__ dy,
-                                         const int32_t* __restrict__ idx, float* __restrict__ dx,
-                                         int64_t n) {
+__global__ void max_pool_backward_kernel(Geom g, const float* __restrict__ dy, const int32_t* __restrict__ idx,
+                                         float* __restrict__ dx, int64_t n) {
   const int plane_in = g.H * g.W, plane_out = g.Ho * g.Wo;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_in;
     const int r = (int)(i - p * plane_in);
     const int ih = r / g.W, iw = r - ih * g.W;
@@ -132,11 +127,10 @@ __device__ __forceinline__ int avg_divisor(const Window& wh, const Window& ww, b
   return include_pad ? wh.size * ww.size : (wh.end - wh.start) * (ww.end - ww.start);
 }
 
-__global__ void avg_pool_forward_kernel(Geom g, bool include_pad, const float* __restrict__ x,
-                                        float* __restrict__ y, int64_t n) {
+__global__ void avg_pool_forward_kernel(Geom g, bool include_pad, const float* __restrict__ x, float* __restrict__ y,
+                                        int64_t n) {
   const int plane_out = g.Ho * g.Wo;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_out;
     const int r = (int)(i - p * plane_out);
     const int oh = r / g.Wo, ow = r - oh * g.Wo;
@@ -157,8 +151,7 @@ __global__ void avg_pool_forward_kernel(Geom g, bool include_pad, const float* _
 // The outputs along one axis whose (unclipped) window [o*stride - pad, o*stride - pad + k)
 // holds input position v: o in [ceil((v + pad - k + 1) / stride), floor((v + pad) / stride)].
 // Clipping to the padded input never removes v (v < in <= in + pad).
-__device__ __forceinline__ void covering_outputs(int v, int stride, int pad, int k, int out,
-                                                 int& lo, int& hi) {
+__device__ __forceinline__ void covering_outputs(int v, int stride, int pad, int k, int out, int& lo, int& hi) {
   const int t = v + pad - k + 1;
   lo = t <= 0 ? 0 : (t + stride - 1) / stride;
   hi = min(out - 1, (v + pad) / stride);
@@ -166,11 +159,10 @@ __device__ __forceinline__ void covering_outputs(int v, int stride, int pad, int
 
 // dx[e] = sum over the covering windows of dy / divisor, added in row-major output order like
 // the CPU scatter; dy / divisor is one correctly rounded division on both sides.
-__global__ void avg_pool_backward_kernel(Geom g, bool include_pad, const float* __restrict__ dy,
-                                         float* __restrict__ dx, int64_t n) {
+__global__ void avg_pool_backward_kernel(Geom g, bool include_pad, const float* __restrict__ dy, float* __restrict__ dx,
+                                         int64_t n) {
   const int plane_in = g.H * g.W, plane_out = g.Ho * g.Wo;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_in;
     const int r = (int)(i - p * plane_in);
     const int ih = r / g.W, iw = r - ih * g.W;
@@ -192,18 +184,14 @@ __global__ void avg_pool_backward_kernel(Geom g, bool include_pad, const float* 
 
 // ---------------------------------------------------------------- adaptive average pooling
 
-__device__ __forceinline__ int adaptive_start(int i, int in, int out) {
-  return (int)(((int64_t)i * in) / out);
-}
+__device__ __forceinline__ int adaptive_start(int i, int in, int out) { return (int)(((int64_t)i * in) / out); }
 __device__ __forceinline__ int adaptive_end(int i, int in, int out) {
   return (int)(((int64_t)(i + 1) * in + out - 1) / out);
 }
 
-__global__ void adaptive_avg_forward_kernel(Geom g, const float* __restrict__ x,
-                                            float* __restrict__ y, int64_t n) {
+__global__ void adaptive_avg_forward_kernel(Geom g, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
   const int plane_out = g.Ho * g.Wo;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_out;
     const int r = (int)(i - p * plane_out);
     const int oh = r / g.Wo, ow = r - oh * g.Wo;
@@ -224,11 +212,9 @@ __device__ __forceinline__ void adaptive_covering(int v, int in, int out, int& l
   hi = min(out - 1, (int)(((int64_t)(v + 1) * out + in - 1) / in) - 1);
 }
 
-__global__ void adaptive_avg_backward_kernel(Geom g, const float* __restrict__ dy,
-                                             float* __restrict__ dx, int64_t n) {
+__global__ void adaptive_avg_backward_kernel(Geom g, const float* __restrict__ dy, float* __restrict__ dx, int64_t n) {
   const int plane_in = g.H * g.W, plane_out = g.Ho * g.Wo;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_in;
     const int r = (int)(i - p * plane_in);
     const int ih = r / g.W, iw = r - ih * g.W;
@@ -255,51 +241,47 @@ __global__ void adaptive_avg_backward_kernel(Geom g, const float* __restrict__ d
 void max_pool2d_forward(Tag, const cpu::Pool2dShape& s, const float* x, float* y, int32_t* idx) {
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
-  PW_LAUNCH(max_pool_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(to_geom(s, "max_pool2d"), x, y,
-                                                                    idx, n);
+  PW_LAUNCH(max_pool_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(to_geom(s, "max_pool2d"), x, y, idx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void max_pool2d_backward(Tag, const cpu::Pool2dShape& s, const float* dy, const int32_t* idx,
-                         float* dx) {
+void max_pool2d_backward(Tag, const cpu::Pool2dShape& s, const float* dy, const int32_t* idx, float* dx) {
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
-  PW_LAUNCH(max_pool_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      to_geom(s, "max_pool2d_backward"), dy, idx, dx, n);
+  PW_LAUNCH(max_pool_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (to_geom(s, "max_pool2d_backward"), dy, idx, dx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void avg_pool2d_forward(Tag, const cpu::Pool2dShape& s, bool count_include_pad, const float* x,
-                        float* y) {
+void avg_pool2d_forward(Tag, const cpu::Pool2dShape& s, bool count_include_pad, const float* x, float* y) {
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
-  PW_LAUNCH(avg_pool_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(to_geom(s, "avg_pool2d"),
-                                                                    count_include_pad, x, y, n);
+  PW_LAUNCH(avg_pool_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (to_geom(s, "avg_pool2d"), count_include_pad, x, y, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void avg_pool2d_backward(Tag, const cpu::Pool2dShape& s, bool count_include_pad, const float* dy,
-                         float* dx) {
+void avg_pool2d_backward(Tag, const cpu::Pool2dShape& s, bool count_include_pad, const float* dy, float* dx) {
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
-  PW_LAUNCH(avg_pool_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      to_geom(s, "avg_pool2d_backward"), count_include_pad, dy, dx, n);
+  PW_LAUNCH(avg_pool_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (to_geom(s, "avg_pool2d_backward"), count_include_pad, dy, dx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
 void adaptive_avg_pool2d_forward(Tag, const cpu::Pool2dShape& s, const float* x, float* y) {
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
-  PW_LAUNCH(adaptive_avg_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      to_geom(s, "adaptive_avg_pool2d"), x, y, n);
+  PW_LAUNCH(adaptive_avg_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (to_geom(s, "adaptive_avg_pool2d"), x, y, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
 void adaptive_avg_pool2d_backward(Tag, const cpu::Pool2dShape& s, const float* dy, float* dx) {
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
-  PW_LAUNCH(adaptive_avg_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      to_geom(s, "adaptive_avg_pool2d_backward"), dy, dx, n);
+  PW_LAUNCH(adaptive_avg_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (to_geom(s, "adaptive_avg_pool2d_backward"), dy, dx, n);
   PW_CUDA_CHECK_LAUNCH();
 }
 

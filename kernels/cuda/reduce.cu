@@ -35,10 +35,10 @@ namespace pw::kernels::PW_KERNEL_NS {
 
 namespace {
 
-constexpr int kThreads = 256;          // every reduction block: 8 full warps
-constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill a large GPU several times over
+constexpr int kThreads = 256;              // every reduction block: 8 full warps
+constexpr int64_t kTargetBlocks = 1024;    // enough blocks to fill a large GPU several times over
 constexpr int64_t kMinRowsPerThread = 16;  // a chunk gives each by-thread at least this much work
-constexpr int64_t kMaxGridX = 8192;      // more tiles than this are looped over (grid-stride)
+constexpr int64_t kMaxGridX = 8192;        // more tiles than this are looped over (grid-stride)
 
 int64_t pow2_ceil(int64_t v) {
   int64_t p = 1;
@@ -52,7 +52,7 @@ int log2_exact(int64_t p) {
 }
 
 struct Plan {
-  int log2_bx = 0;        // block = (1 << log2_bx) columns x by rows, bx * by == kThreads
+  int log2_bx = 0;  // block = (1 << log2_bx) columns x by rows, bx * by == kThreads
   int by = 1;
   int64_t tiles = 0;      // ceil(columns / bx)
   int64_t chunks = 1;     // blocks along R; > 1 means a second pass over partial results
@@ -149,8 +149,8 @@ struct StoreArgMax {
 // out[o * inner + i], else to the partial slot out[(o * chunks + chunk) * inner + i].
 template <class Op, class Load, class Store>
 __global__ void __launch_bounds__(kThreads)
-reduce_axis_kernel(Load load, Store store, int64_t R, int64_t inner, int64_t cols, int log2_bx,
-                   int by, int64_t tiles, int64_t chunk_len, int64_t chunks) {
+    reduce_axis_kernel(Load load, Store store, int64_t R, int64_t inner, int64_t cols, int log2_bx, int by,
+                       int64_t tiles, int64_t chunk_len, int64_t chunks) {
   using Val = typename Op::Val;
   __shared__ Val slots[kThreads];
   const int bx = 1 << log2_bx;
@@ -189,21 +189,19 @@ reduce_axis_kernel(Load load, Store store, int64_t R, int64_t inner, int64_t col
 template <class Op, class Load, class Store>
 void launch_reduce(const Plan& p, Load load, Store store, int64_t R, int64_t inner, int64_t cols) {
   const dim3 grid((unsigned)(p.tiles < kMaxGridX ? p.tiles : kMaxGridX), (unsigned)p.chunks);
-  PW_LAUNCH((reduce_axis_kernel<Op, Load, Store>), grid, kThreads, 0, 0)(
-      load, store, R, inner, cols, p.log2_bx, p.by, p.tiles, p.chunk_len, p.chunks);
+  PW_LAUNCH((reduce_axis_kernel<Op, Load, Store>), grid, kThreads, 0, 0)
+  (load, store, R, inner, cols, p.log2_bx, p.by, p.tiles, p.chunk_len, p.chunks);
   PW_CUDA_CHECK_LAUNCH();
 }
 
 void check_sizes(const char* what, int64_t outer, int64_t R, int64_t inner) {
-  if (outer < 0 || R < 0 || inner < 0)
-    throw CudaError(std::string(what) + ": negative size");
+  if (outer < 0 || R < 0 || inner < 0) throw CudaError(std::string(what) + ": negative size");
   if (R >= INT32_MAX) throw CudaError(std::string(what) + ": reduction length does not fit in int32");
 }
 
 __global__ void max_backward_kernel(const float* __restrict__ g, const int32_t* __restrict__ idx,
                                     float* __restrict__ dx, int64_t R, int64_t inner, int64_t n) {
-  for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n;
-       k += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n; k += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = k % inner, rest = k / inner;
     const int64_t r = rest % R, o = rest / R;
     const int64_t out = o * inner + i;
@@ -231,8 +229,8 @@ void sum_axis(Tag tag, const float* x, float* y, int64_t outer, int64_t R, int64
     throw CudaError("sum_axis: this size needs the workspace of sum_axis_workspace_bytes");
   float* partial = static_cast<float*>(workspace);
   launch_reduce<SumOp>(p, LoadFloat{x}, StoreFloat{partial}, R, inner, cols);
-  launch_reduce<SumOp>(make_plan(outer, p.chunks, inner, false), LoadFloat{partial}, StoreFloat{y},
-                       p.chunks, inner, cols);
+  launch_reduce<SumOp>(make_plan(outer, p.chunks, inner, false), LoadFloat{partial}, StoreFloat{y}, p.chunks, inner,
+                       cols);
 }
 
 size_t max_axis_workspace_bytes(Tag, int64_t outer, int64_t R, int64_t inner) {
@@ -240,8 +238,8 @@ size_t max_axis_workspace_bytes(Tag, int64_t outer, int64_t R, int64_t inner) {
   return p.chunks > 1 ? (size_t)(outer * p.chunks * inner) * (sizeof(float) + sizeof(int32_t)) : 0;
 }
 
-void max_axis(Tag tag, const float* x, float* values, int32_t* indices, int64_t outer, int64_t R,
-              int64_t inner, void* workspace) {
+void max_axis(Tag tag, const float* x, float* values, int32_t* indices, int64_t outer, int64_t R, int64_t inner,
+              void* workspace) {
   check_sizes("max_axis", outer, R, inner);
   if (R == 0) throw CudaError("max_axis: empty reduction");
   const int64_t cols = outer * inner;
@@ -261,8 +259,8 @@ void max_axis(Tag tag, const float* x, float* values, int32_t* indices, int64_t 
                        StoreArgMax{values, indices}, p.chunks, inner, cols);
 }
 
-void max_axis_backward(Tag, const float* grad, const int32_t* indices, float* dx, int64_t outer,
-                       int64_t R, int64_t inner) {
+void max_axis_backward(Tag, const float* grad, const int32_t* indices, float* dx, int64_t outer, int64_t R,
+                       int64_t inner) {
   check_sizes("max_axis_backward", outer, R, inner);
   const int64_t n = outer * R * inner;
   if (n == 0) return;

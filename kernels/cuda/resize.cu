@@ -34,7 +34,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 // One axis of a resize: input and output lengths, and the rule's parameters.
 struct Axis {
   int in, out;
@@ -43,9 +42,7 @@ struct Axis {
 };
 
 Axis nearest_axis(int64_t in, int64_t out) { return {(int)in, (int)out, (float)in / (float)out, false}; }
-Axis linear_axis(int64_t in, int64_t out, bool align_corners) {
-  return {(int)in, (int)out, 0.0f, align_corners};
-}
+Axis linear_axis(int64_t in, int64_t out, bool align_corners) { return {(int)in, (int)out, 0.0f, align_corners}; }
 
 // ---- the tap rules (the same arithmetic for forward and backward) ----
 
@@ -74,8 +71,10 @@ __device__ __forceinline__ Tap linear_source(int d, const Axis& a) {
     den = 2 * (int64_t)a.out;
   }
   int64_t q;
-  if (num <= 0x7fffffff && den <= 0x7fffffff) q = (int64_t)((unsigned)num / (unsigned)den);
-  else q = num / den;
+  if (num <= 0x7fffffff && den <= 0x7fffffff)
+    q = (int64_t)((unsigned)num / (unsigned)den);
+  else
+    q = num / den;
   const int64_t rem = num - q * den;
   Tap t;
   if (q >= a.in - 1) {  // the last row: both taps on it (src never passes in - 1 by much)
@@ -124,11 +123,10 @@ __device__ __forceinline__ float weight_on(const Tap& tp, int i) {
 
 // ---- kernels ----
 
-__global__ void nearest_forward_kernel(const float* __restrict__ x, float* __restrict__ y, Axis ah,
-                                       Axis aw, int64_t n) {
+__global__ void nearest_forward_kernel(const float* __restrict__ x, float* __restrict__ y, Axis ah, Axis aw,
+                                       int64_t n) {
   const int plane_out = ah.out * aw.out;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_out;
     const int r = (int)(i - p * plane_out);
     const int oh = r / aw.out, ow = r - oh * aw.out;
@@ -137,11 +135,10 @@ __global__ void nearest_forward_kernel(const float* __restrict__ x, float* __res
   }
 }
 
-__global__ void nearest_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx, Axis ah,
-                                        Axis aw, int64_t n) {
+__global__ void nearest_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx, Axis ah, Axis aw,
+                                        int64_t n) {
   const int plane_in = ah.in * aw.in, plane_out = ah.out * aw.out;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_in;
     const int r = (int)(i - p * plane_in);
     const int ih = r / aw.in, iw = r - ih * aw.in;
@@ -155,27 +152,24 @@ __global__ void nearest_backward_kernel(const float* __restrict__ dy, float* __r
   }
 }
 
-__global__ void bilinear_forward_kernel(const float* __restrict__ x, float* __restrict__ y, Axis ah,
-                                        Axis aw, int64_t n) {
+__global__ void bilinear_forward_kernel(const float* __restrict__ x, float* __restrict__ y, Axis ah, Axis aw,
+                                        int64_t n) {
   const int plane_out = ah.out * aw.out;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_out;
     const int r = (int)(i - p * plane_out);
     const int oh = r / aw.out, ow = r - oh * aw.out;
     const Tap th = linear_source(oh, ah), tw = linear_source(ow, aw);
     const float* top = x + p * ah.in * (int64_t)aw.in + th.i0 * aw.in;
     const float* bottom = x + p * ah.in * (int64_t)aw.in + th.i1 * aw.in;
-    y[i] = th.w0 * (tw.w0 * top[tw.i0] + tw.w1 * top[tw.i1]) +
-           th.w1 * (tw.w0 * bottom[tw.i0] + tw.w1 * bottom[tw.i1]);
+    y[i] = th.w0 * (tw.w0 * top[tw.i0] + tw.w1 * top[tw.i1]) + th.w1 * (tw.w0 * bottom[tw.i0] + tw.w1 * bottom[tw.i1]);
   }
 }
 
-__global__ void bilinear_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx, Axis ah,
-                                         Axis aw, int64_t n) {
+__global__ void bilinear_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx, Axis ah, Axis aw,
+                                         int64_t n) {
   const int plane_in = ah.in * aw.in, plane_out = ah.out * aw.out;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t p = i / plane_in;
     const int r = (int)(i - p * plane_in);
     const int ih = r / aw.in, iw = r - ih * aw.in;
@@ -203,43 +197,43 @@ void check_sizes(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, const
 
 }  // namespace
 
-void resize_nearest_forward(Tag, const float* x, float* y, int64_t planes, int64_t in_h,
-                            int64_t in_w, int64_t out_h, int64_t out_w) {
+void resize_nearest_forward(Tag, const float* x, float* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                            int64_t out_w) {
   const int64_t n = planes * out_h * out_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize");
-  PW_LAUNCH(nearest_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      x, y, nearest_axis(in_h, out_h), nearest_axis(in_w, out_w), n);
+  PW_LAUNCH(nearest_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (x, y, nearest_axis(in_h, out_h), nearest_axis(in_w, out_w), n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void resize_nearest_backward(Tag, const float* dy, float* dx, int64_t planes, int64_t in_h,
-                             int64_t in_w, int64_t out_h, int64_t out_w) {
+void resize_nearest_backward(Tag, const float* dy, float* dx, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                             int64_t out_w) {
   const int64_t n = planes * in_h * in_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize_backward");
-  PW_LAUNCH(nearest_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      dy, dx, nearest_axis(in_h, out_h), nearest_axis(in_w, out_w), n);
+  PW_LAUNCH(nearest_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (dy, dx, nearest_axis(in_h, out_h), nearest_axis(in_w, out_w), n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void resize_bilinear_forward(Tag, const float* x, float* y, int64_t planes, int64_t in_h,
-                             int64_t in_w, int64_t out_h, int64_t out_w, bool align_corners) {
+void resize_bilinear_forward(Tag, const float* x, float* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                             int64_t out_w, bool align_corners) {
   const int64_t n = planes * out_h * out_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize");
-  PW_LAUNCH(bilinear_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      x, y, linear_axis(in_h, out_h, align_corners), linear_axis(in_w, out_w, align_corners), n);
+  PW_LAUNCH(bilinear_forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (x, y, linear_axis(in_h, out_h, align_corners), linear_axis(in_w, out_w, align_corners), n);
   PW_CUDA_CHECK_LAUNCH();
 }
 
-void resize_bilinear_backward(Tag, const float* dy, float* dx, int64_t planes, int64_t in_h,
-                              int64_t in_w, int64_t out_h, int64_t out_w, bool align_corners) {
+void resize_bilinear_backward(Tag, const float* dy, float* dx, int64_t planes, int64_t in_h, int64_t in_w,
+                              int64_t out_h, int64_t out_w, bool align_corners) {
   const int64_t n = planes * in_h * in_w;
   if (n == 0) return;
   check_sizes(in_h, in_w, out_h, out_w, "resize_backward");
-  PW_LAUNCH(bilinear_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)(
-      dy, dx, linear_axis(in_h, out_h, align_corners), linear_axis(in_w, out_w, align_corners), n);
+  PW_LAUNCH(bilinear_backward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
+  (dy, dx, linear_axis(in_h, out_h, align_corners), linear_axis(in_w, out_w, align_corners), n);
   PW_CUDA_CHECK_LAUNCH();
 }
 

@@ -22,8 +22,8 @@ std::string device_description(Tag, int index) {
   cudaDeviceProp p;
   PW_CUDA_CHECK(cudaGetDeviceProperties(&p, index));
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%s, %d SMs, sm_%d%d, %.1f GiB", p.name, p.multiProcessorCount,
-                p.major, p.minor, double(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+  std::snprintf(buf, sizeof buf, "%s, %d SMs, sm_%d%d, %.1f GiB", p.name, p.multiProcessorCount, p.major, p.minor,
+                double(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
   return buf;
 }
 

@@ -31,47 +31,47 @@ enum class ThreadState : uint8_t { not_started, running, waiting, ready, done };
 // What the scheduler knows about a thread beyond its state. Only threads that wait (and so
 // become fibers) ever touch theirs: a block without barriers writes none of these.
 struct ThreadRec {
-  void* sp = nullptr;      // saved context while suspended (fibers only)
-  Stack* stack = nullptr;  // the pool stack holding its frames; nullptr: the worker's own
-  bool abort = false;      // resumed only to unwind (the block failed)
-  bool at_barrier = false; // waits at __syncthreads*, else at a warp collective
+  void* sp = nullptr;       // saved context while suspended (fibers only)
+  Stack* stack = nullptr;   // the pool stack holding its frames; nullptr: the worker's own
+  bool abort = false;       // resumed only to unwind (the block failed)
+  bool at_barrier = false;  // waits at __syncthreads*, else at a warp collective
   BarrierOp barrier_op = BarrierOp::sync;
   WarpOp warp_op = WarpOp::syncwarp;
   unsigned mask = 0;  // warp collective: its mask, argument, width and value
   int arg = 0;
   int width = 32;
   unsigned bytes = 0;
-  int pred = 0;            // __syncthreads_count/and/or predicate
+  int pred = 0;  // __syncthreads_count/and/or predicate
   uint64_t value = 0;
-  uint64_t result = 0;     // what the rendezvous hands back
-  Site site;               // where it waits
+  uint64_t result = 0;  // what the rendezvous hands back
+  Site site;            // where it waits
 };
 
 struct BlockRun {
   const LaunchDesc* desc = nullptr;
-  unsigned n = 0;                // threads in the block
+  unsigned n = 0;  // threads in the block
   dim3 block_dim, grid_dim;
   uint3 block_idx{0, 0, 0};
   uint64_t block_linear = 0;
   Schedule schedule = Schedule::forward;
   uint64_t seed = 0;
-  uint32_t round = 0;            // 0 for the plain phase, then one per fiber round
+  uint32_t round = 0;                   // 0 for the plain phase, then one per fiber round
   ThreadState state[kMaxBlockThreads];  // reset for every block: n bytes
   bool fiber[kMaxBlockThreads];         // has been suspended at least once
   ThreadRec th[kMaxBlockThreads];
   uint16_t order[kMaxBlockThreads];  // the random schedule's order for this round
-  unsigned next_plain = 0;       // position in the order of the next thread not yet started
-  unsigned cur = 0;              // the thread running now
-  unsigned live = 0;             // threads not yet exited
-  unsigned at_barrier = 0;       // live threads waiting at __syncthreads*
-  unsigned at_warp = 0;          // threads waiting at warp collectives
-  void* sched_sp = nullptr;      // the scheduler's context while a fiber runs
-  Stack* sched_stack = nullptr;  // the stack the scheduler runs on; nullptr: the worker's own
-  int home_owner = -1;           // the thread whose frames sit on the worker's own stack
-  StackBounds home;              // the worker's own stack (known under ASan only: fiber.h)
+  unsigned next_plain = 0;           // position in the order of the next thread not yet started
+  unsigned cur = 0;                  // the thread running now
+  unsigned live = 0;                 // threads not yet exited
+  unsigned at_barrier = 0;           // live threads waiting at __syncthreads*
+  unsigned at_warp = 0;              // threads waiting at warp collectives
+  void* sched_sp = nullptr;          // the scheduler's context while a fiber runs
+  Stack* sched_stack = nullptr;      // the stack the scheduler runs on; nullptr: the worker's own
+  int home_owner = -1;               // the thread whose frames sit on the worker's own stack
+  StackBounds home;                  // the worker's own stack (known under ASan only: fiber.h)
   bool finished = false;
-  std::exception_ptr error;      // the first failure of a thread of this block
-  char* smem_base = nullptr;     // dynamic shared memory: smem_bytes that end at smem_guard
+  std::exception_ptr error;   // the first failure of a thread of this block
+  char* smem_base = nullptr;  // dynamic shared memory: smem_bytes that end at smem_guard
   size_t smem_bytes = 0;
   const char* smem_guard = nullptr;  // the guard page: [smem_guard, smem_guard_end)
   const char* smem_guard_end = nullptr;
@@ -83,8 +83,8 @@ BlockRun& current_block(const char* what);
 BlockRun* current_block_or_null();
 
 // Runs block `linear` of the launch to completion on the calling worker; throws on failure.
-void run_block(BlockRun& run, const LaunchDesc& desc, const SharedRuns& static_shared,
-               uint64_t linear, Schedule schedule, uint64_t seed);
+void run_block(BlockRun& run, const LaunchDesc& desc, const SharedRuns& static_shared, uint64_t linear,
+               Schedule schedule, uint64_t seed);
 
 // Thread t has exited: completes the warp collectives its warp-mates wait at, now that it
 // has left their groups (PTX: *_sync waits for the non-exited lanes of the mask only).

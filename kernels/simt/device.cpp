@@ -128,7 +128,8 @@ cudaError_t cudaGetDeviceCount(int* count) {
 }
 cudaError_t cudaSetDevice(int device) {
   if (device != 0)
-    return detail::fail(cudaErrorInvalidDevice, "cudaSetDevice(" + std::to_string(device) + "): simt has one device, 0");
+    return detail::fail(cudaErrorInvalidDevice,
+                        "cudaSetDevice(" + std::to_string(device) + "): simt has one device, 0");
   return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* device) {
@@ -140,7 +141,8 @@ cudaError_t cudaGetDevice(int* device) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   if (!p) return detail::fail(cudaErrorInvalidValue, "cudaGetDeviceProperties: null result pointer");
   if (device != 0)
-    return detail::fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties(" + std::to_string(device) + "): simt has one device, 0");
+    return detail::fail(cudaErrorInvalidDevice,
+                        "cudaGetDeviceProperties(" + std::to_string(device) + "): simt has one device, 0");
   *p = cudaDeviceProp{};
   std::snprintf(p->name, sizeof p->name, "%s", "patchwork simt");
   size_t free_bytes = 0;
@@ -151,8 +153,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   p->regsPerBlock = 65536;
   p->warpSize = 32;
   p->maxThreadsPerBlock = 1024;
-  p->maxThreadsDim[0] = 1024; p->maxThreadsDim[1] = 1024; p->maxThreadsDim[2] = 64;
-  p->maxGridSize[0] = 0x7fffffff; p->maxGridSize[1] = 65535; p->maxGridSize[2] = 65535;
+  p->maxThreadsDim[0] = 1024;
+  p->maxThreadsDim[1] = 1024;
+  p->maxThreadsDim[2] = 64;
+  p->maxGridSize[0] = 0x7fffffff;
+  p->maxGridSize[1] = 65535;
+  p->maxGridSize[2] = 65535;
   p->maxThreadsPerMultiProcessor = 2048;
   p->multiProcessorCount = workers();
   p->totalConstMem = 64 * 1024;
@@ -172,8 +178,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = static_cast<int>(p.sharedMemPerBlockOptin); break;
     default:
-      return detail::fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute " +
-                                                     std::to_string(int(attr)) + " is not modelled by simt");
+      return detail::fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute " + std::to_string(int(attr)) +
+                                                     " is not modelled by simt");
   }
   return cudaSuccess;
 }
@@ -188,8 +194,8 @@ cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int v
   if (!kernel) return fail(cudaErrorInvalidDeviceFunction, "cudaFuncSetAttribute: null kernel");
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
     if (value < 0 || value > 227 * 1024)
-      return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) +
-                                             " bytes of dynamic shared memory; at most 232448");
+      return fail(cudaErrorInvalidValue,
+                  "cudaFuncSetAttribute: " + std::to_string(value) + " bytes of dynamic shared memory; at most 232448");
     std::lock_guard<std::mutex> lock(dev().m);
     dev().smem_limit[kernel] = static_cast<size_t>(value);
   }

@@ -45,9 +45,12 @@ void put_num(uint64_t v, int base = 10) {
 }
 void put_xyz(unsigned x, unsigned y, unsigned z) {
   put("(");
-  put_num(x); put(",");
-  put_num(y); put(",");
-  put_num(z); put(")");
+  put_num(x);
+  put(",");
+  put_num(y);
+  put(",");
+  put_num(z);
+  put(")");
 }
 
 // The cause of a SIGSEGV or SIGBUS, when simt knows it.
@@ -69,8 +72,7 @@ void explain_memory_fault(const BlockRun& r, const void* addr) {
     put(" bytes of dynamic shared memory the launch asked for");
     if (r.smem_bytes == 0) put(" (none: did the launch forget its smem argument?)");
     put(".");
-  } else if (allocation_below(addr, &base, &bytes) &&
-             a >= static_cast<const char*>(base) + bytes) {
+  } else if (allocation_below(addr, &base, &bytes) && a >= static_cast<const char*>(base) + bytes) {
     put("simt: out-of-bounds access at ");
     put_num(reinterpret_cast<uintptr_t>(addr), 16);
     put(", ");
@@ -89,9 +91,10 @@ void explain_memory_fault(const BlockRun& r, const void* addr) {
 
 void explain(int sig, const siginfo_t* info, const BlockRun& r) {
   switch (sig) {
-    case SIGSEGV: case SIGBUS: explain_memory_fault(r, info->si_addr); break;
+    case SIGSEGV:
+    case SIGBUS: explain_memory_fault(r, info->si_addr); break;
     case SIGFPE:
-      put(info->si_code == FPE_INTDIV ? "simt: SIGFPE (integer division by zero)"
+      put(info->si_code == FPE_INTDIV   ? "simt: SIGFPE (integer division by zero)"
           : info->si_code == FPE_INTOVF ? "simt: SIGFPE (integer overflow: INT_MIN / -1?)"
                                         : "simt: SIGFPE (arithmetic exception)");
       put(" in a simt kernel (a GPU does not trap here, but the result is undefined).");
@@ -114,7 +117,7 @@ void on_fault(int sig, siginfo_t* info, void*) {
     put(".\n");
   }
   sigaction(sig, &g_previous[sig], nullptr);  // the fault repeats under the previous disposition
-  if (info->si_code <= 0) raise(sig);  // sent (kill, raise, abort), not caused: send it again
+  if (info->si_code <= 0) raise(sig);         // sent (kill, raise, abort), not caused: send it again
 }
 
 struct AltStack {
@@ -133,7 +136,7 @@ struct AltStack {
 void prepare_fault_handling() {
   static std::once_flag once;
   std::call_once(once, [] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = &on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);

@@ -63,11 +63,10 @@ Stack* StackPool::acquire() {
   const size_t page = page_size();
   const size_t usable = (want + page - 1) / page * page;
   const size_t bytes = usable + page;
-  void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  void* m =
+      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (m == MAP_FAILED)
-    throw Error("simt: cannot map a " + std::to_string(bytes) + "-byte fiber stack: " +
-                std::strerror(errno));
+    throw Error("simt: cannot map a " + std::to_string(bytes) + "-byte fiber stack: " + std::strerror(errno));
   if (mprotect(m, page, PROT_NONE) != 0) {
     munmap(m, bytes);
     throw Error(std::string("simt: cannot protect a fiber stack's guard page: ") + std::strerror(errno));
@@ -110,12 +109,12 @@ void* prepare_stack(Stack* s, void (*entry)(void*), void* arg) {
   std::memset(sp, 0, 9 * sizeof(uint64_t));
   std::memcpy(sp, &mxcsr, sizeof mxcsr);
   std::memcpy(reinterpret_cast<char*>(sp) + 4, &fpucw, sizeof fpucw);
-  sp[2] = 0;                                             // r15
-  sp[3] = 0;                                             // r14
-  sp[4] = reinterpret_cast<uint64_t>(arg);               // r13
-  sp[5] = reinterpret_cast<uint64_t>(entry);             // r12
-  sp[6] = 0;                                             // rbx
-  sp[7] = 0;                                             // rbp
+  sp[2] = 0;                                                // r15
+  sp[3] = 0;                                                // r14
+  sp[4] = reinterpret_cast<uint64_t>(arg);                  // r13
+  sp[5] = reinterpret_cast<uint64_t>(entry);                // r12
+  sp[6] = 0;                                                // rbx
+  sp[7] = 0;                                                // rbp
   sp[8] = reinterpret_cast<uint64_t>(&pw_simt_trampoline);  // return address
   return sp;
 }
@@ -123,8 +122,8 @@ void* prepare_stack(Stack* s, void (*entry)(void*), void* arg) {
 #if PW_SIMT_ASAN
 // Not instrumented: `fake_stack` and `unused` must lie on the real stack (an instrumented frame
 // may live on the fake stack, which start_switch takes away or frees).
-__attribute__((no_sanitize_address, noinline)) void switch_context(void** save_sp, void* load_sp,
-                                                                   StackBounds to, bool for_good) {
+__attribute__((no_sanitize_address, noinline)) void switch_context(void** save_sp, void* load_sp, StackBounds to,
+                                                                   bool for_good) {
   void* fake_stack = nullptr;
   void* unused = nullptr;
   __sanitizer_start_switch_fiber(for_good ? nullptr : &fake_stack, to.bottom, to.size);

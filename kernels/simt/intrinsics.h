@@ -31,7 +31,10 @@ inline float __log10f(float x) { return ::log10f(x); }
 inline float __sinf(float x) { return ::sinf(x); }
 inline float __cosf(float x) { return ::cosf(x); }
 inline float __tanf(float x) { return ::tanf(x); }
-inline void __sincosf(float x, float* s, float* c) { *s = ::sinf(x); *c = ::cosf(x); }
+inline void __sincosf(float x, float* s, float* c) {
+  *s = ::sinf(x);
+  *c = ::cosf(x);
+}
 inline float __powf(float x, float y) { return ::powf(x, y); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float fdividef(float a, float b) { return a / b; }
@@ -54,13 +57,13 @@ inline float __saturatef(float x) { return x >= 1.0f ? 1.0f : (x > 0.0f ? x : 0.
 
 // CUDA's min/max overloads for every pair of arithmetic types, with the usual promotions.
 template <class A, class B>
-  requires std::is_arithmetic_v<A> && std::is_arithmetic_v<B>
+requires std::is_arithmetic_v<A> && std::is_arithmetic_v<B>
 inline std::common_type_t<A, B> min(A a, B b) {
   using C = std::common_type_t<A, B>;
   return static_cast<C>(b) < static_cast<C>(a) ? static_cast<C>(b) : static_cast<C>(a);
 }
 template <class A, class B>
-  requires std::is_arithmetic_v<A> && std::is_arithmetic_v<B>
+requires std::is_arithmetic_v<A> && std::is_arithmetic_v<B>
 inline std::common_type_t<A, B> max(A a, B b) {
   using C = std::common_type_t<A, B>;
   return static_cast<C>(a) < static_cast<C>(b) ? static_cast<C>(b) : static_cast<C>(a);
@@ -91,9 +94,7 @@ inline int __popcll(unsigned long long x) { return std::popcount(x); }
 inline int __clz(int x) { return std::countl_zero(static_cast<unsigned int>(x)); }
 inline int __clzll(long long x) { return std::countl_zero(static_cast<unsigned long long>(x)); }
 inline int __ffs(int x) { return x == 0 ? 0 : std::countr_zero(static_cast<unsigned int>(x)) + 1; }
-inline int __ffsll(long long x) {
-  return x == 0 ? 0 : std::countr_zero(static_cast<unsigned long long>(x)) + 1;
-}
+inline int __ffsll(long long x) { return x == 0 ? 0 : std::countr_zero(static_cast<unsigned long long>(x)) + 1; }
 inline unsigned int __brev(unsigned int x) {
   unsigned int r = 0;
   for (int i = 0; i < 32; ++i) r |= ((x >> i) & 1u) << (31 - i);
@@ -108,12 +109,9 @@ inline unsigned int __umulhi(unsigned int a, unsigned int b) {
   return static_cast<unsigned int>((static_cast<unsigned long long>(a) * b) >> 32);
 }
 inline int __mul24(int a, int b) {
-  return static_cast<int>(static_cast<unsigned int>((a << 8) >> 8) *
-                          static_cast<unsigned int>((b << 8) >> 8));
+  return static_cast<int>(static_cast<unsigned int>((a << 8) >> 8) * static_cast<unsigned int>((b << 8) >> 8));
 }
-inline unsigned int __umul24(unsigned int a, unsigned int b) {
-  return (a & 0xFFFFFFu) * (b & 0xFFFFFFu);
-}
+inline unsigned int __umul24(unsigned int a, unsigned int b) { return (a & 0xFFFFFFu) * (b & 0xFFFFFFu); }
 inline unsigned int __byte_perm(unsigned int x, unsigned int y, unsigned int s) {
   const unsigned long long v = (static_cast<unsigned long long>(y) << 32) | x;
   unsigned int r = 0;
@@ -130,16 +128,46 @@ inline unsigned int __funnelshift_r(unsigned int lo, unsigned int hi, unsigned i
 }
 
 // ---- loads and stores with cache hints: plain accesses on the CPU ----
-template <class T> inline T __ldg(const T* p) { return *p; }
-template <class T> inline T __ldca(const T* p) { return *p; }
-template <class T> inline T __ldcg(const T* p) { return *p; }
-template <class T> inline T __ldcs(const T* p) { return *p; }
-template <class T> inline T __ldlu(const T* p) { return *p; }
-template <class T> inline T __ldcv(const T* p) { return *p; }
-template <class T> inline void __stwb(T* p, T v) { *p = v; }
-template <class T> inline void __stcg(T* p, T v) { *p = v; }
-template <class T> inline void __stcs(T* p, T v) { *p = v; }
-template <class T> inline void __stwt(T* p, T v) { *p = v; }
+template <class T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+template <class T>
+inline T __ldca(const T* p) {
+  return *p;
+}
+template <class T>
+inline T __ldcg(const T* p) {
+  return *p;
+}
+template <class T>
+inline T __ldcs(const T* p) {
+  return *p;
+}
+template <class T>
+inline T __ldlu(const T* p) {
+  return *p;
+}
+template <class T>
+inline T __ldcv(const T* p) {
+  return *p;
+}
+template <class T>
+inline void __stwb(T* p, T v) {
+  *p = v;
+}
+template <class T>
+inline void __stcg(T* p, T v) {
+  *p = v;
+}
+template <class T>
+inline void __stcs(T* p, T v) {
+  *p = v;
+}
+template <class T>
+inline void __stwt(T* p, T v) {
+  *p = v;
+}
 
 // ---- fences and clocks ----
 // The threads of one block share a worker thread, so a compiler barrier orders them; blocks
@@ -157,7 +185,8 @@ template <class T, class F>
 inline T atomic_update(T* p, F f) {  // CAS loop: *p = f(old); returns old
   std::atomic_ref<T> ref(*p);
   T old = ref.load(std::memory_order_relaxed);
-  while (!ref.compare_exchange_weak(old, f(old), kAtomicOrder, std::memory_order_relaxed)) {}
+  while (!ref.compare_exchange_weak(old, f(old), kAtomicOrder, std::memory_order_relaxed)) {
+  }
   return old;
 }
 }  // namespace detail
@@ -186,20 +215,23 @@ PW_SIMT_ATOMIC_RMW(atomicExch, unsigned long long, exchange)
 PW_SIMT_ATOMIC_RMW(atomicExch, float, exchange)
 #undef PW_SIMT_ATOMIC_RMW
 
-#define PW_SIMT_ATOMIC_MINMAX(T)                                                            \
-  inline T atomicMax(T* p, T v) { return detail::atomic_update(p, [v](T o) { return o < v ? v : o; }); } \
-  inline T atomicMin(T* p, T v) { return detail::atomic_update(p, [v](T o) { return v < o ? v : o; }); }
+#define PW_SIMT_ATOMIC_MINMAX(T)                                         \
+  inline T atomicMax(T* p, T v) {                                        \
+    return detail::atomic_update(p, [v](T o) { return o < v ? v : o; }); \
+  }                                                                      \
+  inline T atomicMin(T* p, T v) {                                        \
+    return detail::atomic_update(p, [v](T o) { return v < o ? v : o; }); \
+  }
 PW_SIMT_ATOMIC_MINMAX(int)
 PW_SIMT_ATOMIC_MINMAX(unsigned int)
 PW_SIMT_ATOMIC_MINMAX(long long)
 PW_SIMT_ATOMIC_MINMAX(unsigned long long)
 #undef PW_SIMT_ATOMIC_MINMAX
 
-#define PW_SIMT_ATOMIC_CAS(T)                                                    \
-  inline T atomicCAS(T* p, T compare, T v) {                                     \
-    std::atomic_ref<T>(*p).compare_exchange_strong(compare, v, detail::kAtomicOrder, \
-                                                   std::memory_order_relaxed);   \
-    return compare; /* the old value, whether or not it was replaced */          \
+#define PW_SIMT_ATOMIC_CAS(T)                                                                                    \
+  inline T atomicCAS(T* p, T compare, T v) {                                                                     \
+    std::atomic_ref<T>(*p).compare_exchange_strong(compare, v, detail::kAtomicOrder, std::memory_order_relaxed); \
+    return compare; /* the old value, whether or not it was replaced */                                          \
   }
 PW_SIMT_ATOMIC_CAS(int)
 PW_SIMT_ATOMIC_CAS(unsigned int)

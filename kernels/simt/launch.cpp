@@ -35,9 +35,12 @@ Settings& settings() {
     auto st = std::make_unique<Settings>();
     if (const char* v = std::getenv("PW_SIMT_SCHEDULE"); v && *v) {
       const std::string e = v;
-      if (e == "forward") st->schedule = Schedule::forward;
-      else if (e == "reverse") st->schedule = Schedule::reverse;
-      else if (e == "random") st->schedule = Schedule::random;
+      if (e == "forward")
+        st->schedule = Schedule::forward;
+      else if (e == "reverse")
+        st->schedule = Schedule::reverse;
+      else if (e == "random")
+        st->schedule = Schedule::random;
       else if (e.rfind("random:", 0) == 0) {
         st->schedule = Schedule::random;
         st->seed = std::strtoull(e.c_str() + 7, nullptr, 10);
@@ -109,8 +112,7 @@ void work_on(Job& job, int worker) {
     const uint64_t end = std::min(job.blocks, begin + job.chunk);
     for (uint64_t b = begin; b < end && !job.failed.load(std::memory_order_relaxed); ++b) {
       try {
-        detail::run_block(*run, *job.desc, *job.static_shared, block_at(job, b), job.schedule,
-                          job.seed);
+        detail::run_block(*run, *job.desc, *job.static_shared, block_at(job, b), job.schedule, job.seed);
       } catch (...) {
         std::lock_guard<std::mutex> lock(job.error_mutex);
         if (!job.error) job.error = std::current_exception();
@@ -227,8 +229,7 @@ int current_worker() { return tl_in_launch ? tl_worker : -1; }
 namespace detail {
 
 void launch_kernel(const LaunchDesc& desc) {
-  if (tl_in_launch)
-    throw Error("simt: a kernel launched another kernel (dynamic parallelism is not supported)");
+  if (tl_in_launch) throw Error("simt: a kernel launched another kernel (dynamic parallelism is not supported)");
   const dim3 b = desc.block, g = desc.grid;
   const uint64_t threads = uint64_t{b.x} * b.y * b.z;
   auto dims = [](dim3 d) {
@@ -237,9 +238,8 @@ void launch_kernel(const LaunchDesc& desc) {
     return os.str();
   };
   if (b.x == 0 || b.y == 0 || b.z == 0 || b.x > 1024 || b.y > 1024 || b.z > 64 || threads > 1024) {
-    fail(cudaErrorInvalidConfiguration,
-         "simt launch: block " + dims(b) + " has " + std::to_string(threads) +
-             " threads; expected 1 to 1024 (x, y <= 1024, z <= 64)");
+    fail(cudaErrorInvalidConfiguration, "simt launch: block " + dims(b) + " has " + std::to_string(threads) +
+                                            " threads; expected 1 to 1024 (x, y <= 1024, z <= 64)");
     return;
   }
   if (g.x == 0 || g.y == 0 || g.z == 0 || g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535) {
@@ -250,9 +250,11 @@ void launch_kernel(const LaunchDesc& desc) {
   const size_t limit = max_dynamic_smem(desc.kernel);
   if (desc.smem > limit) {
     fail(cudaErrorInvalidValue,
-         "simt launch: " + std::to_string(desc.smem) + " bytes of dynamic shared memory exceed "
-         "this kernel's limit of " + std::to_string(limit) +
-         " (raise it with cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, n))");
+         "simt launch: " + std::to_string(desc.smem) +
+             " bytes of dynamic shared memory exceed "
+             "this kernel's limit of " +
+             std::to_string(limit) +
+             " (raise it with cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, n))");
     return;
   }
   std::lock_guard<std::mutex> lock(launch_mutex());

@@ -27,7 +27,7 @@ struct LaunchDesc {
   const void* kernel;                // identity, for cudaFuncSetAttribute limits
   dim3 grid, block;
   size_t smem;
-  const char* name;                  // as written at the launch (PW_LAUNCH), for reports
+  const char* name;  // as written at the launch (PW_LAUNCH), for reports
 };
 void launch_kernel(const LaunchDesc& desc);
 // Throws pw::simt::Error unless `p` is null or points into (or just past) a live device
@@ -47,8 +47,8 @@ void check_pointer_arguments(const char* kernel, const Tuple& args, std::index_s
 
 // `name`: the kernel as written at the launch site (PW_LAUNCH passes it), for reports.
 template <typename... P, typename... A>
-void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
-                  cudaStream_t stream, A&&... args) {
+void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                  A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A),
                 "simt launch: the number of arguments differs from the kernel's parameters");
   (void)stream;  // synchronous execution: every stream is already in order
@@ -59,17 +59,20 @@ void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block,
   };
   const Pack pack{kernel, Args(std::forward<A>(args)...)};
   detail::check_pointer_arguments(name, pack.args, std::index_sequence_for<P...>{});
-  const detail::LaunchDesc desc{
-      [](const void* p) {
-        const Pack& pk = *static_cast<const Pack*>(p);
-        std::apply(pk.kernel, pk.args);
-      },
-      &pack, reinterpret_cast<const void*>(kernel), grid, block, smem, name};
+  const detail::LaunchDesc desc{[](const void* p) {
+                                  const Pack& pk = *static_cast<const Pack*>(p);
+                                  std::apply(pk.kernel, pk.args);
+                                },
+                                &pack,
+                                reinterpret_cast<const void*>(kernel),
+                                grid,
+                                block,
+                                smem,
+                                name};
   detail::launch_kernel(desc);
 }
 template <typename... P, typename... A>
-void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-            A&&... args) {
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A&&... args) {
   launch_named("a kernel", kernel, grid, block, smem, stream, std::forward<A>(args)...);
 }
 
@@ -88,8 +91,8 @@ struct Launcher {
   }
 };
 template <typename... P>
-Launcher<P...> launcher(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
-                        cudaStream_t stream, const char* name = "a kernel") {
+Launcher<P...> launcher(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                        const char* name = "a kernel") {
   return {kernel, grid, block, smem, stream, name};
 }
 

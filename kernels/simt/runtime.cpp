@@ -26,8 +26,8 @@ constexpr unsigned char kPoison = 0xFF;  // a NaN in every float lane, -1 in eve
 
 struct Allocation {
   size_t bytes;
-  void* map;          // what to release: malloc'd block, or the guarded mapping
-  size_t map_bytes;   // 0 unless guarded
+  void* map;         // what to release: malloc'd block, or the guarded mapping
+  size_t map_bytes;  // 0 unless guarded
   bool managed;
 };
 
@@ -76,14 +76,11 @@ const std::pair<const uintptr_t, Allocation>* lookup(const void* p) {
 std::string check_device(const char* api, const char* role, const void* p, size_t bytes) {
   std::lock_guard<std::mutex> lock(reg().m);
   const auto* a = lookup(p);
-  if (!a)
-    return std::string(api) + ": the " + role + " " + ptr_str(p) +
-           " is not inside a live cudaMalloc allocation";
+  if (!a) return std::string(api) + ": the " + role + " " + ptr_str(p) + " is not inside a live cudaMalloc allocation";
   const size_t offset = reinterpret_cast<uintptr_t>(p) - a->first;
   if (offset + bytes > a->second.bytes)
-    return std::string(api) + ": " + std::to_string(bytes) + " bytes at offset " +
-           std::to_string(offset) + " of the " + role + ", a " + std::to_string(a->second.bytes) +
-           "-byte allocation, run past its end by " +
+    return std::string(api) + ": " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " of the " +
+           role + ", a " + std::to_string(a->second.bytes) + "-byte allocation, run past its end by " +
            std::to_string(offset + bytes - a->second.bytes) + " bytes";
   return "";
 }
@@ -93,14 +90,16 @@ std::string check_host(const char* api, const char* role, const void* p) {
   std::lock_guard<std::mutex> lock(reg().m);
   const auto* a = lookup(p);
   if (!a || a->second.managed) return "";
-  return std::string(api) + ": the " + role + " " + ptr_str(p) + " is declared host memory "
-         "but lies in a " + std::to_string(a->second.bytes) + "-byte cudaMalloc allocation "
+  return std::string(api) + ": the " + role + " " + ptr_str(p) +
+         " is declared host memory "
+         "but lies in a " +
+         std::to_string(a->second.bytes) +
+         "-byte cudaMalloc allocation "
          "(wrong cudaMemcpyKind)";
 }
 
 // The range of `ranges` (start -> bytes) holding p, or end pointer of one. Caller holds reg().m.
-const std::pair<const uintptr_t, size_t>* containing(const std::map<uintptr_t, size_t>& ranges,
-                                                     uintptr_t a) {
+const std::pair<const uintptr_t, size_t>* containing(const std::map<uintptr_t, size_t>& ranges, uintptr_t a) {
   auto it = ranges.upper_bound(a);
   if (it == ranges.begin()) return nullptr;
   --it;
@@ -123,15 +122,17 @@ bool is_device(const void* p) {
 }
 
 // Validates both sides of a copy (dspan / sspan bytes reached on each side) by `kind`.
-std::string check_copy(const char* api, void* dst, size_t dspan, const void* src, size_t sspan,
-                       cudaMemcpyKind kind) {
+std::string check_copy(const char* api, void* dst, size_t dspan, const void* src, size_t sspan, cudaMemcpyKind kind) {
   bool dst_dev = false, src_dev = false;
   switch (kind) {
     case cudaMemcpyHostToHost: break;
     case cudaMemcpyHostToDevice: dst_dev = true; break;
     case cudaMemcpyDeviceToHost: src_dev = true; break;
     case cudaMemcpyDeviceToDevice: dst_dev = src_dev = true; break;
-    case cudaMemcpyDefault: dst_dev = is_device(dst); src_dev = is_device(src); break;
+    case cudaMemcpyDefault:
+      dst_dev = is_device(dst);
+      src_dev = is_device(src);
+      break;
     default: return std::string(api) + ": invalid cudaMemcpyKind " + std::to_string(int(kind));
   }
   std::string e = dst_dev ? check_device(api, "destination", dst, dspan) : check_host(api, "destination", dst);
@@ -194,16 +195,26 @@ const std::string& last_error_detail() { return tl_detail; }
 
 const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {
-#define PW_SIMT_NAME(x) case x: return #x;
-    PW_SIMT_NAME(cudaSuccess) PW_SIMT_NAME(cudaErrorInvalidValue)
-    PW_SIMT_NAME(cudaErrorMemoryAllocation) PW_SIMT_NAME(cudaErrorInvalidConfiguration)
-    PW_SIMT_NAME(cudaErrorInvalidMemcpyDirection) PW_SIMT_NAME(cudaErrorInvalidDeviceFunction)
-    PW_SIMT_NAME(cudaErrorNoDevice) PW_SIMT_NAME(cudaErrorInvalidDevice)
-    PW_SIMT_NAME(cudaErrorInvalidResourceHandle) PW_SIMT_NAME(cudaErrorNotReady)
-    PW_SIMT_NAME(cudaErrorIllegalAddress) PW_SIMT_NAME(cudaErrorLaunchOutOfResources)
-    PW_SIMT_NAME(cudaErrorLaunchFailure) PW_SIMT_NAME(cudaErrorNotSupported)
+    // clang-format off
+#define PW_SIMT_NAME(x) \
+  case x: return #x;
+    PW_SIMT_NAME(cudaSuccess)
+    PW_SIMT_NAME(cudaErrorInvalidValue)
+    PW_SIMT_NAME(cudaErrorMemoryAllocation)
+    PW_SIMT_NAME(cudaErrorInvalidConfiguration)
+    PW_SIMT_NAME(cudaErrorInvalidMemcpyDirection)
+    PW_SIMT_NAME(cudaErrorInvalidDeviceFunction)
+    PW_SIMT_NAME(cudaErrorNoDevice)
+    PW_SIMT_NAME(cudaErrorInvalidDevice)
+    PW_SIMT_NAME(cudaErrorInvalidResourceHandle)
+    PW_SIMT_NAME(cudaErrorNotReady)
+    PW_SIMT_NAME(cudaErrorIllegalAddress)
+    PW_SIMT_NAME(cudaErrorLaunchOutOfResources)
+    PW_SIMT_NAME(cudaErrorLaunchFailure)
+    PW_SIMT_NAME(cudaErrorNotSupported)
     PW_SIMT_NAME(cudaErrorUnknown)
 #undef PW_SIMT_NAME
+    // clang-format on
   }
   return "cudaErrorUnknown";
 }
@@ -242,11 +253,10 @@ cudaError_t cudaFree(void* ptr) {
     auto it = reg().device.find(reinterpret_cast<uintptr_t>(ptr));
     if (it == reg().device.end()) {
       const auto* in = lookup(ptr);
-      return detail::fail(cudaErrorInvalidValue,
-                          "cudaFree: " + ptr_str(ptr) +
-                              (in ? " lies inside a " + std::to_string(in->second.bytes) +
-                                        "-byte allocation but is not its start"
-                                  : " is not a live cudaMalloc allocation (freed twice?)"));
+      return detail::fail(cudaErrorInvalidValue, "cudaFree: " + ptr_str(ptr) +
+                                                     (in ? " lies inside a " + std::to_string(in->second.bytes) +
+                                                               "-byte allocation but is not its start"
+                                                         : " is not a live cudaMalloc allocation (freed twice?)"));
     }
     a = it->second;
     reg().device.erase(it);
@@ -282,7 +292,7 @@ cudaError_t cudaFreeHost(void* ptr) {
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
-  struct sysinfo si{};
+  struct sysinfo si {};
   sysinfo(&si);
   if (free_bytes) *free_bytes = static_cast<size_t>(si.freeram) * si.mem_unit;
   if (total_bytes) *total_bytes = static_cast<size_t>(si.totalram) * si.mem_unit;
@@ -300,13 +310,12 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   return cudaMemcpy(dst, src, bytes, kind);
 }
 
-cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                         size_t height, cudaMemcpyKind kind) {
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind) {
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > dpitch || width > spitch)
-    return detail::fail(cudaErrorInvalidValue, "cudaMemcpy2D: width " + std::to_string(width) +
-                                                   " exceeds a pitch (" + std::to_string(dpitch) +
-                                                   ", " + std::to_string(spitch) + ")");
+    return detail::fail(cudaErrorInvalidValue, "cudaMemcpy2D: width " + std::to_string(width) + " exceeds a pitch (" +
+                                                   std::to_string(dpitch) + ", " + std::to_string(spitch) + ")");
   // Both spans end at (height - 1) * pitch + width: check each side's whole span.
   const size_t dspan = (height - 1) * dpitch + width, sspan = (height - 1) * spitch + width;
   if (std::string e = check_copy("cudaMemcpy2D", dst, dspan, src, sspan, kind); !e.empty())
@@ -315,8 +324,8 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch,
-                              size_t width, size_t height, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t) {
   return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
 }
 
@@ -327,19 +336,16 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   std::memset(ptr, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(ptr, value, bytes);
-}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
 
 namespace detail {
-cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst,
-                        const void* src, size_t bytes, const char* what) {
+cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst, const void* src, size_t bytes,
+                        const char* what) {
   (void)symbol;
   if (offset + bytes > symbol_bytes)
-    return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) +
-                                           " bytes at offset " + std::to_string(offset) +
-                                           " run past the end of a " + std::to_string(symbol_bytes) +
-                                           "-byte symbol");
+    return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) + " bytes at offset " +
+                                           std::to_string(offset) + " run past the end of a " +
+                                           std::to_string(symbol_bytes) + "-byte symbol");
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -372,8 +378,8 @@ void check_pointer_argument(const char* kernel, size_t index, const void* p) {
     else
       why = "it is not inside any live cudaMalloc allocation: a host pointer?";
   }
-  throw Error("simt launch of " + std::string(kernel) + ": pointer argument " +
-              std::to_string(index) + " (" + ptr_str(p) + ") is not device memory: " + why);
+  throw Error("simt launch of " + std::string(kernel) + ": pointer argument " + std::to_string(index) + " (" +
+              ptr_str(p) + ") is not device memory: " + why);
 }
 
 bool allocation_below(const void* addr, const void** base, size_t* bytes) {

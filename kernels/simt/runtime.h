@@ -74,8 +74,7 @@ enum cudaDeviceAttr {
 };
 
 inline constexpr unsigned int cudaStreamDefault = 0, cudaStreamNonBlocking = 1;
-inline constexpr unsigned int cudaEventDefault = 0, cudaEventBlockingSync = 1,
-                              cudaEventDisableTiming = 2;
+inline constexpr unsigned int cudaEventDefault = 0, cudaEventBlockingSync = 1, cudaEventDisableTiming = 2;
 inline constexpr unsigned int cudaMemAttachGlobal = 1;
 
 struct CUstream_st;
@@ -108,7 +107,9 @@ struct cudaDeviceProp {
 // ---- memory ----
 cudaError_t cudaMalloc(void** ptr, size_t bytes);
 template <class T>
-cudaError_t cudaMalloc(T** ptr, size_t bytes) { return cudaMalloc(reinterpret_cast<void**>(ptr), bytes); }
+cudaError_t cudaMalloc(T** ptr, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
+}
 cudaError_t cudaMallocManaged(void** ptr, size_t bytes, unsigned int flags = cudaMemAttachGlobal);
 template <class T>
 cudaError_t cudaMallocManaged(T** ptr, size_t bytes, unsigned int flags = cudaMemAttachGlobal) {
@@ -116,7 +117,9 @@ cudaError_t cudaMallocManaged(T** ptr, size_t bytes, unsigned int flags = cudaMe
 }
 cudaError_t cudaMallocHost(void** ptr, size_t bytes);
 template <class T>
-cudaError_t cudaMallocHost(T** ptr, size_t bytes) { return cudaMallocHost(reinterpret_cast<void**>(ptr), bytes); }
+cudaError_t cudaMallocHost(T** ptr, size_t bytes) {
+  return cudaMallocHost(reinterpret_cast<void**>(ptr), bytes);
+}
 cudaError_t cudaFree(void* ptr);
 cudaError_t cudaFreeHost(void* ptr);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
@@ -124,32 +127,31 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
-cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                         size_t height, cudaMemcpyKind kind);
-cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch,
-                              size_t width, size_t height, cudaMemcpyKind kind,
-                              cudaStream_t stream = nullptr);
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind);
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t stream = nullptr);
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream = nullptr);
 
 namespace detail {
-cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst,
-                        const void* src, size_t bytes, const char* what);
+cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst, const void* src, size_t bytes,
+                        const char* what);
 }
 // __constant__ and __device__ variables are plain host variables in simt.
 template <class T>
 cudaError_t cudaMemcpyToSymbol(const T& symbol, const void* src, size_t bytes, size_t offset = 0,
                                cudaMemcpyKind = cudaMemcpyHostToDevice) {
   void* base = const_cast<void*>(static_cast<const void*>(&symbol));
-  return detail::copy_symbol(base, sizeof(T), offset, static_cast<char*>(base) + offset, src,
-                             bytes, "cudaMemcpyToSymbol");
+  return detail::copy_symbol(base, sizeof(T), offset, static_cast<char*>(base) + offset, src, bytes,
+                             "cudaMemcpyToSymbol");
 }
 template <class T>
 cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t bytes, size_t offset = 0,
                                  cudaMemcpyKind = cudaMemcpyDeviceToHost) {
   void* base = const_cast<void*>(static_cast<const void*>(&symbol));
-  return detail::copy_symbol(base, sizeof(T), offset, dst, static_cast<char*>(base) + offset,
-                             bytes, "cudaMemcpyFromSymbol");
+  return detail::copy_symbol(base, sizeof(T), offset, dst, static_cast<char*>(base) + offset, bytes,
+                             "cudaMemcpyFromSymbol");
 }
 
 // ---- streams and events (execution is synchronous; see the header comment) ----
@@ -183,7 +185,7 @@ const char* cudaGetErrorName(cudaError_t error);
 namespace detail {
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
 cudaError_t occupancy(int* blocks, const void* kernel, int block_size, size_t smem);
-}
+}  // namespace detail
 // Only cudaFuncAttributeMaxDynamicSharedMemorySize has an effect: it raises the dynamic
 // shared memory a launch of this kernel may ask for (up to 227 KiB, as on sm_90).
 template <class T>
@@ -191,8 +193,7 @@ cudaError_t cudaFuncSetAttribute(T* kernel, cudaFuncAttribute attr, int value) {
   return detail::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value);
 }
 template <class T>
-cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, T* kernel, int block_size,
-                                                          size_t smem) {
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, T* kernel, int block_size, size_t smem) {
   return detail::occupancy(blocks, reinterpret_cast<const void*>(kernel), block_size, smem);
 }
 

@@ -54,8 +54,10 @@ unsigned thread_at(const BlockRun& r, unsigned pos) {
 
 void set_thread_builtins(const BlockRun& r, unsigned t) {
   const unsigned dx = r.block_dim.x, dy = r.block_dim.y;
-  if (dx == r.n) threadIdx = uint3{t, 0, 0};  // 1-D blocks: no divisions
-  else threadIdx = uint3{t % dx, (t / dx) % dy, t / (dx * dy)};
+  if (dx == r.n)
+    threadIdx = uint3{t, 0, 0};  // 1-D blocks: no divisions
+  else
+    threadIdx = uint3{t % dx, (t / dx) % dy, t / (dx * dy)};
 }
 
 bool same_site(const Site& a, const Site& b) {
@@ -73,8 +75,10 @@ void maybe_release_barrier(BlockRun& r) {
   for (unsigned t = 0; t < r.n; ++t) {
     const ThreadRec& th = r.th[t];
     if (r.state[t] != ThreadState::waiting || !th.at_barrier) continue;
-    if (!first) first = &th;
-    else if (!same_site(first->site, th.site)) return;
+    if (!first)
+      first = &th;
+    else if (!same_site(first->site, th.site))
+      return;
     count += th.pred != 0;
   }
   uint64_t result = 0;
@@ -186,7 +190,7 @@ void run_thread(BlockRun& r, unsigned t) {
   }
   ThreadRec& th = r.th[t];
   if (err && !r.error) r.error = err;
-  err = nullptr;  // this frame may never return (its context ends below): drop its reference now
+  err = nullptr;           // this frame may never return (its context ends below): drop its reference now
   if (r.finished) return;  // the home owner unwinding at the end of a failed block
   maybe_release_barrier(r);
   if (r.at_warp && !r.error) {
@@ -203,9 +207,9 @@ void run_thread(BlockRun& r, unsigned t) {
 
 std::string deadlock_report(const BlockRun& r) {
   std::ostringstream os;
-  os << "simt: deadlock in block (" << r.block_idx.x << "," << r.block_idx.y << ","
-     << r.block_idx.z << ") of " << r.desc->name << " with blockDim (" << r.block_dim.x << ","
-     << r.block_dim.y << "," << r.block_dim.z << "): no thread can continue. "
+  os << "simt: deadlock in block (" << r.block_idx.x << "," << r.block_idx.y << "," << r.block_idx.z << ") of "
+     << r.desc->name << " with blockDim (" << r.block_dim.x << "," << r.block_dim.y << "," << r.block_dim.z
+     << "): no thread can continue. "
      << "Threads (numbered x + y*blockDim.x + z*blockDim.x*blockDim.y) wait at:\n"
      << describe_threads(r)
      << "(a __syncthreads reached by only part of the block, or a warp collective whose mask "
@@ -249,8 +253,8 @@ std::string describe_threads(const BlockRun& r) {
   for (unsigned t = 0; t < r.n; ++t) groups[describe_thread(r, t)].push_back(t);
   std::vector<std::pair<unsigned, std::string>> lines;
   for (const auto& [what, ts] : groups)
-    lines.emplace_back(ts.front(), "  thread" + std::string(ts.size() > 1 ? "s " : " ") +
-                                       thread_ranges(ts) + ": " + what + "\n");
+    lines.emplace_back(ts.front(),
+                       "  thread" + std::string(ts.size() > 1 ? "s " : " ") + thread_ranges(ts) + ": " + what + "\n");
   std::sort(lines.begin(), lines.end());
   std::string out;
   for (const auto& line : lines) out += line.second;
@@ -272,8 +276,10 @@ std::string describe_site(const Site& site) {
 
 void suspend_current(BlockRun& r) {
   ThreadRec& me = r.th[r.cur];
-  if (!r.fiber[r.cur]) become_fiber(r, me);
-  else switch_context(&me.sp, r.sched_sp, bounds_of(r.sched_stack));
+  if (!r.fiber[r.cur])
+    become_fiber(r, me);
+  else
+    switch_context(&me.sp, r.sched_sp, bounds_of(r.sched_stack));
   if (me.abort) throw FiberUnwind{};
 }
 
@@ -291,16 +297,16 @@ int block_barrier(BarrierOp op, int pred, const Site& site) {
   return static_cast<int>(me.result);
 }
 
-void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_shared,
-               uint64_t linear, Schedule schedule, uint64_t seed) {
+void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_shared, uint64_t linear, Schedule schedule,
+               uint64_t seed) {
   r.desc = &desc;
   r.block_dim = desc.block;
   r.grid_dim = desc.grid;
   r.n = desc.block.x * desc.block.y * desc.block.z;
   r.block_linear = linear;
-  r.block_idx = uint3{static_cast<unsigned>(linear % desc.grid.x),
-                      static_cast<unsigned>(linear / desc.grid.x % desc.grid.y),
-                      static_cast<unsigned>(linear / (uint64_t{desc.grid.x} * desc.grid.y))};
+  r.block_idx =
+      uint3{static_cast<unsigned>(linear % desc.grid.x), static_cast<unsigned>(linear / desc.grid.x % desc.grid.y),
+            static_cast<unsigned>(linear / (uint64_t{desc.grid.x} * desc.grid.y))};
   r.schedule = schedule;
   r.seed = seed;
   r.round = 0;

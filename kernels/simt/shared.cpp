@@ -19,8 +19,8 @@
 #include "kernels/simt/block.h"
 
 extern "C" {
-extern __thread char pw_simt_tls_probe;        // fiber_x86_64.S
-extern const long pw_simt_tls_probe_dtpoff;    // its offset in the thread-local block
+extern __thread char pw_simt_tls_probe;      // fiber_x86_64.S
+extern const long pw_simt_tls_probe_dtpoff;  // its offset in the thread-local block
 }
 
 namespace pw::simt::detail {
@@ -49,8 +49,7 @@ struct DynamicSmem {
       map = nullptr;
       map_bytes = 0;
       void* m = mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m == MAP_FAILED)
-        throw Error("simt: cannot map " + std::to_string(bytes) + " bytes of dynamic shared memory");
+      if (m == MAP_FAILED) throw Error("simt: cannot map " + std::to_string(bytes) + " bytes of dynamic shared memory");
       map = static_cast<char*>(m);
       map_bytes = need;
       mprotect(guard(), page, PROT_NONE);
@@ -78,10 +77,9 @@ void prepare_shared_memory(BlockRun& r, size_t dynamic_bytes, const SharedRuns& 
 void* dynamic_shared_memory(size_t align, const char* type) {
   const BlockRun& r = current_block("dynamic shared memory");
   if (reinterpret_cast<uintptr_t>(r.smem_base) % align != 0)
-    throw Error("simt: " + std::string(r.desc->name) + " uses its dynamic shared memory as " +
-                type + " (alignment " + std::to_string(align) + "), but the launch gave " +
-                std::to_string(r.smem_bytes) + " bytes, not a multiple of " +
-                std::to_string(align) +
+    throw Error("simt: " + std::string(r.desc->name) + " uses its dynamic shared memory as " + type + " (alignment " +
+                std::to_string(align) + "), but the launch gave " + std::to_string(r.smem_bytes) +
+                " bytes, not a multiple of " + std::to_string(align) +
                 ": simt ends dynamic shared memory exactly at a guard page, so its start is "
                 "aligned only as far as its size is");
   return r.smem_base;

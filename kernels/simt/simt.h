@@ -58,9 +58,8 @@
 // memory, and poisons it at the start of every block (kernels/simt/shared.cpp).
 #define PW_SIMT_CAT2(a, b) a##b
 #define PW_SIMT_CAT(a, b) PW_SIMT_CAT2(a, b)
-#define __shared__                                                                         \
-  [[maybe_unused]] static thread_local __attribute__((used)) char PW_SIMT_CAT(             \
-      pw_simt_shared_mark_, __COUNTER__);                                                  \
+#define __shared__                                                                                                \
+  [[maybe_unused]] static thread_local __attribute__((used)) char PW_SIMT_CAT(pw_simt_shared_mark_, __COUNTER__); \
   static thread_local
 
 // A compiler barrier around every synchronization call: shared memory is re-read after it.
@@ -95,15 +94,30 @@ struct Site {
 };
 #endif
 enum class WarpOp : uint8_t {
-  syncwarp, shfl_idx, shfl_up, shfl_down, shfl_xor, ballot, any, all, match_any, match_all,
-  reduce_add, reduce_min_s, reduce_min_u, reduce_max_s, reduce_max_u, reduce_and, reduce_or,
+  syncwarp,
+  shfl_idx,
+  shfl_up,
+  shfl_down,
+  shfl_xor,
+  ballot,
+  any,
+  all,
+  match_any,
+  match_all,
+  reduce_add,
+  reduce_min_s,
+  reduce_min_u,
+  reduce_max_s,
+  reduce_max_u,
+  reduce_and,
+  reduce_or,
   reduce_xor,
 };
 enum class BarrierOp : uint8_t { sync, count, all, any };
 // Both suspend the calling thread until the rendezvous completes (see scheduler.cpp).
 int block_barrier(BarrierOp op, int pred, const Site& site);
-uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned bytes, int arg,
-                         int width, const Site& site);
+uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned bytes, int arg, int width,
+                         const Site& site);
 unsigned active_mask();
 // The block's dynamic shared memory, checked to be aligned for `type` (PW_DYNAMIC_SMEM).
 void* dynamic_shared_memory(size_t align, const char* type);
@@ -197,20 +211,19 @@ inline int __all_sync(unsigned mask, int pred, detail::Site site = detail::Site:
 }
 template <class T>
 inline unsigned __match_any_sync(unsigned mask, T value, detail::Site site = detail::Site::current()) {
-  return static_cast<unsigned>(detail::warp_collective(detail::WarpOp::match_any, mask,
-                                                       detail::to_bits(value), sizeof(T), 0, warpSize, site));
+  return static_cast<unsigned>(
+      detail::warp_collective(detail::WarpOp::match_any, mask, detail::to_bits(value), sizeof(T), 0, warpSize, site));
 }
 template <class T>
-inline unsigned __match_all_sync(unsigned mask, T value, int* pred,
-                                 detail::Site site = detail::Site::current()) {
-  const uint64_t r = detail::warp_collective(detail::WarpOp::match_all, mask,
-                                             detail::to_bits(value), sizeof(T), 0, warpSize, site);
+inline unsigned __match_all_sync(unsigned mask, T value, int* pred, detail::Site site = detail::Site::current()) {
+  const uint64_t r =
+      detail::warp_collective(detail::WarpOp::match_all, mask, detail::to_bits(value), sizeof(T), 0, warpSize, site);
   *pred = static_cast<int>(r >> 32);
   return static_cast<unsigned>(r);
 }
-#define PW_SIMT_WARP_REDUCE(NAME, T, OP)                                                   \
-  inline T NAME(unsigned mask, T value, detail::Site site = detail::Site::current()) {    \
-    return detail::warp_value(detail::WarpOp::OP, mask, value, 0, warpSize, site);        \
+#define PW_SIMT_WARP_REDUCE(NAME, T, OP)                                               \
+  inline T NAME(unsigned mask, T value, detail::Site site = detail::Site::current()) { \
+    return detail::warp_value(detail::WarpOp::OP, mask, value, 0, warpSize, site);     \
   }
 PW_SIMT_WARP_REDUCE(__reduce_add_sync, int, reduce_add)
 PW_SIMT_WARP_REDUCE(__reduce_add_sync, unsigned, reduce_add)

@@ -48,7 +48,7 @@ struct Table {
   std::vector<uintptr_t> address;      // its run-time address, 0 when not found
   std::vector<bool> launched;          // a kernel seen at a launch
   std::vector<Variable> variables;
-  uint64_t generation = 0;             // bumped whenever `launched` grows
+  uint64_t generation = 0;  // bumped whenever `launched` grows
   std::unordered_map<const void*, std::pair<uint64_t, SharedRuns>> per_kernel;
 };
 
@@ -87,7 +87,7 @@ void read_symbols(const char* image, size_t size, Table& t) {
     const size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
     auto name = [&](size_t k) { return std::string_view(image + str.sh_offset + sym[k].st_name); };
     std::unordered_map<std::string_view, size_t> index;  // "_ZZ<function>E" -> function
-    for (size_t k = 0; k < n; ++k)  // the markers: which functions hold static shared memory
+    for (size_t k = 0; k < n; ++k)                       // the markers: which functions hold static shared memory
       if (ELF64_ST_TYPE(sym[k].st_info) == STT_TLS && sym[k].st_name < str.sh_size)
         if (auto p = marker_prefix(name(k)); !p.empty() && !index.count(p)) {
           index.emplace(p, t.functions.size());
@@ -119,9 +119,8 @@ Table& table() {
     auto* x = new Table;  // never destroyed: workers may read it during static teardown
     const int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return x;
-    struct stat st{};
-    void* map = fstat(fd, &st) == 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
-                                    : MAP_FAILED;
+    struct stat st {};
+    void* map = fstat(fd, &st) == 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED) return x;
     read_symbols(static_cast<const char*>(map), static_cast<size_t>(st.st_size), *x);

@@ -13,14 +13,20 @@ namespace pw::simt {
 
 // Vector types. CUDA aligns the 2- and 4-component types to their full size (float4 to 16
 // bytes) and leaves the 3-component ones at the alignment of one element.
-#define PW_SIMT_VEC2(T, N, A)                        \
-  struct alignas(A) N##2 { T x, y; };                \
+#define PW_SIMT_VEC2(T, N, A) \
+  struct alignas(A) N##2 {    \
+    T x, y;                   \
+  };                          \
   inline constexpr N##2 make_##N##2(T x, T y) { return {x, y}; }
-#define PW_SIMT_VEC3(T, N)                           \
-  struct N##3 { T x, y, z; };                        \
+#define PW_SIMT_VEC3(T, N) \
+  struct N##3 {            \
+    T x, y, z;             \
+  };                       \
   inline constexpr N##3 make_##N##3(T x, T y, T z) { return {x, y, z}; }
-#define PW_SIMT_VEC4(T, N, A)                        \
-  struct alignas(A) N##4 { T x, y, z, w; };          \
+#define PW_SIMT_VEC4(T, N, A) \
+  struct alignas(A) N##4 {    \
+    T x, y, z, w;             \
+  };                          \
   inline constexpr N##4 make_##N##4(T x, T y, T z, T w) { return {x, y, z, w}; }
 #define PW_SIMT_VEC_ALL(T, N, A2, A4) PW_SIMT_VEC2(T, N, A2) PW_SIMT_VEC3(T, N) PW_SIMT_VEC4(T, N, A4)
 
@@ -51,8 +57,7 @@ static_assert(sizeof(double2) == 16 && alignof(double2) == 16, "double2 must mat
 // Launch dimensions. Unset components are 1, as in CUDA.
 struct dim3 {
   unsigned int x, y, z;
-  constexpr dim3(unsigned int vx = 1, unsigned int vy = 1, unsigned int vz = 1)
-      : x(vx), y(vy), z(vz) {}
+  constexpr dim3(unsigned int vx = 1, unsigned int vy = 1, unsigned int vz = 1) : x(vx), y(vy), z(vz) {}
   constexpr dim3(uint3 v) : x(v.x), y(v.y), z(v.z) {}
   constexpr operator uint3() const { return {x, y, z}; }
 };

@@ -37,8 +37,10 @@ const char* op_name(WarpOp op) {
     case WarpOp::match_any: return "__match_any_sync";
     case WarpOp::match_all: return "__match_all_sync";
     case WarpOp::reduce_add: return "__reduce_add_sync";
-    case WarpOp::reduce_min_s: case WarpOp::reduce_min_u: return "__reduce_min_sync";
-    case WarpOp::reduce_max_s: case WarpOp::reduce_max_u: return "__reduce_max_sync";
+    case WarpOp::reduce_min_s:
+    case WarpOp::reduce_min_u: return "__reduce_min_sync";
+    case WarpOp::reduce_max_s:
+    case WarpOp::reduce_max_u: return "__reduce_max_sync";
     case WarpOp::reduce_and: return "__reduce_and_sync";
     case WarpOp::reduce_or: return "__reduce_or_sync";
     case WarpOp::reduce_xor: return "__reduce_xor_sync";
@@ -63,8 +65,7 @@ std::string hex(unsigned v) {
 }
 
 bool is_shuffle(WarpOp op) {
-  return op == WarpOp::shfl_idx || op == WarpOp::shfl_up || op == WarpOp::shfl_down ||
-         op == WarpOp::shfl_xor;
+  return op == WarpOp::shfl_idx || op == WarpOp::shfl_up || op == WarpOp::shfl_down || op == WarpOp::shfl_xor;
 }
 
 // The lanes of warp `base / 32` that exist (a block's last warp may be partial).
@@ -85,10 +86,22 @@ unsigned shuffle_source(WarpOp op, unsigned lane, int arg, int width) {
   int j = static_cast<int>(lane);
   bool ok = false;
   switch (op) {
-    case WarpOp::shfl_up: j = static_cast<int>(lane) - b; ok = j >= max_lane; break;
-    case WarpOp::shfl_down: j = static_cast<int>(lane) + b; ok = j <= max_lane; break;
-    case WarpOp::shfl_xor: j = static_cast<int>(lane) ^ b; ok = j <= max_lane; break;
-    default: j = min_lane | (b & ~static_cast<int>(seg)); ok = j <= max_lane; break;
+    case WarpOp::shfl_up:
+      j = static_cast<int>(lane) - b;
+      ok = j >= max_lane;
+      break;
+    case WarpOp::shfl_down:
+      j = static_cast<int>(lane) + b;
+      ok = j <= max_lane;
+      break;
+    case WarpOp::shfl_xor:
+      j = static_cast<int>(lane) ^ b;
+      ok = j <= max_lane;
+      break;
+    default:
+      j = min_lane | (b & ~static_cast<int>(seg));
+      ok = j <= max_lane;
+      break;
   }
   return ok ? static_cast<unsigned>(j) : lane;
 }
@@ -112,10 +125,9 @@ void complete(BlockRun& r, unsigned base, unsigned group) {
     const ThreadRec& th = r.th[base + static_cast<unsigned>(std::countr_zero(g))];
     if (th.warp_op != lead.warp_op || th.width != lead.width || th.bytes != lead.bytes)
       throw Error("simt: the lanes of one warp collective (mask " + hex(lead.mask) +
-                  ") disagree: " + op_name(lead.warp_op) + " (width " +
-                  std::to_string(lead.width) + ") at " + describe_site(lead.site) + " and " +
-                  op_name(th.warp_op) + " (width " + std::to_string(th.width) + ") at " +
-                  describe_site(th.site));
+                  ") disagree: " + op_name(lead.warp_op) + " (width " + std::to_string(lead.width) + ") at " +
+                  describe_site(lead.site) + " and " + op_name(th.warp_op) + " (width " + std::to_string(th.width) +
+                  ") at " + describe_site(th.site));
   }
   const WarpOp op = lead.warp_op;
   unsigned ballot = 0;
@@ -128,9 +140,14 @@ void complete(BlockRun& r, unsigned base, unsigned group) {
     const ThreadRec& th = r.th[base + lane];
     if (th.value != 0) ballot |= 1u << lane;
     const uint32_t u = static_cast<uint32_t>(th.value);
-    sum += u; band &= u; bor |= u; bxor ^= u;
-    smin = std::min(smin, as_i32(th.value)); smax = std::max(smax, as_i32(th.value));
-    umin = std::min(umin, u); umax = std::max(umax, u);
+    sum += u;
+    band &= u;
+    bor |= u;
+    bxor ^= u;
+    smin = std::min(smin, as_i32(th.value));
+    smax = std::max(smax, as_i32(th.value));
+    umin = std::min(umin, u);
+    umax = std::max(umax, u);
     all_equal = all_equal && th.value == lead.value;
   }
   for (unsigned g = group; g; g &= g - 1) {
@@ -139,7 +156,10 @@ void complete(BlockRun& r, unsigned base, unsigned group) {
     uint64_t out = 0;
     switch (op) {
       case WarpOp::syncwarp: break;
-      case WarpOp::shfl_idx: case WarpOp::shfl_up: case WarpOp::shfl_down: case WarpOp::shfl_xor: {
+      case WarpOp::shfl_idx:
+      case WarpOp::shfl_up:
+      case WarpOp::shfl_down:
+      case WarpOp::shfl_xor: {
         const unsigned src = shuffle_source(op, lane, th.arg, th.width);
         out = (group >> src) & 1u ? r.th[base + src].value : poison(th.bytes);
         break;
@@ -183,17 +203,17 @@ void complete_if_all_here(BlockRun& r, unsigned base, unsigned group, unsigned m
 
 }  // namespace
 
-uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned bytes, int arg,
-                         int width, const Site& site) {
+uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned bytes, int arg, int width,
+                         const Site& site) {
   BlockRun& r = current_block(op_name(op));
   const unsigned t = r.cur, lane = t % 32, base = t - lane;
   if (!((mask >> lane) & 1u))
-    throw Error("simt: " + std::string(op_name(op)) + " at " + describe_site(site) +
-                ": thread " + std::to_string(t) + " (lane " + std::to_string(lane) +
-                ") calls it with mask " + hex(mask) + ", which does not include its own lane");
+    throw Error("simt: " + std::string(op_name(op)) + " at " + describe_site(site) + ": thread " + std::to_string(t) +
+                " (lane " + std::to_string(lane) + ") calls it with mask " + hex(mask) +
+                ", which does not include its own lane");
   if (is_shuffle(op) && (width < 1 || width > 32 || !std::has_single_bit(static_cast<unsigned>(width))))
-    throw Error("simt: " + std::string(op_name(op)) + " at " + describe_site(site) +
-                ": width " + std::to_string(width) + " is not a power of two in [1, 32]");
+    throw Error("simt: " + std::string(op_name(op)) + " at " + describe_site(site) + ": width " +
+                std::to_string(width) + " is not a power of two in [1, 32]");
   const unsigned group = mask & existing_lanes(r, base) & ~exited_lanes(r, base);
   ThreadRec& me = r.th[t];
   r.state[t] = ThreadState::waiting;
@@ -243,8 +263,7 @@ std::string describe_thread(const BlockRun& r, unsigned t) {
     case ThreadState::waiting: break;
   }
   if (th.at_barrier) return std::string(barrier_name(th.barrier_op)) + " at " + describe_site(th.site);
-  std::string what = std::string(op_name(th.warp_op)) + " (mask " + hex(th.mask) + ") at " +
-                     describe_site(th.site);
+  std::string what = std::string(op_name(th.warp_op)) + " (mask " + hex(th.mask) + ") at " + describe_site(th.site);
   const unsigned base = t - t % 32;
   unsigned exited = 0;
   for (unsigned g = th.mask & existing_lanes(r, base); g; g &= g - 1) {
@@ -255,8 +274,6 @@ std::string describe_thread(const BlockRun& r, unsigned t) {
   return what;
 }
 
-[[noreturn]] void trap(const Site& site) {
-  throw Error("simt: __trap() at " + describe_site(site));
-}
+[[noreturn]] void trap(const Site& site) { throw Error("simt: __trap() at " + describe_site(site)); }
 
 }  // namespace pw::simt::detail

@@ -11,8 +11,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -51,24 +51,24 @@ Watch& watch() {
 }
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string report(const Watch& w, double age_s) {
   std::ostringstream os;
   const detail::LaunchDesc* d = w.launch.load();
-  os << "simt: PW_SIMT_TIMEOUT: the launch of " << (d ? d->name : "?") << " has run for "
-     << age_s << " s, more than the limit of " << w.limit_s.load()
+  os << "simt: PW_SIMT_TIMEOUT: the launch of " << (d ? d->name : "?") << " has run for " << age_s
+     << " s, more than the limit of " << w.limit_s.load()
      << " s. A thread that spins waiting for another thread or block never yields on simt. "
         "What each worker is doing:\n";
   for (int i = 0; i < kWatchedWorkers; ++i) {
     const detail::BlockRun* r = w.running[i].load();
     if (!r || !r->desc) continue;
     const unsigned t = r->cur, dx = r->block_dim.x, dy = r->block_dim.y;
-    os << "worker " << i << ": block (" << r->block_idx.x << "," << r->block_idx.y << ","
-       << r->block_idx.z << "), running thread (" << t % dx << "," << t / dx % dy << ","
-       << t / (dx * dy) << ") = thread " << t << " (not at a barrier or warp collective: an "
+    os << "worker " << i << ": block (" << r->block_idx.x << "," << r->block_idx.y << "," << r->block_idx.z
+       << "), running thread (" << t % dx << "," << t / dx % dy << "," << t / (dx * dy) << ") = thread " << t
+       << " (not at a barrier or warp collective: an "
        << "endless loop or a spin-wait?); its block's threads:\n"
        << detail::describe_threads(*r);
   }
@@ -95,8 +95,7 @@ void watchdog_loop() {
 }  // namespace
 
 void set_timeout(double seconds) {
-  if (!(seconds >= 0))
-    throw Error("simt::set_timeout: " + std::to_string(seconds) + " s; expected >= 0 (0: off)");
+  if (!(seconds >= 0)) throw Error("simt::set_timeout: " + std::to_string(seconds) + " s; expected >= 0 (0: off)");
   watch().limit_s = seconds;
 }
 double timeout() { return watch().limit_s; }
@@ -116,8 +115,7 @@ void watch_launch(const LaunchDesc* desc) {
 }
 
 void watch_worker(int worker, BlockRun* run) {
-  if (worker >= 0 && worker < kWatchedWorkers)
-    watch().running[worker].store(run, std::memory_order_relaxed);
+  if (worker >= 0 && worker < kWatchedWorkers) watch().running[worker].store(run, std::memory_order_relaxed);
 }
 
 }  // namespace detail

@@ -96,8 +96,8 @@ ContextPlacement sample_context(const ImageView& img, Generator& gen, const Cont
   PW_CHECK(c.patch > 0 && c.gap >= 0 && c.jitter >= 0, "context: patch, gap and jitter must be positive");
   const int64_t need = context_min_size(c);
   PW_CHECK(img.height >= need && img.width >= need, "context: a ", img.height, "x", img.width,
-           " image is too small for patch ", c.patch, ", gap ", c.gap, " and jitter ", c.jitter, " (needs ", need,
-           "x", need, ")");
+           " image is too small for patch ", c.patch, ", gap ", c.gap, " and jitter ", c.jitter, " (needs ", need, "x",
+           need, ")");
   PW_CHECK(c.color == ColorDefense::none || img.channels == 3, "context: color defenses need 3 channels, got ",
            img.channels);
   const int64_t step = c.patch + c.gap, margin = step + c.jitter;

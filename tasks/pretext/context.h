@@ -20,11 +20,11 @@ ColorDefense parse_color_defense(const std::string& s);  // "none", "project", "
 struct ContextConfig {
   int64_t patch = 96;
   int64_t gap = 48;
-  int64_t jitter = 7;              // the neighbour moves by up to this many pixels per axis
+  int64_t jitter = 7;  // the neighbour moves by up to this many pixels per axis
   ColorDefense color = ColorDefense::project;
-  double drop_noise = 0.01;        // color dropping: noise std, times the kept channel's std
-  double pixelate = 0;             // probability of pixelating each patch (paper: 0.33)
-  bool normalize = true;           // per-patch mean/std normalization
+  double drop_noise = 0.01;  // color dropping: noise std, times the kept channel's std
+  double pixelate = 0;       // probability of pixelating each patch (paper: 0.33)
+  bool normalize = true;     // per-patch mean/std normalization
 };
 
 // The paper's constants scaled to images whose shorter side is `image_size` (the grid of 3

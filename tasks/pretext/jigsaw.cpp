@@ -116,8 +116,8 @@ std::vector<Permutation> load_permutations(const std::string& path) {
     bool seen[9] = {};
     for (int i = 0; i < 9; ++i) {
       const int v = rows[k][i] - (one_based ? 1 : 0);
-      PW_CHECK(v >= 0 && v < 9 && !seen[v], "jigsaw: ", path, " permutation ", k + 1,
-               " is not a permutation of ", one_based ? "1..9" : "0..8");
+      PW_CHECK(v >= 0 && v < 9 && !seen[v], "jigsaw: ", path, " permutation ", k + 1, " is not a permutation of ",
+               one_based ? "1..9" : "0..8");
       seen[v] = true;
       p[i] = (uint8_t)v;
     }

@@ -37,11 +37,11 @@ void save_permutations(const std::string& path, const std::vector<Permutation>& 
 std::vector<Permutation> load_permutations(const std::string& path);
 
 struct JigsawConfig {
-  int64_t grid = 255;        // the centre square cut into 3x3 cells (85 px each)
-  int64_t tile = 64;         // one tile per cell, at a random offset in 0 .. cell - tile
-  double grayscale = 0.3;    // fraction of images made gray (paper 30%; a later release 50%)
+  int64_t grid = 255;          // the centre square cut into 3x3 cells (85 px each)
+  int64_t tile = 64;           // one tile per cell, at a random offset in 0 .. cell - tile
+  double grayscale = 0.3;      // fraction of images made gray (paper 30%; a later release 50%)
   int64_t channel_jitter = 2;  // each color channel moves by up to this many px (paper 0-2)
-  bool normalize = true;     // per-tile mean/std normalization
+  bool normalize = true;       // per-tile mean/std normalization
 };
 
 // The paper's constants scaled to a shorter side of `image_size` (grid = the largest multiple

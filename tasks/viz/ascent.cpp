@@ -32,10 +32,10 @@ void clip_to_range(Tensor& x, const InputSpace& s) {
 }
 
 void check_space(const InputSpace& s, const char* op) {
-  PW_CHECK(s.channels >= 1 && s.height >= 1 && s.width >= 1, op, ": bad input size ", s.channels, "x", s.height,
-           "x", s.width);
-  PW_CHECK((int64_t)s.mean.size() == s.channels && (int64_t)s.std.size() == s.channels, op, ": need ",
-           s.channels, " means and standard deviations, got ", s.mean.size(), " and ", s.std.size());
+  PW_CHECK(s.channels >= 1 && s.height >= 1 && s.width >= 1, op, ": bad input size ", s.channels, "x", s.height, "x",
+           s.width);
+  PW_CHECK((int64_t)s.mean.size() == s.channels && (int64_t)s.std.size() == s.channels, op, ": need ", s.channels,
+           " means and standard deviations, got ", s.mean.size(), " and ", s.std.size());
   for (float v : s.std) PW_CHECK(v > 0, op, ": standard deviations must be positive, got ", v);
 }
 
@@ -133,10 +133,10 @@ AscentResult ascend(nn::Module& model, const InputSpace& s, const std::string& l
   PW_CHECK(o.step > 0, "gradient ascent: step must be positive, got ", o.step);
   PW_CHECK(o.decay >= 0 && o.decay < 1, "gradient ascent: decay must be in [0, 1), got ", o.decay);
   PW_CHECK(o.jitter >= 0, "gradient ascent: jitter must not be negative, got ", o.jitter);
-  PW_CHECK(o.blur_sigma >= 0 && o.blur_every >= 0, "gradient ascent: blur sigma and interval must not be negative, got ",
-           o.blur_sigma, " and ", o.blur_every);
-  PW_CHECK(o.norm_percentile >= 0 && o.norm_percentile < 100, "gradient ascent: the norm percentile must be in [0, 100), got ",
-           o.norm_percentile);
+  PW_CHECK(o.blur_sigma >= 0 && o.blur_every >= 0,
+           "gradient ascent: blur sigma and interval must not be negative, got ", o.blur_sigma, " and ", o.blur_every);
+  PW_CHECK(o.norm_percentile >= 0 && o.norm_percentile < 100,
+           "gradient ascent: the norm percentile must be in [0, 100), got ", o.norm_percentile);
   PW_CHECK(o.contrib_percentile >= 0 && o.contrib_percentile < 100,
            "gradient ascent: the contribution percentile must be in [0, 100), got ", o.contrib_percentile);
   Generator gen(o.seed, /*stream=*/11);
@@ -190,8 +190,8 @@ InputGradient input_gradient(nn::Module& model, const std::string& layer, const 
   xin.set_requires_grad(true);
   Tensor act = layer.empty() ? model(xin) : forward_to(model, layer, xin);
   Tensor obj = objective(act);
-  PW_CHECK(obj.dim() == 1 && obj.size(0) == x.size(0), "input gradient: the objective must give one value per image, got ",
-           shape_str(obj.shape()));
+  PW_CHECK(obj.dim() == 1 && obj.size(0) == x.size(0),
+           "input gradient: the objective must give one value per image, got ", shape_str(obj.shape()));
   sum(obj).backward();
   InputGradient r;
   PW_CHECK(xin.grad().defined(), "input gradient: the objective does not depend on the input");
@@ -225,15 +225,16 @@ AscentOptions yosinski_set(int which) {
   return o;
 }
 
-AscentResult class_model(nn::Module& model, const InputSpace& s, const std::vector<int64_t>& classes,
-                         bool probability, const AscentOptions& o) {
+AscentResult class_model(nn::Module& model, const InputSpace& s, const std::vector<int64_t>& classes, bool probability,
+                         const AscentOptions& o) {
   check_space(s, "class model");
   PW_CHECK(!classes.empty(), "class model: no classes given");
   // One forward pass to learn the number of classes, so that a bad class is a clear error.
   const Shape out = layer_output_shape(model, "", {s.channels, s.height, s.width});
   PW_CHECK(out.size() == 2, "class model: the network's output must be [N, classes], got ", shape_str(out));
   const int64_t K = out[1];
-  for (int64_t c : classes) PW_CHECK(c >= 0 && c < K, "class model: class ", c, " is out of range (the network has ", K, " classes)");
+  for (int64_t c : classes)
+    PW_CHECK(c >= 0 && c < K, "class model: class ", c, " is out of range (the network has ", K, " classes)");
   auto objective = [classes, probability](const Tensor& logits) {
     Tensor mask = selection_mask(logits.shape(), classes, false, 0, 0).to(logits.device()).to(logits.dtype());
     Tensor v = probability ? softmax(logits, 1) : logits;
@@ -254,11 +255,12 @@ AscentResult maximize_units(nn::Module& model, const InputSpace& s, const UnitSp
              shape.size() == 4 ? " channels)" : " features)");
   int64_t y = spec.y, x = spec.x;
   if (shape.size() == 4 && spec.neuron) {
-    PW_CHECK(y >= -1 && x >= -1, "unit visualization: position (", y, ", ", x, ") must be in the map or -1 (the centre)");
+    PW_CHECK(y >= -1 && x >= -1, "unit visualization: position (", y, ", ", x,
+             ") must be in the map or -1 (the centre)");
     if (y < 0) y = shape[2] / 2;
     if (x < 0) x = shape[3] / 2;
-    PW_CHECK(y < shape[2] && x < shape[3], "unit visualization: position (", y, ", ", x, ") is outside the ",
-             shape[2], "x", shape[3], " map of ", layer);
+    PW_CHECK(y < shape[2] && x < shape[3], "unit visualization: position (", y, ", ", x, ") is outside the ", shape[2],
+             "x", shape[3], " map of ", layer);
   }
   std::vector<int64_t> units = spec.units;
   bool whole = !spec.neuron;

@@ -56,8 +56,8 @@ class InputOnlyGuard {
 // the model's output. The forward pass stops at the layer. ReLUs follow `rule` (grad, deconvnet,
 // guided: DESIGN, Autograd). The model's training modes and requires_grad flags are restored.
 struct InputGradient {
-  Tensor grad;                   // like x, on the cpu
-  std::vector<double> objective; // one per image
+  Tensor grad;                    // like x, on the cpu
+  std::vector<double> objective;  // one per image
 };
 InputGradient input_gradient(nn::Module& model, const std::string& layer, const Tensor& x, const Objective& objective,
                              ReluRule rule = ReluRule::grad);
@@ -77,15 +77,15 @@ struct AscentOptions {
   // annealed linearly to 30% of itself over the run. The papers' learning rates were for
   // 0-255 Caffe inputs and do not carry over as numbers.
   double step = 0.1;
-  double l2 = 0;             // class models: lambda of -lambda*||x||^2 (adds -2*lambda*x to d)
-  double decay = 0;          // Yosinski: x *= (1 - decay) after each step
-  double blur_sigma = 0;     // Gaussian blur of each channel ...
-  int64_t blur_every = 0;    // ... every k steps (0: never)
+  double l2 = 0;                  // class models: lambda of -lambda*||x||^2 (adds -2*lambda*x to d)
+  double decay = 0;               // Yosinski: x *= (1 - decay) after each step
+  double blur_sigma = 0;          // Gaussian blur of each channel ...
+  int64_t blur_every = 0;         // ... every k steps (0: never)
   double norm_percentile = 0;     // zero pixels whose norm over channels is below this percentile
   double contrib_percentile = 0;  // zero pixels whose |sum_c x * grad| is below this percentile
-  int64_t jitter = 0;        // random circular shift of up to +-jitter px, undone after each step
-  bool clip = true;          // clamp to the valid pixel range after each step
-  bool random_start = false; // start from small noise (std 0.1) instead of the mean image
+  int64_t jitter = 0;             // random circular shift of up to +-jitter px, undone after each step
+  bool clip = true;               // clamp to the valid pixel range after each step
+  bool random_start = false;      // start from small noise (std 0.1) instead of the mean image
   uint64_t seed = 0;
 };
 
@@ -96,8 +96,8 @@ struct AscentOptions {
 AscentOptions yosinski_set(int which);
 
 struct AscentResult {
-  Tensor images;                        // [B, C, H, W] cpu, input space
-  std::vector<double> start, end;       // objective per image before the first and after the last step
+  Tensor images;                           // [B, C, H, W] cpu, input space
+  std::vector<double> start, end;          // objective per image before the first and after the last step
   std::vector<std::vector<double>> curve;  // objective per image, every iteration (before its step)
 };
 
@@ -123,12 +123,12 @@ struct DreamOptions {
   double octave_scale = 1.4;
   int64_t iterations = 10;  // per octave
   int64_t jitter = 32;
-  double step = 1.5;        // x += step / mean|g| * g, as the notebook (its images are 0-255)
+  double step = 1.5;  // x += step / mean|g| * g, as the notebook (its images are 0-255)
   uint64_t seed = 0;
 };
 struct DreamResult {
-  Tensor image;                             // [C, H, W] cpu, input space
-  std::vector<double> octave_start, octave_end;  // 1/2*||a||^2 / numel(a) at each octave's first and last step
+  Tensor image;                                    // [C, H, W] cpu, input space
+  std::vector<double> octave_start, octave_end;    // 1/2*||a||^2 / numel(a) at each octave's first and last step
   std::vector<std::pair<int64_t, int64_t>> sizes;  // each octave's height and width, smallest first
 };
 // A photo for deep_dream: read with space.channels channels, its longer side resized to

@@ -16,16 +16,16 @@ namespace pw::tasks::viz {
 
 struct InversionOptions {
   int64_t iterations = 200;
-  double step = 0.1;          // mean absolute change per step (std units), decayed linearly to a tenth
+  double step = 0.1;  // mean absolute change per step (std units), decayed linearly to a tenth
   double alpha = 6, lambda_alpha = 1.0;
   double beta = 2, lambda_tv = 10.0;
-  bool clip = true;           // clamp to the valid range after each step
-  uint64_t seed = 0;          // the random start (small noise)
+  bool clip = true;   // clamp to the valid range after each step
+  uint64_t seed = 0;  // the random start (small noise)
 };
 
 struct InversionResult {
-  Tensor images;                        // [N, C, H, W] cpu, input space
-  std::vector<double> start, end;       // relative feature error ||phi(x) - phi0||^2 / ||phi0||^2 per image
+  Tensor images;                   // [N, C, H, W] cpu, input space
+  std::vector<double> start, end;  // relative feature error ||phi(x) - phi0||^2 / ||phi0||^2 per image
 };
 
 // Reconstructs each of `images` [N, C, H, W] (input space) from its features at `layer`

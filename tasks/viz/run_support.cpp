@@ -27,7 +27,7 @@ std::vector<float> per_channel(std::vector<float> v, int64_t channels, const std
                                const std::string& command) {
   if (v.size() == 1) v.assign((size_t)channels, v[0]);
   const std::string wanted = channels == 1 ? "1 value (the network has 1 input channel)"
-                                            : "1 or " + std::to_string(channels) + " values (one per input channel)";
+                                           : "1 or " + std::to_string(channels) + " values (one per input channel)";
   PW_CHECK((int64_t)v.size() == channels, command, ": --", flag, " needs ", wanted, ", got ", v.size());
   return v;
 }

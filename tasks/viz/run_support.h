@@ -34,17 +34,16 @@ InputSpace resolve_space(const LoadedModel& network, int64_t channels, const Spa
 struct VizImages {
   std::string spec;
   Dataset data;
-  Tensor images;                  // [N, C, H, W], normalized as data.mean / data.std say
-  std::vector<int64_t> index;     // the rows chosen
-  std::vector<int64_t> labels;    // their labels (empty for unlabeled data)
+  Tensor images;                // [N, C, H, W], normalized as data.mean / data.std say
+  std::vector<int64_t> index;   // the rows chosen
+  std::vector<int64_t> labels;  // their labels (empty for unlabeled data)
 };
 // The rows `index` (each checked against the split's size); no index: the first `first` rows (all
 // of a smaller split).
 VizImages pick_images(const RunRecord& record, const DataRequest& request, const std::vector<int64_t>& index,
                       int64_t first, const std::string& command);
 // The first `limit` images (limit must be positive).
-VizImages first_images(const RunRecord& record, const DataRequest& request, int64_t limit,
-                       const std::string& command);
+VizImages first_images(const RunRecord& record, const DataRequest& request, int64_t limit, const std::string& command);
 
 // The input space of images a dataset gave.
 InputSpace space_of(const VizImages& images);

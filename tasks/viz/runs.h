@@ -74,17 +74,17 @@ FiltersResult run_filters(const FiltersConfig& config);
 struct ClassConfig {
   VizCommon common;
   SpaceRequest space;
-  AscentOptions ascent;            // its jitter is `jitter`'s
-  std::optional<int64_t> jitter;   // absent: a 16th of the image side
-  std::vector<int64_t> classes;    // empty: every class
-  bool probability = false;        // maximize the softmax probability instead of the score
+  AscentOptions ascent;           // its jitter is `jitter`'s
+  std::optional<int64_t> jitter;  // absent: a 16th of the image side
+  std::vector<int64_t> classes;   // empty: every class
+  bool probability = false;       // maximize the softmax probability instead of the score
 };
 struct AscentRunResult {
   std::string model;
   std::vector<int64_t> targets;     // the classes or units, one image each
   std::vector<std::string> labels;  // the caption under each image: the class name, or "unit N"
   InputSpace space;
-  AscentOptions options;            // as used (jitter resolved)
+  AscentOptions options;  // as used (jitter resolved)
   AscentResult ascent;
   VizFiles files;
 };
@@ -97,9 +97,9 @@ struct UnitConfig {
   AscentOptions ascent;           // its jitter is `jitter`'s
   std::optional<int64_t> jitter;  // absent: a 16th of the image side
   std::string layer = "conv3";
-  std::vector<int64_t> units;     // empty: every channel of the layer
-  bool neuron = false;            // the unit at (y, x) of each channel's map instead of the channel's mean
-  std::optional<int64_t> y, x;    // with neuron: the position (absent: the centre); 0 or more
+  std::vector<int64_t> units;   // empty: every channel of the layer
+  bool neuron = false;          // the unit at (y, x) of each channel's map instead of the channel's mean
+  std::optional<int64_t> y, x;  // with neuron: the position (absent: the centre); 0 or more
 };
 AscentRunResult run_unit(const UnitConfig& config);
 
@@ -122,15 +122,15 @@ DreamRunResult run_dream(const DreamConfig& config);
 // ---- saliency, guided backpropagation, deconvnet ----
 struct SaliencyConfig {
   VizCommon common;
-  DataRequest data;                           // absent: the run's data
-  std::string method = "saliency";            // saliency, guided or deconv: names the files
+  DataRequest data;                 // absent: the run's data
+  std::string method = "saliency";  // saliency, guided or deconv: names the files
   // Indices into the test split (or the training images of unlabeled data); empty: the first 8
   // (all of a smaller split).
   std::vector<int64_t> images;
   // The class explained: one value, or one per image; empty: the predicted one.
   std::vector<int64_t> classes;
   SaliencyOptions options;
-  bool box = false;                           // the weakly supervised object box
+  bool box = false;  // the weakly supervised object box
 };
 // One image of a saliency picture: where it came from and what the network makes of it.
 struct ExplainedImage {
@@ -139,10 +139,10 @@ struct ExplainedImage {
   std::string label_name;
   int64_t predicted = 0;
   std::string predicted_name;
-  double probability = 0;        // of the predicted class
-  int64_t explained = 0;         // the class the map explains
+  double probability = 0;  // of the predicted class
+  int64_t explained = 0;   // the class the map explains
   std::string explained_name;
-  double score = 0;              // its pre-softmax score
+  double score = 0;  // its pre-softmax score
   std::optional<Box> box;
 };
 // The caption under the image: "true <name>" (labeled data), "pred <name> <probability>", and
@@ -175,12 +175,12 @@ InvertRunResult run_invert(const InvertConfig& config);
 struct TopPatchesConfig {
   VizCommon common;
   DataRequest data;
-  int64_t limit = 10000;         // images scanned; must be positive
+  int64_t limit = 10000;  // images scanned; must be positive
   int64_t k = 8;
   int64_t batch_size = 64;
   std::string layer = "conv3";
-  std::vector<int64_t> units;    // empty: every channel
-  int64_t cell = 56;             // patches scaled up by a whole factor to about this many pixels
+  std::vector<int64_t> units;  // empty: every channel
+  int64_t cell = 56;           // patches scaled up by a whole factor to about this many pixels
 };
 struct TopPatchesRunResult {
   std::string model, data;

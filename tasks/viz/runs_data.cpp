@@ -56,9 +56,13 @@ std::vector<ExplainedImage> explained_images(const VizImages& v, const SaliencyR
 io::Json saliency_json(const SaliencyRunResult& r) {
   io::Json images = io::Json::array();
   for (const ExplainedImage& e : r.images) {
-    io::Json one = io::Json::object({{"image", e.image}, {"predicted", e.predicted},
-                                     {"predicted_name", e.predicted_name}, {"probability", e.probability},
-                                     {"class", e.explained}, {"class_name", e.explained_name}, {"score", e.score}});
+    io::Json one = io::Json::object({{"image", e.image},
+                                     {"predicted", e.predicted},
+                                     {"predicted_name", e.predicted_name},
+                                     {"probability", e.probability},
+                                     {"class", e.explained},
+                                     {"class_name", e.explained_name},
+                                     {"score", e.score}});
     if (e.label) {
       one.set("label", *e.label);
       one.set("label_name", e.label_name);
@@ -174,8 +178,8 @@ InvertRunResult run_invert(const InvertConfig& c) {
   for (size_t i = 0; i < v.index.size(); ++i) {
     cells.push_back(upscale(to_image(v.images.select(0, (int64_t)i), space.mean, space.std), f));
     cells.push_back(upscale(to_image(r.inversion.images.select(0, (int64_t)i), space.mean, space.std), f));
-    errors.push(io::Json::object({{"image", v.index[i]}, {"error_start", r.inversion.start[i]},
-                                  {"error_end", r.inversion.end[i]}}));
+    errors.push(io::Json::object(
+        {{"image", v.index[i]}, {"error_start", r.inversion.start[i]}, {"error_end", r.inversion.end[i]}}));
   }
   const io::Json js = io::Json::object({{"model", r.model}, {"data", r.data}, {"layer", r.layer}, {"images", errors}});
   r.files = write_viz_outputs(c.common.out_dir, "invert", grid(cells, 2), c.common.flags, js);
@@ -199,9 +203,13 @@ TopPatchesRunResult run_top_patches(const TopPatchesConfig& c) {
   const int64_t scale = scale_to_cell(std::max(tp.field.size[0], tp.field.size[1]), c.cell);
   const io::Image grid = top_patches_grid(tp, v.images, v.data.mean, v.data.std, scale);
   const io::Image img = with_unit_labels(grid, units, tp.field.size[0] * scale);
-  const io::Json js = io::Json::object({{"layer", tp.layer}, {"model", r.model}, {"data", r.data},
-                                        {"images", r.images}, {"receptive_field", field_json(tp.field)},
-                                        {"scale", scale}, {"units", units_json(tp)}});
+  const io::Json js = io::Json::object({{"layer", tp.layer},
+                                        {"model", r.model},
+                                        {"data", r.data},
+                                        {"images", r.images},
+                                        {"receptive_field", field_json(tp.field)},
+                                        {"scale", scale},
+                                        {"units", units_json(tp)}});
   r.files = write_viz_outputs(c.common.out_dir, "top-patches", img, c.common.flags, js);
   return r;
 }

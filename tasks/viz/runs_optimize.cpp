@@ -19,14 +19,28 @@ namespace {
 
 io::Json ascent_json(const AscentRunResult& r) {
   const AscentOptions& a = r.options;
-  const io::Json effective = io::Json::object(
-      {{"iterations", a.iterations}, {"step", a.step}, {"l2", a.l2}, {"decay", a.decay}, {"blur", a.blur_sigma},
-       {"blur_every", a.blur_every}, {"norm_percentile", a.norm_percentile},
-       {"contrib_percentile", a.contrib_percentile}, {"jitter", a.jitter}, {"clip", a.clip},
-       {"random_start", a.random_start}, {"seed", a.seed}});
-  return io::Json::object({{"model", r.model}, {"effective", effective}, {"targets", r.targets}, {"labels", r.labels},
-                           {"image_size", r.space.width}, {"mean", r.space.mean}, {"std", r.space.std},
-                           {"start", r.ascent.start}, {"end", r.ascent.end}, {"curves", r.ascent.curve}});
+  const io::Json effective = io::Json::object({{"iterations", a.iterations},
+                                               {"step", a.step},
+                                               {"l2", a.l2},
+                                               {"decay", a.decay},
+                                               {"blur", a.blur_sigma},
+                                               {"blur_every", a.blur_every},
+                                               {"norm_percentile", a.norm_percentile},
+                                               {"contrib_percentile", a.contrib_percentile},
+                                               {"jitter", a.jitter},
+                                               {"clip", a.clip},
+                                               {"random_start", a.random_start},
+                                               {"seed", a.seed}});
+  return io::Json::object({{"model", r.model},
+                           {"effective", effective},
+                           {"targets", r.targets},
+                           {"labels", r.labels},
+                           {"image_size", r.space.width},
+                           {"mean", r.space.mean},
+                           {"std", r.space.std},
+                           {"start", r.ascent.start},
+                           {"end", r.ascent.end},
+                           {"curves", r.ascent.curve}});
 }
 
 // One optimized image per target, each captioned, `cols` per row.
@@ -80,7 +94,9 @@ FiltersResult run_filters(const FiltersConfig& c) {
   const nn::Conv2d& conv = find_conv(*network.model, c.layer, &r.layer);
   r.filters = conv.out_channels;
   const io::Image img = filter_grid(conv, c.options);
-  const io::Json js = io::Json::object({{"model", r.model}, {"layer", r.layer}, {"filters", conv.out_channels},
+  const io::Json js = io::Json::object({{"model", r.model},
+                                        {"layer", r.layer},
+                                        {"filters", conv.out_channels},
                                         {"kernel", io::Json::array({conv.kernel_h, conv.kernel_w})}});
   r.files = write_viz_outputs(c.common.out_dir, "filters", img, c.common.flags, js);
   return r;
@@ -147,9 +163,13 @@ DreamRunResult run_dream(const DreamConfig& c) {
   r.dream = deep_dream(*network.model, space, c.layer, x, c.options);
   io::Json sizes = io::Json::array();
   for (const auto& [height, width] : r.dream.sizes) sizes.push(io::Json::array({height, width}));
-  const io::Json js = io::Json::object({{"model", r.model}, {"layer", r.layer}, {"mean", space.mean},
-                                        {"std", space.std}, {"octave_start", r.dream.octave_start},
-                                        {"octave_end", r.dream.octave_end}, {"sizes", sizes}});
+  const io::Json js = io::Json::object({{"model", r.model},
+                                        {"layer", r.layer},
+                                        {"mean", space.mean},
+                                        {"std", space.std},
+                                        {"octave_start", r.dream.octave_start},
+                                        {"octave_end", r.dream.octave_end},
+                                        {"sizes", sizes}});
   const io::Image dream = to_image(r.dream.image, space.mean, space.std);
   r.files = write_viz_outputs(c.common.out_dir, "dream", grid({photo, dream}, 2, 4), c.common.flags, js);
   return r;

@@ -42,9 +42,12 @@ std::vector<float> reduce_channels(const Tensor& grad, const std::string& how) {
     double acc = 0;
     for (int64_t c = 0; c < C; ++c) {
       double v = g[c * HW + i];
-      if (how == "max") acc = std::max(acc, std::fabs(v));
-      else if (how == "sum") acc += std::fabs(v);
-      else acc += v * v;
+      if (how == "max")
+        acc = std::max(acc, std::fabs(v));
+      else if (how == "sum")
+        acc += std::fabs(v);
+      else
+        acc += v * v;
     }
     m[i] = (float)(how == "l2" ? std::sqrt(acc) : acc);
   }
@@ -71,10 +74,9 @@ SaliencyResult saliency(nn::Module& model, const Tensor& images, const std::vect
   r.width = images.size(3);
   r.classes = classes;
   // Classes given as -1 are the network's prediction; the output size is checked here too.
-  PW_CHECK(o.reduce == "max" || o.reduce == "sum" || o.reduce == "l2", "saliency: --reduce must be max, sum or l2, not '",
-           o.reduce, "'");
-  for (int64_t c : classes)
-    PW_CHECK(c >= -1, "saliency: class ", c, " is out of range (-1 means the predicted class)");
+  PW_CHECK(o.reduce == "max" || o.reduce == "sum" || o.reduce == "l2",
+           "saliency: --reduce must be max, sum or l2, not '", o.reduce, "'");
+  for (int64_t c : classes) PW_CHECK(c >= -1, "saliency: class ", c, " is out of range (-1 means the predicted class)");
   std::vector<float> logits;
   int64_t K = 0;
   {
@@ -110,8 +112,8 @@ SaliencyResult saliency(nn::Module& model, const Tensor& images, const std::vect
 
 Box saliency_box(const std::vector<float>& map, const io::Image& image, double fg, double bg) {
   const int64_t H = image.height, W = image.width, C = image.channels, HW = H * W;
-  PW_CHECK((int64_t)map.size() == HW && HW > 0, "saliency box: the map has ", map.size(), " values, the image ",
-           H, "x", W);
+  PW_CHECK((int64_t)map.size() == HW && HW > 0, "saliency box: the map has ", map.size(), " values, the image ", H, "x",
+           W);
   PW_CHECK(bg >= 0 && bg < fg && fg < 1, "saliency box: need 0 <= background < foreground < 1 quantiles, got ", bg,
            " and ", fg);
   const float hi = quantile(map, fg), lo = quantile(map, bg);
@@ -120,8 +122,10 @@ Box saliency_box(const std::vector<float>& map, const io::Image& image, double f
   std::vector<double> mean_fg(C, 0), mean_bg(C, 0);
   int64_t n_fg = 0, n_bg = 0;
   for (int64_t i = 0; i < HW; ++i) {
-    if (map[i] >= hi && map[i] > lo) seed[i] = 2;
-    else if (map[i] <= lo) seed[i] = 1;
+    if (map[i] >= hi && map[i] > lo)
+      seed[i] = 2;
+    else if (map[i] <= lo)
+      seed[i] = 1;
     if (!seed[i]) continue;
     auto& m = seed[i] == 2 ? mean_fg : mean_bg;
     for (int64_t c = 0; c < C; ++c) m[c] += image.pixels[c * HW + i];
@@ -176,7 +180,8 @@ Box saliency_box(const std::vector<float>& map, const io::Image& image, double f
 io::Image heat_image(const std::vector<float>& map, int64_t H, int64_t W) {
   PW_CHECK((int64_t)map.size() == H * W, "heat image: ", map.size(), " values for ", H, "x", W);
   io::Image out = io::Image::filled(3, H, W);
-  for (int64_t i = 0; i < H * W; ++i) heat_colour(map[i], out.pixels[i], out.pixels[H * W + i], out.pixels[2 * H * W + i]);
+  for (int64_t i = 0; i < H * W; ++i)
+    heat_colour(map[i], out.pixels[i], out.pixels[H * W + i], out.pixels[2 * H * W + i]);
   return out;
 }
 

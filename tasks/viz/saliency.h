@@ -28,7 +28,7 @@ struct SaliencyResult {
   std::vector<int64_t> predicted;        // the network's class for each image (the largest score)
   std::vector<double> probability;       // its softmax probability
   int64_t height = 0, width = 0;
-  int64_t outputs = 0;                   // the network's number of classes
+  int64_t outputs = 0;  // the network's number of classes
 };
 
 // Saliency of images [N, C, H, W] (input space) for classes[i] (-1: the predicted class).

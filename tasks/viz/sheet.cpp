@@ -24,9 +24,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int64_t kPad = 2;         // around each picture
-constexpr int64_t kGap = 10;        // between the unit's own pictures and its patches
-constexpr int64_t kLabelWidth = 52; // the unit number, its maximum and the dead badge
+constexpr int64_t kPad = 2;          // around each picture
+constexpr int64_t kGap = 10;         // between the unit's own pictures and its patches
+constexpr int64_t kLabelWidth = 52;  // the unit number, its maximum and the dead badge
 constexpr int64_t kHeaderHeight = 16;
 constexpr int64_t kColumnGap = 17;  // between blocks of units side by side, a rule in its middle
 const Rgb kInk{0.1f, 0.1f, 0.1f}, kMuted{0.45f, 0.45f, 0.45f}, kDeadRed{0.78f, 0.16f, 0.16f},
@@ -69,8 +69,8 @@ struct Block {
   int64_t x_filter = 0, x_image = 0, x_patches = 0, width = 0, row_h = 0;
 };
 
-io::Image draw_layer(const SheetLayer& L, const Tensor& weight_cpu, const AscentResult* ascent,
-                     const Tensor& images, const InputSpace& space, const SheetOptions& o) {
+io::Image draw_layer(const SheetLayer& L, const Tensor& weight_cpu, const AscentResult* ascent, const Tensor& images,
+                     const InputSpace& space, const SheetOptions& o) {
   Block b;
   // The optimized image is cut at the centre unit's field, like the patches, so the two compare.
   b.patch_scale = scale_to_cell(std::max(L.field.size[0], L.field.size[1]), o.cell);
@@ -121,11 +121,10 @@ io::Image draw_layer(const SheetLayer& L, const Tensor& weight_cpu, const Ascent
       const std::string mx = "max " + fixed(u.max_activation, u.max_activation < 10 ? 2 : 1);
       draw_text(out, x0 + kPad, y + text_height(2) + 8, mx, kMuted);
     }
-    if (L.has_filters)
-      blit(out, upscale(filter_image(weight_cpu, u.unit), b.filter_scale), y, x0 + b.x_filter, u.dead);
+    if (L.has_filters) blit(out, upscale(filter_image(weight_cpu, u.unit), b.filter_scale), y, x0 + b.x_filter, u.dead);
     if (ascent) {
-      const io::Image opt = crop_field(ascent->images.select(0, (int64_t)i), L.field, L.neuron_y, L.neuron_x,
-                                       space.mean, space.std);
+      const io::Image opt =
+          crop_field(ascent->images.select(0, (int64_t)i), L.field, L.neuron_y, L.neuron_x, space.mean, space.std);
       blit(out, upscale(opt, b.patch_scale), y, x0 + b.x_image, u.dead);
     }
     if (u.dead) {
@@ -265,7 +264,10 @@ Sheet make_sheet(nn::Module& model, const Tensor& images, const InputSpace& spac
 }
 
 io::Json patch_json(const TopPatch& p) {
-  return io::Json::object({{"image", p.image}, {"y", p.y}, {"x", p.x}, {"activation", p.activation},
+  return io::Json::object({{"image", p.image},
+                           {"y", p.y},
+                           {"x", p.x},
+                           {"activation", p.activation},
                            {"box", io::Json::array({p.box.y0, p.box.x0, p.box.y1, p.box.x1})}});
 }
 
@@ -294,8 +296,7 @@ std::string ascent_text(const AscentOptions& a) {
   std::ostringstream o;
   o << a.iterations << " steps of " << a.step << " std from the mean image";
   if (a.jitter > 0) o << ", jitter " << a.jitter << " px";
-  if (a.blur_sigma > 0 && a.blur_every > 0)
-    o << ", blur " << a.blur_sigma << " px every " << a.blur_every << " steps";
+  if (a.blur_sigma > 0 && a.blur_every > 0) o << ", blur " << a.blur_sigma << " px every " << a.blur_every << " steps";
   if (a.decay > 0) o << ", decay " << a.decay;
   return o.str();
 }
@@ -332,9 +333,9 @@ std::string sheet_html(const Sheet& sheet, const SheetHeader& h) {
   for (const SheetLayer& L : sheet.layers) {
     s << "<section id=\"" << html_escape(L.conv) << "\">\n<h2>" << html_escape(short_name(L.conv)) << " <small>"
       << html_escape(L.conv) << " (read at " << html_escape(L.read) << ") &middot; " << L.channels
-      << " units &middot; map "
-      << L.map_height << "&times;" << L.map_width << " &middot; receptive field " << L.field.size[0] << "&times;"
-      << L.field.size[1] << " px, jump " << L.field.jump[0] << "</small></h2>\n<p class=\"note\">";
+      << " units &middot; map " << L.map_height << "&times;" << L.map_width << " &middot; receptive field "
+      << L.field.size[0] << "&times;" << L.field.size[1] << " px, jump " << L.field.jump[0]
+      << "</small></h2>\n<p class=\"note\">";
     if (L.dead_units.empty()) {
       s << "No dead units: every one of the " << L.channels << " fires on some image.";
     } else {
@@ -349,9 +350,9 @@ std::string sheet_html(const Sheet& sheet, const SheetHeader& h) {
     for (const SheetUnit& u : L.units) {
       std::vector<int64_t> best;
       for (const TopPatch& p : u.patches) best.push_back(p.image);
-      s << "<tr" << (u.dead ? " class=\"deadrow\"" : "") << "><td>" << u.unit << (u.dead ? " dead" : "")
-        << "</td><td>" << num(u.max_activation) << "</td><td>" << num(u.objective_start) << "</td><td>"
-        << num(u.objective_end) << "</td><td>" << int_list(best) << "</td></tr>\n";
+      s << "<tr" << (u.dead ? " class=\"deadrow\"" : "") << "><td>" << u.unit << (u.dead ? " dead" : "") << "</td><td>"
+        << num(u.max_activation) << "</td><td>" << num(u.objective_start) << "</td><td>" << num(u.objective_end)
+        << "</td><td>" << int_list(best) << "</td></tr>\n";
     }
     s << "</table></details>\n</section>\n";
   }
@@ -362,29 +363,46 @@ std::string sheet_html(const Sheet& sheet, const SheetHeader& h) {
 io::Json unit_json(const SheetUnit& u) {
   io::Json patches = io::Json::array();
   for (const TopPatch& p : u.patches) patches.push(patch_json(p));
-  return io::Json::object({{"unit", u.unit}, {"dead", u.dead}, {"max_activation", u.max_activation},
-                           {"objective_start", u.objective_start}, {"objective_end", u.objective_end},
+  return io::Json::object({{"unit", u.unit},
+                           {"dead", u.dead},
+                           {"max_activation", u.max_activation},
+                           {"objective_start", u.objective_start},
+                           {"objective_end", u.objective_end},
                            {"patches", patches}});
 }
 
 io::Json layer_json(const SheetLayer& L) {
   io::Json units = io::Json::array();
   for (const SheetUnit& u : L.units) units.push(unit_json(u));
-  return io::Json::object({{"conv", L.conv}, {"read", L.read}, {"png", png_name(L)}, {"channels", L.channels},
+  return io::Json::object({{"conv", L.conv},
+                           {"read", L.read},
+                           {"png", png_name(L)},
+                           {"channels", L.channels},
                            {"map", io::Json::array({L.map_height, L.map_width})},
-                           {"neuron", io::Json::array({L.neuron_y, L.neuron_x})}, {"step", L.step},
-                           {"receptive_field", field_json(L.field)}, {"dead_units", L.dead_units},
+                           {"neuron", io::Json::array({L.neuron_y, L.neuron_x})},
+                           {"step", L.step},
+                           {"receptive_field", field_json(L.field)},
+                           {"dead_units", L.dead_units},
                            {"units", units}});
 }
 
 io::Json sheet_json(const Sheet& sheet, const SheetHeader& h) {
   const SheetOptions& o = sheet.options;
   const AscentOptions& a = o.ascent;
-  io::Json js = io::Json::object(
-      {{"method", "sheet"}, {"model", h.model}, {"checkpoint", h.checkpoint}, {"data", h.data}, {"seed", h.seed},
-       {"images", sheet.images}, {"k", o.k}, {"units_per_layer", o.units_per_layer},
-       {"ascent", io::Json::object({{"iterations", a.iterations}, {"step", a.step}, {"jitter", a.jitter},
-                                    {"blur", a.blur_sigma}, {"blur_every", a.blur_every}, {"decay", a.decay}})}});
+  io::Json js = io::Json::object({{"method", "sheet"},
+                                  {"model", h.model},
+                                  {"checkpoint", h.checkpoint},
+                                  {"data", h.data},
+                                  {"seed", h.seed},
+                                  {"images", sheet.images},
+                                  {"k", o.k},
+                                  {"units_per_layer", o.units_per_layer},
+                                  {"ascent", io::Json::object({{"iterations", a.iterations},
+                                                               {"step", a.step},
+                                                               {"jitter", a.jitter},
+                                                               {"blur", a.blur_sigma},
+                                                               {"blur_every", a.blur_every},
+                                                               {"decay", a.decay}})}});
   if (!h.flags.is_null()) js.set("flags", h.flags);
   io::Json layers = io::Json::array();
   for (const SheetLayer& L : sheet.layers) layers.push(layer_json(L));

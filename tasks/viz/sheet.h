@@ -39,8 +39,8 @@ AscentOptions sheet_ascent(int64_t image_side);
 
 struct SheetUnit {
   int64_t unit = 0;
-  float max_activation = 0;  // the largest value over the scanned images, where it is read (after the ReLU)
-  bool dead = false;         // max_activation <= 0: the unit never fires on the data
+  float max_activation = 0;       // the largest value over the scanned images, where it is read (after the ReLU)
+  bool dead = false;              // max_activation <= 0: the unit never fires on the data
   std::vector<TopPatch> patches;  // best first; empty for a dead unit (every image ties at zero)
   // The optimized image's objective before and after: the unit at the centre of the map (as
   // Yosinski et al.; the channel's mean over a small map is nearly flat in the image and its
@@ -57,7 +57,7 @@ struct SheetLayer {
   ReceptiveField field;
   std::vector<int64_t> dead_units;  // among all channels, not only those shown
   std::vector<SheetUnit> units;     // those shown
-  io::Image picture;  // per unit: label, [filter], optimized image and patches (both cut at the field)
+  io::Image picture;                // per unit: label, [filter], optimized image and patches (both cut at the field)
   bool has_filters = false;         // the picture shows each unit's filter (1 or 3 input channels)
 };
 

@@ -54,8 +54,7 @@ std::vector<Tensor> run_conv(const Tensor& x, const Tensor& w, const Tensor& b, 
   EXPECT_EQ(y.device(), d);
   y.backward(seed.to(d));
   const Device cpu = Device::cpu();
-  return {y.to(cpu), xd.grad().to(cpu), wd.grad().to(cpu),
-          b.defined() ? bd.grad().to(cpu) : Tensor()};
+  return {y.to(cpu), xd.grad().to(cpu), wd.grad().to(cpu), b.defined() ? bd.grad().to(cpu) : Tensor()};
 }
 
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
@@ -132,28 +131,25 @@ TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
 
   for (auto pass : {kernels::ConvPass::backward_data, kernels::ConvPass::backward_weight}) {
     SCOPED_TRACE("pass " + std::to_string(int(pass)));
-    const int64_t per_image =
-        on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, pass); }) / N;
+    const int64_t per_image = on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, pass); }) / N;
     ASSERT_GT(per_image, 0);
     Tensor ws = Tensor::empty({2 * per_image + 3}, DType::f32, d);
-    const Tensor& expected =
-        pass == kernels::ConvPass::backward_data ? xr.grad() : wr.grad();
+    const Tensor& expected = pass == kernels::ConvPass::backward_data ? xr.grad() : wr.grad();
     // Runs the pass into a NaN-poisoned output with `floats` of the workspace.
     auto run = [&](int64_t floats) {
       Tensor out = Tensor::full(expected.shape(), NAN).to(d);
       on_gpu(d, [&](auto tag) {
         if (pass == kernels::ConvPass::backward_data)
-          conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), out.data<float>(),
-                               ws.data<float>(), floats);
+          conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), out.data<float>(), ws.data<float>(), floats);
         else
-          conv2d_backward_weight(tag, geo, x.data<float>(), g.data<float>(), out.data<float>(),
-                                 ws.data<float>(), floats);
+          conv2d_backward_weight(tag, geo, x.data<float>(), g.data<float>(), out.data<float>(), ws.data<float>(),
+                                 floats);
       });
       return out;
     };
     EXPECT_LE(max_rel_diff_any_device(run(ws.numel()), expected), 2e-6);
     EXPECT_LE(max_rel_diff_any_device(run(per_image), expected), 2e-6);  // one image at a time
-    EXPECT_THROW(run(per_image - 1), Error);  // less than one image's worth: refused clearly
+    EXPECT_THROW(run(per_image - 1), Error);                             // less than one image's worth: refused clearly
   }
 }
 
@@ -164,8 +160,7 @@ TEST_P(ConvOnDevice, BiasGradientIsDeterministicAndExact) {
   std::vector<float> v(3 * 4 * 23 * 19);
   for (size_t i = 0; i < v.size(); ++i) v[i] = float(int(i * 7919 % 13) - 6);
   Tensor gy = Tensor::from_vector(v, {3, 4, 23, 19});
-  Tensor x = cpu_random({3, 2, 25, 21}, 51), w = cpu_random({4, 2, 3, 3}, 52),
-         b = cpu_random({4}, 53);
+  Tensor x = cpu_random({3, 2, 25, 21}, 51), w = cpu_random({4, 2, 3, 3}, 52), b = cpu_random({4}, 53);
   Tensor bd = b.to(d).detach();
   bd.set_requires_grad(true);
   conv2d(x.to(d), w.to(d), bd, {}).backward(gy.to(d));

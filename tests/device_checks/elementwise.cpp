@@ -33,7 +33,9 @@ TEST_P(ElementwiseOnDevice, BroadcastingBinaryOpsMatchTheCpu) {
   EXPECT_LE(max_rel_diff_any_device(mul(db, dc), mul(b, c)), 1e-6);
   EXPECT_LE(max_rel_diff_any_device(div(da, db), div(a, b)), 1e-6);
   // Strided operands (transposed views) go through the broadcast path.
-  EXPECT_LE(max_rel_diff_any_device(add(da.transpose(0, 2), da.transpose(0, 2)), add(a.transpose(0, 2), a.transpose(0, 2))), 1e-6);
+  EXPECT_LE(
+      max_rel_diff_any_device(add(da.transpose(0, 2), da.transpose(0, 2)), add(a.transpose(0, 2), a.transpose(0, 2))),
+      1e-6);
   EXPECT_THROW(add(da, a), Error);  // different devices
 }
 

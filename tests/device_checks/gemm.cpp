@@ -73,18 +73,17 @@ int64_t leading_dim(int64_t cols, const Layout& l) {
 // length-K dot product: |c - ref| <= 2 (K + 2) eps (|alpha| sum |a||b| + |beta| |c0|) + tiny.
 // Checks that the padding of C is untouched (beta == 0: C is poisoned with NaN, which must be
 // overwritten).
-void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, Size s, float alpha,
-                float beta, const Layout& layout, uint32_t seed) {
+void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, Size s, float alpha, float beta,
+                const Layout& layout, uint32_t seed) {
   const auto [M, N, K] = s;
-  SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
-               " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
-               " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta) + " ld%4=" +
-               std::to_string(layout.round_to_4) + " offset=" + std::to_string(layout.offset));
+  SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " M=" + std::to_string(M) +
+               " N=" + std::to_string(N) + " K=" + std::to_string(K) + " alpha=" + std::to_string(alpha) +
+               " beta=" + std::to_string(beta) + " ld%4=" + std::to_string(layout.round_to_4) +
+               " offset=" + std::to_string(layout.offset));
   std::mt19937 rng(seed);
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
   const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
-  const int64_t lda = leading_dim(a_cols, layout), ldb = leading_dim(b_cols, layout),
-                ldc = leading_dim(N, layout);
+  const int64_t lda = leading_dim(a_cols, layout), ldb = leading_dim(b_cols, layout), ldc = leading_dim(N, layout);
   const std::vector<float> A = random_vec(size_t(a_rows * lda), rng);
   const std::vector<float> B = random_vec(size_t(b_rows * ldb), rng);
   std::vector<float> C = random_vec(size_t(M * ldc), rng);
@@ -103,10 +102,9 @@ void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, 
   for (size_t i = 0; i < Ad.size(); ++i) Aabs[i] = std::abs(Ad[i]);
   for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::abs(Bd[i]);
   for (size_t i = 0; i < Cd.size(); ++i) mag[i] = beta == 0.f ? 0.0 : std::abs(Cd[i]);
-  kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta,
-                                       Cd.data(), ldc);
-  kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, std::abs(alpha), Aabs.data(), lda,
-                                       Babs.data(), ldb, std::abs(beta), mag.data(), ldc);
+  kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, alpha, Ad.data(), lda, Bd.data(), ldb, beta, Cd.data(), ldc);
+  kernels::cpu::gemm_reference<double>(ta, tb, M, N, K, std::abs(alpha), Aabs.data(), lda, Babs.data(), ldb,
+                                       std::abs(beta), mag.data(), ldc);
 
   DeviceBuffer dA = to_device(A, layout.offset, dev), dB = to_device(B, layout.offset, dev);
   for (int version : versions) {
@@ -116,8 +114,8 @@ void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, 
       if (version == 0)
         sgemm(tag, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta, dC.ptr(), ldc);
       else
-        sgemm_batched(tag, kernels::GemmBatch{}, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(),
-                      ldb, beta, dC.ptr(), ldc, version);
+        sgemm_batched(tag, kernels::GemmBatch{}, ta, tb, M, N, K, alpha, dA.ptr(), lda, dB.ptr(), ldb, beta, dC.ptr(),
+                      ldc, version);
     });
     const std::vector<float> out = dC.read();
     const double eps = std::numeric_limits<float>::epsilon();
@@ -134,8 +132,8 @@ void check_gemm(Device dev, const std::vector<int>& versions, bool ta, bool tb, 
         }
         const double tol = 2.0 * double(K + 2) * eps * mag[e] + 1e-30;
         if (!(std::abs(double(out[e]) - Cd[e]) <= tol)) {
-          ADD_FAILURE() << "C[" << i << "][" << j << "] = " << out[e] << ", expected " << Cd[e]
-                        << " (tolerance " << tol << ")";
+          ADD_FAILURE() << "C[" << i << "][" << j << "] = " << out[e] << ", expected " << Cd[e] << " (tolerance " << tol
+                        << ")";
           ++bad;
         }
       }
@@ -168,8 +166,7 @@ TEST_P(GemmOnDevice, VectorPathsAndTheirScalarFallbacks) {
   // misaligned base and a leading dimension that is / is not a multiple of 4.
   uint32_t seed = 1000;
   for (int t = 0; t < 4; ++t)
-    for (Layout l :
-         {Layout{true, 0, 0}, Layout{true, 4, 2}, Layout{false, 3, 0}, Layout{false, 2, 3}})
+    for (Layout l : {Layout{true, 0, 0}, Layout{true, 4, 2}, Layout{false, 3, 0}, Layout{false, 2, 3}})
       for (Size s : {Size{131, 133, 37}, Size{12, 20, 16}}) {
         check_gemm(device(), {5}, t & 1, t & 2, s, 1.5f, 0.0f, l, seed++);
         check_gemm(device(), {5}, t & 1, t & 2, s, 1.0f, -2.0f, l, seed++);
@@ -182,8 +179,7 @@ TEST_P(GemmOnDevice, DispatcherMatchesTheReferenceFromTinyToLarge) {
   // (The large one in one transpose combination only: its reference dominates the run time.)
   check_gemm(device(), {0}, true, true, {1000, 1001, 33}, 1.0f, 0.0f, {true, 0, 0}, seed++);
   for (Size s : {Size{400, 300, 40}, Size{70, 50, 80}, Size{3, 5, 7}})
-    for (int t : {0, 3})
-      check_gemm(device(), {0}, t & 1, t & 2, s, 1.0f, 0.0f, {true, 0, 0}, seed++);
+    for (int t : {0, 3}) check_gemm(device(), {0}, t & 1, t & 2, s, 1.0f, 0.0f, {true, 0, 0}, seed++);
 }
 
 TEST_P(GemmOnDevice, DegenerateProblems) {
@@ -192,8 +188,7 @@ TEST_P(GemmOnDevice, DegenerateProblems) {
   Tensor poison = Tensor::full({64}, kNaN).to(d);
   Tensor c = Tensor::full({3, 5}, kNaN).to(d);
   on_gpu(d, [&](auto tag) {
-    sgemm(tag, false, false, 3, 5, 0, 1.0f, poison.data<float>(), 1, poison.data<float>(), 5, 0.0f,
-          c.data<float>(), 5);
+    sgemm(tag, false, false, 3, 5, 0, 1.0f, poison.data<float>(), 1, poison.data<float>(), 5, 0.0f, c.data<float>(), 5);
   });
   EXPECT_EQ(c.to_vector_f32(), std::vector<float>(15, 0.0f));
   Tensor c2 = Tensor::full({3, 5}, 2.0).to(d);
@@ -201,8 +196,8 @@ TEST_P(GemmOnDevice, DegenerateProblems) {
   float expect = 2.0f;
   for (int v : engine_versions(d)) {
     on_gpu(d, [&](auto tag) {
-      sgemm_batched(tag, kernels::GemmBatch{}, true, true, 3, 5, 4, 0.0f, poison.data<float>(), 3,
-                    poison.data<float>(), 4, 1.5f, c2.data<float>(), 5, v);
+      sgemm_batched(tag, kernels::GemmBatch{}, true, true, 3, 5, 4, 0.0f, poison.data<float>(), 3, poison.data<float>(),
+                    4, 1.5f, c2.data<float>(), 5, v);
     });
     expect *= 1.5f;
   }
@@ -213,9 +208,8 @@ TEST_P(GemmOnDevice, DegenerateProblems) {
           poison.data<float>(), 5);
     // A rung the engine does not keep (v4 lives in bench/kernels/gemm.cu), or none at all.
     for (int v : {4, 6, -1})
-      EXPECT_THROW(sgemm_batched(tag, kernels::GemmBatch{}, false, false, 1, 1, 1, 1.0f,
-                                 poison.data<float>(), 1, poison.data<float>(), 1, 0.0f,
-                                 c.data<float>(), 1, v),
+      EXPECT_THROW(sgemm_batched(tag, kernels::GemmBatch{}, false, false, 1, 1, 1, 1.0f, poison.data<float>(), 1,
+                                 poison.data<float>(), 1, 0.0f, c.data<float>(), 1, v),
                    std::runtime_error);
   });
 }
@@ -231,8 +225,8 @@ TEST_P(GemmOnDevice, ProblemsBeyondOneLaunchGoInSeveral) {
     Tensor dA = Tensor::from_vector(A, {M * K}).to(d), dB = Tensor::from_vector(B, {K * N}).to(d);
     Tensor dC = Tensor::full({M * N}, kNaN).to(d);
     on_gpu(d, [&](auto tag) {
-      sgemm_batched(tag, kernels::GemmBatch{}, false, false, M, N, K, 1.0f, dA.data<float>(), K,
-                    dB.data<float>(), N, 0.0f, dC.data<float>(), N, 1);
+      sgemm_batched(tag, kernels::GemmBatch{}, false, false, M, N, K, 1.0f, dA.data<float>(), K, dB.data<float>(), N,
+                    0.0f, dC.data<float>(), N, 1);
     });
     const std::vector<float> C = dC.to_vector_f32();
     int bad = 0;
@@ -240,18 +234,15 @@ TEST_P(GemmOnDevice, ProblemsBeyondOneLaunchGoInSeveral) {
       for (int64_t n = 0; n < N; ++n) {
         const float ref = A[size_t(m * K)] * B[size_t(n)] + A[size_t(m * K + 1)] * B[size_t(N + n)];
         if (!(std::abs(C[size_t(m * N + n)] - ref) <= 1e-6f)) {
-          ADD_FAILURE() << "C[" << m << "][" << n << "] = " << C[size_t(m * N + n)] << ", expected "
-                        << ref;
+          ADD_FAILURE() << "C[" << m << "][" << n << "] = " << C[size_t(m * N + n)] << ", expected " << ref;
           ++bad;
         }
       }
   }
   {
     const int64_t count = 65535 + 7;  // 1x2 @ 2x1 problems, each with its own A and B
-    const std::vector<float> A = random_vec(size_t(2 * count), rng),
-                             B = random_vec(size_t(2 * count), rng);
-    Tensor dA = Tensor::from_vector(A, {2 * count}).to(d),
-           dB = Tensor::from_vector(B, {2 * count}).to(d);
+    const std::vector<float> A = random_vec(size_t(2 * count), rng), B = random_vec(size_t(2 * count), rng);
+    Tensor dA = Tensor::from_vector(A, {2 * count}).to(d), dB = Tensor::from_vector(B, {2 * count}).to(d);
     Tensor dC = Tensor::full({count}, kNaN).to(d);
     kernels::GemmBatch batch;
     batch.count = count;
@@ -259,14 +250,13 @@ TEST_P(GemmOnDevice, ProblemsBeyondOneLaunchGoInSeveral) {
     batch.b_outer = 2;
     batch.c_outer = 1;
     on_gpu(d, [&](auto tag) {
-      sgemm_batched(tag, batch, false, false, 1, 1, 2, 1.0f, dA.data<float>(), 2, dB.data<float>(),
-                    1, 0.0f, dC.data<float>(), 1);
+      sgemm_batched(tag, batch, false, false, 1, 1, 2, 1.0f, dA.data<float>(), 2, dB.data<float>(), 1, 0.0f,
+                    dC.data<float>(), 1);
     });
     const std::vector<float> C = dC.to_vector_f32();
     int bad = 0;
     for (int64_t z = 0; z < count && bad < 5; ++z) {
-      const float ref =
-          A[size_t(2 * z)] * B[size_t(2 * z)] + A[size_t(2 * z + 1)] * B[size_t(2 * z + 1)];
+      const float ref = A[size_t(2 * z)] * B[size_t(2 * z)] + A[size_t(2 * z + 1)] * B[size_t(2 * z + 1)];
       if (!(std::abs(C[size_t(z)] - ref) <= 1e-6f)) {
         ADD_FAILURE() << "problem " << z << ": " << C[size_t(z)] << ", expected " << ref;
         ++bad;
@@ -300,8 +290,8 @@ TEST_P(GemmOnDevice, BatchedWithTwoLevelStridesMatchesTheReference) {
       DeviceBuffer dA = to_device(A, 0, d), dB = to_device(B, 1, d);
       Tensor dC = Tensor::full({outer * inner * M * N}, kNaN).to(d);
       on_gpu(d, [&](auto tag) {
-        sgemm_batched(tag, b, false, tb, M, N, K, 1.0f, dA.ptr(), K, dB.ptr(), tb ? K : N, 0.0f,
-                      dC.data<float>(), N, v);
+        sgemm_batched(tag, b, false, tb, M, N, K, 1.0f, dA.ptr(), K, dB.ptr(), tb ? K : N, 0.0f, dC.data<float>(), N,
+                      v);
       });
       const std::vector<float> out = dC.to_vector_f32();
       for (int64_t o = 0; o < outer; ++o)
@@ -309,12 +299,11 @@ TEST_P(GemmOnDevice, BatchedWithTwoLevelStridesMatchesTheReference) {
           std::vector<double> a(A.begin() + i * M * K, A.begin() + (i + 1) * M * K);
           const int64_t boff = o * (inner * K * N + 1) + i * K * N;
           std::vector<double> b(B.begin() + boff, B.begin() + boff + K * N), c(size_t(M * N));
-          kernels::cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, b.data(),
-                                               tb ? K : N, 0.0, c.data(), N);
+          kernels::cpu::gemm_reference<double>(false, tb, M, N, K, 1.0, a.data(), K, b.data(), tb ? K : N, 0.0,
+                                               c.data(), N);
           double worst = 0;
           for (int64_t e = 0; e < M * N; ++e)
-            worst =
-                std::max(worst, std::abs(out[size_t((o * inner + i) * M * N + e)] - c[size_t(e)]));
+            worst = std::max(worst, std::abs(out[size_t((o * inner + i) * M * N + e)] - c[size_t(e)]));
           EXPECT_LE(worst, 1e-5) << "problem (" << o << ", " << i << ")";
         }
     }
@@ -326,8 +315,7 @@ namespace {
 // Runs f on leaves made from `inputs` on device d (requiring grad), backpropagates `seed_grad`
 // and returns the output and the inputs' gradients, all brought back to the CPU.
 template <class F>
-std::vector<Tensor> run_with_grads(F f, const std::vector<Tensor>& inputs, const Tensor& seed_grad,
-                                   Device d) {
+std::vector<Tensor> run_with_grads(F f, const std::vector<Tensor>& inputs, const Tensor& seed_grad, Device d) {
   std::vector<Tensor> leaves;
   for (const Tensor& t : inputs) {
     Tensor l = t.to(d).detach();
@@ -353,45 +341,39 @@ void expect_same_run(const std::vector<Tensor>& dev, const std::vector<Tensor>& 
 TEST_P(GemmOnDevice, MatmulForwardAndBackwardMatchTheCpu) {
   const double tol = 2e-5;
   for (Size s : {Size{1, 1, 1}, Size{7, 13, 5}, Size{65, 33, 129}, Size{130, 67, 9}}) {
-    const std::string what =
-        "matmul " + std::to_string(s.M) + "x" + std::to_string(s.N) + "x" + std::to_string(s.K);
-    Tensor a = cpu_random({s.M, s.K}, 1), b = cpu_random({s.K, s.N}, 2),
-           g = cpu_random({s.M, s.N}, 3);
+    const std::string what = "matmul " + std::to_string(s.M) + "x" + std::to_string(s.N) + "x" + std::to_string(s.K);
+    Tensor a = cpu_random({s.M, s.K}, 1), b = cpu_random({s.K, s.N}, 2), g = cpu_random({s.M, s.N}, 3);
     auto f = [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); };
-    expect_same_run(run_with_grads(f, {a, b}, g, device()),
-                    run_with_grads(f, {a, b}, g, Device::cpu()), tol, what);
+    expect_same_run(run_with_grads(f, {a, b}, g, device()), run_with_grads(f, {a, b}, g, Device::cpu()), tol, what);
     // Transposed views go to the GEMM as transposes.
     Tensor at = cpu_random({s.K, s.M}, 4), bt = cpu_random({s.N, s.K}, 5);
     auto ft = [](const std::vector<Tensor>& t) { return matmul(t[0].t(), t[1].t()); };
-    expect_same_run(run_with_grads(ft, {at, bt}, g, device()),
-                    run_with_grads(ft, {at, bt}, g, Device::cpu()), tol, what + " transposed");
+    expect_same_run(run_with_grads(ft, {at, bt}, g, device()), run_with_grads(ft, {at, bt}, g, Device::cpu()), tol,
+                    what + " transposed");
   }
 }
 
 TEST_P(GemmOnDevice, BatchedMatmulMatchesTheCpu) {
-  Tensor a = cpu_random({3, 17, 11}, 6), b = cpu_random({3, 11, 29}, 7),
-         g = cpu_random({3, 17, 29}, 8);
+  Tensor a = cpu_random({3, 17, 11}, 6), b = cpu_random({3, 11, 29}, 7), g = cpu_random({3, 17, 29}, 8);
   auto f = [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); };
-  expect_same_run(run_with_grads(f, {a, b}, g, device()),
-                  run_with_grads(f, {a, b}, g, Device::cpu()), 2e-5, "batched matmul");
+  expect_same_run(run_with_grads(f, {a, b}, g, device()), run_with_grads(f, {a, b}, g, Device::cpu()), 2e-5,
+                  "batched matmul");
   // Transposed and sliced batch views.
   Tensor at = cpu_random({3, 11, 17}, 9), bs = cpu_random({5, 11, 29}, 10);
-  auto fv = [](const std::vector<Tensor>& t) {
-    return matmul(t[0].transpose(1, 2), t[1].slice(0, 1, 4));
-  };
-  expect_same_run(run_with_grads(fv, {at, bs}, g, device()),
-                  run_with_grads(fv, {at, bs}, g, Device::cpu()), 2e-5, "batched matmul views");
+  auto fv = [](const std::vector<Tensor>& t) { return matmul(t[0].transpose(1, 2), t[1].slice(0, 1, 4)); };
+  expect_same_run(run_with_grads(fv, {at, bs}, g, device()), run_with_grads(fv, {at, bs}, g, Device::cpu()), 2e-5,
+                  "batched matmul views");
 }
 
 TEST_P(GemmOnDevice, LinearForwardAndBackwardMatchTheCpu) {
   Tensor x = cpu_random({9, 70}, 11), w = cpu_random({33, 70}, 12), bias = cpu_random({33}, 13),
          g = cpu_random({9, 33}, 14);
   auto f = [](const std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); };
-  expect_same_run(run_with_grads(f, {x, w, bias}, g, device()),
-                  run_with_grads(f, {x, w, bias}, g, Device::cpu()), 2e-5, "linear");
+  expect_same_run(run_with_grads(f, {x, w, bias}, g, device()), run_with_grads(f, {x, w, bias}, g, Device::cpu()), 2e-5,
+                  "linear");
   auto fnb = [](const std::vector<Tensor>& t) { return linear(t[0], t[1]); };
-  expect_same_run(run_with_grads(fnb, {x, w}, g, device()),
-                  run_with_grads(fnb, {x, w}, g, Device::cpu()), 2e-5, "linear without bias");
+  expect_same_run(run_with_grads(fnb, {x, w}, g, device()), run_with_grads(fnb, {x, w}, g, Device::cpu()), 2e-5,
+                  "linear without bias");
 }
 
 TEST_P(GemmOnDevice, MatmulArgumentErrors) {

@@ -73,8 +73,8 @@ TEST_P(LossOnDevice, SoftmaxAndLogSoftmaxAlongAnInnerDimension) {
     Shape shape;
     int64_t dim;
   };
-  for (const Shape4& c : std::vector<Shape4>{{{2, 33, 3, 5}, 1}, {{3, 1, 7}, 1}, {{31, 2, 3}, 0},
-                                             {{1, 1000, 2}, 1}, {{2, 5, 1}, 1}}) {
+  for (const Shape4& c :
+       std::vector<Shape4>{{{2, 33, 3, 5}, 1}, {{3, 1, 7}, 1}, {{31, 2, 3}, 0}, {{1, 1000, 2}, 1}, {{2, 5, 1}, 1}}) {
     Tensor x = cpu_random(c.shape, seed++, -6, 6);
     Tensor g = cpu_random(c.shape, seed++);
     for (bool log : {false, true}) {

@@ -37,8 +37,10 @@ std::vector<Config> configs() {
       {"sgd momentum dampening wd", sgd(0.1, 0.8, 5e-4, false, 0.3)},
       {"sgd nesterov wd", sgd(0.03, 0.9, 1e-3, true, 0)},
       {"adam", [](std::vector<Tensor> p) { return std::make_unique<Adam>(std::move(p), 1e-2); }},
-      {"adam wd", [](std::vector<Tensor> p) { return std::make_unique<Adam>(std::move(p), 3e-3, 0.8, 0.99, 1e-6, 0.05); }},
-      {"adamw", [](std::vector<Tensor> p) { return std::make_unique<AdamW>(std::move(p), 1e-2, 0.9, 0.999, 1e-8, 0.1); }},
+      {"adam wd",
+       [](std::vector<Tensor> p) { return std::make_unique<Adam>(std::move(p), 3e-3, 0.8, 0.99, 1e-6, 0.05); }},
+      {"adamw",
+       [](std::vector<Tensor> p) { return std::make_unique<AdamW>(std::move(p), 1e-2, 0.9, 0.999, 1e-8, 0.1); }},
   };
 }
 
@@ -82,8 +84,7 @@ double rel_to_scale(const Tensor& a, const Tensor& b) {
 }
 
 // Every state entry of `got` matches `want` within tol (relative to each tensor's scale).
-void expect_same_state(const optim::Optimizer& got, const optim::Optimizer& want, double tol,
-                       const std::string& what) {
+void expect_same_state(const optim::Optimizer& got, const optim::Optimizer& want, double tol, const std::string& what) {
   auto sg = got.state(), sw = want.state();
   ASSERT_EQ(sg.size(), sw.size()) << what;
   for (const auto& [name, t] : sw) {

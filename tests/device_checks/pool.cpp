@@ -18,8 +18,8 @@ using pw::testing::same_values;
 
 namespace {
 
-Pool2dParams pool(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph = 0, int64_t pw = 0,
-                  int64_t dh = 1, int64_t dw = 1, bool ceil = false) {
+Pool2dParams pool(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
+                  int64_t dw = 1, bool ceil = false) {
   return {kh, kw, sh, sw, ph, pw, dh, dw, ceil};
 }
 
@@ -28,10 +28,9 @@ Pool2dParams square(int64_t k, int64_t s, int64_t pad = 0, bool ceil = false) {
 }
 
 std::string describe(const Shape& shape, const Pool2dParams& p) {
-  return shape_str(shape) + " k" + std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) +
-         " s" + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + " p" +
-         std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + " d" +
-         std::to_string(p.dilation_h) + "x" + std::to_string(p.dilation_w) +
+  return shape_str(shape) + " k" + std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + " s" +
+         std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + " p" + std::to_string(p.pad_h) + "x" +
+         std::to_string(p.pad_w) + " d" + std::to_string(p.dilation_h) + "x" + std::to_string(p.dilation_w) +
          (p.ceil_mode ? " ceil" : " floor") + (p.count_include_pad ? " incl" : " excl");
 }
 
@@ -46,13 +45,13 @@ std::vector<std::pair<Shape, Pool2dParams>> max_pool_cases() {
       {{1, 3, 8, 7}, pool(3, 2, 2, 3, 1, 1, 1, 1, true)},
       {{2, 2, 9, 8}, pool(3, 3, 2, 2, 1, 1, 2, 2)},
       {{1, 2, 9, 10}, pool(2, 3, 3, 2, 1, 0, 3, 2, true)},
-      {{2, 3, 55, 55}, square(3, 2)},            // AlexNet 55 -> 27
-      {{3, 5, 37, 29}, square(3, 2, 1, true)},   // primes, ceil with padding
+      {{2, 3, 55, 55}, square(3, 2)},           // AlexNet 55 -> 27
+      {{3, 5, 37, 29}, square(3, 2, 1, true)},  // primes, ceil with padding
       {{2, 7, 17, 13}, square(2, 2, 1, true)},
       {{1, 1, 1, 1}, square(1, 1)},
       {{5, 1, 1, 3}, pool(1, 3, 1, 1, 0, 1)},
       {{1, 3, 31, 33}, pool(5, 4, 3, 2, 2, 1, 2, 3, true)},
-      {{2, 2, 12, 12}, square(4, 4)},            // windows that tile exactly
+      {{2, 2, 12, 12}, square(4, 4)},  // windows that tile exactly
   };
 }
 
@@ -140,17 +139,15 @@ TEST_P(PoolOnDevice, AvgPoolMatchesTheCpu) {
 
 TEST_P(PoolOnDevice, AdaptiveAvgPoolMatchesTheCpu) {
   const std::vector<std::tuple<Shape, int64_t, int64_t>> cases = {
-      {{2, 3, 7, 5}, 3, 4},   {{1, 2, 5, 7}, 4, 3},     {{2, 2, 3, 3}, 6, 6},  {{1, 3, 4, 6}, 1, 1},
-      {{1, 2, 9, 4}, 4, 7},   {{2, 1, 6, 6}, 6, 6},     {{2, 5, 13, 13}, 6, 6}, {{3, 4, 37, 41}, 5, 7},
-      {{1, 1, 1, 1}, 3, 2},   {{2, 3, 64, 3}, 1, 1},
+      {{2, 3, 7, 5}, 3, 4}, {{1, 2, 5, 7}, 4, 3},   {{2, 2, 3, 3}, 6, 6},   {{1, 3, 4, 6}, 1, 1}, {{1, 2, 9, 4}, 4, 7},
+      {{2, 1, 6, 6}, 6, 6}, {{2, 5, 13, 13}, 6, 6}, {{3, 4, 37, 41}, 5, 7}, {{1, 1, 1, 1}, 3, 2}, {{2, 3, 64, 3}, 1, 1},
   };
   uint64_t seed = 300;
   for (const auto& [shape, oh, ow] : cases) {
     SCOPED_TRACE(shape_str(shape) + " -> " + std::to_string(oh) + "x" + std::to_string(ow));
     Tensor x = cpu_random(shape, ++seed);
     const int64_t h = oh, w = ow;
-    auto r = run_on_cpu_and_device([h, w](auto v) { return adaptive_avg_pool2d(v[0], h, w); }, {x},
-                                   device(), seed);
+    auto r = run_on_cpu_and_device([h, w](auto v) { return adaptive_avg_pool2d(v[0], h, w); }, {x}, device(), seed);
     EXPECT_LE(max_rel_diff_any_device(r.dev_out, r.cpu_out), 1e-6);
     EXPECT_LE(max_rel_diff_any_device(r.dev_grads[0], r.cpu_grads[0]), 0);
   }
@@ -175,9 +172,8 @@ TEST_P(PoolOnDevice, LocalResponseNormMatchesTheCpu) {
   for (const Case& c : cases) {
     SCOPED_TRACE(shape_str(c.shape) + " size " + std::to_string(c.size));
     Tensor x = cpu_random(c.shape, ++seed, -2, 2);
-    auto r = run_on_cpu_and_device(
-        [c](auto v) { return local_response_norm(v[0], c.size, c.alpha, c.beta, c.k); }, {x}, device(),
-        seed);
+    auto r = run_on_cpu_and_device([c](auto v) { return local_response_norm(v[0], c.size, c.alpha, c.beta, c.k); }, {x},
+                                   device(), seed);
     // Window sums and the power in float (the CPU in double).
     EXPECT_LE(max_rel_diff_any_device(r.dev_out, r.cpu_out), 1e-6);
     EXPECT_LE(max_rel_diff_any_device(r.dev_grads[0], r.cpu_grads[0]), 2e-6);

@@ -127,8 +127,10 @@ TEST_P(ReduceOnDevice, MaxTreatsNaNAsTheMaximumLikeTheCpu) {
     std::vector<float> gv = got.values.to_vector_f32(), wv = want.values.to_vector_f32();
     ASSERT_EQ(gv.size(), wv.size());
     for (size_t k = 0; k < gv.size(); ++k) {
-      if (std::isnan(wv[k])) EXPECT_TRUE(std::isnan(gv[k])) << name(c) << " output " << k;
-      else EXPECT_EQ(gv[k], wv[k]) << name(c) << " output " << k;
+      if (std::isnan(wv[k]))
+        EXPECT_TRUE(std::isnan(gv[k])) << name(c) << " output " << k;
+      else
+        EXPECT_EQ(gv[k], wv[k]) << name(c) << " output " << k;
     }
   }
   // A line of -inf only: index 0, as on the CPU.

@@ -16,8 +16,8 @@ using pw::testing::run_on_cpu_and_device;
 class ShapeOnDevice : public DeviceTest {
  protected:
   // Shape ops only move values: outputs and gradients must be exact.
-  void expect_exact(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                    const std::vector<Tensor>& inputs, const std::string& what) {
+  void expect_exact(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                    const std::string& what) {
     SCOPED_TRACE(what);
     auto r = run_on_cpu_and_device(f, inputs, device());
     EXPECT_EQ(r.dev_out.device(), device());
@@ -41,7 +41,8 @@ TEST_P(ShapeOnDevice, ConcatAlongEveryDim) {
   Tensor r = cpu_random({3, 1031, 7}, 8), s = cpu_random({3, 1, 7}, 9);
   expect_exact([](auto v) { return concat({v[0], v[1], v[0]}, 1); }, {r, s}, "long");
   // i32 (no gradients).
-  Tensor i = Tensor::from_vector(std::vector<int32_t>{1, 2}, {2}), j = Tensor::from_vector(std::vector<int32_t>{3}, {1});
+  Tensor i = Tensor::from_vector(std::vector<int32_t>{1, 2}, {2}),
+         j = Tensor::from_vector(std::vector<int32_t>{3}, {1});
   EXPECT_EQ(concat({i.to(device()), j.to(device())}, 0).to_vector_i32(), (std::vector<int32_t>{1, 2, 3}));
   EXPECT_THROW(concat({a.to(device()), b}, 1), Error);  // different devices
 }
@@ -91,18 +92,29 @@ struct ResizeCase {
 std::vector<ResizeCase> resize_cases() {
   return {
       // test_shape_resize.cpp's gradient checks and its f32 case
-      {{2, 2, 3, 4}, 5, 7}, {{2, 2, 3, 4}, 2, 3}, {{2, 2, 3, 4}, 6, 2}, {{2, 2, 3, 4}, 1, 1},
-      {{2, 2, 3, 4}, 3, 4}, {{2, 3, 7, 5}, 11, 4}, {{1, 1, 2, 2}, 4, 4}, {{1, 1, 1, 4}, 1, 2},
+      {{2, 2, 3, 4}, 5, 7},
+      {{2, 2, 3, 4}, 2, 3},
+      {{2, 2, 3, 4}, 6, 2},
+      {{2, 2, 3, 4}, 1, 1},
+      {{2, 2, 3, 4}, 3, 4},
+      {{2, 3, 7, 5}, 11, 4},
+      {{1, 1, 2, 2}, 4, 4},
+      {{1, 1, 1, 4}, 1, 2},
       {{1, 1, 1, 2}, 1, 82},  // PyTorch's float index rule picks 0 for dst 41
       // awkward larger ones: up and down by non-integer factors, 1-pixel inputs, heavy upsampling
-      {{2, 3, 17, 23}, 40, 9}, {{1, 2, 31, 29}, 5, 31}, {{3, 1, 1, 1}, 7, 3}, {{1, 2, 3, 2}, 50, 61},
+      {{2, 3, 17, 23}, 40, 9},
+      {{1, 2, 31, 29}, 5, 31},
+      {{3, 1, 1, 1}, 7, 3},
+      {{1, 2, 3, 2}, 50, 61},
       {{2, 2, 64, 48}, 224, 224},
   };
 }
 
 std::string describe(const ResizeCase& c, ResizeMode mode, bool ac) {
   return shape_str(c.in) + " -> " + std::to_string(c.out_h) + "x" + std::to_string(c.out_w) +
-         (mode == ResizeMode::nearest ? " nearest" : ac ? " bilinear align_corners" : " bilinear");
+         (mode == ResizeMode::nearest ? " nearest"
+          : ac                        ? " bilinear align_corners"
+                                      : " bilinear");
 }
 
 }  // namespace

@@ -48,10 +48,9 @@ Tensor ramp(const Shape& shape, DType dtype, double scale) {
 
 // A safetensors file written by hand: dtypes the writer does not produce (F16, BF16, I64).
 std::string handmade_safetensors() {
-  const std::string header =
-      R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},)"
-      R"("b":{"dtype":"BF16","shape":[1,2],"data_offsets":[4,8]},)"
-      R"("l":{"dtype":"I64","shape":[1],"data_offsets":[8,16]}})";
+  const std::string header = R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},)"
+                             R"("b":{"dtype":"BF16","shape":[1,2],"data_offsets":[4,8]},)"
+                             R"("l":{"dtype":"I64","shape":[1],"data_offsets":[8,16]}})";
   std::string out(8, '\0');
   const uint64_t n = header.size();
   std::memcpy(out.data(), &n, 8);
@@ -79,9 +78,11 @@ Seeds checkpoint_seeds() {
   sgd.step();
   Generator rng(7, 3);
   rng.next_u32();
-  return {{"checkpoint.safetensors", via_file("ckpt", [&](const std::string& path) {
-             io::save_checkpoint(path, *net, &sgd, 5, &rng, {{"lr", "0.1"}, {"task", "seed"}});
-           })},
+  return {{"checkpoint.safetensors",
+           via_file("ckpt",
+                    [&](const std::string& path) {
+                      io::save_checkpoint(path, *net, &sgd, 5, &rng, {{"lr", "0.1"}, {"task", "seed"}});
+                    })},
           {"weights.safetensors",
            via_file("weights", [&](const std::string& path) { io::save_state_dict_file(*net, path); })}};
 }
@@ -89,13 +90,20 @@ Seeds checkpoint_seeds() {
 Seeds idx_seeds() {
   std::vector<uint8_t> pixels(2 * 3 * 4);
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = uint8_t(i * 11);
-  const std::string plain = via_file("idx", [&](const std::string& p) { data::write_idx_u8(p, {2, 3, 4}, pixels, false); });
-  const std::string gz = via_file("idx.gz", [&](const std::string& p) { data::write_idx_u8(p, {2, 3, 4}, pixels, true); });
+  const std::string plain = via_file("idx", [&](const std::string& p) {
+    data::write_idx_u8(p, {2, 3, 4}, pixels, false);
+  });
+  const std::string gz = via_file("idx.gz", [&](const std::string& p) {
+    data::write_idx_u8(p, {2, 3, 4}, pixels, true);
+  });
   // A big-endian f32 vector of two elements (1.0, -2.5) and an i16 matrix.
   const std::string f32("\0\0\x0d\x01\0\0\0\x02\x3f\x80\0\0\xc0\x20\0\0", 16);
   const std::string i16("\0\0\x0b\x02\0\0\0\x01\0\0\0\x02\x01\x02\xff\xfe", 16);
-  return {{"u8-plain", '\0' + plain}, {"u8-gzipped-here", '\1' + plain}, {"u8-gzip-file", '\0' + gz},
-          {"f32-plain", '\0' + f32},  {"i16-gzipped-here", '\1' + i16}};
+  return {{"u8-plain", '\0' + plain},
+          {"u8-gzipped-here", '\1' + plain},
+          {"u8-gzip-file", '\0' + gz},
+          {"f32-plain", '\0' + f32},
+          {"i16-gzipped-here", '\1' + i16}};
 }
 
 std::string cifar_records(int n, bool cifar100) {
@@ -134,33 +142,38 @@ std::string encode(int kind, int w, int h, int comp) {
 
 Seeds image_seeds() {
   // The first byte picks the channels asked for: 0 as stored, 1, 3, 4.
-  return {{"gray.png", '\0' + encode(0, 5, 4, 1)},   {"rgba.png", '\3' + encode(0, 3, 3, 4)},
-          {"rgb.jpg", '\1' + encode(1, 9, 8, 3)},    {"gray.jpg", '\2' + encode(1, 8, 3, 1)},
-          {"rgb.bmp", '\0' + encode(2, 4, 3, 3)},    {"rgba.bmp", '\2' + encode(2, 2, 2, 4)}};
+  return {{"gray.png", '\0' + encode(0, 5, 4, 1)}, {"rgba.png", '\3' + encode(0, 3, 3, 4)},
+          {"rgb.jpg", '\1' + encode(1, 9, 8, 3)},  {"gray.jpg", '\2' + encode(1, 8, 3, 1)},
+          {"rgb.bmp", '\0' + encode(2, 4, 3, 3)},  {"rgba.bmp", '\2' + encode(2, 2, 2, 4)}};
 }
 
 Seeds json_seeds() {
-  return {{"object.json", R"({"a": [1, -2.5e3, 0.1, true, false, null], "b": {"c": "x\"y\\z\n\t\u00e9\ud83d\ude00"}})"},
-          {"header.json", R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})"},
-          {"numbers.json", "[0, -0, 9223372036854775807, -9223372036854775808, 1e308, 2.5E-3, 123456789012345678901]"},
-          {"nested.json", "[[[[{\"k\": [[]]}]]], {}, \"\"]"},
-          {"string.json", "\"caf\\u00e9 \xe2\x82\xac\""}};
+  return {
+      {"object.json", R"({"a": [1, -2.5e3, 0.1, true, false, null], "b": {"c": "x\"y\\z\n\t\u00e9\ud83d\ude00"}})"},
+      {"header.json", R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})"},
+      {"numbers.json", "[0, -0, 9223372036854775807, -9223372036854775808, 1e308, 2.5E-3, 123456789012345678901]"},
+      {"nested.json", "[[[[{\"k\": [[]]}]]], {}, \"\"]"},
+      {"string.json", "\"caf\\u00e9 \xe2\x82\xac\""}};
 }
 
 Seeds permutation_seeds() {
-  const std::string zero_based = via_file("perms", [](const std::string& path) {
-    tasks::save_permutations(path, tasks::make_permutation_set(6, 1));
-  });
+  const std::string zero_based = via_file(
+      "perms", [](const std::string& path) { tasks::save_permutations(path, tasks::make_permutation_set(6, 1)); });
   return {{"zero-based.txt", zero_based},
-          {"one-based.txt", "# the released files count from 1\n9 8 7 6 5 4 3 2 1\n1 2 3 4 5 6 7 8 9\n\n2 1 3 4 5 6 7 8 9\n"}};
+          {"one-based.txt",
+           "# the released files count from 1\n9 8 7 6 5 4 3 2 1\n1 2 3 4 5 6 7 8 9\n\n2 1 3 4 5 6 7 8 9\n"}};
 }
 
 Seeds data_spec_seeds() {
   // Line 1: the spec. Line 2: size channels limit_train limit_test skip_bad test_fraction.
-  return {{"mnist", "mnist:mnist\n"},          {"mnist-guessed", "mnist\n8 3 2 1 0 0.2"},
-          {"cifar10", "cifar10:cifar10\n"},    {"cifar100", "cifar100:cifar100\n16 0 -1 1 0 0"},
-          {"folder", "folder:folder\n8 3 -1 -1 1 0.5"}, {"folder-guessed", "folder\n12 1 3 2 1 0.34"},
-          {"images", "images:images\n8 3"},    {"images-of-a-class", "images:folder/cat\n6 4"}};
+  return {{"mnist", "mnist:mnist\n"},
+          {"mnist-guessed", "mnist\n8 3 2 1 0 0.2"},
+          {"cifar10", "cifar10:cifar10\n"},
+          {"cifar100", "cifar100:cifar100\n16 0 -1 1 0 0"},
+          {"folder", "folder:folder\n8 3 -1 -1 1 0.5"},
+          {"folder-guessed", "folder\n12 1 3 2 1 0.34"},
+          {"images", "images:images\n8 3"},
+          {"images-of-a-class", "images:folder/cat\n6 4"}};
 }
 
 Seeds args_seeds() {
@@ -169,7 +182,8 @@ Seeds args_seeds() {
     for (const char* w : list) out += std::string(w) + '\0';
     return out;
   };
-  return {{"all", words({"--name", "abc", "--count=5", "--rate", "1e3", "--verbose", "--shape", "3,4", "--units", "0-2,5"})},
+  return {{"all",
+           words({"--name", "abc", "--count=5", "--rate", "1e3", "--verbose", "--shape", "3,4", "--units", "0-2,5"})},
           {"maybe", words({"--maybe=7", "--verbose=no", "--units", "all"})},
           {"help", words({"--help"})}};
 }

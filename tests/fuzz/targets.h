@@ -58,9 +58,15 @@ struct Target {
   Entry entry;
 };
 inline constexpr Target kTargets[] = {
-    {"safetensors", safetensors}, {"checkpoint", checkpoint},     {"idx", idx},
-    {"cifar", cifar},             {"image", image},               {"json", json},
-    {"permutations", permutations}, {"data_spec", data_spec},     {"args", args},
+    {"safetensors", safetensors},
+    {"checkpoint", checkpoint},
+    {"idx", idx},
+    {"cifar", cifar},
+    {"image", image},
+    {"json", json},
+    {"permutations", permutations},
+    {"data_spec", data_spec},
+    {"args", args},
 };
 
 // The entry of `name`, or nullptr.

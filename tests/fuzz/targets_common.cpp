@@ -72,8 +72,8 @@ void expect_same_tensors(const std::map<std::string, Tensor>& a, const std::map<
   for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
     const Tensor &x = ia->second, &y = ib->second;
     if (ia->first != ib->first || x.dtype() != y.dtype() || x.shape() != y.shape())
-      property_failed(what + ": tensor '" + ia->first + "' " + shape_str(x.shape()) + " against '" + ib->first +
-                      "' " + shape_str(y.shape()));
+      property_failed(what + ": tensor '" + ia->first + "' " + shape_str(x.shape()) + " against '" + ib->first + "' " +
+                      shape_str(y.shape()));
     if (x.numel() == 0) continue;
     const Tensor cx = x.contiguous().to(Device::cpu()), cy = y.contiguous().to(Device::cpu());
     if (std::memcmp(cx.raw_data(), cy.raw_data(), size_t(x.numel()) * dtype_size(x.dtype())) != 0)

@@ -27,7 +27,6 @@ std::string as_string(const uint8_t* data, size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }
 
-
 }  // namespace
 
 bool safetensors(const uint8_t* data, size_t size) {
@@ -105,9 +104,8 @@ bool idx(const uint8_t* data, size_t size) {
     if (r != Z_STREAM_END) property_failed("idx: deflate did not finish");
     content = std::move(out);
   }
-  const std::string path =
-      write_scratch(data[0] & 1 ? "input.idx.gz" : "input.idx",
-                    reinterpret_cast<const uint8_t*>(content.data()), content.size());
+  const std::string path = write_scratch(data[0] & 1 ? "input.idx.gz" : "input.idx",
+                                         reinterpret_cast<const uint8_t*>(content.data()), content.size());
   try {
     const data::IdxArray a = data::read_idx(path);
     const int64_t element = data::idx_element_size(a.type_code);

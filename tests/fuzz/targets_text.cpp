@@ -60,9 +60,7 @@ std::optional<io::Json> to_writer(const io::JsonValue& v) {
   return std::nullopt;
 }
 
-double number_of(const io::JsonValue& v) {
-  return v.integer ? double(v.value) : std::strtod(v.text.c_str(), nullptr);
-}
+double number_of(const io::JsonValue& v) { return v.integer ? double(v.value) : std::strtod(v.text.c_str(), nullptr); }
 
 // Whether `back` (written and parsed again) is what `v` should come back as.
 bool same_json(const io::JsonValue& v, const io::JsonValue& back) {
@@ -211,8 +209,7 @@ bool data_spec(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
   const size_t newline = input.find('\n');
   const std::string spec = input.substr(0, newline);
-  const tasks::DataOptions options =
-      parse_options(newline == std::string::npos ? "" : input.substr(newline + 1));
+  const tasks::DataOptions options = parse_options(newline == std::string::npos ? "" : input.substr(newline + 1));
   if (!stays_in_sandbox(spec)) return false;
   bool accepted = false;
   in_folder(data_sandbox(), [&] {

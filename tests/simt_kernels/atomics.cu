@@ -31,8 +31,7 @@ __global__ void atomic_ops_kernel(int* c, int n) {
   atomicInc(reinterpret_cast<unsigned*>(&c[7]), 0x7fffffffu);
 }
 
-__global__ void last_block_sum_kernel(const float* x, int n, float* partial, unsigned* ticket,
-                                      float* total) {
+__global__ void last_block_sum_kernel(const float* x, int n, float* partial, unsigned* ticket, float* total) {
   __shared__ float s[256];
   __shared__ bool is_last;
   float v = 0.0f;
@@ -65,8 +64,7 @@ void atomic_ops(int* counters, int n, int blocks, int threads) {
   PW_LAUNCH(atomic_ops_kernel, blocks, threads, 0, 0)(counters, n);
   PW_CUDA_CHECK_LAUNCH();
 }
-void last_block_sum(const float* x, int n, float* partial, unsigned* ticket, float* total,
-                    int blocks, int threads) {
+void last_block_sum(const float* x, int n, float* partial, unsigned* ticket, float* total, int blocks, int threads) {
   PW_LAUNCH(last_block_sum_kernel, blocks, threads, 0, 0)(x, n, partial, ticket, total);
   PW_CUDA_CHECK_LAUNCH();
 }

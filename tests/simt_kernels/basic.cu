@@ -4,10 +4,9 @@
 
 namespace pw::kernels::PW_KERNEL_NS {
 
-__global__ void vector_add_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                                  float* __restrict__ c, int n) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
-    c[i] = a[i] + b[i];
+__global__ void vector_add_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                                  int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) c[i] = a[i] + b[i];
 }
 
 // The same with float4 loads and stores (memory reinterpreted, as CUDA kernels do), the tail
@@ -62,8 +61,10 @@ __device__ int descend(int depth, int tid) {
   volatile int frame[16];
   for (int k = 0; k < 16; ++k) frame[k] = tid * 31 + depth + k;
   int below = 0;
-  if (depth > 0) below = descend(depth - 1, tid);
-  else __syncthreads();
+  if (depth > 0)
+    below = descend(depth - 1, tid);
+  else
+    __syncthreads();
   int ok = 1;
   for (int k = 0; k < 16; ++k) ok &= frame[k] == tid * 31 + depth + k;
   return below + ok;
@@ -79,8 +80,7 @@ __global__ void thread_indices_kernel(int* out) {
   const int local = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
   const int threads = blockDim.x * blockDim.y * blockDim.z;
   out[block * threads + local] =
-      (((blockIdx.z * 8 + blockIdx.y) * 8 + blockIdx.x) * 8 + threadIdx.z) * 64 +
-      threadIdx.y * 8 + threadIdx.x;
+      (((blockIdx.z * 8 + blockIdx.y) * 8 + blockIdx.x) * 8 + threadIdx.z) * 64 + threadIdx.y * 8 + threadIdx.x;
 }
 
 namespace test {

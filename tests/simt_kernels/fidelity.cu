@@ -95,8 +95,10 @@ void smem_tile(float* out, int blocks, int threads, size_t smem_bytes) {
   PW_CUDA_CHECK_LAUNCH();
 }
 void stale_static_shared(int* out, int blocks, bool fixed) {
-  if (fixed) PW_LAUNCH(stale_static_shared_kernel<true>, blocks, 64, 0, 0)(out);
-  else PW_LAUNCH(stale_static_shared_kernel<false>, blocks, 64, 0, 0)(out);
+  if (fixed)
+    PW_LAUNCH(stale_static_shared_kernel<true>, blocks, 64, 0, 0)(out);
+  else
+    PW_LAUNCH(stale_static_shared_kernel<false>, blocks, 64, 0, 0)(out);
   PW_CUDA_CHECK_LAUNCH();
 }
 void block_order(unsigned* counter, int* order, int gx, int gy) {

@@ -22,8 +22,7 @@ void warp_scan_up(const int* x, int* out, int n, int width, int threads);
 void warp_allreduce_xor(const float* x, float* out, int n, int width, int threads);
 void warp_broadcast(const int* x, int* out, int n, int src_lane, int width, int threads);
 void warp_shuffle(const int* x, int* out, int n, int kind, int arg, int width, int threads);
-void warp_votes(const int* pred, unsigned* ballot, int* any, int* all, unsigned mask, int n,
-                int threads);
+void warp_votes(const int* pred, unsigned* ballot, int* any, int* all, unsigned mask, int n, int threads);
 void warp_match_reduce(const int* x, unsigned* match, int* sum, int n, int threads);
 void shfl_from_exited_lane(float* out, int threads);
 void shfl_mask_without_self(float* out);
@@ -38,13 +37,12 @@ void divergent_barrier_lines(int* first, int* second);
 // atomics.cu
 void histogram(const float* x, int n, float* hist, int bins, int blocks, int threads);
 void atomic_ops(int* counters, int n, int blocks, int threads);
-void last_block_sum(const float* x, int n, float* partial, unsigned* ticket, float* total,
-                    int blocks, int threads);
+void last_block_sum(const float* x, int n, float* partial, unsigned* ticket, float* total, int blocks, int threads);
 
 // fidelity.cu
 void exited_lanes(float* shfl, unsigned* ballot, int* sum, int exit_from, int threads);
 void smem_tile(float* out, int blocks, int threads, size_t smem_bytes);  // needs threads floats
-void stale_static_shared(int* out, int blocks, bool fixed);  // 64 threads per block
+void stale_static_shared(int* out, int blocks, bool fixed);              // 64 threads per block
 void block_order(unsigned* counter, int* order, int gx, int gy);
 void spin_wait(int* flag, int threads);  // endless when thread 0 runs first
 void divide(int* out, int zero_at, int threads);

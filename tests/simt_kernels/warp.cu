@@ -49,16 +49,19 @@ __global__ void warp_shuffle_kernel(const int* x, int* out, int n, int kind, int
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int v = i < n ? x[i] : -7;
   int r = 0;
-  if (kind == 0) r = __shfl_sync(kFull, v, arg, width);
-  else if (kind == 1) r = __shfl_up_sync(kFull, v, arg, width);
-  else if (kind == 2) r = __shfl_down_sync(kFull, v, arg, width);
-  else r = __shfl_xor_sync(kFull, v, arg, width);
+  if (kind == 0)
+    r = __shfl_sync(kFull, v, arg, width);
+  else if (kind == 1)
+    r = __shfl_up_sync(kFull, v, arg, width);
+  else if (kind == 2)
+    r = __shfl_down_sync(kFull, v, arg, width);
+  else
+    r = __shfl_xor_sync(kFull, v, arg, width);
   if (i < n) out[i] = r;
 }
 
 // Only the lanes of `mask` vote; the others keep away from the collective.
-__global__ void warp_votes_kernel(const int* pred, unsigned* ballot, int* any, int* all,
-                                  unsigned mask, int n) {
+__global__ void warp_votes_kernel(const int* pred, unsigned* ballot, int* any, int* all, unsigned mask, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const unsigned lane = threadIdx.x % 32;
   if (i >= n || !((mask >> lane) & 1u)) return;
@@ -111,8 +114,7 @@ void warp_shuffle(const int* x, int* out, int n, int kind, int arg, int width, i
   PW_LAUNCH(warp_shuffle_kernel, (n + threads - 1) / threads, threads, 0, 0)(x, out, n, kind, arg, width);
   PW_CUDA_CHECK_LAUNCH();
 }
-void warp_votes(const int* pred, unsigned* ballot, int* any, int* all, unsigned mask, int n,
-                int threads) {
+void warp_votes(const int* pred, unsigned* ballot, int* any, int* all, unsigned mask, int n, int threads) {
   PW_LAUNCH(warp_votes_kernel, (n + threads - 1) / threads, threads, 0, 0)(pred, ballot, any, all, mask, n);
   PW_CUDA_CHECK_LAUNCH();
 }

@@ -16,8 +16,8 @@ struct ConvCase {
 };
 
 // Conv2dParams from stride, padding, dilation (h, w) and groups, in that order.
-inline Conv2dParams P(int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
-               int64_t dw = 1, int64_t groups = 1) {
+inline Conv2dParams P(int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1, int64_t dw = 1,
+                      int64_t groups = 1) {
   return {sh, sw, ph, pw, dh, dw, groups};
 }
 

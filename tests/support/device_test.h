@@ -40,9 +40,9 @@ double max_rel_diff_any_device(const Tensor& a, const Tensor& b);
 
 }  // namespace pw::testing
 
-#define PW_INSTANTIATE_DEVICE_TEST(suite)                                                  \
-  INSTANTIATE_TEST_SUITE_P(OnDevice, suite, ::testing::Values(::pw::testing::device_under_test()), \
-                           [](const ::testing::TestParamInfo<::pw::Device>& info) {             \
-                             return info.param.type == ::pw::DeviceType::simt ? std::string("simt") \
-                                                                               : std::string("cuda"); \
+#define PW_INSTANTIATE_DEVICE_TEST(suite)                                                            \
+  INSTANTIATE_TEST_SUITE_P(OnDevice, suite, ::testing::Values(::pw::testing::device_under_test()),   \
+                           [](const ::testing::TestParamInfo<::pw::Device>& info) {                  \
+                             return info.param.type == ::pw::DeviceType::simt ? std::string("simt")  \
+                                                                              : std::string("cuda"); \
                            })

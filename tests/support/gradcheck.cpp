@@ -29,8 +29,7 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
 
 ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double tol) {
   if (a.shape() != b.shape())
-    return ::testing::AssertionFailure() << "shapes differ: " << shape_str(a.shape()) << " vs "
-                                         << shape_str(b.shape());
+    return ::testing::AssertionFailure() << "shapes differ: " << shape_str(a.shape()) << " vs " << shape_str(b.shape());
   double d = max_rel_diff(a, b);
   if (d <= tol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "max relative difference " << d << " > " << tol;
@@ -45,8 +44,7 @@ static double evaluate(const Fn& f, const std::vector<Tensor>& inputs, const Ten
   return s;
 }
 
-::testing::AssertionResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs_in,
-                                     GradcheckOptions opt) {
+::testing::AssertionResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs_in, GradcheckOptions opt) {
   // Fresh leaves, so that earlier gradients do not leak in.
   std::vector<Tensor> inputs;
   for (const Tensor& t : inputs_in) {
@@ -99,14 +97,12 @@ static double evaluate(const Fn& f, const std::vector<Tensor>& inputs, const Ten
                 std::abs(a - numeric) <= opt.tol * std::max({std::abs(a), std::abs(numeric), 1.0});
       if (!ok) {
         if (++failures <= 5)
-          err << "input " << k << " element " << i << ": analytic " << a << ", numeric " << numeric
-              << "\n";
+          err << "input " << k << " element " << i << ": analytic " << a << ", numeric " << numeric << "\n";
       }
     }
   }
   if (failures)
-    return ::testing::AssertionFailure() << failures << " of " << checked
-                                         << " gradient elements wrong:\n" << err.str();
+    return ::testing::AssertionFailure() << failures << " of " << checked << " gradient elements wrong:\n" << err.str();
   if (checked == 0) return ::testing::AssertionFailure() << "no element was checked";
   if (skipped > checked) return ::testing::AssertionFailure() << "too many kinks skipped: " << skipped;
   return ::testing::AssertionSuccess();

@@ -24,12 +24,10 @@ struct GradcheckOptions {
 // Checks the analytic gradient of L = sum(f(inputs) * R) (R fixed random weights, so every
 // output matters) against central differences, for every input that requires grad.
 // Inputs must be f64. Returns a failure message or "" on success.
-::testing::AssertionResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs,
-                                     GradcheckOptions opt = {});
+::testing::AssertionResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, GradcheckOptions opt = {});
 
 // Random f64 tensor with values in [lo, hi), from a fixed seed, requiring grad.
-Tensor random_input(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1,
-                    bool requires_grad = true);
+Tensor random_input(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1, bool requires_grad = true);
 
 // Max |a - b| / max(1, |b|) over elements; shapes must match.
 double max_rel_diff(const Tensor& a, const Tensor& b);

@@ -67,8 +67,7 @@ std::vector<TensorError> compare(const Run& got, const Run& want) {
   std::vector<std::pair<std::string, std::pair<Tensor, Tensor>>> grads;
   grads.push_back({"input.grad", {got.input_grad, want.input_grad}});
   for (size_t i = 0; i < got.param_grads.size(); ++i)
-    grads.push_back({got.param_grads[i].first + ".grad",
-                     {got.param_grads[i].second, want.param_grads[i].second}});
+    grads.push_back({got.param_grads[i].first + ".grad", {got.param_grads[i].second, want.param_grads[i].second}});
   double largest = 0;
   for (const auto& g : grads) largest = std::max(largest, max_abs(g.second.second));
 
@@ -144,8 +143,7 @@ bool ModelGradientSweep::has_batch_norm_1d() const {
   return false;
 }
 
-ModelGradientReport ModelGradientSweep::run(Device device, bool train, Shape sample,
-                                            int64_t batch) {
+ModelGradientReport ModelGradientSweep::run(Device device, bool train, Shape sample, int64_t batch) {
   const auto start = std::chrono::steady_clock::now();
   m32_->to(device);
   for (nn::Module* m : {m32_.get(), m64_.get()}) {
@@ -164,8 +162,7 @@ ModelGradientReport ModelGradientSweep::run(Device device, bool train, Shape sam
     got = forward_backward(*m32_, x, device);
   }
   const auto f32_done = std::chrono::steady_clock::now();
-  const bool reuse = last_ && last_->train == train && last_->input == batch_shape &&
-                     same_decisions(last_->tape, tape);
+  const bool reuse = last_ && last_->train == train && last_->input == batch_shape && same_decisions(last_->tape, tape);
   if (reuse) {
     want = last_->run;
   } else {
@@ -192,10 +189,9 @@ ModelGradientReport ModelGradientSweep::run(Device device, bool train, Shape sam
 std::string report_row(const ModelGradientReport& r) {
   const TensorError& w = r.worst();
   char line[320];
-  std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %s | %.1e | %zu | %.1f + %.1f s%s |",
-                r.model.c_str(), r.mode.c_str(), r.device.c_str(), shape_str(r.input).c_str(),
-                w.name.c_str(), w.error, r.decisions, r.seconds_f32, r.seconds_f64,
-                r.reused_f64 ? " (f64 reused)" : "");
+  std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %s | %.1e | %zu | %.1f + %.1f s%s |", r.model.c_str(),
+                r.mode.c_str(), r.device.c_str(), shape_str(r.input).c_str(), w.name.c_str(), w.error, r.decisions,
+                r.seconds_f32, r.seconds_f64, r.reused_f64 ? " (f64 reused)" : "");
   return line;
 }
 

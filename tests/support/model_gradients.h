@@ -30,9 +30,9 @@ struct ModelGradientReport {
   std::string model, mode, device;
   Shape input;  // the whole batch
   std::vector<TensorError> tensors;
-  size_t decisions = 0;  // max-pool and ReLU decisions replayed
+  size_t decisions = 0;                     // max-pool and ReLU decisions replayed
   double seconds_f32 = 0, seconds_f64 = 0;  // the f32 run (with set-up), the f64 run
-  bool reused_f64 = false;                   // the previous run's f64 reference served
+  bool reused_f64 = false;                  // the previous run's f64 reference served
   const TensorError& worst() const;
 };
 
