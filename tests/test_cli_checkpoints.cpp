@@ -204,3 +204,24 @@ TEST(CliCheckpoints, CtrlCEndsEveryCommandWith130) {
     EXPECT_EQ(pw::testing::interrupt_cli(args, 1500, log), 130) << args[0] << "\n" << pw::testing::read_text(log);
   }
 }
+
+// The attribution methods and t-SNE read the run like every other command.
+TEST(CliCheckpoints, AttributionAndTsneReadTheRun) {
+  const Runs& r = runs();
+  for (const char* method : {"gradcam", "smoothgrad", "integrated-gradients"}) {
+    const std::string out = r.work + "/" + method;
+    const pw::testing::CliResult v =
+        run_cli(std::string("viz ") + method + " --checkpoint " + r.classifier + kQuick + " --out " + out);
+    ASSERT_EQ(v.status, 0) << method << "\n" << v.out;
+    const pw::io::JsonValue js = read_json(out + "/" + method + ".json");
+    EXPECT_EQ(pw::testing::json_member(pw::testing::json_member(js, "results"), "images").items.size(), 2u)
+        << method;  // --images absent: the first 8, here the whole 2-image test split
+    expect_one_line_error(
+        std::string("viz ") + method + " --checkpoint " + r.classifier + kQuick + " --out " + out + " --image-size 64",
+        "which records image-size 32");
+  }
+  const std::string tsne = "tsne --checkpoint " + r.rotation + kQuick + " --points 16 --perplexity 4 --k 3 " +
+                           "--iterations 20 --layer conv2 --out " + r.work + "/tsne";
+  ASSERT_EQ(run_cli(tsne).status, 0);
+  expect_one_line_error(tsne + " --width 2", "which records width 0.25");
+}

@@ -35,7 +35,9 @@ int viz_attribution(int argc, char** argv) {
   Args a("viz " + method, method_help(method));
   add_load_model_flags(a);
   add_data_flags(a);
-  a.flag("images", "0-7", "which images of the test split (the training images of unlabeled data): 0-7, 3, 0,5,9")
+  a.flag("images", "",
+         "which images of the test split (the training images of unlabeled data): 0-7, 3, 0,5,9\n"
+         "(absent: the first 8, or all of a smaller split)")
       .flag("classes", "-1", "the class explained for each image (-1: the predicted one); one value or one per image")
       .flag("out", "runs/viz", "output directory")
       .flag("seed", "0", "seed of the noise (smoothgrad) and of random weights")
@@ -59,7 +61,7 @@ int viz_attribution(int argc, char** argv) {
   c.method = method;
   c.source = model_source(a);
   c.data = data_request(a, false);
-  c.images = parse_indices(a.str("images"), 0, "images");
+  if (!a.str("images").empty()) c.images = parse_indices(a.str("images"), 0, "images");
   c.classes = parse_indices(a.str("classes"), 0, "classes");
   c.device = parse_device(a.str("device"));
   if (method == "gradcam") {

@@ -14,7 +14,8 @@ namespace {
 
 struct Inputs {
   Dataset data;
-  Tensor images;  // [N, C, H, W], the chosen ones
+  Tensor images;                // [N, C, H, W], the chosen ones
+  std::vector<int64_t> chosen;  // their indices
   std::vector<int64_t> classes;
 };
 
@@ -23,18 +24,22 @@ Inputs load_inputs(const AttributionConfig& c, const RunRecord& record) {
   const DataChoice choice = choose_data(record, c.data, "viz " + c.method);
   in.data = load_dataset(choice.spec, choice.options);
   const Tensor& pool = in.data.test_images.defined() ? in.data.test_images : in.data.train_images;
-  PW_CHECK(!c.images.empty(), "viz ", c.method, ": no images chosen");
+  std::vector<int64_t> chosen = c.images;  // absent: the first 8 (all of a smaller split)
+  if (chosen.empty())
+    for (int64_t i = 0; i < std::min<int64_t>(8, pool.size(0)); ++i) chosen.push_back(i);
+  PW_CHECK(!chosen.empty(), "viz ", c.method, ": no images in ", choice.spec);
   std::vector<Tensor> rows;
-  for (int64_t i : c.images) {
+  for (int64_t i : chosen) {
     PW_CHECK(i >= 0 && i < pool.size(0), "viz ", c.method, ": image ", i, " is out of range (", pool.size(0),
              " images)");
     rows.push_back(pool.select(0, i));
   }
   in.images = stack(rows, 0);
+  in.chosen = chosen;
   in.classes = c.classes;
-  if (in.classes.size() == 1) in.classes.assign(c.images.size(), c.classes[0]);
-  PW_CHECK(in.classes.size() == c.images.size(), "viz ", c.method, ": ", c.classes.size(), " classes for ",
-           c.images.size(), " images (give one, or one per image)");
+  if (in.classes.size() == 1) in.classes.assign(chosen.size(), c.classes[0]);
+  PW_CHECK(in.classes.size() == chosen.size(), "viz ", c.method, ": ", c.classes.size(), " classes for ", chosen.size(),
+           " images (give one, or one per image)");
   return in;
 }
 
@@ -70,7 +75,7 @@ io::Image rows_picture(const Inputs& in, const std::vector<std::vector<float>>& 
 
 io::Json common_json(const AttributionConfig& c, const Inputs& in, const std::vector<int64_t>& classes,
                      const std::vector<double>& scores) {
-  io::Json js = io::Json::object({{"images", c.images}, {"classes", classes}, {"scores", scores}});
+  io::Json js = io::Json::object({{"images", in.chosen}, {"classes", classes}, {"scores", scores}});
   if (!in.data.classes.empty()) {
     io::Json names = io::Json::array();
     for (int64_t k : classes) names.push((size_t)k < in.data.classes.size() ? in.data.classes[k] : "");
@@ -96,7 +101,7 @@ AttributionOutput run_gradcam(const AttributionConfig& c, const Inputs& in, nn::
     const double top = r.cams[i].empty() ? 0 : *std::max_element(r.cams[i].begin(), r.cams[i].end());
     char line[160];
     std::snprintf(line, sizeof line, "image %lld class %lld: score %.4g, Grad-CAM at %s max %.4g",
-                  (long long)c.images[i], (long long)r.classes[i], r.scores[i], r.layer.c_str(), top);
+                  (long long)in.chosen[i], (long long)r.classes[i], r.scores[i], r.layer.c_str(), top);
     out.lines.push_back(line);
   }
   return out;
@@ -115,7 +120,7 @@ AttributionOutput run_smoothgrad(const AttributionConfig& c, const Inputs& in, n
   out.results.set("columns", "image, SmoothGrad, overlay");
   for (size_t i = 0; i < r.classes.size(); ++i) {
     char line[160];
-    std::snprintf(line, sizeof line, "image %lld class %lld: score %.4g", (long long)c.images[i],
+    std::snprintf(line, sizeof line, "image %lld class %lld: score %.4g", (long long)in.chosen[i],
                   (long long)r.classes[i], r.scores[i]);
     out.lines.push_back(line);
   }
@@ -144,7 +149,7 @@ AttributionOutput run_integrated_gradients(const AttributionConfig& c, const Inp
     char line[200];
     std::snprintf(line, sizeof line,
                   "image %lld class %lld: S(x) - S(baseline) = %.4g, attributions sum to %.4g (relative error %.2e)",
-                  (long long)c.images[i], (long long)r.classes[i], r.scores[i] - r.baseline_scores[i], r.sums[i],
+                  (long long)in.chosen[i], (long long)r.classes[i], r.scores[i] - r.baseline_scores[i], r.sums[i],
                   r.completeness_error[i]);
     out.lines.push_back(line);
   }

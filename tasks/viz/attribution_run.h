@@ -21,7 +21,7 @@ struct AttributionConfig {
   // The test split (the training images of unlabeled data) of the checkpoint's data, normalized as
   // it was trained (tasks/run_record: choose_data), unless the request says otherwise.
   DataRequest data;
-  std::vector<int64_t> images{0, 1, 2, 3, 4, 5, 6, 7};
+  std::vector<int64_t> images;       // indices into that split; empty: the first 8 (all of a smaller split)
   std::vector<int64_t> classes{-1};  // one value for all images, or one per image; -1: predicted
   GradCamOptions gradcam;
   SmoothGradOptions smoothgrad;
