@@ -25,31 +25,8 @@ using pw::testing::json_member;
 using pw::testing::run_cli;
 using pw::testing::scratch;
 
-// Trained once for the whole program: a supervised classifier on a folder of photos (classes
-// apple and pear, 32 px) and a rotation pretext network on CIFAR-10 files.
-struct Runs {
-  std::string photos, classifier, rotation, work;
-};
-
-const Runs& runs() {
-  static const Runs r = [] {
-    Runs x;
-    x.work = scratch("viz");
-    x.photos = x.work + "/photos";
-    pw::testing::write_image_folder(x.photos, {"apple", "pear"}, 6, 20, 3);
-    const pw::testing::CliResult a =
-        run_cli("train --model vgg-small --data folder:" + x.photos + " --image-size 32 --epochs 1" +
-                pw::testing::kSmall + " --out " + x.work + "/classifier");
-    EXPECT_EQ(a.status, 0) << a.out;
-    const pw::testing::CliResult b = run_cli("train --task rotation --data cifar10:" + pw::testing::cifar_dir() +
-                                             " --epochs 1" + pw::testing::kSmall + " --out " + x.work + "/rotation");
-    EXPECT_EQ(b.status, 0) << b.out;
-    x.classifier = x.work + "/classifier/checkpoint.safetensors";
-    x.rotation = x.work + "/rotation/checkpoint.safetensors";
-    return x;
-  }();
-  return r;
-}
+using Runs = pw::testing::TrainedRuns;
+const Runs& runs() { return pw::testing::trained_runs(); }
 
 const std::string kQuick = " --threads 1 --device cpu";
 

@@ -94,3 +94,33 @@ inline int interrupt_cli(const std::vector<std::string>& args, int ms, const std
 }
 
 }  // namespace pw::testing
+
+namespace pw::testing {
+
+// Two runs trained once per test program, for the tests of the commands that read a checkpoint:
+// a supervised classifier (vgg-small) on a folder of photos (classes apple and pear, 32 px) and a
+// rotation pretext network (rotation-alexnet-small, width 0.25) on CIFAR-10 files.
+struct TrainedRuns {
+  std::string photos, classifier, rotation, work;
+};
+
+inline const TrainedRuns& trained_runs() {
+  static const TrainedRuns r = [] {
+    TrainedRuns x;
+    x.work = scratch("trained_runs");
+    x.photos = x.work + "/photos";
+    write_image_folder(x.photos, {"apple", "pear"}, 6, 20, 3);
+    const CliResult a = run_cli("train --model vgg-small --data folder:" + x.photos + " --image-size 32 --epochs 1" +
+                                kSmall + " --out " + x.work + "/classifier");
+    EXPECT_EQ(a.status, 0) << a.out;
+    const CliResult b = run_cli("train --task rotation --data cifar10:" + cifar_dir() + " --epochs 1" + kSmall +
+                                " --out " + x.work + "/rotation");
+    EXPECT_EQ(b.status, 0) << b.out;
+    x.classifier = x.work + "/classifier/checkpoint.safetensors";
+    x.rotation = x.work + "/rotation/checkpoint.safetensors";
+    return x;
+  }();
+  return r;
+}
+
+}  // namespace pw::testing
