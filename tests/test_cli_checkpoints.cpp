@@ -38,12 +38,7 @@ const std::string& large_cifar() {
   return dir;
 }
 
-void expect_one_line_error(const std::string& args, const std::string& message) {
-  const pw::testing::CliResult r = run_cli(args);
-  EXPECT_EQ(r.status, 1) << args << "\n" << r.out;
-  EXPECT_EQ(count_lines(r.out), 1) << args << "\n" << r.out;
-  EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
-}
+using pw::testing::expect_one_line_error;
 
 }  // namespace
 

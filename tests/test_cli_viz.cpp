@@ -58,12 +58,7 @@ bool shows_text(const pw::io::Image& picture, const std::string& text) {
   return false;
 }
 
-void expect_one_line_error(const std::string& args, const std::string& message) {
-  const pw::testing::CliResult r = run_cli(args);
-  EXPECT_EQ(r.status, 1) << args << "\n" << r.out;
-  EXPECT_EQ(count_lines(r.out), 1) << args << "\n" << r.out;
-  EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
-}
+using pw::testing::expect_one_line_error;
 
 }  // namespace
 

@@ -28,7 +28,10 @@ class SingleProcess : public Communicator {
     PW_CHECK(root == 0, "dist: broadcast from rank ", root, " in a world of one");
   }
   void barrier() override {}
-  [[noreturn]] void abort(int code) override { std::exit(code); }
+  // Nothing else to stop: the caller's error goes on as an exception (library code never exits).
+  [[noreturn]] void abort(int code) override {
+    PW_FAIL("dist: abort(", code, ") in a world of one: there is no other rank to stop");
+  }
 };
 
 int env_int(const char* name) {

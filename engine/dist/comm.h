@@ -40,7 +40,8 @@ class Communicator {
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   virtual void barrier() = 0;
   // Ends every rank of the job (MPI_Abort): how a failing rank stops the others instead of
-  // leaving them blocked in a collective. Only the command line calls it.
+  // leaving them blocked in a collective. Only the command line calls it. A world of one has no
+  // other rank to stop: it throws pw::Error (as does MPI's, should MPI_Abort ever return).
   [[noreturn]] virtual void abort(int code) = 0;
 };
 

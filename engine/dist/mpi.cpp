@@ -85,8 +85,8 @@ class Mpi : public Communicator {
   }
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
   [[noreturn]] void abort(int code) override {
-    MPI_Abort(MPI_COMM_WORLD, code);
-    std::exit(code);
+    MPI_Abort(MPI_COMM_WORLD, code);  // ends every process of the job, this one included
+    PW_FAIL("dist: MPI_Abort(", code, ") returned");
   }
 
  private:

@@ -63,6 +63,14 @@ inline int count_lines(const std::string& s) {
   return n;
 }
 
+// The program run with `args` fails with status 1 and one line of output containing `message`.
+inline void expect_one_line_error(const std::string& args, const std::string& message) {
+  const CliResult r = run_cli(args);
+  EXPECT_EQ(r.status, 1) << args << "\n" << r.out;
+  EXPECT_EQ(count_lines(r.out), 1) << args << "\n" << r.out;
+  EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
+}
+
 }  // namespace pw::testing
 
 namespace pw::testing {
