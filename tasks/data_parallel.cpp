@@ -1,6 +1,7 @@
 // Data-parallel training: see data_parallel.h.
 #include "tasks/data_parallel.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -224,6 +225,26 @@ void DataParallel::check_identical(const nn::Module& model) {
     if (differs[r] != 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
   PW_CHECK(ranks.empty(), "train: data-parallel: the parameters of rank(s) ", ranks,
            " differ from rank 0's at the end of the run (a bug: every rank should step identically)");
+}
+
+double DataParallelTimes::overlap() const {
+  if (all_reduce_alone_seconds <= 0 || steps <= 0) return 0;
+  return std::clamp(1.0 - wait_seconds / (double)steps / all_reduce_alone_seconds, 0.0, 1.0);
+}
+
+void DataParallel::measure_all_reduce() {
+  std::vector<double> runs;
+  for (int rep = 0; rep < 3; ++rep) {
+    comm_.barrier();  // every rank starts together, so no rank's time includes waiting for another
+    const Clock::time_point t0 = Clock::now();
+    for (Bucket& b : buckets_) {
+      std::vector<float> copy(b.buffer.size(), 0.0f);
+      comm_.all_reduce_sum(copy.data(), (int64_t)copy.size());
+    }
+    runs.push_back(seconds_since(t0));
+  }
+  std::sort(runs.begin(), runs.end());
+  times_.all_reduce_alone_seconds = runs[1];
 }
 
 }  // namespace pw::tasks

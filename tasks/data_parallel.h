@@ -6,10 +6,11 @@
 //
 // - start(): parameters and buffers broadcast from rank 0; the default generator (dropout) keyed
 //   to a stream of its own per rank, so dropout masks differ between ranks and are reproducible.
-// - fetch(), shard(): rank r trains on rows [r*B/N, (r+1)*B/N) of the step's batch. Supervised
-//   training builds only those rows (each rank reads its share of the epoch's order, with the
-//   augmentation draws of the rows before it skipped, so the rows equal one process's); the
-//   pretext tasks build the whole batch on every rank and keep their rows.
+// - fetch(), shard(): rank r trains on rows [r*B/N, (r+1)*B/N) of the step's batch, and builds
+//   only those rows: each rank reads its share of the epoch's order (supervised training skips
+//   the augmentation draws of the rows before it; each pretext image draws from its own window of
+//   the step's stream), so the rows equal one process's. shard() cuts the rows of a whole batch
+//   for a task that cannot build parts.
 // - Gradients: each rank's gradient is weighted by its share of the batch's rows and summed
 //   over the ranks. With buckets (bucket_mb > 0) a bucket's all-reduce starts during backward
 //   as soon as the autograd engine reports its last parameter's gradient complete
@@ -49,6 +50,12 @@ struct DataParallelTimes {
   double broadcast_seconds = 0;  // buffers from rank 0 before each step
   int64_t bytes_per_step = 0;    // f32 gradient bytes all-reduced per step (each rank sends and receives)
   int64_t buckets = 0;           // all-reduces per step
+  // One step's all-reduces alone (measure_all_reduce(): the same buckets, blocking, no backward
+  // to hide behind); 0 when not measured. The overlap achieved is what of it the wait after
+  // backward no longer shows: overlap() = 1 - wait per step / this, within [0, 1] (a lower bound:
+  // the wait also copies the sums back into the gradients).
+  double all_reduce_alone_seconds = 0;
+  double overlap() const;
 };
 
 class DataParallel {
@@ -83,6 +90,9 @@ class DataParallel {
   // Collective, at the end of a run: the buffers from rank 0 once more, then throws naming the
   // ranks whose parameters or buffers differ from rank 0's.
   void check_identical(const nn::Module& model);
+  // Collective, at the end of a run: times one step's all-reduces alone (median of 3) for the
+  // overlap figure; the gradients are not touched.
+  void measure_all_reduce();
   void add_backward_seconds(double s) { times_.backward_seconds += s; }
   const DataParallelTimes& times() const { return times_; }
 

@@ -26,8 +26,22 @@ std::string default_pretext_model(const std::string& task) {
 
 bool is_pretext_task(const std::string& task) { return task == "rotation" || task == "jigsaw" || task == "context"; }
 
+int64_t pretext_rows_per_image(const std::string& task) { return task == "rotation" ? 4 : 1; }
+
+namespace {
+
+// The words of a step's stream that image k of its batch draws from: k·2^32 onwards (no sample
+// comes near 2^32 words), so each image's samples do not depend on the images before it.
+Generator sample_generator(const Generator& step, int64_t k) {
+  Generator g = step;
+  g.set_offset(step.offset() + ((uint64_t)k << 32));
+  return g;
+}
+
+}  // namespace
+
 void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std::vector<int64_t>& idx, Generator& gen,
-                        Tensor& x, Tensor& y) {
+                        Tensor& x, Tensor& y, int64_t first) {
   const int64_t b = (int64_t)idx.size(), ch = images.size(1);
   if (s.task == "rotation") {
     make_rotation_batch(TensorSource(images).gather(idx), x, y);
@@ -37,14 +51,18 @@ void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std
   if (s.task == "jigsaw") {
     const int64_t t = s.jigsaw.tile, per = 9 * ch * t * t;
     x = Tensor::empty({b, 9, ch, t, t});
-    for (int64_t i = 0; i < b; ++i)
+    for (int64_t i = 0; i < b; ++i) {
+      Generator g = sample_generator(gen, first + i);
       labels[i] =
-          sample_jigsaw(image_of(images, idx[i]), gen, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
+          sample_jigsaw(image_of(images, idx[i]), g, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
+    }
   } else if (s.task == "context") {
     const int64_t p = s.context.patch, per = 2 * ch * p * p;
     x = Tensor::empty({b, 2, ch, p, p});
-    for (int64_t i = 0; i < b; ++i)
-      labels[i] = sample_context(image_of(images, idx[i]), gen, s.context, x.data<float>() + i * per).label;
+    for (int64_t i = 0; i < b; ++i) {
+      Generator g = sample_generator(gen, first + i);
+      labels[i] = sample_context(image_of(images, idx[i]), g, s.context, x.data<float>() + i * per).label;
+    }
   } else {
     default_pretext_model(s.task);  // throws the error naming the task
   }
@@ -100,20 +118,31 @@ TrainingTask pretext_task(std::shared_ptr<nn::Module> model, const PretextSample
   const int64_t steps = t.steps_per_epoch;
   const std::shared_ptr<const ImageSource> images = data.train;
   auto cache = std::make_shared<EpochOrder>();
-  t.batch = [=](int64_t step) {
+  const int64_t per_image = pretext_rows_per_image(sampler.task);
+  auto images_in = [=](int64_t step) {
+    const int64_t begin = (step % steps) * batch_size;
+    return std::min(per_epoch, begin + batch_size) - begin;
+  };
+  t.batch_rows = [=](int64_t step) { return images_in(step) * per_image; };
+  // Rows [lo, hi) of step s: the images that hold them, built alone (only they are decoded, for
+  // a file source), then the rows cut out (rotation: 4 rows per image).
+  t.batch_part = [=](int64_t step, int64_t lo, int64_t hi) {
     const int64_t epoch = step / steps, within = step % steps;
     if (cache->epoch != epoch) *cache = {epoch, Generator(seed, 10 + (uint64_t)epoch).permutation(n)};
-    std::vector<int64_t> idx;
-    for (int64_t k = within * batch_size; k < std::min(per_epoch, (within + 1) * batch_size); ++k)
-      idx.push_back(cache->order[k % n]);
-    // Only this batch's images are materialized (decoded, for a file source).
-    std::vector<int64_t> local(idx.size());
-    for (size_t k = 0; k < idx.size(); ++k) local[k] = (int64_t)k;
+    const int64_t first = lo / per_image, last = (hi + per_image - 1) / per_image;
+    std::vector<int64_t> idx, local;
+    for (int64_t k = first; k < last; ++k) {
+      idx.push_back(cache->order[(within * batch_size + k) % n]);
+      local.push_back(k - first);
+    }
     Generator gen(seed, 1'000'000 + (uint64_t)step);
     Batch b;
-    make_pretext_batch(sampler, images->gather(idx), local, gen, b.x, b.y);
-    return b;
+    make_pretext_batch(sampler, images->gather(idx), local, gen, b.x, b.y, first);
+    const int64_t cut = first * per_image;
+    if (lo == cut && hi - lo == b.x.size(0)) return b;
+    return Batch{b.x.slice(0, lo - cut, hi - cut).contiguous(), b.y.slice(0, lo - cut, hi - cut).contiguous()};
   };
+  t.batch = [rows = t.batch_rows, part = t.batch_part](int64_t step) { return part(step, 0, rows(step)); };
   if (data.held_out.defined() && data.held_out.size(0) > 0 && eval_images > 0) {
     const Tensor held_out = data.held_out.contiguous();
     t.evaluate = [=] { return evaluate_pretext(*model, sampler, held_out, eval_images, batch_size, seed); };

@@ -4,8 +4,10 @@
 //
 // Determinism. The images of epoch e (0-based) are visited in the order
 // Generator(seed, 10 + e).permutation(N); the batch of step s is sampled with
-// Generator(seed, 1'000'000 + s) alone. Evaluation batch b (starting at held-out image b) is
-// sampled with Generator(seed, 77 + b), the same samples after every epoch.
+// Generator(seed, 1'000'000 + s) alone, image k of the batch drawing from its own window of that
+// stream (words k·2^32 onwards), so that any rows of a batch can be built without the rows
+// before them (a data-parallel rank builds only its own). Evaluation batch b (starting at
+// held-out image b) is sampled with Generator(seed, 77 + b), the same samples after every epoch.
 #pragma once
 #include <memory>
 #include <optional>
@@ -30,9 +32,12 @@ struct PretextSampler {
 };
 
 // Builds the inputs and labels of one step (exposed for tests): rotation [4B, C, H, W];
-// jigsaw [B, 9, C, t, t]; context [B, 2, C, p, p].
+// jigsaw [B, 9, C, t, t]; context [B, 2, C, p, p]. Image i of `indices` is image first + i of
+// the step's batch: it draws from words (first + i)·2^32 onwards of gen's stream.
 void make_pretext_batch(const PretextSampler& sampler, const Tensor& images, const std::vector<int64_t>& indices,
-                        Generator& gen, Tensor& x, Tensor& y);
+                        Generator& gen, Tensor& x, Tensor& y, int64_t first = 0);
+// Rows of the network's batch per image: 4 for rotation (every rotation of each image), else 1.
+int64_t pretext_rows_per_image(const std::string& task);
 
 // rotation-alexnet-small, jigsaw-small, context-small; an unknown task is an error listing them.
 std::string default_pretext_model(const std::string& task);

@@ -51,8 +51,7 @@ RunRecord read_run_record(const std::string& path) {
   RunRecord r;
   r.path = path;
   if (path.empty()) return r;
-  const io::SafetensorsFile f = io::read_safetensors(path);
-  for (const auto& [key, value] : f.metadata)
+  for (const auto& [key, value] : io::read_safetensors_metadata(path))  // the header only
     if (key.rfind("config.", 0) == 0) r.config[key.substr(7)] = value;
   r.recorded = r.config.count("task") > 0;
   r.task = get(r.config, "task");

@@ -270,7 +270,9 @@ void write_summary(const TrainResult& r, const TrainData& d) {
                                              {"all_reduces_per_step", t.buckets},
                                              {"gradient_bytes_per_step", t.bytes_per_step},
                                              {"backward_seconds_per_step", t.backward_seconds / n},
-                                             {"wait_seconds_per_step", t.wait_seconds / n}}));
+                                             {"wait_seconds_per_step", t.wait_seconds / n},
+                                             {"all_reduce_alone_seconds_per_step", t.all_reduce_alone_seconds},
+                                             {"overlap", t.overlap()}}));
   }
   s.set("epochs_run", epochs);
   write_file_atomic(in_out(c, "summary.json"), s.dump(io::JsonStyle::indented) + "\n");

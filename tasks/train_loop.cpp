@@ -174,7 +174,10 @@ class Loop {
               : interrupted()         ? StopReason::interrupted
                                       : StopReason::stop_after;
     if (last_saved_ != step_) save();
-    if (c_.data_parallel) c_.data_parallel->check_identical(*task_.model);
+    if (c_.data_parallel) {
+      c_.data_parallel->check_identical(*task_.model);
+      c_.data_parallel->measure_all_reduce();
+    }
     progress.finish({{"last_loss", r_.losses.empty() ? 0.0 : r_.losses.back()}}, step_ - r_.first_step);
     r_.samples_per_second = r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0;
     task_.model->eval();

@@ -201,6 +201,39 @@ TEST(Dist, EveryPretextTaskRunsOnTwoRanks) {
   }
 }
 
+// Three ranks on a pretext task equal one process, each rank building only its rows: a whole
+// epoch of 40 images in global batches of 6 (24 rows, 8 per rank) and a last batch of 4 images,
+// whose 16 rows split 5, 5, 6 (inside an image's four rotations). rotation-alexnet-small has no
+// batch norm; no dropout here.
+TEST(Dist, ThreeRanksOfAPretextTaskMatchOneProcess) {
+  SKIP_WITHOUT_MPI();
+  const std::string one = scratch("dist_rot_one"), three = scratch("dist_rot_three");
+  const std::string flags = " train --task rotation --data cifar10:" + cifar_dir() +
+                            " --width 0.25 --dropout 0 --batch-size 6 --epochs 1 --threads 1 --quiet --device cpu"
+                            " --seed 3 --out ";
+  const pw::testing::CliResult a = shell(std::string(PW_CLI_PATH) + flags + one);
+  ASSERT_EQ(a.status, 0) << a.out;
+  const pw::testing::CliResult b = shell(mpirun(3) + PW_CLI_PATH + flags + three);
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_NE(b.out.find("parameters and buffers identical on every rank"), std::string::npos) << b.out;
+  bool identical = false;
+  const double rel = relative_difference(weights(three), weights(one), identical);
+  EXPECT_LE(rel, 1e-5) << "rotation, 3 ranks against 1 process, largest relative difference of a tensor";
+  std::printf("rotation: 3 ranks vs 1 process after 7 steps: largest relative difference %.3g\n", rel);
+}
+
+// The README's hostfile form, on one machine: a hostfile naming this machine with 2 slots.
+TEST(Dist, TheHostfileFormRuns) {
+  SKIP_WITHOUT_MPI();
+  const std::string out = scratch("dist_hostfile"), hosts = out + ".hosts";
+  std::ofstream(hosts) << "localhost slots=2\n";
+  const pw::testing::CliResult r = shell("timeout 600 " + mpirun_path() + " --allow-run-as-root -np 2 --hostfile " +
+                                         hosts + " " + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) +
+                                         " --stop-after 2");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("parameters and buffers identical on every rank"), std::string::npos) << r.out;
+}
+
 // The pid of the process of `rank` among the descendants of `root` (read from /proc).
 pid_t find_rank(pid_t root, int rank) {
   const std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);

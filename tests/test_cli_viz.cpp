@@ -108,7 +108,8 @@ TEST(CliViz, SaliencyImagesShowTheirTrueAndPredictedClass) {
     const pw::testing::CliResult s = run_cli("viz saliency --checkpoint " + r.classifier + kQuick +
                                              " --images 0 --classes " + cls + " --out " + out);
     ASSERT_EQ(s.status, 0) << s.out;
-    const pw::io::JsonValue& image = json_member(results_of(out + "/saliency.json"), "images").items.at(0);
+    const pw::io::JsonValue results = results_of(out + "/saliency.json");  // kept: `image` points into it
+    const pw::io::JsonValue& image = json_member(results, "images").items.at(0);
     const std::string explained = json_member(image, "class_name").text;
     EXPECT_EQ(explained, cls == "0" ? "apple" : "pear");
     const bool other = explained != json_member(image, "predicted_name").text;

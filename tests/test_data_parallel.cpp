@@ -13,6 +13,7 @@
 #include "engine/util/error.h"
 #include "models/registry.h"
 #include "tasks/data_parallel.h"
+#include "tasks/pretext_task.h"
 #include "tasks/supervised.h"
 #include "tasks/train_loop.h"
 
@@ -162,6 +163,49 @@ TEST(DataParallel, SupervisedBatchPartsEqualTheWholeBatchsRows) {
       EXPECT_EQ(part.y.to_vector_i32(), whole.y.slice(0, lo, hi).to_vector_i32()) << "step " << step << " rows " << lo;
     }
   }
+}
+
+// The pretext tasks build a rank's rows alone too: each image draws from its own window of the
+// step's stream, so any rows equal the rows of the whole batch (rotation: 4 rows per image, and
+// a part may start or end inside an image's rotations).
+TEST(DataParallel, PretextBatchPartsEqualTheWholeBatchsRows) {
+  Generator gen(4);
+  tasks::PretextData d;
+  d.train = std::make_shared<tasks::TensorSource>(Tensor::rand({11, 3, 24, 24}, -1, 1, DType::f32, &gen));
+  for (const std::string task : {"rotation", "jigsaw", "context"}) {
+    tasks::PretextSampler s;
+    s.task = task;
+    s.context = tasks::context_config_for(24);
+    s.jigsaw = tasks::jigsaw_config_for(24);
+    s.permutations = tasks::make_permutation_set(12, 1);
+    const tasks::TrainingTask t = tasks::pretext_task(nullptr, s, d, 4, std::nullopt, 5, 0);
+    for (int64_t step : {0, 2, 3}) {  // 2: the short last batch of an epoch (3 images); 3: the next epoch
+      const tasks::Batch whole = t.batch(step);
+      const int64_t rows = t.batch_rows(step);
+      ASSERT_EQ(rows, whole.x.size(0)) << task;
+      for (const auto& [lo, hi] : {std::pair<int64_t, int64_t>{0, rows / 2}, {rows / 2, rows}, {1, rows - 1}}) {
+        const tasks::Batch part = t.batch_part(step, lo, hi);
+        EXPECT_EQ(part.x.to_vector_f32(), whole.x.slice(0, lo, hi).contiguous().to_vector_f32())
+            << task << " step " << step << " rows " << lo << "-" << hi;
+        EXPECT_EQ(part.y.to_vector_i32(), whole.y.slice(0, lo, hi).contiguous().to_vector_i32())
+            << task << " step " << step << " rows " << lo << "-" << hi;
+      }
+    }
+  }
+}
+
+// The overlap figure: what of the all-reduces' own time the wait after backward no longer shows.
+TEST(DataParallel, OverlapIsTheHiddenShareOfTheAllReduces) {
+  tasks::DataParallelTimes t;
+  EXPECT_EQ(t.overlap(), 0);  // not measured
+  t.steps = 4;
+  t.all_reduce_alone_seconds = 0.01;
+  t.wait_seconds = 0.02;  // 5 ms per step of 10
+  EXPECT_DOUBLE_EQ(t.overlap(), 0.5);
+  t.wait_seconds = 0.08;  // waited longer than the all-reduces take: nothing hidden
+  EXPECT_EQ(t.overlap(), 0);
+  t.wait_seconds = 0;
+  EXPECT_EQ(t.overlap(), 1);
 }
 
 TEST(DataParallel, RejectsNegativeBucketsAndAnotherRankCount) {

@@ -425,3 +425,20 @@ TEST_F(Safetensors, FailedWritesLeaveTheExistingFileUntouched) {
   io::write_safetensors(path.string(), {{"big", big}});
   EXPECT_TRUE(identical(io::read_safetensors(path.string()).tensors.at("big"), big));
 }
+
+// The metadata alone (what a run record reads): the header is checked as a full read checks it,
+// and a file whose tensor bytes are cut off is still refused (entries are checked against the
+// file's size).
+TEST_F(Safetensors, MetadataAloneIsReadFromACheckedHeader) {
+  Generator gen(4);
+  const std::map<std::string, std::string> meta = {{"config.task", "rotation"}, {"k", "value"}};
+  const fs::path good = dir / "good.safetensors";
+  io::write_safetensors(good.string(), {{"a", random_tensor({3, 2}, DType::f32, gen)}}, meta);
+  EXPECT_EQ(io::read_safetensors_metadata(good.string()), meta);
+  EXPECT_EQ(io::read_safetensors_metadata(good.string()), io::read_safetensors(good.string()).metadata);
+  const std::string bytes = read_file(good);
+  const fs::path cut = dir / "cut.safetensors";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() - 4);
+  EXPECT_ERROR(io::read_safetensors_metadata(cut.string()), cut.string());
+  EXPECT_ERROR(io::read_safetensors_metadata((dir / "missing").string()), "missing", "cannot open");
+}

@@ -219,37 +219,58 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
   return out;
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  const std::string what = "safetensors file '" + path + "'";
+namespace {
+
+// An open file with its header read and checked (every entry against the file's size).
+struct OpenFile {
+  std::ifstream in;
+  uint64_t data_start = 0;
+  Header header;
+};
+
+OpenFile open_safetensors(const std::string& path, const std::string& what) {
   std::error_code ec;
   PW_CHECK(!std::filesystem::is_directory(path, ec), what, ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  PW_CHECK(in, what, ": cannot open: ", std::strerror(errno));
-  in.seekg(0, std::ios::end);
-  const std::streamoff end = in.tellg();
-  PW_CHECK(in && end >= 0, what, ": cannot determine the file size");
+  OpenFile f;
+  f.in.open(path, std::ios::binary);
+  PW_CHECK(f.in, what, ": cannot open: ", std::strerror(errno));
+  f.in.seekg(0, std::ios::end);
+  const std::streamoff end = f.in.tellg();
+  PW_CHECK(f.in && end >= 0, what, ": cannot determine the file size");
   const uint64_t file_size = (uint64_t)end;
-  in.seekg(0);
+  f.in.seekg(0);
   char len[8] = {};
-  if (file_size >= 8) in.read(len, 8);
+  if (file_size >= 8) f.in.read(len, 8);
   check_header_length(read_u64_le(len), file_size, what);
   std::string json(read_u64_le(len), '\0');
-  in.read(json.data(), (std::streamsize)json.size());
-  PW_CHECK(in, what, ": read error in the header");
-  const uint64_t data_start = 8 + json.size();
-  Header h = parse_header(json, file_size - data_start, what);
-  SafetensorsFile out{{}, std::move(h.metadata)};
-  for (const Entry& e : h.entries)
+  f.in.read(json.data(), (std::streamsize)json.size());
+  PW_CHECK(f.in, what, ": read error in the header");
+  f.data_start = 8 + json.size();
+  f.header = parse_header(json, file_size - f.data_start, what);
+  return f;
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  const std::string what = "safetensors file '" + path + "'";
+  OpenFile f = open_safetensors(path, what);
+  SafetensorsFile out{{}, std::move(f.header.metadata)};
+  for (const Entry& e : f.header.entries)
     out.tensors[e.name] = make_tensor(
         e,
         [&](char* dst, int64_t begin, int64_t n) {
-          in.seekg((std::streamoff)(data_start + begin));
-          in.read(dst, n);
-          PW_CHECK(in && in.gcount() == n, what, ": read error in tensor '", e.name, "' at ",
-                   range_str(begin, begin + n, data_start), "; was the file changed while being read?");
+          f.in.seekg((std::streamoff)(f.data_start + begin));
+          f.in.read(dst, n);
+          PW_CHECK(f.in && f.in.gcount() == n, what, ": read error in tensor '", e.name, "' at ",
+                   range_str(begin, begin + n, f.data_start), "; was the file changed while being read?");
         },
         what);
   return out;
+}
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  return std::move(open_safetensors(path, "safetensors file '" + path + "'").header.metadata);
 }
 
 namespace {

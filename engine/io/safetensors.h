@@ -37,6 +37,9 @@ constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 
 // Reads a file. Tensor data is read straight into the tensors (the file is not held in memory).
 SafetensorsFile read_safetensors(const std::string& path);
+// The metadata of a file, from its header alone (checked as read_safetensors checks it; the
+// tensors' bytes are not read): what a run record needs from a checkpoint.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 // Parses the bytes of a whole file; `what` names it in error messages.
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& what);
 
