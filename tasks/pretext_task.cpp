@@ -53,8 +53,7 @@ void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std
     x = Tensor::empty({b, 9, ch, t, t});
     for (int64_t i = 0; i < b; ++i) {
       Generator g = sample_generator(gen, first + i);
-      labels[i] =
-          sample_jigsaw(image_of(images, idx[i]), g, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
+      labels[i] = sample_jigsaw(image_of(images, idx[i]), g, s.jigsaw, s.permutations, x.data<float>() + i * per).label;
     }
   } else if (s.task == "context") {
     const int64_t p = s.context.patch, per = 2 * ch * p * p;

@@ -227,9 +227,9 @@ TEST(Dist, TheHostfileFormRuns) {
   SKIP_WITHOUT_MPI();
   const std::string out = scratch("dist_hostfile"), hosts = out + ".hosts";
   std::ofstream(hosts) << "localhost slots=2\n";
-  const pw::testing::CliResult r = shell("timeout 600 " + mpirun_path() + " --allow-run-as-root -np 2 --hostfile " +
-                                         hosts + " " + PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) +
-                                         " --stop-after 2");
+  const pw::testing::CliResult r =
+      shell("timeout 600 " + mpirun_path() + " --allow-run-as-root -np 2 --hostfile " + hosts + " " + PW_CLI_PATH +
+            train_flags("fmnist-cnn", "cpu", out) + " --stop-after 2");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("parameters and buffers identical on every rank"), std::string::npos) << r.out;
 }
@@ -272,7 +272,8 @@ Background start_long_run(const std::string& out) {
   if (b.mpirun == 0) {
     setenv("PW_DIST_TEST_PARENT", std::to_string(getpid()).c_str(), 1);
     const std::string cmd = mpirun_path() + " --allow-run-as-root --oversubscribe -np 2 -x PW_DIST_TEST_PARENT " +
-                            PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) + " --epochs 100000 > " + b.log + " 2>&1";
+                            PW_CLI_PATH + train_flags("fmnist-cnn", "cpu", out) + " --epochs 100000 > " + b.log +
+                            " 2>&1";
     execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
     _exit(127);
   }

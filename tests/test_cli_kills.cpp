@@ -125,7 +125,7 @@ TEST(CliKills, SixtyKillsAtRandomMomentsThenResumesEndWithTheWeightsOfARunNeverK
     const pid_t pid = pw::testing::spawn(has_checkpoint ? resume(out) : new_run(data, out), log);
     ++starts;
     int status = 0;
-    pid_t ended = 0;                          // the child's pid once reaped
+    pid_t ended = 0;                            // the child's pid once reaped
     std::optional<pw::testing::Finished> late;  // ended by itself between the last check and the kill
     if (kills < kKills) {
       // Every other kill waits for a file being written; the others land anywhere.
@@ -147,7 +147,7 @@ TEST(CliKills, SixtyKillsAtRandomMomentsThenResumesEndWithTheWeightsOfARunNeverK
       }
     }
     // The run ended by itself: it must have succeeded, with the reference's weights.
-    const pw::testing::Finished f = late                ? *late
+    const pw::testing::Finished f = late           ? *late
                                     : ended == pid ? pw::testing::finished_from(status, log)
                                                    : pw::testing::wait_for(pid, log);
     ASSERT_TRUE(f.exited && f.code == 0) << "start " << starts << " (" << (has_checkpoint ? "resume" : "new run")

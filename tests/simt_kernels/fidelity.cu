@@ -68,9 +68,11 @@ __global__ void spin_wait_kernel(int* flag) {
 // Thread `zero_at` divides by zero. UBSan would report the division before the CPU raises
 // SIGFPE; the test is of simt's SIGFPE report, so UBSan leaves this function alone.
 #if defined(__GNUC__) && !defined(__CUDACC__)
-__attribute__((no_sanitize_undefined))
+#define PW_NO_UBSAN __attribute__((no_sanitize_undefined))
+#else
+#define PW_NO_UBSAN
 #endif
-__global__ void divide_kernel(int* out, int zero_at) {
+PW_NO_UBSAN __global__ void divide_kernel(int* out, int zero_at) {
   out[threadIdx.x] = 1000 / (zero_at - static_cast<int>(threadIdx.x));
 }
 
