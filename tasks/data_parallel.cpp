@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/io/json.h"
+#include "engine/ops/elementwise.h"
 #include "engine/util/error.h"
 #include "engine/util/rng.h"
 #include "tasks/train_loop.h"
@@ -52,8 +53,16 @@ void check_resume_ranks(const io::Checkpoint& ck, int ranks) {
            saved == 1 ? " (resume it without mpirun)" : " (resume it with mpirun -np " + std::to_string(saved) + ")");
 }
 
-DataParallel::DataParallel(dist::Communicator& comm, double bucket_mb, bool sync_batch_norm)
-    : comm_(comm), bucket_mb_(bucket_mb), sync_batch_norm_(sync_batch_norm) {
+DataParallel::DataParallel(dist::Communicator& comm, double bucket_mb, bool sync_batch_norm,
+                           std::unique_ptr<dist::Communicator> gradients, Device bucket_device)
+    : comm_(comm),
+      own_gradients_(std::move(gradients)),
+      gradients_(own_gradients_ ? *own_gradients_ : comm),
+      bucket_device_(bucket_device),
+      bucket_mb_(bucket_mb),
+      sync_batch_norm_(sync_batch_norm) {
+  PW_CHECK(own_gradients_ || bucket_device_.is_cpu(), "train: data-parallel: MPI sums host buffers; buckets on ",
+           bucket_device_.str(), " need a communicator of device memory (NCCL)");
   PW_CHECK(bucket_mb >= 0, "train: --grad-bucket-mb must be 0 (one all-reduce after backward) or positive, got ",
            bucket_mb);
 }
@@ -94,16 +103,17 @@ void DataParallel::start(const TrainingTask& task, const std::vector<Tensor>& pa
   times_.bytes_per_step = 0;
   for (size_t k = params_.size(); k-- > 0;) {
     const int64_t n = params_[k].numel();
-    if (buckets_.empty() || (!buckets_.back().params.empty() && (int64_t)buckets_.back().buffer.size() + n > cap))
+    if (buckets_.empty() || (!buckets_.back().params.empty() && buckets_.back().size + n > cap))
       buckets_.emplace_back();
     Bucket& b = buckets_.back();
-    offset_[k] = (int64_t)b.buffer.size();
+    offset_[k] = b.size;
     bucket_of_[k] = buckets_.size() - 1;
     b.params.push_back(k);
-    b.buffer.resize(b.buffer.size() + n);
+    b.size += n;
     index_[params_[k].impl_ptr()] = k;
     times_.bytes_per_step += n * (int64_t)sizeof(float);
   }
+  for (Bucket& b : buckets_) b.flat = Tensor::zeros({b.size}, DType::f32, bucket_device_);
   times_.buckets = (int64_t)buckets_.size();
 }
 
@@ -163,31 +173,33 @@ void DataParallel::launch_ready_in_order() {
 }
 
 void DataParallel::launch(Bucket& b) {
+  NoGradGuard no_grad;
   for (size_t k : b.params) {
     const Tensor g = params_[k].grad();
-    float* dst = b.buffer.data() + offset_[k];
+    const Tensor dst = b.flat.slice(0, offset_[k], offset_[k] + params_[k].numel());
     if (!g.defined()) {  // unused in this step: contributes zeros, and stays without a gradient
-      std::fill(dst, dst + params_[k].numel(), 0.0f);
+      dst.copy_(Tensor::zeros({params_[k].numel()}, DType::f32, bucket_device_));
       continue;
     }
-    const std::vector<float> v = host_values(g);
-    for (size_t i = 0; i < v.size(); ++i) dst[i] = (float)(v[i] * weight_);
+    dst.copy_(mul(g.reshape({-1}), weight_).to(bucket_device_));
   }
-  b.pending = comm_.start_all_reduce_sum(b.buffer.data(), (int64_t)b.buffer.size());
+  b.pending = gradients_.start_all_reduce_sum(static_cast<float*>(b.flat.raw_data()), b.size);
 }
 
 void DataParallel::finish_gradients() {
   const Clock::time_point t0 = Clock::now();
   for (Bucket& b : buckets_) b.waiting = 0;  // parameters that got no gradient: launch what is left
   launch_ready_in_order();
+  NoGradGuard no_grad;
   for (Bucket& b : buckets_) {
     b.pending->wait();
     b.pending.reset();
+    b.flat.bump_version();  // written by the transport behind the tensor's back
     for (size_t k : b.params) {
       Tensor& p = params_[k];
       if (!p.grad().defined()) continue;
-      const float* src = b.buffer.data() + offset_[k];
-      p.set_grad(Tensor::from_vector(std::vector<float>(src, src + p.numel()), p.shape()).to(p.device()));
+      // A copy of its own: the bucket is rewritten at the next step.
+      p.set_grad(b.flat.slice(0, offset_[k], offset_[k] + p.numel()).reshape(p.shape()).to(p.device()).clone());
     }
   }
   times_.wait_seconds += seconds_since(t0);
@@ -238,8 +250,8 @@ void DataParallel::measure_all_reduce() {
     comm_.barrier();  // every rank starts together, so no rank's time includes waiting for another
     const Clock::time_point t0 = Clock::now();
     for (Bucket& b : buckets_) {
-      std::vector<float> copy(b.buffer.size(), 0.0f);
-      comm_.all_reduce_sum(copy.data(), (int64_t)copy.size());
+      const Tensor copy = Tensor::zeros({b.size}, DType::f32, bucket_device_);
+      gradients_.all_reduce_sum(static_cast<float*>(copy.raw_data()), b.size);
     }
     runs.push_back(seconds_since(t0));
   }

@@ -12,12 +12,12 @@
 //   the step's stream), so the rows equal one process's. shard() cuts the rows of a whole batch
 //   for a task that cannot build parts.
 // - Gradients: each rank's gradient is weighted by its share of the batch's rows and summed
-//   over the ranks. With buckets (bucket_mb > 0) a bucket's all-reduce starts during backward
-//   as soon as the autograd engine reports its last parameter's gradient complete
-//   (GradReadyHook), buckets in a fixed order on every rank (MPI's rule), parameters in reverse
-//   order (the order backward finishes them); finish() waits for them. bucket_mb = 0: one
-//   all-reduce after backward. Both give the same sums (each element is the same sum of the
-//   same N numbers).
+//   over the ranks, in flat f32 buckets: host memory summed over MPI, or, on GPUs with NCCL,
+//   device memory summed over NCCL (never through the host). With buckets (bucket_mb > 0) a bucket's all-reduce starts
+//   during backward as soon as the autograd engine reports its last parameter's gradient complete (GradReadyHook),
+//   buckets in a fixed order on every rank (MPI's rule), parameters in reverse order (the order backward finishes
+//   them); finish() waits for them. bucket_mb = 0: one all-reduce after backward. Both give the same sums (each element
+//   is the same sum of the same N numbers).
 // - --sync-batch-norm: batch norm with the statistics of the whole global batch
 //   (engine/dist/sync_batch_norm.h), so that such networks too equal one process.
 // - Buffers (batch-norm running statistics) are broadcast from rank 0 before every step, as
@@ -60,7 +60,11 @@ struct DataParallelTimes {
 
 class DataParallel {
  public:
-  DataParallel(dist::Communicator& comm, double bucket_mb, bool sync_batch_norm = false);
+  // `gradients`: the communicator that sums the gradients, when it is not `comm` (NCCL: its
+  // buckets live on `bucket_device`, the GPU, and never pass through the host); null: `comm`,
+  // with buckets in host memory. Everything else (broadcasts, statistics, batch norm) uses `comm`.
+  DataParallel(dist::Communicator& comm, double bucket_mb, bool sync_batch_norm = false,
+               std::unique_ptr<dist::Communicator> gradients = nullptr, Device bucket_device = Device::cpu());
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
   dist::Communicator& comm() { return comm_; }
@@ -99,8 +103,9 @@ class DataParallel {
  private:
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
-    std::vector<float> buffer;
-    int64_t waiting = 0;  // parameters not yet ready in this walk
+    int64_t size = 0;            // floats
+    Tensor flat;                 // [size] f32 on bucket_device_: the gradients, then their sums
+    int64_t waiting = 0;         // parameters not yet ready in this walk
     std::unique_ptr<dist::Pending> pending;
   };
   void on_ready(TensorImpl* leaf);
@@ -108,6 +113,9 @@ class DataParallel {
   void launch_ready_in_order();
 
   dist::Communicator& comm_;
+  std::unique_ptr<dist::Communicator> own_gradients_;
+  dist::Communicator& gradients_;  // comm_ or *own_gradients_
+  Device bucket_device_;
   double bucket_mb_;
   bool sync_batch_norm_;
   nn::Module* model_ = nullptr;

@@ -304,11 +304,21 @@ std::unique_ptr<DataParallel> data_parallel_for(TrainConfig& c) {
                  w.backend().c_str(), (long long)c.batch_size, (long long)(c.batch_size / w.size()));
   // One process per GPU: --device cuda means this machine's rank's GPU (not run: no GPU here).
   if (c.device.type == DeviceType::cuda && c.device.index == 0) c.device.index = w.local_rank();
+  // On GPUs the gradients go over NCCL where this build has it, device to device; otherwise
+  // through host memory over MPI.
+  std::unique_ptr<dist::Communicator> nccl;
+  if (c.device.type == DeviceType::cuda && dist::built_with_nccl()) nccl = dist::make_nccl(w, c.device.index);
+  if (w.rank() == 0 && c.progress)
+    std::fprintf(stderr, "train: gradients summed over %s\n",
+                 nccl                ? "NCCL on the GPUs"
+                 : c.device.is_cpu() ? "MPI"
+                                     : "MPI through host memory");
   if (w.rank() != 0) {
     c.out_dir.clear();
     c.progress = false;
   }
-  return std::make_unique<DataParallel>(w, c.grad_bucket_mb, c.sync_batch_norm);
+  const Device buckets = nccl ? c.device : Device::cpu();
+  return std::make_unique<DataParallel>(w, c.grad_bucket_mb, c.sync_batch_norm, std::move(nccl), buckets);
 }
 
 TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck) {

@@ -61,20 +61,24 @@ TEST(Dist, WorldOfOneWithoutLauncher) {
 
 // Gradients of a small network with one rank: one-shot and bucketed (tiny buckets, so that
 // several launch during backward) leave them as backward made them.
-std::vector<std::vector<float>> gradients_with(double bucket_mb, std::vector<std::vector<float>>* plain) {
+// On another device than the cpu the buckets live there, summed by a device-memory communicator
+// (NCCL on GPUs; here a world of one of its own).
+std::vector<std::vector<float>> gradients_with(double bucket_mb, std::vector<std::vector<float>>* plain,
+                                               Device device = Device::cpu()) {
   manual_seed(5);
   models::ModelConfig cfg;
   cfg.width = 0.25;
   cfg.in_channels = 1;
   auto model = models::create("alexnet-small", cfg);
+  model->to(device);
   std::vector<Tensor> params = model->parameters();
-  tasks::DataParallel dp(dist::world(), bucket_mb);
+  tasks::DataParallel dp(dist::world(), bucket_mb, false, device.is_cpu() ? nullptr : dist::make_single(), device);
   tasks::TrainingTask task;
   task.model = model;
   task.steps_per_epoch = 1;
   dp.start(task, params, nullptr);
   Generator gen(9);
-  const Tensor x = Tensor::randn({4, 1, 28, 28}, DType::f32, &gen);
+  const Tensor x = Tensor::randn({4, 1, 28, 28}, DType::f32, &gen).to(device);
   const Tensor y = Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4}, {4});
   const tasks::Batch b = dp.shard({x, y});
   EXPECT_EQ(b.x.size(0), 4);
@@ -97,6 +101,17 @@ TEST(DataParallel, OneRankLeavesGradientsAsBackwardMadeThem) {
   const auto once = gradients_with(0, &plain);
   EXPECT_EQ(once, plain);
   EXPECT_EQ(gradients_with(0.002, nullptr), once);
+}
+
+// Buckets in device memory (the NCCL path's layout, on simt): the gradients come back unchanged,
+// one-shot and bucketed; and MPI, which sums host memory, refuses device buckets.
+TEST(DataParallel, DeviceBucketsLeaveGradientsAsBackwardMadeThem) {
+  const Device simt{DeviceType::simt, 0};
+  std::vector<std::vector<float>> plain;
+  const auto once = gradients_with(0, &plain, simt);
+  EXPECT_EQ(once, plain);
+  EXPECT_EQ(gradients_with(0.002, nullptr, simt), once);
+  EXPECT_THROW(tasks::DataParallel(dist::world(), 0, false, nullptr, simt), Error);
 }
 
 // With one rank, batch norm over every rank's rows is plain batch norm: outputs, input and

@@ -75,6 +75,8 @@ Communicator& world() {
   return *w;
 }
 
+std::unique_ptr<Communicator> make_single() { return std::make_unique<SingleProcess>(); }
+
 std::vector<double> all_gather(Communicator& comm, double value) {
   std::vector<double> v(comm.size(), 0.0);
   v[comm.rank()] = value;

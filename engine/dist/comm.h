@@ -58,6 +58,10 @@ int launcher_size();
 bool built_with_mpi();
 bool built_with_nccl();
 
+// A world of one of its own (every collective the identity, on any memory): tests, and a
+// single process's stand-in for a device-memory communicator.
+std::unique_ptr<Communicator> make_single();
+
 // Used by world(); defined in mpi.cpp (null without MPI).
 std::unique_ptr<Communicator> make_mpi_world();
 
