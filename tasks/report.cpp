@@ -88,6 +88,8 @@ io::Json trunk_json(const TrunkResult& t) {
                            {"chance", t.chance},
                            {"seconds", t.seconds},
                            {"neighbor_agreement", t.neighbor_agreement},
+                           {"conv1_init_cosine", t.conv1_init_cosine},
+                           {"tsne_neighbor_class_agreement", t.tsne_agreement},
                            {"probes", probes}});
 }
 
@@ -134,6 +136,7 @@ io::Json summary_json(const StudyResult& r, const std::vector<Claim>& claims, co
                            {"dream_octave_start", r.dream_octave_start},
                            {"dream_octave_end", r.dream_octave_end},
                            {"filter_similarity", similarity},
+                           {"tsne_points", r.tsne_points},
                            {"stages", stages},
                            {"config", config_json(c)},
                            {"command", command}});

@@ -118,6 +118,31 @@ Claim filters_differ(const StudyResult& r) {
   return c;
 }
 
+// Issue 19's bar: a trained conv1 whose filters keep a mean cosine of 0.9 or more with their own
+// initialization has not learned filters of its own, whatever else the network learned.
+constexpr double kConv1Moved = 0.9;
+
+Claim conv1_moves(const StudyResult& r) {
+  Claim c;
+  c.text =
+      "Every trained trunk's conv1 moves from its initialization (mean filter cosine to its own initial filters "
+      "below " +
+      fmt(kConv1Moved, 1) + ")";
+  std::ostringstream ev;
+  int count = 0;
+  c.holds = true;
+  for (const TrunkResult& t : r.trunks) {
+    if (t.conv1_init_cosine < 0) continue;  // untrained (random)
+    ++count;
+    c.holds &= t.conv1_init_cosine < kConv1Moved;
+    ev << t.name << " " << fmt(t.conv1_init_cosine, 3) << (t.conv1_init_cosine < kConv1Moved ? "" : " (not moved)")
+       << "; ";
+  }
+  c.holds &= count > 0;
+  c.evidence = ev.str() + "1 = unmoved, 0 = no longer related to the initialization";
+  return c;
+}
+
 Claim supervised_is_upper_bound(const StudyResult& r, const TrunkResult& sup) {
   Claim c;
   c.text = "Supervised features are the upper bound: their best probe is at least as good as every other trunk's best";
@@ -146,7 +171,8 @@ std::vector<Claim> evaluate_claims(const StudyResult& r) {
   const TrunkResult* sup = find(r, "supervised");
   if (!random) return {};
   const double n = (double)std::max<int64_t>(1, r.config.probe_test);
-  std::vector<Claim> claims = {beats_random(r, *random, n), peaks_before_last_layer(r, *random, n), filters_differ(r)};
+  std::vector<Claim> claims = {beats_random(r, *random, n), peaks_before_last_layer(r, *random, n), filters_differ(r),
+                               conv1_moves(r)};
   if (sup) claims.push_back(supervised_is_upper_bound(r, *sup));
   return claims;
 }

@@ -122,7 +122,25 @@ std::string filters_section(const StudyResult& r) {
   h << "</div>\n<p class=\"muted\">Each filter stretched to its own range (gray = 0). Similarity to the supervised "
        "filters (mean best-match |cosine|): ";
   for (const auto& [name, sim] : r.filter_similarity) h << html_escape(name) << " " << fmt(sim, 3) << "; ";
+  h << "movement from each trunk's own initialization (mean filter cosine, 1 = unmoved): ";
+  for (const TrunkResult& t : r.trunks)
+    if (t.conv1_init_cosine >= 0) h << html_escape(t.name) << " " << fmt(t.conv1_init_cosine, 3) << "; ";
   h << "</p>\n";
+  return h.str();
+}
+
+std::string tsne_section(const StudyResult& r) {
+  if (r.tsne_points == 0) return "";
+  std::ostringstream h;
+  h << "<h2>t-SNE maps of conv5 (as DeCAF's figure)</h2>\n<p>The first " << r.tsne_points
+    << " test images, each trunk's conv5 features average-pooled to at most 1024 values and L2-normalized, mapped "
+       "by t-SNE (perplexity 30, early exaggeration 12; exact up to 1000 points), coloured by class. The percentage "
+       "is the share of each point's 10 nearest map neighbours with its class.</p>\n<div class=\"row\">\n";
+  for (const TrunkResult& t : r.trunks)
+    if (!t.tsne_png.empty())
+      h << "<div class=\"fig\">" << img_tag(t.tsne_png, t.name + " t-SNE", 300) << html_escape(t.name) << ": "
+        << fmt(100 * t.tsne_agreement, 1) << "%</div>\n";
+  h << "</div>\n";
   return h.str();
 }
 
@@ -135,7 +153,11 @@ std::string supervised_pictures_section(const StudyResult& r) {
     h << html_escape(k < r.class_names.size() ? r.class_names[k] : std::to_string(k)) << " " << fmt(r.class_start[k], 1)
       << "&rarr;" << fmt(r.class_end[k], 1) << (k + 1 < r.class_end.size() ? ", " : "");
   h << "</div><div class=\"fig\">" << img_tag(r.saliency_png, "saliency", 330)
-    << "Saliency |dS/dx| over one test image per class</div></div>\n";
+    << "Saliency |dS/dx| over one test image per class</div>";
+  if (!r.gradcam_png.empty())
+    h << "<div class=\"fig\">" << img_tag(r.gradcam_png, "Grad-CAM", 330)
+      << "Grad-CAM (Selvaraju et al. 2017) at the last conv layer, same images</div>";
+  h << "</div>\n";
   return h.str();
 }
 
@@ -193,8 +215,8 @@ std::string reproduce_section(const StudyResult& r, const std::string& command) 
 std::string report_html(const StudyResult& r, const std::vector<Claim>& claims, const Plots& plots,
                         const std::string& command) {
   return head() + title(r) + claims_section(claims) + training_section(r, plots) + probes_section(r, plots) +
-         neighbors_section(r) + filters_section(r) + supervised_pictures_section(r) + units_section(r) +
-         photos_section(r) + time_section(r) + reproduce_section(r, command) + "</body></html>\n";
+         neighbors_section(r) + filters_section(r) + tsne_section(r) + supervised_pictures_section(r) +
+         units_section(r) + photos_section(r) + time_section(r) + reproduce_section(r, command) + "</body></html>\n";
 }
 
 }  // namespace pw::tasks::report

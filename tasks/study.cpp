@@ -107,6 +107,13 @@ void neighbors_stage(StudyState& s) {
   s.result.filter_similarity = neighbors_and_filters(s.config, s.fashion, s.result.trunks, s.models);
 }
 
+// in: fashion, the five trunks. out: each trunk's tsne_png and tsne_agreement, result.tsne_points,
+// result.gradcam_png.
+void maps_stage(StudyState& s) {
+  s.result.tsne_points = tsne_maps(s.config, s.fashion, s.result.trunks, s.models);
+  s.result.gradcam_png = gradcam_picture(s.config, s.fashion, *s.models[0]);
+}
+
 // in: fashion, the supervised trunk. out: result.class_start, class_end, class_png, saliency_png.
 void class_stage(StudyState& s) {
   ClassPictures p = class_models_and_saliency(s.config, s.fashion, *s.models[0]);
@@ -150,6 +157,7 @@ std::vector<StudyStage> study_stages(const StudyConfig& c) {
       {"", random_step},  // it reseeds the global generator for what follows: keep its place
       {"linear probes at every layer of the five trunks", probe_stage},
       {"nearest neighbours and conv1 filters of each trunk", neighbors_stage},
+      {"t-SNE maps of conv5 of the five trunks; Grad-CAM of the supervised network", maps_stage},
       {"class models and saliency of the supervised network", class_stage},
       {"unit visualizations of every trunk (conv3, centre units)", units_stage},
       {"jigsaw and context on the nature photos; patch neighbours; a deep dream", photo_stage},

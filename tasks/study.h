@@ -48,6 +48,13 @@ struct TrunkResult {
   std::vector<ProbeResult> probes;  // one per layer
   double neighbor_agreement = 0;    // fraction of retrieved neighbours with the query's label
   std::string neighbors_png, filters_png, units_png;
+  // How far conv1 moved in training: the mean over its filters of the cosine between each filter
+  // and the same filter at initialization (1: unmoved); -1 for an untrained trunk.
+  double conv1_init_cosine = -1;
+  // The t-SNE map of conv5 features of the first test images, and the share of each point's 10
+  // nearest map neighbours with its class (-1: no map).
+  std::string tsne_png;
+  double tsne_agreement = -1;
 };
 
 struct StageTime {
@@ -66,7 +73,8 @@ struct StudyResult {
   std::vector<std::pair<std::string, double>> filter_similarity;
   std::vector<double> class_start, class_end;  // class-model scores, per class
   std::vector<std::string> class_names;
-  std::string class_png, saliency_png, dream_png, photo_neighbors_png;
+  std::string class_png, saliency_png, gradcam_png, dream_png, photo_neighbors_png;
+  int64_t tsne_points = 0;  // images in each trunk's t-SNE map
   std::vector<double> dream_octave_start, dream_octave_end;
   std::vector<StageTime> stages;
   double seconds = 0;

@@ -100,13 +100,7 @@ viz::AscentResult class_models(const StudyConfig& c, const viz::InputSpace& sp, 
 // Saliency of the first test image of each class: the image beside its map, a pair per class.
 io::Image saliency_picture(const FashionSplits& f, const viz::InputSpace& sp, nn::Module& supervised) {
   std::vector<int64_t> pick, cls;
-  std::vector<int32_t> ty = f.test_y.to_vector_i32();
-  for (int32_t k = 0; k < 10; ++k)
-    for (size_t i = 0; i < ty.size(); ++i)
-      if (ty[i] == k) {
-        pick.push_back((int64_t)i), cls.push_back(k);
-        break;
-      }
+  first_of_each_class(f, pick, cls);
   std::vector<Tensor> rows;
   for (int64_t i : pick) rows.push_back(f.test_x.select(0, i));
   viz::SaliencyResult sr = viz::saliency(supervised, stack(rows, 0), cls, {});

@@ -3,6 +3,7 @@
 // wires them to the StudyState that carries what one stage hands to the next.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,19 @@ struct ClassPictures {
 ClassPictures class_models_and_saliency(const StudyConfig& c, const FashionSplits& f, nn::Module& supervised);
 // The conv3 unit picture of one trunk; returns its path relative to the report.
 std::string unit_picture(const StudyConfig& c, const FashionSplits& f, const std::string& name, nn::Module& model);
+
+// ---- maps and movement (study_maps.cpp) ----
+// The first test image of each class, in class order (indices into f.test_x), and its class.
+void first_of_each_class(const FashionSplits& f, std::vector<int64_t>& pick, std::vector<int64_t>& cls);
+// The mean over conv1's filters of the cosine between each filter and the same filter in
+// `initial` (a TrainResult::initial); -1 when `initial` is empty.
+double conv1_init_cosine(const nn::Module& model, const std::map<std::string, Tensor>& initial);
+// Each trunk's t-SNE map of conv5 on the first (up to 1000) test images: fills tsne_png and
+// tsne_agreement; returns the number of points.
+int64_t tsne_maps(const StudyConfig& c, const FashionSplits& f, std::vector<TrunkResult>& trunks, const Models& models);
+// Grad-CAM (Selvaraju et al. 2017) of the supervised network on the first test image of each
+// class: image beside map; returns the picture's path relative to the report.
+std::string gradcam_picture(const StudyConfig& c, const FashionSplits& f, nn::Module& supervised);
 
 // Patch retrieval in the context tower's conv5; returns the picture's path relative to the report.
 std::string photo_patch_neighbors(const StudyConfig& c, const Dataset& photos, nn::Module& context_tower);

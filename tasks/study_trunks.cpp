@@ -34,6 +34,7 @@ TrainConfig trunk_config(const StudyConfig& c, const std::string& task, const st
   t.force = true;
   t.progress = c.progress;
   t.eval_images = 1000;
+  t.keep_initial = true;  // for conv1's movement from its initialization
   return t;
 }
 
@@ -64,6 +65,7 @@ Trunk trunk_of(const std::string& name, const TrainResult& r) {
   t.chance = r.classes ? 1.0 / (double)r.classes : 0;
   t.seconds = r.loop.train_seconds;
   t.samples_per_second = r.loop.samples_per_second;
+  t.conv1_init_cosine = conv1_init_cosine(*r.model, r.initial);
   if (r.config.task == "supervised")
     for (const EpochRecord& e : r.loop.epochs) t.losses.push_back(e.train_loss);
   else

@@ -335,6 +335,8 @@ TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck
   lc.record = settings_record(c);
   add_data_record(lc.record, d, b.outputs);
   TrainResult r;
+  if (c.keep_initial)
+    for (const auto& [name, p] : b.model->named_parameters()) r.initial[name] = p.detach().to(Device::cpu()).clone();
   r.loop = run_training_loop(lc, b.task);
   if (dp) r.ranks = dp->size(), r.data_parallel = dp->times();
   for (const EpochRecord& e : r.loop.epochs)

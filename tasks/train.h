@@ -13,6 +13,7 @@
 //     permutations.txt);
 //   - summary.json (written when the run ends, finished or not) says what it was and how it went.
 #pragma once
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -79,6 +80,8 @@ struct TrainConfig {
   bool progress = true;
   // Data-parallel runs (mpirun -np N): gradient bucket size in MiB; 0: one all-reduce after backward.
   double grad_bucket_mb = 4;
+  // Library callers (the study): keep the parameters as training found them (TrainResult::initial).
+  bool keep_initial = false;
   // The keys (TrainSetting::key) of the settings the caller gave explicitly; on resume each
   // must agree with the checkpoint. Empty for a library caller that gives none.
   std::set<std::string> given;
@@ -131,7 +134,10 @@ struct TrainResult {
   std::string checkpoint;             // its path (empty without out_dir)
   std::shared_ptr<nn::Module> model;  // trained, in eval mode, on the training device
   int ranks = 1;                      // mpirun -np N: N (parameters checked identical on every rank)
-  DataParallelTimes data_parallel;    // rank 0's times, when ranks > 1
+  // config.keep_initial: every parameter before the first step of this call (cpu copies; after
+  // --init-from, the transferred weights); empty otherwise.
+  std::map<std::string, Tensor> initial;
+  DataParallelTimes data_parallel;  // rank 0's times, when ranks > 1
 };
 
 // Loads config.data and trains.

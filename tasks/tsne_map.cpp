@@ -64,22 +64,6 @@ io::Json result_json(const TsneMapConfig& c, const TsneMapResult& r, const std::
   return js;
 }
 
-// Rows of [N, D] divided by their L2 norm ("l2"; a zero row stays zero), or as they are ("none").
-Tensor normalized(const Tensor& features, const std::string& how) {
-  PW_CHECK(how == "l2" || how == "none", "tsne: --normalize must be l2 or none, not '", how, "'");
-  if (how == "none") return features;
-  Tensor f = features.to(Device::cpu()).to(DType::f32).contiguous().clone();
-  const int64_t N = f.size(0), D = f.size(1);
-  float* p = f.data<float>();
-  for (int64_t i = 0; i < N; ++i) {
-    double n2 = 0;
-    for (int64_t d = 0; d < D; ++d) n2 += (double)p[i * D + d] * p[i * D + d];
-    const float inv = n2 > 0 ? (float)(1.0 / std::sqrt(n2)) : 0.f;
-    for (int64_t d = 0; d < D; ++d) p[i * D + d] *= inv;
-  }
-  return f;
-}
-
 // The share of each row's k nearest rows (Euclidean) with its label, averaged.
 double feature_agreement(const Tensor& features, const std::vector<int32_t>& labels, int64_t k) {
   const NearestRows nn = nearest_rows(features, k);
@@ -93,6 +77,21 @@ double feature_agreement(const Tensor& features, const std::vector<int32_t>& lab
 }
 
 }  // namespace
+
+Tensor normalize_features(const Tensor& features, const std::string& how) {
+  PW_CHECK(how == "l2" || how == "none", "tsne: --normalize must be l2 or none, not '", how, "'");
+  if (how == "none") return features;
+  Tensor f = features.to(Device::cpu()).to(DType::f32).contiguous().clone();
+  const int64_t N = f.size(0), D = f.size(1);
+  float* p = f.data<float>();
+  for (int64_t i = 0; i < N; ++i) {
+    double n2 = 0;
+    for (int64_t d = 0; d < D; ++d) n2 += (double)p[i * D + d] * p[i * D + d];
+    const float inv = n2 > 0 ? (float)(1.0 / std::sqrt(n2)) : 0.f;
+    for (int64_t d = 0; d < D; ++d) p[i * D + d] *= inv;
+  }
+  return f;
+}
 
 TsneMapResult run_tsne_map(const TsneMapConfig& c) {
   PW_CHECK(c.points >= 2, "tsne: at least 2 points are needed, got --points ", c.points);
@@ -110,7 +109,8 @@ TsneMapResult run_tsne_map(const TsneMapConfig& c) {
   LoadedModel loaded = load_model(c.source, images.size(1), "tsne");
   loaded.model->to(c.device);
   const ProbePoint point = find_probe_point(*loaded.model, c.layer);
-  const Tensor features = normalized(extract_features(*loaded.model, {point}, images, c.max_dims)[0], c.normalize);
+  const Tensor features =
+      normalize_features(extract_features(*loaded.model, {point}, images, c.max_dims)[0], c.normalize);
 
   TsneMapResult r;
   r.model = loaded.name;

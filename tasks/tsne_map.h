@@ -45,4 +45,8 @@ struct TsneMapResult {
 
 TsneMapResult run_tsne_map(const TsneMapConfig& config);
 
+// Rows of features [N, D] divided by their L2 norm ("l2"; a zero row stays zero), or as they are
+// ("none"): TsneMapConfig::normalize ("l2" gives a cpu f32 copy).
+Tensor normalize_features(const Tensor& features, const std::string& how);
+
 }  // namespace pw::tasks

@@ -2,12 +2,14 @@
 // reader and holds the numbers the result has, names with quotes and control characters come
 // back as they were, and a number that is not finite (a trunk without a probe at some layer, a
 // missing accuracy) is null, not a word that no JSON reader takes. And the study's list of stages,
-// without running it: nine named stages in the report's order.
+// without running it: ten named stages in the report's order.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
+#include "engine/ops.h"
+#include "models/registry.h"
 #include "tasks/report.h"
 #include "tasks/study_stages.h"
 #include "tests/support/json_files.h"
@@ -46,6 +48,8 @@ TEST(Report, SummaryJsonParsesAndHoldsTheNumbers) {
   r.config.out_dir = dir;
   r.config.photos_dir = "/photos/with \"quotes\"\tand a tab";
   r.trunks = {trunk("supervised", 0.7, 0.85), trunk("random", 0.6, 0.5), trunk("rotation", 0.65, 0.7)};
+  r.trunks[0].conv1_init_cosine = 0.5;
+  r.trunks[2].conv1_init_cosine = 0.95;  // not moved: the claim does not hold
   r.supervised_test_accuracy = 0.875;
   r.layers = {"conv1", "conv5"};
   r.filter_similarity = {{"rotation", 0.5}, {"random", INFINITY}};
@@ -72,6 +76,11 @@ TEST(Report, SummaryJsonParsesAndHoldsTheNumbers) {
   EXPECT_EQ(json_member(json_member(js, "stages").items[0], "stage").text, "supervised \"a\"");
   for (const io::JsonValue& claim : json_member(js, "claims").items)
     EXPECT_EQ(json_member(claim, "holds").kind, io::JsonValue::boolean);
+  EXPECT_EQ(json_member(trunks.items[0], "conv1_init_cosine").text, "0.5");
+  const io::JsonValue& moved = json_member(js, "claims").items.at(3);
+  EXPECT_NE(json_member(moved, "claim").text.find("conv1 moves from its initialization"), std::string::npos);
+  EXPECT_EQ(json_member(moved, "holds").text, "false");
+  EXPECT_NE(json_member(moved, "evidence").text.find("rotation 0.950 (not moved)"), std::string::npos);
   EXPECT_EQ(pw::testing::parse_every_json_file(dir).size(), 1u);
   std::filesystem::remove_all(dir);
 }
@@ -84,10 +93,26 @@ TEST(Study, StagesAreTheListInOrder) {
     EXPECT_TRUE(s.run) << s.name;
     if (!s.name.empty()) named.push_back(s.name);
   }
-  ASSERT_EQ(named.size(), 9u);
+  ASSERT_EQ(named.size(), 10u);
   EXPECT_EQ(named[0], "supervised training of alexnet-small (the upper bound)");
   EXPECT_EQ(named[2], "jigsaw pretext training on Fashion-MNIST at 40 px");
   EXPECT_EQ(named[3], "context pretext training on Fashion-MNIST at 40 px");
   EXPECT_EQ(named[4], "linear probes at every layer of the five trunks");
-  EXPECT_EQ(named[8], "jigsaw and context on the nature photos; patch neighbours; a deep dream");
+  EXPECT_EQ(named[6], "t-SNE maps of conv5 of the five trunks; Grad-CAM of the supervised network");
+  EXPECT_EQ(named[9], "jigsaw and context on the nature photos; patch neighbours; a deep dream");
+}
+
+// conv1's movement from its initialization: 1 for the initialization itself, -1 for its negation
+// (every filter's cosine), -1 as "not measured" without initial values.
+TEST(Study, Conv1MovementIsTheMeanFilterCosineToItsOwnInitialization) {
+  models::ModelConfig mc{10, 1};
+  mc.width = 0.25;
+  auto model = models::create("alexnet-small", mc);
+  std::map<std::string, Tensor> initial;
+  for (const auto& [name, p] : model->named_parameters()) initial[name] = p.detach().clone();
+  EXPECT_NEAR(tasks::study::conv1_init_cosine(*model, initial), 1.0, 1e-12);
+  for (auto& [name, t] : initial)
+    if (name.find("conv1.weight") != std::string::npos || name == "features.0.weight") t = neg(t);
+  EXPECT_NEAR(tasks::study::conv1_init_cosine(*model, initial), -1.0, 1e-12);
+  EXPECT_EQ(tasks::study::conv1_init_cosine(*model, {}), -1);
 }

@@ -28,7 +28,7 @@ TEST(Study, QuickStudyWritesASaneReport) {
 
   ASSERT_EQ(r.trunks.size(), 5u);
   ASSERT_EQ(r.photo_trunks.size(), 2u);
-  EXPECT_EQ(r.stages.size(), 9u);
+  EXPECT_EQ(r.stages.size(), 10u);
   for (const tasks::TrunkResult& t : r.trunks) {
     ASSERT_GE(t.probes.size(), 6u) << t.name;  // conv1..conv5 and fc6 at least
     for (const tasks::ProbeResult& p : t.probes) {
@@ -41,9 +41,15 @@ TEST(Study, QuickStudyWritesASaneReport) {
       EXPECT_FALSE(t.losses.empty()) << t.name;
       for (double l : t.losses) EXPECT_TRUE(std::isfinite(l)) << t.name;
     }
-    for (const std::string& png : {t.neighbors_png, t.filters_png, t.units_png})
+    for (const std::string& png : {t.neighbors_png, t.filters_png, t.units_png, t.tsne_png})
       EXPECT_TRUE(fs::exists(dir / png)) << png;
+    EXPECT_TRUE(t.tsne_agreement >= 0 && t.tsne_agreement <= 1) << t.name;
+    if (t.name == "random")
+      EXPECT_EQ(t.conv1_init_cosine, -1);
+    else
+      EXPECT_TRUE(t.conv1_init_cosine > -1 && t.conv1_init_cosine < 1) << t.name << " " << t.conv1_init_cosine;
   }
+  EXPECT_TRUE(fs::exists(dir / r.gradcam_png)) << r.gradcam_png;
   // The supervised network is the upper bound at its deepest shared layer.
   auto at = [](const tasks::TrunkResult& t, const std::string& layer) {
     for (const tasks::ProbeResult& p : t.probes)
@@ -94,11 +100,11 @@ TEST(Study, QuickStudyWritesASaneReport) {
             ++probes;
           }
   }
-  EXPECT_EQ(claims, 4);
+  EXPECT_EQ(claims, 5);
   int stages = -1;
   for (const auto& [key, v] : summary.members)
     if (key == "stages") stages = (int)v.items.size();
-  EXPECT_EQ(stages, 9);
+  EXPECT_EQ(stages, 10);
   EXPECT_GE(probes, 30);
   // Every JSON file of the run (the summary, metrics lines, checkpoint headers) parses strictly.
   EXPECT_GE(pw::testing::parse_every_json_file(dir.string()).size(), 5u);
