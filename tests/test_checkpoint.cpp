@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/io/checkpoint.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn.h"
@@ -224,6 +226,16 @@ TEST_F(Checkpoint, CheckpointOfAnotherModelChangesNothing) {
   EXPECT_EQ(snapshot(*model), before);
   EXPECT_EQ(partial.step_count(), 0);
   EXPECT_EQ(rng.seed(), 123u);
+
+  // A step count that is not a whole number in range (a corrupt file; tests/fuzz_regressions/checkpoint/):
+  // refused with the value, before it is converted.
+  for (const double bad : {6.6e170, -1.0, 2.5, std::nan("")}) {
+    io::Checkpoint odd = ckpt;
+    odd.optimizer["step_count"] = Tensor::from_vector(std::vector<double>{bad}, {1});
+    auto sgd = make_sgd(*model);
+    EXPECT_ERROR(io::restore_checkpoint(odd, *model, sgd.get(), nullptr), "step_count", "whole number of steps");
+    EXPECT_EQ(snapshot(*model), before);
+  }
 
   // Asking for what was not saved.
   io::save_checkpoint(path, *source, nullptr, 1, nullptr);

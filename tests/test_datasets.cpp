@@ -187,6 +187,21 @@ TEST_F(Datasets, PngIdatChunksThatStbMishandlesAreRefused) {
   EXPECT_ERROR_HAS(pw::io::read_image(path("lying.png")), path("lying.png"), "IDAT chunk", "declares");
 }
 
+// A BMP whose pixel data is shorter than its header declares is refused before stb_image, which
+// would fill the rest with zeros pixel by pixel (tests/fuzz_regressions/image/). Whole files and
+// files with bytes to spare decode as before.
+TEST_F(Datasets, BmpShorterThanItsHeaderIsRefused) {
+  const Image img = random_image(3, 9, 11, 7);
+  ASSERT_TRUE(stbi_write_bmp(path("whole.bmp").c_str(), 11, 9, 3, interleaved_bytes(img).data()));
+  const std::string bytes = read_bytes(path("whole.bmp"));
+  write_bytes(path("cut.bmp"), bytes.substr(0, bytes.size() - 1));
+  write_bytes(path("longer.bmp"), bytes + "tail");
+  EXPECT_EQ(pw::io::read_image(path("longer.bmp")).pixels, img.pixels);
+  // 11 pixels of 24 bits: rows of 36 bytes (33 padded to 4), 9 rows.
+  EXPECT_ERROR_HAS(pw::io::read_image(path("cut.bmp")), path("cut.bmp"), "truncated or corrupt BMP", "11x9", "24 bits",
+                   "324 bytes");
+}
+
 TEST_F(Datasets, ImageInfoReadsTheHeaderBehindTheSameGuards) {
   png("info.png", 3, 5, 7, 1);
   const std::string bytes = read_bytes(path("info.png"));

@@ -2,6 +2,7 @@
 // optimizers.
 #include "engine/optim/optimizer.h"
 
+#include <cmath>
 #include <set>
 
 #include "engine/autograd.h"
@@ -77,8 +78,12 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& st, const std::s
     if (key == "step_count") {
       PW_CHECK(t.numel() == 1, name(), ".load_state: '", full, "' must hold one number, has shape ",
                shape_str(t.shape()));
-      steps = (int64_t)t.item();
-      PW_CHECK(steps >= 0, name(), ".load_state: '", full, "' is negative");
+      // Checked as a double first: converting a value outside int64_t's range is undefined
+      // (found by tools/fuzz.sh: a step count of 6.6e170).
+      const double v = t.item();
+      PW_CHECK(std::isfinite(v) && v >= 0 && v <= 9007199254740992.0 && v == std::floor(v), name(), ".load_state: '",
+               full, "' must be a whole number of steps from 0 to 2^53, got ", v);
+      steps = (int64_t)v;
       continue;
     }
     // "param.<i>.<name>"
