@@ -4,12 +4,11 @@
 // changes nothing.
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
-
-#include <cmath>
 
 #include "engine/io/checkpoint.h"
 #include "engine/io/safetensors.h"
