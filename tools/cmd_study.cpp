@@ -13,8 +13,9 @@ int cmd_study(int argc, char** argv) {
   Args a("study",
          "Reproduce the seed papers' study at small scale, in one run: a small AlexNet-style network trained\n"
          "supervised (the upper bound) and by rotation, jigsaw and context prediction on Fashion-MNIST, and a\n"
-         "randomly initialized copy, compared by linear probes at every layer, nearest neighbours and conv1\n"
-         "filters; class models, saliency and unit visualizations; jigsaw and context on the nature photos of\n"
+         "randomly initialized copy, compared by linear probes at every layer, nearest neighbours, conv1\n"
+         "filters (and how far each moved from its initialization) and t-SNE maps of conv5; class models,\n"
+         "saliency, Grad-CAM and unit visualizations; jigsaw and context on the nature photos of\n"
          "mate-backgrounds with a patch-retrieval grid and a deep dream. Writes report.html (with its PNGs),\n"
          "summary.json and every checkpoint to --out, and a summary to the terminal.\n\n"
          "Budgets: --quick about 1 minute on a 2-core CPU, the default about 12, --full sized for a GPU.");
