@@ -107,6 +107,7 @@ io::Json config_json(const StudyConfig& c) {
                            {"probe_test", c.probe_test},
                            {"probe_epochs", c.probe_epochs},
                            {"viz_iterations", c.viz_iterations},
+                           {"tsne_points", c.tsne_points},
                            {"threads", num_threads()},
                            {"photos", c.photos_dir}});
 }

@@ -134,7 +134,7 @@ std::string tsne_section(const StudyResult& r) {
   std::ostringstream h;
   h << "<h2>t-SNE maps of conv5 (as DeCAF's figure)</h2>\n<p>The first " << r.tsne_points
     << " test images, each trunk's conv5 features average-pooled to at most 1024 values and L2-normalized, mapped "
-       "by t-SNE (perplexity 30, early exaggeration 12; exact up to 1000 points), coloured by class. The percentage "
+       "by Barnes-Hut t-SNE (perplexity 30, theta 0.5, early exaggeration 12), coloured by class. The percentage "
        "is the share of each point's 10 nearest map neighbours with its class.</p>\n<div class=\"row\">\n";
   for (const TrunkResult& t : r.trunks)
     if (!t.tsne_png.empty())

@@ -31,6 +31,7 @@ StudyConfig study_config(const std::string& budget) {
     c.probe_test = 5000;
     c.probe_epochs = 10;
     c.viz_iterations = 300;
+    c.tsne_points = 1000;
     return c;
   }
   if (budget == "full") {
@@ -47,6 +48,7 @@ StudyConfig study_config(const std::string& budget) {
     c.probe_test = 10000;
     c.probe_epochs = 20;
     c.viz_iterations = 400;
+    c.tsne_points = 2000;
     return c;
   }
   PW_FAIL("study: the budget must be quick, default or full, not '", budget, "'");

@@ -33,6 +33,7 @@ struct StudyConfig {
   int64_t photo_size = 96, photo_samples = 1024, photo_epochs = 1;
   int64_t probe_train = 3000, probe_test = 1000, probe_epochs = 6;
   int64_t viz_iterations = 60;
+  int64_t tsne_points = 500;  // test images in each trunk's t-SNE map (Barnes-Hut)
 };
 
 StudyConfig study_config(const std::string& budget);

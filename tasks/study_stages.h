@@ -98,7 +98,7 @@ void first_of_each_class(const FashionSplits& f, std::vector<int64_t>& pick, std
 // The mean over conv1's filters of the cosine between each filter and the same filter in
 // `initial` (a TrainResult::initial); -1 when `initial` is empty.
 double conv1_init_cosine(const nn::Module& model, const std::map<std::string, Tensor>& initial);
-// Each trunk's t-SNE map of conv5 on the first (up to 1000) test images: fills tsne_png and
+// Each trunk's t-SNE map of conv5 on the first c.tsne_points test images: fills tsne_png and
 // tsne_agreement; returns the number of points.
 int64_t tsne_maps(const StudyConfig& c, const FashionSplits& f, std::vector<TrunkResult>& trunks, const Models& models);
 // Grad-CAM (Selvaraju et al. 2017) of the supervised network on the first test image of each
