@@ -263,6 +263,12 @@ TEST(SimtTensorCore, MisusesAreReported) {
   DeviceBuffer<float> c(f.c), d(64 * 4);
   expect_error([&] { kt::mma_regs(kTf32, a.get(), b.get(), c.get(), d.get(), 16); }, "needs all 32 lanes");
   expect_error([&] { kt::mma_regs(kBf16, a.get(), b.get(), c.get(), d.get(), 32, 3); }, "lane 3 (thread 3) has exited");
+  // The even lanes at one mma.sync.m16n8k8.tf32, the odd ones at the same instruction on another line.
+  expect_error([&] { kt::mma_regs(kTf32, a.get(), b.get(), c.get(), d.get(), 32, -1, true); },
+               "all 32 lanes must execute the same instruction");
+  // A bf16 mma meeting a tf32 one.
+  expect_error([&] { kt::mma_regs(kBf16, a.get(), b.get(), c.get(), d.get(), 32, -1, true); },
+               "met the warp at mma.sync.m16n8k");
   std::vector<uint16_t> rows(32 * 8, 1);
   std::vector<int> identity(32);
   for (int l = 0; l < 32; ++l) identity[size_t(l)] = l;

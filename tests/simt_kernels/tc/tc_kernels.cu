@@ -8,16 +8,19 @@
 
 namespace pw::kernels::PW_KERNEL_NS {
 
-// Lane l passes a[4 l ..], b[2 l ..], c[4 l ..] and writes d[4 l ..]. Threads past 32, or the
-// lane `exit_lane`, return first (the error cases).
+// Lane l passes a[4 l ..], b[2 l ..], c[4 l ..] and writes d[4 l ..]. The error cases: threads
+// past 32 (a partial warp), the lane `exit_lane` returning first, or (split_sites) the odd lanes
+// calling the same mma from another line.
 __global__ void mma_regs_kernel(int shape, const uint32_t* a, const uint32_t* b, const float* c, float* d,
-                                int exit_lane) {
+                                int exit_lane, int split_sites) {
   const int l = threadIdx.x;
   if (l == exit_lane) return;
   const uint32_t ra[4] = {a[4 * l], a[4 * l + 1], a[4 * l + 2], a[4 * l + 3]};
   const uint32_t rb[2] = {b[2 * l], b[2 * l + 1]};
   float acc[4] = {c[4 * l], c[4 * l + 1], c[4 * l + 2], c[4 * l + 3]};
-  if (shape == 0)
+  if (split_sites && l % 2)
+    mma_tf32_m16n8k8(acc, ra, rb, acc);
+  else if (shape == 0)
     mma_tf32_m16n8k8(acc, ra, rb, acc);
   else
     mma_bf16_m16n8k16(acc, ra, rb, acc);
@@ -94,8 +97,9 @@ __global__ void cp_async_left_pending_kernel(const float* src, float* out, int p
 
 namespace test_tc {
 
-void mma_regs(int shape, const uint32_t* a, const uint32_t* b, const float* c, float* d, int threads, int exit_lane) {
-  PW_LAUNCH(mma_regs_kernel, 1, threads, 0, 0)(shape, a, b, c, d, exit_lane);
+void mma_regs(int shape, const uint32_t* a, const uint32_t* b, const float* c, float* d, int threads, int exit_lane,
+              bool split_sites) {
+  PW_LAUNCH(mma_regs_kernel, 1, threads, 0, 0)(shape, a, b, c, d, exit_lane, split_sites ? 1 : 0);
   PW_CUDA_CHECK_LAUNCH();
 }
 void ldmatrix(const uint16_t* rows, const int* row_of_lane, int matrices, bool trans, uint32_t* out, int misalign) {

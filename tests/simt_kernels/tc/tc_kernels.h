@@ -8,9 +8,9 @@ namespace pw::kernels::simt::test_tc {
 
 // One mma.sync per lane: shape 0 = m16n8k8 .tf32, 1 = m16n8k16 .bf16. a: 32 x 4 registers,
 // b: 32 x 2, c and d: 32 x 4 (lane-major). `threads` threads in one block; lane `exit_lane`
-// (or none: -1) returns before the mma.
+// (or none: -1) returns before the mma; split_sites: the odd lanes call a tf32 mma on another line.
 void mma_regs(int shape, const uint32_t* a, const uint32_t* b, const float* c, float* d, int threads = 32,
-              int exit_lane = -1);
+              int exit_lane = -1, bool split_sites = false);
 
 // One ldmatrix (.x1/.x2/.x4 by `matrices`, .trans) by one warp. rows: 32 rows of 8 uint16;
 // lane l's row address is that of row row_of_lane[l] (+ misalign bytes); out: 32 x 4 registers.
