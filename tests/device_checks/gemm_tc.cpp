@@ -266,7 +266,7 @@ TEST(GemmPrecisionSetting, NamesParseAndUnknownOnesAreErrors) {
   try {
     kernels::parse_matmul_precision("fp16");
     ADD_FAILURE() << "fp16 was accepted";
-  } catch (const std::invalid_argument& e) {
+  } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("'fp16' is not one of fp32, tf32, bf16"), std::string::npos) << e.what();
   }
   // The default, as PyTorch's matmul: fp32 (unless PW_PRECISION says otherwise).
