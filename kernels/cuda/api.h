@@ -50,6 +50,7 @@ void fill(Tag, void* dst, ElemType type, int64_t n, double value);
 #include "kernels/cuda/api/dropout.inc"
 #include "kernels/cuda/api/elementwise.inc"
 #include "kernels/cuda/api/gemm.inc"
+#include "kernels/cuda/api/gemm_tc.inc"
 #include "kernels/cuda/api/loss.inc"
 #include "kernels/cuda/api/lrn.inc"
 #include "kernels/cuda/api/norm.inc"

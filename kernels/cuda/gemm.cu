@@ -432,6 +432,11 @@ void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t
     PW_CUDA_CHECK_LAUNCH();
     return;
   }
+  // The matmul precision tf32 / bf16 (kernels/cuda/api/gemm_tc.inc) sends the dispatcher's GEMMs to the tensor cores.
+  if (!version && matmul_precision() != MatmulPrecision::fp32 && tensor_cores_available(Tag{})) {
+    gemm_tensor_core(Tag{}, matmul_precision(), batch, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   const GemmVersion& v = version ? *version : choose_version(M, N, K, batch.count);
   launch_version(v, p, batch.count, ta, tb);
 }

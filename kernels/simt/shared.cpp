@@ -72,6 +72,7 @@ void prepare_shared_memory(BlockRun& r, size_t dynamic_bytes, const SharedRuns& 
   char* block = reinterpret_cast<char*>(  // this thread's copy of the thread-local block
       reinterpret_cast<uintptr_t>(&pw_simt_tls_probe) - pw_simt_tls_probe_dtpoff);
   for (const auto& [offset, bytes] : runs) std::memset(block + offset, 0xFF, bytes);
+  drop_async_copies();  // cp.async copies the previous block left pending (kernels/simt/mma.h)
 }
 
 void* dynamic_shared_memory(size_t align, const char* type) {

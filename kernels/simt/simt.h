@@ -244,3 +244,6 @@ inline unsigned __activemask() { return detail::active_mask(); }
 [[noreturn]] inline void __trap(detail::Site site = detail::Site::current()) { detail::trap(site); }
 
 }  // namespace pw::simt
+
+// The tensor-core instructions (mma.sync, ldmatrix, cp.async) and the TF32/BF16 conversions.
+#include "kernels/simt/mma.h"
