@@ -270,7 +270,9 @@ TEST(GemmPrecisionSetting, NamesParseAndUnknownOnesAreErrors) {
     EXPECT_NE(std::string(e.what()).find("'fp16' is not one of fp32, tf32, bf16"), std::string::npos) << e.what();
   }
   // The default, as PyTorch's matmul: fp32 (unless PW_PRECISION says otherwise).
-  if (!std::getenv("PW_PRECISION")) EXPECT_EQ(kernels::matmul_precision(), MatmulPrecision::fp32);
+  if (!std::getenv("PW_PRECISION")) {
+    EXPECT_EQ(kernels::matmul_precision(), MatmulPrecision::fp32);
+  }
 }
 
 PW_INSTANTIATE_DEVICE_TEST(GemmTensorCoreOnDevice);
