@@ -21,10 +21,13 @@ std::string default_pretext_model(const std::string& task) {
   if (task == "rotation") return "rotation-alexnet-small";
   if (task == "jigsaw") return "jigsaw-small";
   if (task == "context") return "context-small";
-  PW_FAIL("train: unknown task '", task, "' (supervised, rotation, jigsaw or context)");
+  if (task == "colorization") return "colorization-small";
+  PW_FAIL("train: unknown task '", task, "' (supervised, rotation, jigsaw, context or colorization)");
 }
 
-bool is_pretext_task(const std::string& task) { return task == "rotation" || task == "jigsaw" || task == "context"; }
+bool is_pretext_task(const std::string& task) {
+  return task == "rotation" || task == "jigsaw" || task == "context" || task == "colorization";
+}
 
 void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std::vector<int64_t>& idx, Generator& gen,
                         Tensor& x, Tensor& y) {

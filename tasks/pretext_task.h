@@ -34,7 +34,8 @@ struct PretextSampler {
 void make_pretext_batch(const PretextSampler& sampler, const Tensor& images, const std::vector<int64_t>& indices,
                         Generator& gen, Tensor& x, Tensor& y);
 
-// rotation-alexnet-small, jigsaw-small, context-small; an unknown task is an error listing them.
+// rotation-alexnet-small, jigsaw-small, context-small, colorization-small (its task is built by
+// tasks/colorization_task.h, not here); an unknown task is an error listing them.
 std::string default_pretext_model(const std::string& task);
 bool is_pretext_task(const std::string& task);
 
