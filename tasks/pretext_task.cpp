@@ -9,12 +9,21 @@
 
 namespace pw::tasks {
 
+namespace {
+
+// An unknown task, or colorization, whose batches and loss are its own (tasks/colorization_task.h).
+[[noreturn]] void no_sampler(const std::string& task) {
+  default_pretext_model(task);  // throws the error naming an unknown task
+  PW_FAIL("pretext: the ", task, " task has no sampler here (its batches come from tasks/colorization_task.h)");
+}
+
+}  // namespace
+
 int64_t PretextSampler::classes() const {
   if (task == "rotation") return 4;
   if (task == "context") return 8;
   if (task == "jigsaw") return (int64_t)permutations.size();
-  default_pretext_model(task);  // throws the error naming the task
-  return 0;
+  no_sampler(task);
 }
 
 std::string default_pretext_model(const std::string& task) {
@@ -49,7 +58,7 @@ void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std
     for (int64_t i = 0; i < b; ++i)
       labels[i] = sample_context(image_of(images, idx[i]), gen, s.context, x.data<float>() + i * per).label;
   } else {
-    default_pretext_model(s.task);  // throws the error naming the task
+    no_sampler(s.task);
   }
   y = Tensor::from_vector(labels, {b});
 }
