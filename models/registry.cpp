@@ -72,6 +72,10 @@ const std::vector<Entry>& table() {
         "jigsaw-net's heads on alexnet-small's trunk (+ non-affine BN on conv3-5), fc6 128, 8-64 px tiles",
         {9, 1, 12, 12}},
        make_jigsaw_small},
+      {{"colorization-small",
+        "alexnet-small's conv1-5 on the L channel (no pool5) + a 1x1 conv to 262 ab bins per cell (Zhang et al. 2016)",
+        {1, 32, 32}},
+       make_colorization_small},
   };
   return t;
 }

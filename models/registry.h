@@ -92,5 +92,6 @@ ModelPtr make_context_net(const ModelConfig& config);                      // Do
 ModelPtr make_context_small(const ModelConfig& config);                    // the same on alexnet-small's trunk
 ModelPtr make_jigsaw_net(const ModelConfig& config);                       // Noroozi and Favaro 2016, 9 x 64x64 tiles
 ModelPtr make_jigsaw_small(const ModelConfig& config);                     // the same on alexnet-small's trunk
+ModelPtr make_colorization_small(const ModelConfig& config);  // Zhang et al. 2016's head on alexnet-small, L in
 
 }  // namespace pw::models

@@ -1,6 +1,7 @@
 // Small variants for 28-64 px inputs, so that a reference model trains on the CPU in minutes:
 // alexnet-small (the AlexNet layer pattern with Caffe names, the trunk the small pretext
 // networks share) and vgg-small (VGG's 3x3 conv + batch norm pattern, torchvision numbering).
+#include "engine/util/error.h"
 #include "models/registry.h"
 #include "models/trunks.h"
 
@@ -10,7 +11,7 @@ using namespace nn;
 
 int64_t alexnet_small_channels(const ModelConfig& cfg) { return scaled(cfg, 64); }
 
-std::shared_ptr<Sequential> alexnet_small_features(const ModelConfig& cfg, bool batch_norm) {
+std::shared_ptr<Sequential> alexnet_small_features(const ModelConfig& cfg, bool batch_norm, bool pool5) {
   auto f = std::make_shared<Sequential>();
   auto pool = [] { return std::make_shared<MaxPool2d>(2, 2, 0, /*ceil_mode=*/true); };
   auto norm = [] { return std::make_shared<LocalResponseNorm>(5, 1e-4, 0.75, 1.0); };
@@ -30,7 +31,7 @@ std::shared_ptr<Sequential> alexnet_small_features(const ModelConfig& cfg, bool 
   conv(3, c2, c3, 3);
   conv(4, c3, c3, 3);
   conv(5, c3, alexnet_small_channels(cfg), 3);
-  f->push_back("pool5", pool());
+  if (pool5) f->push_back("pool5", pool());
   return f;
 }
 
@@ -79,6 +80,23 @@ ModelPtr make_vgg_small(const ModelConfig& cfg) {
   });
   return std::make_shared<FeaturesClassifier>(features, classifier, std::make_shared<AdaptiveAvgPool2d>(3, 3),
                                               "VGGSmall");
+}
+
+// Zhang et al. 2016 predict 313 bins per location of a fully convolutional network on the L
+// channel, at a quarter of the input's resolution. Here: alexnet-small's conv1..relu5 (no pool5,
+// so conv5's map is a quarter of the input: 8x8 for 32-px crops) and one 1x1 convolution to the
+// bins. The task passes the count it computes; the default is that count, 262 (the squares of
+// grid 10 that sRGB reaches: tasks/pretext/colorization.h, which a test keeps equal to this).
+ModelPtr make_colorization_small(const ModelConfig& cfg) {
+  PW_CHECK(cfg.in_channels == 1, "models: colorization-small reads the lightness L alone: 1 input channel, not ",
+           cfg.in_channels);
+  auto features = alexnet_small_features(cfg, cfg.batch_norm, /*pool5=*/false);
+  auto head = std::make_shared<Sequential>();
+  head->push_back("conv8", std::make_shared<Conv2d>(alexnet_small_channels(cfg), classes_or(cfg, 262), 1));
+  auto net = std::make_shared<Sequential>();
+  net->push_back("features", features);
+  net->push_back("head", head);
+  return net;
 }
 
 }  // namespace pw::models

@@ -22,9 +22,9 @@ struct ModelConfig;
 
 // The small AlexNet-style trunk for 8-64 px inputs, same names: conv1 32x5x5 -> pool 2/2 (ceil)
 // -> LRN -> conv2 64x3x3 -> pool -> LRN -> conv3 96 -> conv4 96 -> conv5 64 -> pool5, every
-// width times config.width; batch norm (no affine) after conv3..5 when `batch_norm`.
-// 28x28 gives 64x4x4 at pool5; 12x12 gives 64x2x2.
-std::shared_ptr<nn::Sequential> alexnet_small_features(const ModelConfig& config, bool batch_norm);
+// width times config.width; batch norm (no affine) after conv3..5 when `batch_norm`; no pool5
+// when not `pool5` (dense prediction reads conv5's map). 28x28 gives 64x4x4 at pool5; 12x12 gives 64x2x2.
+std::shared_ptr<nn::Sequential> alexnet_small_features(const ModelConfig& config, bool batch_norm, bool pool5 = true);
 int64_t alexnet_small_channels(const ModelConfig& config);  // conv5's output channels
 
 }  // namespace pw::models

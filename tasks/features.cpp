@@ -105,8 +105,11 @@ std::vector<ProbePoint> probe_points(const nn::Module& model) {
   for (size_t i = 0; i < layers.size(); ++i)
     if (layers[i].kind == LayerKind::conv || layers[i].kind == LayerKind::linear)
       pts.push_back(probe_point_at(layers, i));
-  // The network's output layer is the pretext / class prediction itself, not a feature.
-  if (walk.form == LayerWalk::Form::classifier && !pts.empty()) pts.pop_back();
+  // The network's output layer is the pretext / class prediction itself, not a feature: a
+  // classifier's last layer, and the layer of a Sequential's `head` (colorization's bins per cell).
+  const bool head_last =
+      walk.form == LayerWalk::Form::sequential && !pts.empty() && pts.back().name.rfind("head.", 0) == 0;
+  if ((walk.form == LayerWalk::Form::classifier || head_last) && !pts.empty()) pts.pop_back();
   return pts;
 }
 

@@ -27,7 +27,8 @@ struct ProbePoint {
   std::string name;  // the convolution or linear layer's path, "features.conv3"
   std::string end;   // the last layer read: its ReLU (after any batch norm), or itself
 };
-// Every convolution and linear layer except the network's last (the classifier output), in order.
+// Every convolution and linear layer except the network's last (the classifier output, or the
+// layer of a Sequential's child named `head`: colorization's per-cell bins), in order.
 std::vector<ProbePoint> probe_points(const nn::Module& model);
 // The probe point named `name` (its conv/linear path, or its short name "conv3"), or an error
 // listing the names that exist.

@@ -44,7 +44,8 @@ LoadedModel load_model(const ModelSource& src, int64_t in_channels, const std::s
   mc.batch_norm = r.config.count("batch_norm") ? r.config.at("batch_norm") != "false"
                                                : src.checkpoint.empty() || has_batch_norm_statistics(weights);
   if (r.config.count("fc6") && !r.config.at("fc6").empty()) mc.fc6 = std::stoll(r.config.at("fc6"));
-  for (const char* head : {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias"})
+  for (const char* head :
+       {"head.fc8.bias", "classifier.fc8.bias", "classifier.6.bias", "classifier.4.bias", "head.conv8.bias"})
     if (weights.count(head)) mc.num_classes = weights.at(head).size(0);
   if (out.name.rfind("rotation-", 0) == 0 || out.name.rfind("context", 0) == 0) mc.num_classes = 0;
   manual_seed(src.seed);

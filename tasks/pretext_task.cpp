@@ -9,22 +9,34 @@
 
 namespace pw::tasks {
 
+namespace {
+
+// An unknown task, or colorization, whose batches and loss are its own (tasks/colorization_task.h).
+[[noreturn]] void no_sampler(const std::string& task) {
+  default_pretext_model(task);  // throws the error naming an unknown task
+  PW_FAIL("pretext: the ", task, " task has no sampler here (its batches come from tasks/colorization_task.h)");
+}
+
+}  // namespace
+
 int64_t PretextSampler::classes() const {
   if (task == "rotation") return 4;
   if (task == "context") return 8;
   if (task == "jigsaw") return (int64_t)permutations.size();
-  default_pretext_model(task);  // throws the error naming the task
-  return 0;
+  no_sampler(task);
 }
 
 std::string default_pretext_model(const std::string& task) {
   if (task == "rotation") return "rotation-alexnet-small";
   if (task == "jigsaw") return "jigsaw-small";
   if (task == "context") return "context-small";
-  PW_FAIL("train: unknown task '", task, "' (supervised, rotation, jigsaw or context)");
+  if (task == "colorization") return "colorization-small";
+  PW_FAIL("train: unknown task '", task, "' (supervised, rotation, jigsaw, context or colorization)");
 }
 
-bool is_pretext_task(const std::string& task) { return task == "rotation" || task == "jigsaw" || task == "context"; }
+bool is_pretext_task(const std::string& task) {
+  return task == "rotation" || task == "jigsaw" || task == "context" || task == "colorization";
+}
 
 int64_t pretext_rows_per_image(const std::string& task) { return task == "rotation" ? 4 : 1; }
 
@@ -63,7 +75,7 @@ void make_pretext_batch(const PretextSampler& s, const Tensor& images, const std
       labels[i] = sample_context(image_of(images, idx[i]), g, s.context, x.data<float>() + i * per).label;
     }
   } else {
-    default_pretext_model(s.task);  // throws the error naming the task
+    no_sampler(s.task);
   }
   y = Tensor::from_vector(labels, {b});
 }

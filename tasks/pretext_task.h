@@ -39,7 +39,8 @@ void make_pretext_batch(const PretextSampler& sampler, const Tensor& images, con
 // Rows of the network's batch per image: 4 for rotation (every rotation of each image), else 1.
 int64_t pretext_rows_per_image(const std::string& task);
 
-// rotation-alexnet-small, jigsaw-small, context-small; an unknown task is an error listing them.
+// rotation-alexnet-small, jigsaw-small, context-small, colorization-small (its task is built by
+// tasks/colorization_task.h, not here); an unknown task is an error listing them.
 std::string default_pretext_model(const std::string& task);
 bool is_pretext_task(const std::string& task);
 

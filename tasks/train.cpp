@@ -85,11 +85,15 @@ void resolve_defaults(TrainConfig& c, const TrainData& d) {
   if (c.color_defense == "auto") c.color_defense = s[0] == 3 ? "project" : "none";
   if (!c.grid) c.grid = jigsaw.grid;
   if (!c.tile) c.tile = jigsaw.tile;
+  // Crops of 32 px: the small trunks' size; Zhang et al. trained on 176 px crops of ImageNet.
+  if (c.task == "colorization" && !c.crop) c.crop = std::min<int64_t>(32, size);
 }
 
 // What the data must be for the task, checked before anything trains.
 void check_data(const TrainConfig& c, const TrainData& d) {
   PW_CHECK(d.train && d.train->size() > 0, "train: no training images in '", c.data, "'");
+  PW_CHECK(c.task != "colorization" || d.train->channels() == 3, "train: colorization needs colour photos; '", c.data,
+           "' has ", d.train->channels(), "-channel images");
   if (c.task != "supervised") return;
   PW_CHECK(d.train_labels.defined() && !d.classes.empty(), "train: supervised training needs labeled data; '", c.data,
            "' (", d.kind, ") has no labels (folder:DIR has one sub-folder per class)");
@@ -101,8 +105,10 @@ void check_data(const TrainConfig& c, const TrainData& d) {
 std::string json_text(const io::Json& j) { return j.dump(io::JsonStyle::compact); }
 
 // The facts of the data a checkpoint records beside the settings; a resumed run must find the same.
-void add_data_record(std::map<std::string, std::string>& r, const TrainData& d, int64_t outputs) {
-  const Shape s = d.train->image_shape();
+// data.image is the network's input (C, H, W): the data's images, or `input` when given (colorization
+// reads L crops of the photos).
+void add_data_record(std::map<std::string, std::string>& r, const TrainData& d, int64_t outputs, const Shape& input) {
+  const Shape s = input.empty() ? d.train->image_shape() : input;
   r["data.kind"] = d.kind;
   r["data.classes"] = json_text(io::Json(d.classes));
   r["data.mean"] = json_text(io::Json(d.mean));
@@ -130,6 +136,8 @@ struct Built {
   int64_t outputs = 0;
   std::vector<std::string> transfer;
   HammingStats permutation_stats;
+  Shape input;                                     // the network's input when not the data's images
+  std::shared_ptr<ColorizationEval> colorization;  // written by every evaluation of colorization
 };
 
 Built build_supervised(const TrainConfig& c, const TrainData& d) {
@@ -206,6 +214,37 @@ Built build_pretext(const TrainConfig& c, const TrainData& d) {
   return b;
 }
 
+// Colorization: the L channel of crops in, ab bins per cell out (tasks/colorization_task.h).
+Built build_colorization(const TrainConfig& c, const TrainData& d) {
+  PW_CHECK(c.model.rfind("colorization", 0) == 0, "train: the colorization task needs a colorization network ",
+           "(colorization-small), not '", c.model, "'");
+  const int64_t side = d.train->image_shape()[1];
+  PW_CHECK(*c.crop <= side, "train: --crop ", *c.crop, " does not fit the ", side, "x", side,
+           " photos (give --crop at most --image-size)");
+  const ColorizationSplit split = colorization_split(*d.train, d.test_images);
+  PW_CHECK(!split.train.empty(), "train: colorization: no photos left to train on in '", c.data, "'");
+  ColorizationData data{d.train, split.train, d.mean, d.std, Tensor(), Tensor()};
+  if (split.held_out.defined() && c.eval_images > 0)
+    held_out_crops(split.held_out, d.mean, d.std, *c.crop, c.eval_images, c.seed, data.eval_x, data.eval_ab);
+  const std::vector<double> weights = colorization_weights(*d.train, split.train, d.mean, d.std);
+  Built b;
+  b.outputs = ab_bins().size();
+  b.input = {1, *c.crop, *c.crop};
+  manual_seed(c.seed);
+  b.model = models::create(c.model, model_config(c, 1, b.outputs));
+  b.model->to(c.device);
+  if (c.progress)
+    std::fprintf(
+        stderr,
+        "train: colorization: %zu photos to train on, %lld held out (%lld evaluation crops), crops of %lld px\n",
+        split.train.size(), (long long)(split.held_out.defined() ? split.held_out.size(0) : 0),
+        (long long)(data.eval_x.defined() ? data.eval_x.size(0) : 0), (long long)*c.crop);
+  b.colorization = std::make_shared<ColorizationEval>();
+  b.task =
+      colorization_task(b.model, data, weights, *c.crop, c.batch_size, c.samples_per_epoch, c.seed, b.colorization);
+  return b;
+}
+
 LoopConfig loop_config(const TrainConfig& c, const io::Checkpoint* ck) {
   LoopConfig l;
   l.epochs = *c.epochs;
@@ -261,6 +300,12 @@ void write_summary(const TrainResult& r, const TrainData& d) {
                                  {"samples_per_second", r.loop.samples_per_second},
                                  {"checkpoint", r.checkpoint}});
   if (r.evaluated) s.set("test_loss", r.last.loss).set("test_accuracy", r.last.accuracy);
+  if (r.colorization)
+    s.set("colorization", io::Json::object({{"held_out_crops", r.colorization->crops},
+                                            {"bins", ab_bins().size()},
+                                            {"temperature", kAnnealedMeanT},
+                                            {"ab_error", r.colorization->ab_error},
+                                            {"gray_ab_error", r.colorization->gray_ab_error}}));
   s.set("ranks", r.ranks);
   if (r.ranks > 1) {  // rank 0's view (tasks/data_parallel.h)
     const DataParallelTimes& t = r.data_parallel;
@@ -326,14 +371,16 @@ TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck
   resolve_defaults(c, d);
   check_train_config(c);
   const std::unique_ptr<DataParallel> dp = data_parallel_for(c);
-  Built b = c.task == "supervised" ? build_supervised(c, d) : build_pretext(c, d);
+  Built b = c.task == "supervised"     ? build_supervised(c, d)
+            : c.task == "colorization" ? build_colorization(c, d)
+                                       : build_pretext(c, d);
   print_header(c, d, b);
   if (ck && c.progress)
     std::fprintf(stderr, "train: resuming the run in %s at step %lld\n", c.out_dir.c_str(), (long long)ck->step);
   LoopConfig lc = loop_config(c, ck);
   lc.data_parallel = dp.get();
   lc.record = settings_record(c);
-  add_data_record(lc.record, d, b.outputs);
+  add_data_record(lc.record, d, b.outputs, b.input);
   TrainResult r;
   if (c.keep_initial)
     for (const auto& [name, p] : b.model->named_parameters()) r.initial[name] = p.detach().to(Device::cpu()).clone();
@@ -341,6 +388,7 @@ TrainResult train_on(TrainConfig c, const TrainData& d, const io::Checkpoint* ck
   if (dp) r.ranks = dp->size(), r.data_parallel = dp->times();
   for (const EpochRecord& e : r.loop.epochs)
     if (e.evaluated) r.evaluated = true, r.last = e.eval;
+  if (b.colorization && r.evaluated) r.colorization = *b.colorization;
   r.classes = b.outputs;
   r.class_names = d.classes;
   r.parameters = b.model->num_parameters();
@@ -364,6 +412,8 @@ TrainResult train(const TrainConfig& asked, const TrainData* data) {
   if (ck) {
     apply_settings_record(c, ck->config, asked.out_dir);
     check_train_config(c);
+  } else if (c.task == "colorization" && !c.given.count("data") && c.data == TrainConfig().data) {
+    c.data = kColorizationPhotos;  // Fashion-MNIST has no colour
   }
   if (data) return train_on(c, *data, ck ? &*ck : nullptr);
   const TrainData loaded =

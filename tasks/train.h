@@ -1,5 +1,5 @@
 // `patchwork train` as a library call: a run of any task (supervised, rotation, jigsaw,
-// context) on any --data, through the one training loop (tasks/train_loop.h).
+// context, colorization) on any --data, through the one training loop (tasks/train_loop.h).
 //
 // A run remembers what it was. Its checkpoint records every setting below marked "the run"
 // (as config.<key> strings, with the defaults resolved: the model, the epochs, the schedule,
@@ -22,6 +22,7 @@
 
 #include "engine/device/device.h"
 #include "engine/nn.h"
+#include "tasks/colorization_task.h"
 #include "tasks/data_parallel.h"
 #include "tasks/image_source.h"
 #include "tasks/pretext/jigsaw.h"
@@ -29,10 +30,13 @@
 
 namespace pw::tasks {
 
+// The photos colorization trains on when --data is not given: Debian's mate-backgrounds.
+constexpr const char* kColorizationPhotos = "images:/usr/share/backgrounds/mate/nature";
+
 struct TrainConfig {
   // ---- the run (recorded in the checkpoint; --resume reads them back) ----
-  std::string task = "supervised";           // supervised | rotation | jigsaw | context
-  std::string model;                         // empty: fmnist-cnn, rotation-alexnet-small, jigsaw-small, context-small
+  std::string task = "supervised";           // supervised | rotation | jigsaw | context | colorization
+  std::string model;                         // empty: fmnist-cnn, rotation-alexnet-small, ... (the task's default)
   double width = 1;                          // the small networks' channel multiplier
   std::optional<double> dropout;             // every dropout layer's probability; absent: the network's
   std::optional<int64_t> fc6;                // jigsaw networks' per-tile fc6; absent: the network's
@@ -65,7 +69,8 @@ struct TrainConfig {
   int64_t permutations = 100;                 // jigsaw: size of the permutation set
   std::string permutation_criterion = "max-average";  // or max-min
   std::string permutation_file;                       // jigsaw: load the set from this file
-  int64_t eval_images = 1000;                         // pretext accuracy on up to this many held-out images
+  std::optional<int64_t> crop;                        // colorization: crop side; absent: min(32, image size)
+  int64_t eval_images = 1000;                         // pretext accuracy on up to this many held-out images (crops)
 
   // ---- this invocation (not part of the run) ----
   std::string out_dir;                // checkpoint, metrics.jsonl, summary.json, permutations.txt
@@ -138,6 +143,8 @@ struct TrainResult {
   // --init-from, the transferred weights); empty otherwise.
   std::map<std::string, Tensor> initial;
   DataParallelTimes data_parallel;  // rank 0's times, when ranks > 1
+  // colorization: the last evaluation of this run on the held-out crops (ab errors against gray)
+  std::optional<ColorizationEval> colorization;
 };
 
 // Loads config.data and trains.

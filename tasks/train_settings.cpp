@@ -110,6 +110,7 @@ const std::vector<Entry>& entries() {
       entry("permutations", "permutations", &TrainConfig::permutations),
       entry("permutation_criterion", "permutation-criterion", &TrainConfig::permutation_criterion),
       entry("permutation_file", "permutation-file", &TrainConfig::permutation_file),
+      entry("crop", "crop", &TrainConfig::crop),
       entry("eval_images", "", &TrainConfig::eval_images),
   };
   return table;
@@ -160,6 +161,7 @@ void check_sizes(const TrainConfig& c) {
   positive("grid", c.grid);
   positive("tile", c.tile);
   positive("permutations", c.permutations);
+  positive("crop", c.crop);
   not_negative("gap", c.gap);
   not_negative("jitter", c.jitter);
   PW_CHECK(c.crop_padding >= 0, "train: --crop-padding must be 0 or more, got ", c.crop_padding);
@@ -194,7 +196,8 @@ void check_task_flags(const TrainConfig& c) {
       {"grayscale", c.grayscale != d.grayscale},
       {"permutations", c.permutations != d.permutations},
       {"permutation_criterion", c.permutation_criterion != d.permutation_criterion},
-      {"permutation_file", !c.permutation_file.empty()}};
+      {"permutation_file", !c.permutation_file.empty()},
+      {"crop", c.crop.has_value()}};
   auto flag_of = [](const char* key) {
     for (const Entry& e : entries())
       if (std::string(e.name.key) == key) return std::string(e.name.flag);
@@ -205,7 +208,9 @@ void check_task_flags(const TrainConfig& c) {
              " applies to supervised training, not to the ", c.task, " task");
   for (const auto& [key, differs] : pretext_only)
     PW_CHECK(!supervised || !set(key, differs), "train: --", flag_of(key),
-             " applies to the pretext tasks (rotation, jigsaw, context), not to supervised training");
+             " applies to the pretext tasks (rotation, jigsaw, context, colorization), not to supervised training");
+  PW_CHECK(c.task == "colorization" || !set("crop", c.crop.has_value()),
+           "train: --crop applies to the colorization task, not to the ", c.task, " task");
   PW_CHECK(!c.init_from.empty() || (!c.transfer_layers && !c.freeze),
            "train: --transfer-layers and --freeze need --init-from");
   PW_CHECK(!c.flip || c.data.rfind("mnist:", 0) != 0, "train: --flip on '", c.data,
@@ -225,7 +230,7 @@ const std::vector<TrainSetting>& train_settings() {
 
 void check_train_config(const TrainConfig& c) {
   PW_CHECK(c.task == "supervised" || is_pretext_task(c.task), "train: unknown task '", c.task,
-           "' (supervised, rotation, jigsaw or context)");
+           "' (supervised, rotation, jigsaw, context or colorization)");
   check_sizes(c);
   one_of("optimizer", c.optimizer, {"sgd", "adam", "adamw"});
   one_of("permutation-criterion", c.permutation_criterion, {"max-average", "max-min"});

@@ -1,5 +1,5 @@
 // `patchwork train`: flags -> tasks::TrainConfig -> tasks::run_train -> one line of results.
-// Every task (supervised, rotation, jigsaw, context) is one set of flags; the library checks
+// Every task (supervised, rotation, jigsaw, context, colorization) is one set of flags; the library checks
 // them, and decides everything else.
 #include <algorithm>
 #include <cstdio>
@@ -23,6 +23,9 @@ constexpr const char* kSummary =
     "              all four copies of each image in the same batch\n"
     "  jigsaw      predict which permutation shuffled a 3x3 grid of tiles (Noroozi and Favaro 2016)\n"
     "  context     predict where a patch sits relative to another, one of 8 neighbours (Doersch et al. 2015)\n"
+    "  colorization  predict the colours (262 in-gamut ab bins per cell) of a photo crop from its lightness\n"
+    "              (Zhang et al. 2016); photos from --data (absent: images:/usr/share/backgrounds/mate/nature);\n"
+    "              ends with the held-out crops' ab error against predicting gray\n"
     "Writes to --out: checkpoint.safetensors (after every epoch, every --checkpoint-every steps, at\n"
     "--stop-after, on Ctrl-C and at the end), metrics.jsonl, summary.json and, for jigsaw, permutations.txt.\n"
     "The checkpoint records the whole run (every setting below, the data's classes and normalization):\n"
@@ -34,10 +37,10 @@ constexpr const char* kSummary =
     "unless given; sizes and limits must be positive.";
 
 void declare(Args& a) {
-  a.flag("task", "supervised", "supervised, rotation, jigsaw or context")
+  a.flag("task", "supervised", "supervised, rotation, jigsaw, context or colorization")
       .flag("model", "",
             "network from the registry (`patchwork models`); absent: fmnist-cnn for supervised,\n"
-            "rotation-alexnet-small, jigsaw-small or context-small for the pretext tasks")
+            "rotation-alexnet-small, jigsaw-small, context-small or colorization-small for the pretext tasks")
       .flag("width", "1", "small networks: every channel and hidden width times this")
       .flag("dropout", "", "probability of every dropout layer (absent: the network's)")
       .flag("fc6", "", "jigsaw networks: per-tile fc6 width (absent: 1024 as released; the paper used 512)")
@@ -95,7 +98,9 @@ void declare(Args& a) {
       .flag("grayscale", "0.3", "jigsaw: fraction of colour images made gray")
       .flag("permutations", "100", "jigsaw: size of the permutation set")
       .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
-      .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead");
+      .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
+      .flag("crop", "",
+            "colorization: side of the crops cut from the photos (absent: 32, or the image size if smaller)");
   a.section("this invocation")
       .flag("out", "runs/train", "output folder")
       .boolean("resume", "continue the run in --out exactly where it stopped (every setting from its checkpoint)")
@@ -153,6 +158,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.permutations = a.i64("permutations");
   c.permutation_criterion = a.str("permutation-criterion");
   c.permutation_file = a.str("permutation-file");
+  c.crop = a.maybe_i64("crop");
   c.out_dir = a.str("out");
   c.resume = a.on("resume");
   c.force = a.on("force");
@@ -196,6 +202,12 @@ void print_result(const tasks::TrainResult& r) {
               c.task.c_str(), c.model.c_str(), (long long)l.steps, (long long)l.total_steps,
               l.losses.empty() ? 0.0 : l.losses.back(), eval.c_str(), l.train_seconds, l.samples_per_second,
               (long long)r.parameters);
+  if (r.colorization)
+    std::printf(
+        "held-out colorization: mean ab error %.3f of the annealed mean (T = %.2f) against %.3f for gray "
+        "(a = b = 0), on %lld crops\n",
+        r.colorization->ab_error, tasks::kAnnealedMeanT, r.colorization->gray_ab_error,
+        (long long)r.colorization->crops);
   if (r.ranks > 1) {
     const tasks::DataParallelTimes& t = r.data_parallel;
     const double n = (double)std::max<int64_t>(1, t.steps);

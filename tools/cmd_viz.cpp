@@ -33,7 +33,8 @@ const char* kVizUsage =
     "  dream      DeepDream of a photo (Mordvintsev et al. 2015)\n"
     "  invert     feature inversion: what a layer keeps of an image (Mahendran and Vedaldi 2015)\n"
     "  top-patches  the data set patches that excite a layer's units most, at their receptive field\n"
-    "  sheet      an HTML contact sheet of every convolution: optimized image, top patches, dead units\n";
+    "  sheet      an HTML contact sheet of every convolution: optimized image, top patches, dead units\n"
+    "  colorize   a colorization run's held-out crops: input L, predicted colours, truth (Zhang et al. 2016)\n";
 
 // "0.5" or "0.485,0.456,0.406"; empty or auto: absent.
 std::vector<float> parse_floats(const Args& a, const std::string& flag) {
@@ -340,6 +341,7 @@ int cmd_viz(int argc, char** argv) {
   if (what == "dream") return viz_dream(argc, argv);
   if (what == "top-patches") return viz_top_patches(argc, argv);
   if (what == "sheet") return viz_sheet(argc, argv);
+  if (what == "colorize") return viz_colorize(argc, argv);
   std::fprintf(stderr, "patchwork viz: unknown method '%s'\n\n%s", what.c_str(), kVizUsage);
   return 2;
 }

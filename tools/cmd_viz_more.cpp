@@ -1,4 +1,4 @@
-// `patchwork viz saliency|guided|deconv|invert|top-patches|sheet`: the methods that read images
+// `patchwork viz saliency|guided|deconv|invert|top-patches|sheet|colorize`: the methods that read images
 // of a dataset (the run's own unless --data says otherwise). Each reads its flags into a config
 // of tasks/viz/runs.h, runs it and prints what it found.
 #include <cstdio>
@@ -187,6 +187,28 @@ int viz_sheet(int argc, char** argv) {
     std::printf("%s: %lld units, %zu dead, receptive field %lld px\n", L.conv.c_str(), (long long)L.channels,
                 L.dead_units.size(), (long long)L.field.size[0]);
   std::printf("wrote %s (%zu files)\n", r.page.c_str(), r.files.size());
+  return 0;
+}
+
+int viz_colorize(int argc, char** argv) {
+  Args a("viz colorize",
+         "Colorization (Zhang et al. 2016): the first --images held-out crops of a `train --task colorization`\n"
+         "run (the crops its evaluation used), one row each: the input L, the colours the network predicts\n"
+         "(annealed mean of its bin distribution at --temperature, upsampled from its output grid) and the\n"
+         "truth. Prints each crop's mean ab error and that of predicting gray (a = b = 0).");
+  viz_model_flags(a, "runs/viz");
+  a.flag("images", "8", "how many held-out crops")
+      .flag("temperature", "0.38", "annealed-mean temperature (0.38: the paper's; 1: the mean; near 0: the mode)");
+  if (!a.parse(argc, argv, 3)) return 0;
+  tasks::viz::ColorizeConfig c;
+  c.common = viz_common(a);
+  c.images = a.i64("images");
+  c.temperature = a.f64("temperature");
+  const tasks::viz::ColorizeRunResult r = tasks::viz::run_colorize(c);
+  for (const tasks::viz::ColorizedCrop& k : r.crops)
+    std::printf("crop %lld: ab error %.3f, gray %.3f\n", (long long)k.crop, k.ab_error, k.gray_ab_error);
+  std::printf("mean ab error %.3f against %.3f for gray on %zu crops\n", r.ab_error, r.gray_ab_error, r.crops.size());
+  print_written(r.files);
   return 0;
 }
 

@@ -40,6 +40,7 @@ int viz_saliency(int argc, char** argv, ReluRule rule, const std::string& what);
 int viz_top_patches(int argc, char** argv);
 int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);
+int viz_colorize(int argc, char** argv);
 int viz_attribution(int argc,
                     char** argv);      // viz gradcam|smoothgrad|integrated-gradients: tools/cmd_viz_attribution.cpp
 int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp

@@ -25,7 +25,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  study      the seed papers' experiments at small scale, ending in an HTML report\n"
-    "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context)\n"
+    "  train      train a classifier (--task supervised) or a pretext task (rotation, jigsaw, context, colorization)\n"
     "  probe      linear probes on the frozen layers of a trained (or random) network\n"
     "  eval       top-1 / top-5 accuracy and a confusion-matrix picture of a trained classifier\n"
     "  classify   the top classes of image files under a trained classifier\n"

@@ -205,4 +205,23 @@ struct SheetRunResult {
 };
 SheetRunResult run_sheet(const SheetConfig& config);
 
+// ---- colorization: held-out crops, their colours predicted from L ----
+struct ColorizeConfig {
+  VizCommon common;           // its checkpoint must be a colorization run's (patchwork train --task colorization)
+  int64_t images = 8;         // the first N of the run's held-out evaluation crops; must be positive
+  double temperature = 0.38;  // annealed mean (Zhang et al. 2016: kAnnealedMeanT)
+};
+struct ColorizedCrop {
+  int64_t crop = 0;
+  double ab_error = 0, gray_ab_error = 0;  // mean Euclidean ab distance to the truth per pixel
+};
+struct ColorizeRunResult {
+  std::string model, data;
+  std::vector<ColorizedCrop> crops;
+  double ab_error = 0, gray_ab_error = 0;  // over all the crops shown
+  VizFiles files;
+};
+// One row per crop: the input L (gray), the prediction (L with the annealed-mean ab), the truth.
+ColorizeRunResult run_colorize(const ColorizeConfig& config);
+
 }  // namespace pw::tasks::viz

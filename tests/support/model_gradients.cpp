@@ -34,7 +34,9 @@ Run forward_backward(nn::Module& m, const Tensor& x, Device device) {
   xd.set_requires_grad(true);
   Run r;
   Tensor logits = m(xd);
-  Tensor loss = cross_entropy(logits, labels_for(x.size(0), logits.size(1)).to(device));
+  // Dense predictions [N, K, h, w] (colorization): one label per location.
+  Tensor rows = logits.dim() == 4 ? logits.permute({0, 2, 3, 1}).reshape({-1, logits.size(1)}) : logits;
+  Tensor loss = cross_entropy(rows, labels_for(rows.size(0), rows.size(1)).to(device));
   loss.backward();
   auto host = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::f64).contiguous(); };
   r.logits = host(logits.detach());
