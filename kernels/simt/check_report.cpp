@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <utility>
 
@@ -55,20 +56,33 @@ bool skipped(const std::string& file) {
   return file.find("/kernels/simt/") != std::string::npos || file.rfind("/usr/", 0) == 0;
 }
 
-// "file:line (function)" of the innermost frame worth naming, from (function, file:line) pairs,
-// innermost first; "" when addr2line knew nothing.
-std::string choose(const std::vector<std::pair<std::string, std::string>>& frames) {
-  const std::pair<std::string, std::string>* pick = nullptr;
-  for (const auto& f : frames)
-    if (f.second.rfind("??", 0) != 0 && !skipped(f.second)) {
-      pick = &f;
-      break;
-    }
-  if (!pick && !frames.empty() && frames.front().second.rfind("??", 0) != 0) pick = &frames.front();
-  if (!pick) return "";
-  std::string where = pick->second;
+// "dir/../x.cu:41 (f)" as "x.cu:41 (f)" with the path made lexically normal.
+std::string frame_text(const std::pair<std::string, std::string>& f) {
+  std::string where = f.second;
   if (const size_t d = where.find(" (discriminator"); d != std::string::npos) where.resize(d);
-  return where + " (" + pick->first + ")";
+  const size_t colon = where.rfind(':');
+  if (colon != std::string::npos)
+    where = std::filesystem::path(where.substr(0, colon)).lexically_normal().string() + where.substr(colon);
+  return where + " (" + f.first + ")";
+}
+
+// The innermost frame worth naming, from (function, file:line) pairs, innermost first, and up
+// to two of the frames it is inlined into ("x.cuh:13 (load4), inlined in x.cu:250 (kernel)");
+// "" when addr2line knew nothing.
+std::string choose(const std::vector<std::pair<std::string, std::string>>& frames) {
+  auto known = [](const std::pair<std::string, std::string>& f) { return f.second.rfind("??", 0) != 0; };
+  size_t pick = frames.size();
+  for (size_t i = 0; i < frames.size() && pick == frames.size(); ++i)
+    if (known(frames[i]) && !skipped(frames[i].second)) pick = i;
+  if (pick == frames.size()) return !frames.empty() && known(frames.front()) ? frame_text(frames.front()) : "";
+  std::string text = frame_text(frames[pick]);
+  int outer = 0;
+  for (size_t i = pick + 1; i < frames.size() && outer < 2; ++i)
+    if (known(frames[i]) && !skipped(frames[i].second)) {
+      text += ", inlined in " + frame_text(frames[i]);
+      ++outer;
+    }
+  return text;
 }
 
 std::vector<std::string> read_lines(FILE* p) {
