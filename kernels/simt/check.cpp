@@ -37,115 +37,11 @@
 #include <cstring>
 #include <memory>
 
-#include "kernels/simt/check.h"
-#include "kernels/simt/check_report.h"
+#include "kernels/simt/check_state.h"
 
 namespace pw::simt::detail {
 
-namespace {
-
-// One access in racecheck's shadow (16 bytes).
-struct Rec {
-  uint32_t serial = 0;  // its barrier interval; 0: none
-  uint32_t clock = 0;   // the thread's own warp clock then
-  int32_t site = 0;     // code address, relative to site_anchor()
-  uint16_t thread = 0;  // in the block
-  uint8_t flags = 0;    // kWrite, kAtomic
-  uint8_t mask = 0;     // bytes of the word touched
-};
-struct Cell {  // one 4-byte word
-  Rec w, r1, r2;
-};
-
-uintptr_t site_anchor() { return reinterpret_cast<uintptr_t>(&check_access); }
-int32_t site_code(const void* site) {
-  const intptr_t d = static_cast<intptr_t>(reinterpret_cast<uintptr_t>(site) - site_anchor());
-  return d > INT32_MIN && d <= INT32_MAX ? static_cast<int32_t>(d) : INT32_MIN;
-}
-const void* site_of(int32_t code) {
-  return code == INT32_MIN ? nullptr : reinterpret_cast<const void*>(site_anchor() + static_cast<intptr_t>(code));
-}
-
-Cell* map_cells(size_t words, size_t* bytes) {
-  *bytes = words * sizeof(Cell);
-  void* m = mmap(nullptr, *bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m == MAP_FAILED) throw Error("simt racecheck: cannot map " + std::to_string(*bytes) + " bytes of shadow");
-  return static_cast<Cell*>(m);  // zero pages: every record empty
-}
-
-}  // namespace
-
-struct AllocShadow {
-  size_t bytes = 0;
-  std::unique_ptr<uint8_t[]> written;  // initcheck, one per byte; null: not tracked
-  Cell* cells = nullptr;               // racecheck, mapped at the first checked access
-  size_t cell_bytes = 0;
-};
-
-AllocShadow* alloc_shadow_new(size_t bytes, bool written) {
-  auto* s = new AllocShadow;
-  s->bytes = bytes;
-  if (checks() & check_initcheck) {
-    s->written.reset(new uint8_t[bytes]);
-    std::memset(s->written.get(), written ? 1 : 0, bytes);
-  }
-  return s;
-}
-void alloc_shadow_delete(AllocShadow* s) {
-  if (!s) return;
-  if (s->cells) munmap(s->cells, s->cell_bytes);
-  delete s;
-}
-void alloc_shadow_written(AllocShadow* s, size_t offset, size_t bytes) {
-  if (s && s->written && offset < s->bytes)
-    std::memset(s->written.get() + offset, 1, std::min(bytes, s->bytes - offset));
-}
-void alloc_shadow_copy(AllocShadow* dst, size_t dst_offset, const AllocShadow* src, size_t src_offset, size_t bytes) {
-  if (!dst || !dst->written || dst_offset >= dst->bytes) return;
-  bytes = std::min(bytes, dst->bytes - dst_offset);
-  if (!src->written || src_offset >= src->bytes) return alloc_shadow_written(dst, dst_offset, bytes);
-  const size_t n = std::min(bytes, src->bytes - src_offset);
-  std::memmove(dst->written.get() + dst_offset, src->written.get() + src_offset, n);
-}
-
-namespace {
-
-enum class Kind : uint8_t { ignore, global, freed, host, dynamic, static_shared, shared_under, shared_over };
-
-struct Region {
-  uintptr_t lo = 0, hi = 0;
-  Kind kind = Kind::ignore;
-  Cell* cells = nullptr;       // racecheck: the word holding lo first
-  uint8_t* written = nullptr;  // initcheck: the byte at lo first; null: not tracked
-  AllocShadow* shadow = nullptr;
-};
-
-constexpr size_t kCacheSlots = 64;
-
-// The checker of the (single) worker of a checked launch: launches are serialized and a checked
-// launch runs its blocks on the launching thread, so one state serves every launch.
-struct CheckState : CheckFast {
-  unsigned checks = 0;
-  const LaunchDesc* desc = nullptr;
-  BlockRun* run = nullptr;
-  uint32_t next_serial = 1, launch_serial = 0, block_serial = 0, serial = 0;
-  std::vector<DeviceRegion> device;
-  uint64_t device_generation = ~uint64_t{0};
-  std::vector<Region> regions;  // sorted, disjoint
-  Region* cache[kCacheSlots] = {};
-  std::vector<std::pair<uintptr_t, uintptr_t>> segments;  // the program's own (not checked)
-  uintptr_t tls_lo = 0, tls_hi = 0;
-  std::vector<Cell> dyn_cells, tls_cells;
-  std::vector<uint8_t> dyn_written, tls_written;
-  const char* regions_smem = nullptr;  // the dynamic shared memory the regions were built for
-  size_t regions_smem_bytes = 0;
-  bool regions_ready = false;
-  uint32_t vc[kMaxBlockThreads][32];  // per thread: its view of its warp's lanes' clocks
-  CheckReport report;
-  bool has_report = false;
-};
-
-CheckState& state() {
+CheckState& check_state() {
   static CheckState* s = [] {
     auto* x = new CheckState;  // never destroyed: a late launch may still use it
     for (unsigned t = 0; t < kMaxBlockThreads; ++t) {
@@ -155,6 +51,15 @@ CheckState& state() {
     return x;
   }();
   return *s;
+}
+
+namespace {
+
+WordCell* map_cells(size_t words, size_t* bytes) {
+  *bytes = words * sizeof(WordCell);
+  void* m = mmap(nullptr, *bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) throw Error("simt racecheck: cannot map " + std::to_string(*bytes) + " bytes of shadow");
+  return static_cast<WordCell*>(m);  // zero pages: every record empty
 }
 
 void own_stack(CheckState& c) {  // the calling thread's stack, without its thread-local block
@@ -192,42 +97,42 @@ void load_segments(CheckState& c) {
 
 void add_tls_regions(CheckState& c, const SharedRuns& runs) {
   const size_t words = ((c.tls_hi + 3) >> 2) - (c.tls_lo >> 2);
-  if (c.tls_cells.size() < words) c.tls_cells.assign(words, Cell{});
+  if (c.tls_cells.size() < words) c.tls_cells.assign(words, WordCell{});
   if (c.tls_written.size() < c.tls_hi - c.tls_lo) c.tls_written.assign(c.tls_hi - c.tls_lo, 0);
   for (const auto& [offset, bytes] : runs) {
     const uintptr_t lo = c.tls_lo + offset;
-    c.regions.push_back({lo, lo + bytes, Kind::static_shared, &c.tls_cells[(lo >> 2) - (c.tls_lo >> 2)],
+    c.regions.push_back({lo, lo + bytes, RegionKind::static_shared, &c.tls_cells[(lo >> 2) - (c.tls_lo >> 2)],
                          &c.tls_written[lo - c.tls_lo], nullptr});
   }
   // The built-in variables are thread-local too (simt.h); kernels read them all the time.
   for (const void* v : {static_cast<const void*>(&threadIdx), static_cast<const void*>(&blockIdx),
                         static_cast<const void*>(&blockDim), static_cast<const void*>(&gridDim)}) {
     const auto lo = reinterpret_cast<uintptr_t>(v);
-    c.regions.push_back({lo, lo + sizeof(uint3), Kind::ignore, nullptr, nullptr, nullptr});
+    c.regions.push_back({lo, lo + sizeof(uint3), RegionKind::ignore, nullptr, nullptr, nullptr});
   }
 }
 
 void add_dynamic_regions(CheckState& c, const BlockRun& r) {
   const auto map = reinterpret_cast<uintptr_t>(r.smem_map), base = reinterpret_cast<uintptr_t>(r.smem_base);
   const uintptr_t end = base + r.smem_bytes, guard = reinterpret_cast<uintptr_t>(r.smem_guard);
-  if (map < base) c.regions.push_back({map, base, Kind::shared_under, nullptr, nullptr, nullptr});
+  if (map < base) c.regions.push_back({map, base, RegionKind::shared_under, nullptr, nullptr, nullptr});
   if (r.smem_bytes) {
     const size_t words = ((end + 3) >> 2) - (base >> 2);
-    if (c.dyn_cells.size() < words) c.dyn_cells.assign(words, Cell{});
+    if (c.dyn_cells.size() < words) c.dyn_cells.assign(words, WordCell{});
     if (c.dyn_written.size() < r.smem_bytes) c.dyn_written.assign(r.smem_bytes, 0);
-    c.regions.push_back({base, end, Kind::dynamic, c.dyn_cells.data(), c.dyn_written.data(), nullptr});
+    c.regions.push_back({base, end, RegionKind::dynamic, c.dyn_cells.data(), c.dyn_written.data(), nullptr});
   }
-  if (end < guard) c.regions.push_back({end, guard, Kind::shared_over, nullptr, nullptr, nullptr});
+  if (end < guard) c.regions.push_back({end, guard, RegionKind::shared_over, nullptr, nullptr, nullptr});
 }
 
 // Every region of this launch, for block `r` (dynamic shared memory stays put within a launch).
 void build_regions(CheckState& c, const BlockRun& r, const SharedRuns& runs) {
   c.regions.clear();
   for (const DeviceRegion& d : c.device) {
-    const Kind k = d.kind == DeviceRegionKind::live    ? Kind::global
-                   : d.kind == DeviceRegionKind::freed ? Kind::freed
-                                                       : Kind::host;
-    Region g{d.lo, d.hi, k, nullptr, nullptr, d.shadow};
+    const RegionKind k = d.kind == DeviceRegionKind::live    ? RegionKind::global
+                         : d.kind == DeviceRegionKind::freed ? RegionKind::freed
+                                                             : RegionKind::host;
+    CheckRegion g{d.lo, d.hi, k, nullptr, nullptr, d.shadow};
     if (d.shadow) {
       g.cells = d.shadow->cells;
       g.written = d.shadow->written.get();
@@ -236,19 +141,19 @@ void build_regions(CheckState& c, const BlockRun& r, const SharedRuns& runs) {
   }
   add_dynamic_regions(c, r);
   add_tls_regions(c, runs);
-  for (const auto& [lo, hi] : c.segments) c.regions.push_back({lo, hi, Kind::ignore, nullptr, nullptr, nullptr});
-  std::sort(c.regions.begin(), c.regions.end(), [](const Region& a, const Region& b) { return a.lo < b.lo; });
+  for (const auto& [lo, hi] : c.segments) c.regions.push_back({lo, hi, RegionKind::ignore, nullptr, nullptr, nullptr});
+  std::sort(c.regions.begin(), c.regions.end(), [](const CheckRegion& a, const CheckRegion& b) { return a.lo < b.lo; });
   std::fill(std::begin(c.cache), std::end(c.cache), nullptr);
   c.regions_smem = r.smem_base;
   c.regions_smem_bytes = r.smem_bytes;
   c.regions_ready = true;
 }
 
-Region* find_region(CheckState& c, uintptr_t a) {
-  Region*& slot = c.cache[(a >> 12) % kCacheSlots];
+CheckRegion* find_region(CheckState& c, uintptr_t a) {
+  CheckRegion*& slot = c.cache[(a >> 12) % kCacheSlots];
   if (slot && a - slot->lo < slot->hi - slot->lo) return slot;
-  auto it =
-      std::upper_bound(c.regions.begin(), c.regions.end(), a, [](uintptr_t x, const Region& g) { return x < g.lo; });
+  auto it = std::upper_bound(c.regions.begin(), c.regions.end(), a,
+                             [](uintptr_t x, const CheckRegion& g) { return x < g.lo; });
   if (it == c.regions.begin()) return nullptr;
   --it;
   if (a >= it->hi) return nullptr;
@@ -258,205 +163,75 @@ Region* find_region(CheckState& c, uintptr_t a) {
 
 }  // namespace
 
-// ---- reports ----
-namespace {
-
-const char* access_word(unsigned how) {
-  if (how & kRmw) return "atomic read-modify-write";
-  if (how & kAtomic) return how & kWrite ? "atomic write" : "atomic read";
-  return how & kWrite ? "write" : "read";
-}
-
-std::string hex_address(uintptr_t a) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(a));
-  return buf;
-}
-
-std::string describe_region(const Region& g, uintptr_t a) {
-  const std::string at = "byte " + std::to_string(a - g.lo) + " of ";
-  switch (g.kind) {
-    case Kind::dynamic: return at + "the " + std::to_string(g.hi - g.lo) + " bytes of dynamic shared memory";
-    case Kind::static_shared:
-      return at + "a " + std::to_string(g.hi - g.lo) + "-byte run of static shared memory (__shared__ variables)";
-    case Kind::host: return at + "a " + std::to_string(g.hi - g.lo) + "-byte cudaMallocHost allocation";
-    default:
-      return at + "a " + std::to_string(g.hi - g.lo) + "-byte cudaMalloc allocation at " + hex_address(g.lo) +
-             " (global memory)";
+AllocShadow* alloc_shadow_new(size_t bytes, bool written) {
+  auto* s = new AllocShadow;
+  s->bytes = bytes;
+  if (checks() & check_initcheck) {
+    s->written.reset(new uint8_t[bytes]);
+    std::memset(s->written.get(), written ? 1 : 0, bytes);
   }
+  return s;
 }
-
-// The first report of a launch fails it: the block stops at its next barrier (or its end) and
-// the launch throws the report (check_launch_end). The hooks themselves cannot throw: the
-// compiler takes them for calls that never do.
-void fail(CheckState& c, CheckReport report) {
-  c.failed = true;
-  if (c.has_report) return;
-  c.report = std::move(report);
-  c.has_report = true;
-  if (c.run && !c.run->error) c.run->error = std::make_exception_ptr(Error("simt: a PW_SIMT_CHECK report"));
+void alloc_shadow_delete(AllocShadow* s) {
+  if (!s) return;
+  if (s->cells) munmap(s->cells, s->cell_bytes);
+  delete s;
 }
-
-std::string who(const CheckState& c) {
-  const BlockRun& r = *c.run;
-  return std::string(c.desc->name) + ", block " + block_coords(r) + ", thread " + thread_coords(r, r.cur);
+void alloc_shadow_written(AllocShadow* s, size_t offset, size_t bytes) {
+  if (s && s->written && offset < s->bytes)
+    std::memset(s->written.get() + offset, 1, std::min(bytes, s->bytes - offset));
 }
-
-CheckReport single_access_report(const CheckState& c, std::string head, const void* site) {
-  CheckReport rep;
-  rep.head = std::move(head);
-  rep.lines.push_back({"the access", site, nullptr, 0});
-  rep.lines.push_back({"in the launch", nullptr, c.desc->file, c.desc->line});
-  return rep;
+void alloc_shadow_copy(AllocShadow* dst, size_t dst_offset, const AllocShadow* src, size_t src_offset, size_t bytes) {
+  if (!dst || !dst->written || dst_offset >= dst->bytes) return;
+  bytes = std::min(bytes, dst->bytes - dst_offset);
+  if (!src->written || src_offset >= src->bytes) return alloc_shadow_written(dst, dst_offset, bytes);
+  const size_t n = std::min(bytes, src->bytes - src_offset);
+  std::memmove(dst->written.get() + dst_offset, src->written.get() + src_offset, n);
 }
-
-void report_memcheck(CheckState& c, const std::string& what, uintptr_t a, size_t n, unsigned how, const void* site) {
-  fail(c, single_access_report(c,
-                               "simt memcheck: " + what + " in " + who(c) + ": a " + std::to_string(n) + "-byte " +
-                                   access_word(how) + " at " + hex_address(a),
-                               site));
-}
-
-// An access to no region of the launch.
-void report_unknown(CheckState& c, uintptr_t a, size_t n, unsigned how, const void* site) {
-  if (a >= c.tls_lo && a < c.tls_hi)
-    return report_memcheck(c,
-                           "out-of-bounds static shared memory access (the thread-local block, outside every "
-                           "__shared__ variable of the kernel: an index past the end of a __shared__ array?)",
-                           a, n, how, site);
-  auto above = std::upper_bound(c.device.begin(), c.device.end(), a,
-                                [](uintptr_t x, const DeviceRegion& d) { return x < d.lo; });
-  if (above != c.device.end() && above->lo - a <= kSharedRedZone)
-    return report_memcheck(c,
-                           "out-of-bounds access: " + std::to_string(above->lo - a) + " bytes before the start of a " +
-                               std::to_string(above->hi - above->lo) + "-byte cudaMalloc allocation at " +
-                               hex_address(above->lo),
-                           a, n, how, site);
-  if (above != c.device.begin() && a - std::prev(above)->hi <= kSharedRedZone) {
-    const DeviceRegion& below = *std::prev(above);
-    return report_memcheck(c,
-                           "out-of-bounds access: " + std::to_string(a - below.hi) + " bytes past the end of a " +
-                               std::to_string(below.hi - below.lo) + "-byte cudaMalloc allocation at " +
-                               hex_address(below.lo),
-                           a, n, how, site);
-  }
-  report_memcheck(c,
-                  "access to memory that is not device memory (not in any live cudaMalloc allocation, shared memory "
-                  "or the thread's stack: a host pointer?)",
-                  a, n, how, site);
-}
-
-// An access to a region that is wrong in itself (freed, a red zone), or runs out of its region.
-void report_region(CheckState& c, const Region& g, uintptr_t a, size_t n, unsigned how, const void* site) {
-  switch (g.kind) {
-    case Kind::freed:
-      return report_memcheck(c,
-                             "use after free: the address lies in a " + std::to_string(g.hi - g.lo) +
-                                 "-byte cudaMalloc allocation at " + hex_address(g.lo) +
-                                 " that has been freed (cudaFree)",
-                             a, n, how, site);
-    case Kind::shared_under:
-      return report_memcheck(c,
-                             "dynamic shared memory underrun: " + std::to_string(g.hi - a) +
-                                 " bytes before the start of the dynamic shared memory",
-                             a, n, how, site);
-    case Kind::shared_over:
-      return report_memcheck(c,
-                             "dynamic shared memory overrun: " + std::to_string(a - g.lo) +
-                                 " bytes past the end of the " + std::to_string(c.run->smem_bytes) +
-                                 " bytes of dynamic shared memory the launch asked for",
-                             a, n, how, site);
-    default:
-      return report_memcheck(c,
-                             "out-of-bounds access: it runs " + std::to_string(a + n - g.hi) +
-                                 " bytes past the end of " + describe_region(g, a),
-                             a, n, how, site);
-  }
-}
-
-void report_uninitialized(CheckState& c, const Region& g, uintptr_t a, size_t n, unsigned how, const void* site) {
-  const bool shared = g.kind == Kind::dynamic || g.kind == Kind::static_shared;
-  fail(c, single_access_report(c,
-                               "simt initcheck: uninitialized " + std::string(access_word(how)) + " in " + who(c) +
-                                   ": " + std::to_string(n) + " bytes at " + describe_region(g, a) + ", which " +
-                                   (shared ? "no thread of this block has written"
-                                           : "nothing has written since its cudaMalloc (no "
-                                             "kernel, cudaMemcpy or cudaMemset)"),
-                               site));
-}
-
-const char* hazard(unsigned now_flags, unsigned prev_flags) {
-  if (now_flags & kWrite) return prev_flags & kWrite ? "write-after-write hazard" : "write-after-read hazard";
-  return "read-after-write hazard";
-}
-
-bool report_race(CheckState& c, const Region& g, uintptr_t word, const Rec& now, const Rec& prev, bool cross_block) {
-  const BlockRun& r = *c.run;
-  CheckReport rep;
-  rep.head = "simt racecheck: " + std::string(hazard(now.flags, prev.flags)) + " in " + c.desc->name + ", block " +
-             block_coords(r) + ", on " + describe_region(g, word) + " (the 4-byte word there): " +
-             (cross_block ? "two blocks of one launch write it (nothing orders blocks)"
-                          : "two threads in one barrier interval, with no __syncthreads between them and no warp "
-                            "collective of both lanes");
-  auto verb = [](const Rec& x, bool past) {
-    const bool atomic = x.flags & kAtomic, write = x.flags & kWrite;
-    return std::string(atomic ? "atomically " : "") + (write ? (past ? "wrote" : "writes") : (past ? "read" : "reads"));
-  };
-  rep.lines.push_back(
-      {"thread " + thread_coords(r, now.thread) + " " + verb(now, false), site_of(now.site), nullptr, 0});
-  rep.lines.push_back({(cross_block ? "thread " + thread_coords(r, prev.thread) + " of an earlier block "
-                                    : "thread " + thread_coords(r, prev.thread) + " ") +
-                           verb(prev, true),
-                       site_of(prev.site), nullptr, 0});
-  fail(c, std::move(rep));
-  return false;
-}
-
-}  // namespace
 
 // ---- the checks of one access ----
 namespace {
 
-bool ordered(const CheckState& c, const Rec& e, unsigned t) {
+bool ordered(const CheckState& c, const AccessRec& e, unsigned t) {
   if (e.thread == t) return true;
   if ((e.thread >> 5) != (t >> 5)) return false;
   return e.clock <= c.vc[t][e.thread & 31];
 }
 
 // One word: conflicts with its records, then the access becomes one. False when reported.
-bool race_word(CheckState& c, const Region& g, Cell& cell, const Rec& now, uintptr_t word) {
+bool race_word(CheckState& c, const CheckRegion& g, WordCell& cell, const AccessRec& now, uintptr_t word) {
   const bool write = now.flags & kWrite, plain = !(now.flags & kAtomic);
-  const Rec& w = cell.w;
+  const AccessRec& w = cell.w;
   if (w.serial && (w.mask & now.mask)) {
     const bool w_plain = !(w.flags & kAtomic);
     if (w.serial == c.serial) {
       if ((w_plain || (write && plain)) && !ordered(c, w, now.thread)) return report_race(c, g, word, now, w, false);
-    } else if (write && plain && w_plain && g.kind == Kind::global && w.serial >= c.launch_serial &&
+    } else if (write && plain && w_plain && g.kind == RegionKind::global && w.serial >= c.launch_serial &&
                w.serial < c.block_serial) {
       return report_race(c, g, word, now, w, true);
     }
   }
   if (!write) {
-    Rec& slot = (cell.r1.serial != c.serial || cell.r1.thread == now.thread) ? cell.r1 : cell.r2;
+    AccessRec& slot = (cell.r1.serial != c.serial || cell.r1.thread == now.thread) ? cell.r1 : cell.r2;
     slot = now;
     return true;
   }
   if (plain)
-    for (const Rec* rd : {&cell.r1, &cell.r2})
+    for (const AccessRec* rd : {&cell.r1, &cell.r2})
       if (rd->serial == c.serial && (rd->mask & now.mask) && !ordered(c, *rd, now.thread))
         return report_race(c, g, word, now, *rd, false);
   cell.w = now;
   return true;
 }
 
-void race_access(CheckState& c, Region& g, uintptr_t a, size_t n, unsigned how, const void* site) {
+void race_access(CheckState& c, CheckRegion& g, uintptr_t a, size_t n, unsigned how, const void* site) {
   if (!g.cells) {  // an allocation's records are mapped at its first checked access
     if (!g.shadow) return;
     if (!g.shadow->cells) g.shadow->cells = map_cells(((g.hi + 3) >> 2) - (g.lo >> 2), &g.shadow->cell_bytes);
     g.cells = g.shadow->cells;
   }
   const unsigned t = c.run->cur;
-  Rec now;
+  AccessRec now;
   now.serial = c.serial;
   now.clock = c.vc[t][t & 31];
   now.site = site_code(site);
@@ -470,7 +245,7 @@ void race_access(CheckState& c, Region& g, uintptr_t a, size_t n, unsigned how, 
   }
 }
 
-bool init_access(CheckState& c, const Region& g, uintptr_t a, size_t n, unsigned how, const void* site) {
+bool init_access(CheckState& c, const CheckRegion& g, uintptr_t a, size_t n, unsigned how, const void* site) {
   uint8_t* flags = g.written + (a - g.lo);
   if (!(how & kWrite) || (how & kRmw)) {
     for (size_t i = 0; i < n; ++i)
@@ -499,14 +274,14 @@ void check_access(uintptr_t a, size_t n, unsigned how, const void* site) {
   CheckState& c = *static_cast<CheckState*>(tl_check);  // the hooks call only while it is set
   const Suspend suspend;
   if (n == 0) return;
-  Region* g = find_region(c, a);
+  CheckRegion* g = find_region(c, a);
   const bool memcheck = c.checks & check_memcheck;
   if (!g) {
     if (memcheck) report_unknown(c, a, n, how, site);
     return;
   }
-  if (g->kind == Kind::ignore) return;
-  if (g->kind == Kind::freed || g->kind == Kind::shared_under || g->kind == Kind::shared_over) {
+  if (g->kind == RegionKind::ignore) return;
+  if (g->kind == RegionKind::freed || g->kind == RegionKind::shared_under || g->kind == RegionKind::shared_over) {
     if (memcheck) report_region(c, *g, a, n, how, site);
     return;
   }
@@ -521,7 +296,7 @@ void check_access(uintptr_t a, size_t n, unsigned how, const void* site) {
     n = g->hi - a;
   }
   if ((c.checks & check_initcheck) && g->written && !init_access(c, *g, a, n, how, site)) return;
-  if ((c.checks & check_racecheck) && g->kind != Kind::host) race_access(c, *g, a, n, how, site);
+  if ((c.checks & check_racecheck) && g->kind != RegionKind::host) race_access(c, *g, a, n, how, site);
 }
 
 void check_stop_thread() {
@@ -532,7 +307,7 @@ void check_stop_thread() {
 
 // ---- events ----
 void check_launch_begin(const LaunchDesc& desc, unsigned checks) {
-  CheckState& c = state();
+  CheckState& c = check_state();
   c.checks = checks;
   c.desc = &desc;
   c.failed = false;
@@ -563,7 +338,7 @@ void warn_unchecked(const CheckState& c) {
 }  // namespace
 
 std::exception_ptr check_launch_end(std::exception_ptr error) {
-  CheckState& c = state();
+  CheckState& c = check_state();
   c.run = nullptr;
   warn_unchecked(c);
   if (!c.has_report) return error;
@@ -572,7 +347,7 @@ std::exception_ptr check_launch_end(std::exception_ptr error) {
 }
 
 void check_block_begin(BlockRun& r, const SharedRuns& runs) {
-  CheckState& c = state();
+  CheckState& c = check_state();
   c.run = &r;
   c.block_serial = c.serial = c.next_serial++;
   if (!c.regions_ready || c.regions_smem != r.smem_base || c.regions_smem_bytes != r.smem_bytes)
@@ -583,7 +358,7 @@ void check_block_begin(BlockRun& r, const SharedRuns& runs) {
 }
 
 void check_thread_enter(BlockRun& r) {
-  CheckState& c = state();
+  CheckState& c = check_state();
   const auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   c.stack_lo = c.own_lo;
   c.stack_span = c.own_span;
@@ -600,12 +375,12 @@ void check_thread_enter(BlockRun& r) {
 }
 
 void check_barrier_released(BlockRun&) {
-  CheckState& c = state();
+  CheckState& c = check_state();
   c.serial = c.next_serial++;
 }
 
 void check_warp_joined(BlockRun& r, unsigned base, unsigned group) {
-  CheckState& c = state();
+  CheckState& c = check_state();
   uint32_t merged[32] = {};
   for (unsigned g = group; g; g &= g - 1) {
     const uint32_t* v = c.vc[base + static_cast<unsigned>(std::countr_zero(g))];

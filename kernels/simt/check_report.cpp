@@ -1,11 +1,15 @@
-// simt internals: the text of a PW_SIMT_CHECK report, and code addresses turned into source
-// lines by addr2line. This runs once per failed launch, so a child process is cheap enough;
-// the checked kernels carry line tables and inlining records (-g1, simt.cmake).
+// simt internals: the reports of PW_SIMT_CHECK's memory checks, and their text, with code
+// addresses turned into source lines by addr2line. This runs once per failed launch, so a
+// child process is cheap enough; the checked kernels carry line tables and inlining records
+// (-g1, simt.cmake).
 #include "kernels/simt/check_report.h"
+
+#include "kernels/simt/check_state.h"
 
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -174,6 +178,169 @@ std::string format_report(const CheckReport& report) {
       text += "an unknown site";
   }
   return text;
+}
+
+// ---- the reports of the checks (check_state.h) ----
+namespace {
+
+const char* access_word(unsigned how) {
+  if (how & kRmw) return "atomic read-modify-write";
+  if (how & kAtomic) return how & kWrite ? "atomic write" : "atomic read";
+  return how & kWrite ? "write" : "read";
+}
+
+std::string hex_address(uintptr_t a) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(a));
+  return buf;
+}
+
+}  // namespace
+
+std::string describe_region(const CheckRegion& g, uintptr_t a) {
+  const std::string at = "byte " + std::to_string(a - g.lo) + " of ";
+  switch (g.kind) {
+    case RegionKind::dynamic: return at + "the " + std::to_string(g.hi - g.lo) + " bytes of dynamic shared memory";
+    case RegionKind::static_shared:
+      return at + "a " + std::to_string(g.hi - g.lo) + "-byte run of static shared memory (__shared__ variables)";
+    case RegionKind::host: return at + "a " + std::to_string(g.hi - g.lo) + "-byte cudaMallocHost allocation";
+    default:
+      return at + "a " + std::to_string(g.hi - g.lo) + "-byte cudaMalloc allocation at " + hex_address(g.lo) +
+             " (global memory)";
+  }
+}
+
+namespace {
+
+// The first report of a launch fails it: every thread stops at its next access (check_hooks.cpp)
+// and the launch throws the report (check_launch_end). The hooks themselves cannot throw: the
+// compiler takes them for calls that never do.
+void fail(CheckState& c, CheckReport report) {
+  c.failed = true;
+  if (c.has_report) return;
+  c.report = std::move(report);
+  c.has_report = true;
+  if (c.run && !c.run->error) c.run->error = std::make_exception_ptr(Error("simt: a PW_SIMT_CHECK report"));
+}
+
+std::string who(const CheckState& c) {
+  const BlockRun& r = *c.run;
+  return std::string(c.desc->name) + ", block " + block_coords(r) + ", thread " + thread_coords(r, r.cur);
+}
+
+CheckReport single_access_report(const CheckState& c, std::string head, const void* site) {
+  CheckReport rep;
+  rep.head = std::move(head);
+  rep.lines.push_back({"the access", site, nullptr, 0});
+  rep.lines.push_back({"in the launch", nullptr, c.desc->file, c.desc->line});
+  return rep;
+}
+
+}  // namespace
+
+void report_memcheck(CheckState& c, const std::string& what, uintptr_t a, size_t n, unsigned how, const void* site) {
+  fail(c, single_access_report(c,
+                               "simt memcheck: " + what + " in " + who(c) + ": a " + std::to_string(n) + "-byte " +
+                                   access_word(how) + " at " + hex_address(a),
+                               site));
+}
+
+// An access to no region of the launch.
+void report_unknown(CheckState& c, uintptr_t a, size_t n, unsigned how, const void* site) {
+  if (a >= c.tls_lo && a < c.tls_hi)
+    return report_memcheck(c,
+                           "out-of-bounds static shared memory access (the thread-local block, outside every "
+                           "__shared__ variable of the kernel: an index past the end of a __shared__ array?)",
+                           a, n, how, site);
+  auto above = std::upper_bound(c.device.begin(), c.device.end(), a,
+                                [](uintptr_t x, const DeviceRegion& d) { return x < d.lo; });
+  if (above != c.device.end() && above->lo - a <= kSharedRedZone)
+    return report_memcheck(c,
+                           "out-of-bounds access: " + std::to_string(above->lo - a) + " bytes before the start of a " +
+                               std::to_string(above->hi - above->lo) + "-byte cudaMalloc allocation at " +
+                               hex_address(above->lo),
+                           a, n, how, site);
+  if (above != c.device.begin() && a - std::prev(above)->hi <= kSharedRedZone) {
+    const DeviceRegion& below = *std::prev(above);
+    return report_memcheck(c,
+                           "out-of-bounds access: " + std::to_string(a - below.hi) + " bytes past the end of a " +
+                               std::to_string(below.hi - below.lo) + "-byte cudaMalloc allocation at " +
+                               hex_address(below.lo),
+                           a, n, how, site);
+  }
+  report_memcheck(c,
+                  "access to memory that is not device memory (not in any live cudaMalloc allocation, shared memory "
+                  "or the thread's stack: a host pointer?)",
+                  a, n, how, site);
+}
+
+// An access to a region that is wrong in itself (freed, a red zone), or runs out of its region.
+void report_region(CheckState& c, const CheckRegion& g, uintptr_t a, size_t n, unsigned how, const void* site) {
+  switch (g.kind) {
+    case RegionKind::freed:
+      return report_memcheck(c,
+                             "use after free: the address lies in a " + std::to_string(g.hi - g.lo) +
+                                 "-byte cudaMalloc allocation at " + hex_address(g.lo) +
+                                 " that has been freed (cudaFree)",
+                             a, n, how, site);
+    case RegionKind::shared_under:
+      return report_memcheck(c,
+                             "dynamic shared memory underrun: " + std::to_string(g.hi - a) +
+                                 " bytes before the start of the dynamic shared memory",
+                             a, n, how, site);
+    case RegionKind::shared_over:
+      return report_memcheck(c,
+                             "dynamic shared memory overrun: " + std::to_string(a - g.lo) +
+                                 " bytes past the end of the " + std::to_string(c.run->smem_bytes) +
+                                 " bytes of dynamic shared memory the launch asked for",
+                             a, n, how, site);
+    default:
+      return report_memcheck(c,
+                             "out-of-bounds access: it runs " + std::to_string(a + n - g.hi) +
+                                 " bytes past the end of " + describe_region(g, a),
+                             a, n, how, site);
+  }
+}
+
+void report_uninitialized(CheckState& c, const CheckRegion& g, uintptr_t a, size_t n, unsigned how, const void* site) {
+  const bool shared = g.kind == RegionKind::dynamic || g.kind == RegionKind::static_shared;
+  fail(c, single_access_report(c,
+                               "simt initcheck: uninitialized " + std::string(access_word(how)) + " in " + who(c) +
+                                   ": " + std::to_string(n) + " bytes at " + describe_region(g, a) + ", which " +
+                                   (shared ? "no thread of this block has written"
+                                           : "nothing has written since its cudaMalloc (no "
+                                             "kernel, cudaMemcpy or cudaMemset)"),
+                               site));
+}
+
+namespace {
+const char* hazard(unsigned now_flags, unsigned prev_flags) {
+  if (now_flags & kWrite) return prev_flags & kWrite ? "write-after-write hazard" : "write-after-read hazard";
+  return "read-after-write hazard";
+}
+}  // namespace
+
+bool report_race(CheckState& c, const CheckRegion& g, uintptr_t word, const AccessRec& now, const AccessRec& prev,
+                 bool cross_block) {
+  const BlockRun& r = *c.run;
+  CheckReport rep;
+  rep.head = "simt racecheck: " + std::string(hazard(now.flags, prev.flags)) + " in " + c.desc->name + ", block " +
+             block_coords(r) + ", on " + describe_region(g, word) + " (the 4-byte word there): " +
+             (cross_block ? "two blocks of one launch write it (nothing orders blocks)"
+                          : "two threads in one barrier interval, with no __syncthreads between them and no warp "
+                            "collective of both lanes");
+  auto verb = [](const AccessRec& x, bool past) {
+    const bool atomic = x.flags & kAtomic, write = x.flags & kWrite;
+    return std::string(atomic ? "atomically " : "") + (write ? (past ? "wrote" : "writes") : (past ? "read" : "reads"));
+  };
+  rep.lines.push_back(
+      {"thread " + thread_coords(r, now.thread) + " " + verb(now, false), site_of(now.site), nullptr, 0});
+  rep.lines.push_back({(cross_block ? "thread " + thread_coords(r, prev.thread) + " of an earlier block "
+                                    : "thread " + thread_coords(r, prev.thread) + " ") +
+                           verb(prev, true),
+                       site_of(prev.site), nullptr, 0});
+  fail(c, std::move(rep));
+  return false;
 }
 
 }  // namespace pw::simt::detail

@@ -277,11 +277,13 @@ void synccheck_barrier(BlockRun& r, const Site& site) {
   }
   const unsigned lead = static_cast<unsigned>(r.barrier_lead);
   if (same_site(r.th[lead].site, site)) return;
-  throw Error("simt synccheck: divergent __syncthreads in " + std::string(r.desc->name) + ", block " + block_coords(r) +
-              ": thread " + thread_coords(r, r.cur) + " arrives at " + describe_site(site) + " while thread " +
-              thread_coords(r, lead) + " waits at " + describe_site(r.th[lead].site) +
-              " (every thread of a block must reach the same __syncthreads; one in code that only part of the "
-              "block runs hangs or misbehaves on a GPU)");
+  std::ostringstream os;  // (not a chain of std::string +: GCC 12 warns falsely on it at -O3)
+  os << "simt synccheck: divergent __syncthreads in " << r.desc->name << ", block " << block_coords(r) << ": thread "
+     << thread_coords(r, r.cur) << " arrives at " << describe_site(site) << " while thread " << thread_coords(r, lead)
+     << " waits at " << describe_site(r.th[lead].site)
+     << " (every thread of a block must reach the same __syncthreads; one in code that only part of the block runs "
+        "hangs or misbehaves on a GPU)";
+  throw Error(os.str());
 }
 
 }  // namespace
@@ -306,15 +308,21 @@ BlockRun& current_block(const char* what) {
   return *tl_run;
 }
 
+namespace {
+// "(x,y,z)" (an ostringstream: a chain of std::string + makes GCC 12 warn falsely at -O3).
+std::string coords(unsigned x, unsigned y, unsigned z) {
+  std::ostringstream os;
+  os << "(" << x << "," << y << "," << z << ")";
+  return os.str();
+}
+}  // namespace
+
 std::string thread_coords(const BlockRun& r, unsigned t) {
   const unsigned dx = r.block_dim.x, dy = r.block_dim.y;
-  return "(" + std::to_string(t % dx) + "," + std::to_string(t / dx % dy) + "," + std::to_string(t / (dx * dy)) + ")";
+  return coords(t % dx, t / dx % dy, t / (dx * dy));
 }
 
-std::string block_coords(const BlockRun& r) {
-  return "(" + std::to_string(r.block_idx.x) + "," + std::to_string(r.block_idx.y) + "," +
-         std::to_string(r.block_idx.z) + ")";
-}
+std::string block_coords(const BlockRun& r) { return coords(r.block_idx.x, r.block_idx.y, r.block_idx.z); }
 
 std::string describe_site(const Site& site) {
   std::ostringstream os;
