@@ -16,7 +16,8 @@
 // initcheck: one shadow byte per byte says "written": for an allocation, by a kernel, a copy or
 // a memset since its cudaMalloc (runtime.cpp keeps these); for shared memory, by a thread of
 // the block. A read of an unwritten byte is reported.
-// racecheck: one record per 4-byte word of the last write and of two reads, each with its
+// racecheck: one record per 4-byte word of the last write and of the first two threads that
+// read it in the current barrier interval (record_read), each with its
 // thread, barrier interval (a launch-wide serial, new at every block and __syncthreads), the
 // thread's warp clock and the bytes of the word it touched. Two accesses of one block conflict
 // when they touch a common byte, at least one is a plain (non-atomic) write, they fall in the
@@ -198,6 +199,22 @@ bool ordered(const CheckState& c, const AccessRec& e, unsigned t) {
   return e.clock <= c.vc[t][e.thread & 31];
 }
 
+// The read slots keep, per barrier interval, the first two threads that read the word (a
+// thread's own later reads replace its record only when its clock or bytes changed): most
+// reads then only compare, which matters because every input element is read by many threads.
+void record_read(const CheckState& c, WordCell& cell, const AccessRec& now) {
+  for (AccessRec* slot : {&cell.r1, &cell.r2}) {
+    if (slot->serial == c.serial && slot->thread == now.thread) {
+      if (slot->clock != now.clock || (slot->mask & now.mask) != now.mask || slot->flags != now.flags) *slot = now;
+      return;
+    }
+  }
+  if (cell.r1.serial != c.serial)
+    cell.r1 = now;
+  else if (cell.r2.serial != c.serial)
+    cell.r2 = now;
+}
+
 // One word: conflicts with its records, then the access becomes one. False when reported.
 bool race_word(CheckState& c, const CheckRegion& g, WordCell& cell, const AccessRec& now, uintptr_t word) {
   const bool write = now.flags & kWrite, plain = !(now.flags & kAtomic);
@@ -212,8 +229,7 @@ bool race_word(CheckState& c, const CheckRegion& g, WordCell& cell, const Access
     }
   }
   if (!write) {
-    AccessRec& slot = (cell.r1.serial != c.serial || cell.r1.thread == now.thread) ? cell.r1 : cell.r2;
-    slot = now;
+    record_read(c, cell, now);
     return true;
   }
   if (plain)
