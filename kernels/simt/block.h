@@ -3,6 +3,7 @@
 // scheduler.cpp (barriers, fibers, deadlocks), warp.cpp (warp collectives) and launch.cpp.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <utility>
@@ -43,8 +44,9 @@ struct ThreadRec {
   unsigned bytes = 0;
   int pred = 0;  // __syncthreads_count/and/or predicate
   uint64_t value = 0;
-  uint64_t result = 0;  // what the rendezvous hands back
-  Site site;            // where it waits
+  uint64_t result = 0;   // what the rendezvous hands back
+  Site site;             // where it waits
+  void* stop = nullptr;  // PW_SIMT_CHECK: the std::jmp_buf that ends the thread (scheduler.cpp)
 };
 
 struct BlockRun {
@@ -73,6 +75,9 @@ struct BlockRun {
   std::exception_ptr error;   // the first failure of a thread of this block
   char* smem_base = nullptr;  // dynamic shared memory: smem_bytes that end at smem_guard
   size_t smem_bytes = 0;
+  char* smem_map = nullptr;          // memcheck: its red zone before it starts here (else smem_base)
+  unsigned checks = 0;               // PW_SIMT_CHECK bits of this launch
+  int barrier_lead = -1;             // synccheck: the first thread waiting at the current __syncthreads
   const char* smem_guard = nullptr;  // the guard page: [smem_guard, smem_guard_end)
   const char* smem_guard_end = nullptr;
 };
@@ -84,7 +89,7 @@ BlockRun* current_block_or_null();
 
 // Runs block `linear` of the launch to completion on the calling worker; throws on failure.
 void run_block(BlockRun& run, const LaunchDesc& desc, const SharedRuns& static_shared, uint64_t linear,
-               Schedule schedule, uint64_t seed);
+               Schedule schedule, uint64_t seed, unsigned checks);
 
 // Thread t has exited: completes the warp collectives its warp-mates wait at, now that it
 // has left their groups (PTX: *_sync waits for the non-exited lanes of the mask only).
@@ -93,9 +98,17 @@ void lane_exited(BlockRun& run, unsigned t);
 // Suspends the running thread until the scheduler resumes it (its rendezvous completed).
 void suspend_current(BlockRun& run);
 
+inline bool same_site(const Site& a, const Site& b) {
+  return a.line() == b.line() && a.column() == b.column() &&
+         (a.file_name() == b.file_name() || std::strcmp(a.file_name(), b.file_name()) == 0);
+}
+
 // "file:line (function)" of a wait site, and a thread's block-local description.
 std::string describe_site(const Site& site);
 std::string describe_thread(const BlockRun& run, unsigned t);
+// "(x,y,z)" of thread t of the block, and of the block in its grid.
+std::string thread_coords(const BlockRun& run, unsigned t);
+std::string block_coords(const BlockRun& run);
 // Every thread of the block, grouped by what it does ("  threads 0-31: __syncthreads at ...").
 std::string describe_threads(const BlockRun& run);
 
@@ -107,6 +120,10 @@ const SharedRuns& static_shared_runs(const void* kernel);
 // Places the block's dynamic shared memory (`dynamic_bytes`, ending at a guard page) and
 // poisons it and the static shared memory `runs` of the calling worker (shared.cpp).
 void prepare_shared_memory(BlockRun& run, size_t dynamic_bytes, const SharedRuns& runs);
+// The calling thread's copy of the program's thread-local block, where static shared memory
+// lies (the offsets of SharedRuns apply to it), and the block's size in bytes.
+char* thread_local_block();
+size_t thread_local_block_bytes();
 // The live allocation starting at or below `addr` (for the fault handler: never blocks).
 bool allocation_below(const void* addr, const void** base, size_t* bytes);
 // The watchdog (watchdog.cpp): a launch starts (desc) or ends (nullptr); the block record a

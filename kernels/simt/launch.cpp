@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 namespace pw::simt {
 
@@ -26,9 +27,11 @@ struct Settings {
   std::atomic<Schedule> schedule{Schedule::forward};
   std::atomic<uint64_t> seed{0};
   std::atomic<size_t> stack_bytes{64 * 1024};
+  std::atomic<unsigned> checks{0};
 };
 
-// PW_SIMT_SCHEDULE=forward|reverse|random:SEED, PW_SIMT_WORKERS=N, PW_SIMT_STACK_KIB=K.
+// PW_SIMT_SCHEDULE=forward|reverse|random:SEED, PW_SIMT_WORKERS=N, PW_SIMT_STACK_KIB=K,
+// PW_SIMT_CHECK=memcheck,racecheck,...
 // Built in a unique_ptr: a bad variable throws (and the next call tries again) without leaking.
 Settings& settings() {
   static Settings* s = [] {
@@ -54,6 +57,7 @@ Settings& settings() {
       if (kib < 16) throw Error(std::string("PW_SIMT_STACK_KIB=") + v + ": expected at least 16");
       st->stack_bytes = static_cast<size_t>(kib) * 1024;
     }
+    if (const char* v = std::getenv("PW_SIMT_CHECK"); v && *v) st->checks = parse_checks(v);
     return st.release();  // never destroyed: workers may read it during static teardown
   }();
   return *s;
@@ -68,6 +72,7 @@ struct Job {
   uint64_t blocks = 0, chunk = 1;
   Schedule schedule = Schedule::forward;
   uint64_t seed = 0;
+  unsigned checks = 0;  // PW_SIMT_CHECK: then the launching thread is the only worker
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
@@ -112,7 +117,7 @@ void work_on(Job& job, int worker) {
     const uint64_t end = std::min(job.blocks, begin + job.chunk);
     for (uint64_t b = begin; b < end && !job.failed.load(std::memory_order_relaxed); ++b) {
       try {
-        detail::run_block(*run, *job.desc, *job.static_shared, block_at(job, b), job.schedule, job.seed);
+        detail::run_block(*run, *job.desc, *job.static_shared, block_at(job, b), job.schedule, job.seed, job.checks);
       } catch (...) {
         std::lock_guard<std::mutex> lock(job.error_mutex);
         if (!job.error) job.error = std::current_exception();
@@ -145,7 +150,8 @@ class WorkerPool {
   }
 
   void run(Job& job) {
-    const int helpers = static_cast<int>(std::min<uint64_t>(threads_.size(), job.blocks - 1));
+    // A checked launch keeps one worker: its shadow state is then never shared between threads.
+    const int helpers = job.checks ? 0 : static_cast<int>(std::min<uint64_t>(threads_.size(), job.blocks - 1));
     if (helpers > 0) {
       std::lock_guard<std::mutex> lock(m_);
       job_ = &job;
@@ -226,6 +232,56 @@ size_t stack_size() { return settings().stack_bytes; }
 
 int current_worker() { return tl_in_launch ? tl_worker : -1; }
 
+void set_checks(unsigned c) {
+  if (c & ~unsigned{check_all})
+    throw Error("simt::set_checks: " + std::to_string(c) + " has bits beyond check_all (" +
+                std::to_string(unsigned{check_all}) + ")");
+  settings().checks = c;
+}
+unsigned checks() { return settings().checks; }
+
+namespace {
+constexpr std::pair<const char*, Check> kCheckNames[] = {{"memcheck", check_memcheck},
+                                                         {"racecheck", check_racecheck},
+                                                         {"initcheck", check_initcheck},
+                                                         {"synccheck", check_synccheck}};
+}
+
+std::string checks_text(unsigned c) {
+  std::string out;
+  for (const auto& [name, bit] : kCheckNames)
+    if (c & bit) {
+      if (!out.empty()) out += ',';
+      out += name;
+    }
+  return out;
+}
+
+unsigned parse_checks(const std::string& text) {
+  unsigned c = 0;
+  size_t at = 0;
+  while (at <= text.size()) {
+    const size_t end = std::min(text.find(',', at), text.size());
+    const std::string word = text.substr(at, end - at);
+    at = end + 1;
+    if (word.empty() || word == "none" || word == "0") continue;
+    if (word == "all") {
+      c |= check_all;
+      continue;
+    }
+    const auto* it =
+        std::find_if(std::begin(kCheckNames), std::end(kCheckNames), [&](const auto& n) { return word == n.first; });
+    if (it == std::end(kCheckNames)) {
+      std::ostringstream os;  // (not a chain of std::string +: GCC 12 warns falsely on it at -O3)
+      os << "PW_SIMT_CHECK=" << text << ": unknown check \"" << word
+         << "\"; expected a comma-separated list of memcheck, racecheck, initcheck, synccheck, or all";
+      throw Error(os.str());
+    }
+    c |= it->second;
+  }
+  return c;
+}
+
 namespace detail {
 
 void launch_kernel(const LaunchDesc& desc) {
@@ -267,10 +323,13 @@ void launch_kernel(const LaunchDesc& desc) {
   job.chunk = std::max<uint64_t>(1, job.blocks / (uint64_t(n_workers) * 8));
   job.schedule = schedule();
   job.seed = schedule_seed();
+  job.checks = checks();
   pool().resize(n_workers - 1);
+  if (job.checks) check_launch_begin(desc, job.checks);
   watch_launch(&desc);
   pool().run(job);
   watch_launch(nullptr);
+  if (job.checks) job.error = check_launch_end(job.error);
   if (job.error) std::rethrow_exception(job.error);
 }
 

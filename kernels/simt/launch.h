@@ -28,6 +28,8 @@ struct LaunchDesc {
   dim3 grid, block;
   size_t smem;
   const char* name;  // as written at the launch (PW_LAUNCH), for reports
+  const char* file;  // where PW_LAUNCH is (nullptr when launched otherwise), for PW_SIMT_CHECK's reports
+  unsigned line;
 };
 void launch_kernel(const LaunchDesc& desc);
 // Throws pw::simt::Error unless `p` is null or points into (or just past) a live device
@@ -45,10 +47,11 @@ void check_pointer_arguments(const char* kernel, const Tuple& args, std::index_s
 }
 }  // namespace detail
 
-// `name`: the kernel as written at the launch site (PW_LAUNCH passes it), for reports.
+// `name`: the kernel as written at the launch site (PW_LAUNCH passes it, and the site's file
+// and line), for reports.
 template <typename... P, typename... A>
-void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                  A&&... args) {
+void launch_at(const char* name, const char* file, unsigned line, void (*kernel)(P...), dim3 grid, dim3 block,
+               size_t smem, cudaStream_t stream, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A),
                 "simt launch: the number of arguments differs from the kernel's parameters");
   (void)stream;  // synchronous execution: every stream is already in order
@@ -68,8 +71,15 @@ void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block,
                                 grid,
                                 block,
                                 smem,
-                                name};
+                                name,
+                                file,
+                                line};
   detail::launch_kernel(desc);
+}
+template <typename... P, typename... A>
+void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                  A&&... args) {
+  launch_at(name, nullptr, 0, kernel, grid, block, smem, stream, std::forward<A>(args)...);
 }
 template <typename... P, typename... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A&&... args) {
@@ -85,15 +95,19 @@ struct Launcher {
   size_t smem;
   cudaStream_t stream;
   const char* name;
+  const char* file;
+  unsigned line;
   template <typename... A>
   void operator()(A&&... args) const {
-    launch_named(name, kernel, grid, block, smem, stream, std::forward<A>(args)...);
+    launch_at(name, file, line, kernel, grid, block, smem, stream, std::forward<A>(args)...);
   }
 };
+// The file and line default to the caller's: PW_LAUNCH's site.
 template <typename... P>
 Launcher<P...> launcher(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                        const char* name = "a kernel") {
-  return {kernel, grid, block, smem, stream, name};
+                        const char* name = "a kernel", const char* file = __builtin_FILE(),
+                        unsigned line = __builtin_LINE()) {
+  return {kernel, grid, block, smem, stream, name, file, line};
 }
 
 }  // namespace pw::simt

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 namespace pw::simt {
 
@@ -29,17 +30,32 @@ struct Allocation {
   void* map;         // what to release: malloc'd block, or the guarded mapping
   size_t map_bytes;  // 0 unless guarded
   bool managed;
+  detail::AllocShadow* shadow = nullptr;  // PW_SIMT_CHECK's, when checks were on at its cudaMalloc
 };
 
-// How many freed allocations are remembered, to name a stale pointer passed to a launch.
+// A freed allocation. Under memcheck its memory is kept (poisoned) in a quarantine until it is
+// forgotten, so that a kernel using a stale pointer touches no other buffer and is reported.
+struct Freed {
+  size_t bytes;
+  void* quarantined = nullptr;  // the block to release when forgotten; nullptr: released already
+  detail::AllocShadow* shadow = nullptr;
+};
+
+// How many freed allocations are remembered, to name a stale pointer passed to a launch, and
+// how many bytes of them memcheck keeps in quarantine at most.
 constexpr size_t kFreedHistory = 1 << 14;
+constexpr size_t kQuarantineBytes = size_t{256} << 20;
+// memcheck's red zones before and after each allocation (out-of-bounds accesses land there).
+constexpr size_t kRedZone = 256;
 
 struct Registry {
   std::mutex m;
   std::map<uintptr_t, Allocation> device;  // by start address
   std::map<uintptr_t, size_t> host;        // cudaMallocHost: start -> bytes
-  std::map<uintptr_t, size_t> freed;       // recently freed device allocations: start -> bytes
+  std::map<uintptr_t, Freed> freed;        // recently freed device allocations, by start
   std::deque<uintptr_t> freed_order;       // oldest first, to forget beyond kFreedHistory
+  size_t quarantined_bytes = 0;
+  uint64_t generation = 0;  // bumped at every change of the maps above (PW_SIMT_CHECK's snapshots)
   std::atomic<bool> guarded{false};
 };
 
@@ -106,14 +122,36 @@ const std::pair<const uintptr_t, size_t>* containing(const std::map<uintptr_t, s
   return a <= it->first + it->second ? &*it : nullptr;
 }
 
-void remember_freed(uintptr_t start, size_t bytes) {  // caller holds reg().m
+// The freed allocation holding p (or ending at it), or nullptr. Caller holds reg().m.
+const std::pair<const uintptr_t, Freed>* freed_containing(uintptr_t a) {
+  auto it = reg().freed.upper_bound(a);
+  if (it == reg().freed.begin()) return nullptr;
+  --it;
+  return a <= it->first + it->second.bytes ? &*it : nullptr;
+}
+
+void forget_freed(std::map<uintptr_t, Freed>::iterator it) {  // caller holds reg().m
   auto& r = reg();
-  r.freed[start] = bytes;
+  if (it->second.quarantined) {
+    std::free(it->second.quarantined);
+    r.quarantined_bytes -= it->second.bytes;
+  }
+  detail::alloc_shadow_delete(it->second.shadow);
+  r.freed.erase(it);
+  ++r.generation;
+}
+
+void remember_freed(uintptr_t start, Freed f) {  // caller holds reg().m
+  auto& r = reg();
+  if (auto old = r.freed.find(start); old != r.freed.end()) forget_freed(old);
+  if (f.quarantined) r.quarantined_bytes += f.bytes;
+  r.freed[start] = f;
   r.freed_order.push_back(start);
-  if (r.freed_order.size() > kFreedHistory) {
-    r.freed.erase(r.freed_order.front());
+  while (r.freed_order.size() > kFreedHistory || (r.quarantined_bytes > kQuarantineBytes && r.freed_order.size() > 1)) {
+    if (auto it = r.freed.find(r.freed_order.front()); it != r.freed.end()) forget_freed(it);
     r.freed_order.pop_front();
   }
+  ++r.generation;
 }
 
 bool is_device(const void* p) {
@@ -142,12 +180,30 @@ std::string check_copy(const char* api, void* dst, size_t dspan, const void* src
 
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
+// initcheck: the bytes a copy or memset put into device memory are written, or, copied from
+// device memory, as written as their source was.
+void note_written(void* dst, const void* src, size_t bytes) {
+  if (!(checks() & check_initcheck)) return;
+  std::lock_guard<std::mutex> lock(reg().m);
+  const auto* d = lookup(dst);
+  if (!d || !d->second.shadow) return;
+  const size_t doff = reinterpret_cast<uintptr_t>(dst) - d->first;
+  bytes = std::min(bytes, d->second.bytes - doff);
+  const auto* s = src ? lookup(src) : nullptr;
+  if (s && s->second.shadow)
+    detail::alloc_shadow_copy(d->second.shadow, doff, s->second.shadow, reinterpret_cast<uintptr_t>(src) - s->first,
+                              bytes);
+  else
+    detail::alloc_shadow_written(d->second.shadow, doff, bytes);
+}
+
 cudaError_t allocate(void** ptr, size_t bytes, bool managed, const char* api) {
   if (!ptr) return detail::fail(cudaErrorInvalidValue, std::string(api) + ": null result pointer");
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
   Allocation a{bytes, nullptr, 0, managed};
   void* p = nullptr;
+  const unsigned c = checks();
   if (reg().guarded) {  // end the buffer at a page boundary, followed by a PROT_NONE page
     const size_t page = page_size(), padded = (bytes + 15) / 16 * 16;
     const size_t len = (padded + page - 1) / page * page + page;
@@ -159,17 +215,24 @@ cudaError_t allocate(void** ptr, size_t bytes, bool managed, const char* api) {
       a.map_bytes = len;
     }
   } else {
-    p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-    a.map = p;
+    const size_t red = (c & check_memcheck) ? kRedZone : 0;  // memcheck: red zones on both sides
+    a.map = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 2 * red);
+    if (a.map) {
+      p = static_cast<char*>(a.map) + red;
+      if (red) std::memset(a.map, kPoison, (bytes + 255) / 256 * 256 + 2 * red);
+    }
   }
   if (!p)
     return detail::fail(cudaErrorMemoryAllocation,
                         std::string(api) + ": out of memory allocating " + std::to_string(bytes) + " bytes");
   std::memset(p, kPoison, bytes);
+  if (c & (check_initcheck | check_racecheck)) a.shadow = detail::alloc_shadow_new(bytes, /*written=*/false);
   {
     std::lock_guard<std::mutex> lock(reg().m);
     reg().device[reinterpret_cast<uintptr_t>(p)] = a;
-    reg().freed.erase(reinterpret_cast<uintptr_t>(p));  // its start is live again
+    if (auto it = reg().freed.find(reinterpret_cast<uintptr_t>(p)); it != reg().freed.end())
+      forget_freed(it);  // its start is live again
+    ++reg().generation;
   }
   *ptr = p;
   return cudaSuccess;
@@ -260,14 +323,18 @@ cudaError_t cudaFree(void* ptr) {
     }
     a = it->second;
     reg().device.erase(it);
-    remember_freed(reinterpret_cast<uintptr_t>(ptr), a.bytes);
+    // memcheck keeps the memory (poisoned) in quarantine: a later access is a use after free.
+    const bool quarantine = !a.map_bytes && (checks() & check_memcheck);
+    if (!a.map_bytes) std::memset(ptr, kPoison, a.bytes);  // a stale pointer reads NaN until reuse
+    remember_freed(reinterpret_cast<uintptr_t>(ptr),
+                   Freed{a.bytes, quarantine ? a.map : nullptr, quarantine ? a.shadow : nullptr});
+    if (quarantine) return cudaSuccess;
   }
-  if (a.map_bytes) {
+  detail::alloc_shadow_delete(a.shadow);
+  if (a.map_bytes)
     munmap(a.map, a.map_bytes);  // guarded: any later access faults
-  } else {
-    std::memset(ptr, kPoison, a.bytes);  // a stale pointer reads NaN until the memory is reused
+  else
     std::free(a.map);
-  }
   return cudaSuccess;
 }
 
@@ -277,6 +344,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   if (!*ptr) return detail::fail(cudaErrorMemoryAllocation, "cudaMallocHost: out of memory");
   std::lock_guard<std::mutex> lock(reg().m);
   reg().host[reinterpret_cast<uintptr_t>(*ptr)] = bytes;
+  ++reg().generation;
   return cudaSuccess;
 }
 
@@ -286,6 +354,7 @@ cudaError_t cudaFreeHost(void* ptr) {
     std::lock_guard<std::mutex> lock(reg().m);
     if (!reg().host.erase(reinterpret_cast<uintptr_t>(ptr)))
       return detail::fail(cudaErrorInvalidValue, "cudaFreeHost: " + ptr_str(ptr) + " is not from cudaMallocHost");
+    ++reg().generation;
   }
   std::free(ptr);
   return cudaSuccess;
@@ -304,6 +373,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   if (std::string e = check_copy("cudaMemcpy", dst, bytes, src, bytes, kind); !e.empty())
     return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
   std::memmove(dst, src, bytes);
+  note_written(dst, src, bytes);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
@@ -320,8 +390,10 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
   const size_t dspan = (height - 1) * dpitch + width, sspan = (height - 1) * spitch + width;
   if (std::string e = check_copy("cudaMemcpy2D", dst, dspan, src, sspan, kind); !e.empty())
     return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
-  for (size_t r = 0; r < height; ++r)
+  for (size_t r = 0; r < height; ++r) {
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+    note_written(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  }
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
@@ -334,6 +406,7 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   if (std::string e = check_device("cudaMemset", "destination", ptr, bytes); !e.empty())
     return detail::fail(cudaErrorInvalidValue, e);
   std::memset(ptr, value, bytes);
+  note_written(ptr, nullptr, bytes);
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
@@ -372,14 +445,32 @@ void check_pointer_argument(const char* kernel, size_t index, const void* p) {
     auto it = dev.upper_bound(a);
     if (it != dev.begin() && a <= std::prev(it)->first + std::prev(it)->second.bytes) return;
     if (containing(reg().host, a)) return;  // pinned host memory is mapped for the device
-    if (const auto* f = containing(reg().freed, a))
-      why = "it points into a " + std::to_string(f->second) + "-byte cudaMalloc allocation at " +
+    if (const auto* f = freed_containing(a))
+      why = "it points into a " + std::to_string(f->second.bytes) + "-byte cudaMalloc allocation at " +
             ptr_str(reinterpret_cast<const void*>(f->first)) + " that has been freed (cudaFree)";
     else
       why = "it is not inside any live cudaMalloc allocation: a host pointer?";
   }
   throw Error("simt launch of " + std::string(kernel) + ": pointer argument " + std::to_string(index) + " (" +
               ptr_str(p) + ") is not device memory: " + why);
+}
+
+void device_regions(std::vector<DeviceRegion>& out, uint64_t* generation) {
+  std::lock_guard<std::mutex> lock(reg().m);
+  auto& r = reg();
+  if (*generation == r.generation) return;
+  out.clear();
+  for (auto& [start, a] : r.device) {
+    // An allocation older than the checks: its history is unknown, so initcheck takes it as written.
+    if (!a.shadow) a.shadow = alloc_shadow_new(a.bytes, /*written=*/true);
+    out.push_back({start, start + a.bytes, DeviceRegionKind::live, a.shadow});
+  }
+  for (const auto& [start, f] : r.freed)
+    if (f.quarantined) out.push_back({start, start + f.bytes, DeviceRegionKind::freed, nullptr});
+  for (const auto& [start, bytes] : r.host)
+    if (bytes) out.push_back({start, start + bytes, DeviceRegionKind::host, nullptr});
+  std::sort(out.begin(), out.end(), [](const DeviceRegion& a, const DeviceRegion& b) { return a.lo < b.lo; });
+  *generation = r.generation;
 }
 
 bool allocation_below(const void* addr, const void** base, size_t* bytes) {

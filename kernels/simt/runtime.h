@@ -232,6 +232,25 @@ bool guarded_allocations();
 void set_timeout(double seconds);
 double timeout();
 
+// Checks of what kernels do (off unless PW_SIMT_CHECK=memcheck,racecheck,initcheck,synccheck,
+// any subset, or all; kernels/simt/README.md, "Checks"). memcheck, racecheck and initcheck see
+// the loads and stores of kernels built checked (pw_add_simt_kernels_checked); synccheck and
+// memcheck's allocation side (red zones, a quarantine of freed memory) work for every kernel.
+// A launch with checks runs its blocks on one worker; its first report fails it (throws
+// pw::simt::Error naming the check, the kernel, the block, the threads and both source lines).
+enum Check : unsigned {
+  check_memcheck = 1,
+  check_racecheck = 2,
+  check_initcheck = 4,
+  check_synccheck = 8,
+  check_all = 15,
+};
+void set_checks(unsigned checks);  // a combination of Check bits; 0: off
+unsigned checks();
+// "memcheck,racecheck" from bits, and back ("all" or "" accepted; throws on an unknown word).
+std::string checks_text(unsigned checks);
+unsigned parse_checks(const std::string& text);
+
 // The detailed message of the last runtime error on this host thread ("" if none).
 const std::string& last_error_detail();
 // Index of the worker running the current block (0 = the launching thread), -1 outside a kernel.

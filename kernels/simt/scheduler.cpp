@@ -18,11 +18,13 @@
 // resumed with `abort` set, so that its wait throws FiberUnwind and its destructors run, and
 // the original exception leaves the launch from run_block.
 #include <algorithm>
+#include <csetjmp>
 #include <cstring>
 #include <map>
 #include <sstream>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 namespace pw::simt::detail {
 
@@ -60,11 +62,6 @@ void set_thread_builtins(const BlockRun& r, unsigned t) {
     threadIdx = uint3{t % dx, (t / dx) % dy, t / (dx * dy)};
 }
 
-bool same_site(const Site& a, const Site& b) {
-  return a.line() == b.line() && a.column() == b.column() &&
-         (a.file_name() == b.file_name() || std::strcmp(a.file_name(), b.file_name()) == 0);
-}
-
 // Releases the barrier when every live thread waits at the same __syncthreads. Threads waiting
 // at different ones (a barrier in divergent code) are left waiting: the scheduler's round
 // then finds nothing to run and reports the deadlock with both sites.
@@ -96,6 +93,8 @@ void maybe_release_barrier(BlockRun& r) {
     r.state[t] = ThreadState::ready;
   }
   r.at_barrier = 0;
+  r.barrier_lead = -1;
+  if (r.checks) check_barrier_released(r);
 }
 
 void run_thread(BlockRun& r, unsigned t);
@@ -169,17 +168,39 @@ void become_fiber(BlockRun& r, ThreadRec& me) {
   switch_context(&me.sp, prepare_stack(s, &scheduler_entry, &r), bounds_of(s));
 }
 
-void run_thread(BlockRun& r, unsigned t) {
-  r.cur = t;
-  set_thread_builtins(r, t);
-  r.state[t] = ThreadState::running;
-  std::exception_ptr err;
+// Runs the kernel for thread r.cur; an exception it throws ends up in `err`.
+void invoke(BlockRun& r, std::exception_ptr& err) {
   try {
     r.desc->invoke(r.desc->pack);
   } catch (const FiberUnwind&) {
   } catch (...) {
     err = std::current_exception();  // not rethrown inside the handler: we may switch stacks
   }
+}
+
+// The same under PW_SIMT_CHECK: once a check has reported, a thread stops at its next memory
+// access (before the access: it may be the misaligned load that would fault) by a jump back
+// here from the hook (check_stop_thread), as though it had returned. Its frames are abandoned;
+// kernels hold nothing that needs destroying.
+void invoke_checked(BlockRun& r, std::exception_ptr& err) {
+  std::jmp_buf stop;
+  r.th[r.cur].stop = &stop;
+  if (setjmp(stop) == 0) {
+    check_thread_enter(r);
+    invoke(r, err);
+  }
+  tl_check = nullptr;
+}
+
+void run_thread(BlockRun& r, unsigned t) {
+  r.cur = t;
+  set_thread_builtins(r, t);
+  r.state[t] = ThreadState::running;
+  std::exception_ptr err;
+  if (r.checks)
+    invoke_checked(r, err);
+  else
+    invoke(r, err);
   r.state[t] = ThreadState::done;
   --r.live;
   if (!r.fiber[t]) {  // a plain call: the scheduler below us on this stack carries on
@@ -246,6 +267,25 @@ std::string thread_ranges(const std::vector<unsigned>& ts) {
   return os.str();
 }
 
+// synccheck: a thread arriving at a __syncthreads other than the one its block already waits at
+// (a barrier in divergent code) is reported at once, with both sites. Without synccheck the
+// block runs on until no thread can move, and the deadlock report lists every wait site.
+void synccheck_barrier(BlockRun& r, const Site& site) {
+  if (r.at_barrier == 0 || r.barrier_lead < 0) {
+    r.barrier_lead = static_cast<int>(r.cur);
+    return;
+  }
+  const unsigned lead = static_cast<unsigned>(r.barrier_lead);
+  if (same_site(r.th[lead].site, site)) return;
+  std::ostringstream os;  // (not a chain of std::string +: GCC 12 warns falsely on it at -O3)
+  os << "simt synccheck: divergent __syncthreads in " << r.desc->name << ", block " << block_coords(r) << ": thread "
+     << thread_coords(r, r.cur) << " arrives at " << describe_site(site) << " while thread " << thread_coords(r, lead)
+     << " waits at " << describe_site(r.th[lead].site)
+     << " (every thread of a block must reach the same __syncthreads; one in code that only part of the block runs "
+        "hangs or misbehaves on a GPU)";
+  throw Error(os.str());
+}
+
 }  // namespace
 
 std::string describe_threads(const BlockRun& r) {
@@ -268,6 +308,22 @@ BlockRun& current_block(const char* what) {
   return *tl_run;
 }
 
+namespace {
+// "(x,y,z)" (an ostringstream: a chain of std::string + makes GCC 12 warn falsely at -O3).
+std::string coords(unsigned x, unsigned y, unsigned z) {
+  std::ostringstream os;
+  os << "(" << x << "," << y << "," << z << ")";
+  return os.str();
+}
+}  // namespace
+
+std::string thread_coords(const BlockRun& r, unsigned t) {
+  const unsigned dx = r.block_dim.x, dy = r.block_dim.y;
+  return coords(t % dx, t / dx % dy, t / (dx * dy));
+}
+
+std::string block_coords(const BlockRun& r) { return coords(r.block_idx.x, r.block_idx.y, r.block_idx.z); }
+
 std::string describe_site(const Site& site) {
   std::ostringstream os;
   os << site.file_name() << ":" << site.line() << " (" << site.function_name() << ")";
@@ -284,7 +340,9 @@ void suspend_current(BlockRun& r) {
 }
 
 int block_barrier(BarrierOp op, int pred, const Site& site) {
+  const CheckPause pause;
   BlockRun& r = current_block("__syncthreads");
+  if (r.checks & check_synccheck) synccheck_barrier(r, site);
   ThreadRec& me = r.th[r.cur];
   r.state[r.cur] = ThreadState::waiting;
   me.at_barrier = true;
@@ -298,7 +356,7 @@ int block_barrier(BarrierOp op, int pred, const Site& site) {
 }
 
 void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_shared, uint64_t linear, Schedule schedule,
-               uint64_t seed) {
+               uint64_t seed, unsigned checks) {
   r.desc = &desc;
   r.block_dim = desc.block;
   r.grid_dim = desc.grid;
@@ -320,6 +378,8 @@ void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_sha
   r.home_owner = -1;
   r.finished = false;
   r.error = nullptr;
+  r.checks = checks;
+  r.barrier_lead = -1;
   std::memset(r.state, static_cast<int>(ThreadState::not_started), r.n);
   std::memset(r.fiber, 0, r.n);
   if (schedule == Schedule::random) shuffle_order(r);
@@ -327,6 +387,7 @@ void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_sha
   blockDim = r.block_dim;
   gridDim = r.grid_dim;
   prepare_shared_memory(r, desc.smem, static_shared);
+  if (checks) check_block_begin(r, static_shared);
 
   tl_run = &r;
   std::exception_ptr err;
@@ -336,6 +397,7 @@ void run_block(BlockRun& r, const LaunchDesc& desc, const SharedRuns& static_sha
     err = std::current_exception();  // a plain thread failed before any thread was a fiber
   }
   tl_run = nullptr;
+  tl_check = nullptr;
   if (r.sched_stack) stack_pool().release(r.sched_stack);
   r.sched_stack = nullptr;
   for (unsigned t = 0; t < r.n; ++t)  // normally released already; not after a failure

@@ -10,6 +10,7 @@
 // (static_shared.cpp); this file poisons them in the calling worker's copy of the module's
 // thread-local block, found from a probe variable whose offset the linker resolved
 // (fiber_x86_64.S).
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 extern "C" {
 extern __thread char pw_simt_tls_probe;      // fiber_x86_64.S
@@ -60,17 +62,39 @@ struct DynamicSmem {
 
 }  // namespace
 
+char* thread_local_block() {
+  return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(&pw_simt_tls_probe) - pw_simt_tls_probe_dtpoff);
+}
+
+size_t thread_local_block_bytes() {
+  static const size_t bytes = [] {
+    size_t b = 0;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* out) {
+          for (int i = 0; i < info->dlpi_phnum; ++i)
+            if (info->dlpi_phdr[i].p_type == PT_TLS) *static_cast<size_t*>(out) = info->dlpi_phdr[i].p_memsz;
+          return 1;  // the first module is the executable
+        },
+        &b);
+    return b;
+  }();
+  return bytes;
+}
+
 void prepare_shared_memory(BlockRun& r, size_t dynamic_bytes, const SharedRuns& runs) {
   static thread_local DynamicSmem dyn;
-  r.smem_base = dyn.place(dynamic_bytes);
+  // memcheck: red zones before and after, inside the mapping, so that the memory hooks see an
+  // overrun (and fail the launch with its source line) before it could reach the guard page.
+  const size_t red = (r.checks & check_memcheck) ? kSharedRedZone : 0;
+  r.smem_map = dyn.place(dynamic_bytes + 2 * red);
+  r.smem_base = r.smem_map + red;
   r.smem_bytes = dynamic_bytes;
   r.smem_guard = dyn.guard();
   r.smem_guard_end = r.smem_guard + page_bytes();
   // Not called for 0 bytes: glibc's memset then does a fully masked AVX-512 store at the
   // address, here the guard page, whose fault suppression costs ~0.3 µs per block.
-  if (dynamic_bytes) std::memset(r.smem_base, 0xFF, dynamic_bytes);
-  char* block = reinterpret_cast<char*>(  // this thread's copy of the thread-local block
-      reinterpret_cast<uintptr_t>(&pw_simt_tls_probe) - pw_simt_tls_probe_dtpoff);
+  if (dynamic_bytes + red) std::memset(r.smem_map, 0xFF, dynamic_bytes + 2 * red);
+  char* block = thread_local_block();
   for (const auto& [offset, bytes] : runs) std::memset(block + offset, 0xFF, bytes);
   drop_async_copies();  // cp.async copies the previous block left pending (kernels/simt/mma.h)
 }

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 namespace pw::simt::detail {
 
@@ -190,6 +191,7 @@ void complete(BlockRun& r, unsigned base, unsigned group) {
     r.state[base + lane] = ThreadState::ready;
   }
   r.at_warp -= static_cast<unsigned>(std::popcount(group));
+  if (r.checks) check_warp_joined(r, base, group);
 }
 
 // Completes the collective of `group` if each of its lanes waits there with `mask`.
@@ -201,10 +203,28 @@ void complete_if_all_here(BlockRun& r, unsigned base, unsigned group, unsigned m
   complete(r, base, group);
 }
 
+// synccheck: lanes that wait for each other with different masks can never meet (each group
+// completes only when all its lanes wait with its mask): reported when the second arrives,
+// with both sites, instead of as a deadlock when the block can no longer move.
+void synccheck_masks(const BlockRun& r, unsigned base, unsigned lane, WarpOp op, unsigned mask, const Site& site) {
+  const unsigned others = mask & existing_lanes(r, base) & ~exited_lanes(r, base) & ~(1u << lane);
+  for (unsigned g = others; g; g &= g - 1) {
+    const unsigned u = base + static_cast<unsigned>(std::countr_zero(g));
+    const ThreadRec& th = r.th[u];
+    if (r.state[u] != ThreadState::waiting || th.at_barrier || th.mask == mask || !((th.mask >> lane) & 1u)) continue;
+    throw Error("simt synccheck: mismatched warp masks in " + std::string(r.desc->name) + ", block " + block_coords(r) +
+                ": thread " + thread_coords(r, base + lane) + " calls " + op_name(op) + " with mask " + hex(mask) +
+                " at " + describe_site(site) + " while thread " + thread_coords(r, u) + " waits at " +
+                op_name(th.warp_op) + " with mask " + hex(th.mask) + " at " + describe_site(th.site) +
+                " (every lane named in a mask must call the collective with the same mask)");
+  }
+}
+
 }  // namespace
 
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned bytes, int arg, int width,
                          const Site& site) {
+  const CheckPause pause;
   BlockRun& r = current_block(op_name(op));
   const unsigned t = r.cur, lane = t % 32, base = t - lane;
   if (!((mask >> lane) & 1u))
@@ -214,6 +234,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, unsigned byte
   if (is_shuffle(op) && (width < 1 || width > 32 || !std::has_single_bit(static_cast<unsigned>(width))))
     throw Error("simt: " + std::string(op_name(op)) + " at " + describe_site(site) + ": width " +
                 std::to_string(width) + " is not a power of two in [1, 32]");
+  if (r.checks & check_synccheck) synccheck_masks(r, base, lane, op, mask, site);
   const unsigned group = mask & existing_lanes(r, base) & ~exited_lanes(r, base);
   ThreadRec& me = r.th[t];
   r.state[t] = ThreadState::waiting;
@@ -274,6 +295,9 @@ std::string describe_thread(const BlockRun& r, unsigned t) {
   return what;
 }
 
-[[noreturn]] void trap(const Site& site) { throw Error("simt: __trap() at " + describe_site(site)); }
+[[noreturn]] void trap(const Site& site) {
+  const CheckPause pause;
+  throw Error("simt: __trap() at " + describe_site(site));
+}
 
 }  // namespace pw::simt::detail
