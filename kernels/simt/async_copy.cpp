@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 namespace pw::simt::detail {
 
@@ -18,6 +19,7 @@ struct Copy {
   void* dst;
   int bytes;
   uint8_t data[16];
+  const void* code;  // where the kernel issued it (PW_SIMT_CHECK reports)
 };
 
 struct ThreadCopies {
@@ -70,8 +72,12 @@ void check_copy(const BlockRun& r, void* dst, const void* src, int bytes, int sr
              "the destination " + address(dst) + " is in a cudaMalloc allocation; cp.async writes shared memory");
 }
 
+// The destinations written, each by the thread that issued it (what PW_SIMT_CHECK records).
 void complete(const std::vector<Copy>& group) {
-  for (const Copy& c : group) std::memcpy(c.dst, c.data, size_t(c.bytes));
+  for (const Copy& c : group) {
+    check_emulated_access(c.dst, size_t(c.bytes), kWrite, c.code);
+    std::memcpy(c.dst, c.data, size_t(c.bytes));
+  }
 }
 
 }  // namespace
@@ -79,7 +85,8 @@ void complete(const std::vector<Copy>& group) {
 void cp_async(void* dst, const void* src, int bytes, int src_bytes, const Site& site) {
   const BlockRun& r = current_block("cp.async");
   check_copy(r, dst, src, bytes, src_bytes, site);
-  Copy c{dst, bytes, {}};
+  Copy c{dst, bytes, {}, __builtin_return_address(0)};
+  if (src_bytes > 0) check_emulated_access(src, size_t(src_bytes), 0, c.code);
   if (src_bytes > 0) std::memcpy(c.data, src, size_t(src_bytes));  // the rest stays zero (zero-fill)
   std::memset(dst, 0xFF, size_t(bytes));                           // in flight: undefined until waited for
   thread_copies(r).open.push_back(c);

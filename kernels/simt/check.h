@@ -40,6 +40,11 @@ inline thread_local constinit CheckFast* tl_check = nullptr;
 
 // An access of `bytes` at `addr` by the running kernel thread, from the code at `site`.
 void check_access(uintptr_t addr, size_t bytes, unsigned how, const void* site);
+// An access that runtime code makes for the running kernel thread while it emulates one of the
+// thread's instructions (cp.async reads its source when issued and writes its destination when
+// waited for; ldmatrix reads each lane's row): checked as the kernel's own accesses are, from
+// `site`, a code address in the kernel. Nothing when the thread is not checked.
+void check_emulated_access(const void* p, size_t bytes, unsigned how, const void* site);
 // After a report, ends the running kernel thread at once (a jump back to the scheduler).
 [[noreturn]] void check_stop_thread();
 

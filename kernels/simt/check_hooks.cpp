@@ -39,6 +39,10 @@ inline void hook(const volatile void* p, size_t bytes, unsigned how, const void*
 
 }  // namespace
 
+void pw::simt::detail::check_emulated_access(const void* p, size_t bytes, unsigned how, const void* site) {
+  hook(p, bytes, how, site);
+}
+
 #define PW_SITE __builtin_return_address(0)
 
 extern "C" {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/simt/block.h"
+#include "kernels/simt/check.h"
 
 namespace pw::simt::detail {
 
@@ -145,6 +146,8 @@ void mma_sync(TcOp op, float* d, const uint32_t* a, const uint32_t* b, const flo
 
 void ldmatrix(int matrices, bool trans, uint32_t* regs, const void* row, const Site& site) {
   BlockRun& r = current_block("ldmatrix");
+  // Lanes 0 .. 8 * matrices - 1 each read their row's 16 bytes (what PW_SIMT_CHECK records).
+  if (r.cur % 32 < 8u * unsigned(matrices)) check_emulated_access(row, 16, 0, __builtin_return_address(0));
   LaneSlot& me = slots()[r.cur];
   me = LaneSlot{};
   me.op = TcOp::ldmatrix;
