@@ -127,7 +127,9 @@ struct WarpTileShape {
 // The shapes the SGEMM dispatcher chooses from (kernels/cuda/gemm_plan.h has the table). The
 // first, 128 x 128 with 64 x 32 warp tiles (8 warps), is v5's original tile and the one the
 // implicit-GEMM convolution uses; the 128-thread shapes double (or quadruple) the number of
-// blocks for problems whose 128 x 128 tiles do not fill the GPU.
+// blocks for problems whose 128 x 128 tiles do not fill the GPU. Residency (ptxas, sm_90): 2
+// blocks of 128x128 and 4 of 64x64 fit 128 registers without spilling; 128x64 and 64x128 spilled
+// at 4 (24-28 bytes) and need up to 160 registers, hence 3.
 using WarpTile = WarpTileShape<128, 128, 64, 32, 2>;
 using WarpTile128x64 = WarpTileShape<128, 64, 64, 32, 3>;
 using WarpTile64x128 = WarpTileShape<64, 128, 64, 32, 3>;
