@@ -41,7 +41,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -83,14 +82,6 @@ struct IndexDims {
         dh((I)d.dh),
         dw((I)d.dw) {}
 };
-
-// Whether every one of the (non-negative) extents is below 2^30: then an index, and an index
-// plus a grid stride (at most 16384 x 256 = 2^22), fit in an int.
-bool fits_int32(std::initializer_list<int64_t> extents) {
-  for (int64_t e : extents)
-    if (e >= (int64_t(1) << 30)) return false;
-  return true;
-}
 
 // col[n * img_stride + k * row_stride + p] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 in
 // the padding), for k = (c*kh + i)*kw + j and p = oh*Wo + ow, images n in [0, nb) of x (which

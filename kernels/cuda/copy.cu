@@ -14,7 +14,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// I: the index type, int when every index fits in 32 bits (fits_int32 below), so that the
+// I: the index type, int when every index fits in 32 bits (fits_int32, grid.cuh), so that the
 // per-dimension division and remainder are 32-bit ones, not 64-bit sequences; int64_t else.
 // The offsets computed, hence the copy, are the same either way.
 template <typename S, typename D, typename I>
@@ -30,22 +30,6 @@ __global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ d
     }
     dst[dof] = static_cast<D>(src[so]);
   }
-}
-
-// Whether n and every offset the layout reaches, on either side, are below 2^30 in magnitude:
-// then indices, offsets and an index plus a grid stride (at most 2^22) all fit in an int.
-bool fits_int32(const StridedLayout& l, int64_t n) {
-  constexpr int64_t kLimit = int64_t(1) << 30;
-  int64_t src_reach = 0, dst_reach = 0;
-  for (int d = 0; d < l.ndim; ++d) {
-    if (l.shape[d] >= kLimit || l.src_strides[d] >= kLimit || l.src_strides[d] <= -kLimit ||
-        l.dst_strides[d] >= kLimit || l.dst_strides[d] <= -kLimit)
-      return false;
-    src_reach += (l.shape[d] - 1) * (l.src_strides[d] < 0 ? -l.src_strides[d] : l.src_strides[d]);
-    dst_reach += (l.shape[d] - 1) * (l.dst_strides[d] < 0 ? -l.dst_strides[d] : l.dst_strides[d]);
-    if (src_reach >= kLimit || dst_reach >= kLimit) return false;
-  }
-  return n < kLimit;
 }
 
 template <typename T>
