@@ -1,5 +1,6 @@
 // GPU benchmark: what the engine runs against the vendor libraries. Our SGEMM's dispatcher
-// (kernels/cuda/gemm.cu) against cublasSgemm on square row-major C = A * B at 1024 .. 8192,
+// (kernels/cuda/gemm.cu) against cublasSgemm on square row-major C = A * B at 1024 .. 8192
+// and on the engine's real shapes (bench/gemm_shapes.h, with the plan each gets),
 // and our conv2d (kernels/cuda/conv.cu) against cuDNN on the five conv layers of
 // torchvision's AlexNet at batch 16 (forward by implicit GEMM, backward-data,
 // backward-weight; against cuDNN when built with it, PW_HAVE_CUDNN). The kernel ladders --
@@ -34,6 +35,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "bench/gemm_shapes.h"
 
 #define PW_LAUNCHER_NS cuda
 #include "kernels/cuda/api.h"
@@ -213,6 +216,40 @@ void BM_our_sgemm(benchmark::State& state) {
   timed_loop(state, 2.0 * n * n * n, s.cublas_ms, "cuBLAS", run);
 }
 
+// ---------------------------------------------------------------------------- real shapes
+// The engine's GEMMs (bench/gemm_shapes.h: conv weight gradients, small-batch Linear layers),
+// with their transposes, the dispatcher's plan printed beside cuBLAS's time.
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
+void cublas_sgemm_shape(const pw::bench::GemmShape& s, const float* A, const float* B, float* C) {
+  const float alpha = 1.f, beta = 0.f;
+  const int lda = int(s.ta ? s.M : s.K), ldb = int(s.tb ? s.K : s.N);
+  CHECK_CUBLAS(cublasSgemm(cublas(), s.tb ? CUBLAS_OP_T : CUBLAS_OP_N, s.ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(s.N),
+                           int(s.M), int(s.K), &alpha, B, ldb, A, lda, &beta, C, int(s.N)));
+}
+
+void BM_real_shape(benchmark::State& state, const pw::bench::GemmShape& s) {
+  DeviceBuffer A(size_t(s.M * s.K), 1), B(size_t(s.K * s.N), 2), C(size_t(s.M * s.N), 0), Cref(size_t(s.M * s.N), 0);
+  const double ref_ms = median_ms([&] { cublas_sgemm_shape(s, A.get(), B.get(), Cref.get()); });
+  auto run = [&] {
+    gpu::sgemm(kTag, s.ta, s.tb, s.M, s.N, s.K, 1.f, A.get(), s.ta ? s.M : s.K, B.get(), s.tb ? s.K : s.N, 0.f, C.get(),
+               s.N);
+  };
+  run();
+  const std::vector<float> c = C.read(), ref = Cref.read();
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    err = std::max(err, double(std::abs(c[i] - ref[i])));
+    scale = std::max(scale, double(std::abs(ref[i])));
+  }
+  state.counters["err_vs_cuBLAS"] = err / std::max(scale, 1e-30);
+  const auto plan = gpu::sgemm_plan(kTag, s.M, s.N, s.K, s.count, s.ta, s.tb);
+  state.counters["blocks"] = double(plan.blocks);
+  state.counters["splits"] = plan.splits;
+  state.SetLabel(plan.describe());
+  timed_loop(state, 2.0 * s.M * s.N * s.K, ref_ms, "cuBLAS", run);
+}
+
 // ---------------------------------------------------------------------------- conv2d
 
 struct Layer {
@@ -381,6 +418,11 @@ void register_benchmarks() {
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }
+  for (const pw::bench::GemmShape& shape : pw::bench::kRealGemmShapes)
+    benchmark::RegisterBenchmark((std::string("sgemm/real/") + shape.what).c_str(),
+                                 [&shape](benchmark::State& st) { BM_real_shape(st, shape); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
   for (const Layer& l : kLayers)
     for (Pass p : {Pass::forward, Pass::backward_data, Pass::backward_weight}) {
       const std::string suffix = std::string(l.name) + "/" + pass_name(p);

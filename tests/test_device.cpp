@@ -4,6 +4,7 @@
 
 #include "engine/device/allocator.h"
 #include "engine/device/device.h"
+#include "engine/device/gpu.h"
 #include "tests/support/gradcheck.h"
 
 using namespace pw;
@@ -21,6 +22,29 @@ TEST(Device, ParseAndList) {
   bool saw_simt = false;
   for (const DeviceInfo& d : list_devices()) saw_simt |= d.device == kSimt && d.available;
   EXPECT_TRUE(saw_simt);
+}
+
+// An error whose message contains every one of `parts`.
+template <class F>
+void expect_error_naming(F f, std::initializer_list<const char*> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    for (const char* part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+TEST(Device, AnIndexBeyondTheDevicesIsAClearError) {
+  EXPECT_EQ(parse_device("simt:0"), kSimt);
+  expect_error_naming([] { parse_device("simt:1"); }, {"simt:1", "one GPU"});
+  expect_error_naming([] { parse_device("cuda:x"); }, {"bad device index", "cuda:x"});
+  expect_error_naming([] { parse_device("cuda:-1"); }, {"bad device index"});
+  // Past the GPUs there are (none here, or some on a GPU machine): the error names both.
+  expect_error_naming([] { parse_device("cuda:97"); }, {"cuda:97", "not available"});
+  // The kernels' own check, below the engine: simt has one device, 0.
+  kernels::simt::set_device(kernels::simt::Tag{}, 0);
+  expect_error_naming([] { kernels::simt::set_device(kernels::simt::Tag{}, 3); }, {"GPU 3", "1 device found"});
 }
 
 TEST(Device, RoundTripKeepsValuesAndLayout) {

@@ -9,22 +9,47 @@
 #   1. configure and build for the GPU present (CMAKE_CUDA_ARCHITECTURES=native) in build-gpu;
 #   2. every GPU test (`ctest -L gpu`: the device checks against the cpu on cuda);
 #   3. compute-sanitizer memcheck and racecheck on a subset of the device checks;
-#   4. bench_cuda_gemm: the SGEMM versions against cuBLAS FP32 and conv2d against cuDNN;
+#   4. bench_cuda_gemm: the SGEMM dispatcher against cuBLAS FP32 on squares 1024 .. 8192 and on
+#      the engine's real shapes (bench/gemm_shapes.h), conv2d against cuDNN;
 #   5. the training step of the reference CNN and of alexnet-small on cuda and cpu (images/s);
-# and appends what it measured, with the GPU's name and the commands, to
+# and writes what it measured, with the GPU's name, the commands and the ratios to cuBLAS, to
 # build-gpu/gpu_check/RESULTS-<gpu>.md, to be copied into bench/RESULTS.md by hand after a read.
-# Without an NVIDIA GPU (or without nvcc) it says so and exits 0 having changed nothing.
+#
+# Without an NVIDIA GPU it still builds what it can: with nvcc, the nvcc build of the kernels
+# (patchwork_kernels_cuda, sm_90) and their ptxas resources (registers, spills) in
+# build-gpu/gpu_check/ptxas.md; then it says that no GPU was found and exits 0.
+# Exit status: 0 all steps passed, or no GPU (nothing measured); 1 a step failed (the build
+# failing stops the rest).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
+logs=build-gpu/gpu_check
+mkdir -p "$logs"
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+# ccache, where installed, for both compilers (a rerun after a small change rebuilds little).
+launchers=()
+if command -v ccache >/dev/null 2>&1; then
+  launchers=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
 
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-  echo "gpu_check: no NVIDIA GPU found (nvidia-smi is missing or lists none); nothing to measure."
+  if [ ! -x "$nvcc" ]; then
+    echo "gpu_check: no NVIDIA GPU found and no CUDA toolkit (nvcc): nothing to build or measure."
+    exit 0
+  fi
+  echo "gpu_check: no NVIDIA GPU found (nvidia-smi is missing or lists none): building the CUDA kernels for sm_90 only."
+  if ! { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 "${launchers[@]}" &&
+    cmake --build build-gpu -j"$(nproc)" --target patchwork_kernels_cuda; } >"$logs/build-kernels.log" 2>&1; then
+    echo "gpu_check: the nvcc build of the kernels FAILED: see $logs/build-kernels.log"
+    exit 1
+  fi
+  NVCC="$nvcc" bash tools/kernel_resources.sh 90 kernels/cuda/gemm.cu >"$logs/ptxas.md" 2>&1
+  echo "gpu_check: nvcc build of kernels/cuda passed; ptxas resources of gemm.cu in $logs/ptxas.md"
+  echo "gpu_check: no GPU, so no tests on cuda, no sanitizers and no timings were run."
   exit 0
 fi
-nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 if [ ! -x "$nvcc" ]; then
   echo "gpu_check: a GPU is present but no CUDA toolkit (nvcc) was found; install it first."
   exit 0
@@ -32,8 +57,6 @@ fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
 slug=$(echo "$gpu" | tr -c 'A-Za-z0-9\n' '-' | tr -s '-')
-logs=build-gpu/gpu_check
-mkdir -p "$logs"
 report="$logs/RESULTS-$slug.md"
 failed=()
 
@@ -52,7 +75,7 @@ step() {
 
 echo "gpu_check: $gpu ($(nvidia-smi --query-gpu=driver_version,memory.total --format=csv,noheader | head -n 1))"
 step build bash -c "cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPW_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=native && cmake --build build-gpu -j$(nproc) && \
+  -DCMAKE_CUDA_ARCHITECTURES=native ${launchers[*]} && cmake --build build-gpu -j$(nproc) && \
   cmake --build build-gpu -j$(nproc) --target bench"
 if [[ " ${failed[*]} " == *" build "* ]]; then
   echo "gpu_check: the build failed; nothing else runs."
@@ -82,6 +105,15 @@ fi
   echo "    bash tools/gpu_check.sh   # commit $(git rev-parse --short HEAD)"
   echo
   echo "Failed steps: ${failed[*]:-none}."
+  if [ -f "$logs/bench-gemm-conv.log" ]; then
+    echo
+    echo "### Ratios to cuBLAS / cuDNN (x_cuBLAS > 1: faster than cuBLAS), $gpu"
+    echo
+    echo '```'
+    grep -E "x_cu(BLAS|DNN)" "$logs/bench-gemm-conv.log" | grep -v "^sgemm/cuBLAS" | \
+      sed -E 's/ +[0-9.]+ ms +[0-9.]+ ms +[0-9]+//'
+    echo '```'
+  fi
   for f in "$logs"/*.log; do
     echo
     echo "### $(basename "$f" .log)"

@@ -87,7 +87,8 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
     batch.b_inner = Cg * HW;
     if (!pointwise) {
       const int64_t total = nb * Kt * P;
-      PW_LAUNCH(im2col_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(B, dims_of(g), nb, workspace, Kt * P, P);
+      PW_LAUNCH(im2col_kernel<int64_t>, grid_blocks(total, kThreads), kThreads, 0, 0)
+      (B, dims_of(g), nb, workspace, Kt * P, P);
       PW_CUDA_CHECK_LAUNCH();
       B = workspace;
       batch.b_outer = Kt * P;

@@ -116,8 +116,9 @@ __global__ void __launch_bounds__(kV4Threads) sgemm_v4_blocktile_2d_vec(GemmArgs
 const GemmVersion kBlocktile2d{
     4, "v4 2-D register blocking, float4", kV4BM, kV4BN, dim3(kV4Threads), PW_GEMM_KERNELS(sgemm_v4_blocktile_2d_vec)};
 
-// The whole ladder, in order.
-const GemmVersion* const kLadder[] = {&kNaive, &kShared, &kBlocktile1d, &kBlocktile2d, &kWarptile};
+// The whole ladder, in order; v5 in each of its block tiles.
+const GemmVersion* const kLadder[] = {&kNaive,    &kShared,         &kBlocktile1d,    &kBlocktile2d,
+                                      &kWarptile, &kWarptile128x64, &kWarptile64x128, &kWarptile64x64};
 
 }  // namespace
 
@@ -337,7 +338,7 @@ bool time_versions(const Versions& versions, int64_t M, int64_t N, int64_t K, in
   std::printf(
       "timing: C = A B, M=%ld N=%ld K=%ld, mean of %d runs after a warm-up "
       "(the engine's dispatcher picks %s here)\n",
-      long(M), long(N), long(K), iters, choose_version(M, N, K, 1).name);
+      long(M), long(N), long(K), iters, gemm_plan::choose(M, N, K, 1, false, false, planning_sms()).describe().c_str());
   const std::vector<float> A = random_floats(size_t(M * K), 1), B = random_floats(size_t(K * N), 2);
   std::vector<double> Bd(B.begin(), B.end()), Babs(Bd.size());
   for (size_t i = 0; i < Bd.size(); ++i) Babs[i] = std::abs(Bd[i]);

@@ -19,30 +19,46 @@ bool device_available(Device d) {
   return false;
 }
 
-Device parse_device(const std::string& name) {
-  if (name == "cpu") return Device::cpu();
-  if (name == "simt") return {DeviceType::simt, 0};
-  if (name == "auto") return device_available({DeviceType::cuda, 0}) ? Device{DeviceType::cuda, 0} : Device::cpu();
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    Device d{DeviceType::cuda, 0};
-    if (name.size() > 5) {
-      try {
-        d.index = std::stoi(name.substr(5));
-      } catch (const std::exception&) {
-        PW_FAIL("device: bad device index in '", name, "'");
-      }
-    }
-    if (!device_available(d)) {
+namespace {
+
+// The N of "cuda:N" / "simt:N" (0 without one), or an error naming the text.
+int device_index(const std::string& name, size_t prefix) {
+  if (name.size() <= prefix) return 0;
+  const std::string digits = name.substr(prefix);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9)
+    PW_FAIL("device: bad device index in '", name, "' (expected a number from 0)");
+  return std::stoi(digits);
+}
+
+// cuda:N does not exist here: say why, naming N and what there is.
+[[noreturn]] void cuda_unavailable(const std::string& name) {
 #if PW_HAVE_CUDA
-      PW_FAIL(
-          "device: ", name,
+  const int n = kernels::cuda::device_count(kernels::cuda::Tag{});
+  if (n > 0)
+    PW_FAIL("device: ", name, " is not available: this machine has ", n, " CUDA GPU", n == 1 ? "" : "s", " (cuda:0",
+            n == 1 ? "" : " .. cuda:" + std::to_string(n - 1), ")");
+  PW_FAIL("device: ", name,
           " is not available: no CUDA GPU was found (try --device simt, which runs the same CUDA kernels on the CPU)");
 #else
-      PW_FAIL("device: ", name,
-              " is not available: this build has no CUDA kernels (the CUDA toolkit was not found at configure time); "
-              "--device simt runs them on the CPU");
+  PW_FAIL("device: ", name,
+          " is not available: this build has no CUDA kernels (the CUDA toolkit was not found at configure time); "
+          "--device simt runs them on the CPU");
 #endif
-    }
+}
+
+}  // namespace
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::cpu();
+  if (name == "simt" || name.rfind("simt:", 0) == 0) {
+    const int index = device_index(name, 5);
+    if (index != 0) PW_FAIL("device: ", name, " does not exist: simt models one GPU, simt:0 (or simt)");
+    return {DeviceType::simt, 0};
+  }
+  if (name == "auto") return device_available({DeviceType::cuda, 0}) ? Device{DeviceType::cuda, 0} : Device::cpu();
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    const Device d{DeviceType::cuda, device_index(name, 5)};
+    if (!device_available(d)) cuda_unavailable(name);
     return d;
   }
   PW_FAIL("device: unknown device '", name, "' (expected auto, cpu, simt or cuda)");

@@ -28,8 +28,9 @@
 // more). im2col and col2im are memory-bound copies costing about the col buffer's size in
 // DRAM traffic twice (written, then read by the GEMM), which the implicit forward avoids at
 // the price of scalar, less regular loads of x. The weight gradient has long K (nb*Ho*Wo)
-// and few output tiles (O/g x C/g*kh*kw), so it occupies the GPU poorly for small layers; a
-// deterministic split-K would fix that. Depthwise convs (O/g = 1) get nothing from the GEMM.
+// and few output tiles (O/g x C/g*kh*kw): the SGEMM dispatcher splits its K into slices summed
+// in a fixed order (deterministic split-K, kernels/cuda/gemm.cu) so that it fills the GPU.
+// Depthwise convs (O/g = 1) get nothing from the GEMM.
 #include "kernels/cuda/compat.cuh"
 #include "kernels/cuda/gemm_tiles.cuh"
 #include "kernels/cuda/grid.cuh"
@@ -58,19 +59,44 @@ ConvDims dims_of(const ConvGeometry& g) {
   return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w};
 }
 
+// The index math of im2col, col2im and the channel gather in index type I: int when every
+// index of the launch fits in 32 bits (checked on the host, fits_int32), which turns each of
+// their several divisions per element from a 64-bit division (a long instruction sequence on a
+// GPU) into a 32-bit one; int64_t otherwise. The values computed, hence the results, are the
+// same either way.
+template <class I>
+struct IndexDims {
+  I C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
+  __device__ __forceinline__ explicit IndexDims(const ConvDims& d)
+      : C((I)d.C),
+        H((I)d.H),
+        W((I)d.W),
+        kh((I)d.kh),
+        kw((I)d.kw),
+        Ho((I)d.Ho),
+        Wo((I)d.Wo),
+        sh((I)d.sh),
+        sw((I)d.sw),
+        ph((I)d.ph),
+        pw((I)d.pw),
+        dh((I)d.dh),
+        dw((I)d.dw) {}
+};
+
 // col[n * img_stride + k * row_stride + p] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 in
 // the padding), for k = (c*kh + i)*kw + j and p = oh*Wo + ow, images n in [0, nb) of x (which
 // points at the chunk's first image). One thread per col element: consecutive threads write
 // consecutive p and read along an input row.
-__global__ void im2col_kernel(const float* __restrict__ x, ConvDims d, int64_t nb, float* __restrict__ col,
-                              int64_t img_stride, int64_t row_stride) {
-  const int64_t P = d.Ho * d.Wo, Kt = d.C * d.kh * d.kw, total = nb * Kt * P;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t p = idx % P, k = (idx / P) % Kt, n = idx / (P * Kt);
-    const int64_t j = k % d.kw, i = (k / d.kw) % d.kh, c = k / (d.kw * d.kh);
-    const int64_t oh = p / d.Wo, ow = p % d.Wo;
-    const int64_t ih = oh * d.sh - d.ph + i * d.dh, iw = ow * d.sw - d.pw + j * d.dw;
+template <class I>
+__global__ void im2col_kernel(const float* __restrict__ x, ConvDims dims, I nb, float* __restrict__ col, I img_stride,
+                              I row_stride) {
+  const IndexDims<I> d(dims);
+  const I P = d.Ho * d.Wo, Kt = d.C * d.kh * d.kw, total = nb * Kt * P;
+  for (I idx = blockIdx.x * (I)blockDim.x + threadIdx.x; idx < total; idx += (I)gridDim.x * blockDim.x) {
+    const I p = idx % P, k = (idx / P) % Kt, n = idx / (P * Kt);
+    const I j = k % d.kw, i = (k / d.kw) % d.kh, c = k / (d.kw * d.kh);
+    const I oh = p / d.Wo, ow = p % d.Wo;
+    const I ih = oh * d.sh - d.ph + i * d.dh, iw = ow * d.sw - d.pw + j * d.dw;
     float v = 0.0f;
     if (ih >= 0 && ih < d.H && iw >= 0 && iw < d.W) v = x[((n * d.C + c) * d.H + ih) * d.W + iw];
     col[n * img_stride + k * row_stride + p] = v;
@@ -81,24 +107,25 @@ __global__ void im2col_kernel(const float* __restrict__ x, ConvDims d, int64_t n
 // im2col would have read from (ih, iw), i.e. over the taps (i, j) with ih = oh*sh - ph + i*dh
 // for an integer oh in [0, Ho) (likewise for w). One thread per dx element, a fixed order,
 // every element written: deterministic, no zeroing, no atomics.
-__global__ void col2im_kernel(const float* __restrict__ col, ConvDims d, int64_t nb, int64_t img_stride,
-                              int64_t row_stride, float* __restrict__ dx) {
-  const int64_t total = nb * d.C * d.H * d.W;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t iw = idx % d.W, ih = (idx / d.W) % d.H, c = (idx / (d.W * d.H)) % d.C, n = idx / (d.W * d.H * d.C);
+template <class I>
+__global__ void col2im_kernel(const float* __restrict__ col, ConvDims dims, I nb, I img_stride, I row_stride,
+                              float* __restrict__ dx) {
+  const IndexDims<I> d(dims);
+  const I total = nb * d.C * d.H * d.W;
+  for (I idx = blockIdx.x * (I)blockDim.x + threadIdx.x; idx < total; idx += (I)gridDim.x * blockDim.x) {
+    const I iw = idx % d.W, ih = (idx / d.W) % d.H, c = (idx / (d.W * d.H)) % d.C, n = idx / (d.W * d.H * d.C);
     const float* cn = col + n * img_stride;
     float acc = 0.0f;
-    for (int64_t i = 0; i < d.kh; ++i) {
-      const int64_t th = ih + d.ph - i * d.dh;  // = oh * sh
-      if (th < 0) break;                        // th only decreases with i
+    for (I i = 0; i < d.kh; ++i) {
+      const I th = ih + d.ph - i * d.dh;  // = oh * sh
+      if (th < 0) break;                  // th only decreases with i
       if (th % d.sh != 0 || th / d.sh >= d.Ho) continue;
-      const int64_t oh = th / d.sh;
-      for (int64_t j = 0; j < d.kw; ++j) {
-        const int64_t tw = iw + d.pw - j * d.dw;
+      const I oh = th / d.sh;
+      for (I j = 0; j < d.kw; ++j) {
+        const I tw = iw + d.pw - j * d.dw;
         if (tw < 0) break;
         if (tw % d.sw != 0 || tw / d.sw >= d.Wo) continue;
-        const int64_t k = (c * d.kh + i) * d.kw + j;
+        const I k = (c * d.kh + i) * d.kw + j;
         acc += cn[k * row_stride + oh * d.Wo + tw / d.sw];
       }
     }
@@ -108,12 +135,11 @@ __global__ void col2im_kernel(const float* __restrict__ col, ConvDims d, int64_t
 
 // dyT[o][n * P + p] = dy[n, o, p] for the chunk's nb images: the weight gradient's left
 // operand with the images side by side.
-__global__ void gather_channels_kernel(const float* __restrict__ dy, int64_t O, int64_t P, int64_t nb,
-                                       float* __restrict__ dyT) {
-  const int64_t total = O * nb * P;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t p = idx % P, n = (idx / P) % nb, o = idx / (P * nb);
+template <class I>
+__global__ void gather_channels_kernel(const float* __restrict__ dy, I O, I P, I nb, float* __restrict__ dyT) {
+  const I total = O * nb * P;
+  for (I idx = blockIdx.x * (I)blockDim.x + threadIdx.x; idx < total; idx += (I)gridDim.x * blockDim.x) {
+    const I p = idx % P, n = (idx / P) % nb, o = idx / (P * nb);
     dyT[idx] = dy[(n * O + o) * P + p];
   }
 }
@@ -273,6 +299,19 @@ int64_t chunk_images(const ConvGeometry& g, ConvPass pass, int64_t workspace_flo
   return std::min(g.N, workspace_floats / per);
 }
 
+// col [Kt][nb * P] = im2col of the nb images at x (the weight gradient's layout: images side
+// by side, row length L = nb * P), in 32-bit index math when x's and col's indices fit.
+void launch_im2col(const float* x, const ConvGeometry& g, int64_t nb, float* col, int64_t L) {
+  const int64_t P = g.Ho * g.Wo, ncol = g.C * g.kh * g.kw * L;
+  const int blocks = grid_blocks(ncol, kThreads);
+  if (fits_int32({ncol, nb * g.C * g.H * g.W})) {
+    PW_LAUNCH(im2col_kernel<int>, blocks, kThreads, 0, 0)(x, dims_of(g), (int)nb, col, (int)P, (int)L);
+  } else {
+    PW_LAUNCH(im2col_kernel<int64_t>, blocks, kThreads, 0, 0)(x, dims_of(g), nb, col, P, L);
+  }
+  PW_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
@@ -319,8 +358,15 @@ void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const flo
     sgemm_batched(Tag{}, batch, true, false, Kg, P, Og, 1.0f, w, Kg, dy + n0 * g.O * P, P, 0.0f, C, P);
     if (!pointwise) {
       const int64_t total = nb * g.C * HW;
-      PW_LAUNCH(col2im_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)
-      (workspace, dims_of(g), nb, Kt * P, P, dx + n0 * g.C * HW);
+      // The largest col index read is below nb * Kt * P, the workspace's part in use.
+      const int blocks = grid_blocks(total, kThreads);
+      float* dxn = dx + n0 * g.C * HW;
+      if (fits_int32({total, nb * Kt * P})) {
+        PW_LAUNCH(col2im_kernel<int>, blocks, kThreads, 0, 0)
+        (workspace, dims_of(g), (int)nb, (int)(Kt * P), (int)P, dxn);
+      } else {
+        PW_LAUNCH(col2im_kernel<int64_t>, blocks, kThreads, 0, 0)(workspace, dims_of(g), nb, Kt * P, P, dxn);
+      }
       PW_CUDA_CHECK_LAUNCH();
     }
   }
@@ -340,10 +386,15 @@ void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const fl
     const int64_t nb = std::min(nb_max, g.N - n0), L = nb * P;  // L: the GEMM's K
     float* col = workspace;                                     // [Kt][L]
     float* dyT = workspace + Kt * L;                            // [O][L]
-    const int64_t ncol = Kt * L, ndy = g.O * L;
-    PW_LAUNCH(im2col_kernel, grid_blocks(ncol, kThreads), kThreads, 0, 0)(x + n0 * g.C * HW, dims_of(g), nb, col, P, L);
-    PW_CUDA_CHECK_LAUNCH();
-    PW_LAUNCH(gather_channels_kernel, grid_blocks(ndy, kThreads), kThreads, 0, 0)(dy + n0 * g.O * P, g.O, P, nb, dyT);
+    const int64_t ndy = g.O * L;
+    launch_im2col(x + n0 * g.C * HW, g, nb, col, L);
+    const float* dyn = dy + n0 * g.O * P;
+    if (fits_int32({ndy})) {
+      PW_LAUNCH(gather_channels_kernel<int>, grid_blocks(ndy, kThreads), kThreads, 0, 0)
+      (dyn, (int)g.O, (int)P, (int)nb, dyT);
+    } else {
+      PW_LAUNCH(gather_channels_kernel<int64_t>, grid_blocks(ndy, kThreads), kThreads, 0, 0)(dyn, g.O, P, nb, dyT);
+    }
     PW_CUDA_CHECK_LAUNCH();
     // dW_g [Og][Kg] (+)= dyT_g [Og][L] @ col_g^T, col_g stored [Kg][L].
     GemmBatch batch;

@@ -14,15 +14,19 @@ namespace {
 
 constexpr int kThreads = 256;
 
-template <typename S, typename D>
-__global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ dst, StridedLayout l, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t rem = i, so = 0, dof = 0;
+// I: the index type, int when every index fits in 32 bits (fits_int32, grid.cuh), so that the
+// per-dimension division and remainder are 32-bit ones, not 64-bit sequences; int64_t else.
+// The offsets computed, hence the copy, are the same either way.
+template <typename S, typename D, typename I>
+__global__ void copy_strided_kernel(const S* __restrict__ src, D* __restrict__ dst, StridedLayout l, int64_t n64) {
+  const I n = (I)n64;
+  for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+    I rem = i, so = 0, dof = 0;
     for (int d = l.ndim - 1; d >= 0; --d) {
-      const int64_t k = rem % l.shape[d];
-      rem /= l.shape[d];
-      so += k * l.src_strides[d];
-      dof += k * l.dst_strides[d];
+      const I extent = (I)l.shape[d], k = rem % extent;
+      rem /= extent;
+      so += k * (I)l.src_strides[d];
+      dof += k * (I)l.dst_strides[d];
     }
     dst[dof] = static_cast<D>(src[so]);
   }
@@ -36,8 +40,13 @@ __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
 
 template <typename S, typename D>
 void launch_copy(const void* src, void* dst, const StridedLayout& l, int64_t n) {
-  PW_LAUNCH((copy_strided_kernel<S, D>), grid_blocks(n, kThreads), kThreads, 0, 0)
-  (static_cast<const S*>(src), static_cast<D*>(dst), l, n);
+  const S* s = static_cast<const S*>(src);
+  D* d = static_cast<D*>(dst);
+  if (fits_int32(l, n)) {
+    PW_LAUNCH((copy_strided_kernel<S, D, int>), grid_blocks(n, kThreads), kThreads, 0, 0)(s, d, l, n);
+  } else {
+    PW_LAUNCH((copy_strided_kernel<S, D, int64_t>), grid_blocks(n, kThreads), kThreads, 0, 0)(s, d, l, n);
+  }
   PW_CUDA_CHECK_LAUNCH();
 }
 

@@ -79,16 +79,18 @@ __global__ void binary_flat_kernel(const float* __restrict__ a, const float* __r
     out[i] = apply_binary<op>(a[i], b[i]);
 }
 
-template <BinaryOp op>
+// In index type I: int when n and every offset fit (grid.cuh's fits_int32), int64_t otherwise.
+template <BinaryOp op, typename I>
 __global__ void binary_broadcast_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                                        float* __restrict__ out, StridedLayout l, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t rem = i, oa = 0, ob = 0;
+                                        float* __restrict__ out, StridedLayout l, int64_t n64) {
+  const I n = (I)n64;
+  for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+    I rem = i, oa = 0, ob = 0;
     for (int d = l.ndim - 1; d >= 0; --d) {
-      const int64_t k = rem % l.shape[d];
-      rem /= l.shape[d];
-      oa += k * l.src_strides[d];
-      ob += k * l.dst_strides[d];
+      const I extent = (I)l.shape[d], k = rem % extent;
+      rem /= extent;
+      oa += k * (I)l.src_strides[d];
+      ob += k * (I)l.dst_strides[d];
     }
     out[i] = apply_binary<op>(a[oa], b[ob]);
   }
@@ -105,10 +107,14 @@ void launch_binary(const float* a, const float* b, float* out, const StridedLayo
     expect *= l.shape[d];
   }
   if (n == 0) return;
-  if (flat)
-    PW_LAUNCH(binary_flat_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, n);
-  else
-    PW_LAUNCH(binary_broadcast_kernel<op>, grid_blocks(n, kThreads), kThreads, 0, 0)(a, b, out, l, n);
+  const int blocks = grid_blocks(n, kThreads);
+  if (flat) {
+    PW_LAUNCH(binary_flat_kernel<op>, blocks, kThreads, 0, 0)(a, b, out, n);
+  } else if (fits_int32(l, n)) {
+    PW_LAUNCH((binary_broadcast_kernel<op, int>), blocks, kThreads, 0, 0)(a, b, out, l, n);
+  } else {
+    PW_LAUNCH((binary_broadcast_kernel<op, int64_t>), blocks, kThreads, 0, 0)(a, b, out, l, n);
+  }
   PW_CUDA_CHECK_LAUNCH();
 }
 

@@ -13,24 +13,36 @@
 //   v2 shared 32x32     a 32x32 block stages 32x32 tiles of op(A) and op(B) in shared memory;
 //                       each loaded element is reused 32 times. Bound by shared-memory
 //                       traffic: 2 shared loads per FMA.                  ~10-15% of cuBLAS
-//                       Chosen for small problems with too few 64x64 tiles for v3.
 //   v3 1-D blocking     64x64 tiles, BK = 8, 512 threads; each thread computes a column of
 //                       TM = 8 results, keeping the B value in a register across them:
 //                       9 shared loads per 8 FMAs.                         ~30-40% of cuBLAS
-//                       Chosen for medium problems, too few 128x128 tiles to fill the GPU.
+//                       (v2 and v3 stay in the dispatcher's table, but v5's smaller tiles
+//                       are estimated faster wherever they would be chosen.)
 //   (v4 2-D blocking    128x128 tiles, 8x8 results per thread, float4 loads: only in
 //    + float4           bench/kernels/gemm.cu; v5 does everything it does, better.)
-//   v5 warp tiling      the block tile is split into warp tiles (64x32) and each warp's
-//                       lanes own interleaved 4x4 sub-tiles of it, so a warp's shared loads
-//                       are 8 (A) and 4 (B) distinct contiguous float4s: no bank conflicts,
-//                       and the warp's working set matches the register file. BK = 16 and
-//                       double-buffered shared memory: the next tile is fetched into
-//                       registers while the current one is multiplied, one barrier per tile.
-//                       Global memory is read and written with float4 accesses where the
-//                       pointer, leading dimension and batch strides allow it (16-byte
-//                       aligned), with scalar accesses otherwise and at the matrix edges.
-//                                                                          ~75-90% of cuBLAS
-//                       Chosen for large problems (the conv layers, the classifiers).
+//   v5 warp tiling      the block tile is split into warp tiles (64x32, or 32x32 in the
+//                       64x64 tile) and each warp's lanes own interleaved 4x4 sub-tiles of
+//                       it, so a warp's shared loads are distinct contiguous float4s: no
+//                       bank conflicts, and the warp's working set matches the register
+//                       file. BK = 16 and double-buffered shared memory: the next tile is
+//                       fetched into registers while the current one is multiplied, one
+//                       barrier per tile. Global memory is read and written with float4
+//                       accesses where the pointer, leading dimension and batch strides
+//                       allow it (16-byte aligned), with scalar accesses otherwise and at the
+//                       matrix edges. Block tiles 128x128 (256 threads), 128x64, 64x128 and
+//                       64x64 (128 threads): the smaller ones give problems with few output
+//                       tiles more blocks. Blocks are swizzled in groups of 8 tile rows for
+//                       L2 reuse.                                          ~75-90% of cuBLAS
+//                       Split-K: when the output tiles are too few to fill the GPU and K is
+//                       long (the conv weight gradients, small-batch Linear layers), each
+//                       block multiplies one K-slice and writes its raw partial tile to a
+//                       workspace; a second kernel sums the slices in slice order (the same
+//                       bits on every run, whatever order the blocks ran in) and applies
+//                       alpha and beta.
+//
+// The dispatcher (kernels/cuda/gemm_plan.h) scores every tile shape and split count by
+// estimated waves and per-block work on the GPU's SM count (an H100's 132 on simt) and runs the
+// fastest estimate; its table is estimates until a GPU measures them.
 //
 // The percentages are expectations for large square problems (4096^3) on an H100, from the
 // published behaviour of this ladder of kernels (Simon Boehm's "How to optimize a CUDA matmul
@@ -41,10 +53,12 @@
 // TA, TB; the tile loaders read along the storage's contiguous dimension so that loads stay
 // coalesced either way); every load and store is bounds-checked, so any M, N, K works (tiles
 // past the edge read zeros); beta == 0 never reads C; results are deterministic (each element
-// of C is one thread's fixed-order sum). A batch of problems of one shape runs in one launch
-// (blockIdx.z), which conv2d and batched matmul use.
+// of C is one thread's fixed-order sum, or split-K's fixed-order sum of such sums). A batch of problems of one shape
+// runs in one launch (blockIdx.z), which conv2d and batched matmul use.
 #include "kernels/cuda/compat.cuh"
+#include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/gemm_tiles.cuh"
+#include "kernels/cuda/grid.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -52,6 +66,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -76,15 +92,26 @@ struct GemmArgs {
   // float4 global accesses are allowed: the base pointer is 16-byte aligned and the leading
   // dimension and batch strides are multiples of 4 floats (used by v5, and v4 in the ladder).
   bool vec_a, vec_b, vec_c;
+  // Split-K (v5 only; 1 / K / null otherwise): blockIdx.z = problem * splits + slice, a slice
+  // is k_slice deep, and the raw partial tiles go to `partial` ([z][slice][M][N]); vec_w:
+  // float4 stores there are aligned (N % 4 == 0).
+  int splits, k_slice;
+  float* partial;
+  bool vec_w;
 };
 
-// The pointers of this block's problem in the batch.
-__device__ __forceinline__ void batch_pointers(const GemmArgs& p, const float*& A, const float*& B, float*& C) {
-  const int64_t z = p.z0 + blockIdx.z;
+// The pointers of problem z0 + z of the batch.
+__device__ __forceinline__ void problem_pointers(const GemmArgs& p, int64_t z, const float*& A, const float*& B,
+                                                 float*& C) {
+  z += p.z0;
   const int64_t outer = z / p.inner, inner = z - outer * p.inner;
   A = p.A + outer * p.a_outer + inner * p.a_inner;
   B = p.B + outer * p.b_outer + inner * p.b_inner;
   C = p.C + outer * p.c_outer + inner * p.c_inner;
+}
+// The pointers of this block's problem (blockIdx.z; split-K's v5 divides it by the splits).
+__device__ __forceinline__ void batch_pointers(const GemmArgs& p, const float*& A, const float*& B, float*& C) {
+  problem_pointers(p, blockIdx.z, A, B, C);
 }
 
 // op(A)[m][k] and op(B)[k][n], zero outside the matrix.
@@ -230,64 +257,7 @@ using gemm_tiles::load4;
 using gemm_tiles::TileLoader;
 using gemm_tiles::WarpTile;
 
-// ------------------------------------------------------------------------- v5: warp tiling
-// Tiles 128 x 128, BK = 16, 256 threads = 8 warps as 2 (m) x 4 (n), each warp owning a
-// 64 x 32 warp tile; gemm_tiles::WarpTile has the geometry and the multiply step (shared with
-// the implicit-GEMM convolution). Within the warp tile, lane (lm, ln) owns four interleaved
-// 4 x 4 sub-tiles, so that per k a warp reads A at 8 distinct consecutive float4s and B at 4:
-// conflict-free shared loads. Shared memory is double-buffered: the next tile's float4s are
-// fetched into registers before the current tile is multiplied and stored into the other
-// buffer after, so one barrier per tile suffices and the global latency hides behind the FMAs.
-constexpr int kV5BM = WarpTile::BM, kV5BN = WarpTile::BN;
-constexpr int kV5Threads = WarpTile::kThreads;  // 256
-
-template <bool TA, bool TB>
-__global__ void __launch_bounds__(kV5Threads) sgemm_v5_warptile(GemmArgs p) {
-  constexpr int BM = WarpTile::BM, BN = WarpTile::BN, BK = WarpTile::BK;
-  constexpr int LDA = WarpTile::LDA, LDB = WarpTile::LDB;
-  using LoadA = TileLoader<TA, BM, BK, kV5Threads, LDA>;
-  using LoadB = TileLoader<!TB, BN, BK, kV5Threads, LDB>;
-  __shared__ __align__(16) float As[2][BK * LDA];  // As[buf][k][m]
-  __shared__ __align__(16) float Bs[2][BK * LDB];  // Bs[buf][k][n]
-  const float *A, *B;
-  float* C;
-  batch_pointers(p, A, B, C);
-  const WarpTile wt;
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int tiles = (p.K + BK - 1) / BK;
-
-  float acc[WarpTile::TM][WarpTile::TN] = {};
-  float4 ra[LoadA::kPerThread], rb[LoadB::kPerThread];
-  if (tiles > 0) {
-    LoadA::fetch(A, p.lda, p.vec_a, p.M, p.K, m0, 0, ra);
-    LoadB::fetch(B, p.ldb, p.vec_b, p.N, p.K, n0, 0, rb);
-    LoadA::stash(ra, As[0]);
-    LoadB::stash(rb, Bs[0]);
-  }
-  __syncthreads();
-  for (int t = 0; t < tiles; ++t) {
-    const int cur = t & 1;
-    const bool more = t + 1 < tiles;
-    if (more) {  // in flight while the FMAs below run
-      LoadA::fetch(A, p.lda, p.vec_a, p.M, p.K, m0, (t + 1) * BK, ra);
-      LoadB::fetch(B, p.ldb, p.vec_b, p.N, p.K, n0, (t + 1) * BK, rb);
-    }
-    wt.multiply(As[cur], Bs[cur], acc);
-    if (more) {  // the other buffer was last read before the previous barrier
-      LoadA::stash(ra, As[cur ^ 1]);
-      LoadB::stash(rb, Bs[cur ^ 1]);
-    }
-    __syncthreads();
-  }
-  for (int i = 0; i < WarpTile::TM; ++i) {
-    const int m = m0 + wt.row(i);
-    if (m >= p.M) continue;
-    for (int j = 0; j < WarpTile::TN; j += 4) {  // 4 consecutive columns
-      const int n = n0 + wt.col(j);
-      if (n < p.N) store_c4(p, C, m, n, acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
-    }
-  }
-}
+#include "kernels/cuda/gemm_warptile.cuh"  // v5 in four tile shapes, split-K and its reduction
 
 // ------------------------------------------------------------------------- C = beta * C
 // For alpha == 0 or K == 0, where A and B must not be read.
@@ -325,24 +295,46 @@ const GemmVersion kNaive{1, "v1 naive", kV1Y, kV1X, dim3(kV1X, kV1Y), PW_GEMM_KE
 const GemmVersion kShared{2, "v2 shared 32x32", kV2, kV2, dim3(kV2, kV2), PW_GEMM_KERNELS(sgemm_v2_shared)};
 const GemmVersion kBlocktile1d{3,     "v3 1-D register blocking", kV3BM,
                                kV3BN, dim3(kV3Threads),           PW_GEMM_KERNELS(sgemm_v3_blocktile_1d)};
-const GemmVersion kWarptile{5, "v5 warp tiling", kV5BM, kV5BN, dim3(kV5Threads), PW_GEMM_KERNELS(sgemm_v5_warptile)};
-// The rungs the dispatcher chooses from, in ladder order.
+// v5 in the four block tiles of gemm_tiles.cuh; the first is the rung's own (version 5 forced).
+#define PW_GEMM_WARP(WT)                                                                                 \
+  {                                                                                                      \
+    {sgemm_v5_warptile<gemm_tiles::WT, false, false>, sgemm_v5_warptile<gemm_tiles::WT, false, true>}, { \
+      sgemm_v5_warptile<gemm_tiles::WT, true, false>, sgemm_v5_warptile<gemm_tiles::WT, true, true>      \
+    }                                                                                                    \
+  }
+const GemmVersion kWarptile{5, "v5 warp tiling 128x128", 128, 128, dim3(WarpTile::kThreads), PW_GEMM_WARP(WarpTile)};
+const GemmVersion kWarptile128x64{
+    5, "v5 warp tiling 128x64", 128, 64, dim3(gemm_tiles::WarpTile128x64::kThreads), PW_GEMM_WARP(WarpTile128x64)};
+const GemmVersion kWarptile64x128{
+    5, "v5 warp tiling 64x128", 64, 128, dim3(gemm_tiles::WarpTile64x128::kThreads), PW_GEMM_WARP(WarpTile64x128)};
+const GemmVersion kWarptile64x64{
+    5, "v5 warp tiling 64x64", 64, 64, dim3(gemm_tiles::WarpTile64x64::kThreads), PW_GEMM_WARP(WarpTile64x64)};
+// The rungs sgemm_versions() names, in ladder order, and every kernel a plan can name.
 const GemmVersion* const kEngineVersions[] = {&kNaive, &kShared, &kBlocktile1d, &kWarptile};
+const GemmVersion* const kPlannable[] = {&kNaive,          &kShared,         &kBlocktile1d,  &kWarptile,
+                                         &kWarptile128x64, &kWarptile64x128, &kWarptile64x64};
 
 constexpr unsigned kMaxGridYZ = 65535;
 
-// The dispatcher's choice. Thresholds are by the number of blocks each tile size would
-// launch (an H100 has 132 SMs): the 128x128 tiles of v5 only when there are enough of them
-// to occupy the GPU, v3's 64x64 tiles for medium problems, the naive kernel when the whole
-// problem is tiny (2^18 FMAs) or K too short (<= 8) for staging tiles to pay off. Not tuned
-// on a GPU yet (bench/kernels/gemm.cu times every rung at a given shape and says which one
-// this picks; bench/bench_cuda_gemm.cpp times the dispatcher against cuBLAS).
-const GemmVersion& choose_version(int64_t M, int64_t N, int64_t K, int64_t count) {
-  const auto tiles = [&](int64_t bm, int64_t bn) { return ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * count; };
-  if (tiles(kV5BM, kV5BN) >= 64 && K >= 32) return kWarptile;
-  if (tiles(kV3BM, kV3BN) >= 32 && K >= 16) return kBlocktile1d;
-  if ((double)M * N * K * count <= 262144.0 || K <= 8) return kNaive;
-  return kShared;
+// The SM count the dispatcher plans for: the GPU's own (asked once per device) under nvcc;
+// an H100's 132 on simt, so that the CPU checks run the paths (tiles, splits) an H100 takes.
+int planning_sms() {
+#ifdef __CUDACC__
+  int device = 0;
+  PW_CUDA_CHECK(cudaGetDevice(&device));
+  static std::mutex mu;
+  static std::map<int, int> sms;
+  const std::lock_guard<std::mutex> lock(mu);
+  auto it = sms.find(device);
+  if (it == sms.end()) {
+    int n = 0;
+    PW_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    it = sms.emplace(device, n).first;
+  }
+  return it->second;
+#else
+  return gemm_plan::kH100Sms;
+#endif
 }
 
 // The engine's rung numbered `number`, or an error naming the ones it has.
@@ -395,17 +387,65 @@ GemmArgs make_args(const GemmBatch& batch, int64_t M, int64_t N, int64_t K, floa
   p.vec_a = vec_ok(A, lda, batch.a_outer, batch.a_inner);
   p.vec_b = vec_ok(B, ldb, batch.b_outer, batch.b_inner);
   p.vec_c = vec_ok(C, ldc, batch.c_outer, batch.c_inner);
+  p.splits = 1;  // unsplit until launch_version says otherwise
+  p.k_slice = p.K;
   return p;
 }
 
-// Runs `v` over the whole batch. grid.y (row tiles) and grid.z (problems) are limited to
-// 65535 per launch: larger problems go in several launches, moving the row origin (a
-// multiple of the tile height, which keeps float4 alignment) and the first problem.
-void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool ta, bool tb) {
+// The split-K workspace: per device one cached cudaMalloc buffer, grown to the largest plan
+// seen (plans stay under gemm_plan::kMaxWorkspaceFloats, 32 MiB) and kept for the process's
+// life, like cuBLAS's workspace; it is not in the engine allocator's counters. Its lock is
+// held from taking the buffer until the reduction is enqueued: every launch here goes to the
+// legacy default stream, which runs them in order, so another thread's partial tiles cannot
+// land between ours and our reduction.
+class SplitWorkspace {
+ public:
+  static SplitWorkspace& instance() {
+    static SplitWorkspace w;
+    return w;
+  }
+  std::mutex& mutex() { return mu_; }
+  // `floats` of workspace on the current device (the caller holds mutex()), or null when the
+  // device has no memory for it (the caller then runs unsplit).
+  float* get(int64_t floats) {
+    int device = 0;
+    PW_CUDA_CHECK(cudaGetDevice(&device));
+    Buffer& b = buffers_[device];
+    if (b.floats >= floats) return b.ptr;
+    if (b.ptr) {
+      PW_CUDA_CHECK(cudaDeviceSynchronize());  // launches still reading the old buffer
+      PW_CUDA_CHECK(cudaFree(b.ptr));
+      b = Buffer{};
+    }
+    void* p = nullptr;
+    if (cudaMalloc(&p, size_t(floats) * sizeof(float)) != cudaSuccess) {
+      cudaGetLastError();  // out of memory is not an error here: split-K is optional
+      return nullptr;
+    }
+    b = Buffer{static_cast<float*>(p), floats};
+    return b.ptr;
+  }
+
+ private:
+  struct Buffer {
+    float* ptr = nullptr;
+    int64_t floats = 0;
+  };
+  std::mutex mu_;
+  std::map<int, Buffer> buffers_;
+};
+
+// Runs `v` over the whole batch, in `splits` K-slices of k_slice (v5; 1 and K otherwise) with
+// the partial tiles in `workspace`. grid.y (row tiles) and grid.z (problems x slices) are
+// limited to 65535 per launch: larger problems go in several launches, moving the row origin
+// (a multiple of the tile height, which keeps float4 alignment) and the first problem.
+void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool ta, bool tb, int splits = 1,
+                    int64_t k_slice = 0, float* workspace = nullptr) {
   const GemmKernel kernel = v.kernel[ta][tb];
   const int64_t rows_per_launch = (int64_t)kMaxGridYZ * v.bm;
-  for (int64_t z0 = 0; z0 < count; z0 += kMaxGridYZ) {
-    const int64_t nz = std::min<int64_t>(kMaxGridYZ, count - z0);
+  const int64_t z_per_launch = kMaxGridYZ / splits;
+  for (int64_t z0 = 0; z0 < count; z0 += z_per_launch) {
+    const int64_t nz = std::min<int64_t>(z_per_launch, count - z0);
     for (int64_t r0 = 0; r0 < p.M; r0 += rows_per_launch) {
       const int64_t rows = std::min<int64_t>(rows_per_launch, p.M - r0);
       GemmArgs q = p;
@@ -413,16 +453,83 @@ void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool
       q.M = (int)rows;
       q.A = ta ? p.A + r0 : p.A + r0 * p.lda;
       q.C = p.C + r0 * p.ldc;
-      const dim3 grid((unsigned)((p.N + v.bn - 1) / v.bn), (unsigned)((rows + v.bm - 1) / v.bm), (unsigned)nz);
+      q.splits = splits;
+      q.k_slice = splits > 1 ? (int)k_slice : p.K;
+      q.partial = splits > 1 ? workspace : nullptr;
+      q.vec_w = p.N % 4 == 0;
+      const dim3 grid((unsigned)((p.N + v.bn - 1) / v.bn), (unsigned)((rows + v.bm - 1) / v.bm),
+                      (unsigned)(nz * splits));
       PW_LAUNCH(kernel, grid, v.block, 0, 0)(q);
+      PW_CUDA_CHECK_LAUNCH();
+      if (splits == 1) continue;
+      const dim3 reduce_grid((unsigned)grid_blocks(rows * p.N, 256, 4096), (unsigned)nz);
+      PW_LAUNCH(splitk_reduce_kernel, reduce_grid, 256, 0, 0)(q);
       PW_CUDA_CHECK_LAUNCH();
     }
   }
 }
 
-// The whole operation with rung `version`, or the dispatcher's choice when it is null.
+// The kernel a plan names, or an error naming the plan.
+const GemmVersion& plannable(const gemm_plan::Plan& plan) {
+  for (const GemmVersion* v : kPlannable)
+    if (v->number == plan.version && (v->number != 5 || (v->bm == plan.bm && v->bn == plan.bn))) return *v;
+  throw std::runtime_error("sgemm: no kernel for the plan " + plan.describe() +
+                           " (v1, v2, v3, or v5 in 128x128, 128x64, 64x128, 64x64)");
+}
+
+// Runs `plan` (made for this problem by gemm_plan::choose or evaluate), split or not.
+void run_plan(const GemmArgs& p, int64_t count, bool ta, bool tb, const gemm_plan::Plan& plan) {
+  const GemmVersion& v = plannable(plan);
+  if (plan.splits <= 1) {
+    launch_version(v, p, count, ta, tb);
+    return;
+  }
+  SplitWorkspace& ws = SplitWorkspace::instance();
+  const std::lock_guard<std::mutex> lock(ws.mutex());
+  float* workspace = ws.get(plan.workspace_floats);
+  if (!workspace) {
+    launch_version(v, p, count, ta, tb);
+    return;
+  }
+  launch_version(v, p, count, ta, tb, plan.splits, plan.k_slice, workspace);
+}
+
+// gemm_plan::choose, remembered per thread for the last shapes seen: scoring every tile and
+// split count takes microseconds, as long as a small kernel launch, and a training step runs
+// the same few shapes again and again.
+gemm_plan::Plan cached_choice(int64_t M, int64_t N, int64_t K, int64_t count, bool ta, bool tb, int sms) {
+  struct Entry {
+    int64_t key[6];
+    gemm_plan::Plan plan;
+  };
+  thread_local std::vector<Entry> cache;
+  const int64_t key[6] = {M, N, K, count, (int64_t)ta * 2 + tb, sms};
+  for (const Entry& e : cache)
+    if (std::equal(key, key + 6, e.key)) return e.plan;
+  if (cache.size() >= 64) cache.clear();
+  Entry e{{M, N, K, count, key[4], sms}, gemm_plan::choose(M, N, K, count, ta, tb, sms)};
+  cache.push_back(e);
+  return e.plan;
+}
+
+// The dispatcher's plan, or `forced` (a rung, or a v5 tile and split count) made for this
+// problem: normalized and estimated as the dispatcher would.
+gemm_plan::Plan make_plan(int64_t M, int64_t N, int64_t K, int64_t count, bool ta, bool tb,
+                          const gemm_plan::Plan* forced) {
+  const int sms = planning_sms();
+  if (!forced) return cached_choice(M, N, K, count, ta, tb, sms);
+  if (forced->version == 1) return gemm_plan::Plan{};
+  const GemmVersion& v = plannable(*forced);
+  for (const gemm_plan::TileShape& shape : gemm_plan::kShapes)
+    if (shape.version == v.number && shape.bm == v.bm && shape.bn == v.bn)
+      return gemm_plan::evaluate(shape, forced->splits, M, N, K, count, sms);
+  throw std::runtime_error("sgemm: " + std::string(v.name) + " has no row in gemm_plan::kShapes");
+}
+
+// The whole operation: with rung `version` unsplit, else with `forced`, else as planned.
 void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmVersion* version) {
+         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmVersion* version,
+         const gemm_plan::Plan* forced = nullptr) {
   const GemmArgs p = make_args(batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (M == 0 || N == 0 || batch.count == 0) return;
   if (alpha == 0.0f || K == 0) {
@@ -432,13 +539,17 @@ void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t
     PW_CUDA_CHECK_LAUNCH();
     return;
   }
-  // The matmul precision tf32 / bf16 (kernels/cuda/api/gemm_tc.inc) sends the dispatcher's GEMMs to the tensor cores.
-  if (!version && matmul_precision() != MatmulPrecision::fp32 && tensor_cores_available(Tag{})) {
+  if (version) {
+    launch_version(*version, p, batch.count, ta, tb);
+    return;
+  }
+  // The matmul precision tf32 / bf16 (kernels/cuda/api/gemm_tc.inc) sends the dispatcher's GEMMs
+  // to the tensor cores; a forced plan (sgemm_with_plan) keeps the FP32 kernel it names.
+  if (!forced && matmul_precision() != MatmulPrecision::fp32 && tensor_cores_available(Tag{})) {
     gemm_tensor_core(Tag{}, matmul_precision(), batch, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  const GemmVersion& v = version ? *version : choose_version(M, N, K, batch.count);
-  launch_version(v, p, batch.count, ta, tb);
+  run_plan(p, batch.count, ta, tb, make_plan(M, N, K, batch.count, ta, tb, forced));
 }
 
 }  // namespace
@@ -453,6 +564,17 @@ void sgemm_batched(Tag, const GemmBatch& batch, bool trans_a, bool trans_b, int6
                    int64_t ldc, int version) {
   run(batch, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
       version == 0 ? nullptr : &engine_version(version));
+}
+
+gemm_plan::Plan sgemm_plan(Tag, int64_t M, int64_t N, int64_t K, int64_t count, bool trans_a, bool trans_b) {
+  return make_plan(std::max<int64_t>(M, 1), std::max<int64_t>(N, 1), std::max<int64_t>(K, 1),
+                   std::max<int64_t>(count, 1), trans_a, trans_b, nullptr);
+}
+
+void sgemm_with_plan(Tag, const GemmBatch& batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                     float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc, const gemm_plan::Plan& plan) {
+  run(batch, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr, &plan);
 }
 
 std::vector<int> sgemm_versions(Tag) {

@@ -77,24 +77,32 @@ struct TileLoader {
   }
 };
 
-// The warp tiling of v5: a 128 x 128 block tile, BK = 16, 256 threads = 8 warps as 2 (m) x 4
-// (n), each warp owning a 64 x 32 warp tile. Within it, lane (lm = lane / 4, ln = lane % 4)
-// owns the 4 x 4 sub-tiles at rows 32*wi + 4*lm.., columns 16*wj + 4*ln.. for wi, wj in
-// {0, 1}: 8 x 8 results per thread, acc[i][j] at block-tile row row(i) and column col(j).
-// Per k a warp reads A at 8 distinct consecutive float4s (each broadcast to 4 lanes) and B at
-// 4: no shared-memory bank conflicts.
-struct WarpTile {
-  static constexpr int BM = 128, BN = 128, BK = 16;
-  static constexpr int WM = 64, WN = 32;                          // warp tile
-  static constexpr int ITER_M = 2, ITER_N = 2;                    // sub-tiles per lane along m and n
+// The warp tiling of v5, for a block tile BM x BN (BK = 16) split into warp tiles WM x WN
+// (one warp each: (BM / WM) x (BN / WN) warps). Within a warp tile, the 32 lanes form 8 (m)
+// x 4 (n) groups that own 4 x 4 sub-tiles, repeated ITER_M = WM / 32 times along m and
+// ITER_N = WN / 16 times along n: lane (lm = lane / 4, ln = lane % 4) owns rows
+// 32*wi + 4*lm.., columns 16*wj + 4*ln.. for every (wi, wj), TM x TN results per thread,
+// acc[i][j] at block-tile row row(i) and column col(j). Per k a warp reads A at 8 distinct
+// consecutive float4s per wi (each broadcast to 4 lanes) and B at 4 per wj: no shared-memory
+// bank conflicts, whatever the shape. MIN_BLOCKS is the __launch_bounds__ residency the
+// kernels ask for (it caps registers at 64K / (threads x MIN_BLOCKS); ptxas -v must show no
+// spills, bench/RESULTS.md).
+template <int BM_, int BN_, int WM_, int WN_, int MIN_BLOCKS_>
+struct WarpTileShape {
+  static constexpr int BM = BM_, BN = BN_, BK = 16;
+  static constexpr int WM = WM_, WN = WN_;                        // warp tile
+  static constexpr int ITER_M = WM / 32, ITER_N = WN / 16;        // sub-tiles per lane along m and n
   static constexpr int SUB_M = WM / ITER_M, SUB_N = WN / ITER_N;  // 32 x 16 = 8 x 4 lanes of 4x4
   static constexpr int TM = ITER_M * 4, TN = ITER_N * 4;          // results per thread
-  static constexpr int kThreads = (BM / WM) * (BN / WN) * 32;     // 256
-  static constexpr int LDA = BM + 4, LDB = BN + 4;                // shared rows, 16-byte aligned
+  static constexpr int kThreads = (BM / WM) * (BN / WN) * 32;
+  static constexpr int kMinBlocks = MIN_BLOCKS_;
+  static constexpr int LDA = BM + 4, LDB = BN + 4;  // shared rows, 16-byte aligned
+  static_assert(BM % WM == 0 && BN % WN == 0 && WM % 32 == 0 && WN % 16 == 0, "warp tiles must tile the block");
+  static_assert(SUB_M == 32 && SUB_N == 16, "a sub-tile row is 8 x 4 lanes of 4 x 4 results");
 
   int wm, wn, lm, ln;  // warp tile origin in the block tile; lane's 4x4 origin in a sub-tile
 
-  __device__ __forceinline__ WarpTile() {
+  __device__ __forceinline__ WarpTileShape() {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     wm = (warp / (BN / WN)) * WM;
     wn = (warp % (BN / WN)) * WN;
@@ -115,5 +123,16 @@ struct WarpTile {
     }
   }
 };
+
+// The shapes the SGEMM dispatcher chooses from (kernels/cuda/gemm_plan.h has the table). The
+// first, 128 x 128 with 64 x 32 warp tiles (8 warps), is v5's original tile and the one the
+// implicit-GEMM convolution uses; the 128-thread shapes double (or quadruple) the number of
+// blocks for problems whose 128 x 128 tiles do not fill the GPU. Residency (ptxas, sm_90): 2
+// blocks of 128x128 and 4 of 64x64 fit 128 registers without spilling; 128x64 and 64x128 spilled
+// at 4 (24-28 bytes) and need up to 160 registers, hence 3.
+using WarpTile = WarpTileShape<128, 128, 64, 32, 2>;
+using WarpTile128x64 = WarpTileShape<128, 64, 64, 32, 3>;
+using WarpTile64x128 = WarpTileShape<64, 128, 64, 32, 3>;
+using WarpTile64x64 = WarpTileShape<64, 64, 32, 32, 4>;
 
 }  // namespace pw::kernels::PW_KERNEL_NS::gemm_tiles

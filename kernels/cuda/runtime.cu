@@ -32,6 +32,12 @@ void set_device(Tag, int index) {
   // it differs (the common case is one GPU, always 0).
   thread_local int current = -1;
   if (index == current) return;
+  // cudaSetDevice's own error ("invalid device ordinal") names neither the index nor the count.
+  const int count = device_count(Tag{});
+  if (index < 0 || index >= count)
+    throw CudaError("set_device: GPU " + std::to_string(index) + " does not exist: " + std::to_string(count) +
+                    " device" + (count == 1 ? "" : "s") + " found" +
+                    (count > 0 ? " (0 .. " + std::to_string(count - 1) + ")" : ""));
   PW_CUDA_CHECK(cudaSetDevice(index));
   current = index;
 }
