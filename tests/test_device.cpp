@@ -18,7 +18,9 @@ TEST(Device, ParseAndList) {
   EXPECT_THROW(parse_device("tpu"), Error);
   Device a = parse_device("auto");
   EXPECT_TRUE(a == Device::cpu() || a.type == DeviceType::cuda);
-  if (!device_available({DeviceType::cuda, 0})) EXPECT_THROW(parse_device("cuda"), Error);
+  if (!device_available({DeviceType::cuda, 0})) {
+    EXPECT_THROW(parse_device("cuda"), Error);
+  }
   bool saw_simt = false;
   for (const DeviceInfo& d : list_devices()) saw_simt |= d.device == kSimt && d.available;
   EXPECT_TRUE(saw_simt);

@@ -44,7 +44,9 @@ TEST(Timing, EveryLayerOfTheSummaryWithItsFlopsFromTheSummary) {
     EXPECT_EQ(l.backward_flops, l.forward_flops * (i == 0 ? 1 : 2)) << l.path;
     EXPECT_GT(l.forward_ms, 0) << l.path;
     EXPECT_GT(l.forward_bytes, 0) << l.path;
-    if (l.ms() > 0) EXPECT_DOUBLE_EQ(l.gflops(), (l.forward_flops + l.backward_flops) / (l.ms() * 1e6));
+    if (l.ms() > 0) {
+      EXPECT_DOUBLE_EQ(l.gflops(), (l.forward_flops + l.backward_flops) / (l.ms() * 1e6));
+    }
     flops += l.forward_flops + l.backward_flops;
   }
   EXPECT_DOUBLE_EQ(r.step_flops, flops);

@@ -185,7 +185,9 @@ TEST(Train, TheCheckpointRecordsTheWholeRun) {
   EXPECT_EQ(r.class_names.size(), 10u);
   // Clipping is recorded per step.
   for (const io::JsonValue& rec : metrics_of(dir))
-    if (!has(rec, "train_loss")) EXPECT_TRUE(has(rec, "grad_norm"));
+    if (!has(rec, "train_loss")) {
+      EXPECT_TRUE(has(rec, "grad_norm"));
+    }
   fs::remove_all(dir);
 }
 
