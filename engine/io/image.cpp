@@ -197,7 +197,10 @@ std::string bmp_pixel_data_problem(const uint8_t* p, size_t n) {
   } else {
     if (n < 34) return "";
     const int64_t w = int32_t(uint32_t(u32(18))), h = int32_t(uint32_t(u32(22)));
-    if (w <= 0 || (u32(30) != 0 && u32(30) != 3)) return "";  // stb refuses these itself
+    // stb reads the compression as a signed int and refuses 1, 2 (RLE) and 4 or more itself; it
+    // decodes every other value, negative ones too (found by tools/fuzz.sh), as stored pixels.
+    const int64_t compression = int32_t(uint32_t(u32(30)));
+    if (w <= 0 || compression == 1 || compression == 2 || compression >= 4) return "";
     width = uint64_t(w), height = uint64_t(h < 0 ? -h : h), bits = u16(28);
   }
   const uint64_t row = (width * bits + 31) / 32 * 4, need = row * height;
