@@ -46,10 +46,6 @@ std::string op_name(const LaneSlot& s) {
   return "a tensor-core instruction";
 }
 
-bool same_site(const Site& a, const Site& b) {
-  return a.line() == b.line() && a.column() == b.column() && std::strcmp(a.file_name(), b.file_name()) == 0;
-}
-
 std::string hex_address(const void* p) {
   std::ostringstream os;
   os << p;
