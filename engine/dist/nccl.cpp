@@ -12,8 +12,6 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
-#include <cstdlib>
-
 namespace pw::dist {
 
 namespace {
@@ -54,8 +52,8 @@ class Nccl : public Communicator {
   void barrier() override { boot_.barrier(); }
   [[noreturn]] void abort(int code) override {
     ncclCommAbort(comm_);
-    boot_.abort(code);
-    std::exit(code);
+    boot_.abort(code);  // MPI_Abort ends the job
+    PW_FAIL("dist: abort(", code, ") returned (library code never exits)");
   }
 
  private:
