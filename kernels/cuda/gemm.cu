@@ -76,29 +76,7 @@ namespace pw::kernels::PW_KERNEL_NS {
 
 namespace {
 
-// Everything a GEMM kernel needs, passed by value (one parameter keeps the ladder's kernels'
-// signatures identical). Dimensions fit in int (checked on the host); offsets are 64-bit.
-struct GemmArgs {
-  int M, N, K;
-  float alpha, beta;
-  const float* A;
-  int64_t lda;
-  const float* B;
-  int64_t ldb;
-  float* C;
-  int64_t ldc;
-  // Problem z of the batch: X + (z / inner) * x_outer + (z % inner) * x_inner (gemm.inc).
-  int64_t z0, inner, a_outer, a_inner, b_outer, b_inner, c_outer, c_inner;
-  // float4 global accesses are allowed: the base pointer is 16-byte aligned and the leading
-  // dimension and batch strides are multiples of 4 floats (used by v5, and v4 in the ladder).
-  bool vec_a, vec_b, vec_c;
-  // Split-K (v5 only; 1 / K / null otherwise): blockIdx.z = problem * splits + slice, a slice
-  // is k_slice deep, and the raw partial tiles go to `partial` ([z][slice][M][N]); vec_w:
-  // float4 stores there are aligned (N % 4 == 0).
-  int splits, k_slice;
-  float* partial;
-  bool vec_w;
-};
+#include "kernels/cuda/gemm_args.cuh"
 
 // The pointers of problem z0 + z of the batch.
 __device__ __forceinline__ void problem_pointers(const GemmArgs& p, int64_t z, const float*& A, const float*& B,
@@ -348,50 +326,6 @@ const GemmVersion& engine_version(int number) {
                            "; the whole ladder is in bench/kernels/gemm.cu)");
 }
 
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-
-void check_dim(int64_t v, const char* what) {
-  if (v < 0 || v > INT32_MAX)
-    throw std::runtime_error(std::string("sgemm: ") + what + " = " + std::to_string(v) + " is outside [0, 2^31)");
-}
-
-// The kernels' argument block for one problem shape and batch (dimensions checked).
-GemmArgs make_args(const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  check_dim(M, "M");
-  check_dim(N, "N");
-  check_dim(K, "K");
-  if (batch.count < 0 || batch.inner < 1) throw std::runtime_error("sgemm: batch count must be >= 0 and inner >= 1");
-  GemmArgs p{};
-  p.M = (int)M;
-  p.N = (int)N;
-  p.K = (int)K;
-  p.alpha = alpha;
-  p.beta = beta;
-  p.A = A;
-  p.lda = lda;
-  p.B = B;
-  p.ldb = ldb;
-  p.C = C;
-  p.ldc = ldc;
-  p.inner = batch.inner;
-  p.a_outer = batch.a_outer;
-  p.a_inner = batch.a_inner;
-  p.b_outer = batch.b_outer;
-  p.b_inner = batch.b_inner;
-  p.c_outer = batch.c_outer;
-  p.c_inner = batch.c_inner;
-  const auto vec_ok = [](const void* ptr, int64_t ld, int64_t s1, int64_t s2) {
-    return aligned16(ptr) && ld % 4 == 0 && s1 % 4 == 0 && s2 % 4 == 0;
-  };
-  p.vec_a = vec_ok(A, lda, batch.a_outer, batch.a_inner);
-  p.vec_b = vec_ok(B, ldb, batch.b_outer, batch.b_inner);
-  p.vec_c = vec_ok(C, ldc, batch.c_outer, batch.c_inner);
-  p.splits = 1;  // unsplit until launch_version says otherwise
-  p.k_slice = p.K;
-  return p;
-}
-
 // The split-K workspace: per device one cached cudaMalloc buffer, grown to the largest plan
 // seen (plans stay under gemm_plan::kMaxWorkspaceFloats, 32 MiB) and kept for the process's
 // life, like cuBLAS's workspace; it is not in the engine allocator's counters. Its lock is
@@ -530,7 +464,7 @@ gemm_plan::Plan make_plan(int64_t M, int64_t N, int64_t K, int64_t count, bool t
 void run(const GemmBatch& batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmVersion* version,
          const gemm_plan::Plan* forced = nullptr) {
-  const GemmArgs p = make_args(batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const GemmArgs p = make_args("sgemm", batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (M == 0 || N == 0 || batch.count == 0) return;
   if (alpha == 0.0f || K == 0) {
     const int64_t total = M * N * batch.count;

@@ -46,19 +46,8 @@ namespace pw::kernels::PW_KERNEL_NS {
 
 namespace {
 
-struct TcArgs {
-  int M, N, K;
-  float alpha, beta;
-  const float* A;
-  int64_t lda;
-  const float* B;
-  int64_t ldb;
-  float* C;
-  int64_t ldc;
-  // Problem z of the batch: X + (z / inner) * x_outer + (z % inner) * x_inner (gemm.inc).
-  int64_t z0, inner, a_outer, a_inner, b_outer, b_inner, c_outer, c_inner;
-  bool vec_a, vec_b;  // 16-byte cp.async allowed (aligned base, ld and strides multiples of 4)
-};
+#include "kernels/cuda/gemm_args.cuh"
+using TcArgs = GemmArgs;  // vec_c and the split-K fields are unused here
 
 constexpr int kBM = 64, kBN = 64, kBK = 16, kStages = 3, kThreads = 128;
 constexpr int kWM = 32, kWN = 32;             // warp tile: 2 x 2 warps
@@ -227,47 +216,6 @@ TcKernel kernel_for(bool ta, bool tb) {
 
 constexpr int64_t kMaxGridYZ = 65535;
 
-void check_dim(int64_t v, const char* what) {
-  if (v < 0 || v > INT32_MAX)
-    throw std::runtime_error(std::string("gemm_tensor_core: ") + what + " = " + std::to_string(v) +
-                             " is outside [0, 2^31)");
-}
-
-TcArgs make_args(const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  check_dim(M, "M");
-  check_dim(N, "N");
-  check_dim(K, "K");
-  if (batch.count < 0 || batch.inner < 1)
-    throw std::runtime_error("gemm_tensor_core: batch count " + std::to_string(batch.count) +
-                             " must be >= 0 and inner " + std::to_string(batch.inner) + " >= 1");
-  const auto vec_ok = [](const void* ptr, int64_t ld, int64_t s1, int64_t s2) {
-    return reinterpret_cast<uintptr_t>(ptr) % 16 == 0 && ld % 4 == 0 && s1 % 4 == 0 && s2 % 4 == 0;
-  };
-  TcArgs p{};
-  p.M = (int)M;
-  p.N = (int)N;
-  p.K = (int)K;
-  p.alpha = alpha;
-  p.beta = beta;
-  p.A = A;
-  p.lda = lda;
-  p.B = B;
-  p.ldb = ldb;
-  p.C = C;
-  p.ldc = ldc;
-  p.inner = batch.inner;
-  p.a_outer = batch.a_outer;
-  p.a_inner = batch.a_inner;
-  p.b_outer = batch.b_outer;
-  p.b_inner = batch.b_inner;
-  p.c_outer = batch.c_outer;
-  p.c_inner = batch.c_inner;
-  p.vec_a = vec_ok(A, lda, batch.a_outer, batch.a_inner);
-  p.vec_b = vec_ok(B, ldb, batch.b_outer, batch.b_inner);
-  return p;
-}
-
 // grid.y (row tiles) and grid.z (problems) hold at most 65535 per launch: larger problems go
 // in several launches, moving the first row (a multiple of 64, which keeps 16-byte alignment).
 void launch_all(TcKernel kernel, const TcArgs& p, int64_t count, bool ta) {
@@ -303,7 +251,7 @@ void gemm_tensor_core(Tag, MatmulPrecision precision, const GemmBatch& batch, bo
                       float beta, float* C, int64_t ldc) {
   if (precision == MatmulPrecision::fp32)
     throw std::runtime_error("gemm_tensor_core: precision fp32 is sgemm's (tf32 or bf16 here)");
-  const TcArgs p = make_args(batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const TcArgs p = make_args("gemm_tensor_core", batch, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (M == 0 || N == 0 || batch.count == 0) return;
   // alpha == 0 or K == 0 must not read A and B: sgemm's path for C = beta C handles it.
   if (alpha == 0.0f || K == 0) {
