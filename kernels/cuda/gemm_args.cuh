@@ -36,14 +36,14 @@ inline void check_dim(int64_t v, const char* op, const char* what) {
 
 // The kernels' argument block for one problem shape and batch (dimensions checked).
 // `op` names the caller in errors ("sgemm", "gemm_tensor_core").
-inline GemmArgs make_args(const char* op, const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+inline GemmArgs make_args(const char* op, const GemmBatch& batch, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   check_dim(M, op, "M");
   check_dim(N, op, "N");
   check_dim(K, op, "K");
   if (batch.count < 0 || batch.inner < 1)
-    throw std::runtime_error(std::string(op) + ": batch count " + std::to_string(batch.count) + " must be >= 0 and inner " +
-                             std::to_string(batch.inner) + " >= 1");
+    throw std::runtime_error(std::string(op) + ": batch count " + std::to_string(batch.count) +
+                             " must be >= 0 and inner " + std::to_string(batch.inner) + " >= 1");
   GemmArgs p{};
   p.M = (int)M;
   p.N = (int)N;
