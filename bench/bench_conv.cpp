@@ -1,5 +1,5 @@
 // Benchmark of the CPU conv2d (im2col + SGEMM, the f32 training path) on the five conv
-// layers of torchvision's AlexNet at batch 16: forward, backward-data and backward-weight,
+// layers of torchvision's AlexNet at batch 16 and 1: forward, backward-data and backward-weight,
 // each reporting GFLOP/s for 2*N*O*(C/g)*kh*kw*Ho*Wo flops per pass (wall-clock time: the
 // GEMM is multi-threaded). Run with the thread count you mean to compare, e.g.
 // OMP_NUM_THREADS=2 ./bench_conv; compare with bench_gemm's GFLOP/s at similar sizes.
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/gemm.h"
 
 #ifdef PW_HAVE_OPENBLAS
 #include <cblas.h>
@@ -34,9 +35,7 @@ const Layer kLayers[] = {
     {"conv1", 3, 64, 11, 4, 2, 224},  {"conv2", 64, 192, 5, 1, 2, 27},  {"conv3", 192, 384, 3, 1, 1, 13},
     {"conv4", 384, 256, 3, 1, 1, 13}, {"conv5", 256, 256, 3, 1, 1, 13},
 };
-constexpr int64_t kBatch = 16;
-
-pw::kernels::ConvGeometry shape_of(const Layer& l) {
+pw::kernels::ConvGeometry shape_of(const Layer& l, int64_t kBatch) {
   const int64_t out = (l.H + 2 * l.pad - l.k) / l.stride + 1;
   // N, C, H, W, O, kh, kw, Ho, Wo, stride, stride, pad, pad, dilation 1, 1, groups 1
   pw::kernels::ConvGeometry s{kBatch, l.C,      l.H,      l.H,   l.O,   l.k, l.k, out,
@@ -56,7 +55,7 @@ enum class Pass { forward, backward_data, backward_weight };
 
 void run(benchmark::State& state, Pass pass) {
   const Layer& l = kLayers[state.range(0)];
-  const pw::kernels::ConvGeometry s = shape_of(l);
+  const pw::kernels::ConvGeometry s = shape_of(l, state.range(1));
   const int64_t nx = s.N * s.C * s.H * s.W, nw = s.O * s.C * s.kh * s.kw, ny = s.N * s.O * s.Ho * s.Wo;
   std::vector<float> x = random_vec(nx, 1), w = random_vec(nw, 2), b = random_vec(s.O, 3), y = random_vec(ny, 4),
                      dx(nx), dw(nw);
@@ -75,7 +74,7 @@ void run(benchmark::State& state, Pass pass) {
     benchmark::ClobberMemory();
   }
   const double flops = 2.0 * s.N * s.O * (s.C / s.groups) * s.kh * s.kw * s.Ho * s.Wo;
-  state.SetLabel(l.name);
+  state.SetLabel(std::string(l.name) + " batch " + std::to_string(s.N));
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -87,7 +86,7 @@ void BM_conv2d_forward(benchmark::State& state) { run(state, Pass::forward); }
 // that one runs its images one after another; ours runs images in parallel instead.
 void BM_conv2d_forward_openblas(benchmark::State& state) {
   const Layer& l = kLayers[state.range(0)];
-  const pw::kernels::ConvGeometry s = shape_of(l);
+  const pw::kernels::ConvGeometry s = shape_of(l, state.range(1));
   const int64_t K = s.C * s.kh * s.kw, P = s.Ho * s.Wo;
   std::vector<float> x = random_vec(s.N * s.C * s.H * s.W, 1), w = random_vec(s.O * K, 2), b = random_vec(s.O, 3),
                      y(s.N * s.O * P), col(K * P);
@@ -109,7 +108,7 @@ void BM_conv2d_forward_openblas(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   const double flops = 2.0 * s.N * s.O * s.C * s.kh * s.kw * s.Ho * s.Wo;
-  state.SetLabel(std::string(l.name) + " (OpenBLAS)");
+  state.SetLabel(std::string(l.name) + " batch " + std::to_string(s.N) + " (OpenBLAS)");
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 #endif
@@ -118,19 +117,20 @@ void BM_conv2d_backward_weight(benchmark::State& state) { run(state, Pass::backw
 
 }  // namespace
 
-// Argument: the layer index 0..4 (conv1..conv5); the label names the layer.
+// Arguments: the layer index 0..4 (conv1..conv5) and the batch; the label names both.
 constexpr benchmark::TimeUnit kMs = benchmark::kMillisecond;
-BENCHMARK(BM_conv2d_forward)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+#define PW_LAYERS ArgsProduct({{0, 1, 2, 3, 4}, {16, 1}})->UseRealTime()->Unit(kMs)
+BENCHMARK(BM_conv2d_forward)->PW_LAYERS;
 #ifdef PW_HAVE_OPENBLAS
-BENCHMARK(BM_conv2d_forward_openblas)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+BENCHMARK(BM_conv2d_forward_openblas)->PW_LAYERS;
 #endif
-BENCHMARK(BM_conv2d_backward_data)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
-BENCHMARK(BM_conv2d_backward_weight)->DenseRange(0, 4)->UseRealTime()->Unit(kMs);
+BENCHMARK(BM_conv2d_backward_data)->PW_LAYERS;
+BENCHMARK(BM_conv2d_backward_weight)->PW_LAYERS;
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("threads: %d, batch %lld\n", omp_get_max_threads(), (long long)kBatch);
+  std::printf("threads: %d, gemm kernel %s\n", omp_get_max_threads(), cpu::gemm_kernel_name(cpu::gemm_kernel()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -10,6 +10,7 @@
 #include "engine/optim.h"
 #include "engine/util/rng.h"
 #include "engine/util/threads.h"
+#include "kernels/cpu/gemm.h"
 #include "models/layer_walk.h"
 #include "models/registry.h"
 #include "models/summary.h"
@@ -162,7 +163,7 @@ TimeResult run_time(const TimeConfig& config) {
   Tensor act = x;
   if (walk.form == models::LayerWalk::Form::tiled)  // the trunk sees every tile as an image
     act = x.reshape({c.batch * c.input[0], c.input[1], c.input[2], c.input[3]});
-  for (size_t i = 0; i < walk.layers.size(); ++i) {
+  for (size_t i = 0; i < walk.layers.size() && c.per_layer; ++i) {
     LayerRun run = time_layer(walk.layers[i], act, c.train, i == 0, c.iterations);
     run.time.path = walk.layers[i].path;
     run.time.type = walk.layers[i].type;
@@ -172,6 +173,10 @@ TimeResult run_time(const TimeConfig& config) {
     r.step_flops += run.time.forward_flops + run.time.backward_flops;
     r.layers.push_back(run.time);
     act = run.output;
+  }
+  if (!c.per_layer) {  // the network's output width, for the labels
+    NoGradGuard no_grad;
+    act = (*model)(x);
   }
   const int64_t outputs = act.size(act.dim() - 1);
   std::vector<int32_t> labels((size_t)c.batch);
@@ -192,6 +197,7 @@ std::string format_time_table(const TimeResult& r) {
                 "fwd ms", "bwd ms", "GFLOP/s", "%peak", "GB/s", "%bw", "share");
   s += line;
   const double total = std::max(r.layers_ms(), 1e-12);
+  if (r.layers.empty()) s += "(--step-only: no layer timed)\n";
   for (const LayerTime& l : r.layers) {
     std::snprintf(line, sizeof line, "%-22s %-18s %-20s %9.3f %9.3f %8.1f %5.1f%% %8.2f %5.1f%% %5.1f%%\n",
                   l.path.c_str(), l.type.c_str(), shape_str(l.output).c_str(), l.forward_ms, l.backward_ms, l.gflops(),
@@ -210,8 +216,10 @@ std::string format_time_table(const TimeResult& r) {
                 r.step.forward_ms, r.step.backward_ms, r.step.optimizer_ms, r.step.ms(), r.images_per_second(),
                 step_gflops, 100 * step_gflops / c.peaks.gflops);
   s += line;
-  std::snprintf(line, sizeof line, "machine: FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s (%d threads, %d-bit vectors)\n",
-                c.peaks.gflops, c.peaks.bandwidth_gbs, c.peaks.threads, c.peaks.vector_bits);
+  std::snprintf(line, sizeof line,
+                "machine: FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s (%d threads, %d-bit vectors, %s GEMM kernel)\n",
+                c.peaks.gflops, c.peaks.bandwidth_gbs, c.peaks.threads, c.peaks.vector_bits,
+                kernels::cpu::gemm_kernel_name(kernels::cpu::gemm_kernel()));
   s += line;
   return s;
 }

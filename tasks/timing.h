@@ -30,6 +30,7 @@ struct TimeConfig {
   int64_t iterations = 5;  // timed runs per measurement (median), after one warm-up
   MachinePeaks peaks;      // gflops / bandwidth_gbs 0: measured
   uint64_t seed = 0;
+  bool per_layer = true;  // false: only the whole step (bench/compare_torch.py)
 };
 
 struct LayerTime {

@@ -1,6 +1,8 @@
 // Tests for kernels/cpu/gemm: the fast sgemm against the double-precision reference on
 // random inputs of awkward sizes, all transpose combinations, padded strides and alpha/beta
 // combinations (beta == 0 must overwrite NaN in C), and the float reference against double.
+// Every test of sgemm runs once per micro-kernel this CPU supports (portable, AVX2, AVX-512;
+// the others are skipped and say so), and covers the unpacked path for at most four rows.
 #include "kernels/cpu/gemm.h"
 
 #include <gtest/gtest.h>
@@ -10,13 +12,16 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace {
 
 using pw::kernels::cpu::gemm_reference;
+using pw::kernels::cpu::GemmKernel;
 using pw::kernels::cpu::sgemm;
+namespace cpu = pw::kernels::cpu;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kSentinel = 12345.f;  // fills the padding of C, which must never change
@@ -85,36 +90,65 @@ void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float
     }
 }
 
-// Awkward sizes: 1, primes, tile edges (MR = 6, NR = 16), just above the cache blocks
-// (MC = 144, KC = 256, NC = 4080), several k blocks, and shapes large enough to use threads.
+// Awkward sizes: 1, primes, tile edges (MR x NR = 6 x 16 and 12 x 32), just above the cache
+// blocks (MC = 144 and 240, KC = 256, NC = 4080 and 4096), several k blocks, shapes large enough
+// to use threads, and one to four rows (the unpacked path) with long rows and many columns
+// (past its 1024-column chunks, split over threads, K not a multiple of its 16 lanes).
 const Case kCases[] = {
-    {1, 1, 1},       {2, 3, 4},    {7, 13, 5},     {6, 16, 1},     {5, 15, 17},    {13, 17, 19},   {1, 37, 23},
-    {41, 1, 29},     {12, 32, 8},  {257, 130, 33}, {145, 17, 257}, {143, 33, 255}, {97, 101, 513}, {150, 40, 300},
-    {300, 300, 300}, {1, 1000, 3}, {1000, 1, 3},   {6, 4081, 3},   {7, 4200, 70},  {311, 64, 64},
+    {1, 1, 1},       {2, 3, 4},      {7, 13, 5},     {6, 16, 1},     {5, 15, 17},    {13, 17, 19},   {1, 37, 23},
+    {41, 1, 29},     {12, 32, 8},    {257, 130, 33}, {145, 17, 257}, {143, 33, 255}, {97, 101, 513}, {150, 40, 300},
+    {300, 300, 300}, {1, 1000, 3},   {1000, 1, 3},   {6, 4081, 3},   {7, 4200, 70},  {311, 64, 64},  {13, 33, 257},
+    {241, 65, 300},  {25, 4100, 20}, {1, 2100, 70},  {2, 1030, 301}, {3, 77, 1000},  {4, 4097, 33},  {5, 200, 200},
 };
 
-TEST(Gemm, SgemmMatchesReferenceAllTransposes) {
+// Runs the tests once per micro-kernel; those the CPU cannot run are skipped.
+class Gemm : public ::testing::TestWithParam<GemmKernel> {
+ protected:
+  void SetUp() override {
+    if (!cpu::gemm_kernel_supported(GetParam()))
+      GTEST_SKIP() << "this CPU cannot run the " << cpu::gemm_kernel_name(GetParam()) << " kernel";
+    before_ = cpu::gemm_kernel();
+    cpu::set_gemm_kernel(GetParam());
+  }
+  void TearDown() override { cpu::set_gemm_kernel(before_); }
+  GemmKernel before_ = GemmKernel::portable;
+};
+
+INSTANTIATE_TEST_SUITE_P(Kernels, Gemm, ::testing::Values(GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512),
+                         [](const auto& info) { return std::string(cpu::gemm_kernel_name(info.param)); });
+
+TEST(GemmKernel, TheDefaultIsTheWidestSupported) {
+  const GemmKernel k = cpu::gemm_kernel();
+  EXPECT_TRUE(cpu::gemm_kernel_supported(k));
+  if (cpu::gemm_kernel_supported(GemmKernel::avx512)) EXPECT_EQ(k, GemmKernel::avx512);
+  if (!cpu::gemm_kernel_supported(GemmKernel::avx512) && cpu::gemm_kernel_supported(GemmKernel::avx2))
+    EXPECT_EQ(k, GemmKernel::avx2);
+  for (GemmKernel other : {GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512})
+    if (!cpu::gemm_kernel_supported(other)) EXPECT_THROW(cpu::set_gemm_kernel(other), std::invalid_argument);
+}
+
+TEST_P(Gemm, SgemmMatchesReferenceAllTransposes) {
   uint32_t seed = 1;
   for (const Case& c : kCases)
     for (int t = 0; t < 4; ++t) check(t & 1, t & 2, c.M, c.N, c.K, 1.f, 0.f, 0, seed++);
 }
 
-TEST(Gemm, SgemmPaddedStrides) {
+TEST_P(Gemm, SgemmPaddedStrides) {
   uint32_t seed = 100;
   for (const Case& c : kCases)
     for (int t = 0; t < 4; ++t) check(t & 1, t & 2, c.M, c.N, c.K, 1.f, 0.f, 3, seed++);
 }
 
-TEST(Gemm, SgemmAlphaBeta) {
+TEST_P(Gemm, SgemmAlphaBeta) {
   const float ab[][2] = {{1.f, 1.f}, {2.f, 0.f}, {-0.5f, 2.5f}, {0.75f, -1.25f}, {1.f, -1.f}};
-  const Case cases[] = {{1, 1, 1}, {7, 13, 5}, {257, 130, 33}, {145, 17, 257}, {200, 220, 260}};
+  const Case cases[] = {{1, 1, 1}, {7, 13, 5}, {257, 130, 33}, {145, 17, 257}, {200, 220, 260}, {3, 1100, 40}};
   uint32_t seed = 1000;
   for (const Case& c : cases)
     for (const auto& [alpha, beta] : ab)
       for (int t = 0; t < 4; ++t) check(t & 1, t & 2, c.M, c.N, c.K, alpha, beta, 5, seed++);
 }
 
-TEST(Gemm, SgemmBetaOneAccumulates) {
+TEST_P(Gemm, SgemmBetaOneAccumulates) {
   // Two calls with beta = 1 on C = 0 give exactly twice the single product's reference.
   const int64_t M = 37, N = 41, K = 300;
   std::mt19937 rng(7);
@@ -127,7 +161,7 @@ TEST(Gemm, SgemmBetaOneAccumulates) {
   for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(C[i], Cd[i], 2.0 * K * FLT_EPSILON * K);
 }
 
-TEST(Gemm, SgemmZeroKOrAlphaScalesC) {
+TEST_P(Gemm, SgemmZeroKOrAlphaScalesC) {
   // K == 0 or alpha == 0: C = beta * C, and A / B (here NaN) are not read.
   std::vector<float> A(64, kNaN), B(64, kNaN);
   std::vector<float> C = {1.f, 2.f, 3.f, 4.f};
@@ -140,7 +174,7 @@ TEST(Gemm, SgemmZeroKOrAlphaScalesC) {
   EXPECT_EQ(C, (std::vector<float>(4, 0.f)));
 }
 
-TEST(Gemm, SgemmFromInsideParallelRegion) {
+TEST_P(Gemm, SgemmFromInsideParallelRegion) {
   // Concurrent calls from an enclosing parallel region each run on their own thread and
   // their own packing buffers.
   constexpr int kCalls = 4;

@@ -27,7 +27,8 @@ int cmd_time(int argc, char** argv) {
       .flag("threads", "", "CPU threads (absent: all)")
       .flag("peak-gflops", "", "the machine's FMA peak in GFLOP/s (absent: measured)")
       .flag("bandwidth", "", "its memory bandwidth in GB/s (absent: measured)")
-      .flag("seed", "0", "seed of the weights and input");
+      .flag("seed", "0", "seed of the weights and input")
+      .boolean("step-only", "time only the whole step, not every layer (faster; bench/compare_torch.py)");
   if (!args.parse(argc, argv, 2)) return 0;
   const std::optional<int64_t> threads = args.maybe_i64("threads");
   PW_CHECK(!threads || *threads > 0, "time: --threads must be positive, got ", *threads);
@@ -45,6 +46,7 @@ int cmd_time(int argc, char** argv) {
   c.peaks.gflops = args.maybe_f64("peak-gflops").value_or(0);
   c.peaks.bandwidth_gbs = args.maybe_f64("bandwidth").value_or(0);
   c.seed = (uint64_t)args.i64("seed");
+  c.per_layer = !args.on("step-only");
   std::printf("%s", tasks::format_time_table(tasks::run_time(c)).c_str());
   return 0;
 }

@@ -13,21 +13,18 @@
 //
 // Packing does the transposes and pads edge panels with zeros, so the micro-kernel always
 // sees MR x NR tiles with unit-stride operands; partial tiles of C are computed into a
-// scratch tile and copied out. The micro-kernel is 6 x 16: 12 ymm accumulators, 2 ymm of B
-// and one broadcast of A per k step (15 of 16 registers), 12 FMAs per 8 loads, which keeps
-// both FMA pipes of a Zen 3 core busy. Sizes for Zen 3 (32 KiB L1d, 512 KiB L2 per core):
-// KC = 256 (B micro-panel 16 KiB stays in L1 while A micro-panels stream past it),
-// MC = 144 (A block 144 KiB in L2), NC = 4080 (B block 4 MiB in the shared L3).
+// scratch tile and copied out. The micro-kernels (12 x 32 AVX-512, 6 x 16 AVX2) and their
+// block sizes are in gemm_micro.cpp, chosen at run time. Products of at most four rows skip
+// all of this and stream B once, unpacked (gemm_small.cpp).
 //
 // Threads: a tm x tn grid. The rows of C are split into tm groups of whole MR panels, the
 // columns of each NC block into tn groups of whole NR panels (tn > 1 only when C is wide and
 // short). All threads pack the shared B block together, then each packs its own A block.
 // Small problems run on the calling thread (a parallel region costs microseconds).
 //
-// Measured (bench/bench_gemm.cpp, 2 Zen 3 cores, medians of 5, a few % run to run): 154-180
-// GFLOP/s for square 256-2048, 0.92-1.01x OpenBLAS; conv-like shapes (tall/skinny,
-// transposed) 0.8-0.95x.
-// On CPUs without AVX2/FMA a portable micro-kernel is used (an order of magnitude slower).
+// Measured with the AVX2 kernel (bench/bench_gemm.cpp, 2 Zen 3 cores, medians of 5, a few %
+// run to run): 154-180 GFLOP/s for square 256-2048, 0.92-1.01x OpenBLAS; conv-like shapes
+// (tall/skinny, transposed) 0.8-0.95x.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
@@ -37,13 +34,7 @@
 #include <new>
 #include <vector>
 
-// The AVX2/FMA micro-kernel is compiled on every x86-64 build through a target attribute and
-// chosen at run time, so a build without -march=native (PW_NATIVE=OFF) still runs it.
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define PW_GEMM_AVX2 1
-#define PW_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#endif
+#include "kernels/cpu/gemm_blocking.h"
 
 namespace pw::kernels::cpu {
 
@@ -87,8 +78,9 @@ template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, doub
 
 namespace {
 
-constexpr int64_t MR = 6, NR = 16;
-constexpr int64_t MC = 144, KC = 256, NC = 4080;  // MC % MR == 0, NC % NR == 0
+using gemm_detail::Blocking;
+using gemm_detail::MicroKernel;
+
 // Below this many multiply-adds (~50^3) one thread is faster than forking a team (measured).
 constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
 
@@ -96,7 +88,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Packs op(A)[0..mc) x [0..kc) into MR-row panels, each stored k-major: dst[p * MR + i].
 // `a` points at op(A)(0, 0) as stored. Rows past mc are zero.
-void pack_a(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+void pack_a(bool trans, int64_t MR, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
     const int64_t mr = std::min(MR, mc - i0);
     if (trans) {  // op(A)(i, p) = a[p * lda + i]: contiguous in i
@@ -119,7 +111,7 @@ void pack_a(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, flo
 
 // Packs columns [j0, j0 + nr) of op(B)[0..kc) into one NR-column panel: dst[p * NR + j].
 // `b` points at op(B)(0, 0) as stored. Columns past nr are zero.
-void pack_b_panel(bool trans, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb, float* dst) {
+void pack_b_panel(bool trans, int64_t NR, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb, float* dst) {
   if (trans) {  // op(B)(p, j) = b[j * ldb + p]: read each stored row once
     for (int64_t j = 0; j < NR; ++j) {
       const float* src = b + (j0 + j) * ldb;
@@ -137,95 +129,22 @@ void pack_b_panel(bool trans, int64_t kc, int64_t j0, int64_t nr, const float* b
   }
 }
 
-// Micro-kernels: C(MR x NR) = alpha * a * b + beta * C, with a an MR-row panel and b an
-// NR-column panel of depth kc. C is not read when beta == 0.
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                             float beta);
-
-#ifdef PW_GEMM_AVX2
-PW_TARGET_AVX2 inline void store_row(float* row, __m256 x0, __m256 x1, __m256 va, float beta) {
-  x0 = _mm256_mul_ps(x0, va);
-  x1 = _mm256_mul_ps(x1, va);
-  if (beta != 0.f) {
-    const __m256 vb = _mm256_set1_ps(beta);
-    x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), x0);
-    x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), x1);
-  }
-  _mm256_storeu_ps(row, x0);
-  _mm256_storeu_ps(row + 8, x1);
-}
-
-PW_TARGET_AVX2 void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                                      float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  // C is touched only after the k loop: start fetching its rows now.
-  for (int64_t i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-
-#define PW_ROW(r)                                 \
-  {                                               \
-    const __m256 ar = _mm256_broadcast_ss(a + r); \
-    c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0);   \
-    c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);   \
-  }
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    PW_ROW(0) PW_ROW(1) PW_ROW(2) PW_ROW(3) PW_ROW(4) PW_ROW(5) a += MR;
-    b += NR;
-  }
-#undef PW_ROW
-
-  const __m256 va = _mm256_set1_ps(alpha);
-  store_row(c + 0 * ldc, c00, c01, va, beta);
-  store_row(c + 1 * ldc, c10, c11, va, beta);
-  store_row(c + 2 * ldc, c20, c21, va, beta);
-  store_row(c + 3 * ldc, c30, c31, va, beta);
-  store_row(c + 4 * ldc, c40, c41, va, beta);
-  store_row(c + 5 * ldc, c50, c51, va, beta);
-}
-#endif
-
-// Portable fallback for CPUs without AVX2/FMA: same tile and packing, plain loops.
-void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
-  float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; ++p, a += MR, b += NR)
-    for (int64_t i = 0; i < MR; ++i)
-      for (int64_t j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
-  for (int64_t i = 0; i < MR; ++i)
-    for (int64_t j = 0; j < NR; ++j) {
-      float& y = c[i * ldc + j];
-      y = beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * y;
-    }
-}
-
-MicroKernel pick_micro_kernel() {
-#ifdef PW_GEMM_AVX2
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return micro_kernel_avx2;
-#endif
-  return micro_kernel_portable;
-}
-
 // C(mc x nc) (+)= alpha * packed A block * packed B columns; pb starts at the first panel.
-void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc,
-                  float alpha, float beta) {
-  static const MicroKernel micro_kernel = pick_micro_kernel();  // one indirect call per tile
-  alignas(64) float tile[MR * NR];
+void macro_kernel(const Blocking& bk, int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c,
+                  int64_t ldc, float alpha, float beta) {
+  const int64_t MR = bk.MR, NR = bk.NR;
+  alignas(64) float tile[gemm_detail::kMaxTile];
   for (int64_t jr = 0; jr < nc; jr += NR) {
     const int64_t nr = std::min(NR, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = std::min(MR, mc - ir);
       float* cij = c + ir * ldc + jr;
       if (mr == MR && nr == NR) {
-        micro_kernel(kc, pa + ir * kc, pb + jr * kc, cij, ldc, alpha, beta);
+        bk.micro(kc, pa + ir * kc, pb + jr * kc, cij, ldc, alpha, beta);
         continue;
       }
       // Edge tile: compute the full tile into scratch, then merge only the valid part.
-      micro_kernel(kc, pa + ir * kc, pb + jr * kc, tile, NR, alpha, 0.f);
+      bk.micro(kc, pa + ir * kc, pb + jr * kc, tile, NR, alpha, 0.f);
       for (int64_t i = 0; i < mr; ++i)
         for (int64_t j = 0; j < nr; ++j) {
           float& y = cij[i * ldc + j];
@@ -256,6 +175,7 @@ struct Scratch {
 };
 
 struct Problem {
+  const Blocking* bk;
   bool ta, tb;
   int64_t M, N, K;
   float alpha, beta;
@@ -270,6 +190,8 @@ struct Problem {
 
 // One thread's share of the five loops. nt is the actual team size (1 when run inline).
 void run_thread(const Problem& P, int t, int nt) {
+  const Blocking& bk = *P.bk;
+  const int64_t MR = bk.MR, NR = bk.NR;
   // A nested or limited runtime may give a smaller team than asked for: then split rows.
   const bool planned = nt == P.tm * P.tn;
   const int tm = planned ? P.tm : nt, tn = planned ? P.tn : 1;
@@ -279,26 +201,26 @@ void run_thread(const Problem& P, int t, int nt) {
   const int64_t m1 = std::min(P.M, mpanels * (ti + 1) / tm * MR);
   float* abuf = P.abuf + t * P.astride;
 
-  for (int64_t jc = 0; jc < P.N; jc += NC) {
-    const int64_t nc = std::min(NC, P.N - jc);
+  for (int64_t jc = 0; jc < P.N; jc += bk.NC) {
+    const int64_t nc = std::min(bk.NC, P.N - jc);
     const int64_t npanels = ceil_div(nc, NR);
     const int64_t q0 = npanels * tj / tn, q1 = npanels * (tj + 1) / tn;
     const int64_t n0 = q0 * NR, n1 = std::min(nc, q1 * NR);
-    for (int64_t pc = 0; pc < P.K; pc += KC) {
-      const int64_t kc = std::min(KC, P.K - pc);
+    for (int64_t pc = 0; pc < P.K; pc += bk.KC) {
+      const int64_t kc = std::min(bk.KC, P.K - pc);
       // All threads pack the shared B block, NR-column panel by panel.
       const float* b = P.tb ? P.B + jc * P.ldb + pc : P.B + pc * P.ldb + jc;
       for (int64_t q = npanels * t / nt; q < npanels * (t + 1) / nt; ++q)
-        pack_b_panel(P.tb, kc, q * NR, std::min(NR, nc - q * NR), b, P.ldb, P.bbuf + q * NR * kc);
+        pack_b_panel(P.tb, NR, kc, q * NR, std::min(NR, nc - q * NR), b, P.ldb, P.bbuf + q * NR * kc);
       if (nt > 1) {
 #pragma omp barrier
       }
       const float beta = pc == 0 ? P.beta : 1.f;  // later k blocks accumulate
-      for (int64_t ic = m0; ic < m1 && n0 < n1; ic += MC) {
-        const int64_t mc = std::min(MC, m1 - ic);
+      for (int64_t ic = m0; ic < m1 && n0 < n1; ic += bk.MC) {
+        const int64_t mc = std::min(bk.MC, m1 - ic);
         const float* a = P.ta ? P.A + pc * P.lda + ic : P.A + ic * P.lda + pc;
-        pack_a(P.ta, mc, kc, a, P.lda, abuf);
-        macro_kernel(mc, n1 - n0, kc, abuf, P.bbuf + n0 * kc, P.C + ic * P.ldc + jc + n0, P.ldc, P.alpha, beta);
+        pack_a(P.ta, MR, mc, kc, a, P.lda, abuf);
+        macro_kernel(bk, mc, n1 - n0, kc, abuf, P.bbuf + n0 * kc, P.C + ic * P.ldc + jc + n0, P.ldc, P.alpha, beta);
       }
       if (nt > 1) {  // nobody repacks B while another thread still reads it
 #pragma omp barrier
@@ -309,12 +231,12 @@ void run_thread(const Problem& P, int t, int nt) {
 
 // Picks the thread grid tm x tn (tm * tn == nt) that gives the smallest per-thread tile
 // area; ties go to splitting rows, which packs no A block twice.
-void choose_grid(int64_t M, int64_t N, int nt, int& tm, int& tn) {
+void choose_grid(const Blocking& bk, int64_t M, int64_t N, int nt, int& tm, int& tn) {
   int64_t best = -1;
   for (int m = nt; m >= 1; --m) {
     if (nt % m) continue;
     const int n = nt / m;
-    const int64_t area = ceil_div(ceil_div(M, MR), m) * MR * ceil_div(ceil_div(N, NR), n) * NR;
+    const int64_t area = ceil_div(ceil_div(M, bk.MR), m) * bk.MR * ceil_div(ceil_div(N, bk.NR), n) * bk.NR;
     if (best < 0 || area < best) best = area, tm = m, tn = n;
   }
 }
@@ -330,17 +252,22 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
     return;
   }
+  if (M <= gemm_detail::kSmallRows) {
+    gemm_detail::sgemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const Blocking& bk = gemm_detail::blocking(gemm_kernel());
 
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int64_t tiles = ceil_div(M, MR) * ceil_div(N, NR);
+  const int64_t tiles = ceil_div(M, bk.MR) * ceil_div(N, bk.NR);
   if (M * N * K < kParallelMinMacs) nt = 1;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, tiles)));
 
-  Problem P{trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, nullptr, nullptr, 0, 1, 1};
-  choose_grid(M, N, nt, P.tm, P.tn);
-  const int64_t kc = std::min(K, KC);
-  const int64_t bsize = ceil_div(std::min(N, NC), NR) * NR * kc;
-  P.astride = ceil_div(ceil_div(std::min(M, MC), MR) * MR * kc, 16) * 16;  // keep 64 B alignment
+  Problem P{&bk, trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, nullptr, nullptr, 0, 1, 1};
+  choose_grid(bk, M, N, nt, P.tm, P.tn);
+  const int64_t kc = std::min(K, bk.KC);
+  const int64_t bsize = ceil_div(std::min(N, bk.NC), bk.NR) * bk.NR * kc;
+  P.astride = ceil_div(ceil_div(std::min(M, bk.MC), bk.MR) * bk.MR * kc, 16) * 16;  // keep 64 B alignment
   static thread_local Scratch scratch;
   P.bbuf = scratch.get(size_t(bsize + nt * P.astride));
   P.abuf = P.bbuf + bsize;

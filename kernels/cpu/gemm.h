@@ -14,10 +14,21 @@ template <typename T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                     const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
-// The fast single-precision kernel: cache-blocked, packed, AVX2/FMA micro-kernel, OpenMP.
-// Uses up to omp_get_max_threads() threads (one when called from inside a parallel region
-// or when the problem is small). Safe to call from several threads at once.
+// The fast single-precision kernel: cache-blocked, packed, with an AVX-512 or AVX2/FMA
+// micro-kernel, OpenMP; products of at most four rows stream B unpacked instead. Uses up to
+// omp_get_max_threads() threads (one when called from inside a parallel region or when the
+// problem is small). Safe to call from several threads at once.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The micro-kernels sgemm can run. It uses the widest this CPU supports, or the one the
+// environment variable PW_GEMM_KERNEL names (portable, avx2, avx512): an unknown name, or one
+// this CPU cannot run, throws std::invalid_argument at the first product. Tests and benches
+// switch with set_gemm_kernel (which throws for an unsupported kernel).
+enum class GemmKernel { portable, avx2, avx512 };
+bool gemm_kernel_supported(GemmKernel k);
+GemmKernel gemm_kernel();
+void set_gemm_kernel(GemmKernel k);
+const char* gemm_kernel_name(GemmKernel k);
 
 }  // namespace pw::kernels::cpu

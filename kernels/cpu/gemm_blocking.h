@@ -1,0 +1,34 @@
+// The parts of the CPU SGEMM (kernels/cpu/gemm.cpp) that depend on the vector unit: the
+// register-blocked micro-kernels with their tile and cache-block sizes (gemm_micro.cpp), and the
+// unpacked path for a few rows (gemm_small.cpp). Internal to kernels/cpu.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/gemm.h"
+
+namespace pw::kernels::cpu::gemm_detail {
+
+// C(MR x NR) = alpha * a * b + beta * C, with a an MR-row panel (a[p * MR + i]) and b an
+// NR-column panel (b[p * NR + j]) of depth kc, both 64-byte aligned. C is not read when beta == 0.
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                             float beta);
+
+// A micro-kernel and the blocking around it: KC x NR B micro-panels stay in L1 while MR-row A
+// micro-panels stream past; an MC x KC A block stays in L2; a KC x NC B block is shared in L3.
+struct Blocking {
+  int64_t MR, NR, MC, KC, NC;  // MC % MR == 0, NC % NR == 0
+  MicroKernel micro;
+};
+
+constexpr int64_t kMaxTile = 12 * 32;  // the largest MR * NR of any kernel (edge-tile scratch)
+
+const Blocking& blocking(GemmKernel k);
+
+// C = alpha * op(A) * op(B) + beta * C for M <= kSmallRows rows, reading op(B) once and unpacked:
+// the products of a few rows (a Linear layer at batch 1-4, forward and backward) are bound by
+// reading B, which the packed path reads twice and writes once. Threads split the columns.
+constexpr int64_t kSmallRows = 4;
+void sgemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace pw::kernels::cpu::gemm_detail
