@@ -9,6 +9,7 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -414,4 +415,27 @@ TEST(Cli, TimePrintsEveryLayerAndTheStep) {
   Result bad = run("time --mode sideways");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.out.find("--mode must be train or eval, got 'sideways'"), std::string::npos) << bad.out;
+}
+
+TEST(Cli, TimeStepOnlyAndTheGemmKernel) {
+  const std::string time =
+      "time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --peak-gflops 100 --bandwidth 10";
+  Result r = run(time + " --step-only");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(--step-only: no layer timed)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step: forward+loss"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("features.0 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("GEMM kernel)"), std::string::npos) << r.out;
+  // PW_GEMM_KERNEL picks the micro-kernel; a name it does not know stops the run and says so.
+  ::setenv("PW_GEMM_KERNEL", "portable", 1);
+  Result portable = run(time + " --step-only");
+  ::setenv("PW_GEMM_KERNEL", "bogus", 1);
+  Result bad = run(time);
+  ::unsetenv("PW_GEMM_KERNEL");
+  ASSERT_EQ(portable.status, 0) << portable.out;
+  EXPECT_NE(portable.out.find("portable GEMM kernel"), std::string::npos) << portable.out;
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("PW_GEMM_KERNEL: unknown kernel 'bogus' (expected portable, avx2 or avx512)"),
+            std::string::npos)
+      << bad.out;
 }
