@@ -86,49 +86,6 @@ constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Packs op(A)[0..mc) x [0..kc) into MR-row panels, each stored k-major: dst[p * MR + i].
-// `a` points at op(A)(0, 0) as stored. Rows past mc are zero.
-void pack_a(bool trans, int64_t MR, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
-  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
-    const int64_t mr = std::min(MR, mc - i0);
-    if (trans) {  // op(A)(i, p) = a[p * lda + i]: contiguous in i
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* src = a + p * lda + i0;
-        for (int64_t i = 0; i < MR; ++i) dst[p * MR + i] = i < mr ? src[i] : 0.f;
-      }
-    } else {  // op(A)(i, p) = a[i * lda + p]: read each row once, contiguously
-      for (int64_t i = 0; i < MR; ++i) {
-        const float* src = a + (i0 + i) * lda;
-        if (i < mr) {
-          for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.f;
-        }
-      }
-    }
-  }
-}
-
-// Packs columns [j0, j0 + nr) of op(B)[0..kc) into one NR-column panel: dst[p * NR + j].
-// `b` points at op(B)(0, 0) as stored. Columns past nr are zero.
-void pack_b_panel(bool trans, int64_t NR, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb, float* dst) {
-  if (trans) {  // op(B)(p, j) = b[j * ldb + p]: read each stored row once
-    for (int64_t j = 0; j < NR; ++j) {
-      const float* src = b + (j0 + j) * ldb;
-      if (j < nr) {
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p];
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.f;
-      }
-    }
-  } else {  // op(B)(p, j) = b[p * ldb + j]: NR contiguous floats per k
-    for (int64_t p = 0; p < kc; ++p) {
-      const float* src = b + p * ldb + j0;
-      for (int64_t j = 0; j < NR; ++j) dst[p * NR + j] = j < nr ? src[j] : 0.f;
-    }
-  }
-}
-
 // C(mc x nc) (+)= alpha * packed A block * packed B columns; pb starts at the first panel.
 void macro_kernel(const Blocking& bk, int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c,
                   int64_t ldc, float alpha, float beta) {
@@ -211,7 +168,7 @@ void run_thread(const Problem& P, int t, int nt) {
       // All threads pack the shared B block, NR-column panel by panel.
       const float* b = P.tb ? P.B + jc * P.ldb + pc : P.B + pc * P.ldb + jc;
       for (int64_t q = npanels * t / nt; q < npanels * (t + 1) / nt; ++q)
-        pack_b_panel(P.tb, NR, kc, q * NR, std::min(NR, nc - q * NR), b, P.ldb, P.bbuf + q * NR * kc);
+        bk.pack_b(P.tb, NR, kc, q * NR, std::min(NR, nc - q * NR), b, P.ldb, P.bbuf + q * NR * kc);
       if (nt > 1) {
 #pragma omp barrier
       }
@@ -219,7 +176,7 @@ void run_thread(const Problem& P, int t, int nt) {
       for (int64_t ic = m0; ic < m1 && n0 < n1; ic += bk.MC) {
         const int64_t mc = std::min(bk.MC, m1 - ic);
         const float* a = P.ta ? P.A + pc * P.lda + ic : P.A + ic * P.lda + pc;
-        pack_a(P.ta, MR, mc, kc, a, P.lda, abuf);
+        gemm_detail::pack_a(P.ta, MR, mc, kc, a, P.lda, abuf);
         macro_kernel(bk, mc, n1 - n0, kc, abuf, P.bbuf + n0 * kc, P.C + ic * P.ldc + jc + n0, P.ldc, P.alpha, beta);
       }
       if (nt > 1) {  // nobody repacks B while another thread still reads it

@@ -100,11 +100,11 @@ PW_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, f
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
   }
-#define PW_ROW(r, at)                            \
-  {                                              \
-    const __m512 ar = _mm512_set1_ps(a[at]);     \
-    c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);  \
-    c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);  \
+#define PW_ROW(r, at)                           \
+  {                                             \
+    const __m512 ar = _mm512_set1_ps(a[at]);    \
+    c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0); \
+    c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1); \
   }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
@@ -174,12 +174,12 @@ std::atomic<int>& chosen() {
 
 const Blocking& blocking(GemmKernel k) {
 #ifdef PW_GEMM_X86
-  static const Blocking avx512{12, 32, 240, 256, 4096, micro_avx512};
-  static const Blocking avx2{6, 16, 144, 256, 4080, micro_avx2};
+  static const Blocking avx512{12, 32, 240, 256, 4096, micro_avx512, pack_b_avx2};
+  static const Blocking avx2{6, 16, 144, 256, 4080, micro_avx2, pack_b_avx2};
   if (k == GemmKernel::avx512) return avx512;
   if (k == GemmKernel::avx2) return avx2;
 #endif
-  static const Blocking portable{6, 16, 144, 256, 4080, micro_portable};
+  static const Blocking portable{6, 16, 144, 256, 4080, micro_portable, pack_b_portable};
   (void)k;
   return portable;
 }
@@ -188,27 +188,20 @@ const Blocking& blocking(GemmKernel k) {
 
 bool gemm_kernel_supported(GemmKernel k) {
   switch (k) {
-    case GemmKernel::portable:
-      return true;
+    case GemmKernel::portable: return true;
 #ifdef PW_GEMM_X86
-    case GemmKernel::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case GemmKernel::avx512:
-      return __builtin_cpu_supports("avx512f");
+    case GemmKernel::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case GemmKernel::avx512: return __builtin_cpu_supports("avx512f");
 #endif
-    default:
-      return false;
+    default: return false;
   }
 }
 
 const char* gemm_kernel_name(GemmKernel k) {
   switch (k) {
-    case GemmKernel::avx512:
-      return "avx512";
-    case GemmKernel::avx2:
-      return "avx2";
-    default:
-      return "portable";
+    case GemmKernel::avx512: return "avx512";
+    case GemmKernel::avx2: return "avx2";
+    default: return "portable";
   }
 }
 

@@ -95,14 +95,10 @@ ColumnsFn columns_fn(bool trans_b) {
 
 ColumnsFn pick(int64_t M, bool trans_b) {
   switch (M) {
-    case 1:
-      return columns_fn<1>(trans_b);
-    case 2:
-      return columns_fn<2>(trans_b);
-    case 3:
-      return columns_fn<3>(trans_b);
-    default:
-      return columns_fn<4>(trans_b);
+    case 1: return columns_fn<1>(trans_b);
+    case 2: return columns_fn<2>(trans_b);
+    case 3: return columns_fn<3>(trans_b);
+    default: return columns_fn<4>(trans_b);
   }
 }
 
