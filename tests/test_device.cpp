@@ -1,10 +1,14 @@
-// The GPU devices' plumbing on simt: memory, copies between devices, fills, the caching
-// allocator, and autograd across a device copy.
+// The devices' plumbing: memory, copies between devices, fills, the caching allocator (simt, and
+// the host cache of cpu tensors), and autograd across a device copy.
 #include <cmath>
 
 #include "engine/device/allocator.h"
 #include "engine/device/device.h"
 #include "engine/device/gpu.h"
+#include "engine/device/host_cache.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "models/registry.h"
 #include "tests/support/gradcheck.h"
 
 using namespace pw;
@@ -98,6 +102,46 @@ TEST(Device, CachingAllocatorReusesBlocks) {
   }
   empty_cache(kSimt);
   EXPECT_EQ(allocator_stats(kSimt).bytes_cached, 0u);
+}
+
+TEST(Device, HostCacheReusesBlocksAndGivesThemBack) {
+  if (!host_cache::enabled()) GTEST_SKIP() << "the host cache is off (PW_HOST_CACHE_MB=0 or AddressSanitizer)";
+  const Device cpu = Device::cpu();
+  { Tensor a = Tensor::empty({3 << 20}, DType::f32, cpu); }  // 12 MiB, freed into the cache
+  const AllocatorStats before = allocator_stats(cpu);
+  EXPECT_GE(before.bytes_cached, size_t(12) << 20);
+  { Tensor b = Tensor::empty({3 << 20}, DType::f32, cpu); }
+  const AllocatorStats after = allocator_stats(cpu);
+  EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
+  EXPECT_EQ(after.device_mallocs, before.device_mallocs);
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+  empty_cache(cpu);
+  EXPECT_EQ(allocator_stats(cpu).bytes_cached, 0u);
+}
+
+TEST(Device, ASteadyCpuTrainingStepTakesNoTensorMemoryFromTheSystem) {
+  // After two warm-up steps, every tensor of a step (activations, gradients, the optimizer's
+  // temporaries) comes from the host cache: no block is taken from the system.
+  if (!host_cache::enabled()) GTEST_SKIP() << "the host cache is off (PW_HOST_CACHE_MB=0 or AddressSanitizer)";
+  models::ModelConfig mc;
+  mc.in_channels = 1;
+  auto model = models::create("fmnist-cnn", mc);
+  model->train(true);
+  optim::SGD opt(model->parameters(), 0.01, 0.9);
+  const Tensor x = Tensor::randn({8, 1, 28, 28});
+  const Tensor y = Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  auto step = [&] {
+    cross_entropy(model->forward(x), y).backward();
+    opt.step();
+    opt.zero_grad();
+  };
+  step();
+  step();
+  const AllocatorStats warm = allocator_stats(Device::cpu());
+  for (int i = 0; i < 3; ++i) step();
+  const AllocatorStats after = allocator_stats(Device::cpu());
+  EXPECT_EQ(after.device_mallocs, warm.device_mallocs);
+  EXPECT_GT(after.cache_hits, warm.cache_hits);
 }
 
 TEST(Device, GradientFlowsBackAcrossACopy) {

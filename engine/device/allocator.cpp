@@ -1,7 +1,8 @@
 // Caching allocator: blocks are rounded up (512 B below 1 MiB, 1 MiB above) and kept, once
 // freed, in per-size free lists of their device. A request first looks in its size's list,
 // then asks the device; if the device is out of memory, the cache is given back and the
-// request tried once more before it fails. Host memory of cpu tensors is counted here too.
+// request tried once more before it fails. Host memory of cpu tensors is counted here too, and
+// cached the same way (engine/device/host_cache.h).
 #include "engine/device/allocator.h"
 
 #include <sys/resource.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "engine/device/gpu.h"
+#include "engine/device/host_cache.h"
 
 namespace pw {
 
@@ -91,24 +93,32 @@ std::string memory_in_use_text() {
 }
 
 void* host_allocate(size_t bytes) {
-  PW_CHECK(bytes <= SIZE_MAX - 64, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ",
+  PW_CHECK(bytes <= SIZE_MAX - (size_t(1) << 20), "out of memory on the cpu: asked for ", bytes_text(bytes), "; ",
            memory_in_use_text());
-  const size_t rounded = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
-  PW_CHECK(p != nullptr, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ", memory_in_use_text());
+  const size_t rounded = host_cache::rounded_size(bytes);
   HostCounters& h = host();
+  void* p = host_cache::take(rounded);
+  if (!p) {
+    p = std::aligned_alloc(64, rounded);
+    if (!p && host_cache::bytes_cached() > 0) {  // give the cache back and try once more
+      host_cache::release();
+      p = std::aligned_alloc(64, rounded);
+    }
+    PW_CHECK(p != nullptr, "out of memory on the cpu: asked for ", bytes_text(bytes), "; ", memory_in_use_text());
+    h.mallocs++;
+  }
   const size_t now = h.in_use += rounded;
   size_t peak = h.peak.load();
   while (now > peak && !h.peak.compare_exchange_weak(peak, now)) {
   }
-  h.mallocs++;
   return p;
 }
 
 void host_deallocate(void* ptr, size_t bytes) {
   if (!ptr) return;
-  std::free(ptr);
-  host().in_use -= bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+  const size_t rounded = host_cache::rounded_size(bytes);
+  if (!host_cache::put(ptr, rounded)) std::free(ptr);
+  host().in_use -= rounded;
 }
 
 void* device_allocate(Device d, size_t bytes) {
@@ -159,6 +169,8 @@ AllocatorStats allocator_stats(Device d) {
     s.bytes_in_use = host().in_use;
     s.peak_bytes_in_use = host().peak;
     s.device_mallocs = host().mallocs;
+    s.bytes_cached = host_cache::bytes_cached();
+    s.cache_hits = host_cache::hits();
     return s;
   }
   DevicePool& p = pool(d);
@@ -177,6 +189,10 @@ void reset_peak_bytes(Device d) {
 }
 
 void empty_cache(Device d) {
+  if (d.is_cpu()) {
+    host_cache::release();
+    return;
+  }
   DevicePool& p = pool(d);
   std::lock_guard<std::mutex> lock(p.mu);
   release_cache(d, p);

@@ -1,5 +1,5 @@
-// The caching allocator of the GPU devices (cuda, simt): freed blocks are kept in size bins
-// and handed out again, so the training loop reaches a steady state with no cudaMalloc.
+// The caching allocator of the devices: freed blocks are kept in size bins and handed out again,
+// so the training loop reaches a steady state with no cudaMalloc (GPU) and no malloc (cpu).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -21,9 +21,11 @@ struct AllocatorStats {
 // device is out of memory even after the cache is released.
 void* device_allocate(Device d, size_t bytes);
 void device_deallocate(Device d, void* ptr, size_t bytes);
-// Host memory of cpu tensors: 64-byte aligned, counted in allocator_stats(Device::cpu())
-// (bytes_in_use, peak_bytes_in_use, device_mallocs; nothing is cached). Throws pw::Error naming
-// the request, what tensors hold on the cpu, and the address-space limit (ulimit -v) if one is set.
+// Host memory of cpu tensors: 64-byte aligned, rounded and cached like device blocks (up to
+// PW_HOST_CACHE_MB, engine/device/host_cache.h), counted in allocator_stats(Device::cpu())
+// (device_mallocs: the blocks taken from the system). Throws pw::Error naming the request, what
+// tensors hold on the cpu, and the address-space limit (ulimit -v) if one is set, after giving
+// the cache back and trying once more.
 void* host_allocate(size_t bytes);
 void host_deallocate(void* ptr, size_t bytes);
 
