@@ -14,7 +14,9 @@ cross-entropy loss, the backward pass and an SGD step with momentum 0.9 (zeroing
 an inference step is the forward pass in eval mode without a graph. Both sides use the networks
 as torchvision writes them (tools/torch_compare.py builds the PyTorch ones) with their dropout
 (0.5 for AlexNet, VGG and alexnet-small, 0.25 for fmnist-cnn), 1000 classes for the ImageNet
-networks and 10 for the small ones, and --threads threads.
+networks and 10 for the small ones, --threads threads, and the same OpenMP wait policy
+(--wait-policy, default passive as patchwork's commands; the PyPI wheel of torch uses GNU
+OpenMP too, which reads OMP_WAIT_POLICY when it loads, so it is set before torch is imported).
 """
 import argparse
 import json
@@ -25,11 +27,7 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn as nn
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-import torch_compare  # noqa: E402  (the PyTorch definitions of patchwork's networks)
+torch = nn = torch_compare = None  # imported in main(), after OMP_WAIT_POLICY is set
 
 # (model, mode, batch, input C,H,W): the workloads of issue 15's table.
 WORKLOADS = [
@@ -82,7 +80,7 @@ def time_patchwork(cli, name, mode, batch, shape, iterations, threads):
     m = re.search(r"total ([0-9.]+) ms", out)
     if not m:
         sys.exit("compare_torch: no step time in the output of " + " ".join(cmd) + ":\n" + out)
-    kernel = re.search(r", (\w+) GEMM kernel\)", out)
+    kernel = re.search(r", (\w+) GEMM kernel", out)
     return float(m.group(1)), kernel.group(1) if kernel else "?"
 
 
@@ -95,12 +93,20 @@ def main():
     ap.add_argument("--iterations", type=int, default=5, help="steps per measurement (median)")
     ap.add_argument("--only", default="", help="run only workloads whose model name contains this")
     ap.add_argument("--json", default="", help="also write the results to this file")
+    ap.add_argument("--wait-policy", default="passive", choices=["passive", "active"],
+                    help="OMP_WAIT_POLICY on both sides (default: passive, as patchwork's commands)")
     args = ap.parse_args()
+    os.environ["OMP_WAIT_POLICY"] = args.wait_policy
+    global torch, nn, torch_compare
+    import torch
+    import torch.nn as nn
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    import torch_compare  # the PyTorch definitions of patchwork's networks
     if not os.access(args.patchwork, os.X_OK):
         sys.exit(f"compare_torch: no patchwork binary at {args.patchwork} (build it, or pass --patchwork)")
     torch.set_num_threads(args.threads)
-    print(f"PyTorch {torch.__version__}, {args.threads} threads on both sides, {args.rounds} alternated rounds of "
-          f"medians of {args.iterations} steps; ms per step (median over rounds)\n")
+    print(f"PyTorch {torch.__version__}, {args.threads} threads and OMP_WAIT_POLICY={args.wait_policy} on both sides, "
+          f"{args.rounds} alternated rounds of medians of {args.iterations} steps; ms per step (median over rounds)\n")
     print("| workload | patchwork | PyTorch | patchwork's lead |")
     print("|---|---|---|---|")
     results = []
@@ -120,7 +126,8 @@ def main():
                         "gemm_kernel": kernel})
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"pytorch": torch.__version__, "threads": args.threads, "results": results}, f, indent=1)
+            json.dump({"pytorch": torch.__version__, "threads": args.threads, "wait_policy": args.wait_policy,
+                       "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

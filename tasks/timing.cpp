@@ -217,9 +217,10 @@ std::string format_time_table(const TimeResult& r) {
                 step_gflops, 100 * step_gflops / c.peaks.gflops);
   s += line;
   std::snprintf(line, sizeof line,
-                "machine: FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s (%d threads, %d-bit vectors, %s GEMM kernel)\n",
+                "machine: FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s (%d threads, %d-bit vectors, %s GEMM kernel, "
+                "OpenMP wait %s)\n",
                 c.peaks.gflops, c.peaks.bandwidth_gbs, c.peaks.threads, c.peaks.vector_bits,
-                kernels::cpu::gemm_kernel_name(kernels::cpu::gemm_kernel()));
+                kernels::cpu::gemm_kernel_name(kernels::cpu::gemm_kernel()), wait_policy().c_str());
   s += line;
   return s;
 }

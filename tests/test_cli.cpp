@@ -425,10 +425,24 @@ TEST(Cli, TimeStepOnlyAndTheGemmKernel) {
   EXPECT_NE(r.out.find("(--step-only: no layer timed)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("step: forward+loss"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("features.0 "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("GEMM kernel)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("GEMM kernel, OpenMP wait"), std::string::npos) << r.out;
   // PW_GEMM_KERNEL picks the micro-kernel; a name it does not know stops the run and says so.
   ::setenv("PW_GEMM_KERNEL", "portable", 1);
   Result portable = run(time + " --step-only");
+  // Without OMP_WAIT_POLICY the command runs itself again with passive waiting; a policy given
+  // is kept.
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const std::string saved = policy ? policy : "";
+  ::unsetenv("OMP_WAIT_POLICY");
+  Result unset = run(time + " --step-only");
+  ::setenv("OMP_WAIT_POLICY", "active", 1);
+  Result active = run(time + " --step-only");
+  if (policy)
+    ::setenv("OMP_WAIT_POLICY", saved.c_str(), 1);
+  else
+    ::unsetenv("OMP_WAIT_POLICY");
+  EXPECT_NE(unset.out.find("OpenMP wait passive)"), std::string::npos) << unset.out;
+  EXPECT_NE(active.out.find("OpenMP wait active)"), std::string::npos) << active.out;
   ::setenv("PW_GEMM_KERNEL", "bogus", 1);
   Result bad = run(time);
   ::unsetenv("PW_GEMM_KERNEL");

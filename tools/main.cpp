@@ -90,6 +90,7 @@ int cmd_summary(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pw::choose_wait_policy(argv);  // OpenMP threads wait passively unless OMP_WAIT_POLICY is set
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the writer reports
   // naming the file (keeping the previous one), instead of SIGXFSZ ending the process.
   std::signal(SIGXFSZ, SIG_IGN);

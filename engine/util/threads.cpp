@@ -1,8 +1,10 @@
-// Thread count control: one place that talks to OpenMP.
+// Thread count and wait policy: one place that talks to OpenMP.
 #include "engine/util/threads.h"
 
 #include <omp.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace pw {
@@ -11,4 +13,16 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 }
 int num_threads() { return omp_get_max_threads(); }
+
+void choose_wait_policy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure
+  ::unsetenv("OMP_WAIT_POLICY");
+}
+
+std::string wait_policy() {
+  const char* p = std::getenv("OMP_WAIT_POLICY");
+  return p ? p : "default (spin, then sleep)";
+}
 }  // namespace pw

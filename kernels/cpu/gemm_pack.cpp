@@ -94,8 +94,8 @@ PW_TARGET_AVX2 inline void transpose8x8(const float* src, int64_t lds, float* ds
 
 }  // namespace
 
-PW_TARGET_AVX2 void pack_b_avx2(bool trans, int64_t NR, int64_t kc, int64_t j0, int64_t nr, const float* b,
-                                int64_t ldb, float* dst) {
+PW_TARGET_AVX2 void pack_b_avx2(bool trans, int64_t NR, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb,
+                                float* dst) {
   if (nr < NR || NR % 8 != 0) {
     pack_b_portable(trans, NR, kc, j0, nr, b, ldb, dst);
     return;
@@ -111,8 +111,7 @@ PW_TARGET_AVX2 void pack_b_avx2(bool trans, int64_t NR, int64_t kc, int64_t j0, 
     for (int64_t j = 0; j < NR; ++j) dst[p * NR + j] = b[(j0 + j) * ldb + p];
 }
 #else
-void pack_b_avx2(bool trans, int64_t NR, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb,
-                 float* dst) {
+void pack_b_avx2(bool trans, int64_t NR, int64_t kc, int64_t j0, int64_t nr, const float* b, int64_t ldb, float* dst) {
   pack_b_portable(trans, NR, kc, j0, nr, b, ldb, dst);
 }
 #endif
