@@ -153,6 +153,10 @@ TEST(Conv2d, Im2colKernelsMatchDirectOnAwkwardSizes) {
   cases.push_back({"large groups", 2, 12, 17, 21, 18, 3, 3, P(1, 1, 1, 1, 1, 1, 3), true});
   cases.push_back({"large pointwise", 2, 67, 15, 13, 29, 1, 1, P(), true});
   cases.push_back({"large dilated", 2, 7, 31, 29, 11, 3, 3, P(3, 2, 2, 2, 2, 2), false});
+  // Small planes: images go to the GEMM in chunks (conv.cpp), here of 6, 6 and 1 images, and of
+  // 12, 12 and 6 with a stride, padding on one side only and groups.
+  cases.push_back({"image chunks", 13, 8, 10, 10, 12, 3, 3, P(1, 1, 1, 1, 1, 1, 2), true});
+  cases.push_back({"image chunks strided", 30, 6, 9, 11, 4, 3, 3, P(2, 1, 1, 0, 1, 1, 2), true});
   // clang-format on
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(c.name);

@@ -32,14 +32,6 @@ void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, 
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a >= 0, b > 0
 
-// The output columns ow whose input column ow*stride + off lies in [0, W): [lo, hi). (Also
-// used for rows, with the row stride, offset and height.)
-void valid_columns(int64_t off, int64_t stride, int64_t W, int64_t Wo, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : std::min(Wo, ceil_div(-off, stride));
-  hi = W - off <= 0 ? 0 : std::min(Wo, ceil_div(W - off, stride));
-  hi = std::max(hi, lo);
-}
-
 // True when the input plane of a group already is its col matrix.
 bool is_pointwise(const ConvGeometry& s) {
   return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
@@ -161,145 +153,98 @@ void conv2d_backward_bias(const ConvGeometry& s, const T* dy, T* db) {
   }
 }
 
-// ---------------------------------------------------------------- im2col / col2im
-
-// im2col and col2im run inside the per-image parallel loop of the drivers below, so they only
-// open a parallel region of their own when called from outside one (a nested region would be a
-// team of one, at a fork's cost). Rows are Wo values long (a few tens in small networks), and
-// per-row memset/memcpy calls and bounds tests dominated. Now each (c, i, j) block first finds
-// the output rows and columns whose input lies inside; im2col copies that part with plain
-// loops, as one contiguous run when both strides are 1 and Wo == W ("same" convolutions: the
-// block is then the input plane shifted), and zeroes the rest; col2im adds over the same part.
-// Measured on conv2 of fmnist-cnn (32 channels, 14x14, 3x3 pad 1): im2col ~3x faster.
-
-namespace {
-// f(c) for c in [0, C): over the threads when the work is large and no parallel region is open,
-// else in a plain loop (an `if` clause would still enter the OpenMP runtime for a team of one).
-template <typename F>
-void for_each_channel(int64_t C, int64_t work, F f) {
-  if (work > kParallelWork && C > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < C; ++c) f(c);
-  } else {
-    for (int64_t c = 0; c < C; ++c) f(c);
-  }
-}
-}  // namespace
-
-template <typename T>
-void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-            int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col) {
-  const int64_t P = Ho * Wo;
-  const bool contiguous_rows = sh == 1 && sw == 1 && Wo == W;
-  for_each_channel(C, C * kh * kw * P, [&](int64_t c) {
-    for (int64_t i = 0; i < kh; ++i) {
-      const int64_t off_h = i * dh - ph;
-      int64_t oh_lo, oh_hi;  // output rows whose input row is inside
-      valid_columns(off_h, sh, H, Ho, oh_lo, oh_hi);
-      for (int64_t j = 0; j < kw; ++j) {
-        T* row = col + ((c * kh + i) * kw + j) * P;
-        const int64_t off_w = j * dw - pw;
-        int64_t lo, hi;
-        valid_columns(off_w, sw, W, Wo, lo, hi);
-        if (contiguous_rows && lo < hi && oh_lo < oh_hi) {
-          // Unit strides and Wo == W: the block is the plane shifted by (off_h, off_w), so the
-          // inside part is one contiguous copy from the first inside element to the last; the
-          // columns it wraps into, and the rows outside, are then zeroed. Bit-identical to the
-          // row-by-row copy below, and a long vectorized copy instead of Ho short ones.
-          const int64_t first = oh_lo * Wo + lo, last = (oh_hi - 1) * Wo + hi;
-          const T* src = x + c * H * W + (oh_lo + off_h) * W + lo + off_w;
-          std::fill(row, row + first, T(0));
-          for (int64_t q = 0; q < last - first; ++q) row[first + q] = src[q];
-          std::fill(row + last, row + P, T(0));
-          // The border columns of the inside rows (a strided store per column, a few columns).
-          for (int64_t ow = 0; ow < lo; ++ow)
-            for (int64_t oh = oh_lo + 1; oh < oh_hi; ++oh) row[oh * Wo + ow] = T(0);
-          for (int64_t ow = hi; ow < Wo; ++ow)
-            for (int64_t oh = oh_lo; oh + 1 < oh_hi; ++oh) row[oh * Wo + ow] = T(0);
-          continue;
-        }
-        if (oh_lo > 0 || oh_hi < Ho || lo > 0 || hi < Wo) std::fill(row, row + P, T(0));
-        if (lo >= hi) continue;
-        const int64_t n = hi - lo;
-        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-          // x and col never overlap: restrict spares each short row a run-time overlap check.
-          T* __restrict r = row + oh * Wo + lo;
-          const T* __restrict src = x + (c * H + oh * sh + off_h) * W + lo * sw + off_w;
-          if (sw == 1)
-            for (int64_t k = 0; k < n; ++k) r[k] = src[k];
-          else
-            for (int64_t k = 0; k < n; ++k) r[k] = src[k * sw];
-        }
-      }
-    }
-  });
-}
-
-template <typename T>
-void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-            int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* x) {
-  const int64_t P = Ho * Wo;
-  // Each channel's rows of col add only into that channel's plane: channels are independent.
-  for_each_channel(C, C * kh * kw * P, [&](int64_t c) {
-    for (int64_t i = 0; i < kh; ++i) {
-      const int64_t off_h = i * dh - ph;
-      int64_t oh_lo, oh_hi;
-      valid_columns(off_h, sh, H, Ho, oh_lo, oh_hi);
-      for (int64_t j = 0; j < kw; ++j) {
-        const T* row = col + ((c * kh + i) * kw + j) * P;
-        const int64_t off_w = j * dw - pw;
-        int64_t lo, hi;
-        valid_columns(off_w, sw, W, Wo, lo, hi);
-        if (lo >= hi) continue;
-        const int64_t n = hi - lo;
-        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-          // col and x never overlap: restrict spares each short row a run-time overlap check.
-          const T* __restrict r = row + oh * Wo + lo;
-          T* __restrict dst = x + (c * H + oh * sh + off_h) * W + lo * sw + off_w;
-          if (sw == 1)
-            for (int64_t k = 0; k < n; ++k) dst[k] += r[k];
-          else
-            for (int64_t k = 0; k < n; ++k) dst[k * sw] += r[k];
-        }
-      }
-    }
-  });
-}
-
 // ---------------------------------------------------------------- im2col + GEMM
 //
-// Parallelism: when there are at least as many (image, group) pairs as threads, the pairs are
-// spread over the threads and each runs its im2col and a single-threaded GEMM on its own column
-// buffer (sgemm runs on the calling thread inside a parallel region). That avoids a fork/join
-// per small per-image GEMM, which dominated small-image training. Otherwise (batch 1, say) the
-// pairs run in order and the GEMM threads itself.
+// Image chunks. A GEMM per image re-packs the weight for every image and, in the weight gradient,
+// reads and writes the whole dW per image; where an image's output plane is small (VGG's last
+// layers at 64 px: 4x4 or 8x8 positions; AlexNet's conv3-5: 13x13) that traffic outgrew the
+// arithmetic (perf: VGG-11's 512->512 layers at 4x4 ran at 12 GFLOP/s on one core). So images
+// are taken G at a time, G = ceil(kChunkColumns / (Ho*Wo)) (at most N; 1 for large planes): their
+// col matrices sit side by side in one [K, G*Ho*Wo] matrix (im2col_ld), and one GEMM does the
+// chunk. Forward writes a [O/g, G*Ho*Wo] block that is then copied (with the bias) into the images'
+// planes; the data gradient gathers dY the same way. A 1x1 stride-1 unpadded conv keeps G = 1,
+// its input plane being its col matrix.
+//
+// Parallelism: when there are at least as many (chunk, group) tasks as threads, they are spread
+// over the threads and each runs single-threaded GEMMs on its own buffers (sgemm runs on the
+// calling thread inside a parallel region), which avoids a fork/join per small GEMM. Otherwise
+// (batch 1, say) the tasks run in order and the GEMM threads itself.
 
 namespace {
-bool parallel_over_images(const ConvGeometry& s) {
-  const int threads = omp_get_max_threads();
-  return threads > 1 && s.N * s.groups >= threads && !omp_in_parallel();
+constexpr int64_t kChunkColumns = 512;
+
+struct Chunks {
+  int64_t G = 1, count = 1;  // images per chunk, chunks
+  int64_t images(int64_t c, int64_t N) const { return std::min(G, N - c * G); }
+};
+
+Chunks plan_chunks(const ConvGeometry& s) {
+  Chunks c;
+  const int64_t P = s.Ho * s.Wo;
+  if (!is_pointwise(s) && P > 0) c.G = std::clamp<int64_t>(ceil_div(kChunkColumns, P), 1, s.N);
+  c.count = ceil_div(s.N, c.G);
+  return c;
 }
 
-// Runs one(t, col) for every (image, group) pair t, each thread with its own column buffer of
-// col_size elements: over the threads when parallel_over_images, else in order.
+bool parallel_over_tasks(int64_t tasks) {
+  const int threads = omp_get_max_threads();
+  return threads > 1 && tasks >= threads && !omp_in_parallel();
+}
+
+// Runs one(t, buf) for every task t in [0, tasks), each thread with its own buffer of `size`
+// elements: over the threads when parallel_over_tasks, else in order. Buffers are allocated
+// before the parallel region: out of memory there is an exception the caller sees (thrown
+// inside a region it would end the program).
 template <typename T, typename F>
-void for_each_image_group(const ConvGeometry& s, int64_t col_size, F&& one) {
-  const int64_t tasks = s.N * s.groups;
-  if (parallel_over_images(s)) {
-    // Every buffer is allocated before the parallel region: out of memory there is an exception
-    // the caller sees (thrown inside a region it would end the program).
+void for_each_task(int64_t tasks, int64_t size, F&& one) {
+  if (parallel_over_tasks(tasks)) {
     const int nthreads = omp_get_max_threads();
-    std::vector<std::vector<T>> cols(nthreads, std::vector<T>(col_size));
+    std::vector<std::vector<T>> bufs(nthreads, std::vector<T>(size));
 #pragma omp parallel num_threads(nthreads)
     {
-      T* col = cols[omp_get_thread_num()].data();
+      T* buf = bufs[omp_get_thread_num()].data();
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) one(t, col);
+      for (int64_t t = 0; t < tasks; ++t) one(t, buf);
     }
   } else {
-    std::vector<T> col(col_size);
-    for (int64_t t = 0; t < tasks; ++t) one(t, col.data());
+    std::vector<T> buf(size);
+    for (int64_t t = 0; t < tasks; ++t) one(t, buf.data());
   }
+}
+
+// im2col of images n0 .. n0+count-1 (group g's channels) into col [K, count*P], row stride ld.
+template <typename T>
+void unfold_chunk(const ConvGeometry& s, const T* x, int64_t n0, int64_t count, int64_t g, T* col, int64_t ld) {
+  const int64_t Cg = s.C / s.groups, P = s.Ho * s.Wo;
+  for (int64_t i = 0; i < count; ++i)
+    im2col_ld(x + ((n0 + i) * s.C + g * Cg) * s.H * s.W, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h,
+              s.pad_w, s.dilation_h, s.dilation_w, s.Ho, s.Wo, col + i * P, ld);
+}
+
+// A chunk's [Og, count*P] block and the images' planes of group g in a [N, O, P] tensor:
+// scatter_block copies the block out to the planes (plus bias[g*Og + o] when bias is given),
+// gather_block copies the planes in.
+template <typename T>
+void scatter_block(const ConvGeometry& s, int64_t n0, int64_t count, int64_t g, const T* block, const T* bias,
+                   T* planes) {
+  const int64_t Og = s.O / s.groups, P = s.Ho * s.Wo, ld = count * P;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t o = 0; o < Og; ++o) {
+      const T* b = block + o * ld + i * P;
+      T* p = planes + ((n0 + i) * s.O + g * Og + o) * P;
+      const T add = bias ? bias[g * Og + o] : T(0);
+      for (int64_t q = 0; q < P; ++q) p[q] = b[q] + add;
+    }
+}
+
+template <typename T>
+void gather_block(const ConvGeometry& s, int64_t n0, int64_t count, int64_t g, const T* planes, T* block) {
+  const int64_t Og = s.O / s.groups, P = s.Ho * s.Wo, ld = count * P;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t o = 0; o < Og; ++o) {
+      const T* p = planes + ((n0 + i) * s.O + g * Og + o) * P;
+      std::copy(p, p + P, block + o * ld + i * P);
+    }
 }
 }  // namespace
 
@@ -308,25 +253,31 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   const bool pointwise = is_pointwise(s);
-  auto one = [&](int64_t t, T* col) {
-    const int64_t n = t / s.groups, g = t % s.groups;
-    const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-    const T* B = xg;
-    if (!pointwise) {
-      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.Ho,
-             s.Wo, col);
-      B = col;
+  const Chunks ch = plan_chunks(s);
+  auto one = [&](int64_t t, T* buf) {
+    const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
+    const T* wg = w + g * Og * K;
+    if (ch.G == 1) {  // straight into the image's planes
+      const T* B = x + (n0 * s.C + g * Cg) * s.H * s.W;
+      if (!pointwise) unfold_chunk(s, x, n0, 1, g, buf, P), B = buf;
+      T* yg = y + (n0 * s.O + g * Og) * P;
+      gemm_t(false, false, Og, P, K, wg, K, B, P, T(0), yg, P);
+      if (bias)
+        for (int64_t o = 0; o < Og; ++o) {
+          T* row = yg + o * P;
+          const T b = bias[g * Og + o];
+          for (int64_t p = 0; p < P; ++p) row[p] += b;
+        }
+      return;
     }
-    T* yg = y + (n * s.O + g * Og) * P;
-    gemm_t(false, false, Og, P, K, w + g * Og * K, K, B, P, T(0), yg, P);
-    if (bias)
-      for (int64_t o = 0; o < Og; ++o) {
-        T* row = yg + o * P;
-        const T b = bias[g * Og + o];
-        for (int64_t p = 0; p < P; ++p) row[p] += b;
-      }
+    T* col = buf;
+    T* out = buf + K * ch.G * P;
+    unfold_chunk(s, x, n0, count, g, col, ld);
+    gemm_t(false, false, Og, ld, K, wg, K, col, ld, T(0), out, ld);
+    scatter_block(s, n0, count, g, out, bias, y);
   };
-  for_each_image_group<T>(s, pointwise ? 0 : K * P, one);
+  const int64_t size = pointwise ? 0 : ch.G == 1 ? K * P : (K + Og) * ch.G * P;
+  for_each_task<T>(ch.count * s.groups, size, one);
 }
 
 template <typename T>
@@ -334,21 +285,32 @@ void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w,
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo, HW = s.H * s.W;
   const bool pointwise = is_pointwise(s);
-  auto one = [&](int64_t t, T* col) {
-    const int64_t n = t / s.groups, g = t % s.groups;
-    const T* dyg = dy + (n * s.O + g * Og) * P;
-    T* dxg = dx + (n * s.C + g * Cg) * HW;
-    // W_g is stored [Og, K]; W_g^T @ dY_g is [K, P].
+  const Chunks ch = plan_chunks(s);
+  auto one = [&](int64_t t, T* buf) {
+    const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
+    const T* wg = w + g * Og * K;
+    // W_g is stored [Og, K]; W_g^T @ dY_g is [K, count*P].
     if (pointwise) {
-      gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), dxg, P);
+      gemm_t(true, false, K, P, Og, wg, K, dy + (n0 * s.O + g * Og) * P, P, T(0), dx + (n0 * s.C + g * Cg) * HW, P);
       return;
     }
-    gemm_t(true, false, K, P, Og, w + g * Og * K, K, dyg, P, T(0), col, P);
-    std::fill(dxg, dxg + Cg * HW, T(0));
-    col2im(col, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.Ho,
-           s.Wo, dxg);
+    T* col = buf;
+    const T* dyg = dy + (n0 * s.O + g * Og) * P;
+    if (ch.G > 1) {
+      T* gathered = buf + K * ch.G * P;
+      gather_block(s, n0, count, g, dy, gathered);
+      dyg = gathered;
+    }
+    gemm_t(true, false, K, ld, Og, wg, K, dyg, ld, T(0), col, ld);
+    for (int64_t i = 0; i < count; ++i) {
+      T* dxg = dx + ((n0 + i) * s.C + g * Cg) * HW;
+      std::fill(dxg, dxg + Cg * HW, T(0));
+      col2im_ld(col + i * P, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
+                s.dilation_w, s.Ho, s.Wo, dxg, ld);
+    }
   };
-  for_each_image_group<T>(s, pointwise ? 0 : K * P, one);
+  const int64_t size = pointwise ? 0 : ch.G == 1 ? K * P : (K + Og) * ch.G * P;
+  for_each_task<T>(ch.count * s.groups, size, one);
 }
 
 template <typename T>
@@ -357,31 +319,34 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   std::fill(dw, dw + s.O * K, T(0));
   const bool pointwise = is_pointwise(s);
-  // dW_g [Og, K] += dY_g [Og, P] @ col^T [P, K], summed over images.
-  auto one = [&](int64_t t, T* col, T* acc) {
-    const int64_t n = t / s.groups, g = t % s.groups;
-    const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-    const T* B = xg;
-    if (!pointwise) {
-      im2col(xg, Cg, s.H, s.W, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.Ho,
-             s.Wo, col);
-      B = col;
+  const Chunks ch = plan_chunks(s);
+  // dW_g [Og, K] += dY_g [Og, count*P] @ col^T [count*P, K], summed over chunks.
+  auto one = [&](int64_t t, T* buf, T* acc) {
+    const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
+    const T* B = x + (n0 * s.C + g * Cg) * s.H * s.W;
+    const T* dyg = dy + (n0 * s.O + g * Og) * P;
+    if (!pointwise) unfold_chunk(s, x, n0, count, g, buf, ld), B = buf;
+    if (ch.G > 1) {
+      T* gathered = buf + K * ch.G * P;
+      gather_block(s, n0, count, g, dy, gathered);
+      dyg = gathered;
     }
-    gemm_t(false, true, Og, K, P, dy + (n * s.O + g * Og) * P, P, B, P, T(1), acc + g * Og * K, K);
+    gemm_t(false, true, Og, K, ld, dyg, ld, B, ld, T(1), acc + g * Og * K, K);
   };
-  const int64_t tasks = s.N * s.groups;
-  if (parallel_over_images(s)) {
-    // Each thread sums its (statically assigned) images into a private dW; the private sums are
+  const int64_t tasks = ch.count * s.groups;
+  const int64_t size = pointwise ? 0 : ch.G == 1 ? K * P : (K + Og) * ch.G * P;
+  if (parallel_over_tasks(tasks)) {
+    // Each thread sums its (statically assigned) chunks into a private dW; the private sums are
     // then added in thread order, so the result is the same on every run with this many threads.
-    // The buffers are allocated before the region (see for_each_image_group).
+    // The buffers are allocated before the region (see for_each_task).
     const int nthreads = omp_get_max_threads();
     std::vector<std::vector<T>> acc(nthreads, std::vector<T>(s.O * K, T(0)));
-    std::vector<std::vector<T>> cols(nthreads, std::vector<T>(pointwise ? 0 : K * P));
+    std::vector<std::vector<T>> bufs(nthreads, std::vector<T>(size));
 #pragma omp parallel num_threads(nthreads)
     {
       const int tid = omp_get_thread_num();
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) one(t, cols[tid].data(), acc[tid].data());
+      for (int64_t t = 0; t < tasks; ++t) one(t, bufs[tid].data(), acc[tid].data());
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < s.O * K; ++i) {
         T sum = T(0);
@@ -390,23 +355,19 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
       }
     }
   } else {
-    std::vector<T> col(pointwise ? 0 : K * P);
-    for (int64_t t = 0; t < tasks; ++t) one(t, col.data(), dw);
+    std::vector<T> buf(size);
+    for (int64_t t = 0; t < tasks; ++t) one(t, buf.data(), dw);
   }
 }
 
-#define PW_INSTANTIATE_CONV(T)                                                                                       \
-  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const T*, T*);                     \
-  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);                         \
-  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);                       \
-  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const T*, T*);                     \
-  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);                         \
-  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);                       \
-  template void conv2d_backward_bias<T>(const ConvGeometry&, const T*, T*);                                          \
-  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                          int64_t, int64_t, int64_t, int64_t, T*);                                                   \
-  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                          int64_t, int64_t, int64_t, int64_t, T*);
+#define PW_INSTANTIATE_CONV(T)                                                                   \
+  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);     \
+  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);   \
+  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);     \
+  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);   \
+  template void conv2d_backward_bias<T>(const ConvGeometry&, const T*, T*);
 
 PW_INSTANTIATE_CONV(float)
 PW_INSTANTIATE_CONV(double)

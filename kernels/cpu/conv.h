@@ -50,5 +50,13 @@ void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
 template <typename T>
 void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
             int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* x);
+// The same with rows ld >= Ho*Wo elements apart: several images' col matrices side by side in
+// one [C*kh*kw, images*Ho*Wo] matrix (conv.cpp's image chunks; kernels/cpu/im2col.cpp).
+template <typename T>
+void im2col_ld(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+               int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col, int64_t ld);
+template <typename T>
+void col2im_ld(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+               int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* x, int64_t ld);
 
 }  // namespace pw::kernels::cpu
