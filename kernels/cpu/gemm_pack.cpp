@@ -13,12 +13,39 @@
 #include "kernels/cpu/gemm_blocking.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include <immintrin.h>  // also SSE's _MM_TRANSPOSE4_PS, used on every x86-64 build
 #define PW_PACK_X86 1
 #define PW_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
 namespace pw::kernels::cpu::gemm_detail {
+
+namespace {
+
+// Rows [i0, i0 + 4) of a full untransposed panel: 4 x 4 blocks transposed in SSE registers (x86-64's
+// baseline), so that each k's four values are one store instead of four scattered ones.
+void pack_a_rows4(int64_t MR, int64_t i0, int64_t kc, const float* a, int64_t lda, float* dst) {
+#if defined(__x86_64__) && defined(__SSE__)
+  const float* r0 = a + i0 * lda;
+  const int64_t k4 = kc / 4 * 4;
+  for (int64_t p = 0; p < k4; p += 4) {
+    __m128 x0 = _mm_loadu_ps(r0 + p), x1 = _mm_loadu_ps(r0 + lda + p);
+    __m128 x2 = _mm_loadu_ps(r0 + 2 * lda + p), x3 = _mm_loadu_ps(r0 + 3 * lda + p);
+    _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+    _mm_storeu_ps(dst + p * MR + i0, x0);
+    _mm_storeu_ps(dst + (p + 1) * MR + i0, x1);
+    _mm_storeu_ps(dst + (p + 2) * MR + i0, x2);
+    _mm_storeu_ps(dst + (p + 3) * MR + i0, x3);
+  }
+  for (int64_t i = i0; i < i0 + 4; ++i)
+    for (int64_t p = k4; p < kc; ++p) dst[p * MR + i] = a[i * lda + p];
+#else
+  for (int64_t i = i0; i < i0 + 4; ++i)
+    for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = a[i * lda + p];
+#endif
+}
+
+}  // namespace
 
 void pack_a(bool trans, int64_t MR, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
@@ -28,14 +55,19 @@ void pack_a(bool trans, int64_t MR, int64_t mc, int64_t kc, const float* a, int6
         const float* src = a + p * lda + i0;
         for (int64_t i = 0; i < MR; ++i) dst[p * MR + i] = i < mr ? src[i] : 0.f;
       }
-    } else {  // op(A)(i, p) = a[i * lda + p]: read each row once, contiguously
-      for (int64_t i = 0; i < MR; ++i) {
-        const float* src = a + (i0 + i) * lda;
-        if (i < mr) {
-          for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.f;
-        }
+      continue;
+    }
+    // op(A)(i, p) = a[i * lda + p]: whole groups of four rows through registers, then the rest
+    // row by row (each read once, contiguously); rows past mr are zero.
+    const float* panel = a + i0 * lda;
+    const int64_t full = mr / 4 * 4;
+    for (int64_t i = 0; i < full; i += 4) pack_a_rows4(MR, i, kc, panel, lda, dst);
+    for (int64_t i = full; i < MR; ++i) {
+      const float* src = panel + i * lda;
+      if (i < mr) {
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.f;
       }
     }
   }

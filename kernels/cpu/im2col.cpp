@@ -125,7 +125,6 @@ void col2im_ld(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_
   });
 }
 
-
 template <typename T>
 void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
             int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col) {
@@ -138,14 +137,14 @@ void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
   col2im_ld(col, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, Ho * Wo);
 }
 
-#define PW_INSTANTIATE_IM2COL(T)                                                                                      \
-  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                          int64_t, int64_t, int64_t, int64_t, T*);                                                    \
-  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                          int64_t, int64_t, int64_t, int64_t, T*);                                                    \
-  template void im2col_ld<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,        \
-                             int64_t, int64_t, int64_t, int64_t, int64_t, T*, int64_t);                               \
-  template void col2im_ld<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,        \
+#define PW_INSTANTIATE_IM2COL(T)                                                                                     \
+  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, int64_t, int64_t, T*);                                                   \
+  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, int64_t, int64_t, T*);                                                   \
+  template void im2col_ld<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
+                             int64_t, int64_t, int64_t, int64_t, int64_t, T*, int64_t);                              \
+  template void col2im_ld<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
                              int64_t, int64_t, int64_t, int64_t, int64_t, T*, int64_t);
 
 PW_INSTANTIATE_IM2COL(float)
