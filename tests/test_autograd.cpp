@@ -157,6 +157,37 @@ TEST(Autograd, SharedWeightsAccumulateBothUses) {
   EXPECT_DOUBLE_EQ(x.grad().item(), 4 * 27 + 2 * 3);  // d(x^4 + x^2)/dx
 }
 
+TEST(Autograd, LeafGradientsNeverAliasEachOtherOrTheCaller) {
+  // The walk keeps a rule's fresh gradient as the leaf's buffer without copying it, but only
+  // when nothing else holds it: add's rule hands the same upstream gradient to both inputs,
+  // which must still get buffers of their own.
+  Tensor a = Tensor::ones({3}), b = Tensor::ones({3});
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  sum(mul(add(a, b), 2.0)).backward();
+  ASSERT_NE(a.grad().storage(), b.grad().storage());
+  a.grad().fill_(7.0);
+  EXPECT_EQ(b.grad().to_vector_f32(), std::vector<float>(3, 2.0f));
+  // x + x: both uses add into one gradient.
+  Tensor x = Tensor::ones({2});
+  x.set_requires_grad(true);
+  sum(add(x, x)).backward();
+  EXPECT_EQ(x.grad().to_vector_f32(), std::vector<float>(2, 2.0f));
+  // A leaf's own backward with the caller's gradient: the leaf gets a copy.
+  Tensor leaf = Tensor::ones({2});
+  leaf.set_requires_grad(true);
+  Tensor g = Tensor::full({2}, 3.0);
+  leaf.backward(g);
+  g.fill_(0.0);
+  EXPECT_EQ(leaf.grad().to_vector_f32(), std::vector<float>(2, 3.0f));
+  // A fresh rule result becomes the gradient; a second backward adds into it.
+  Tensor w = Tensor::ones({2});
+  w.set_requires_grad(true);
+  sum(mul(w, 3.0)).backward();
+  sum(mul(w, 3.0)).backward();
+  EXPECT_EQ(w.grad().to_vector_f32(), std::vector<float>(2, 6.0f));
+}
+
 TEST(Autograd, InputGradientsAndNoGrad) {
   Tensor img = random_input({1, 4}, 17);
   Tensor w = random_input({2, 4}, 18, -1, 1, false);
