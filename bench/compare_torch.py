@@ -72,10 +72,21 @@ def time_torch(model, mode, batch, shape, iterations):
     return statistics.median(times)
 
 
+_STEP_ONLY = {}
+
+
+def step_only_flag(cli):
+    """["--step-only"] when this build has it (builds before it also time every layer)."""
+    if cli not in _STEP_ONLY:
+        help_text = subprocess.run([cli, "time", "--help"], capture_output=True, text=True).stdout
+        _STEP_ONLY[cli] = ["--step-only"] if "--step-only" in help_text else []
+    return _STEP_ONLY[cli]
+
+
 def time_patchwork(cli, name, mode, batch, shape, iterations, threads):
     cmd = [cli, "time", "--model", name, "--mode", mode, "--batch", str(batch), "--input",
-           ",".join(map(str, shape)), "--iterations", str(iterations), "--threads", str(threads), "--step-only",
-           "--peak-gflops", "1", "--bandwidth", "1"]
+           ",".join(map(str, shape)), "--iterations", str(iterations), "--threads", str(threads),
+           "--peak-gflops", "1", "--bandwidth", "1"] + step_only_flag(cli)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     m = re.search(r"total ([0-9.]+) ms", out)
     if not m:
@@ -91,6 +102,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides (default: all)")
     ap.add_argument("--rounds", type=int, default=3, help="alternated rounds per workload (median)")
     ap.add_argument("--iterations", type=int, default=5, help="steps per measurement (median)")
+    ap.add_argument("--baseline", default="", help="another patchwork binary (an earlier build) timed in the same "
+                                                   "rounds, for a before/after column")
     ap.add_argument("--only", default="", help="run only workloads whose model name contains this")
     ap.add_argument("--json", default="", help="also write the results to this file")
     ap.add_argument("--wait-policy", default="passive", choices=["passive", "active"],
@@ -107,23 +120,27 @@ def main():
     torch.set_num_threads(args.threads)
     print(f"PyTorch {torch.__version__}, {args.threads} threads and OMP_WAIT_POLICY={args.wait_policy} on both sides, "
           f"{args.rounds} alternated rounds of medians of {args.iterations} steps; ms per step (median over rounds)\n")
-    print("| workload | patchwork | PyTorch | patchwork's lead |")
-    print("|---|---|---|---|")
+    before = " before |" if args.baseline else ""
+    print(f"| workload |{before} patchwork | PyTorch | patchwork's lead |")
+    print("|---|---|---|---|" + ("---|" if args.baseline else ""))
     results = []
     for name, mode, batch, shape in WORKLOADS:
         if args.only and args.only not in name:
             continue
         model = torch_model(name, shape[0])
-        ours, theirs = [], []
+        ours, theirs, base = [], [], []
         for _ in range(args.rounds):
             theirs.append(time_torch(model, mode, batch, shape, args.iterations))
             ms, kernel = time_patchwork(args.patchwork, name, mode, batch, shape, args.iterations, args.threads)
             ours.append(ms)
+            if args.baseline:
+                base.append(time_patchwork(args.baseline, name, mode, batch, shape, args.iterations, args.threads)[0])
         pw_ms, torch_ms = statistics.median(ours), statistics.median(theirs)
         label = f"{name}, {'train' if mode == 'train' else 'inference'}, batch {batch}, {'x'.join(map(str, shape))}"
-        print(f"| {label} | {pw_ms:.1f} | {torch_ms:.1f} | {torch_ms / pw_ms:.2f}x |", flush=True)
-        results.append({"workload": label, "patchwork_ms": ours, "pytorch_ms": theirs, "lead": torch_ms / pw_ms,
-                        "gemm_kernel": kernel})
+        was = f" {statistics.median(base):.1f} |" if base else ""
+        print(f"| {label} |{was} {pw_ms:.1f} | {torch_ms:.1f} | {torch_ms / pw_ms:.2f}x |", flush=True)
+        results.append({"workload": label, "patchwork_ms": ours, "pytorch_ms": theirs, "baseline_ms": base,
+                        "lead": torch_ms / pw_ms, "gemm_kernel": kernel})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"pytorch": torch.__version__, "threads": args.threads, "wait_policy": args.wait_policy,
