@@ -79,7 +79,6 @@ template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, doub
 namespace {
 
 using gemm_detail::Blocking;
-using gemm_detail::MicroKernel;
 
 // Below this many multiply-adds (~50^3) one thread is faster than forking a team (measured).
 constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
