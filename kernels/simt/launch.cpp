@@ -17,6 +17,8 @@
 
 #include "kernels/simt/block.h"
 #include "kernels/simt/check.h"
+#include "kernels/simt/profile.h"
+#include "kernels/simt/profile_record.h"
 
 namespace pw::simt {
 
@@ -58,7 +60,8 @@ Settings& settings() {
       st->stack_bytes = static_cast<size_t>(kib) * 1024;
     }
     if (const char* v = std::getenv("PW_SIMT_CHECK"); v && *v) st->checks = parse_checks(v);
-    return st.release();  // never destroyed: workers may read it during static teardown
+    detail::profile_from_environment();  // PW_SIMT_PROFILE=FILE
+    return st.release();                 // never destroyed: workers may read it during static teardown
   }();
   return *s;
 }
@@ -324,6 +327,7 @@ void launch_kernel(const LaunchDesc& desc) {
   job.schedule = schedule();
   job.seed = schedule_seed();
   job.checks = checks();
+  if (profiling()) job.checks |= detail::kCheckProfile;  // profiled like a checked launch: one worker
   pool().resize(n_workers - 1);
   if (job.checks) check_launch_begin(desc, job.checks);
   watch_launch(&desc);
