@@ -31,6 +31,18 @@ void set_profiling(bool on);
 bool profiling();
 // The FLOPs of the next launch made by this host thread (the launcher's annotation).
 void profile_next_launch_flops(double flops);
+// Launches made while one lives are not recorded: work that only simt does (the engine's
+// allocator poisons reused memory on simt with a fill kernel; a GPU does not).
+class ProfilePause {
+ public:
+  ProfilePause() : was_(profiling()) { set_profiling(false); }
+  ~ProfilePause() { set_profiling(was_); }
+  ProfilePause(const ProfilePause&) = delete;
+  ProfilePause& operator=(const ProfilePause&) = delete;
+
+ private:
+  bool was_;
+};
 
 enum class ProfileSpace : uint8_t { global, shared };
 

@@ -4,9 +4,11 @@
 // here, through addr2line (check_report.cpp's describe_code), once per report. The runtime
 // sits below the engine, so this writes its small JSON itself (strings escaped, numbers in %g).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -44,14 +46,55 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
-// A path relative to the project's root (the directory above kernels/simt/).
+// Paths relative to the project's root: the directory above kernels/ in the launches' files
+// (absolute, from the launch sites; the same root the line information names).
 std::string short_path(std::string s) {
-  static const std::string root = [] {
-    const std::string self = __FILE__;
-    const size_t at = self.rfind("kernels/simt/");
-    return at == std::string::npos ? std::string() : self.substr(0, at);
-  }();
-  for (size_t at; !root.empty() && (at = s.find(root)) != std::string::npos;) s.erase(at, root.size());
+  for (const ProfileLaunch& l : profile_launches()) {
+    const size_t at = l.file.rfind("kernels/");
+    if (at == std::string::npos || at == 0) continue;
+    const std::string root = l.file.substr(0, at);
+    for (size_t p; (p = s.find(root)) != std::string::npos;) s.erase(p, root.size());
+    break;
+  }
+  return s;
+}
+
+// "x.cu:41 (f(int)), inlined in y.cu:9 (g)" without the functions: "x.cu:41, inlined in y.cu:9".
+std::string without_functions(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == ' ' && i + 1 < s.size() && s[i + 1] == '(' && i > 0 &&
+        std::isdigit(static_cast<unsigned char>(s[i - 1]))) {
+      int depth = 0;
+      size_t j = i + 1;
+      for (; j < s.size(); ++j) {
+        depth += s[j] == '(' ? 1 : s[j] == ')' ? -1 : 0;
+        if (depth == 0) break;
+      }
+      i = j;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// The kernel as its signature names it, short: "sgemm_v5_warptile<WarpTileShape<64, 64, 32,
+// 32, 4>, false, true>" (no namespaces, return type or parameters); the launch's name without it.
+std::string kernel_name(const ProfileLaunch& l) {
+  std::string s = detail::kernel_signature(l.kernel);
+  if (s.empty()) return l.name;
+  for (const char* ns : {"pw::kernels::simt::", "(anonymous namespace)::", "gemm_tiles::", "pw::kernels::"})
+    for (size_t at; (at = s.find(ns)) != std::string::npos;) s.erase(at, std::strlen(ns));
+  if (s.rfind("void ", 0) == 0) s.erase(0, 5);
+  int depth = 0;  // the parameter list: the last top-level '('
+  size_t params = std::string::npos;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '<') ++depth;
+    if (s[i] == '>') --depth;
+    if (s[i] == '(' && depth == 0) params = i;
+  }
+  if (params != std::string::npos) s.resize(params);
   return s;
 }
 
@@ -153,8 +196,8 @@ struct LineCost {
 };
 
 std::string group_key(const ProfileLaunch& l) {
-  return l.name + "|" + launch_site(l) + "|" + dims(l.grid) + "|" + dims(l.block) + "|" + num(l.dynamic_smem) + "|" +
-         num(l.flops);
+  return kernel_name(l) + "|" + launch_site(l) + "|" + dims(l.grid) + "|" + dims(l.block) + "|" + num(l.dynamic_smem) +
+         "|" + num(l.flops);
 }
 
 void add_launch(Group& g, const ProfileLaunch& l) {
@@ -188,9 +231,9 @@ std::string group_row(size_t rank, const Group& g) {
                       : g.shared_s > g.dram_s                                    ? "shared"
                                                                                  : "DRAM";
   std::ostringstream os;
-  os << "| " << rank << " | `" << l.name << "` | " << launch_site(l) << " | " << g.launches << " | " << dims(l.grid)
-     << " x " << dims(l.block) << " | " << num(g.time[0] * 1e6) << " | " << num(g.time[1] * 1e6) << " | " << bound
-     << " | " << num(double(g.floor_bytes) / 1024) << " KiB | " << ratio(g.sectors, g.g_req) << " ("
+  os << "| " << rank << " | `" << kernel_name(l) << "` | " << launch_site(l) << " | " << g.launches << " | "
+     << dims(l.grid) << " x " << dims(l.block) << " | " << num(g.time[0] * 1e6) << " | " << num(g.time[1] * 1e6)
+     << " | " << bound << " | " << num(double(g.floor_bytes) / 1024) << " KiB | " << ratio(g.sectors, g.g_req) << " ("
      << ratio(g.ideal_sectors, g.g_req) << ") | " << ratio(g.wavefronts, g.s_req) << " (" << ratio(g.ideal_wf, g.s_req)
      << ") | " << (l.flops >= 0 ? num(g.flops / 1e9) : std::string("not annotated")) << " | "
      << (g.est.resources_known ? num(g.est.blocks_per_sm) : num(g.est.blocks_per_sm) + " (no ptxas report)") << " |\n";
@@ -203,8 +246,9 @@ std::vector<LineCost> line_costs(const std::unordered_map<const void*, std::stri
   for (const ProfileLaunch& l : profile_launches())
     for (const ProfileSite& s : l.sites) {
       const bool shared = s.space == ProfileSpace::shared;
-      LineCost& c = by_line[l.name + "|" + where.at(s.code) + (shared ? "|s" : "|g") + (s.write ? "w" : "r")];
-      if (!c.first) c = {where.at(s.code), l.name, &s};
+      const std::string line = without_functions(where.at(s.code)), kernel = kernel_name(l);
+      LineCost& c = by_line[kernel + "|" + line + (shared ? "|s" : "|g") + (s.write ? "w" : "r")];
+      if (!c.first) c = {line, kernel, &s};
       c.requests += s.requests;
       c.units += shared ? s.wavefronts : s.sectors;
       c.ideal += shared ? s.ideal_wavefronts : s.ideal_sectors;
