@@ -9,11 +9,16 @@
 #include <string>
 #include <vector>
 
+#define PW_LAUNCHER_NS simt
 #include "kernels/cuda/api.h"
+#undef PW_LAUNCHER_NS
 #include "kernels/simt/profile.h"
 #include "kernels/simt/runtime.h"
 
 namespace simt_kernels = pw::kernels::simt;
+using pw::simt::cudaFree;
+using pw::simt::cudaMalloc;
+using pw::simt::cudaMemcpy;
 
 namespace {
 
@@ -24,9 +29,9 @@ struct Shape {
 
 float* device_floats(size_t n) {
   void* p = nullptr;
-  if (cudaMalloc(&p, n * sizeof(float)) != cudaSuccess) throw pw::simt::Error("cudaMalloc failed");
+  if (cudaMalloc(&p, n * sizeof(float)) != pw::simt::cudaSuccess) throw pw::simt::Error("cudaMalloc failed");
   std::vector<float> host(n, 0.5f);
-  cudaMemcpy(p, host.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  cudaMemcpy(p, host.data(), n * sizeof(float), pw::simt::cudaMemcpyHostToDevice);
   return static_cast<float*>(p);
 }
 
@@ -58,6 +63,7 @@ int main(int argc, char** argv) {
     const auto plan = simt_kernels::sgemm_plan(simt_kernels::Tag{}, s.M, s.N, s.K, 1, false, true);
     auto unsplit = plan;
     unsplit.splits = 1;
+    unsplit.blocks = plan.tiles;  // (describe() prints it)
     profile_one(s, unsplit, "unsplit");
     profile_one(s, plan, "the dispatcher's plan");
   }

@@ -87,6 +87,8 @@ int cmd_profile(int argc, char** argv) {
   if (!has_device) args.insert(args.end(), {"--device", "simt"});
   setenv("PW_SIMT_PROFILE", out.c_str(), 1);
   if (!resources.empty()) setenv("PW_SIMT_PROFILE_RESOURCES", resources.c_str(), 1);
+  std::remove(out.c_str());  // a failed run must not leave the previous run's table to print
+  std::remove((out + ".md").c_str());
   const int status = run_and_wait(program, args);
   std::ifstream table(out + ".md");
   if (table) std::cout << table.rdbuf();

@@ -86,25 +86,36 @@ def judge(binary, gtest_filter):
     return failing, report
 
 
+def sync_mirror(mirror):
+    """The mirror as the sources are (CMake copies them only where the mirror lacks a file, so
+    that a reconfigure during a run cannot undo a mutation)."""
+    source = os.path.join(ROOT, "kernels", "cuda")
+    for top, _, files in os.walk(source):
+        for name in files:
+            src = os.path.join(top, name)
+            dst = os.path.join(mirror, os.path.relpath(src, source))
+            if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--only", default="", help="one kernel file (e.g. gemm.cu)")
+    ap.add_argument("--only", default="", help="one kernel file (e.g. gemm.cu), or one barrier (gemm.cu:182)")
     args = ap.parse_args()
     build_dir = os.path.abspath(args.build)
     mirror = os.path.join(build_dir, "sync_mutant", "kernels", "cuda")
     binary = os.path.join(build_dir, "tests", "test_simt_kernels_mutant")
-    for name in FILTERS:  # the mirrored files that get mutated, as the sources are
-        src, dst = os.path.join(ROOT, "kernels", "cuda", name), os.path.join(mirror, name)
-        if not os.path.exists(dst) or open(src).read() != open(dst).read():
-            shutil.copyfile(src, dst)
+    sync_mirror(mirror)
     t0 = time.time()
     if not build(build_dir):
         print("sync_sensitivity: the unmutated mirror does not build")
         return 1
     rows, bad = [], False
+    only_file, _, only_line = args.only.partition(":")
     for name in sorted(FILTERS):
-        if args.only and name != args.only:
+        if only_file and name != only_file:
             continue
         path = os.path.join(mirror, name)
         original = open(path).read()
@@ -113,10 +124,16 @@ def main():
             print(f"sync_sensitivity: {name} unmutated fails ({base_fail}, {base_report})")
             return 1
         for line, column in barrier_sites(os.path.join(ROOT, "kernels", "cuda", name)):
+            if only_line and int(only_line) != line:
+                continue
+            mutant = mutate(original, line, column)
             with open(path, "w") as f:
-                f.write(mutate(original, line, column))
+                f.write(mutant)
             try:
                 built = build(build_dir)
+                if open(path).read() != mutant:  # something rewrote the mirror: the result would lie
+                    print(f"sync_sensitivity: {path} changed during the build of the mutant at line {line}")
+                    return 1
                 failing, report = judge(binary, FILTERS[name]) if built else (["build failed"], "")
             finally:
                 with open(path, "w") as f:

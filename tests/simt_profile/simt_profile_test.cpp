@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#define PW_LAUNCHER_NS simt
+#include "kernels/cuda/api.h"  // sgemm_with_plan, sgemm_plan
+#undef PW_LAUNCHER_NS
 #include "kernels/simt/profile.h"
 #include "tests/simt_kernels/test_support.h"
 #include "tests/simt_profile/profile_kernels.h"
@@ -149,6 +152,45 @@ TEST_F(SimtProfile, ReportNamesTheKernelAndTheLine) {
   EXPECT_NE(table.find("strided_load_kernel"), std::string::npos) << table;
   EXPECT_NE(table.find("profile_kernels.cu:12"), std::string::npos) << table;
   EXPECT_NE(table.find("32 sectors (4)"), std::string::npos) << table;
+}
+
+TEST_F(SimtProfile, LaunchesUnderAPauseAreNotRecorded) {
+  DeviceBuffer<float> in(32), out(32);
+  {
+    const pw::simt::ProfilePause pause;
+    prof::strided_load(in.get(), out.get(), 1);
+  }
+  EXPECT_TRUE(pw::simt::profile_launches().empty());
+  EXPECT_TRUE(pw::simt::profiling());
+  prof::strided_load(in.get(), out.get(), 1);
+  EXPECT_EQ(pw::simt::profile_launches().size(), 1u);
+}
+
+// The SGEMM launcher annotates 2MNK FLOPs (kernels/cuda/profile.cuh), split or not; a split-K
+// plan adds its reduction (one add per partial element) and the workspace to the footprint.
+TEST_F(SimtProfile, TheGemmLauncherAnnotatesItsFlops) {
+  namespace k = pw::kernels::simt;
+  const int64_t M = 64, N = 96, K = 2048;
+  DeviceBuffer<float> a(M * K), b(N * K), c(M * N);
+  auto plan = k::sgemm_plan(k::Tag{}, M, N, K, 1, false, true);
+  plan.version = 5;
+  plan.bm = plan.bn = 64;
+  plan.splits = 4;
+  k::sgemm_with_plan(k::Tag{}, pw::kernels::GemmBatch{}, false, true, M, N, K, 1.0f, a.get(), K, b.get(), K, 0.0f,
+                     c.get(), N, plan);
+  ASSERT_EQ(pw::simt::profile_launches().size(), 2u);  // the K-slices, then their reduction
+  EXPECT_EQ(pw::simt::profile_launches()[0].flops, 2.0 * M * N * K);
+  EXPECT_EQ(pw::simt::profile_launches()[1].flops, double(M * N * 4));
+  const uint64_t split_sectors = pw::simt::profile_launches()[0].write_sectors;
+  pw::simt::profile_reset();
+  plan.splits = 1;
+  k::sgemm_with_plan(k::Tag{}, pw::kernels::GemmBatch{}, false, true, M, N, K, 1.0f, a.get(), K, b.get(), K, 0.0f,
+                     c.get(), N, plan);
+  const ProfileLaunch& l = only_launch();
+  EXPECT_EQ(l.flops, 2.0 * M * N * K);
+  EXPECT_EQ(l.write_sectors, uint64_t(M * N * 4 / 32));  // C, once
+  EXPECT_GE(split_sectors, 4 * l.write_sectors);         // four partial tiles of C
+  EXPECT_EQ(l.read_sectors, uint64_t((M + N) * K * 4 / 32));
 }
 
 TEST(SimtProfileGpus, NamedGpusAndUnknownOnes) {
