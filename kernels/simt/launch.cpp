@@ -18,7 +18,7 @@
 #include "kernels/simt/block.h"
 #include "kernels/simt/check.h"
 #include "kernels/simt/profile.h"
-#include "kernels/simt/profile_record.h"
+#include "kernels/simt/profile_record.h"  // kCheckProfile
 
 namespace pw::simt {
 
@@ -60,8 +60,7 @@ Settings& settings() {
       st->stack_bytes = static_cast<size_t>(kib) * 1024;
     }
     if (const char* v = std::getenv("PW_SIMT_CHECK"); v && *v) st->checks = parse_checks(v);
-    detail::profile_from_environment();  // PW_SIMT_PROFILE=FILE
-    return st.release();                 // never destroyed: workers may read it during static teardown
+    return st.release();  // never destroyed: workers may read it during static teardown
   }();
   return *s;
 }

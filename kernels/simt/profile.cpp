@@ -149,14 +149,31 @@ void flush_block(Recorder& r) {
 
 }  // namespace
 
-void set_profiling(bool on) { recorder().on = on; }
-bool profiling() { return recorder().on; }
+namespace {
+// PW_SIMT_PROFILE and PW_SIMT_PROFILE_RESOURCES are read before profiling is first asked about
+// or set (a ProfilePause before the first launch must not undo the variable).
+void read_environment() {
+  static std::once_flag once;
+  std::call_once(once, detail::profile_from_environment);
+}
+}  // namespace
+
+void set_profiling(bool on) {
+  read_environment();
+  recorder().on = on;
+}
+bool profiling() {
+  read_environment();
+  return recorder().on;
+}
 void profile_next_launch_flops(double flops) { tl_next_flops = flops; }
 
 const std::vector<ProfileLaunch>& profile_launches() { return recorder().launches; }
 void profile_reset() { recorder().launches.clear(); }
 
 namespace detail {
+
+void profile_turn_on() { recorder().on = true; }
 
 void profile_launch_begin(const LaunchDesc& desc) {
   Recorder& r = recorder();

@@ -21,7 +21,8 @@ void profile_access(unsigned thread, uintptr_t a, size_t bytes, unsigned how, co
 void profile_launch_end(uint64_t hooks);
 // PW_SIMT_PROFILE=FILE turns profiling on and writes FILE (and FILE.md) at exit;
 // PW_SIMT_PROFILE_RESOURCES=TSV loads ptxas's registers and shared memory per kernel.
-void profile_from_environment();
+void profile_from_environment();  // once, before profiling() first answers
+void profile_turn_on();           // what PW_SIMT_PROFILE does (set_profiling would recurse)
 // The kernel's signature ("void pw::kernels::simt::k(float*)") from its line information
 // (addr2line), or "" without it; cached.
 const std::string& kernel_signature(const void* kernel);

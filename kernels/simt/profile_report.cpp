@@ -321,7 +321,7 @@ void profile_from_environment() {
   const char* v = std::getenv("PW_SIMT_PROFILE");
   if (!v || !*v || !path.empty()) return;
   path = v;
-  set_profiling(true);
+  profile_turn_on();
   std::atexit([] {
     try {
       profile_write(path);
