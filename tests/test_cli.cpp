@@ -453,3 +453,26 @@ TEST(Cli, TimeStepOnlyAndTheGemmKernel) {
             std::string::npos)
       << bad.out;
 }
+
+// `patchwork profile` runs a command on simt with the checked kernels (patchwork-profile, built
+// where PW_SIMT_CHECKED is on) and prints simt-profile's table; its JSON is strict.
+TEST(Cli, ProfileRunsACommandOnSimtAndPrintsItsTable) {
+  const std::string beside = std::filesystem::path(PW_CLI_PATH).parent_path().string() + "/patchwork-profile";
+  if (!std::filesystem::exists(beside)) GTEST_SKIP() << beside << " is not built (PW_SIMT_CHECKED off)";
+  const std::string dir = ::testing::TempDir() + "/pw_cli_profile";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const Result r = run("profile --out " + quoted(dir + "/p.json") +
+                       " time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --mode eval "
+                       "--peak-gflops 100 --bandwidth 10");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* part :
+       {"simt-profile:", "conv2d_forward_implicit_kernel", "H100 SXM est. µs", "kernels/cuda/conv.cu:"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  EXPECT_EQ(strict_json_files(dir), std::vector<std::string>{"p.json"});
+  const Result none = run("profile");
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.out.find("name the command to profile"), std::string::npos) << none.out;
+  EXPECT_EQ(run("profile --help").status, 0);
+  std::filesystem::remove_all(dir);
+}

@@ -42,9 +42,10 @@ int viz_sheet(int argc, char** argv);
 int viz_invert(int argc, char** argv);
 int viz_colorize(int argc, char** argv);
 int viz_attribution(int argc,
-                    char** argv);      // viz gradcam|smoothgrad|integrated-gradients: tools/cmd_viz_attribution.cpp
-int cmd_study(int argc, char** argv);  // tools/cmd_study.cpp
-int cmd_time(int argc, char** argv);   // tools/cmd_time.cpp
-int cmd_tsne(int argc, char** argv);   // tools/cmd_tsne.cpp
+                    char** argv);        // viz gradcam|smoothgrad|integrated-gradients: tools/cmd_viz_attribution.cpp
+int cmd_study(int argc, char** argv);    // tools/cmd_study.cpp
+int cmd_time(int argc, char** argv);     // tools/cmd_time.cpp
+int cmd_tsne(int argc, char** argv);     // tools/cmd_tsne.cpp
+int cmd_profile(int argc, char** argv);  // tools/cmd_profile.cpp
 
 }  // namespace pw::cli

@@ -36,6 +36,8 @@ const char* kUsage =
     "  models     list the networks in the registry\n"
     "  summary    each layer of a network: output shape, parameters, multiply-adds\n"
     "  time       per-layer forward and backward time against the machine's measured peak\n"
+    "  profile    run a command on simt with every CUDA kernel profiled (sectors, bank conflicts,\n"
+    "             estimated H100/H200 time per launch and source line)\n"
     "  forward    logits, loss and gradients of a network on given weights and input (safetensors)\n"
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
     if (cmd == "viz") return pw::cli::cmd_viz(argc, argv);
     if (cmd == "study") return pw::cli::cmd_study(argc, argv);
     if (cmd == "time") return pw::cli::cmd_time(argc, argv);
+    if (cmd == "profile") return pw::cli::cmd_profile(argc, argv);
     std::fprintf(stderr, "patchwork: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::bad_alloc&) {  // memory outside tensors (tensors say so as pw::Error)

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The README's test command: set up, build, and run every test except those that need a GPU and
+# The README's test command: set up, build, and run every test except those that need a GPU,
 # the f64 sweeps (label sweep: every registry network and layer against f64; 39 min on the
-# 2-core machine while other builds ran).
-#   bash tools/test.sh             # everything but gpu and sweep
+# 2-core machine while other builds ran) and the barrier-deletion sensitivity of racecheck
+# (label sensitivity: one rebuild per __syncthreads, tools/sync_sensitivity.py; never in CI).
+#   bash tools/test.sh             # everything but gpu, sweep and sensitivity
 #   bash tools/test.sh --all       # the sweeps too (what CI runs)
 #   bash tools/test.sh -R Conv     # further arguments go to ctest
+#   (cd build && ctest -L sensitivity --output-on-failure)   # the sensitivity test alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exclude="gpu|sweep"
+exclude="gpu|sweep|sensitivity"
 if [ "${1:-}" = "--all" ]; then
-  exclude="gpu"
+  exclude="gpu|sensitivity"
   shift
 fi
 bash tools/setup.sh

@@ -16,6 +16,7 @@
 
 #include "engine/device/gpu.h"
 #include "engine/device/host_cache.h"
+#include "kernels/simt/profile.h"  // simt::ProfilePause (macro-free)
 
 namespace pw {
 
@@ -134,9 +135,12 @@ void* device_allocate(Device d, size_t bytes) {
     p.stats.bytes_cached -= size;
     p.stats.cache_hits++;
     // simt is the checking device: reused memory is poisoned again, as fresh memory is, so
-    // a kernel that reads elements nobody wrote fails there too.
-    if (d.type == DeviceType::simt)
+    // a kernel that reads elements nobody wrote fails there too (not work a GPU does: kept
+    // out of simt-profile).
+    if (d.type == DeviceType::simt) {
+      const simt::ProfilePause not_profiled;
       on_gpu(d, [&](auto tag) { fill(tag, ptr, kernels::ElemType::i32, (int64_t)(size / 4), -1.0); });
+    }
   } else {
     ptr = on_gpu(d, [&](auto tag) { return device_malloc(tag, size); });
     if (!ptr && p.stats.bytes_cached > 0) {

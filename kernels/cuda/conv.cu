@@ -34,6 +34,7 @@
 #include "kernels/cuda/compat.cuh"
 #include "kernels/cuda/gemm_tiles.cuh"
 #include "kernels/cuda/grid.cuh"
+#include "kernels/cuda/profile.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -332,6 +333,7 @@ void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const f
   ImplicitConvArgs a{
       dims_of(g), g.O, Og, Cg, (int)Kg, (int)cols, Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0};
   const dim3 grid((unsigned)((cols + WT::BN - 1) / WT::BN), (unsigned)((Og + WT::BM - 1) / WT::BM), (unsigned)G);
+  PW_PROFILE_FLOPS(2.0 * (double)cols * Og * Kg * G);  // one FMA per output element and reduction term
   PW_LAUNCH(conv2d_forward_implicit_kernel, grid, WT::kThreads, 0, 0)(x, w, bias, y, a);
   PW_CUDA_CHECK_LAUNCH();
 }

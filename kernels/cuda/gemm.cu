@@ -59,6 +59,7 @@
 #include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/gemm_tiles.cuh"
 #include "kernels/cuda/grid.cuh"
+#include "kernels/cuda/profile.cuh"
 
 #define PW_LAUNCHER_NS PW_KERNEL_NS
 #include "kernels/cuda/api.h"
@@ -393,10 +394,12 @@ void launch_version(const GemmVersion& v, const GemmArgs& p, int64_t count, bool
       q.vec_w = p.N % 4 == 0;
       const dim3 grid((unsigned)((p.N + v.bn - 1) / v.bn), (unsigned)((rows + v.bm - 1) / v.bm),
                       (unsigned)(nz * splits));
+      PW_PROFILE_FLOPS(2.0 * (double)rows * p.N * p.K * nz);  // one FMA per (row, column, k, problem)
       PW_LAUNCH(kernel, grid, v.block, 0, 0)(q);
       PW_CUDA_CHECK_LAUNCH();
       if (splits == 1) continue;
       const dim3 reduce_grid((unsigned)grid_blocks(rows * p.N, 256, 4096), (unsigned)nz);
+      PW_PROFILE_FLOPS((double)rows * p.N * nz * splits);  // one add per partial tile element
       PW_LAUNCH(splitk_reduce_kernel, reduce_grid, 256, 0, 0)(q);
       PW_CUDA_CHECK_LAUNCH();
     }

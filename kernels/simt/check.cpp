@@ -39,6 +39,7 @@
 #include <memory>
 
 #include "kernels/simt/check_state.h"
+#include "kernels/simt/profile_record.h"
 
 namespace pw::simt::detail {
 
@@ -291,6 +292,9 @@ void check_access(uintptr_t a, size_t n, unsigned how, const void* site) {
   const Suspend suspend;
   if (n == 0) return;
   CheckRegion* g = find_region(c, a);
+  if ((c.checks & kCheckProfile) && g &&
+      (g->kind == RegionKind::global || g->kind == RegionKind::dynamic || g->kind == RegionKind::static_shared))
+    profile_access(c.run->cur, a, n, how, site, g->kind != RegionKind::global);
   const bool memcheck = c.checks & check_memcheck;
   if (!g) {
     if (memcheck) report_unknown(c, a, n, how, site);
@@ -337,6 +341,7 @@ void check_launch_begin(const LaunchDesc& desc, unsigned checks) {
   device_regions(c.device, &c.device_generation);
   if (c.segments.empty()) load_segments(c);
   c.regions_ready = false;
+  if (checks & kCheckProfile) profile_launch_begin(desc);
 }
 
 namespace {
@@ -356,6 +361,7 @@ void warn_unchecked(const CheckState& c) {
 std::exception_ptr check_launch_end(std::exception_ptr error) {
   CheckState& c = check_state();
   c.run = nullptr;
+  if (c.checks & kCheckProfile) profile_launch_end(c.hooks);
   warn_unchecked(c);
   if (!c.has_report) return error;
   c.has_report = false;
@@ -365,6 +371,7 @@ std::exception_ptr check_launch_end(std::exception_ptr error) {
 void check_block_begin(BlockRun& r, const SharedRuns& runs) {
   CheckState& c = check_state();
   c.run = &r;
+  if (c.checks & kCheckProfile) profile_block_begin();
   c.block_serial = c.serial = c.next_serial++;
   if (!c.regions_ready || c.regions_smem != r.smem_base || c.regions_smem_bytes != r.smem_bytes)
     build_regions(c, r, runs);

@@ -17,6 +17,8 @@
 
 #include "kernels/simt/block.h"
 #include "kernels/simt/check.h"
+#include "kernels/simt/profile.h"
+#include "kernels/simt/profile_record.h"  // kCheckProfile
 
 namespace pw::simt {
 
@@ -324,6 +326,7 @@ void launch_kernel(const LaunchDesc& desc) {
   job.schedule = schedule();
   job.seed = schedule_seed();
   job.checks = checks();
+  if (profiling()) job.checks |= detail::kCheckProfile;  // profiled like a checked launch: one worker
   pool().resize(n_workers - 1);
   if (job.checks) check_launch_begin(desc, job.checks);
   watch_launch(&desc);
