@@ -114,6 +114,8 @@ std::string describe_threads(const BlockRun& run);
 
 // Sets the last error of this host thread with its detailed message; returns `code`.
 cudaError_t fail(cudaError_t code, std::string detail);
+// Counts a call that, on a GPU, makes the host wait for the device (sync_count.cpp).
+void note_host_sync(const char* what);
 // Per-kernel dynamic shared memory limit (cudaFuncSetAttribute), bytes.
 size_t max_dynamic_smem(const void* kernel);
 const SharedRuns& static_shared_runs(const void* kernel);

@@ -74,7 +74,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   delete stream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t s) { return check_stream(s, "cudaStreamSynchronize"); }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  detail::note_host_sync("cudaStreamSynchronize");
+  return check_stream(s, "cudaStreamSynchronize");
+}
 cudaError_t cudaStreamQuery(cudaStream_t s) { return check_stream(s, "cudaStreamQuery"); }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
   if (cudaError_t r = check_stream(s, "cudaStreamWaitEvent")) return r;
@@ -96,7 +99,10 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   event->when = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t event) { return check_event(event, "cudaEventSynchronize"); }
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  detail::note_host_sync("cudaEventSynchronize");
+  return check_event(event, "cudaEventSynchronize");
+}
 cudaError_t cudaEventQuery(cudaEvent_t event) { return check_event(event, "cudaEventQuery"); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return detail::fail(cudaErrorInvalidValue, "cudaEventElapsedTime: null result pointer");
@@ -119,7 +125,10 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 
 // ---- device ----
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  detail::note_host_sync("cudaDeviceSynchronize");
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceReset() { return cudaSuccess; }  // allocations stay: nothing is lost
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return detail::fail(cudaErrorInvalidValue, "cudaGetDeviceCount: null result pointer");

@@ -178,6 +178,31 @@ std::string check_copy(const char* api, void* dst, size_t dspan, const void* src
   return e;
 }
 
+bool is_pinned(const void* p) {
+  std::lock_guard<std::mutex> lock(reg().m);
+  return containing(reg().host, reinterpret_cast<uintptr_t>(p)) != nullptr;
+}
+
+// Counts a copy that may make the host wait on a GPU (runtime.h, sync_count): every synchronous
+// copy but device-to-device; an asynchronous one unless it is device-to-device or its host side
+// is pinned (from pageable memory the driver "may sync with the stream" to stage it).
+void note_copy_sync(const char* api, void* dst, const void* src, cudaMemcpyKind kind, bool async) {
+  if (kind == cudaMemcpyDefault) {
+    const bool d = is_device(dst), s = is_device(src);
+    kind = d && s ? cudaMemcpyDeviceToDevice
+           : d    ? cudaMemcpyHostToDevice
+           : s    ? cudaMemcpyDeviceToHost
+                  : cudaMemcpyHostToHost;
+  }
+  if (kind == cudaMemcpyDeviceToDevice) return;
+  if (async &&
+      ((kind == cudaMemcpyHostToDevice && is_pinned(src)) || (kind == cudaMemcpyDeviceToHost && is_pinned(dst))))
+    return;
+  if (kind > cudaMemcpyDeviceToHost) return;  // an invalid kind: the copy fails
+  static const char* const names[] = {"HostToHost", "HostToDevice", "DeviceToHost"};
+  detail::note_host_sync((std::string(api) + " " + names[kind]).c_str());
+}
+
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
 // initcheck: the bytes a copy or memset put into device memory are written, or, copied from
@@ -310,6 +335,7 @@ cudaError_t cudaMallocManaged(void** ptr, size_t bytes, unsigned int) {
 
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  detail::note_host_sync("cudaFree");
   Allocation a;
   {
     std::lock_guard<std::mutex> lock(reg().m);
@@ -350,6 +376,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
 
 cudaError_t cudaFreeHost(void* ptr) {
   if (!ptr) return cudaSuccess;
+  detail::note_host_sync("cudaFreeHost");
   {
     std::lock_guard<std::mutex> lock(reg().m);
     if (!reg().host.erase(reinterpret_cast<uintptr_t>(ptr)))
@@ -368,7 +395,8 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+namespace {
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return cudaSuccess;
   if (std::string e = check_copy("cudaMemcpy", dst, bytes, src, bytes, kind); !e.empty())
     return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
@@ -376,12 +404,19 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   note_written(dst, src, bytes);
   return cudaSuccess;
 }
+}  // namespace
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  note_copy_sync("cudaMemcpy", dst, src, kind, false);
+  return copy(dst, src, bytes, kind);
+}
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+  note_copy_sync("cudaMemcpyAsync", dst, src, kind, true);
+  return copy(dst, src, bytes, kind);
 }
 
-cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                         cudaMemcpyKind kind) {
+namespace {
+cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                    cudaMemcpyKind kind) {
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > dpitch || width > spitch)
     return detail::fail(cudaErrorInvalidValue, "cudaMemcpy2D: width " + std::to_string(width) + " exceeds a pitch (" +
@@ -396,9 +431,16 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
   }
   return cudaSuccess;
 }
+}  // namespace
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind) {
+  note_copy_sync("cudaMemcpy2D", dst, src, kind, false);
+  return copy_2d(dst, dpitch, src, spitch, width, height, kind);
+}
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+  note_copy_sync("cudaMemcpy2DAsync", dst, src, kind, true);
+  return copy_2d(dst, dpitch, src, spitch, width, height, kind);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
@@ -415,6 +457,7 @@ namespace detail {
 cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst, const void* src, size_t bytes,
                         const char* what) {
   (void)symbol;
+  note_host_sync(what);  // synchronous, as cudaMemcpy
   if (offset + bytes > symbol_bytes)
     return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) + " bytes at offset " +
                                            std::to_string(offset) + " run past the end of a " +
