@@ -1,6 +1,8 @@
 // Uploads from host memory to a GPU device (cuda, simt) that do not make the host wait for the
-// device: the bytes are copied on the host into a pinned staging buffer and from there by an
-// asynchronous copy, ordered before every kernel launched afterwards on the device.
+// device: the bytes are copied on the host into a pinned staging buffer, from there by an
+// asynchronous copy on the device's upload stream (overlapping the kernels still running), and
+// on the compute stream, once it has waited on that copy's event, into the destination: ordered
+// before every kernel launched afterwards on the device (upload.cpp has the protocol).
 #pragma once
 #include <cstddef>
 #include <cstdint>
