@@ -141,8 +141,8 @@ struct LoopResult {
 // step on a GPU device makes the host wait for nothing: its batch is uploaded through pinned
 // memory (engine/device/upload.h), labels are range-checked on the host before the upload, and
 // nothing is downloaded (tests/test_train_sync.cpp counts the waits on simt). Not yet without
-// waits: --clip-grad-norm (the norm is read every step), the tasks with their own loss that
-// count `correct` on the host, and data-parallel runs.
+// waits: --clip-grad-norm (the norm is read every step), colorization (its loss counts
+// `correct` on the host), and data-parallel runs.
 //
 // Numeric failure: a step whose loss or any gradient is not finite (NaN, +-inf) stops the run
 // with a pw::Error naming the step and the loss; no checkpoint is written, so the last good one

@@ -24,7 +24,11 @@ namespace pw {
 
 namespace {
 
-constexpr int kMaxBuffers = 8;
+// At most this many uploads in flight: a host further ahead of the device waits here. A
+// training step makes two uploads, so the host waits only when it is more than 8 steps ahead
+// (the loop's reads, every --log-every steps, bound that too). Each buffer costs its size twice,
+// in pinned and in device memory. Not tuned on a GPU.
+constexpr int kMaxBuffers = 16;
 constexpr size_t kMinBufferBytes = size_t{1} << 20;
 
 struct StagingBuffer {
