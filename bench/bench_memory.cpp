@@ -42,7 +42,8 @@ void run(benchmark::State& state, double bytes, F f) {
     benchmark::ClobberMemory();
   }
   state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["of_bw"] = benchmark::Counter(bytes * 1e-9 / g_bandwidth, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["of_bw"] =
+      benchmark::Counter(bytes * 1e-9 / g_bandwidth, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 const pw::kernels::cpu::Pool2dShape kPool{N * C, H, W, 27, 27, 3, 3, 2, 2, 0, 0, 1, 1};
@@ -69,7 +70,8 @@ void BM_max_pool_backward(benchmark::State& state) {
   std::vector<float> x = random_vec(kElems, 1), y(out), dy = random_vec(out, 2), dx(kElems);
   std::vector<int32_t> idx(out);
   cpu::max_pool2d_forward<float>(kPool, x.data(), y.data(), idx.data());
-  run(state, 8.0 * out + 4.0 * kElems, [&] { cpu::max_pool2d_backward<float>(kPool, dy.data(), idx.data(), dx.data()); });
+  run(state, 8.0 * out + 4.0 * kElems,
+      [&] { cpu::max_pool2d_backward<float>(kPool, dy.data(), idx.data(), dx.data()); });
 }
 
 void BM_batch_norm_train_forward(benchmark::State& state) {

@@ -10,6 +10,7 @@
 
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
+#include "engine/device/upload.h"
 #include "engine/ops.h"
 #include "engine/util/rng.h"
 #include "kernels/cpu/copy.h"
@@ -462,9 +463,9 @@ Tensor Tensor::to(Device d) const {
   if (is_gpu(src.device()) && is_gpu(d)) {
     // Between two GPU devices: through the host.
     Tensor host = src.to(Device::cpu());
-    on_gpu(d, [&](auto tag) { copy_host_to_device(tag, out.raw_data(), host.raw_data(), bytes); });
+    upload_to_device(d, out.raw_data(), host.raw_data(), bytes);
   } else if (is_gpu(d)) {
-    on_gpu(d, [&](auto tag) { copy_host_to_device(tag, out.raw_data(), src.raw_data(), bytes); });
+    upload_to_device(d, out.raw_data(), src.raw_data(), bytes);  // the host does not wait
   } else {
     on_gpu(src.device(), [&](auto tag) { copy_device_to_host(tag, out.raw_data(), src.raw_data(), bytes); });
   }

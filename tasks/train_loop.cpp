@@ -19,6 +19,7 @@
 #include "engine/util/interrupt.h"
 #include "engine/util/progress.h"
 #include "tasks/data_parallel.h"
+#include "tasks/step_reads.h"
 
 namespace pw::tasks {
 
@@ -26,6 +27,13 @@ namespace fs = std::filesystem;
 
 StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels) {
   StepLoss s;
+  if (is_gpu(logits.device()) && labels.device().is_cpu()) {  // no wait for the device
+    const Tensor on_device = labels.to(logits.device());
+    s.loss = cross_entropy(logits, on_device, labels);
+    s.correct_on_device = count_correct(logits, on_device);
+    s.count = logits.dim() > 0 ? logits.size(0) : 0;
+    return s;
+  }
   s.loss = cross_entropy(logits, labels.to(logits.device()));
   const std::vector<int32_t> pred = argmax(logits.detach(), 1).to_vector_i32(), want = labels.to_vector_i32();
   for (size_t i = 0; i < pred.size(); ++i) s.correct += pred[i] == want[i];
@@ -131,6 +139,7 @@ class Loop {
     else if (c.resume)
       check_resume_ranks(*c.resume, 1);
     end_ = c.stop_after ? std::min(r_.total_steps, *c.stop_after) : r_.total_steps;
+    read_each_step_ = !is_gpu(c.device) || c.data_parallel;
     if (!c.out_dir.empty()) {
       fs::create_directories(c.out_dir);
       checkpoint_ = (fs::path(c.out_dir) / "checkpoint.safetensors").string();
@@ -234,57 +243,78 @@ class Loop {
     } else {
       s.loss.backward();
     }
-    check_finite(s.loss.item());  // data-parallel: of the summed gradients, the same on every rank
-    double grad_norm = 0;
-    if (c_.optimizer.clip_grad_norm) grad_norm = optim::clip_grad_norm(params_, *c_.optimizer.clip_grad_norm);
+    // data-parallel: of the summed gradients, the same on every rank
+    pending_.push_back(PendingStep{step_ + 1, s.loss.detach(), s.correct_on_device, gradients_finite_flag(params_),
+                                   s.correct, s.count});
+    const bool read = read_after(step_ + 1);
+    if (read) read_and_check();  // before the optimizer step: a bad gradient never reaches the weights
+    PendingStep& p = pending_.back();
+    if (c_.optimizer.clip_grad_norm) p.grad_norm = optim::clip_grad_norm(params_, *c_.optimizer.clip_grad_norm);
     opt_->step();
-    double loss = s.loss.item();
-    if (dp) {  // the whole batch's loss and accuracy, the same on every rank
-      double sum = loss * (double)s.count;
-      any_interrupted_ = dp->reduce_stats(sum, s.correct, s.count, InterruptScope::interrupted());
-      loss = sum / (double)s.count;
-    }
-    const double secs = seconds_since(t0);
+    p.lr = opt_->lr();
+    p.seconds = seconds_since(t0);
     ++step_;
-    r_.losses.push_back(loss);
-    r_.train_seconds += secs;
-    samples_ += s.count;
-    tally_.loss_sum += loss * (double)s.count;
-    tally_.correct += s.correct;
-    tally_.count += s.count;
-    tally_.seconds += secs;
-    const bool epoch_end = step_ % task_.steps_per_epoch == 0;
-    if (step_ % c_.log_every == 0 || epoch_end || step_ == end_) {
-      io::Json rec = io::Json::object({{"step", step_},
-                                       {"epoch", epoch_of(step_ - 1)},
-                                       {"loss", loss},
-                                       {"accuracy", s.count ? (double)s.correct / (double)s.count : 0.0},
-                                       {"lr", opt_->lr()}});
-      if (c_.optimizer.clip_grad_norm) rec.set("grad_norm", grad_norm);
-      metrics_->write(rec);
+    if (read) publish();
+  }
+
+  // Whether the loop reads the steps' figures after `done` steps: see train_loop.h.
+  bool read_after(int64_t done) const {
+    return read_each_step_ || done % c_.log_every == 0 || done % task_.steps_per_epoch == 0 || done == end_ ||
+           (c_.checkpoint_every && done % *c_.checkpoint_every == 0);
+  }
+
+  // Downloads the figures of the pending steps; stops the run at the first that is not finite.
+  void read_and_check() {
+    read_steps(pending_);
+    r_.device_reads++;
+    for (const PendingStep& p : pending_)
+      if (!std::isfinite(p.loss_value) || !p.gradients_finite) fail_not_finite(p);
+  }
+
+  // Hands the read steps to the results, the tallies, metrics.jsonl and the progress bar.
+  void publish() {
+    DataParallel* dp = c_.data_parallel;
+    for (PendingStep& p : pending_) {
+      double loss = p.loss_value;
+      int64_t correct = p.correct_value, count = p.count;
+      if (dp) {  // the whole batch's loss and accuracy, the same on every rank
+        double sum = loss * (double)count;
+        any_interrupted_ = dp->reduce_stats(sum, correct, count, InterruptScope::interrupted());
+        loss = sum / (double)count;
+      }
+      r_.losses.push_back(loss);
+      r_.train_seconds += p.seconds;
+      samples_ += count;
+      tally_.loss_sum += loss * (double)count;
+      tally_.correct += correct;
+      tally_.count += count;
+      tally_.seconds += p.seconds;
+      if (p.step % c_.log_every == 0 || p.step % task_.steps_per_epoch == 0 || p.step == end_)
+        write_step_record(p, loss, count ? (double)correct / (double)count : 0.0);
     }
+    const double lr = pending_.back().lr;
+    pending_.clear();
     progress_->update(step_ - r_.first_step,
                       {{"epoch", (double)epoch_of(step_ - 1)},
                        {"loss", tally_.loss_sum / (double)tally_.count},
                        {"acc", (double)tally_.correct / (double)tally_.count},
-                       {"lr", opt_->lr()}},
+                       {"lr", lr}},
                       r_.train_seconds > 0 ? (double)samples_ / r_.train_seconds : 0);
   }
 
-  // Before the optimizer step: a non-finite loss or gradient would put NaN into every weight.
-  // One sum per gradient on the device, added up, is non-finite when any element is (or when
-  // the sum overflows: then the exact scan below finds nothing and the step goes on).
-  void check_finite(double loss) {
-    DetectAnomalyGuard quiet(false);  // these sums are the check, not ops of the model
-    Tensor total;
-    for (const Tensor& p : params_) {
-      if (!p.grad().defined()) continue;
-      Tensor s = sum(p.grad());
-      total = total.defined() ? add(total, s) : s;
-    }
-    if (std::isfinite(loss) && (!total.defined() || std::isfinite(total.item()))) return;
-    std::string culprit;
-    for (size_t i = 0; i < params_.size() && culprit.empty(); ++i) {
+  void write_step_record(const PendingStep& p, double loss, double accuracy) {
+    io::Json rec = io::Json::object(
+        {{"step", p.step}, {"epoch", epoch_of(p.step - 1)}, {"loss", loss}, {"accuracy", accuracy}, {"lr", p.lr}});
+    if (c_.optimizer.clip_grad_norm) rec.set("grad_norm", p.grad_norm);
+    metrics_->write(rec);
+  }
+
+  // A step whose loss or a gradient is not finite: the error names it, and, when it is the step
+  // in progress (its gradients are still there), the first parameter whose gradient is not finite.
+  void fail_not_finite(const PendingStep& p) {
+    const bool current = p.step == step_ + 1;
+    std::string culprit = p.gradients_finite ? "every gradient is finite" : "";
+    for (size_t i = 0; i < params_.size() && current && culprit.empty(); ++i) {
       const Tensor& g = params_[i].grad();
       const int64_t at = g.defined() ? first_non_finite(g) : -1;
       if (at >= 0)
@@ -292,14 +322,17 @@ class Loop {
                   shape_str(g.shape()) + " (" + number_text(g.to_vector_f32()[at]) + " at element " +
                   std::to_string(at) + ")";
     }
-    if (std::isfinite(loss) && culprit.empty()) return;  // the sum overflowed; every gradient is finite
+    if (culprit.empty()) culprit = "a gradient is not finite";
     const std::string kept = checkpoint_.empty() ? "no checkpoint is written (no output folder)"
                              : last_saved_ < 0   ? "no checkpoint was written (none had been saved yet)"
                                                  : "the last checkpoint (step " + std::to_string(last_saved_) + ", " +
                                                      checkpoint_ + ") is kept as it was";
-    PW_FAIL("train: stopped at step ", step_ + 1, " of ", r_.total_steps, ": the loss is ", number_text(loss), "; ",
-            culprit.empty() ? "every gradient is finite" : culprit, ". The run stops before this step's update; ", kept,
-            ". Try a lower --lr (it is ", c_.optimizer.lr,
+    const std::string stop = current ? "The run stops before this step's update; "
+                                     : "The device was read after step " + std::to_string(step_ + 1) +
+                                           ": the model in memory took the updates of steps " + std::to_string(p.step) +
+                                           " to " + std::to_string(step_) + "; ";
+    PW_FAIL("train: stopped at step ", p.step, " of ", r_.total_steps, ": the loss is ", number_text(p.loss_value),
+            "; ", culprit, ". ", stop, kept, ". Try a lower --lr (it is ", c_.optimizer.lr,
             ") or --clip-grad-norm; --detect-anomaly names the "
             "first op that made a non-finite value");
   }
@@ -347,6 +380,10 @@ class Loop {
   }
 
   void save() {
+    if (!pending_.empty()) {  // steps since the last read (Ctrl-C, a batch that failed)
+      read_and_check();
+      publish();
+    }
     if (checkpoint_.empty() && !c_.data_parallel) return;
     std::map<std::string, std::string> config = c_.notes;
     for (const auto& [key, value] : c_.record) config[key] = value;
@@ -367,6 +404,8 @@ class Loop {
   LoopResult r_;
   int64_t step_ = 0, end_ = 0, last_saved_ = -1, samples_ = 0;
   EpochTally tally_;
+  std::vector<PendingStep> pending_;  // trained, not yet read from the device
+  bool read_each_step_ = true;
   bool any_interrupted_ = false;
   std::string checkpoint_;
   MetricsLog* metrics_ = nullptr;

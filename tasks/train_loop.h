@@ -43,10 +43,12 @@ struct Batch {
 };
 
 // A step's loss (a 0-d tensor with its graph) and how many of its `count` examples the
-// network got right.
+// network got right: `correct`, or, when defined, `correct_on_device` (a 0-d tensor on the
+// training device, which the loop reads with the loss without an extra wait for the device).
 struct StepLoss {
   Tensor loss;
   int64_t correct = 0, count = 0;
+  Tensor correct_on_device;
 };
 
 // What a task plugs into the loop.
@@ -68,7 +70,10 @@ struct TrainingTask {
   std::function<Evaluation()> evaluate;
 };
 
-// Cross-entropy of logits [N, K] against labels [N] (i32, any device), accuracy by argmax.
+// Cross-entropy of logits [N, K] against labels [N] (i32, any device), accuracy by argmax. With
+// logits on a GPU device and labels on the cpu (a Batch's), the labels are range-checked on the
+// host, uploaded without a wait, and the accuracy is counted on the device (correct_on_device):
+// the host does not wait for the device.
 StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels);
 
 class DataParallel;  // tasks/data_parallel.h
@@ -94,7 +99,7 @@ struct LoopConfig {
   const io::Checkpoint* resume = nullptr;    // continue from this checkpoint (of out_dir)
   std::optional<int64_t> stop_after;         // stop after this many steps in total (a checkpoint first)
   std::optional<int64_t> checkpoint_every;   // steps; absent: only at epoch ends and when stopping
-  int64_t log_every = 10;                    // a metrics record every this many steps
+  int64_t log_every = 10;                    // a metrics record (and, on a GPU, a read) every this many steps
   Device device = Device::cpu();
   bool progress = true;
   std::string label = "train";  // the progress bar's
@@ -123,14 +128,29 @@ struct LoopResult {
   std::vector<EpochRecord> epochs;     // the epochs this run completed
   double train_seconds = 0;            // in training steps (not evaluation, not checkpoints)
   double samples_per_second = 0;       // examples (one label each) per second of train_seconds
+  int64_t device_reads = 0;            // reads of the steps' figures (on a GPU: the waits for the device)
   StopReason stop = StopReason::finished;
   bool stopped() const { return stop != StopReason::finished; }
 };
 
+// Reads of the device. A step's loss, accuracy and whether its gradients are finite stay on the
+// training device (tasks/step_reads.h) until the loop reads them, several steps in one download:
+// on the cpu after every step (a read costs nothing there), on a GPU device after the steps
+// that need them on the host -- every log_every steps, at the end of an epoch and of the run,
+// before a checkpoint -- and with data-parallel training after every step. Between reads a
+// step on a GPU device makes the host wait for nothing: its batch is uploaded through pinned
+// memory (engine/device/upload.h), labels are range-checked on the host before the upload, and
+// nothing is downloaded (tests/test_train_sync.cpp counts the waits on simt). Not yet without
+// waits: --clip-grad-norm (the norm is read every step), colorization (its loss counts
+// `correct` on the host), and data-parallel runs.
+//
 // Numeric failure: a step whose loss or any gradient is not finite (NaN, +-inf) stops the run
-// with a pw::Error naming the step, the loss and the first parameter whose gradient is not
-// finite, before the optimizer applies it; no checkpoint is written, so the last good one stays
-// as it was.
+// with a pw::Error naming the step and the loss; no checkpoint is written, so the last good one
+// stays as it was. When the loop reads after that step (always on the cpu), the run stops before
+// the optimizer applies it and the error names the first parameter whose gradient is not
+// finite. When the step was between two reads of a GPU device, it is found at the next read:
+// the model in memory has taken that step's update and those up to the read (the error says
+// which), and its gradients are gone.
 LoopResult run_training_loop(const LoopConfig& config, TrainingTask& task);
 
 }  // namespace pw::tasks

@@ -144,6 +144,24 @@ TEST(Device, ASteadyCpuTrainingStepTakesNoTensorMemoryFromTheSystem) {
   EXPECT_GT(after.cache_hits, warm.cache_hits);
 }
 
+TEST(Device, CachingAllocatorSplitsSegmentsAndGivesThemBackAboveTheCacheLimit) {
+  empty_cache(kSimt);
+  const AllocatorStats before = allocator_stats(kSimt);
+  {
+    Tensor a = Tensor::full({100}, 1.0, DType::f32, kSimt), b = Tensor::full({100}, 2.0, DType::f32, kSimt);
+    EXPECT_GE(allocator_stats(kSimt).splits - before.splits, 2);  // both cut from one 2 MiB segment
+    EXPECT_LE(allocator_stats(kSimt).device_mallocs - before.device_mallocs, 1);
+    EXPECT_EQ(b.to_vector_f32()[99], 2.0f);
+    EXPECT_EQ(a.to_vector_f32()[0], 1.0f);
+  }
+  EXPECT_GT(allocator_stats(kSimt).bytes_cached, 0u);
+  set_cache_limit(kSimt, 0);  // the release policy: whole free segments go back to the device
+  EXPECT_EQ(allocator_stats(kSimt).bytes_cached, 0u);
+  EXPECT_GT(allocator_stats(kSimt).segments_released, before.segments_released);
+  EXPECT_EQ(allocator_stats(kSimt).cache_limit, 0u);
+  set_cache_limit(kSimt, SIZE_MAX);
+}
+
 TEST(Device, GradientFlowsBackAcrossACopy) {
   Tensor x = pw::testing::random_input({3, 2}, 5).detach().to(DType::f32);
   x.set_requires_grad(true);

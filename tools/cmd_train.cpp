@@ -107,7 +107,7 @@ void declare(Args& a) {
       .boolean("force", "start a new run in an --out that is not empty (its run's files are removed first)")
       .flag("stop-after", "", "stop after this many steps in total, with a checkpoint (absent: run to the end)")
       .flag("checkpoint-every", "", "also checkpoint every N steps (absent: after each epoch and at the end)")
-      .flag("log-every", "10", "metrics.jsonl: a step record every N steps")
+      .flag("log-every", "10", "metrics.jsonl: a step record every N steps (on a GPU: the loss read then)")
       .flag("device", "auto", "auto, cpu, simt (the CUDA kernels run on the CPU) or cuda")
       .flag("threads", "", "CPU threads (absent: all)")
       .boolean("detect-anomaly",

@@ -1,22 +1,23 @@
-// Caching allocator: blocks are rounded up (512 B below 1 MiB, 1 MiB above) and kept, once
-// freed, in per-size free lists of their device. A request first looks in its size's list,
-// then asks the device; if the device is out of memory, the cache is given back and the
-// request tried once more before it fails. Host memory of cpu tensors is counted here too, and
-// cached the same way (engine/device/host_cache.h).
+// Caching allocator: one BlockPool per GPU device (block_pool.h) behind its device's lock,
+// with the simt poisoning of reused blocks; host memory of cpu tensors is counted here too, and
+// cached by size (engine/device/host_cache.h).
 #include "engine/device/allocator.h"
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
+#include "engine/device/block_pool.h"
 #include "engine/device/gpu.h"
 #include "engine/device/host_cache.h"
 #include "kernels/simt/profile.h"  // simt::ProfilePause (macro-free)
+#include "kernels/simt/runtime.h"  // the checks that want whole blocks
 
 namespace pw {
 
@@ -24,8 +25,8 @@ namespace {
 
 struct DevicePool {
   std::mutex mu;
-  std::map<size_t, std::vector<void*>> free_blocks;
-  AllocatorStats stats;
+  std::unique_ptr<BlockPool> blocks;  // made at the first allocation
+  size_t peak = 0;
 };
 
 DevicePool& pool(Device d) {
@@ -35,19 +36,28 @@ DevicePool& pool(Device d) {
   return pools[(int)d.type][d.index];
 }
 
-size_t round_size(size_t bytes) {
-  const size_t kSmall = 512, kLarge = 1 << 20;
-  if (bytes < kLarge) return (bytes + kSmall - 1) / kSmall * kSmall + (bytes == 0 ? kSmall : 0);
-  return (bytes + kLarge - 1) / kLarge * kLarge;
+size_t cache_limit_from_environment() {
+  const char* v = std::getenv("PW_GPU_CACHE_LIMIT_MIB");
+  if (!v || !*v) return SIZE_MAX;
+  char* end = nullptr;
+  const unsigned long long mib = std::strtoull(v, &end, 10);
+  PW_CHECK(end && *end == 0, "PW_GPU_CACHE_LIMIT_MIB: expected a whole number of MiB, got '", v, "'");
+  return (size_t)mib << 20;
 }
 
-void release_cache(Device d, DevicePool& p) {
-  for (auto& [size, blocks] : p.free_blocks)
-    for (void* b : blocks) {
-      on_gpu(d, [&](auto tag) { device_free(tag, b); });
-      p.stats.bytes_cached -= size;
-    }
-  p.free_blocks.clear();
+// simt's guard pages and memcheck's red zones sit after each cudaMalloc: with them on (at the
+// device's first allocation), every block is a cudaMalloc of its own.
+bool simt_checks_want_whole_blocks() { return simt::guarded_allocations() || (simt::checks() & simt::check_memcheck); }
+
+// The pool of d, made on first use. Caller holds p.mu.
+BlockPool& blocks_of(Device d, DevicePool& p) {
+  if (p.blocks) return *p.blocks;
+  const bool whole = d.type == DeviceType::simt && simt_checks_want_whole_blocks();
+  p.blocks = std::make_unique<BlockPool>(
+      [d](size_t bytes) { return on_gpu(d, [&](auto tag) { return device_malloc(tag, bytes); }); },
+      [d](void* ptr) { on_gpu(d, [&](auto tag) { device_free(tag, ptr); }); }, whole);
+  p.blocks->set_cache_limit(cache_limit_from_environment());
+  return *p.blocks;
 }
 
 // Host counters: atomics, since cpu tensors are made on every thread and never cached.
@@ -125,46 +135,30 @@ void host_deallocate(void* ptr, size_t bytes) {
 void* device_allocate(Device d, size_t bytes) {
   PW_CHECK(is_gpu(d), "allocator: ", d.str(), " is not a GPU device");
   DevicePool& p = pool(d);
-  const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(p.mu);
-  void* ptr = nullptr;
-  auto it = p.free_blocks.find(size);
-  if (it != p.free_blocks.end() && !it->second.empty()) {
-    ptr = it->second.back();
-    it->second.pop_back();
-    p.stats.bytes_cached -= size;
-    p.stats.cache_hits++;
-    // simt is the checking device: reused memory is poisoned again, as fresh memory is, so
-    // a kernel that reads elements nobody wrote fails there too (not work a GPU does: kept
-    // out of simt-profile).
-    if (d.type == DeviceType::simt) {
-      const simt::ProfilePause not_profiled;
-      on_gpu(d, [&](auto tag) { fill(tag, ptr, kernels::ElemType::i32, (int64_t)(size / 4), -1.0); });
-    }
-  } else {
-    ptr = on_gpu(d, [&](auto tag) { return device_malloc(tag, size); });
-    if (!ptr && p.stats.bytes_cached > 0) {
-      release_cache(d, p);
-      ptr = on_gpu(d, [&](auto tag) { return device_malloc(tag, size); });
-    }
-    PW_CHECK(ptr != nullptr, "out of memory on ", d.str(), ": asked for ", bytes_text(bytes), " with ",
-             bytes_text(p.stats.bytes_in_use), " in use by tensors there (peak ", bytes_text(p.stats.peak_bytes_in_use),
-             "; the cache was given back first)");
-    p.stats.device_mallocs++;
+  BlockPool& blocks = blocks_of(d, p);
+  const int64_t mallocs = blocks.stats().device_mallocs;
+  size_t size = 0;
+  void* ptr = blocks.allocate(bytes, &size);
+  PW_CHECK(ptr != nullptr, "out of memory on ", d.str(), ": asked for ", bytes_text(bytes), " with ",
+           bytes_text(blocks.stats().bytes_in_use), " in use by tensors there (peak ", bytes_text(p.peak),
+           "; the cache was given back first)");
+  // simt is the checking device: reused memory is poisoned again, as fresh memory is, so a
+  // kernel that reads elements nobody wrote fails there too (not work a GPU does: kept out of
+  // simt-profile).
+  if (d.type == DeviceType::simt && blocks.stats().device_mallocs == mallocs) {
+    const simt::ProfilePause not_profiled;
+    on_gpu(d, [&](auto tag) { fill(tag, ptr, kernels::ElemType::i32, (int64_t)(size / 4), -1.0); });
   }
-  p.stats.bytes_in_use += size;
-  if (p.stats.bytes_in_use > p.stats.peak_bytes_in_use) p.stats.peak_bytes_in_use = p.stats.bytes_in_use;
+  p.peak = std::max(p.peak, blocks.stats().bytes_in_use);
   return ptr;
 }
 
-void device_deallocate(Device d, void* ptr, size_t bytes) {
+void device_deallocate(Device d, void* ptr, size_t) {
   if (!ptr) return;
   DevicePool& p = pool(d);
-  const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(p.mu);
-  p.free_blocks[size].push_back(ptr);
-  p.stats.bytes_in_use -= size;
-  p.stats.bytes_cached += size;
+  blocks_of(d, p).deallocate(ptr);
 }
 
 AllocatorStats allocator_stats(Device d) {
@@ -179,7 +173,19 @@ AllocatorStats allocator_stats(Device d) {
   }
   DevicePool& p = pool(d);
   std::lock_guard<std::mutex> lock(p.mu);
-  return p.stats;
+  AllocatorStats s;
+  if (!p.blocks) return s;
+  const BlockPool::Stats& b = p.blocks->stats();
+  s.bytes_in_use = b.bytes_in_use;
+  s.peak_bytes_in_use = p.peak;
+  s.bytes_cached = b.bytes_cached;
+  s.device_mallocs = b.device_mallocs;
+  s.cache_hits = b.cache_hits;
+  s.segments = b.segments;
+  s.splits = b.splits;
+  s.segments_released = b.segments_released;
+  s.cache_limit = p.blocks->cache_limit();
+  return s;
 }
 
 void reset_peak_bytes(Device d) {
@@ -189,7 +195,7 @@ void reset_peak_bytes(Device d) {
   }
   DevicePool& p = pool(d);
   std::lock_guard<std::mutex> lock(p.mu);
-  p.stats.peak_bytes_in_use = p.stats.bytes_in_use;
+  p.peak = p.blocks ? p.blocks->stats().bytes_in_use : 0;
 }
 
 void empty_cache(Device d) {
@@ -199,7 +205,14 @@ void empty_cache(Device d) {
   }
   DevicePool& p = pool(d);
   std::lock_guard<std::mutex> lock(p.mu);
-  release_cache(d, p);
+  if (p.blocks) p.blocks->release_cached();
+}
+
+void set_cache_limit(Device d, size_t bytes) {
+  PW_CHECK(is_gpu(d), "allocator: ", d.str(), " is not a GPU device");
+  DevicePool& p = pool(d);
+  std::lock_guard<std::mutex> lock(p.mu);
+  blocks_of(d, p).set_cache_limit(bytes);
 }
 
 }  // namespace pw

@@ -1,5 +1,10 @@
-// The caching allocator of the devices: freed blocks are kept in size bins and handed out again,
-// so the training loop reaches a steady state with no cudaMalloc (GPU) and no malloc (cpu).
+// The caching allocator of the GPU devices (cuda, simt): device memory comes in segments that
+// are split into blocks and merged back when freed (engine/device/block_pool.h), and freed
+// blocks are handed out again, so the training loop reaches a steady state with no cudaMalloc
+// and no cudaFree (which waits for the device). Release policy: whole free segments go back to
+// the device when it is out of memory, when the cached bytes pass the cache limit, and on
+// empty_cache. cpu tensors' memory is cached too (engine/device/host_cache.h), so that a
+// steady training step takes none from the system.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +20,10 @@ struct AllocatorStats {
   size_t bytes_cached = 0;     // freed by tensors, kept for reuse
   int64_t device_mallocs = 0;  // calls that reached cudaMalloc
   int64_t cache_hits = 0;
+  int64_t segments = 0;           // cudaMalloc'd segments held now
+  int64_t splits = 0;             // blocks cut from a larger free block
+  int64_t segments_released = 0;  // segments given back (cudaFree) by the release policy
+  size_t cache_limit = SIZE_MAX;  // see set_cache_limit
 };
 
 // Throws pw::Error (naming the device, the request, and what is in use and cached) when the
@@ -36,6 +45,11 @@ std::string bytes_text(size_t bytes);  // "4.0 TiB (4398046511104 bytes)"
 
 AllocatorStats allocator_stats(Device d);
 void reset_peak_bytes(Device d);
-void empty_cache(Device d);  // gives every cached block back to the device
+void empty_cache(Device d);  // gives every segment with no block in use back to the device
+// Cached bytes of GPU device d above which freeing a block gives whole free segments back to the
+// device (each cudaFree waits for it). Default: no limit, or PW_GPU_CACHE_LIMIT_MIB. On simt
+// with PW_SIMT_GUARD=1 or PW_SIMT_CHECK's memcheck, blocks are never split (each is its own
+// cudaMalloc, so its guard page or red zone sits right after it).
+void set_cache_limit(Device d, size_t bytes);
 
 }  // namespace pw

@@ -54,7 +54,31 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
 
+namespace {
+void check_labels(const int32_t* t, int64_t N, int64_t C) {
+  for (int64_t n = 0; n < N; ++n)
+    PW_CHECK(t[n] >= 0 && t[n] < C, "cross_entropy: target ", t[n], " at index ", n, " is out of range for ", C,
+             " classes");
+}
+Tensor cross_entropy_checked(const Tensor& logits, const Tensor& target, const Tensor* host_target,
+                             Reduction reduction);
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  return cross_entropy_checked(logits, target, nullptr, reduction);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& host_target, Reduction reduction) {
+  PW_CHECK(host_target.defined() && host_target.device().is_cpu() && host_target.dtype() == DType::i32 &&
+               host_target.shape() == target.shape(),
+           "cross_entropy: the host copy of the target must be an i32 cpu tensor of the target's shape ",
+           shape_str(target.shape()), ", got ", shape_str(host_target.shape()), " on ", host_target.device().str());
+  return cross_entropy_checked(logits, target, &host_target, reduction);
+}
+
+namespace {
+Tensor cross_entropy_checked(const Tensor& logits, const Tensor& target, const Tensor* host_target,
+                             Reduction reduction) {
   PW_CHECK(logits.defined() && target.defined(), "cross_entropy: undefined tensor argument");
   PW_CHECK(logits.dim() == 2, "cross_entropy: expected logits [N, C], got shape ", shape_str(logits.shape()));
   PW_CHECK(is_floating(logits.dtype()), "cross_entropy: expected floating-point logits, got ",
@@ -71,13 +95,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   PW_CHECK(!gpu || logits.dtype() == DType::f32, "cross_entropy: the ", logits.device().str(),
            " device computes in f32 only");
   Tensor tc = target.detach().clone();  // owned: the caller may reuse its label buffer before backward
-  // Labels are checked on the host before any kernel runs (on a GPU device that costs one copy
-  // of N labels), so the error can name the bad label and its index on every device.
+  // Labels are checked on the host before any kernel runs, so the error can name the bad label
+  // and its index on every device: on a GPU device from the caller's host copy, or else from a
+  // download of the N labels (a wait for the device).
   std::vector<int32_t> host_labels;
-  const int32_t* t = gpu ? (host_labels = tc.to_vector_i32()).data() : tc.data<int32_t>();
-  for (int64_t n = 0; n < N; ++n)
-    PW_CHECK(t[n] >= 0 && t[n] < C, "cross_entropy: target ", t[n], " at index ", n, " is out of range for ", C,
-             " classes");
+  const int32_t* t = tc.data<int32_t>();
+  if (gpu && host_target)
+    t = (host_labels = host_target->to_vector_i32()).data();
+  else if (gpu)
+    t = (host_labels = tc.to_vector_i32()).data();
+  check_labels(t, N, C);
 
   Tensor lc = logits.detach().contiguous();
   Tensor rows = Tensor::empty({N}, logits.dtype(), logits.device());
@@ -116,6 +143,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
     return std::vector<Tensor>{dlogits};
   });
 }
+}  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   PW_CHECK(input.defined() && target.defined(), "mse_loss: undefined tensor argument");

@@ -16,6 +16,11 @@ enum class Reduction { mean, sum, none };
 // loss[n] = logsumexp(logits[n]) - logits[n, target[n]], fused and stable; the gradient is
 // (softmax - onehot) scaled by the upstream gradient (and 1/N for mean). No gradient to target.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::mean);
+// The same, with the target's values also on the host: `host_target` is the cpu tensor that
+// `target` was copied from. The labels are range-checked there, so on a GPU device the check
+// downloads nothing and the host does not wait for the device (the training loop's path).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& host_target,
+                     Reduction reduction = Reduction::mean);
 
 // (input - target)^2, reduced; input and target have the same shape and dtype. Both get gradients.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);

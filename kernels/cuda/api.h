@@ -38,6 +38,20 @@ void copy_host_to_device(Tag, void* dst, const void* host_src, size_t bytes);
 void copy_device_to_host(Tag, void* host_dst, const void* src, size_t bytes);
 void copy_device_to_device(Tag, void* dst, const void* src, size_t bytes);
 void synchronize(Tag);
+// Pinned (page-locked) host memory, which asynchronous copies need to overlap with compute, and
+// the events and streams that order them. Streams and events are opaque handles; the null
+// stream is the legacy default stream that every kernel of the engine runs on.
+void* pinned_malloc(Tag, size_t bytes);  // nullptr when out of memory
+void pinned_free(Tag, void* ptr);
+// Enqueues a copy from pinned host memory on `stream`: the host may not change `pinned_src`
+// until the copy has run (an event recorded after it is done).
+void copy_pinned_to_device_async(Tag, void* dst, const void* pinned_src, size_t bytes, void* stream);
+void* stream_create_non_blocking(Tag);  // a stream that does not wait for the legacy default stream
+void* event_create(Tag);                // without timing
+void event_destroy(Tag, void* event);
+void event_record(Tag, void* event, void* stream);
+bool event_done(Tag, void* event);                       // cudaEventQuery: never waits
+void stream_wait_event(Tag, void* stream, void* event);  // later work on stream waits for event
 
 // ---- copy.cu: strided copies with conversion, fills ----
 void copy_strided(Tag, const void* src, ElemType src_type, void* dst, ElemType dst_type, const StridedLayout& layout);

@@ -327,9 +327,12 @@ const GemmVersion& engine_version(int number) {
                            "; the whole ladder is in bench/kernels/gemm.cu)");
 }
 
-// The split-K workspace: per device one cached cudaMalloc buffer, grown to the largest plan
-// seen (plans stay under gemm_plan::kMaxWorkspaceFloats, 32 MiB) and kept for the process's
-// life, like cuBLAS's workspace; it is not in the engine allocator's counters. Its lock is
+// The split-K workspace: per device one cached cudaMalloc buffer of the largest plan's size
+// (plans stay under gemm_plan::kMaxWorkspaceFloats, 32 MiB), made at the first split-K GEMM and
+// kept for the process's life, like cuBLAS's workspace; it is not in the engine allocator's
+// counters. Made at full size so that it never grows: growing frees the old buffer, and that
+// waits for the device (cudaDeviceSynchronize, cudaFree), which a training step must not. Only
+// when the device cannot give the full size is a smaller one made, and grown when needed. Its lock is
 // held from taking the buffer until the reduction is enqueued: every launch here goes to the
 // legacy default stream, which runs them in order, so another thread's partial tiles cannot
 // land between ours and our reduction.
@@ -353,12 +356,13 @@ class SplitWorkspace {
       b = Buffer{};
     }
     void* p = nullptr;
-    if (cudaMalloc(&p, size_t(floats) * sizeof(float)) != cudaSuccess) {
-      cudaGetLastError();  // out of memory is not an error here: split-K is optional
-      return nullptr;
-    }
-    b = Buffer{static_cast<float*>(p), floats};
-    return b.ptr;
+    for (int64_t want : {std::max(floats, gemm_plan::kMaxWorkspaceFloats), floats})
+      if (cudaMalloc(&p, size_t(want) * sizeof(float)) == cudaSuccess) {
+        b = Buffer{static_cast<float*>(p), want};
+        return b.ptr;
+      }
+    cudaGetLastError();  // out of memory is not an error here: split-K is optional
+    return nullptr;
   }
 
  private:

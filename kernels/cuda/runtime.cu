@@ -67,4 +67,48 @@ void copy_device_to_device(Tag, void* dst, const void* src, size_t bytes) {
 
 void synchronize(Tag) { PW_CUDA_CHECK(cudaDeviceSynchronize()); }
 
+void* pinned_malloc(Tag, size_t bytes) {
+  void* p = nullptr;
+  if (cudaMallocHost(&p, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  return p;
+}
+
+void pinned_free(Tag, void* ptr) { PW_CUDA_CHECK(cudaFreeHost(ptr)); }
+
+void copy_pinned_to_device_async(Tag, void* dst, const void* src, size_t bytes, void* stream) {
+  if (bytes) PW_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
+}
+
+void* stream_create_non_blocking(Tag) {
+  cudaStream_t s = nullptr;
+  PW_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+
+void* event_create(Tag) {
+  cudaEvent_t e = nullptr;
+  PW_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void event_destroy(Tag, void* event) { PW_CUDA_CHECK(cudaEventDestroy(static_cast<cudaEvent_t>(event))); }
+
+void event_record(Tag, void* event, void* stream) {
+  PW_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)));
+}
+
+bool event_done(Tag, void* event) {
+  const cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (e == cudaErrorNotReady) return false;  // "not yet" is an answer (CUDA keeps no error for it)
+  PW_CUDA_CHECK(e);
+  return true;
+}
+
+void stream_wait_event(Tag, void* stream, void* event) {
+  PW_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event), 0));
+}
+
 }  // namespace pw::kernels::PW_KERNEL_NS

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -114,6 +115,14 @@ std::string describe_threads(const BlockRun& run);
 
 // Sets the last error of this host thread with its detailed message; returns `code`.
 cudaError_t fail(cudaError_t code, std::string detail);
+// Streams (streams.cpp). Work given to `stream`: validated by the caller, then run now (the null
+// stream, after the queued work of every blocking stream) or queued on the stream; an error
+// for a stream that is not live.
+cudaError_t stream_submit(cudaStream_t stream, const char* api, std::function<void()> op);
+// Runs all queued work of every stream (cudaDeviceSynchronize, cudaFree).
+void finish_all_streams();
+// Counts a call that, on a GPU, makes the host wait for the device (sync_count.cpp).
+void note_host_sync(const char* what);
 // Per-kernel dynamic shared memory limit (cudaFuncSetAttribute), bytes.
 size_t max_dynamic_smem(const void* kernel);
 const SharedRuns& static_shared_runs(const void* kernel);

@@ -1,6 +1,5 @@
-// simt internals: the fake CUDA runtime's streams, events and device -- streams and events
-// are checked handles (execution is synchronous, so an event's time is the host time of its
-// record), the one device "patchwork simt" with its properties, and per-kernel attributes.
+// simt internals: the fake CUDA runtime's device -- the one device "patchwork simt" with its
+// properties, cudaDeviceSynchronize, and per-kernel attributes. Streams and events: streams.cpp.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,20 +12,9 @@
 
 namespace pw::simt {
 
-struct CUstream_st {
-  unsigned int flags = 0;
-};
-struct CUevent_st {
-  unsigned int flags = 0;
-  bool recorded = false;
-  std::chrono::steady_clock::time_point when;
-};
-
 namespace {
 struct DeviceState {
   std::mutex m;
-  std::set<CUstream_st*> streams;
-  std::set<CUevent_st*> events;
   std::unordered_map<const void*, size_t> smem_limit;  // cudaFuncSetAttribute
 };
 DeviceState& dev() {
@@ -40,86 +28,12 @@ std::string ptr_str(const void* p) {
 }
 }  // namespace
 
-// ---- streams and events ----
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  if (!stream) return detail::fail(cudaErrorInvalidValue, "cudaStreamCreate: null result pointer");
-  *stream = new CUstream_st{flags};
-  std::lock_guard<std::mutex> lock(dev().m);
-  dev().streams.insert(*stream);
-  return cudaSuccess;
-}
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
-
-namespace {
-cudaError_t check_stream(cudaStream_t s, const char* api) {
-  if (!s) return cudaSuccess;  // the default stream
-  std::lock_guard<std::mutex> lock(dev().m);
-  if (dev().streams.count(s)) return cudaSuccess;
-  return detail::fail(cudaErrorInvalidResourceHandle, std::string(api) + ": " + ptr_str(s) + " is not a live stream");
-}
-cudaError_t check_event(cudaEvent_t e, const char* api) {
-  std::lock_guard<std::mutex> lock(dev().m);
-  if (e && dev().events.count(e)) return cudaSuccess;
-  return detail::fail(cudaErrorInvalidResourceHandle, std::string(api) + ": " + ptr_str(e) + " is not a live event");
-}
-}  // namespace
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  if (!stream) return detail::fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: the default stream");
-  if (cudaError_t e = check_stream(stream, "cudaStreamDestroy")) return e;
-  {
-    std::lock_guard<std::mutex> lock(dev().m);
-    dev().streams.erase(stream);
-  }
-  delete stream;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamSynchronize(cudaStream_t s) { return check_stream(s, "cudaStreamSynchronize"); }
-cudaError_t cudaStreamQuery(cudaStream_t s) { return check_stream(s, "cudaStreamQuery"); }
-cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
-  if (cudaError_t r = check_stream(s, "cudaStreamWaitEvent")) return r;
-  return check_event(e, "cudaStreamWaitEvent");
-}
-
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
-  if (!event) return detail::fail(cudaErrorInvalidValue, "cudaEventCreate: null result pointer");
-  *event = new CUevent_st{flags, false, {}};
-  std::lock_guard<std::mutex> lock(dev().m);
-  dev().events.insert(*event);
-  return cudaSuccess;
-}
-cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  if (cudaError_t e = check_event(event, "cudaEventRecord")) return e;
-  if (cudaError_t e = check_stream(stream, "cudaEventRecord")) return e;
-  event->recorded = true;  // all earlier work on every stream has finished: now is its time
-  event->when = std::chrono::steady_clock::now();
-  return cudaSuccess;
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t event) { return check_event(event, "cudaEventSynchronize"); }
-cudaError_t cudaEventQuery(cudaEvent_t event) { return check_event(event, "cudaEventQuery"); }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  if (!ms) return detail::fail(cudaErrorInvalidValue, "cudaEventElapsedTime: null result pointer");
-  if (cudaError_t e = check_event(start, "cudaEventElapsedTime")) return e;
-  if (cudaError_t e = check_event(end, "cudaEventElapsedTime")) return e;
-  if (!start->recorded || !end->recorded || ((start->flags | end->flags) & cudaEventDisableTiming))
-    return detail::fail(cudaErrorInvalidResourceHandle,
-                        "cudaEventElapsedTime: an event was never recorded or has timing disabled");
-  *ms = std::chrono::duration<float, std::milli>(end->when - start->when).count();
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  if (cudaError_t e = check_event(event, "cudaEventDestroy")) return e;
-  {
-    std::lock_guard<std::mutex> lock(dev().m);
-    dev().events.erase(event);
-  }
-  delete event;
-  return cudaSuccess;
-}
-
 // ---- device ----
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  detail::note_host_sync("cudaDeviceSynchronize");
+  detail::finish_all_streams();
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceReset() { return cudaSuccess; }  // allocations stay: nothing is lost
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return detail::fail(cudaErrorInvalidValue, "cudaGetDeviceCount: null result pointer");

@@ -4,7 +4,7 @@
 // types and copied once, as CUDA copies them into the parameter buffer; every thread of every
 // block then calls the kernel with them. Macro-free.
 //
-// A launch runs to completion before it returns (streams are synchronous in simt). A bad
+// A launch runs to completion before it returns, after the work queued before it on its stream. A bad
 // configuration (no blocks, more than 1024 threads per block, too much dynamic shared memory)
 // does not throw: it sets the last error, as a CUDA launch does, for PW_CUDA_CHECK_LAUNCH()
 // to report. A kernel that fails while running (deadlock, bad warp mask) throws pw::simt::Error,
@@ -35,6 +35,9 @@ void launch_kernel(const LaunchDesc& desc);
 // Throws pw::simt::Error unless `p` is null or points into (or just past) a live device
 // allocation: argument `index` (from 1) of the launch of `kernel`.
 void check_pointer_argument(const char* kernel, size_t index, const void* p);
+// Before work that runs at once on `stream` (a launch): runs what must come first -- the queued
+// work of the stream, or for the null stream that of every blocking stream (streams.cpp).
+void before_stream_work(cudaStream_t stream);
 
 template <class Tuple, size_t... I>
 void check_pointer_arguments(const char* kernel, const Tuple& args, std::index_sequence<I...>) {
@@ -54,7 +57,7 @@ void launch_at(const char* name, const char* file, unsigned line, void (*kernel)
                size_t smem, cudaStream_t stream, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A),
                 "simt launch: the number of arguments differs from the kernel's parameters");
-  (void)stream;  // synchronous execution: every stream is already in order
+  detail::before_stream_work(stream);  // then the launch runs at once, in its stream's order
   using Args = std::tuple<std::decay_t<P>...>;
   struct Pack {
     void (*kernel)(P...);

@@ -12,12 +12,14 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
 
 #include "kernels/simt/block.h"
 #include "kernels/simt/check.h"
+#include "kernels/simt/launch.h"  // before_stream_work
 
 namespace pw::simt {
 
@@ -178,6 +180,31 @@ std::string check_copy(const char* api, void* dst, size_t dspan, const void* src
   return e;
 }
 
+bool is_pinned(const void* p) {
+  std::lock_guard<std::mutex> lock(reg().m);
+  return containing(reg().host, reinterpret_cast<uintptr_t>(p)) != nullptr;
+}
+
+// Counts a copy that may make the host wait on a GPU (runtime.h, sync_count): every synchronous
+// copy but device-to-device; an asynchronous one unless it is device-to-device or its host side
+// is pinned (from pageable memory the driver "may sync with the stream" to stage it).
+void note_copy_sync(const char* api, void* dst, const void* src, cudaMemcpyKind kind, bool async) {
+  if (kind == cudaMemcpyDefault) {
+    const bool d = is_device(dst), s = is_device(src);
+    kind = d && s ? cudaMemcpyDeviceToDevice
+           : d    ? cudaMemcpyHostToDevice
+           : s    ? cudaMemcpyDeviceToHost
+                  : cudaMemcpyHostToHost;
+  }
+  if (kind == cudaMemcpyDeviceToDevice) return;
+  if (async &&
+      ((kind == cudaMemcpyHostToDevice && is_pinned(src)) || (kind == cudaMemcpyDeviceToHost && is_pinned(dst))))
+    return;
+  if (kind > cudaMemcpyDeviceToHost) return;  // an invalid kind: the copy fails
+  static const char* const names[] = {"HostToHost", "HostToDevice", "DeviceToHost"};
+  detail::note_host_sync((std::string(api) + " " + names[kind]).c_str());
+}
+
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
 // initcheck: the bytes a copy or memset put into device memory are written, or, copied from
@@ -310,6 +337,8 @@ cudaError_t cudaMallocManaged(void** ptr, size_t bytes, unsigned int) {
 
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  detail::note_host_sync("cudaFree");
+  detail::finish_all_streams();  // cudaFree waits for the device: no queued copy touches it after
   Allocation a;
   {
     std::lock_guard<std::mutex> lock(reg().m);
@@ -350,6 +379,8 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
 
 cudaError_t cudaFreeHost(void* ptr) {
   if (!ptr) return cudaSuccess;
+  detail::note_host_sync("cudaFreeHost");
+  detail::finish_all_streams();
   {
     std::lock_guard<std::mutex> lock(reg().m);
     if (!reg().host.erase(reinterpret_cast<uintptr_t>(ptr)))
@@ -368,7 +399,8 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+namespace {
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return cudaSuccess;
   if (std::string e = check_copy("cudaMemcpy", dst, bytes, src, bytes, kind); !e.empty())
     return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
@@ -376,12 +408,42 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   note_written(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+
+// An asynchronous copy on a created stream is queued (streams.cpp) unless CUDA has it done
+// before the call returns: into pageable host memory, or between host buffers. A pageable
+// source is staged now, as the driver stages it; a pinned one is read when the copy runs.
+cudaError_t copy_async(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  if (bytes == 0) return cudaSuccess;
+  if (std::string e = check_copy("cudaMemcpyAsync", dst, bytes, src, bytes, kind); !e.empty())
+    return detail::fail(kind > cudaMemcpyDefault ? cudaErrorInvalidMemcpyDirection : cudaErrorInvalidValue, e);
+  const bool dst_dev = is_device(dst), src_dev = is_device(src);
+  if (!dst_dev && (!src_dev || !is_pinned(dst))) {  // done when the call returns
+    if (cudaError_t e = detail::stream_submit(stream, "cudaMemcpyAsync", [] {})) return e;
+    detail::before_stream_work(stream);
+    return copy(dst, src, bytes, kind);
+  }
+  std::shared_ptr<std::vector<char>> staged;
+  if (stream && !src_dev && !is_pinned(src))
+    staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+  return detail::stream_submit(stream, "cudaMemcpyAsync", [=] {
+    std::memmove(dst, staged ? staged->data() : src, bytes);
+    note_written(dst, staged ? nullptr : src, bytes);
+  });
+}
+}  // namespace
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  note_copy_sync("cudaMemcpy", dst, src, kind, false);
+  detail::before_stream_work(nullptr);
+  return copy(dst, src, bytes, kind);
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  note_copy_sync("cudaMemcpyAsync", dst, src, kind, true);
+  return copy_async(dst, src, bytes, kind, stream);
 }
 
-cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                         cudaMemcpyKind kind) {
+namespace {
+cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                    cudaMemcpyKind kind) {
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > dpitch || width > spitch)
     return detail::fail(cudaErrorInvalidValue, "cudaMemcpy2D: width " + std::to_string(width) + " exceeds a pitch (" +
@@ -396,25 +458,39 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
   }
   return cudaSuccess;
 }
+}  // namespace
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind) {
+  note_copy_sync("cudaMemcpy2D", dst, src, kind, false);
+  detail::before_stream_work(nullptr);
+  return copy_2d(dst, dpitch, src, spitch, width, height, kind);
+}
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                              cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+                              cudaMemcpyKind kind, cudaStream_t stream) {
+  note_copy_sync("cudaMemcpy2DAsync", dst, src, kind, true);
+  // Done at once, after the stream's queued work (CUDA allows it: "might be synchronous").
+  if (cudaError_t e = detail::stream_submit(stream, "cudaMemcpy2DAsync", [] {})) return e;
+  detail::before_stream_work(stream);
+  return copy_2d(dst, dpitch, src, spitch, width, height, kind);
 }
 
-cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+cudaError_t cudaMemset(void* ptr, int value, size_t bytes) { return cudaMemsetAsync(ptr, value, bytes, nullptr); }
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
   if (bytes == 0) return cudaSuccess;
   if (std::string e = check_device("cudaMemset", "destination", ptr, bytes); !e.empty())
     return detail::fail(cudaErrorInvalidValue, e);
-  std::memset(ptr, value, bytes);
-  note_written(ptr, nullptr, bytes);
-  return cudaSuccess;
+  return detail::stream_submit(stream, "cudaMemsetAsync", [=] {
+    std::memset(ptr, value, bytes);
+    note_written(ptr, nullptr, bytes);
+  });
 }
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
 
 namespace detail {
 cudaError_t copy_symbol(void* symbol, size_t symbol_bytes, size_t offset, void* dst, const void* src, size_t bytes,
                         const char* what) {
   (void)symbol;
+  note_host_sync(what);  // synchronous, as cudaMemcpy
+  before_stream_work(nullptr);
   if (offset + bytes > symbol_bytes)
     return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) + " bytes at offset " +
                                            std::to_string(offset) + " run past the end of a " +

@@ -251,6 +251,18 @@ unsigned checks();
 std::string checks_text(unsigned checks);
 unsigned parse_checks(const std::string& text);
 
+// Host synchronizations: the calls that, on a GPU, make the host wait for the device (CUDA's
+// "API synchronization behavior"), counted from the start of the process so that a test can
+// assert a code path has none: cudaMemcpy and cudaMemcpy2D of every kind but device-to-device,
+// cudaMemcpy{,2D}Async to or from pageable host memory (the driver may sync with the stream to
+// stage it), cudaMemcpyToSymbol / FromSymbol, cudaDeviceSynchronize, cudaStreamSynchronize,
+// cudaEventSynchronize, cudaFree, cudaFreeHost. Not counted: launches, memsets, device-to-device
+// copies, asynchronous copies between the device and pinned memory (cudaMallocHost), queries,
+// event records and waits, cudaMalloc.
+uint64_t sync_count();
+// The same count by call ("cudaMemcpy DeviceToHost": 3, ...), to name what a path still does.
+std::string sync_counts_text();
+
 // The detailed message of the last runtime error on this host thread ("" if none).
 const std::string& last_error_detail();
 // Index of the worker running the current block (0 = the launching thread), -1 outside a kernel.

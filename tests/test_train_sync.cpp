@@ -1,0 +1,130 @@
+// A training step without host round trips (tasks/train_loop.h, "Reads of the device"): a run of
+// the reference CNN (fmnist-cnn) on simt makes the host wait for the device only where the loop
+// reads its metrics, counted through simt's runtime (pw::simt::sync_count), and reading every
+// step or every few steps gives the same losses.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "engine/nn.h"
+#include "engine/ops.h"
+#include "kernels/simt/runtime.h"
+#include "models/registry.h"
+#include "tasks/train_loop.h"
+
+using namespace pw;
+
+namespace {
+
+const Device kSimt{DeviceType::simt, 0};
+constexpr int64_t kBatch = 8;
+
+struct SyncedRun {
+  tasks::LoopResult result;
+  uint64_t syncs = 0;
+  std::string calls;
+};
+
+// `epochs` epochs of `steps` steps of fmnist-cnn on random images and labels (the same for
+// every run), with a metrics record every `log_every` steps; `loss` replaces the task's loss.
+SyncedRun train_fmnist_cnn(int64_t steps, int64_t log_every, Device device, int64_t epochs = 1,
+                           std::function<tasks::StepLoss(const Tensor&, const tasks::Batch&)> loss = {}) {
+  manual_seed(5);
+  auto model = models::create("fmnist-cnn", {10, 1});
+  model->to(device);
+  tasks::TrainingTask task;
+  task.model = model;
+  task.steps_per_epoch = steps;
+  task.loss = std::move(loss);
+  task.batch = [](int64_t step) {
+    Generator gen(11, (uint64_t)step);
+    std::vector<int32_t> labels(kBatch);
+    for (auto& y : labels) y = (int32_t)gen.randint(0, 10);
+    return tasks::Batch{Tensor::randn({kBatch, 1, 28, 28}, DType::f32, &gen), Tensor::from_vector(labels, {kBatch})};
+  };
+  tasks::LoopConfig c;
+  c.progress = false;
+  c.device = device;
+  c.log_every = log_every;
+  c.epochs = epochs;
+  c.optimizer.schedule = "constant";
+  SyncedRun run;
+  const uint64_t before = simt::sync_count();
+  run.calls = "before the run " + simt::sync_counts_text();
+  run.result = tasks::run_training_loop(c, task);
+  run.syncs = simt::sync_count() - before;
+  run.calls += "; after it " + simt::sync_counts_text();
+  return run;
+}
+
+}  // namespace
+
+TEST(TrainSync, AStepOnSimtWaitsForTheDeviceOnlyWhereTheLoopReadsItsMetrics) {
+  const SyncedRun run = train_fmnist_cnn(6, 3, kSimt);
+  ASSERT_EQ(run.result.steps, 6);
+  EXPECT_EQ(run.result.device_reads, 2);
+  EXPECT_EQ(run.syncs, 2u) << "host synchronizations in 6 steps (metrics read after steps 3 and 6); by call, "
+                           << "in the whole process, " << run.calls;
+}
+
+// The figures read every step or every few steps are the same numbers: the same losses, epoch
+// records and accuracy (two epochs of three steps; reads after steps 2, 3, 4 and 6 or after each).
+TEST(TrainSync, ReadingEveryStepOrEveryFewStepsGivesTheSameRun) {
+  const SyncedRun each = train_fmnist_cnn(3, 1, kSimt, 2), few = train_fmnist_cnn(3, 2, kSimt, 2);
+  EXPECT_EQ(each.result.device_reads, 6);
+  EXPECT_EQ(few.result.device_reads, 4);
+  EXPECT_EQ(few.syncs, 4u) << few.calls;
+  ASSERT_EQ(few.result.losses.size(), 6u);
+  EXPECT_EQ(each.result.losses, few.result.losses);
+  ASSERT_EQ(each.result.epochs.size(), 2u);
+  ASSERT_EQ(few.result.epochs.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(each.result.epochs[e].train_loss, few.result.epochs[e].train_loss);
+    EXPECT_EQ(each.result.epochs[e].train_accuracy, few.result.epochs[e].train_accuracy);
+  }
+}
+
+// A step whose loss and gradients are NaN between two reads stops the run at the next read,
+// naming that step and the updates the model in memory took since.
+TEST(TrainSync, ANonFiniteStepBetweenReadsStopsTheRunAtTheNextRead) {
+  int64_t step = 0;
+  auto poisoned = [&step](const Tensor& out, const tasks::Batch& b) {
+    tasks::StepLoss s = tasks::cross_entropy_loss(out, b.y);
+    if (++step == 2) s.loss = mul(s.loss, std::nan(""));
+    return s;
+  };
+  try {
+    train_fmnist_cnn(4, 4, kSimt, 1, poisoned);
+    FAIL() << "the run went on past a NaN loss";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("train: stopped at step 2 of 4: the loss is nan; a gradient is not finite. "
+                        "The device was read after step 4: the model in memory took the updates of steps 2 to 3; "),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(step, 4);
+}
+
+// On the cpu the loop reads after every step, so a NaN step stops before its update, as ever.
+TEST(TrainSync, OnTheCpuANonFiniteStepStopsBeforeItsUpdate) {
+  int64_t step = 0;
+  auto poisoned = [&step](const Tensor& out, const tasks::Batch& b) {
+    tasks::StepLoss s = tasks::cross_entropy_loss(out, b.y);
+    if (++step == 2) s.loss = mul(s.loss, std::nan(""));
+    return s;
+  };
+  try {
+    train_fmnist_cnn(4, 4, Device::cpu(), 1, poisoned);
+    FAIL() << "the run went on past a NaN loss";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("train: stopped at step 2 of 4: the loss is nan; the first parameter whose gradient is not "
+                        "finite is '"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("The run stops before this step's update; "), std::string::npos) << what;
+  }
+  EXPECT_EQ(step, 2);
+}
