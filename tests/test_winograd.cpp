@@ -147,3 +147,73 @@ TEST(Winograd, ErrorOnVggLayersWithinTheStatedBound) {
     EXPECT_LT(e.backward_data, kBound) << c.name;
   }
 }
+
+// ---------------------------------------------------------------- the op's dispatch
+
+namespace {
+
+// y, dx, dw, db of conv2d through autograd under algo, for f32 x [N, C, H, W], w [O, C, 3, 3].
+std::vector<Tensor> op_run(ConvAlgo algo, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+  ConvAlgoGuard guard(algo);
+  Tensor xl = x.detach(), wl = w.detach(), bl = b.detach();
+  for (Tensor* t : {&xl, &wl, &bl}) t->set_requires_grad(true);
+  Tensor y = conv2d(xl, wl, bl, p);
+  Generator g(21);
+  y.backward(Tensor::randn(y.shape(), DType::f32, &g));
+  return {y.detach(), xl.grad(), wl.grad(), bl.grad()};
+}
+
+}  // namespace
+
+TEST(WinogradDispatch, ForcedAndAutomaticMatchTheReferenceThroughTheOp) {
+  // 64 -> 64 channels on a 9x11 plane, batch 4: 4 * 3 * 3 = 36 tiles, so automatic picks it.
+  Generator gen(20);
+  Tensor x = Tensor::randn({4, 64, 9, 11}, DType::f32, &gen), w = Tensor::randn({64, 64, 3, 3}, DType::f32, &gen);
+  Tensor b = Tensor::randn({64}, DType::f32, &gen);
+  const Conv2dParams p{.pad_h = 1, .pad_w = 0};
+  EXPECT_TRUE(conv2d_uses_winograd(4, 64, 64, 3, 3, 9, 9, p));
+  const std::vector<Tensor> ref = op_run(ConvAlgo::direct, x, w, b, p);
+  const char* names[] = {"output", "input grad", "weight grad", "bias grad"};
+  for (ConvAlgo algo : {ConvAlgo::automatic, ConvAlgo::winograd, ConvAlgo::im2col}) {
+    const std::vector<Tensor> got = op_run(algo, x, w, b, p);
+    for (int i = 0; i < 4; ++i)
+      EXPECT_LE(scaled_error(got[i].to_vector_f32(), ref[i].to_vector_f64()), kBound)
+          << names[i] << " algo " << int(algo);
+  }
+  // Winograd and im2col are different computations: the forced choices really differ.
+  EXPECT_NE(op_run(ConvAlgo::winograd, x, w, b, p)[0].to_vector_f32(),
+            op_run(ConvAlgo::im2col, x, w, b, p)[0].to_vector_f32());
+  EXPECT_EQ(op_run(ConvAlgo::winograd, x, w, b, p)[0].to_vector_f32(),
+            op_run(ConvAlgo::automatic, x, w, b, p)[0].to_vector_f32());
+}
+
+TEST(WinogradDispatch, TheMeasuredRule) {
+  const Conv2dParams same{.pad_h = 1, .pad_w = 1};
+  // VGG-11 at 64 px, batch 8: conv2 .. conv6 (conv8 = conv7 at 4x4: 8 tiles; conv1: 3 channels).
+  EXPECT_FALSE(conv2d_uses_winograd(8, 3, 64, 3, 3, 64, 64, same));
+  EXPECT_TRUE(conv2d_uses_winograd(8, 64, 128, 3, 3, 32, 32, same));
+  EXPECT_TRUE(conv2d_uses_winograd(8, 256, 256, 3, 3, 16, 16, same));
+  EXPECT_TRUE(conv2d_uses_winograd(8, 512, 512, 3, 3, 8, 8, same));
+  EXPECT_FALSE(conv2d_uses_winograd(8, 512, 512, 3, 3, 4, 4, same));
+  EXPECT_TRUE(conv2d_uses_winograd(32, 512, 512, 3, 3, 4, 4, same));
+  // fmnist-cnn's and alexnet-small's conv2 (32 -> 64 at 14x14) stay on im2col.
+  EXPECT_FALSE(conv2d_uses_winograd(64, 32, 64, 3, 3, 14, 14, same));
+  // Only 3x3, stride 1, dilation 1, one group.
+  EXPECT_FALSE(conv2d_uses_winograd(8, 64, 64, 3, 3, 16, 16, {.stride_h = 2, .pad_h = 1, .pad_w = 1}));
+  EXPECT_FALSE(conv2d_uses_winograd(8, 64, 64, 3, 3, 16, 16, {.pad_h = 1, .pad_w = 1, .groups = 2}));
+  EXPECT_FALSE(conv2d_uses_winograd(8, 64, 64, 5, 5, 16, 16, {.pad_h = 2, .pad_w = 2}));
+  EXPECT_EQ(parse_conv_algorithm("im2col"), ConvAlgo::im2col);
+  EXPECT_EQ(parse_conv_algorithm("winograd"), ConvAlgo::winograd);
+  EXPECT_EQ(parse_conv_algorithm("automatic"), ConvAlgo::automatic);
+  pw::testing::expect_error([] { parse_conv_algorithm("fft"); }, "expected automatic, direct, im2col or winograd");
+}
+
+TEST(WinogradDispatch, F64StaysOnTheReferenceOrIm2col) {
+  // Winograd is f32 only: forced, f64 runs im2col (identical results to im2col forced).
+  Tensor x = pw::testing::random_input({2, 64, 6, 6}, 31), w = pw::testing::random_input({64, 64, 3, 3}, 32);
+  auto forward = [&](ConvAlgo algo) {
+    ConvAlgoGuard guard(algo);
+    return conv2d(x, w, Tensor(), {.pad_h = 1, .pad_w = 1}).to_vector_f64();
+  };
+  EXPECT_EQ(forward(ConvAlgo::winograd), forward(ConvAlgo::im2col));
+}
