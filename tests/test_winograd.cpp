@@ -3,7 +3,8 @@
 // multiples of the 4x4 tile, 1 to 64 channels, batch 1 to 4, padding 0 to 3, more than one
 // chunk of images, tile rows wider than one lane block), with NaN-poisoned outputs; the error
 // on VGG-like layers (random normal inputs, He-initialised weights) against the bound stated
-// in winograd.h; and the op's dispatch (forced and automatic) against the forced reference.
+// in winograd.h; the same bits at every thread count; and the op's dispatch (forced and
+// automatic) against the forced reference, and the measured rule on the layers it was made from.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/util/threads.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/winograd.h"
 #include "tests/support/gradcheck.h"
@@ -216,4 +218,29 @@ TEST(WinogradDispatch, F64StaysOnTheReferenceOrIm2col) {
     return conv2d(x, w, Tensor(), {.pad_h = 1, .pad_w = 1}).to_vector_f64();
   };
   EXPECT_EQ(forward(ConvAlgo::winograd), forward(ConvAlgo::im2col));
+}
+
+// Each transform point's GEMM runs on one thread and the transforms are elementwise: the same
+// bits whatever the thread count.
+TEST(Winograd, SameBitsForEveryThreadCount) {
+  const Case c{"", 3, 64, 70, 13, 11, 1, 1};
+  const kernels::ConvGeometry s = geometry(c);
+  std::mt19937 rng(9);
+  const std::vector<float> x = normal(s.N * s.C * s.H * s.W, 1.f, rng), w = normal(s.O * s.C * 9, 0.05f, rng),
+                           dy = normal(s.N * s.O * s.Ho * s.Wo, 1.f, rng);
+  const int saved = pw::num_threads();
+  std::vector<float> y1, dx1;
+  for (int threads : {1, 2, 3}) {
+    pw::set_num_threads(threads);
+    std::vector<float> y(dy.size()), dx(x.size());
+    cpu::conv2d_forward_winograd(s, x.data(), w.data(), nullptr, y.data());
+    cpu::conv2d_backward_data_winograd(s, dy.data(), w.data(), dx.data());
+    if (threads == 1) {
+      y1 = y, dx1 = dx;
+      continue;
+    }
+    EXPECT_EQ(y, y1) << threads << " threads";
+    EXPECT_EQ(dx, dx1) << threads << " threads";
+  }
+  pw::set_num_threads(saved);
 }
