@@ -1,6 +1,6 @@
 // Tests for the f32 Winograd convolution F(4x4, 3x3) (kernels/cpu/winograd.h): forward and
 // backward-data against the f64 direct reference on awkward sizes (odd planes that are not
-// multiples of the 4x4 tile, 1 to 64 channels, batch 1 to 4, padding 0 to 3, more than one
+// multiples of the 4x4 tile, 1 to 2000 channels, batch 1 to 4, padding 0 to 3, more than one
 // chunk of images, tile rows wider than one lane block), with NaN-poisoned outputs; the error
 // on VGG-like layers (random normal inputs, He-initialised weights) against the bound stated
 // in winograd.h; the same bits at every thread count; and the op's dispatch (forced and
