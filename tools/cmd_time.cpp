@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "engine/device/device.h"
+#include "engine/ops/conv.h"
 #include "engine/util/threads.h"
 #include "tasks/timing.h"
 #include "tools/commands.h"
@@ -25,6 +26,9 @@ int cmd_time(int argc, char** argv) {
       .flag("device", "cpu", "cpu, simt or cuda")
       .flag("iterations", "5", "timed runs per measurement (the median is shown)")
       .flag("threads", "", "CPU threads (absent: all)")
+      .flag("conv", "automatic",
+            "CPU convolution: automatic, im2col, winograd or direct (engine/ops/conv.h; im2col and winograd\n"
+            "force one algorithm where it applies, for comparisons)")
       .flag("peak-gflops", "", "the machine's FMA peak in GFLOP/s (absent: measured)")
       .flag("bandwidth", "", "its memory bandwidth in GB/s (absent: measured)")
       .flag("seed", "0", "seed of the weights and input")
@@ -33,6 +37,7 @@ int cmd_time(int argc, char** argv) {
   const std::optional<int64_t> threads = args.maybe_i64("threads");
   PW_CHECK(!threads || *threads > 0, "time: --threads must be positive, got ", *threads);
   set_num_threads(threads ? (int)*threads : 0);
+  set_conv_algorithm(parse_conv_algorithm(args.str("conv")));
   const std::string mode = args.str("mode");
   PW_CHECK(mode == "train" || mode == "eval", "time: --mode must be train or eval, got '", mode, "'");
   tasks::TimeConfig c;

@@ -1,15 +1,17 @@
-// conv2d: argument checks (shared by every device), the choice between the direct and im2col
-// CPU kernels or the GPU kernels (kernels/cuda/conv.cu, f32 only), and backward (data,
+// conv2d: argument checks (shared by every device), the choice between the direct, im2col and
+// Winograd CPU kernels or the GPU kernels (kernels/cuda/conv.cu, f32 only), and backward (data,
 // weight, bias) through the same kernel family as the forward pass.
 #include "engine/ops/conv.h"
 
 #include <atomic>
+#include <type_traits>
 
 #include "engine/autograd.h"
 #include "engine/device/gpu.h"
 #include "engine/ops.h"
 #include "engine/ops/kernel_args.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/winograd.h"
 
 namespace pw {
 
@@ -17,10 +19,64 @@ namespace {
 
 std::atomic<ConvAlgo> g_conv_algo{ConvAlgo::automatic};
 
-bool use_direct(DType dt, ConvAlgo algo) {
-  if (algo == ConvAlgo::direct) return true;
-  if (algo == ConvAlgo::im2col) return false;
-  return dt != DType::f32;  // automatic: f64 runs the reference
+// How the CPU computes one convolution, fixed when its forward pass runs.
+struct CpuPlan {
+  bool direct = false;    // the reference loops for every pass
+  bool winograd = false;  // f32: Winograd for forward and backward-data, im2col for the weight
+};
+
+// Winograd F(4x4, 3x3) (kernels/cpu/winograd.h) where it was measured faster than im2col:
+// 3x3 stride-1 layers with at least 64 input and 64 output channels and at least 32 output
+// tiles of 4x4 over the batch (the width of its 36 GEMMs; fewer, and re-reading the 36/9
+// times larger transformed weights outweighs the 4x fewer multiplies).
+//
+// Measured at OMP_NUM_THREADS=1 on CPU time (the 2-core machine was shared and loaded, wall
+// times 2-3x the CPU times), pad 1, ms im2col / ms Winograd (ratio), forward then
+// backward-data:
+//   VGG-11 at 64 px, batch 8 (bench_conv BM_vgg_*, medians of 3 interleaved repetitions):
+//     conv2  64->128 32x32: 19.3 / 7.89 (2.45x),  17.0 / 9.47 (1.80x)
+//     conv3 128->256 16x16: 16.8 / 8.07 (2.08x),  16.0 / 8.74 (1.83x)
+//     conv4 256->256 16x16: 34.5 / 15.6 (2.21x),  32.1 / 15.3 (2.10x)
+//     conv5 256->512   8x8: 19.8 / 11.4 (1.74x),  19.6 / 12.2 (1.61x)
+//     conv6 512->512   8x8: 39.0 / 24.4 (1.60x),  39.5 / 27.8 (1.42x)
+//     conv7 512->512   4x4: 16.1 / 19.1 (0.84x),  16.6 / 21.1 (0.79x)  8 tiles: im2col
+//     conv1   3->64  64x64: 2.24 / 4.47 (0.50x),  2.74 / 9.88 (0.28x)  3 channels: im2col
+//   with a program that alternates the two kernels (6 runs each, the first dropped, medians):
+//   the tile count: 512->512 8x8 batch 2 (8 tiles) 0.53x, 0.47x; 4x4 batch 32 (32 tiles) 2.26x,
+//     2.23x; 256->256 16x16 batch 1 (16 tiles) 1.01x, 0.94x; 64->64 56x56 batch 1 2.34x, 1.74x;
+//   the channels: 32->64 14x14 batch 64 (fmnist-cnn's and alexnet-small's conv2) 0.89x, 0.75x;
+//     16->64 32x32 batch 8 1.15x, 0.72x; 8->64 0.81x, 0.44x; 64->16 1.81x, 1.48x; 32->32
+//     1.70x, 1.20x; alexnet-small's 7x7 layers at batch 64: 64->96 1.40x, 1.26x; 96->96
+//     1.51x, 1.53x; 96->64 1.42x, 1.89x (batch 8: 64->96 1.47x, 1.33x).
+// The rule leaves some measured wins to im2col (fewer than 64 channels on one side) rather
+// than fit the losses at 16 and 32 channels with a finer rule.
+bool winograd_pays(const kernels::ConvGeometry& s) {
+  const int64_t tiles = s.N * ((s.Ho + 3) / 4) * ((s.Wo + 3) / 4);
+  return kernels::cpu::winograd_supported(s) && s.C >= 64 && s.O >= 64 && tiles >= 32;
+}
+
+CpuPlan cpu_plan(DType dt, ConvAlgo algo, const kernels::ConvGeometry& s) {
+  if (algo == ConvAlgo::direct || (algo == ConvAlgo::automatic && dt != DType::f32)) return {true, false};
+  if (dt != DType::f32 || algo == ConvAlgo::im2col) return {false, false};
+  const bool supported = kernels::cpu::winograd_supported(s);
+  return {false, algo == ConvAlgo::winograd ? supported : supported && winograd_pays(s)};
+}
+
+// The forward and backward-data kernels for T other than the reference: Winograd where planned
+// (it exists for f32 only), else im2col.
+template <typename T>
+void forward_fast(const kernels::ConvGeometry& s, bool winograd, const T* x, const T* w, const T* b, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd) return kernels::cpu::conv2d_forward_winograd(s, x, w, b, y);
+  }
+  kernels::cpu::conv2d_forward_im2col<T>(s, x, w, b, y);
+}
+template <typename T>
+void backward_data_fast(const kernels::ConvGeometry& s, bool winograd, const T* dy, const T* w, T* dx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd) return kernels::cpu::conv2d_backward_data_winograd(s, dy, w, dx);
+  }
+  kernels::cpu::conv2d_backward_data_im2col<T>(s, dy, w, dx);
 }
 
 // floor((in + 2*pad - dilation*(k-1) - 1) / stride) + 1, or <= 0 when the dilated kernel does
@@ -32,7 +88,7 @@ int64_t conv_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int
 
 // The gradients for (x, weight, bias) from the contiguous upstream gradient g, each only when
 // the node needs it, by the same kernel family as the forward pass.
-std::vector<Tensor> conv2d_backward(const kernels::ConvGeometry& s, bool direct, DType dt, const Tensor& x,
+std::vector<Tensor> conv2d_backward(const kernels::ConvGeometry& s, CpuPlan plan, DType dt, const Tensor& x,
                                     const Tensor& w, const Tensor& g, const Node& n) {
   namespace cpu = kernels::cpu;
   Tensor dx, dw, db;
@@ -40,14 +96,14 @@ std::vector<Tensor> conv2d_backward(const kernels::ConvGeometry& s, bool direct,
     using T = decltype(tag);
     if (n.needs_grad(0)) {
       dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt, g.device());
-      if (direct)
+      if (plan.direct)
         cpu::conv2d_backward_data_direct<T>(s, g.data<T>(), w.data<T>(), dx.data<T>());
       else
-        cpu::conv2d_backward_data_im2col<T>(s, g.data<T>(), w.data<T>(), dx.data<T>());
+        backward_data_fast<T>(s, plan.winograd, g.data<T>(), w.data<T>(), dx.data<T>());
     }
     if (n.needs_grad(1)) {
       dw = Tensor::empty({s.O, s.C / s.groups, s.kh, s.kw}, dt, g.device());
-      if (direct)
+      if (plan.direct)
         cpu::conv2d_backward_weight_direct<T>(s, x.data<T>(), g.data<T>(), dw.data<T>());
       else
         cpu::conv2d_backward_weight_im2col<T>(s, x.data<T>(), g.data<T>(), dw.data<T>());
@@ -107,6 +163,21 @@ std::vector<Tensor> conv2d_backward_gpu(const kernels::ConvGeometry& s, const Te
 void set_conv_algorithm(ConvAlgo algo) { g_conv_algo.store(algo); }
 ConvAlgo conv_algorithm() { return g_conv_algo.load(); }
 
+ConvAlgo parse_conv_algorithm(const std::string& name) {
+  if (name == "automatic") return ConvAlgo::automatic;
+  if (name == "direct") return ConvAlgo::direct;
+  if (name == "im2col") return ConvAlgo::im2col;
+  if (name == "winograd") return ConvAlgo::winograd;
+  throw Error("conv algorithm: expected automatic, direct, im2col or winograd, got '" + name + "'");
+}
+
+bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                          const Conv2dParams& p) {
+  const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
+                                Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+  return cpu_plan(DType::f32, ConvAlgo::automatic, s).winograd;
+}
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   PW_CHECK(x.defined() && weight.defined(), "conv2d: undefined input or weight");
   PW_CHECK(x.dim() == 4, "conv2d: input must be 4-D [N, C, H, W], got shape ", shape_str(x.shape()));
@@ -147,7 +218,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 
   const kernels::ConvGeometry s{N,  C,          H,          W,       O,       kh,           kw,           Ho,
                                 Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
-  const bool direct = use_direct(dt, conv_algorithm());
+  const CpuPlan plan = cpu_plan(dt, conv_algorithm(), s);
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({N, O, Ho, Wo}, dt, x.device());
@@ -158,19 +229,19 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     dispatch_floating(dt, "conv2d", [&](auto tag) {
       using T = decltype(tag);
       const T* b = ptr_or_null<T>(bc);
-      if (direct)
+      if (plan.direct)
         kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
       else
-        kernels::cpu::conv2d_forward_im2col<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+        forward_fast<T>(s, plan.winograd, xc.data<T>(), wc.data<T>(), b, y.data<T>());
     });
   }
 
   // The weight gradient needs x, the data gradient needs w: keep only what will be used.
   Tensor saved_x = weight.requires_grad() ? xc : Tensor();
   Tensor saved_w = x.requires_grad() ? wc : Tensor();
-  return record(y, "conv2d", {x, weight, bias}, [s, direct, saved_x, saved_w, dt, gpu](const Tensor& g, const Node& n) {
+  return record(y, "conv2d", {x, weight, bias}, [s, plan, saved_x, saved_w, dt, gpu](const Tensor& g, const Node& n) {
     if (gpu) return conv2d_backward_gpu(s, saved_x, saved_w, g.contiguous(), n);
-    return conv2d_backward(s, direct, dt, saved_x, saved_w, g.contiguous(), n);
+    return conv2d_backward(s, plan, dt, saved_x, saved_w, g.contiguous(), n);
   });
 }
 

@@ -1,6 +1,7 @@
 // 2-D convolution (PyTorch's conv2d: cross-correlation, NCHW, groups, dilation).
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "engine/tensor.h"
 
@@ -15,14 +16,28 @@ struct Conv2dParams {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p);
 
 // Which CPU implementation conv2d runs (forward and its backward, fixed when it is called):
-//   automatic: im2col + GEMM for f32, the direct reference loops for f64 (the default);
+//   automatic: for f32, Winograd F(4x4, 3x3) for the forward and backward-data passes of the
+//              3x3 stride-1 layers where it was measured faster (conv2d_uses_winograd), im2col
+//              + GEMM otherwise; the direct reference loops for f64 (the default);
 //   direct:    the direct reference loops for every dtype (tests compare f32 against it);
 //   im2col:    im2col + GEMM for every dtype (f64 then runs the reference GEMM; lets the
-//              gradient checks exercise the im2col/col2im indexing in double precision).
-// A process-wide setting, meant for tests and benchmarks.
-enum class ConvAlgo { automatic, direct, im2col };
+//              gradient checks exercise the im2col/col2im indexing in double precision), never
+//              Winograd: what `patchwork time --conv im2col` compares against;
+//   winograd:  Winograd for the forward and backward-data passes of every f32 convolution it
+//              supports (3x3, stride 1, dilation 1, one group), im2col for the rest and for f64.
+// The weight gradient is always im2col for f32. A process-wide setting, meant for tests and
+// benchmarks.
+enum class ConvAlgo { automatic, direct, im2col, winograd };
 void set_conv_algorithm(ConvAlgo algo);
 ConvAlgo conv_algorithm();
+// "automatic", "direct", "im2col" or "winograd"; anything else throws pw::Error.
+ConvAlgo parse_conv_algorithm(const std::string& name);
+
+// Whether an f32 conv2d on the CPU with these sizes runs its forward and backward-data passes
+// by Winograd under the automatic algorithm (the measured rule, in conv.cpp). Weight [O, C, kh,
+// kw]; output Ho x Wo.
+bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                          const Conv2dParams& p);
 
 // Sets the algorithm for its scope and restores the previous one.
 class ConvAlgoGuard {

@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/ops/decisions.h"
 #include "models/registry.h"
+#include "models/summary.h"
 
 namespace pw::testing {
 
@@ -136,6 +137,17 @@ ModelGradientSweep::ModelGradientSweep(const std::string& model, uint64_t seed)
 bool ModelGradientSweep::has_batch_norm() const {
   for (const auto& [path, child] : m32_->named_modules())
     if (child->type_name().rfind("BatchNorm", 0) == 0) return true;
+  return false;
+}
+
+bool ModelGradientSweep::uses_winograd(Shape sample, int64_t batch) const {
+  for (const models::LayerSummary& l : models::summarize(*m32_, sample.empty() ? native_ : sample)) {
+    const auto* c = dynamic_cast<const nn::Conv2d*>(l.module);
+    // The summary's shapes are for one sample (a tiled network's tiles as its batch).
+    if (c && conv2d_uses_winograd(l.input[0] * batch, l.input[1], c->out_channels, c->kernel_h, c->kernel_w,
+                                  l.output[2], l.output[3], c->params))
+      return true;
+  }
   return false;
 }
 

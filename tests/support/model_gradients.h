@@ -48,6 +48,9 @@ class ModelGradientSweep {
   ModelGradientReport run(Device device, bool train, Shape sample = {}, int64_t batch = 2);
   bool has_batch_norm() const;
   bool has_batch_norm_1d() const;  // batch norm over the batch (context networks' fc6, fc7)
+  // Whether the cpu computes any of its convolutions by Winograd (engine/ops/conv.h's
+  // conv2d_uses_winograd) for `batch` samples of `sample` (empty: the native size).
+  bool uses_winograd(Shape sample, int64_t batch) const;
 
  private:
   std::string model_;
