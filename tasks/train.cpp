@@ -72,8 +72,9 @@ std::vector<float> floats_of(const io::Checkpoint& ck, const std::string& key) {
 void resolve_defaults(TrainConfig& c, const TrainData& d) {
   const bool supervised = c.task == "supervised";
   if (c.model.empty()) c.model = supervised ? "fmnist-cnn" : default_pretext_model(c.task);
-  if (!c.epochs) c.epochs = supervised ? 3 : 1;
+  if (!c.epochs) c.epochs = supervised ? kSupervisedEpochs : 1;
   if (c.schedule.empty()) c.schedule = supervised ? "onecycle" : "cosine";
+  if (!c.flip) c.flip = supervised && default_flip(c.data, d.kind);
   if (supervised) return;
   const Shape s = d.train->image_shape();
   const int64_t size = std::min(s[1], s[2]);
@@ -158,7 +159,7 @@ Built build_supervised(const TrainConfig& c, const TrainData& d) {
   SupervisedData sd{d.train, d.train_labels, d.test_images, d.test_labels, b.outputs};
   Augmentation aug;
   aug.crop_padding = c.crop_padding;
-  aug.flip = c.flip;
+  aug.flip = c.flip.value();  // resolved
   for (size_t ch = 0; ch < d.mean.size(); ++ch) aug.black.push_back(-d.mean[ch] / d.std[ch]);
   b.task = supervised_task(b.model, sd, c.batch_size, c.seed, aug);
   return b;

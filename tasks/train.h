@@ -32,6 +32,8 @@ namespace pw::tasks {
 
 // The photos colorization trains on when --data is not given: Debian's mate-backgrounds.
 constexpr const char* kColorizationPhotos = "images:/usr/share/backgrounds/mate/nature";
+// Supervised training's epochs when --epochs is absent (README, "Training": what they reach).
+constexpr int64_t kSupervisedEpochs = 15;
 
 struct TrainConfig {
   // ---- the run (recorded in the checkpoint; --resume reads them back) ----
@@ -49,8 +51,8 @@ struct TrainConfig {
   bool skip_bad = false;                     // skip images that do not decode
   bool stream = false;                       // folder:/images: decode each batch's files on demand
   int64_t crop_padding = 0;                  // supervised: random crops with this padding (0: none)
-  bool flip = false;                         // supervised: random horizontal flips
-  std::optional<int64_t> epochs;             // absent: 3 supervised, 1 pretext
+  std::optional<bool> flip;                  // supervised: random horizontal flips; absent: default_flip(data)
+  std::optional<int64_t> epochs;             // absent: kSupervisedEpochs supervised, 1 pretext
   std::optional<int64_t> samples_per_epoch;  // pretext; absent: one per training image
   int64_t batch_size = 64;                   // images per step (rotation turns each into 4 inputs)
   std::string optimizer = "sgd";             // sgd (Nesterov when momentum > 0) | adam | adamw
@@ -104,6 +106,11 @@ const std::vector<TrainSetting>& train_settings();
 // negative batch size, epochs, limits, ...), unknown tasks, optimizers, criteria, and flags
 // given to a task or data kind they do not apply to.
 void check_train_config(const TrainConfig& config);
+
+// Whether supervised training flips images by default (TrainConfig::flip absent), from the
+// --data spec and its kind (tasks::data_kind): yes where a mirrored image keeps its class
+// (fashion-mnist, CIFAR, folders of photos), no for IDX folders, which may hold digits.
+bool default_flip(const std::string& data, const std::string& kind);
 
 // The run's settings as checkpoint strings (every key of train_settings()), and back.
 std::map<std::string, std::string> settings_record(const TrainConfig& config);

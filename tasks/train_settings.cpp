@@ -183,7 +183,7 @@ void check_task_flags(const TrainConfig& c) {
                                                           {"transfer_layers", c.transfer_layers.has_value()},
                                                           {"freeze", c.freeze},
                                                           {"crop_padding", c.crop_padding != 0},
-                                                          {"flip", c.flip}};
+                                                          {"flip", c.flip.value_or(false)}};
   const std::pair<const char*, bool> pretext_only[] = {
       {"samples_per_epoch", c.samples_per_epoch.has_value()},
       {"patch", c.patch.has_value()},
@@ -213,7 +213,7 @@ void check_task_flags(const TrainConfig& c) {
            "train: --crop applies to the colorization task, not to the ", c.task, " task");
   PW_CHECK(!c.init_from.empty() || (!c.transfer_layers && !c.freeze),
            "train: --transfer-layers and --freeze need --init-from");
-  PW_CHECK(!c.flip || c.data.rfind("mnist:", 0) != 0, "train: --flip on '", c.data,
+  PW_CHECK(!c.flip.value_or(false) || c.data.rfind("mnist:", 0) != 0, "train: --flip on '", c.data,
            "': a mirrored digit is not the same digit (flips suit fashion-mnist, CIFAR and photos)");
 }
 
@@ -226,6 +226,10 @@ const std::vector<TrainSetting>& train_settings() {
     return v;
   }();
   return names;
+}
+
+bool default_flip(const std::string& data, const std::string& kind) {
+  return data == "fashion-mnist" || kind == "cifar10" || kind == "cifar100" || kind == "folder";
 }
 
 void check_train_config(const TrainConfig& c) {

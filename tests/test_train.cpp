@@ -191,6 +191,44 @@ TEST(Train, TheCheckpointRecordsTheWholeRun) {
   fs::remove_all(dir);
 }
 
+// Supervised training flips by default where a mirror image keeps its class, trains
+// kSupervisedEpochs epochs, and the checkpoint records both resolved, so that --resume keeps them.
+TEST(Train, TheDefaultsResolvedPerDatasetAreRecorded) {
+  EXPECT_TRUE(default_flip("fashion-mnist", "mnist"));
+  EXPECT_TRUE(default_flip("cifar10:/x", "cifar10"));
+  EXPECT_TRUE(default_flip("cifar100:/x", "cifar100"));
+  EXPECT_TRUE(default_flip("folder:/x", "folder"));
+  EXPECT_FALSE(default_flip("mnist:/x", "mnist"));
+  EXPECT_FALSE(default_flip("/a/folder/of/idx/files", "mnist"));  // digits, maybe
+  const std::string dir = scratch("defaults");
+  TrainConfig c = small_run("supervised", dir);
+  c.epochs.reset();
+  c.stop_after = 1;
+  EXPECT_EQ(run_train(c).config.epochs, kSupervisedEpochs);
+  const io::Checkpoint ck = io::read_checkpoint(dir + "/checkpoint.safetensors");
+  EXPECT_EQ(ck.config.at("flip"), "true");
+  EXPECT_EQ(ck.config.at("epochs"), std::to_string(kSupervisedEpochs));
+  TrainConfig again;
+  again.out_dir = dir;
+  again.resume = true;
+  again.progress = false;
+  again.flip = false;  // --no-flip
+  again.given = {"flip"};
+  pw::testing::expect_error([&] { run_train(again); },
+                            "--flip gives flip 'false' but the run in '" + dir + "' has 'true'");
+  c = small_run("supervised", dir);
+  c.flip = false;
+  c.force = true;
+  c.stop_after = 1;
+  run_train(c);
+  EXPECT_EQ(io::read_checkpoint(dir + "/checkpoint.safetensors").config.at("flip"), "false");
+  c = small_run("rotation", dir);
+  c.force = true;
+  c.stop_after = 1;
+  EXPECT_EQ(run_train(c).config.flip, false);
+  fs::remove_all(dir);
+}
+
 TEST(Train, ANewRunRefusesAFolderThatIsNotEmptyUnlessForced) {
   const std::string dir = scratch("refuse");
   fs::create_directories(dir);

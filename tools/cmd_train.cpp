@@ -36,6 +36,24 @@ constexpr const char* kSummary =
     "(the last good one stays). Flags shown without a default are absent\n"
     "unless given; sizes and limits must be positive.";
 
+void declare_samplers(Args& a) {
+  a.section("pretext samplers (absent: the papers' values scaled to the image size)")
+      .flag("patch", "", "context: patch size (scaled from 96)")
+      .flag("gap", "", "context: gap between patches (scaled from 48)")
+      .flag("jitter", "", "context: jitter of the neighbour per axis (scaled from 7)")
+      .flag("color-defense", "auto",
+            "context: none, project (green-magenta projection), drop, or auto (project for colour)")
+      .flag("pixelate", "0", "context: probability of pixelating a patch (paper 0.33)")
+      .flag("grid", "", "jigsaw: side of the 3x3 grid (scaled from 255)")
+      .flag("tile", "", "jigsaw: side of a tile (scaled from 64)")
+      .flag("grayscale", "0.3", "jigsaw: fraction of colour images made gray")
+      .flag("permutations", "100", "jigsaw: size of the permutation set")
+      .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
+      .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
+      .flag("crop", "",
+            "colorization: side of the crops cut from the photos (absent: 32, or the image size if smaller)");
+}
+
 void declare(Args& a) {
   a.flag("task", "supervised", "supervised, rotation, jigsaw, context or colorization")
       .flag("model", "",
@@ -64,14 +82,17 @@ void declare(Args& a) {
       .flag("workers", "2", "with --stream: decoding threads");
   a.section("supervised")
       .flag("crop-padding", "0", "random crops: pad by P pixels (black), cut a window of the image's size (0: none)")
-      .boolean("flip", "random horizontal flips (not for mnist:DIR: a mirrored digit is not the same digit)")
+      .boolean("flip",
+               "random horizontal flips (absent: on for fashion-mnist, CIFAR and folder:DIR, off for\n"
+               "mnist:DIR and other IDX folders; refused on mnist:DIR: a mirrored digit is not the same digit)")
+      .boolean("no-flip", "no flips, where --data would flip by default")
       .flag("init-from", "",
             "fine-tune: copy the convolutions of this checkpoint's network (a pretext\n"
             "tower, say) into the model first (see --transfer-layers, --freeze)")
       .flag("transfer-layers", "", "with --init-from: how many convolutions to copy (absent: all that fit)")
       .boolean("freeze", "with --init-from: keep the copied layers fixed (otherwise all layers train)");
   a.section("optimization")
-      .flag("epochs", "", "passes over the training set (absent: 3 supervised, 1 pretext)")
+      .flag("epochs", "", "passes over the training set (absent: 15 supervised, 1 pretext)")
       .flag("samples-per-epoch", "", "pretext: samples per epoch (absent: one per image; more for a few large photos)")
       .flag("batch-size", "64", "images per step (rotation: x4 inputs)")
       .flag("optimizer", "sgd", "sgd (Nesterov momentum), adam or adamw")
@@ -86,21 +107,7 @@ void declare(Args& a) {
       .flag("grad-bucket-mb", "4",
             "mpirun -np N: all-reduce gradients in buckets of this many MiB during backward\n"
             "(0: once after backward)");
-  a.section("pretext samplers (absent: the papers' values scaled to the image size)")
-      .flag("patch", "", "context: patch size (scaled from 96)")
-      .flag("gap", "", "context: gap between patches (scaled from 48)")
-      .flag("jitter", "", "context: jitter of the neighbour per axis (scaled from 7)")
-      .flag("color-defense", "auto",
-            "context: none, project (green-magenta projection), drop, or auto (project for colour)")
-      .flag("pixelate", "0", "context: probability of pixelating a patch (paper 0.33)")
-      .flag("grid", "", "jigsaw: side of the 3x3 grid (scaled from 255)")
-      .flag("tile", "", "jigsaw: side of a tile (scaled from 64)")
-      .flag("grayscale", "0.3", "jigsaw: fraction of colour images made gray")
-      .flag("permutations", "100", "jigsaw: size of the permutation set")
-      .flag("permutation-criterion", "max-average", "jigsaw: max-average or max-min Hamming distance")
-      .flag("permutation-file", "", "jigsaw: load the permutation set from this file instead")
-      .flag("crop", "",
-            "colorization: side of the crops cut from the photos (absent: 32, or the image size if smaller)");
+  declare_samplers(a);
   a.section("this invocation")
       .flag("out", "runs/train", "output folder")
       .boolean("resume", "continue the run in --out exactly where it stopped (every setting from its checkpoint)")
@@ -133,7 +140,8 @@ tasks::TrainConfig config_of(const Args& a) {
   c.stream = a.on("stream");
   c.workers = (int)a.i64("workers");
   c.crop_padding = a.i64("crop-padding");
-  c.flip = a.on("flip");
+  PW_CHECK(!(a.on("flip") && a.on("no-flip")), "train: --flip and --no-flip contradict each other; give one");
+  if (a.on("flip") || a.on("no-flip")) c.flip = a.on("flip");
   c.init_from = a.str("init-from");
   c.transfer_layers = a.maybe_i64("transfer-layers");
   c.freeze = a.on("freeze");
@@ -171,6 +179,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.detect_anomaly = a.on("detect-anomaly");
   for (const tasks::TrainSetting& s : tasks::train_settings())
     if (*s.flag && a.given(s.flag)) c.given.insert(s.key);
+  if (a.given("no-flip")) c.given.insert("flip");
   return c;
 }
 
