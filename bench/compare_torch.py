@@ -15,8 +15,9 @@ an inference step is the forward pass in eval mode without a graph. Both sides u
 as torchvision writes them (tools/torch_compare.py builds the PyTorch ones) with their dropout
 (0.5 for AlexNet, VGG and alexnet-small, 0.25 for fmnist-cnn), 1000 classes for the ImageNet
 networks and 10 for the small ones, --threads threads, and the same OpenMP wait policy
-(--wait-policy, default passive as patchwork's commands; the PyPI wheel of torch uses GNU
-OpenMP too, which reads OMP_WAIT_POLICY when it loads, so it is set before torch is imported).
+(--wait-policy and --spin-count, default passive after 10,000 spins as patchwork's commands; the
+PyPI wheel of torch uses GNU OpenMP too, which reads OMP_WAIT_POLICY and GOMP_SPINCOUNT when it
+loads, so they are set before torch is imported).
 """
 import argparse
 import json
@@ -108,8 +109,12 @@ def main():
     ap.add_argument("--json", default="", help="also write the results to this file")
     ap.add_argument("--wait-policy", default="passive", choices=["passive", "active"],
                     help="OMP_WAIT_POLICY on both sides (default: passive, as patchwork's commands)")
+    ap.add_argument("--spin-count", default="10000",
+                    help="GOMP_SPINCOUNT on both sides (default: 10000, as patchwork's commands; '' for none)")
     args = ap.parse_args()
     os.environ["OMP_WAIT_POLICY"] = args.wait_policy
+    if args.spin_count:
+        os.environ["GOMP_SPINCOUNT"] = args.spin_count
     global torch, nn, torch_compare
     import torch
     import torch.nn as nn
@@ -118,7 +123,8 @@ def main():
     if not os.access(args.patchwork, os.X_OK):
         sys.exit(f"compare_torch: no patchwork binary at {args.patchwork} (build it, or pass --patchwork)")
     torch.set_num_threads(args.threads)
-    print(f"PyTorch {torch.__version__}, {args.threads} threads and OMP_WAIT_POLICY={args.wait_policy} on both sides, "
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, OMP_WAIT_POLICY={args.wait_policy} and "
+          f"GOMP_SPINCOUNT={args.spin_count or 'unset'} on both sides, "
           f"{args.rounds} alternated rounds of medians of {args.iterations} steps; ms per step (median over rounds)\n")
     before = " before |" if args.baseline else ""
     print(f"| workload |{before} patchwork | PyTorch | patchwork's lead |")

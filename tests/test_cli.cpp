@@ -429,11 +429,13 @@ TEST(Cli, TimeStepOnlyAndTheGemmKernel) {
   // PW_GEMM_KERNEL picks the micro-kernel; a name it does not know stops the run and says so.
   ::setenv("PW_GEMM_KERNEL", "portable", 1);
   Result portable = run(time + " --step-only");
-  // Without OMP_WAIT_POLICY the command runs itself again with passive waiting; a policy given
-  // is kept.
+  // Without OMP_WAIT_POLICY or GOMP_SPINCOUNT the command runs itself again waiting passively
+  // after a short spin; a policy given is kept.
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  const std::string saved = policy ? policy : "";
+  const char* spins = std::getenv("GOMP_SPINCOUNT");
+  const std::string saved = policy ? policy : "", saved_spins = spins ? spins : "";
   ::unsetenv("OMP_WAIT_POLICY");
+  ::unsetenv("GOMP_SPINCOUNT");
   Result unset = run(time + " --step-only");
   ::setenv("OMP_WAIT_POLICY", "active", 1);
   Result active = run(time + " --step-only");
@@ -441,7 +443,8 @@ TEST(Cli, TimeStepOnlyAndTheGemmKernel) {
     ::setenv("OMP_WAIT_POLICY", saved.c_str(), 1);
   else
     ::unsetenv("OMP_WAIT_POLICY");
-  EXPECT_NE(unset.out.find("OpenMP wait passive)"), std::string::npos) << unset.out;
+  if (spins) ::setenv("GOMP_SPINCOUNT", saved_spins.c_str(), 1);
+  EXPECT_NE(unset.out.find("OpenMP wait passive, 10000 spins)"), std::string::npos) << unset.out;
   EXPECT_NE(active.out.find("OpenMP wait active)"), std::string::npos) << active.out;
   ::setenv("PW_GEMM_KERNEL", "bogus", 1);
   Result bad = run(time);

@@ -15,14 +15,19 @@ void set_num_threads(int n) {
 int num_threads() { return omp_get_max_threads(); }
 
 void choose_wait_policy(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  ::setenv("GOMP_SPINCOUNT", "10000", 1);
   ::execv("/proc/self/exe", argv);  // returns only on failure
   ::unsetenv("OMP_WAIT_POLICY");
+  ::unsetenv("GOMP_SPINCOUNT");
 }
 
 std::string wait_policy() {
   const char* p = std::getenv("OMP_WAIT_POLICY");
-  return p ? p : "default (spin, then sleep)";
+  const char* spins = std::getenv("GOMP_SPINCOUNT");
+  std::string s = p && *p ? p : "default";
+  if (spins && *spins) s += std::string(", ") + spins + " spins";
+  return s;
 }
 }  // namespace pw
