@@ -457,6 +457,27 @@ TEST(Cli, TimeStepOnlyAndTheGemmKernel) {
       << bad.out;
 }
 
+// --simt-check LIST runs a command's kernels under simt-check (patchwork-profile with
+// PW_SIMT_CHECK); it needs --device simt, and an unknown check is an error naming it.
+TEST(Cli, SimtCheckRunsACommandWithTheCheckedKernels) {
+  const std::string beside = std::filesystem::path(PW_CLI_PATH).parent_path().string() + "/patchwork-profile";
+  if (!std::filesystem::exists(beside)) GTEST_SKIP() << beside << " is not built (PW_SIMT_CHECKED off)";
+  const std::string time =
+      "time --model fmnist-cnn --batch 2 --iterations 1 --threads 1 --mode eval "
+      "--peak-gflops 100 --bandwidth 10 --step-only";
+  const Result ok = run(time + " --device simt --simt-check all");
+  ASSERT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("on simt"), std::string::npos) << ok.out;
+  const Result no_simt = run(time + " --simt-check racecheck");
+  EXPECT_EQ(no_simt.status, 1);
+  EXPECT_NE(no_simt.out.find("--simt-check checks the CUDA kernels as simt runs them: add --device simt"),
+            std::string::npos)
+      << no_simt.out;
+  const Result bad = run(time + " --device simt --simt-check=racecheck,typo");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("unknown check \"typo\""), std::string::npos) << bad.out;
+}
+
 // `patchwork profile` runs a command on simt with the checked kernels (patchwork-profile, built
 // where PW_SIMT_CHECKED is on) and prints simt-profile's table; its JSON is strict.
 TEST(Cli, ProfileRunsACommandOnSimtAndPrintsItsTable) {

@@ -95,4 +95,40 @@ int cmd_profile(int argc, char** argv) {
   return status;
 }
 
+// `patchwork COMMAND ... --device simt --simt-check LIST`: the same command run by patchwork-profile
+// (the checked kernels) with PW_SIMT_CHECK=LIST, in place of this process. LIST is any of
+// memcheck, racecheck, initcheck, synccheck, comma-separated, or all; the kernels' reports go to
+// standard error and a run that finds something stops with its report.
+int run_simt_checked(int argc, char** argv) {
+  std::vector<std::string> args;
+  std::string checks;
+  bool simt = false;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--simt-check") {
+      PW_CHECK(i + 1 < argc, "--simt-check needs a list of checks (memcheck, racecheck, initcheck, synccheck or all)");
+      checks = argv[++i];
+      continue;
+    }
+    if (a.rfind("--simt-check=", 0) == 0) {
+      checks = a.substr(13);
+      continue;
+    }
+    simt = simt || a == "--device=simt" || (a == "--device" && i + 1 < argc && std::string(argv[i + 1]) == "simt");
+    args.push_back(a);
+  }
+  PW_CHECK(!checks.empty(), "--simt-check needs a list of checks (memcheck, racecheck, initcheck, synccheck or all)");
+  PW_CHECK(simt, "--simt-check checks the CUDA kernels as simt runs them: add --device simt");
+  const std::string program = self_directory() + "/patchwork-profile";
+  PW_CHECK(access(program.c_str(), X_OK) == 0, "--simt-check: ", program,
+           " is missing: build the target patchwork_profile_cli (it needs PW_SIMT_CHECKED, i.e. GCC)");
+  args[0] = program;
+  std::vector<char*> argv2;
+  for (std::string& a : args) argv2.push_back(a.data());
+  argv2.push_back(nullptr);
+  setenv("PW_SIMT_CHECK", checks.c_str(), 1);
+  execv(program.c_str(), argv2.data());
+  PW_FAIL("--simt-check: cannot run ", program, ": ", std::strerror(errno));
+}
+
 }  // namespace pw::cli

@@ -47,5 +47,7 @@ int cmd_study(int argc, char** argv);    // tools/cmd_study.cpp
 int cmd_time(int argc, char** argv);     // tools/cmd_time.cpp
 int cmd_tsne(int argc, char** argv);     // tools/cmd_tsne.cpp
 int cmd_profile(int argc, char** argv);  // tools/cmd_profile.cpp
+// Runs the whole command line again under patchwork-profile with PW_SIMT_CHECK (--simt-check LIST).
+int run_simt_checked(int argc, char** argv);  // tools/cmd_profile.cpp
 
 }  // namespace pw::cli

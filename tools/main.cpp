@@ -42,7 +42,11 @@ const char* kUsage =
     "  devices    list the compute devices present\n"
     "  version    print the version\n"
     "\n"
-    "Run `patchwork <command> --help` for the options of a command.\n";
+    "Run `patchwork <command> --help` for the options of a command.\n"
+    "\n"
+    "Any command run with --device simt also takes --simt-check LIST (memcheck, racecheck, initcheck,\n"
+    "synccheck, comma-separated, or all): its CUDA kernels then run checked (kernels/simt/README.md),\n"
+    "by the program patchwork-profile beside this one.\n";
 
 int cmd_version() {
   std::printf("patchwork %s\n", PW_VERSION);
@@ -89,6 +93,14 @@ int cmd_summary(int argc, char** argv) {
   return 0;
 }
 
+// --simt-check LIST anywhere on a command line (not in the checked program itself, which runs
+// the command with PW_SIMT_CHECK set instead).
+bool wants_simt_check(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--simt-check" || std::string(argv[i]).rfind("--simt-check=", 0) == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +115,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "version" || cmd == "--version") return cmd_version();
+    if (wants_simt_check(argc, argv)) return pw::cli::run_simt_checked(argc, argv);
     if (cmd == "devices") return cmd_devices(argc, argv);
     if (cmd == "models") return cmd_models(argc, argv);
     if (cmd == "train") return pw::cli::cmd_train(argc, argv);
