@@ -31,6 +31,10 @@ BlockPool::Block* BlockPool::find_free(size_t size, bool small) {
   return blocks_.at(it->second);
 }
 
+BlockPool::~BlockPool() {
+  for (auto& [addr, b] : blocks_) delete b;
+}
+
 BlockPool::Block* BlockPool::new_segment(size_t size, bool small) {
   const size_t bytes = whole_  ? size
                        : small ? kSegmentGranule

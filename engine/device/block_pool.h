@@ -39,7 +39,9 @@ class BlockPool {
   // (for simt's guard pages and red zones, which sit after each cudaMalloc).
   BlockPool(std::function<void*(size_t)> device_malloc, std::function<void(void*)> device_free,
             bool whole_blocks = false);
-  ~BlockPool() = default;  // segments are not given back: the device may be gone at exit
+  // Segments are not given back (the device may be gone at exit); the pool's own records of its
+  // blocks are freed.
+  ~BlockPool();
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
 
