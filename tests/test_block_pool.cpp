@@ -23,7 +23,7 @@ struct FakeDevice {
   }
   void* malloc(size_t n) {
     if (used + n > capacity) return nullptr;
-    void* p = std::aligned_alloc(4096, n);
+    void* p = std::aligned_alloc(4096, (n + 4095) / 4096 * 4096);  // a size aligned_alloc accepts
     live[p] = n;
     used += n;
     ++mallocs;
