@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/lane_sums.h"
+#include "kernels/cpu/scratch.h"
 
 namespace pw::kernels::cpu {
 
@@ -186,18 +187,6 @@ Chunks plan_chunks(const ConvGeometry& s) {
   return c;
 }
 
-// Grow-only buffers of the calling thread, one per purpose: the column and chunk blocks of the
-// tasks, and the weight gradient's per-thread sums. Allocated per call they were fresh pages
-// each time (a page fault per 4 KiB: 4.5% of AlexNet's training step in perf); kept, a steady
-// step touches only memory it already has. They grow to the largest layer's need and stay.
-enum Purpose { kTaskBuffers, kWeightSums };
-template <typename T, int purpose>
-T* scratch(size_t n) {
-  static thread_local std::vector<T> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
-
 bool parallel_over_tasks(int64_t tasks) {
   const int threads = omp_get_max_threads();
   return threads > 1 && tasks >= threads && !omp_in_parallel();
@@ -211,7 +200,7 @@ template <typename T, typename F>
 void for_each_task(int64_t tasks, int64_t size, F&& one) {
   if (parallel_over_tasks(tasks)) {
     const int nthreads = omp_get_max_threads();
-    T* bufs = scratch<T, kTaskBuffers>(size_t(nthreads) * size_t(size));
+    T* bufs = thread_scratch<T>(kConvTasks, size_t(nthreads) * size_t(size));
 #pragma omp parallel num_threads(nthreads)
     {
       T* buf = bufs + omp_get_thread_num() * size;
@@ -219,7 +208,7 @@ void for_each_task(int64_t tasks, int64_t size, F&& one) {
       for (int64_t t = 0; t < tasks; ++t) one(t, buf);
     }
   } else {
-    T* buf = scratch<T, kTaskBuffers>(size_t(size));
+    T* buf = thread_scratch<T>(kConvTasks, size_t(size));
     for (int64_t t = 0; t < tasks; ++t) one(t, buf);
   }
 }
@@ -353,8 +342,8 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
     // The buffers are taken before the region (see for_each_task).
     const int nthreads = omp_get_max_threads();
     const int64_t OK = s.O * K;
-    T* acc = scratch<T, kWeightSums>(size_t(nthreads) * size_t(OK));
-    T* bufs = scratch<T, kTaskBuffers>(size_t(nthreads) * size_t(size));
+    T* acc = thread_scratch<T>(kConvWeightSums, size_t(nthreads) * size_t(OK));
+    T* bufs = thread_scratch<T>(kConvTasks, size_t(nthreads) * size_t(size));
 #pragma omp parallel num_threads(nthreads)
     {
       const int tid = omp_get_thread_num();
@@ -369,7 +358,7 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
       }
     }
   } else {
-    T* buf = scratch<T, kTaskBuffers>(size_t(size));
+    T* buf = thread_scratch<T>(kConvTasks, size_t(size));
     for (int64_t t = 0; t < tasks; ++t) one(t, buf, dw);
   }
 }

@@ -80,8 +80,7 @@ namespace {
 
 using gemm_detail::Blocking;
 
-// Below this many multiply-adds (~50^3) one thread is faster than forking a team (measured).
-constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
+using gemm_detail::kParallelMinMacs;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

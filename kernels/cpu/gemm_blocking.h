@@ -37,6 +37,9 @@ struct Blocking {
 
 constexpr int64_t kMaxTile = 12 * 32;  // the largest MR * NR of any kernel (edge-tile scratch)
 
+// Below this many multiply-adds (~50^3) one thread is faster than forking a team (measured).
+constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
+
 const Blocking& blocking(GemmKernel k);
 
 // C = alpha * op(A) * op(B) + beta * C for M <= kSmallRows rows, reading op(B) once and unpacked:

@@ -10,17 +10,16 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/gemm_blocking.h"
+#include "kernels/cpu/lane_sums.h"
 
 namespace pw::kernels::cpu::gemm_detail {
 namespace {
 
-typedef float Vec8 __attribute__((vector_size(32)));
-
-inline void load(Vec8& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+using lanes::load;
+using lanes::Vec8;
 
 // The 16 lanes of (lo, hi) and a scalar tail added in a fixed pairwise tree.
 inline float lane_total(const Vec8& lo, const Vec8& hi, float tail) {
@@ -101,9 +100,6 @@ ColumnsFn pick(int64_t M, bool trans_b) {
     default: return columns_fn<4>(trans_b);
   }
 }
-
-// Below this many multiply-adds one thread is faster than forking a team (as gemm.cpp).
-constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
 
 }  // namespace
 

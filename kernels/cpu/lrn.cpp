@@ -13,10 +13,11 @@
 // needs no errno branch); tests hold both paths to the f64 reference.
 #include "kernels/cpu/lrn.h"
 
+#include "kernels/cpu/scratch.h"
+
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
-#include <vector>
 
 namespace pw::kernels::cpu {
 
@@ -52,18 +53,10 @@ void lrn_forward_f32_beta075(const float* x, float* y, float* scale, int64_t N, 
     }
 }
 
-// A grow-only buffer of the calling thread (the backward pass's dy * y / scale).
-std::vector<float>& ratio_buffer() {
-  static thread_local std::vector<float> buf;
-  return buf;
-}
-
 void lrn_backward_f32_beta075(const float* x, const float* y, const float* scale, const float* dy, float* dx, int64_t N,
                               int64_t C, int64_t inner, int64_t size, float ratio) {
   const int64_t total = N * C * inner;
-  std::vector<float>& buf = ratio_buffer();
-  if ((int64_t)buf.size() < total) buf.resize(total);
-  float* __restrict t = buf.data();
+  float* __restrict t = thread_scratch<float>(kLrnRatios, size_t(total));
 #pragma omp parallel if (total * size > kParallelWork)
   {
 #pragma omp for schedule(static)

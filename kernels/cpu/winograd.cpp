@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/scratch.h"
 
 namespace pw::kernels::cpu {
 
@@ -231,29 +232,17 @@ int64_t images_per_chunk(const Problem& p) {
   return (p.N + chunks - 1) / chunks;
 }
 
-// A buffer of at least n floats, uninitialised, kept per thread between calls: U alone is
-// 36 MiB for a 512 x 512 layer, and a fresh allocation would pay its page faults (they showed
-// in a profile of that layer) and a std::vector's zeroing on every call. Slot 0 holds U, 1 V, 2 M and 3 the flipped
-// weights of backward-data. The memory stays with the thread.
-float* scratch(int slot, int64_t n) {
-  thread_local std::unique_ptr<float[]> buffers[4];
-  thread_local int64_t sizes[4] = {0, 0, 0, 0};
-  if (sizes[slot] < n) {
-    buffers[slot].reset();  // free the old one first: the peak is then the new size
-    buffers[slot].reset(new float[n]);
-    sizes[slot] = n;
-  }
-  return buffers[slot].get();
-}
-
+// Scratch (kernels/cpu/scratch.h): U alone is 36 MiB for a 512 x 512 layer, and a fresh
+// allocation would pay its page faults (they showed in a profile of that layer) and a
+// std::vector's zeroing on every call.
 // y = the convolution of x with the transformed weights U (planes us apart), plus bias, chunk
 // by chunk.
 void winograd_core(const Problem& p, const float* x, const float* U, int64_t us, const float* bias, float* y) {
   const int64_t per_image = p.tiles_h() * p.tiles_w(), chunk = images_per_chunk(p);
   const int64_t vs = plane_stride(p.C * chunk * per_image), ms = plane_stride(p.O * chunk * per_image);
   // Allocated before any parallel region: out of memory is an exception the caller sees.
-  float* V = scratch(1, kPoints * vs);
-  float* M = scratch(2, kPoints * ms);
+  float* V = thread_scratch<float>(kWinogradV, size_t(kPoints * vs));
+  float* M = thread_scratch<float>(kWinogradM, size_t(kPoints * ms));
   for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const int64_t nc = std::min(chunk, p.N - n0), T = nc * per_image;
     transform_input(p, x + n0 * p.C * p.H * p.W, nc, T, V, vs);
@@ -270,7 +259,7 @@ struct Weights {
 };
 Weights transformed(const float* w, int64_t O, int64_t C) {
   const int64_t stride = plane_stride(O * C);
-  float* U = scratch(0, kPoints * stride);
+  float* U = thread_scratch<float>(kWinogradU, size_t(kPoints * stride));
   transform_weights(w, O, C, U, stride);
   return {U, stride};
 }
@@ -288,7 +277,7 @@ void conv2d_forward_winograd(const ConvGeometry& s, const float* x, const float*
 }
 
 void conv2d_backward_data_winograd(const ConvGeometry& s, const float* dy, const float* w, float* dx) {
-  float* wt = scratch(3, s.C * s.O * 9);
+  float* wt = thread_scratch<float>(kWinogradFlipped, size_t(s.C * s.O * 9));
   flip_transpose(w, s.O, s.C, wt);
   const Weights u = transformed(wt, s.C, s.O);
   // dy [N, O, Ho, Wo] in, dx [N, C, H, W] out: the padding 2 - pad gives back H x W.
