@@ -28,21 +28,24 @@ void read_steps(std::vector<PendingStep>& steps) {
     if (s.read) continue;
     s.loss_value = v[i];
     s.correct_value = s.correct.defined() ? (int64_t)v[i + 1] : s.host_correct;
-    s.gradients_finite = std::isfinite(v[i + 2]);
+    s.all_finite = std::isfinite(v[i + 2]);
     s.read = true;
     i += 3;
   }
 }
 
-Tensor gradients_finite_flag(const std::vector<Tensor>& params) {
+Tensor finite_flag(const std::vector<Tensor>& params, const std::vector<Tensor>& buffers) {
   NoGradGuard no_grad;
   DetectAnomalyGuard quiet(false);  // these sums are the check, not ops of the model
   Tensor total;
-  for (const Tensor& p : params) {
-    if (!p.grad().defined()) continue;
-    Tensor s = sum(mul(p.grad(), 0.0));
-    total = total.defined() ? add(total, s) : s;
-  }
+  const auto add_zeros = [&total](const Tensor& t) {
+    Tensor s = sum(mul(t, 0.0));
+    total = total.defined() ? add(total, s.to(total.dtype())) : s;
+  };
+  for (const Tensor& p : params)
+    if (p.grad().defined()) add_zeros(p.grad());
+  for (const Tensor& b : buffers)
+    if (is_floating(b.dtype())) add_zeros(b);
   return total;
 }
 

@@ -1,6 +1,6 @@
 // The figures of training steps kept on the device until the loop reads them (train_loop.h,
 // "Reads of the device"): a step's loss, how many examples it got right and whether every
-// gradient was finite are 0-d tensors on the training device, made without making the host wait;
+// gradient and buffer was finite are 0-d tensors on the training device, made without making the host wait;
 // read_steps downloads those of several steps in one copy, the one wait for the device.
 #pragma once
 #include <vector>
@@ -12,14 +12,14 @@ namespace pw::tasks {
 struct PendingStep {
   int64_t step = 0;  // 1-based: the steps done after it
   // On the training device, 0-d f32. correct undefined: host_correct holds the count. finite:
-  // 0 when every element of every gradient is finite, NaN when one is not; undefined: no gradients.
+  // finite_flag of the step's gradients and of the model's buffers after its forward.
   Tensor loss, correct, finite;
   int64_t host_correct = 0, count = 0;
   // From read_steps:
   bool read = false;
   double loss_value = 0;
   int64_t correct_value = 0;
-  bool gradients_finite = true;
+  bool all_finite = true;  // every gradient and buffer
   // From the loop after the optimizer step:
   double seconds = 0, lr = 0, grad_norm = 0;
 };
@@ -27,9 +27,12 @@ struct PendingStep {
 // Fills the values of every step not yet read, with one download from the device (none on cpu).
 void read_steps(std::vector<PendingStep>& steps);
 
-// 0 when every element of every gradient of `params` is finite, NaN otherwise (g * 0 is NaN
-// exactly where g is, and a sum of zeros cannot overflow); undefined when none has a gradient.
-Tensor gradients_finite_flag(const std::vector<Tensor>& params);
+// 0 when every element of every gradient of `params` and of every floating-point tensor in
+// `buffers` (batch norm's running statistics) is finite, NaN otherwise (x * 0 is NaN exactly
+// where x is not finite, and a sum of zeros cannot overflow); undefined when there is nothing to
+// check. A buffer can overflow while the loss and every gradient stay finite (running_var of a
+// diverging run), and a checkpoint must not keep it.
+Tensor finite_flag(const std::vector<Tensor>& params, const std::vector<Tensor>& buffers);
 
 // How many rows of logits [N, K] have their largest value at labels[n] (i32 [N], the same
 // device), as a 0-d f32 tensor on that device: exact below 2^24 rows. Records no graph.

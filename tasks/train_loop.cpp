@@ -130,6 +130,8 @@ class Loop {
     PW_CHECK(c.log_every > 0, "train: --log-every must be positive, got ", c.log_every);
     for (const auto& [name, p] : t.model->named_parameters())
       if (p.requires_grad()) params_.push_back(p), param_names_.push_back(name);
+    for (const auto& [name, b] : t.model->named_buffers())
+      if (is_floating(b.dtype())) buffers_.push_back(b), buffer_names_.push_back(name);
     opt_ = make_optimizer(c.optimizer, params_);
     r_.total_steps = t.steps_per_epoch * c.epochs;
     schedule_ = optim::make_schedule(c.optimizer.schedule, c.optimizer.lr, r_.total_steps);
@@ -244,7 +246,7 @@ class Loop {
       s.loss.backward();
     }
     // data-parallel: of the summed gradients, the same on every rank
-    pending_.push_back(PendingStep{step_ + 1, s.loss.detach(), s.correct_on_device, gradients_finite_flag(params_),
+    pending_.push_back(PendingStep{step_ + 1, s.loss.detach(), s.correct_on_device, finite_flag(params_, buffers_),
                                    s.correct, s.count});
     const bool read = read_after(step_ + 1);
     if (read) read_and_check();  // before the optimizer step: a bad gradient never reaches the weights
@@ -268,7 +270,7 @@ class Loop {
     read_steps(pending_);
     r_.device_reads++;
     for (const PendingStep& p : pending_)
-      if (!std::isfinite(p.loss_value) || !p.gradients_finite) fail_not_finite(p);
+      if (!std::isfinite(p.loss_value) || !p.all_finite) fail_not_finite(p);
   }
 
   // Hands the read steps to the results, the tallies, metrics.jsonl and the progress bar.
@@ -309,20 +311,19 @@ class Loop {
     metrics_->write(rec);
   }
 
-  // A step whose loss or a gradient is not finite: the error names it, and, when it is the step
-  // in progress (its gradients are still there), the first parameter whose gradient is not finite.
+  // A step whose loss, a gradient or a buffer is not finite: the error names it, and, when it is
+  // the step in progress (its gradients are still there), the first parameter whose gradient is
+  // not finite or else the first buffer (batch norm's running_var can overflow while the loss and
+  // the gradients stay finite).
   void fail_not_finite(const PendingStep& p) {
     const bool current = p.step == step_ + 1;
-    std::string culprit = p.gradients_finite ? "every gradient is finite" : "";
-    for (size_t i = 0; i < params_.size() && current && culprit.empty(); ++i) {
-      const Tensor& g = params_[i].grad();
-      const int64_t at = g.defined() ? first_non_finite(g) : -1;
-      if (at >= 0)
-        culprit = "the first parameter whose gradient is not finite is '" + param_names_[i] + "' " +
-                  shape_str(g.shape()) + " (" + number_text(g.to_vector_f32()[at]) + " at element " +
-                  std::to_string(at) + ")";
-    }
-    if (culprit.empty()) culprit = "a gradient is not finite";
+    std::string culprit = p.all_finite ? "every gradient is finite" : "";
+    for (size_t i = 0; i < params_.size() && current && culprit.empty(); ++i)
+      culprit = non_finite_text("the first parameter whose gradient is not finite is '", param_names_[i],
+                                params_[i].grad(), "");
+    for (size_t i = 0; i < buffers_.size() && current && culprit.empty(); ++i)
+      culprit = non_finite_text("every gradient is finite, but the buffer '", buffer_names_[i], buffers_[i], " is not");
+    if (culprit.empty()) culprit = "a gradient or a buffer is not finite";
     const std::string kept = checkpoint_.empty() ? "no checkpoint is written (no output folder)"
                              : last_saved_ < 0   ? "no checkpoint was written (none had been saved yet)"
                                                  : "the last checkpoint (step " + std::to_string(last_saved_) + ", " +
@@ -335,6 +336,14 @@ class Loop {
             "; ", culprit, ". ", stop, kept, ". Try a lower --lr (it is ", c_.optimizer.lr,
             ") or --clip-grad-norm; --detect-anomaly names the "
             "first op that made a non-finite value");
+  }
+
+  // "<lead><name>' [shape]<verb> (<value> at element k)" when t has a non-finite element, else "".
+  static std::string non_finite_text(const char* lead, const std::string& name, const Tensor& t, const char* verb) {
+    const int64_t at = t.defined() ? first_non_finite(t) : -1;
+    if (at < 0) return "";
+    return lead + name + "' " + shape_str(t.shape()) + verb + " (" + number_text(t.to_vector_f32()[at]) +
+           " at element " + std::to_string(at) + ")";
   }
 
   static std::string number_text(double v) {
@@ -398,7 +407,9 @@ class Loop {
   const LoopConfig& c_;
   TrainingTask& task_;
   std::vector<Tensor> params_;
-  std::vector<std::string> param_names_;  // of params_
+  std::vector<Tensor> buffers_;            // the model's floating-point buffers (batch norm's running statistics)
+  std::vector<std::string> param_names_;   // of params_
+  std::vector<std::string> buffer_names_;  // of buffers_
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LrSchedule> schedule_;
   LoopResult r_;

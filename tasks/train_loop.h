@@ -144,13 +144,14 @@ struct LoopResult {
 // waits: --clip-grad-norm (the norm is read every step), colorization (its loss counts
 // `correct` on the host), and data-parallel runs.
 //
-// Numeric failure: a step whose loss or any gradient is not finite (NaN, +-inf) stops the run
+// Numeric failure: a step whose loss, any gradient or any floating-point buffer of the model
+// (batch norm's running statistics after its forward) is not finite (NaN, +-inf) stops the run
 // with a pw::Error naming the step and the loss; no checkpoint is written, so the last good one
 // stays as it was. When the loop reads after that step (always on the cpu), the run stops before
 // the optimizer applies it and the error names the first parameter whose gradient is not
-// finite. When the step was between two reads of a GPU device, it is found at the next read:
-// the model in memory has taken that step's update and those up to the read (the error says
-// which), and its gradients are gone.
+// finite, or else the first buffer that is not. When the step was between two reads of a GPU device, it is found at the
+// next read: the model in memory has taken that step's update and those up to the read (the error says which), and its
+// gradients are gone.
 LoopResult run_training_loop(const LoopConfig& config, TrainingTask& task);
 
 }  // namespace pw::tasks
