@@ -50,6 +50,7 @@ TEST(Autograd, BroadcastArithmetic) {
   EXPECT_TRUE(gradcheck([](auto v) { return div(v[0], v[1]); }, {x, z}));
   EXPECT_TRUE(gradcheck([](auto v) { return neg(v[0]) * 3.0 + 2.0 - v[0] / 4.0; }, {x}));
   EXPECT_TRUE(gradcheck([](auto v) { return rsub(2.0, v[0]) + rdiv(1.0, v[1]); }, {x, z}));
+  EXPECT_TRUE(gradcheck([](auto v) { return minimum(v[0], 0.1); }, {x}));  // no element within 1e-6 of 0.1
   EXPECT_THROW(add(Tensor::ones({3, 4}), Tensor::ones({3})), Error);
   EXPECT_THROW(add(Tensor::ones({3}), Tensor::ones({3}, DType::f64)), Error);
 }
@@ -258,6 +259,12 @@ TEST(Ops, ForwardValuesByHand) {
   EXPECT_TRUE(near(v(x / 2.0), {0.25, 1, 2}));
   EXPECT_TRUE(near(v(rsub(1.0, x)), {0.5, -1, -3}));
   EXPECT_TRUE(near(v(rdiv(2.0, x)), {4, 1, 0.5}));
+  EXPECT_TRUE(near(v(minimum(x, 2.0)), {0.5, 2, 2}));
+  const double nan = std::nan("");
+  const std::vector<double> clamped =
+      minimum(Tensor::from_vector(std::vector<double>{nan, 3}, {2}), 1.0).to_vector_f64();
+  EXPECT_TRUE(std::isnan(clamped[0]));  // a NaN is not clamped away
+  EXPECT_EQ(clamped[1], 1.0);
   Tensor row = Tensor::from_vector(std::vector<double>{10, 20}, {2, 1});
   EXPECT_TRUE(near(v(add(row, x)), {10.5, 12, 14, 20.5, 22, 24}));
   EXPECT_TRUE(near(v(sub(x, row)), {-9.5, -8, -6, -19.5, -18, -16}));

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include "engine/nn.h"
 #include "engine/ops.h"
@@ -29,7 +30,8 @@ struct SyncedRun {
 // `epochs` epochs of `steps` steps of fmnist-cnn on random images and labels (the same for
 // every run), with a metrics record every `log_every` steps; `loss` replaces the task's loss.
 SyncedRun train_fmnist_cnn(int64_t steps, int64_t log_every, Device device, int64_t epochs = 1,
-                           std::function<tasks::StepLoss(const Tensor&, const tasks::Batch&)> loss = {}) {
+                           std::function<tasks::StepLoss(const Tensor&, const tasks::Batch&)> loss = {},
+                           std::optional<double> clip_grad_norm = std::nullopt) {
   manual_seed(5);
   auto model = models::create("fmnist-cnn", {10, 1});
   model->to(device);
@@ -49,6 +51,7 @@ SyncedRun train_fmnist_cnn(int64_t steps, int64_t log_every, Device device, int6
   c.log_every = log_every;
   c.epochs = epochs;
   c.optimizer.schedule = "constant";
+  c.optimizer.clip_grad_norm = clip_grad_norm;
   SyncedRun run;
   const uint64_t before = simt::sync_count();
   run.calls = "before the run " + simt::sync_counts_text();
@@ -66,6 +69,20 @@ TEST(TrainSync, AStepOnSimtWaitsForTheDeviceOnlyWhereTheLoopReadsItsMetrics) {
   EXPECT_EQ(run.result.device_reads, 2);
   EXPECT_EQ(run.syncs, 2u) << "host synchronizations in 6 steps (metrics read after steps 3 and 6); by call, "
                            << "in the whole process, " << run.calls;
+}
+
+// --clip-grad-norm computes the norm and scales the gradients on the device: still 2 waits in 6
+// steps, and the same run as on the cpu (a bound of 0.5 clips every step here).
+TEST(TrainSync, ClippingTheGradientNormWaitsForNothing) {
+  const SyncedRun run = train_fmnist_cnn(6, 3, kSimt, 1, {}, 0.5);
+  EXPECT_EQ(run.result.device_reads, 2);
+  EXPECT_EQ(run.syncs, 2u) << run.calls;
+  const SyncedRun cpu = train_fmnist_cnn(6, 3, Device::cpu(), 1, {}, 0.5);
+  const SyncedRun unclipped = train_fmnist_cnn(6, 3, Device::cpu());
+  ASSERT_EQ(run.result.losses.size(), 6u);
+  ASSERT_EQ(cpu.result.losses.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(run.result.losses[i], cpu.result.losses[i], 1e-4) << i;
+  EXPECT_NE(cpu.result.losses.back(), unclipped.result.losses.back());  // the bound did clip
 }
 
 // The figures read every step or every few steps are the same numbers: the same losses, epoch

@@ -141,6 +141,12 @@ Tensor rsub(double s, const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::rsub_scalar, a, s, "rsub");
   return record(out, "rsub", {a}, [](const Tensor& g, const Node&) { return std::vector<Tensor>{neg(g)}; });
 }
+Tensor minimum(const Tensor& a, double s) {
+  Tensor out = unary_forward(UnaryOp::min_scalar, a, s, "minimum");
+  Tensor below = unary_forward(UnaryOp::le_scalar, a.detach(), s, "minimum");
+  return record(out, "minimum", {a},
+                [below](const Tensor& g, const Node&) { return std::vector<Tensor>{mul(g, below)}; });
+}
 Tensor rdiv(double s, const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::rdiv_scalar, a, s, "rdiv");
   Tensor dout = out.detach(), da = a.detach();

@@ -18,6 +18,8 @@ Tensor mul(const Tensor& a, double s);
 Tensor div(const Tensor& a, double s);
 Tensor rsub(double s, const Tensor& a);  // s - a
 Tensor rdiv(double s, const Tensor& a);  // s / a
+// min(a, s) elementwise (torch.clamp(a, max=s)); NaN stays NaN. Gradient: g where a <= s, else 0.
+Tensor minimum(const Tensor& a, double s);
 
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);

@@ -1,5 +1,5 @@
-// Gradient clipping by the total norm: see clip.h. The sums run in the gradients' dtype on
-// their device; the total is accumulated in double on the host.
+// Gradient clipping by the total norm: see clip.h. The sums, the total and the scale are
+// computed in the gradients' dtype on their device.
 #include "engine/optim/clip.h"
 
 #include <cmath>
@@ -10,24 +10,41 @@
 
 namespace pw::optim {
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+namespace {
+void check_max_norm(double max_norm) {
   PW_CHECK(max_norm > 0 && std::isfinite(max_norm), "clip_grad_norm: max_norm must be positive, got ", max_norm);
+}
+}  // namespace
+
+Tensor total_grad_norm(const std::vector<Tensor>& params) {
   NoGradGuard no_grad;
-  double squares = 0;
+  Tensor squares;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
-    if (g.defined()) squares += sum(mul(g, g)).item();
+    if (!g.defined()) continue;
+    const Tensor s = sum(mul(g, g));
+    squares = squares.defined() ? add(squares, s) : s;
   }
-  const double norm = std::sqrt(squares);
-  if (norm > max_norm) {
-    const double scale = max_norm / (norm + 1e-6);
-    for (const Tensor& p : params) {
-      Tensor handle = p;  // shares the TensorImpl: set_grad changes the parameter's gradient
-      const Tensor g = p.grad();
-      if (g.defined()) handle.set_grad(mul(g, scale));
-    }
+  return squares.defined() ? sqrt(squares) : squares;
+}
+
+void scale_to_norm(const std::vector<Tensor>& params, const Tensor& norm, double max_norm) {
+  check_max_norm(max_norm);
+  if (!norm.defined()) return;
+  NoGradGuard no_grad;
+  const Tensor scale = minimum(rdiv(max_norm, add(norm, 1e-6)), 1.0);  // 0-d, on the device
+  for (const Tensor& p : params) {
+    Tensor handle = p;  // shares the TensorImpl: set_grad changes the parameter's gradient
+    const Tensor g = p.grad();
+    if (g.defined()) handle.set_grad(mul(g, scale));
   }
-  return norm;
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  check_max_norm(max_norm);
+  const Tensor norm = total_grad_norm(params);
+  scale_to_norm(params, norm, max_norm);
+  return norm.defined() ? norm.item() : 0.0;
 }
 
 }  // namespace pw::optim

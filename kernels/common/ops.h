@@ -18,7 +18,9 @@ enum class UnaryOp {
   mul_scalar,
   rsub_scalar,
   rdiv_scalar,
-  sign
+  sign,
+  min_scalar,  // min(v, p), NaN where v is NaN
+  le_scalar    // 1 where v <= p, else 0
 };
 
 enum class BinaryOp { add, sub, mul, div };

@@ -34,6 +34,8 @@ void unary(UnaryOp op, const T* x, T* y, int64_t n, T p) {
     case UnaryOp::rsub_scalar: map(x, y, n, [p](T v) { return p - v; }); break;
     case UnaryOp::rdiv_scalar: map(x, y, n, [p](T v) { return p / v; }); break;
     case UnaryOp::sign: map(x, y, n, [](T v) { return T((v > T(0)) - (v < T(0))); }); break;
+    case UnaryOp::min_scalar: map(x, y, n, [p](T v) { return v > p ? p : v; }); break;  // NaN stays NaN
+    case UnaryOp::le_scalar: map(x, y, n, [p](T v) { return v <= p ? T(1) : T(0); }); break;
   }
 }
 

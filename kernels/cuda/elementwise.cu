@@ -42,6 +42,10 @@ __device__ __forceinline__ float apply_unary(float v, float p) {
     return p - v;
   else if constexpr (op == UnaryOp::rdiv_scalar)
     return p / v;
+  else if constexpr (op == UnaryOp::min_scalar)
+    return v > p ? p : v;  // not fminf: a NaN stays NaN
+  else if constexpr (op == UnaryOp::le_scalar)
+    return v <= p ? 1.0f : 0.0f;
   else
     return (float)((v > 0.0f) - (v < 0.0f));  // sign
 }
@@ -146,6 +150,8 @@ void unary(Tag, UnaryOp op, const float* x, float* y, int64_t n, float p) {
     case UnaryOp::rsub_scalar: launch_unary<UnaryOp::rsub_scalar>(x, y, n, p); break;
     case UnaryOp::rdiv_scalar: launch_unary<UnaryOp::rdiv_scalar>(x, y, n, p); break;
     case UnaryOp::sign: launch_unary<UnaryOp::sign>(x, y, n, p); break;
+    case UnaryOp::min_scalar: launch_unary<UnaryOp::min_scalar>(x, y, n, p); break;
+    case UnaryOp::le_scalar: launch_unary<UnaryOp::le_scalar>(x, y, n, p); break;
   }
 }
 

@@ -23,6 +23,7 @@ TEST_P(ElementwiseOnDevice, UnaryOpsMatchTheCpu) {
   EXPECT_LE(max_rel_diff_any_device(dx * 3.0 + 2.0, x * 3.0 + 2.0), 1e-6);
   EXPECT_LE(max_rel_diff_any_device(rsub(2.0, dx), rsub(2.0, x)), 1e-6);
   EXPECT_LE(max_rel_diff_any_device(rdiv(2.0, dpos), rdiv(2.0, pos)), 1e-6);
+  EXPECT_LE(max_rel_diff_any_device(minimum(dx, 0.25), minimum(x, 0.25)), 0);
 }
 
 TEST_P(ElementwiseOnDevice, BroadcastingBinaryOpsMatchTheCpu) {
