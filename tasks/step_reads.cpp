@@ -12,7 +12,7 @@ namespace pw::tasks {
 void read_steps(std::vector<PendingStep>& steps) {
   NoGradGuard no_grad;
   DetectAnomalyGuard quiet(false);  // the flag is NaN on purpose when a gradient is not finite
-  std::vector<Tensor> figures;      // per unread step: loss, correct (or 0), finite (or 0)
+  std::vector<Tensor> figures;      // per unread step: loss, correct (or 0), finite (or 0), norm (or 0)
   for (const PendingStep& s : steps) {
     if (s.read) continue;
     const Device d = s.loss.device();
@@ -20,6 +20,7 @@ void read_steps(std::vector<PendingStep>& steps) {
     figures.push_back(s.loss.detach());
     figures.push_back(s.correct.defined() ? s.correct.to(s.loss.dtype()) : zero);
     figures.push_back(s.finite.defined() ? s.finite.to(s.loss.dtype()) : zero);
+    figures.push_back(s.norm.defined() ? s.norm.detach().to(s.loss.dtype()) : zero);
   }
   if (figures.empty()) return;
   const std::vector<double> v = stack(figures, 0).to_vector_f64();  // the one download
@@ -29,8 +30,9 @@ void read_steps(std::vector<PendingStep>& steps) {
     s.loss_value = v[i];
     s.correct_value = s.correct.defined() ? (int64_t)v[i + 1] : s.host_correct;
     s.all_finite = std::isfinite(v[i + 2]);
+    s.grad_norm = v[i + 3];
     s.read = true;
-    i += 3;
+    i += 4;
   }
 }
 

@@ -12,16 +12,18 @@ namespace pw::tasks {
 struct PendingStep {
   int64_t step = 0;  // 1-based: the steps done after it
   // On the training device, 0-d f32. correct undefined: host_correct holds the count. finite:
-  // finite_flag of the step's gradients and of the model's buffers after its forward.
-  Tensor loss, correct, finite;
+  // finite_flag of the step's gradients and of the model's buffers after its forward. norm: the
+  // total gradient norm before clipping (undefined: no clipping).
+  Tensor loss, correct, finite, norm;
   int64_t host_correct = 0, count = 0;
   // From read_steps:
   bool read = false;
   double loss_value = 0;
   int64_t correct_value = 0;
   bool all_finite = true;  // every gradient and buffer
+  double grad_norm = 0;
   // From the loop after the optimizer step:
-  double seconds = 0, lr = 0, grad_norm = 0;
+  double seconds = 0, lr = 0;
 };
 
 // Fills the values of every step not yet read, with one download from the device (none on cpu).

@@ -75,7 +75,7 @@ class EpochOrders {
 }  // namespace
 
 TrainingTask supervised_task(std::shared_ptr<nn::Module> model, const SupervisedData& data, int64_t batch_size,
-                             uint64_t seed, const Augmentation& augmentation) {
+                             uint64_t seed, const Augmentation& augmentation, double label_smoothing) {
   PW_CHECK(data.train && data.train->size() > 0, "train: no training images");
   PW_CHECK(data.train_labels.defined() && data.train_labels.numel() == data.train->size(),
            "train: supervised training needs one label per training image");
@@ -84,6 +84,10 @@ TrainingTask supervised_task(std::shared_ptr<nn::Module> model, const Supervised
   TrainingTask t;
   t.model = model;
   t.steps_per_epoch = (n + batch_size - 1) / batch_size;
+  if (label_smoothing > 0)
+    t.loss = [label_smoothing](const Tensor& out, const Batch& b) {
+      return cross_entropy_loss(out, b.y, label_smoothing);
+    };
   auto orders = std::make_shared<EpochOrders>(seed, n);
   const Tensor labels = data.train_labels.contiguous();
   const std::shared_ptr<const ImageSource> images = data.train;

@@ -38,8 +38,9 @@ struct SupervisedData {
 // The task: epoch e visits the training images in the e-th permutation drawn from
 // Generator(seed, 1) (every epoch's drawn in turn, also on resume), in batches of batch_size
 // (the last one smaller); step s augments with Generator(seed, 3'000'000 + s). Evaluation:
-// `evaluate` on the test split, in batches of 256.
+// `evaluate` on the test split, in batches of 256. The loss: cross-entropy with this label
+// smoothing (0: none; the evaluation's loss is always plain cross-entropy).
 TrainingTask supervised_task(std::shared_ptr<nn::Module> model, const SupervisedData& data, int64_t batch_size,
-                             uint64_t seed, const Augmentation& augmentation);
+                             uint64_t seed, const Augmentation& augmentation, double label_smoothing = 0);
 
 }  // namespace pw::tasks

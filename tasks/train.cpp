@@ -75,6 +75,7 @@ void resolve_defaults(TrainConfig& c, const TrainData& d) {
   if (!c.epochs) c.epochs = supervised ? kSupervisedEpochs : 1;
   if (c.schedule.empty()) c.schedule = supervised ? "onecycle" : "cosine";
   if (!c.flip) c.flip = supervised && default_flip(c.data, d.kind);
+  if (!c.label_smoothing) c.label_smoothing = supervised ? kSupervisedLabelSmoothing : 0.0;
   if (supervised) return;
   const Shape s = d.train->image_shape();
   const int64_t size = std::min(s[1], s[2]);
@@ -161,7 +162,7 @@ Built build_supervised(const TrainConfig& c, const TrainData& d) {
   aug.crop_padding = c.crop_padding;
   aug.flip = c.flip.value();  // resolved
   for (size_t ch = 0; ch < d.mean.size(); ++ch) aug.black.push_back(-d.mean[ch] / d.std[ch]);
-  b.task = supervised_task(b.model, sd, c.batch_size, c.seed, aug);
+  b.task = supervised_task(b.model, sd, c.batch_size, c.seed, aug, c.label_smoothing.value());
   return b;
 }
 

@@ -34,6 +34,8 @@ namespace pw::tasks {
 constexpr const char* kColorizationPhotos = "images:/usr/share/backgrounds/mate/nature";
 // Supervised training's epochs when --epochs is absent (README, "Training": what they reach).
 constexpr int64_t kSupervisedEpochs = 15;
+// Supervised training's label smoothing when --label-smoothing is absent (README, "Training").
+constexpr double kSupervisedLabelSmoothing = 0.1;
 
 struct TrainConfig {
   // ---- the run (recorded in the checkpoint; --resume reads them back) ----
@@ -52,6 +54,7 @@ struct TrainConfig {
   bool stream = false;                       // folder:/images: decode each batch's files on demand
   int64_t crop_padding = 0;                  // supervised: random crops with this padding (0: none)
   std::optional<bool> flip;                  // supervised: random horizontal flips; absent: default_flip(data)
+  std::optional<double> label_smoothing;     // supervised; absent: kSupervisedLabelSmoothing
   std::optional<int64_t> epochs;             // absent: kSupervisedEpochs supervised, 1 pretext
   std::optional<int64_t> samples_per_epoch;  // pretext; absent: one per training image
   int64_t batch_size = 64;                   // images per step (rotation turns each into 4 inputs)

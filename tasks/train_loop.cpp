@@ -25,16 +25,16 @@ namespace pw::tasks {
 
 namespace fs = std::filesystem;
 
-StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels) {
+StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels, double label_smoothing) {
   StepLoss s;
   if (is_gpu(logits.device()) && labels.device().is_cpu()) {  // no wait for the device
     const Tensor on_device = labels.to(logits.device());
-    s.loss = cross_entropy(logits, on_device, labels);
+    s.loss = cross_entropy(logits, on_device, labels, Reduction::mean, label_smoothing);
     s.correct_on_device = count_correct(logits, on_device);
     s.count = logits.dim() > 0 ? logits.size(0) : 0;
     return s;
   }
-  s.loss = cross_entropy(logits, labels.to(logits.device()));
+  s.loss = cross_entropy(logits, labels.to(logits.device()), Tensor(), Reduction::mean, label_smoothing);
   const std::vector<int32_t> pred = argmax(logits.detach(), 1).to_vector_i32(), want = labels.to_vector_i32();
   for (size_t i = 0; i < pred.size(); ++i) s.correct += pred[i] == want[i];
   s.count = (int64_t)pred.size();
@@ -246,12 +246,13 @@ class Loop {
       s.loss.backward();
     }
     // data-parallel: of the summed gradients, the same on every rank
+    const std::optional<double> clip = c_.optimizer.clip_grad_norm;
     pending_.push_back(PendingStep{step_ + 1, s.loss.detach(), s.correct_on_device, finite_flag(params_, buffers_),
-                                   s.correct, s.count});
+                                   clip ? optim::total_grad_norm(params_) : Tensor(), s.correct, s.count});
     const bool read = read_after(step_ + 1);
     if (read) read_and_check();  // before the optimizer step: a bad gradient never reaches the weights
     PendingStep& p = pending_.back();
-    if (c_.optimizer.clip_grad_norm) p.grad_norm = optim::clip_grad_norm(params_, *c_.optimizer.clip_grad_norm);
+    if (clip) optim::scale_to_norm(params_, p.norm, *clip);  // on the device: no wait
     opt_->step();
     p.lr = opt_->lr();
     p.seconds = seconds_since(t0);

@@ -73,8 +73,8 @@ struct TrainingTask {
 // Cross-entropy of logits [N, K] against labels [N] (i32, any device), accuracy by argmax. With
 // logits on a GPU device and labels on the cpu (a Batch's), the labels are range-checked on the
 // host, uploaded without a wait, and the accuracy is counted on the device (correct_on_device):
-// the host does not wait for the device.
-StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels);
+// the host does not wait for the device. label_smoothing: see pw::cross_entropy (engine/ops/loss.h).
+StepLoss cross_entropy_loss(const Tensor& logits, const Tensor& labels, double label_smoothing = 0);
 
 class DataParallel;  // tasks/data_parallel.h
 
@@ -133,16 +133,15 @@ struct LoopResult {
   bool stopped() const { return stop != StopReason::finished; }
 };
 
-// Reads of the device. A step's loss, accuracy and whether its gradients are finite stay on the
-// training device (tasks/step_reads.h) until the loop reads them, several steps in one download:
-// on the cpu after every step (a read costs nothing there), on a GPU device after the steps
-// that need them on the host -- every log_every steps, at the end of an epoch and of the run,
-// before a checkpoint -- and with data-parallel training after every step. Between reads a
-// step on a GPU device makes the host wait for nothing: its batch is uploaded through pinned
-// memory (engine/device/upload.h), labels are range-checked on the host before the upload, and
-// nothing is downloaded (tests/test_train_sync.cpp counts the waits on simt). Not yet without
-// waits: --clip-grad-norm (the norm is read every step), colorization (its loss counts
-// `correct` on the host), and data-parallel runs.
+// Reads of the device. A step's loss, accuracy, whether its gradients and buffers are finite
+// and (with clipping) its gradient norm stay on the training device (tasks/step_reads.h) until the loop reads them,
+// several steps in one download: on the cpu after every step (a read costs nothing there), on a GPU device after the
+// steps that need them on the host -- every log_every steps, at the end of an epoch and of the run, before a checkpoint
+// -- and with data-parallel training after every step. Between reads a step on a GPU device makes the host wait for
+// nothing: its batch is uploaded through pinned memory (engine/device/upload.h), labels are range-checked on the host
+// before the upload, and nothing is downloaded (tests/test_train_sync.cpp counts the waits on simt); --clip-grad-norm
+// scales the gradients on the device by a norm computed there. Not yet without waits:
+// colorization (its loss counts `correct` on the host) and data-parallel runs.
 //
 // Numeric failure: a step whose loss, any gradient or any floating-point buffer of the model
 // (batch norm's running statistics after its forward) is not finite (NaN, +-inf) stops the run

@@ -86,6 +86,7 @@ const std::vector<Entry>& entries() {
       entry("stream", "stream", &TrainConfig::stream),
       entry("crop_padding", "crop-padding", &TrainConfig::crop_padding),
       entry("flip", "flip", &TrainConfig::flip),
+      entry("label_smoothing", "label-smoothing", &TrainConfig::label_smoothing),
       entry("epochs", "epochs", &TrainConfig::epochs),
       entry("samples_per_epoch", "samples-per-epoch", &TrainConfig::samples_per_epoch),
       entry("batch_size", "batch-size", &TrainConfig::batch_size),
@@ -170,6 +171,8 @@ void check_sizes(const TrainConfig& c) {
   PW_CHECK(c.weight_decay >= 0, "train: --weight-decay must be 0 or more, got ", c.weight_decay);
   PW_CHECK(!c.dropout || (*c.dropout >= 0 && *c.dropout < 1), "train: --dropout must lie in [0, 1), got ",
            c.dropout.value_or(0));
+  PW_CHECK(!c.label_smoothing || (*c.label_smoothing >= 0 && *c.label_smoothing < 1),
+           "train: --label-smoothing must lie in [0, 1), got ", c.label_smoothing.value_or(0));
   fraction("pixelate", c.pixelate);
   fraction("grayscale", c.grayscale);
 }
@@ -183,7 +186,8 @@ void check_task_flags(const TrainConfig& c) {
                                                           {"transfer_layers", c.transfer_layers.has_value()},
                                                           {"freeze", c.freeze},
                                                           {"crop_padding", c.crop_padding != 0},
-                                                          {"flip", c.flip.value_or(false)}};
+                                                          {"flip", c.flip.value_or(false)},
+                                                          {"label_smoothing", c.label_smoothing.value_or(0) != 0}};
   const std::pair<const char*, bool> pretext_only[] = {
       {"samples_per_epoch", c.samples_per_epoch.has_value()},
       {"patch", c.patch.has_value()},

@@ -69,8 +69,9 @@ TEST(Cli, EveryCommandDeclaresItsFlagsOnce) {
 TEST(Cli, TrainHelpExplainsEveryFlag) {
   Result r = run("train --help");
   EXPECT_EQ(r.status, 0);
-  for (const char* flag : {"--epochs", "--batch-size", "--lr", "--seed", "--threads", "--out", "--data", "--resume",
-                           "--force", "--crop-padding", "--flip", "--clip-grad-norm", "--task", "--permutations"})
+  for (const char* flag :
+       {"--epochs", "--batch-size", "--lr", "--seed", "--threads", "--out", "--data", "--resume", "--force",
+        "--crop-padding", "--flip", "--label-smoothing", "--clip-grad-norm", "--task", "--permutations"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 

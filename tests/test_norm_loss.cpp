@@ -331,6 +331,41 @@ TEST(CrossEntropy, GradcheckEveryReduction) {
     EXPECT_TRUE(gradcheck([&](auto v) { return cross_entropy(v[0], target, r); }, {logits})) << int(r);
 }
 
+// Label smoothing 0.1 over 3 classes: the target rows are 0.1/3 everywhere plus 0.9 on the label.
+TEST(CrossEntropy, LabelSmoothingHandValuesAndGradient) {
+  Tensor logits = f64({1, 2, 3, 1, 1, 1}, {2, 3});
+  Tensor target = Tensor::from_vector(std::vector<int32_t>{2, 0}, {2});
+  const double eps = 0.1, lse0 = 3.40760596444438;  // log(e + e^2 + e^3)
+  // Row 0: 0.9 (lse0 - 3) + 0.1 mean_k(lse0 - k) = 0.9 * 0.4076 + 0.1 * 1.4076. Row 1: log 3 either way.
+  const double l0 = 0.9 * (lse0 - 3) + 0.1 * (lse0 - 2), l1 = std::log(3.0);
+  Tensor none = cross_entropy(logits, target, Tensor(), Reduction::none, eps);
+  EXPECT_TRUE(all_close(none, f64({l0, l1}, {2}), 1e-12));
+  EXPECT_NEAR(cross_entropy(logits, target, Tensor(), Reduction::sum, eps).item(), l0 + l1, 1e-12);
+  EXPECT_NEAR(cross_entropy(logits, target, target, Reduction::mean, eps).item(), (l0 + l1) / 2, 1e-12);
+  // Gradient of the mean: (softmax - smoothed target) / N.
+  Tensor lg = logits.clone();
+  lg.set_requires_grad(true);
+  cross_entropy(lg, target, Tensor(), Reduction::mean, eps).backward();
+  const double p0 = 0.09003057317038046, p1 = 0.24472847105479767, p2 = 0.6652409557748219, u = eps / 3;
+  EXPECT_TRUE(all_close(lg.grad(),
+                        f64({(p0 - u) / 2, (p1 - u) / 2, (p2 - 0.9 - u) / 2, (1.0 / 3 - 0.9 - u) / 2, (1.0 / 3 - u) / 2,
+                             (1.0 / 3 - u) / 2},
+                            {2, 3}),
+                        1e-12));
+  // 0 is plain cross-entropy, bit for bit; 1 and negative values are errors.
+  Tensor x32 = logits.to(DType::f32);
+  EXPECT_EQ(cross_entropy(x32, target, Tensor(), Reduction::mean, 0.0).item(), cross_entropy(x32, target).item());
+  EXPECT_THROW(cross_entropy(logits, target, Tensor(), Reduction::mean, 1.0), Error);
+  EXPECT_THROW(cross_entropy(logits, target, Tensor(), Reduction::mean, -0.1), Error);
+}
+
+TEST(CrossEntropy, LabelSmoothingGradcheckEveryReduction) {
+  auto logits = random_input({5, 4}, 73, -3, 3);
+  Tensor target = Tensor::from_vector(std::vector<int32_t>{3, 0, 1, 3, 2}, {5});
+  for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
+    EXPECT_TRUE(gradcheck([&](auto v) { return cross_entropy(v[0], target, Tensor(), r, 0.2); }, {logits})) << int(r);
+}
+
 TEST(CrossEntropy, F32MatchesF64) {
   auto x64 = random_input({9, 17}, 72, -5, 5);
   Tensor x32 = as_f32_leaf(x64);

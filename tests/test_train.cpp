@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -192,7 +193,8 @@ TEST(Train, TheCheckpointRecordsTheWholeRun) {
 }
 
 // Supervised training flips by default where a mirror image keeps its class, trains
-// kSupervisedEpochs epochs, and the checkpoint records both resolved, so that --resume keeps them.
+// kSupervisedEpochs epochs with label smoothing kSupervisedLabelSmoothing, and the checkpoint
+// records them resolved, so that --resume keeps them.
 TEST(Train, TheDefaultsResolvedPerDatasetAreRecorded) {
   EXPECT_TRUE(default_flip("fashion-mnist", "mnist"));
   EXPECT_TRUE(default_flip("cifar10:/x", "cifar10"));
@@ -208,6 +210,7 @@ TEST(Train, TheDefaultsResolvedPerDatasetAreRecorded) {
   const io::Checkpoint ck = io::read_checkpoint(dir + "/checkpoint.safetensors");
   EXPECT_EQ(ck.config.at("flip"), "true");
   EXPECT_EQ(ck.config.at("epochs"), std::to_string(kSupervisedEpochs));
+  EXPECT_EQ(ck.config.at("label_smoothing"), io::config_number(kSupervisedLabelSmoothing));
   TrainConfig again;
   again.out_dir = dir;
   again.resume = true;
@@ -225,7 +228,30 @@ TEST(Train, TheDefaultsResolvedPerDatasetAreRecorded) {
   c = small_run("rotation", dir);
   c.force = true;
   c.stop_after = 1;
-  EXPECT_EQ(run_train(c).config.flip, false);
+  const TrainResult rotation = run_train(c);
+  EXPECT_EQ(rotation.config.flip, false);
+  EXPECT_EQ(rotation.config.label_smoothing, 0.0);
+  fs::remove_all(dir);
+}
+
+// --label-smoothing reaches the loss: the same first step (same weights and batch) has another
+// loss with 0.3 than with 0, and 0 is plain cross-entropy (higher smoothing, higher loss at chance).
+TEST(Train, LabelSmoothingChangesTheTrainingLoss) {
+  const std::string dir = scratch("smoothing");
+  std::vector<double> first;
+  for (double eps : {0.0, 0.3}) {
+    TrainConfig c = small_run("supervised", dir);
+    c.label_smoothing = eps;
+    c.stop_after = 1;
+    c.force = true;
+    const TrainResult r = run_train(c);
+    ASSERT_EQ(r.loop.losses.size(), 1u);
+    first.push_back(r.loop.losses[0]);
+    EXPECT_EQ(io::read_checkpoint(dir + "/checkpoint.safetensors").config.at("label_smoothing"),
+              io::config_number(eps));
+  }
+  EXPECT_TRUE(std::isfinite(first[0]) && std::isfinite(first[1]));
+  EXPECT_NE(first[0], first[1]);
   fs::remove_all(dir);
 }
 
@@ -294,6 +320,13 @@ TEST(Train, SizesThatMakeNoSenseAreErrorsNamingFlagAndValue) {
       {[](TrainConfig& c) { c.checkpoint_every = -2; }, "--checkpoint-every must be positive, got -2"},
       {[](TrainConfig& c) { c.clip_grad_norm = 0.0; }, "--clip-grad-norm must be positive, got 0"},
       {[](TrainConfig& c) { c.crop_padding = -1; }, "--crop-padding must be 0 or more, got -1"},
+      {[](TrainConfig& c) { c.label_smoothing = 1.0; }, "--label-smoothing must lie in [0, 1), got 1"},
+      {[](TrainConfig& c) { c.label_smoothing = -0.1; }, "--label-smoothing must lie in [0, 1), got -0.1"},
+      {[](TrainConfig& c) {
+         c.task = "rotation";
+         c.label_smoothing = 0.1;
+       },
+       "--label-smoothing applies to supervised training, not to the rotation task"},
       {[](TrainConfig& c) { c.lr = 0; }, "--lr must be positive, got 0"},
       {[](TrainConfig& c) { c.optimizer = "rmsprop"; }, "--optimizer must be one of sgd, adam, adamw, got 'rmsprop'"},
       {[](TrainConfig& c) { c.task = "colorize"; }, "unknown task 'colorize'"},

@@ -86,6 +86,9 @@ void declare(Args& a) {
                "random horizontal flips (absent: on for fashion-mnist, CIFAR and folder:DIR, off for\n"
                "mnist:DIR and other IDX folders; refused on mnist:DIR: a mirrored digit is not the same digit)")
       .boolean("no-flip", "no flips, where --data would flip by default")
+      .flag("label-smoothing", "",
+            "train against (1 - E) one-hot + E / classes (absent: 0.1; 0: plain cross-entropy; the\n"
+            "test loss is always plain cross-entropy)")
       .flag("init-from", "",
             "fine-tune: copy the convolutions of this checkpoint's network (a pretext\n"
             "tower, say) into the model first (see --transfer-layers, --freeze)")
@@ -140,6 +143,7 @@ tasks::TrainConfig config_of(const Args& a) {
   c.stream = a.on("stream");
   c.workers = (int)a.i64("workers");
   c.crop_padding = a.i64("crop-padding");
+  c.label_smoothing = a.maybe_f64("label-smoothing");
   PW_CHECK(!(a.on("flip") && a.on("no-flip")), "train: --flip and --no-flip contradict each other; give one");
   if (a.on("flip") || a.on("no-flip")) c.flip = a.on("flip");
   c.init_from = a.str("init-from");

@@ -76,6 +76,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& h
   return cross_entropy_checked(logits, target, &host_target, reduction);
 }
 
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& host_target, Reduction reduction,
+                     double label_smoothing) {
+  const double eps = label_smoothing;
+  PW_CHECK(eps >= 0 && eps < 1, "cross_entropy: label smoothing must lie in [0, 1), got ", eps);
+  const auto plain = [&](Reduction r) {
+    return host_target.defined() ? cross_entropy(logits, target, host_target, r) : cross_entropy(logits, target, r);
+  };
+  if (eps == 0) return plain(reduction);
+  // A composite of differentiable ops, so every device and the gradient come with it.
+  const Tensor ce = plain(Reduction::none);                       // checks the arguments first
+  const Tensor uniform = neg(mean(log_softmax(logits, 1), {1}));  // [N]: cross-entropy against 1/C
+  const Tensor rows = add(mul(ce, 1.0 - eps), mul(uniform, eps));
+  return reduction == Reduction::none ? rows : reduction == Reduction::sum ? sum(rows) : mean(rows);
+}
+
 namespace {
 Tensor cross_entropy_checked(const Tensor& logits, const Tensor& target, const Tensor* host_target,
                              Reduction reduction) {

@@ -22,6 +22,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& host_target,
                      Reduction reduction = Reduction::mean);
 
+// Label smoothing (Szegedy et al. 2016, "Rethinking the Inception Architecture", section 7; as
+// PyTorch's label_smoothing): the target row is (1 - eps) onehot + eps / C, so
+// loss[n] = (1 - eps) ce[n] + eps * mean_k(-log softmax(logits[n])_k), reduced as above. eps in
+// [0, 1); 0 gives cross_entropy exactly. host_target: as above, or an undefined tensor.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& host_target, Reduction reduction,
+                     double label_smoothing);
+
 // (input - target)^2, reduced; input and target have the same shape and dtype. Both get gradients.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
 

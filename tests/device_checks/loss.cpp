@@ -1,6 +1,6 @@
 // Device checks: softmax / log_softmax (rows short and long, and along an inner dimension),
-// cross_entropy (every reduction, forward and logits gradient, label errors) and the composite
-// mse_loss, against the CPU on awkward sizes.
+// cross_entropy (every reduction, forward and logits gradient, label errors, label smoothing)
+// and the composite mse_loss, against the CPU on awkward sizes.
 #include <cmath>
 
 #include "tests/support/device_test.h"
@@ -114,6 +114,23 @@ TEST_P(LossOnDevice, CrossEntropyEveryReductionForwardAndBackward) {
       EXPECT_LE(max_rel_diff_any_device(ld.grad(), lc.grad()), 2e-6)
           << "N " << s.N << " C " << s.C << " reduction " << (int)r;
     }
+  }
+}
+
+TEST_P(LossOnDevice, CrossEntropyWithLabelSmoothingMatchesTheCpu) {
+  const Tensor logits = cpu_random({37, 11}, 410), target = random_labels(37, 11, 411);
+  const Tensor dtarget = target.to(device());
+  for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none}) {
+    Tensor lc = logits.detach(), ld = logits.to(device()).detach();
+    lc.set_requires_grad(true);
+    ld.set_requires_grad(true);
+    Tensor yc = cross_entropy(lc, target, Tensor(), r, 0.1), yd = cross_entropy(ld, dtarget, target, r, 0.1);
+    EXPECT_EQ(yd.device(), device());
+    EXPECT_LE(max_rel_diff_any_device(yd, yc), 2e-6) << (int)r;
+    const Tensor g = r == Reduction::none ? cpu_random({37}, 412) : Tensor::full({}, 0.5);
+    yc.backward(g);
+    yd.backward(g.to(device()));
+    EXPECT_LE(max_rel_diff_any_device(ld.grad(), lc.grad()), 2e-6) << (int)r;
   }
 }
 
