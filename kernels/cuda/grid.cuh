@@ -2,6 +2,8 @@
 // (include after compat.cuh).
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 
 #include "kernels/common/ops.h"
@@ -21,8 +23,19 @@ inline int grid_blocks(int64_t n, int threads, int64_t max_blocks = 16384) {
 // index plus a grid stride (at most 16384 x 256 = 2^22).
 inline constexpr int64_t kInt32IndexLimit = int64_t(1) << 30;
 
+// PW_CUDA_INDEX64=1 turns every 32-bit fast path off, so that the tests (ctest
+// simt_kernels_index64) check the 64-bit kernels on the small sizes they use.
+inline bool index64_forced() {
+  static const bool forced = [] {
+    const char* v = std::getenv("PW_CUDA_INDEX64");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return forced;
+}
+
 // Whether every one of the (non-negative) extents is below the limit.
 inline bool fits_int32(std::initializer_list<int64_t> extents) {
+  if (index64_forced()) return false;
   for (int64_t e : extents)
     if (e >= kInt32IndexLimit) return false;
   return true;
@@ -30,6 +43,7 @@ inline bool fits_int32(std::initializer_list<int64_t> extents) {
 
 // Whether n and every offset a strided layout reaches, on either side, are below the limit.
 inline bool fits_int32(const StridedLayout& l, int64_t n) {
+  if (index64_forced()) return false;
   int64_t src_reach = 0, dst_reach = 0;
   for (int d = 0; d < l.ndim; ++d) {
     const int64_t s = l.src_strides[d] < 0 ? -l.src_strides[d] : l.src_strides[d];

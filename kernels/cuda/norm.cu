@@ -60,9 +60,11 @@ Workspace carve(void* ws, int64_t C, int64_t P) {
   return {d, d + C * P, f, f + C, f + 2 * C};
 }
 
-// Flat offset of value k (= n*S + s) of channel c.
-__device__ __forceinline__ int64_t channel_offset(int64_t k, int64_t c, int64_t C, int64_t S) {
-  const int64_t n = k / S;
+// Flat offset of value k (= n*S + s) of channel c. I: the kernels' index type, int when N*C*S
+// fits (grid.cuh's fits_int32: one 32-bit division per value instead of a 64-bit sequence).
+template <typename I>
+__device__ __forceinline__ I channel_offset(I k, I c, I C, I S) {
+  const I n = k / S;
   return (n * C + c) * S + (k - n * S);
 }
 
@@ -87,17 +89,18 @@ __device__ float block_sum(float v) {
 }
 
 // Stage 1 of the statistics: the (mean, M2) of chunk b of channel c, two passes.
+template <typename I>
 __global__ void __launch_bounds__(kThreads)
-    chunk_stats_kernel(const float* __restrict__ x, double* __restrict__ part_mean, double* __restrict__ part_m2,
-                       int64_t C, int64_t S, int64_t count, int64_t P) {
-  const int64_t c = blockIdx.x / P, b = blockIdx.x - c * P;
-  const int64_t k0 = b * kChunk, k1 = min(k0 + kChunk, count);
+    chunk_stats_kernel(const float* __restrict__ x, double* __restrict__ part_mean, double* __restrict__ part_m2, I C,
+                       I S, I count, I P) {
+  const I c = (I)blockIdx.x / P, b = (I)blockIdx.x - c * P;
+  const I k0 = b * (I)kChunk, k1 = min(k0 + (I)kChunk, count);
   float sum = 0.0f;
-  for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) sum += x[channel_offset(k, c, C, S)];
+  for (I k = k0 + (I)threadIdx.x; k < k1; k += (I)blockDim.x) sum += x[channel_offset(k, c, C, S)];
   const float n = (float)(k1 - k0);
   const float centre = block_sum(sum) / n;
   float sum_d = 0.0f, sum_d2 = 0.0f;
-  for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) {
+  for (I k = k0 + (I)threadIdx.x; k < k1; k += (I)blockDim.x) {
     const float d = x[channel_offset(k, c, C, S)] - centre;
     sum_d += d;
     sum_d2 += d * d;
@@ -142,12 +145,12 @@ __global__ void update_running_kernel(float* __restrict__ running_mean, float* _
 
 // y = x * scale + shift with scale = weight * invstd, shift = bias - mean * scale (per channel,
 // recomputed per element in float: cheaper than a pass to fold them, the kernel is memory-bound).
+template <typename I>
 __global__ void forward_kernel(const float* __restrict__ x, const float* __restrict__ mean,
                                const float* __restrict__ var, const float* __restrict__ weight,
-                               const float* __restrict__ bias, float* __restrict__ y, int64_t C, int64_t S, float eps,
-                               int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = (e / S) % C;
+                               const float* __restrict__ bias, float* __restrict__ y, I C, I S, float eps, I n) {
+  for (I e = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; e < n; e += (I)gridDim.x * (I)blockDim.x) {
+    const I c = (e / S) % C;
     const float invstd = 1.0f / sqrtf(var[c] + eps);
     const float scale = (weight ? weight[c] : 1.0f) * invstd;
     const float shift = (bias ? bias[c] : 0.0f) - mean[c] * scale;
@@ -156,16 +159,16 @@ __global__ void forward_kernel(const float* __restrict__ x, const float* __restr
 }
 
 // Stage 1 of the backward: sum(dy) and sum(dy * (x - mean)) of chunk b of channel c.
+template <typename I>
 __global__ void __launch_bounds__(kThreads)
     chunk_grad_sums_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean,
-                           double* __restrict__ part_dy, double* __restrict__ part_dy_xc, int64_t C, int64_t S,
-                           int64_t count, int64_t P) {
-  const int64_t c = blockIdx.x / P, b = blockIdx.x - c * P;
-  const int64_t k0 = b * kChunk, k1 = min(k0 + kChunk, count);
+                           double* __restrict__ part_dy, double* __restrict__ part_dy_xc, I C, I S, I count, I P) {
+  const I c = (I)blockIdx.x / P, b = (I)blockIdx.x - c * P;
+  const I k0 = b * (I)kChunk, k1 = min(k0 + (I)kChunk, count);
   const float m = mean[c];
   float sum_dy = 0.0f, sum_dy_xc = 0.0f;
-  for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) {
-    const int64_t o = channel_offset(k, c, C, S);
+  for (I k = k0 + (I)threadIdx.x; k < k1; k += (I)blockDim.x) {
+    const I o = channel_offset(k, c, C, S);
     const float g = dy[o];
     sum_dy += g;
     sum_dy_xc += g * (x[o] - m);
@@ -202,12 +205,12 @@ __global__ void merge_grad_kernel(const double* __restrict__ part_dy, const doub
   }
 }
 
+template <typename I>
 __global__ void dx_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean,
                           const float* __restrict__ coef_k, const float* __restrict__ coef_mdy,
-                          const float* __restrict__ coef_slope, float* __restrict__ dx, int64_t C, int64_t S,
-                          int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = (e / S) % C;
+                          const float* __restrict__ coef_slope, float* __restrict__ dx, I C, I S, I n) {
+  for (I e = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; e < n; e += (I)gridDim.x * (I)blockDim.x) {
+    const I c = (e / S) % C;
     dx[e] = coef_k[c] * ((dy[e] - coef_mdy[c]) - (x[e] - mean[c]) * coef_slope[c]);
   }
 }
@@ -226,7 +229,13 @@ void batch_norm_stats(Tag, const float* x, float* mean, float* var, int64_t N, i
   const int64_t count = N * S, P = chunks_per_channel(count);
   if (C * P > 0x7fffffff) throw CudaError("batch_norm: too many channels and chunks for one grid");
   const Workspace w = carve(workspace, C, P);
-  PW_LAUNCH(chunk_stats_kernel, (unsigned)(C * P), kThreads, 0, 0)(x, w.part_a, w.part_b, C, S, count, P);
+  const unsigned blocks = (unsigned)(C * P);
+  if (fits_int32({N * C * S, C * P})) {
+    PW_LAUNCH(chunk_stats_kernel<int>, blocks, kThreads, 0, 0)
+    (x, w.part_a, w.part_b, (int)C, (int)S, (int)count, (int)P);
+  } else {
+    PW_LAUNCH(chunk_stats_kernel<int64_t>, blocks, kThreads, 0, 0)(x, w.part_a, w.part_b, C, S, count, P);
+  }
   PW_CUDA_CHECK_LAUNCH();
   PW_LAUNCH(merge_stats_kernel, channel_blocks(C), kThreads, 0, 0)(w.part_a, w.part_b, mean, var, C, count, P);
   PW_CUDA_CHECK_LAUNCH();
@@ -245,8 +254,13 @@ void batch_norm_forward(Tag, const float* x, const float* mean, const float* var
                         const float* bias, float* y, int64_t N, int64_t C, int64_t S, double eps) {
   const int64_t n = N * C * S;
   if (n == 0) return;
-  PW_LAUNCH(forward_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
-  (x, mean, var, weight, bias, y, C, S, (float)eps, n);
+  const int blocks = grid_blocks(n, kThreads);
+  if (fits_int32({n})) {
+    PW_LAUNCH(forward_kernel<int>, blocks, kThreads, 0, 0)
+    (x, mean, var, weight, bias, y, (int)C, (int)S, (float)eps, (int)n);
+  } else {
+    PW_LAUNCH(forward_kernel<int64_t>, blocks, kThreads, 0, 0)(x, mean, var, weight, bias, y, C, S, (float)eps, n);
+  }
   PW_CUDA_CHECK_LAUNCH();
 }
 
@@ -257,15 +271,27 @@ void batch_norm_backward(Tag, const float* x, const float* dy, const float* mean
   const int64_t count = N * S, P = chunks_per_channel(count);
   if (C * P > 0x7fffffff) throw CudaError("batch_norm: too many channels and chunks for one grid");
   const Workspace w = carve(workspace, C, P);
-  PW_LAUNCH(chunk_grad_sums_kernel, (unsigned)(C * P), kThreads, 0, 0)(x, dy, mean, w.part_a, w.part_b, C, S, count, P);
+  const bool small = fits_int32({N * C * S, C * P});
+  const unsigned chunks = (unsigned)(C * P);
+  if (small) {
+    PW_LAUNCH(chunk_grad_sums_kernel<int>, chunks, kThreads, 0, 0)
+    (x, dy, mean, w.part_a, w.part_b, (int)C, (int)S, (int)count, (int)P);
+  } else {
+    PW_LAUNCH(chunk_grad_sums_kernel<int64_t>, chunks, kThreads, 0, 0)(x, dy, mean, w.part_a, w.part_b, C, S, count, P);
+  }
   PW_CUDA_CHECK_LAUNCH();
   PW_LAUNCH(merge_grad_kernel, channel_blocks(C), kThreads, 0, 0)
   (w.part_a, w.part_b, var, weight, dweight, dbias, w.coef_k, w.coef_mdy, w.coef_slope, C, count, P, eps, batch_stats);
   PW_CUDA_CHECK_LAUNCH();
   if (!dx || count == 0) return;
   const int64_t n = N * C * S;
-  PW_LAUNCH(dx_kernel, grid_blocks(n, kThreads), kThreads, 0, 0)
-  (x, dy, mean, w.coef_k, w.coef_mdy, w.coef_slope, dx, C, S, n);
+  const int blocks = grid_blocks(n, kThreads);
+  if (small) {
+    PW_LAUNCH(dx_kernel<int>, blocks, kThreads, 0, 0)
+    (x, dy, mean, w.coef_k, w.coef_mdy, w.coef_slope, dx, (int)C, (int)S, (int)n);
+  } else {
+    PW_LAUNCH(dx_kernel<int64_t>, blocks, kThreads, 0, 0)(x, dy, mean, w.coef_k, w.coef_mdy, w.coef_slope, dx, C, S, n);
+  }
   PW_CUDA_CHECK_LAUNCH();
 }
 
