@@ -152,7 +152,8 @@ std::vector<Tensor> conv2d_backward_gpu(const kernels::ConvGeometry& s, const Te
     }
     if (n.needs_grad(2)) {
       db = Tensor::empty({s.O}, DType::f32, d);
-      conv2d_backward_bias(tag, s, g.data<float>(), db.data<float>());
+      const Tensor ws = gpu_workspace(tag, s, kernels::ConvPass::backward_bias, d);
+      conv2d_backward_bias(tag, s, g.data<float>(), db.data<float>(), ptr_or_null<float>(ws), numel_or_zero(ws));
     }
   });
   return {dx, dw, db};

@@ -14,7 +14,7 @@ struct ConvGeometry {
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
 };
 
-// The three passes of a convolution (the GPU kernels size their scratch memory per pass).
-enum class ConvPass { backward_data, backward_weight };
+// The backward passes of a convolution (the GPU kernels size their scratch memory per pass).
+enum class ConvPass { backward_data, backward_weight, backward_bias };
 
 }  // namespace pw::kernels

@@ -16,9 +16,10 @@
 //                    dW_g (+)= dyT_g @ col_g^T             is the GEMM's own K-loop; one GEMM
 //                                                          batched over groups per chunk, the
 //                                                          chunks accumulated with beta = 1
-//   backward-bias    db[o] = sum over (n, p) of dy         one block per channel, a fixed
-//                                                          per-thread split, then a shared-
-//                                                          memory tree and a warp shuffle
+//   backward-bias    part[o][b] = sum of chunk b of        a block per (channel, chunk of
+//                    channel o's N*Ho*Wo values            4096 values): fills the GPU even
+//                    db[o] = sum over b of part[o][b]      for few channels; fixed splits
+//                                                          and a fixed merge order
 // The im2col passes work on chunks of images whose unfolded input fits the workspace the
 // caller passes (64 MiB budget). A pointwise conv (1x1, stride 1, no padding) needs no
 // unfolding: in the backward-data pass the dx plane already is the col matrix.
@@ -145,27 +146,57 @@ __global__ void gather_channels_kernel(const float* __restrict__ dy, I O, I P, I
   }
 }
 
-// db[o] = sum over n, p of dy[n, o, p]: block o; thread t sums the elements t, t + 256, ... of
-// the channel in order, then the 256 partial sums are halved in shared memory down to one
-// warp, which finishes with shuffles. The split and the tree are fixed, so the result does not
-// depend on the order in which threads run.
-__global__ void __launch_bounds__(kThreads)
-    bias_grad_kernel(const float* __restrict__ dy, int64_t N, int64_t O, int64_t P, float* __restrict__ db) {
+// The bias gradient, db[o] = sum over n, p of dy[n, o, p], in two stages: block (o, b) sums
+// chunk b (values k = n*P + p in [b*kBiasChunk, (b+1)*kBiasChunk)) of channel o -- thread t the
+// values t, t + 256, ... in order, then a shared-memory tree and a warp shuffle -- and one
+// thread per channel adds its chunks' sums in chunk order, in double. One block per channel
+// alone would leave most of an H100's 132 SMs idle for the tens to hundreds of channels of
+// these networks (AlexNet's conv1 gradient at batch 128: 64 blocks of 387,200 values each;
+// chunked, 6,080 blocks). The splits and the orders are fixed, so the result does not depend on
+// the order in which threads or blocks run.
+constexpr int64_t kBiasChunk = int64_t(kThreads) * 16;
+
+int64_t bias_chunks(const ConvGeometry& g) {
+  return std::max<int64_t>(1, (g.N * g.Ho * g.Wo + kBiasChunk - 1) / kBiasChunk);
+}
+
+// The sum of v over the block (kThreads threads), for thread 0, in a fixed order.
+__device__ float block_total(float v) {
   __shared__ float partial[kThreads];
-  const int64_t o = blockIdx.x;
   const int t = threadIdx.x;
-  float acc = 0.0f;
-  for (int64_t e = t; e < N * P; e += kThreads) acc += dy[((e / P) * O + o) * P + e % P];
-  partial[t] = acc;
+  partial[t] = v;
   __syncthreads();
   for (int s = kThreads / 2; s >= 32; s /= 2) {
     if (t < s) partial[t] += partial[t + s];
     __syncthreads();
   }
   if (t < 32) {
-    float v = partial[t];
+    v = partial[t];
     for (int s = 16; s > 0; s /= 2) v += __shfl_down_sync(0xffffffffu, v, s);
-    if (t == 0) db[o] = v;
+  }
+  return v;
+}
+
+// I: int when N*O*P fits (grid.cuh's fits_int32), int64_t otherwise.
+template <typename I>
+__global__ void __launch_bounds__(kThreads)
+    bias_chunk_kernel(const float* __restrict__ dy, I O, I P, I count, I chunks, float* __restrict__ part) {
+  const I o = (I)blockIdx.x / chunks, b = (I)blockIdx.x - o * chunks;
+  const I k0 = b * (I)kBiasChunk, k1 = min(k0 + (I)kBiasChunk, count);
+  float acc = 0.0f;
+  for (I k = k0 + (I)threadIdx.x; k < k1; k += (I)kThreads) {
+    const I n = k / P;
+    acc += dy[(n * O + o) * P + (k - n * P)];
+  }
+  acc = block_total(acc);
+  if (threadIdx.x == 0) part[(int64_t)o * chunks + b] = acc;
+}
+
+__global__ void bias_merge_kernel(const float* __restrict__ part, int64_t O, int64_t chunks, float* __restrict__ db) {
+  for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < O; o += (int64_t)gridDim.x * blockDim.x) {
+    double total = 0.0;
+    for (int64_t b = 0; b < chunks; ++b) total += (double)part[o * chunks + b];
+    db[o] = (float)total;
   }
 }
 
@@ -286,6 +317,7 @@ int64_t floats_per_image(const ConvGeometry& g, ConvPass pass) {
   switch (pass) {
     case ConvPass::backward_data: return is_pointwise(g) ? 0 : Kt * P;
     case ConvPass::backward_weight: return (Kt + g.O) * P;
+    case ConvPass::backward_bias: return 0;  // not per image: see conv2d_workspace_floats
   }
   return 0;
 }
@@ -316,6 +348,7 @@ void launch_im2col(const float* x, const ConvGeometry& g, int64_t nb, float* col
 }  // namespace
 
 int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
+  if (pass == ConvPass::backward_bias) return g.O * bias_chunks(g);
   const int64_t per = floats_per_image(g, pass);
   if (per == 0 || g.N == 0) return 0;
   return per * std::clamp<int64_t>(kWorkspaceBudgetFloats / per, 1, g.N);
@@ -409,9 +442,22 @@ void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const fl
   }
 }
 
-void conv2d_backward_bias(Tag, const ConvGeometry& g, const float* dy, float* db) {
+void conv2d_backward_bias(Tag, const ConvGeometry& g, const float* dy, float* db, float* workspace,
+                          int64_t workspace_floats) {
   if (g.O == 0) return;
-  PW_LAUNCH(bias_grad_kernel, (unsigned)g.O, kThreads, 0, 0)(dy, g.N, g.O, g.Ho * g.Wo, db);
+  const int64_t P = g.Ho * g.Wo, count = g.N * P, chunks = bias_chunks(g), blocks = g.O * chunks;
+  if (workspace_floats < blocks)
+    throw std::runtime_error("conv2d_backward_bias: the workspace holds " + std::to_string(workspace_floats) +
+                             " floats, it needs " + std::to_string(blocks) + " (ask conv2d_workspace_floats)");
+  if (blocks > 0x7fffffff) throw std::runtime_error("conv2d_backward_bias: too many channels and chunks for one grid");
+  if (fits_int32({g.N * g.O * P, blocks})) {
+    PW_LAUNCH(bias_chunk_kernel<int>, (unsigned)blocks, kThreads, 0, 0)
+    (dy, (int)g.O, (int)P, (int)count, (int)chunks, workspace);
+  } else {
+    PW_LAUNCH(bias_chunk_kernel<int64_t>, (unsigned)blocks, kThreads, 0, 0)(dy, g.O, P, count, chunks, workspace);
+  }
+  PW_CUDA_CHECK_LAUNCH();
+  PW_LAUNCH(bias_merge_kernel, grid_blocks(g.O, kThreads), kThreads, 0, 0)(workspace, g.O, chunks, db);
   PW_CUDA_CHECK_LAUNCH();
 }
 
