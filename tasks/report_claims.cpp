@@ -17,7 +17,9 @@ double probe_at(const TrunkResult& t, const std::string& layer) {
   return NAN;
 }
 
-bool is_pretext(const TrunkResult& t) { return t.name == "rotation" || t.name == "jigsaw" || t.name == "context"; }
+bool is_pretext(const TrunkResult& t) {
+  return t.name == "rotation" || t.name == "jigsaw" || t.name == "context" || t.name == "colorization";
+}
 
 }  // namespace report
 

@@ -66,9 +66,16 @@ std::string training_section(const StudyResult& r, const Plots& plots) {
   for (const TrunkResult& t : r.trunks) h << trunk_row(t);
   for (const TrunkResult& t : r.photo_trunks) h << trunk_row(t);
   h << "</table>\n<p class=\"muted\">Supervised: test accuracy of the classifier itself. Pretext tasks: accuracy on "
-       "held-out images (rotation: 4 classes; jigsaw: one class per permutation; context: 8 positions). A sample is "
-       "an image for supervised training, one rotated copy for rotation (4 per image), a 9-tile puzzle for jigsaw "
-       "and a patch pair for context.</p>\n";
+       "held-out images (rotation: 4 classes; jigsaw: one class per permutation; context: 8 positions; colorization: "
+       "the share of output cells whose most likely ab bin is the true one, on crops of held-out photos). A sample is "
+       "an image for supervised training, one rotated copy for rotation (4 per image), a 9-tile puzzle for jigsaw, "
+       "a patch pair for context and a photo crop for colorization.</p>\n";
+  for (const TrunkResult& t : r.trunks)
+    if (t.ab_error >= 0)
+      h << "<p>Colorization on the held-out crops: mean ab error " << fmt(t.ab_error, 2) << " against "
+        << fmt(t.gray_ab_error, 2)
+        << " for predicting gray (a = b = 0): " << (t.ab_error < t.gray_ab_error ? "below" : "not below")
+        << " it.</p>\n";
   if (!plots.loss_png.empty()) h << "<div class=\"fig\">" << img_tag(plots.loss_png, "pretext loss") << "</div>\n";
   return h.str();
 }

@@ -93,23 +93,29 @@ void context_stage(StudyState& s) {
   s.tiles.reset();
 }
 
+// in: config. out: photos, the colorization trunk.
+void colorization_stage(StudyState& s) {
+  s.photos = load_photos(s.config);
+  s.add(train_colorization_trunk(s.config, *s.photos));
+}
+
 // in: config. out: the random trunk.
 void random_step(StudyState& s) { s.add(random_trunk(s.config)); }
 
-// in: fashion, the five trunks. out: each trunk's probes, result.layers.
+// in: fashion, the six trunks. out: each trunk's probes, result.layers.
 void probe_stage(StudyState& s) {
   ProbeTable t = probe_every_layer(s.config, s.fashion, s.result.trunks, s.models);
   for (size_t i = 0; i < t.probes.size(); ++i) s.result.trunks[i].probes = std::move(t.probes[i]);
   s.result.layers = std::move(t.layers);
 }
 
-// in: fashion, the five trunks. out: each trunk's neighbour agreement and pictures,
+// in: fashion, the six trunks. out: each trunk's neighbour agreement and pictures,
 // result.filter_similarity.
 void neighbors_stage(StudyState& s) {
   s.result.filter_similarity = neighbors_and_filters(s.config, s.fashion, s.result.trunks, s.models);
 }
 
-// in: fashion, the five trunks. out: each trunk's tsne_png and tsne_agreement, result.tsne_points,
+// in: fashion, the six trunks. out: each trunk's tsne_png and tsne_agreement, result.tsne_points,
 // result.gradcam_png.
 void maps_stage(StudyState& s) {
   s.result.tsne_points = tsne_maps(s.config, s.fashion, s.result.trunks, s.models);
@@ -125,16 +131,17 @@ void class_stage(StudyState& s) {
   s.result.saliency_png = std::move(p.saliency_png);
 }
 
-// in: fashion, the five trunks. out: each trunk's units_png.
+// in: fashion, the six trunks. out: each trunk's units_png.
 void units_stage(StudyState& s) {
   for (size_t i = 0; i < s.models.size(); ++i)
     s.result.trunks[i].units_png = unit_picture(s.config, s.fashion, s.result.trunks[i].name, *s.models[i]);
 }
 
-// in: config (the photos are loaded here and the photo trunks live only in this stage).
+// in: photos (dropped after: no later stage reads them; the photo trunks live only here).
 // out: result.photo_trunks, photo_neighbors_png, dream_octave_start, dream_octave_end, dream_png.
 void photo_stage(StudyState& s) {
-  const Dataset photos = load_photos(s.config);
+  const Dataset photos = std::move(*s.photos);
+  s.photos.reset();
   Trunk jigsaw = train_photo_trunk(s.config, photos, "jigsaw");
   Trunk context = train_photo_trunk(s.config, photos, "context");
   s.result.photo_trunks = {jigsaw.result, context.result};
@@ -156,10 +163,11 @@ std::vector<StudyStage> study_stages(const StudyConfig& c) {
       {"", load_tiles_step},
       {"jigsaw" + tiles, jigsaw_stage},
       {"context" + tiles, context_stage},
+      {"colorization pretext training on the nature photos (Zhang et al.)", colorization_stage},
       {"", random_step},  // it reseeds the global generator for what follows: keep its place
-      {"linear probes at every layer of the five trunks", probe_stage},
+      {"linear probes at every layer of the six trunks", probe_stage},
       {"nearest neighbours and conv1 filters of each trunk", neighbors_stage},
-      {"t-SNE maps of conv5 of the five trunks; Grad-CAM of the supervised network", maps_stage},
+      {"t-SNE maps of conv5 of the six trunks; Grad-CAM of the supervised network", maps_stage},
       {"class models and saliency of the supervised network", class_stage},
       {"unit visualizations of every trunk (conv3, centre units)", units_stage},
       {"jigsaw and context on the nature photos; patch neighbours; a deep dream", photo_stage},

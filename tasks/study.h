@@ -52,6 +52,9 @@ struct TrunkResult {
   // How far conv1 moved in training: the mean over its filters of the cosine between each filter
   // and the same filter at initialization (1: unmoved); -1 for an untrained trunk.
   double conv1_init_cosine = -1;
+  // Colorization: the held-out crops' mean ab error of the prediction and of predicting gray
+  // (a = b = 0); -1 for the other trunks.
+  double ab_error = -1, gray_ab_error = -1;
   // The t-SNE map of conv5 features of the first test images, and the share of each point's 10
   // nearest map neighbours with its class (-1: no map).
   std::string tsne_png;

@@ -41,7 +41,8 @@ struct StudyState {
   const StudyConfig& config;
   StudyResult& result;
   FashionSplits fashion;
-  std::optional<Dataset> tiles;  // Fashion-MNIST at tile_size, for jigsaw and context
+  std::optional<Dataset> tiles;   // Fashion-MNIST at tile_size, for jigsaw and context
+  std::optional<Dataset> photos;  // the nature photos at photo_size, for colorization and the photo stage
   Models models;
   void add(Trunk t);  // appends to result.trunks and models
 };
@@ -72,6 +73,9 @@ Trunk train_tile_trunk(const StudyConfig& c, const Dataset& tiles, const std::st
 Trunk random_trunk(const StudyConfig& c);  // seeded with config.seed + 4
 // jigsaw or context on the photos, named "<task> (photos)".
 Trunk train_photo_trunk(const StudyConfig& c, const Dataset& photos, const std::string& task);
+// Colorization (Zhang et al. 2016) of crops of the photos: colorization-small, which reads the L
+// channel, so that its trunk probes natively on gray Fashion-MNIST. Seeded with config.seed + 5.
+Trunk train_colorization_trunk(const StudyConfig& c, const Dataset& photos);
 
 // ---- measurements and pictures (study_measure.cpp) ----
 struct ProbeTable {

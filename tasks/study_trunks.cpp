@@ -150,6 +150,22 @@ Trunk random_trunk(const StudyConfig& c) {
   return t;
 }
 
+Trunk train_colorization_trunk(const StudyConfig& c, const Dataset& photos) {
+  TrainConfig t = trunk_config(c, "colorization", "colorization");
+  t.seed = c.seed + 5;
+  t.data = "images:" + c.photos_dir;
+  t.image_size = c.photo_size;
+  t.epochs = c.photo_epochs;
+  t.samples_per_epoch = c.photo_samples;
+  const TrainResult r = run_train(t, data_of(photos, photos.train_images, Tensor()));
+  Trunk trunk = trunk_of("colorization", r);
+  if (r.colorization) {
+    trunk.result.ab_error = r.colorization->ab_error;
+    trunk.result.gray_ab_error = r.colorization->gray_ab_error;
+  }
+  return trunk;
+}
+
 Trunk train_photo_trunk(const StudyConfig& c, const Dataset& photos, const std::string& task) {
   TrainConfig t = trunk_config(c, task, task + "_photos");
   t.data = "images:" + c.photos_dir;

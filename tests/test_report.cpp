@@ -93,13 +93,14 @@ TEST(Study, StagesAreTheListInOrder) {
     EXPECT_TRUE(s.run) << s.name;
     if (!s.name.empty()) named.push_back(s.name);
   }
-  ASSERT_EQ(named.size(), 10u);
+  ASSERT_EQ(named.size(), 11u);
   EXPECT_EQ(named[0], "supervised training of alexnet-small (the upper bound)");
   EXPECT_EQ(named[2], "jigsaw pretext training on Fashion-MNIST at 40 px");
   EXPECT_EQ(named[3], "context pretext training on Fashion-MNIST at 40 px");
-  EXPECT_EQ(named[4], "linear probes at every layer of the five trunks");
-  EXPECT_EQ(named[6], "t-SNE maps of conv5 of the five trunks; Grad-CAM of the supervised network");
-  EXPECT_EQ(named[9], "jigsaw and context on the nature photos; patch neighbours; a deep dream");
+  EXPECT_EQ(named[4], "colorization pretext training on the nature photos (Zhang et al.)");
+  EXPECT_EQ(named[5], "linear probes at every layer of the six trunks");
+  EXPECT_EQ(named[7], "t-SNE maps of conv5 of the six trunks; Grad-CAM of the supervised network");
+  EXPECT_EQ(named[10], "jigsaw and context on the nature photos; patch neighbours; a deep dream");
 }
 
 // conv1's movement from its initialization: 1 for the initialization itself, -1 for its negation

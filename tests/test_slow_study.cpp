@@ -26,11 +26,12 @@ TEST(Study, QuickStudyWritesASaneReport) {
   tasks::StudyResult r = tasks::run_study(c);
   const std::string text = tasks::write_report(r, "patchwork study --quick");
 
-  ASSERT_EQ(r.trunks.size(), 5u);
+  ASSERT_EQ(r.trunks.size(), 6u);
   ASSERT_EQ(r.photo_trunks.size(), 2u);
-  EXPECT_EQ(r.stages.size(), 10u);
+  EXPECT_EQ(r.stages.size(), 11u);
   for (const tasks::TrunkResult& t : r.trunks) {
-    ASSERT_GE(t.probes.size(), 6u) << t.name;  // conv1..conv5 and fc6 at least
+    // conv1..conv5, and fc6 but in colorization-small (no fully connected layers)
+    ASSERT_GE(t.probes.size(), t.name == "colorization" ? 5u : 6u) << t.name;
     for (const tasks::ProbeResult& p : t.probes) {
       EXPECT_TRUE(p.test_accuracy >= 0 && p.test_accuracy <= 1) << t.name << " " << p.layer;
       EXPECT_GT(p.test_accuracy, 0.15) << t.name << " " << p.layer << ": no better than chance (0.1)";
@@ -56,11 +57,16 @@ TEST(Study, QuickStudyWritesASaneReport) {
       if (tasks::short_name(p.layer) == layer) return p.test_accuracy;
     return -1.0;
   };
-  EXPECT_GT(at(r.trunks[0], "fc7"), at(r.trunks[4], "fc7") + 0.05);
+  ASSERT_EQ(r.trunks[5].name, "random");
+  EXPECT_GT(at(r.trunks[0], "fc7"), at(r.trunks[5], "fc7") + 0.05);
   EXPECT_GT(r.supervised_test_accuracy, 0.7);
   // Rotation and context learn their tasks far above chance even at this budget.
   EXPECT_GT(r.trunks[1].pretext_accuracy, 2 * r.trunks[1].chance);
   EXPECT_GT(r.trunks[3].pretext_accuracy, 2 * r.trunks[3].chance);
+  // Colorization: its held-out ab error is measured (the default study states it against gray's).
+  ASSERT_EQ(r.trunks[4].name, "colorization");
+  EXPECT_GT(r.trunks[4].ab_error, 0);
+  EXPECT_GT(r.trunks[4].gray_ab_error, 0);
   // Class models raise every class score; the dream raises its objective in every octave.
   ASSERT_EQ(r.class_end.size(), 10u);
   for (size_t k = 0; k < 10; ++k) EXPECT_GT(r.class_end[k], r.class_start[k] + 1) << "class " << k;
@@ -104,7 +110,7 @@ TEST(Study, QuickStudyWritesASaneReport) {
   int stages = -1;
   for (const auto& [key, v] : summary.members)
     if (key == "stages") stages = (int)v.items.size();
-  EXPECT_EQ(stages, 10);
+  EXPECT_EQ(stages, 11);
   EXPECT_GE(probes, 30);
   // Every JSON file of the run (the summary, metrics lines, checkpoint headers) parses strictly.
   EXPECT_GE(pw::testing::parse_every_json_file(dir.string()).size(), 5u);

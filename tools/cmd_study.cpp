@@ -12,8 +12,9 @@ namespace pw::cli {
 int cmd_study(int argc, char** argv) {
   Args a("study",
          "Reproduce the seed papers' study at small scale, in one run: a small AlexNet-style network trained\n"
-         "supervised (the upper bound) and by rotation, jigsaw and context prediction on Fashion-MNIST, and a\n"
-         "randomly initialized copy, compared by linear probes at every layer, nearest neighbours, conv1\n"
+         "supervised (the upper bound), by rotation, jigsaw and context prediction on Fashion-MNIST and by\n"
+         "colorization of the nature photos (reading their lightness), and a randomly initialized copy,\n"
+         "compared on Fashion-MNIST by linear probes at every layer, nearest neighbours, conv1\n"
          "filters (and how far each moved from its initialization) and t-SNE maps of conv5; class models,\n"
          "saliency, Grad-CAM and unit visualizations; jigsaw and context on the nature photos of\n"
          "mate-backgrounds with a patch-retrieval grid and a deep dream. Writes report.html (with its PNGs),\n"
