@@ -7,6 +7,7 @@
 #include "engine/ops.h"
 #include "engine/util/error.h"
 #include "engine/util/rng.h"
+#include "tasks/step_reads.h"
 
 namespace pw::tasks {
 
@@ -228,14 +229,17 @@ struct EpochOrder {
   std::vector<int64_t> order;
 };
 
+// The loss and how many cells' most likely bin is the true mode, both left on the training
+// device (the targets and modes are made on the host from the batch and uploaded): a step
+// makes the host wait for nothing.
 StepLoss step_loss(const Tensor& logits, const Batch& batch, const std::vector<double>& weights) {
   std::vector<int32_t> modes;
-  const Tensor targets = colorization_targets(batch.y, logits.size(2), logits.size(3), weights, &modes);
+  const int64_t h = logits.size(2), w = logits.size(3);
+  const Tensor targets = colorization_targets(batch.y, h, w, weights, &modes);
   StepLoss s;
   s.loss = colorization_loss(logits, targets.to(logits.device()));
-  NoGradGuard ng;
-  const std::vector<int32_t> top = argmax(logits.detach(), 1).to_vector_i32();
-  for (size_t k = 0; k < modes.size(); ++k) s.correct += top[k] == modes[k];
+  const Tensor truth = Tensor::from_vector(modes, {logits.size(0), h, w}).to(logits.device());
+  s.correct_on_device = count_correct(logits, truth);
   s.count = (int64_t)modes.size();
   return s;
 }

@@ -36,8 +36,9 @@ void read_steps(std::vector<PendingStep>& steps);
 // diverging run), and a checkpoint must not keep it.
 Tensor finite_flag(const std::vector<Tensor>& params, const std::vector<Tensor>& buffers);
 
-// How many rows of logits [N, K] have their largest value at labels[n] (i32 [N], the same
-// device), as a 0-d f32 tensor on that device: exact below 2^24 rows. Records no graph.
+// How many rows of logits [N, K] (or [N, K, ...]: along dimension 1) have their largest value at
+// labels[n] (i32 [N], or [N, ...]; the same device), as a 0-d f32 tensor on that device: exact
+// below 2^24 rows. Records no graph.
 Tensor count_correct(const Tensor& logits, const Tensor& labels);
 
 }  // namespace pw::tasks

@@ -134,14 +134,16 @@ struct LoopResult {
 };
 
 // Reads of the device. A step's loss, accuracy, whether its gradients and buffers are finite
-// and (with clipping) its gradient norm stay on the training device (tasks/step_reads.h) until the loop reads them,
-// several steps in one download: on the cpu after every step (a read costs nothing there), on a GPU device after the
-// steps that need them on the host -- every log_every steps, at the end of an epoch and of the run, before a checkpoint
-// -- and with data-parallel training after every step. Between reads a step on a GPU device makes the host wait for
-// nothing: its batch is uploaded through pinned memory (engine/device/upload.h), labels are range-checked on the host
-// before the upload, and nothing is downloaded (tests/test_train_sync.cpp counts the waits on simt); --clip-grad-norm
-// scales the gradients on the device by a norm computed there. Not yet without waits:
-// colorization (its loss counts `correct` on the host) and data-parallel runs.
+// and (with clipping) its gradient norm stay on the training device (tasks/step_reads.h) until
+// the loop reads them, several steps in one download: on the cpu after every step (a read
+// costs nothing there), on a GPU device after the steps that need them on the host -- every
+// log_every steps, at the end of an epoch and of the run, before a checkpoint -- and with
+// data-parallel training after every step. Between reads a step on a GPU device makes the
+// host wait for nothing: its batch is uploaded through pinned memory (engine/device/upload.h),
+// labels are range-checked on the host before the upload, and nothing is downloaded
+// (tests/test_train_sync.cpp counts the waits on simt); --clip-grad-norm scales the gradients
+// on the device by a norm computed there, and colorization counts its correct cells there.
+// Not yet without waits: data-parallel runs.
 //
 // Numeric failure: a step whose loss, any gradient or any floating-point buffer of the model
 // (batch norm's running statistics after its forward) is not finite (NaN, +-inf) stops the run

@@ -12,6 +12,8 @@
 #include "engine/ops.h"
 #include "kernels/simt/runtime.h"
 #include "models/registry.h"
+#include "tasks/colorization_task.h"
+#include "tasks/image_source.h"
 #include "tasks/train_loop.h"
 
 using namespace pw;
@@ -83,6 +85,46 @@ TEST(TrainSync, ClippingTheGradientNormWaitsForNothing) {
   ASSERT_EQ(cpu.result.losses.size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(run.result.losses[i], cpu.result.losses[i], 1e-4) << i;
   EXPECT_NE(cpu.result.losses.back(), unclipped.result.losses.back());  // the bound did clip
+}
+
+// Colorization's step (its targets and true modes are made on the host from the batch) counts
+// its correct cells on the device too: 2 waits in 6 steps with a read every 3, and the same
+// losses and counts as reading after every step. Random 16 px "photos", crops of 8.
+TEST(TrainSync, AColorizationStepWaitsForNothing) {
+  const auto run = [](int64_t log_every) {
+    manual_seed(3);
+    const Tensor photos = Tensor::rand({6, 3, 16, 16});
+    tasks::ColorizationData data;
+    data.source = std::make_shared<tasks::TensorSource>(photos);
+    data.train = {0, 1, 2, 3, 4, 5};
+    data.mean = {0, 0, 0};
+    data.std = {1, 1, 1};
+    const std::vector<double> weights = tasks::colorization_weights(*data.source, data.train, data.mean, data.std);
+    models::ModelConfig mc;
+    mc.in_channels = 1;
+    mc.width = 0.25;
+    auto model = models::create("colorization-small", mc);
+    model->to(kSimt);
+    tasks::TrainingTask task = tasks::colorization_task(model, data, weights, 8, 4, 24, 7);
+    tasks::LoopConfig c;
+    c.progress = false;
+    c.device = kSimt;
+    c.log_every = log_every;
+    c.optimizer.schedule = "constant";
+    SyncedRun r;
+    const uint64_t before = simt::sync_count();
+    r.calls = "before the run " + simt::sync_counts_text();
+    r.result = tasks::run_training_loop(c, task);
+    r.syncs = simt::sync_count() - before;
+    r.calls += "; after it " + simt::sync_counts_text();
+    return r;
+  };
+  const SyncedRun few = run(3), each = run(1);
+  ASSERT_EQ(few.result.steps, 6);
+  EXPECT_EQ(few.syncs, 2u) << few.calls;
+  EXPECT_EQ(few.result.losses, each.result.losses);
+  ASSERT_EQ(few.result.epochs.size(), 1u);
+  EXPECT_EQ(few.result.epochs[0].train_accuracy, each.result.epochs[0].train_accuracy);
 }
 
 // The figures read every step or every few steps are the same numbers: the same losses, epoch
