@@ -209,7 +209,10 @@ __global__ void bias_merge_kernel(const float* __restrict__ part, int64_t O, int
 // it is loaded (X_col is never stored), and the epilogue writes NCHW y directly and adds the
 // bias. A thread's B columns are fixed for the whole K-loop (cb + 32q, q = 0..3, so that a
 // warp's loads of one q are consecutive output pixels), so their image, input row and column
-// origins are computed once; per K-tile only the two rows' (c, i, j) are decoded.
+// origins are computed once; per K-tile only the two rows' (c, i, j) are decoded. Two tile
+// shapes (WT): 128 x 128 (256 threads), and 64 x 128 (128 threads) where a group has at most 64
+// output channels (AlexNet's conv1, the small networks' first layers), which would leave half
+// of a 128-row tile empty.
 struct ImplicitConvArgs {
   ConvDims d;
   int64_t O, Og, Cg;
@@ -217,11 +220,12 @@ struct ImplicitConvArgs {
   bool vec_w;    // float4 loads of the weight rows (Kg % 4 == 0, aligned)
 };
 
-__global__ void __launch_bounds__(gemm_tiles::WarpTile::kThreads)
+template <class WT>
+__global__ void __launch_bounds__(WT::kThreads, WT::kMinBlocks)
     conv2d_forward_implicit_kernel(const float* __restrict__ x, const float* __restrict__ w,
                                    const float* __restrict__ bias, float* __restrict__ y, ImplicitConvArgs a) {
-  using WT = gemm_tiles::WarpTile;
   constexpr int BM = WT::BM, BN = WT::BN, BK = WT::BK, NT = WT::kThreads;
+  static_assert(BN == 128, "a thread gathers the B columns cb + 32q, q = 0..3");
   using LoadA = gemm_tiles::TileLoader<false, BM, BK, NT, WT::LDA>;  // W_g rows: [o][k]
   constexpr int kRowsPerPass = NT / 32, kBRows = BK / kRowsPerPass;  // 8 rows apart, 2 rows
   __shared__ __align__(16) float As[2][BK * WT::LDA];
@@ -354,8 +358,17 @@ int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
   return per * std::clamp<int64_t>(kWorkspaceBudgetFloats / per, 1, g.N);
 }
 
+// One launch of the implicit forward in tile shape WT.
+template <class WT>
+void launch_implicit(const float* x, const float* w, const float* bias, float* y, const ImplicitConvArgs& a, int64_t Og,
+                     int64_t G) {
+  const dim3 grid((unsigned)((a.cols + WT::BN - 1) / WT::BN), (unsigned)((Og + WT::BM - 1) / WT::BM), (unsigned)G);
+  PW_PROFILE_FLOPS(2.0 * (double)a.cols * Og * a.Kg * G);  // one FMA per output element and reduction term
+  PW_LAUNCH(conv2d_forward_implicit_kernel<WT>, grid, WT::kThreads, 0, 0)(x, w, bias, y, a);
+  PW_CUDA_CHECK_LAUNCH();
+}
+
 void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
-  using WT = gemm_tiles::WarpTile;
   const int64_t P = g.Ho * g.Wo, cols = g.N * P;
   const int64_t G = g.groups, Og = g.O / G, Cg = g.C / G, Kg = Cg * g.kh * g.kw;
   if (cols == 0 || g.O == 0) return;
@@ -365,10 +378,10 @@ void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const f
                              ": too large for one launch");
   ImplicitConvArgs a{
       dims_of(g), g.O, Og, Cg, (int)Kg, (int)cols, Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0};
-  const dim3 grid((unsigned)((cols + WT::BN - 1) / WT::BN), (unsigned)((Og + WT::BM - 1) / WT::BM), (unsigned)G);
-  PW_PROFILE_FLOPS(2.0 * (double)cols * Og * Kg * G);  // one FMA per output element and reduction term
-  PW_LAUNCH(conv2d_forward_implicit_kernel, grid, WT::kThreads, 0, 0)(x, w, bias, y, a);
-  PW_CUDA_CHECK_LAUNCH();
+  if (Og <= 64)
+    launch_implicit<gemm_tiles::WarpTile64x128>(x, w, bias, y, a, Og, G);
+  else
+    launch_implicit<gemm_tiles::WarpTile>(x, w, bias, y, a, Og, G);
 }
 
 void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const float* w, float* dx, float* workspace,

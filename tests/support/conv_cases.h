@@ -42,6 +42,10 @@ inline const std::vector<ConvCase>& conv_cases() {
       {"1x1 padded", 1, 3, 3, 4, 2, 1, 1, P(1, 1, 1, 1), false},
       {"kernel = input", 2, 3, 4, 5, 2, 4, 5, P(), true},
       {"kernel > stride, odd", 1, 5, 13, 11, 3, 7, 5, P(2, 3, 3, 2), true},
+      // More than 64 output channels per group: the GPU's implicit forward in 128-row tiles
+      // (two, the second partial), and per group.
+      {"130 channels", 2, 3, 6, 5, 130, 3, 3, P(1, 1, 1, 1), true},
+      {"groups 2, 66 channels each", 1, 4, 5, 6, 132, 3, 3, P(1, 1, 1, 1, 1, 1, 2), true},
   };
   // clang-format on
   return cases;
