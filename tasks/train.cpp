@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/device/gpu.h"
 #include "engine/dist/comm.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/json.h"
@@ -26,6 +27,12 @@ namespace pw::tasks {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The precision of the run's matrix products (--precision, PW_PRECISION): that of the GPU
+// GEMMs on a GPU device; the cpu computes in fp32.
+std::string precision_of(Device d) {
+  return is_gpu(d) ? kernels::matmul_precision_name(kernels::matmul_precision()) : "fp32";
+}
 
 // The files a run writes in --out; --force removes them before a new run starts.
 const char* const kRunFiles[] = {"checkpoint.safetensors", "metrics.jsonl", "summary.json", "permutations.txt"};
@@ -261,6 +268,7 @@ LoopConfig loop_config(const TrainConfig& c, const io::Checkpoint* ck) {
   l.detect_anomaly = c.detect_anomaly;
   l.label = c.task + " " + c.model;
   l.notes = {{"device", c.device.str()},
+             {"precision", precision_of(c.device)},
              {"threads", std::to_string(num_threads())},
              {"nesterov", c.optimizer == "sgd" && c.momentum > 0 ? "true" : "false"}};
   return l;
@@ -296,6 +304,7 @@ void write_summary(const TrainResult& r, const TrainData& d) {
                                  {"schedule", c.schedule},
                                  {"seed", c.seed},
                                  {"device", c.device.str()},
+                                 {"precision", precision_of(c.device)},
                                  {"threads", num_threads()},
                                  {"parameters", r.parameters},
                                  {"train_seconds", r.loop.train_seconds},

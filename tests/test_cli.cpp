@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/io/checkpoint.h"
 #include "tests/support/cli.h"
 #include "tests/support/data_files.h"
 #include "tests/support/json_files.h"
@@ -310,6 +311,30 @@ TEST(Cli, TrainsSupervisedOnCifarAndOnAFolderWithTheirClasses) {
   std::filesystem::remove_all(out);
   std::filesystem::remove_all(out2);
   std::filesystem::remove_all(photos);
+}
+
+// --precision (any command): the GPU GEMMs' precision, recorded in summary.json and the
+// checkpoint; fp32 on the cpu whatever it says; a bad value is one line naming it.
+TEST(Cli, PrecisionFlagSetsTheGpuMatmulPrecisionAndIsRecorded) {
+  const std::string out = scratch("train_precision");
+  const std::string train = "train --model vgg-small --data cifar10:" + cifar_dir() + " --epochs 1 --stop-after 2" +
+                            kSmall + " --force --out " + out;
+  for (const auto& [flags, want] :
+       std::vector<std::pair<std::string, std::string>>{{" --device simt --precision bf16", "bf16"},
+                                                        {" --device simt --precision=tf32", "tf32"},
+                                                        {" --device simt", "fp32"},
+                                                        {" --device cpu --precision bf16", "fp32"}}) {
+    const Result r = run(train + flags);
+    ASSERT_EQ(r.status, 0) << flags << "\n" << r.out;
+    const pw::io::JsonValue summary = pw::io::parse_json(pw::testing::read_text(out + "/summary.json"), "summary");
+    EXPECT_EQ(pw::testing::json_member(summary, "precision").text, want) << flags;
+    EXPECT_EQ(pw::io::read_checkpoint(out + "/checkpoint.safetensors").config.at("precision"), want) << flags;
+  }
+  const Result bad = run(train + " --precision fp16");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_EQ(count_lines(bad.out), 1) << bad.out;
+  EXPECT_NE(bad.out.find("matmul precision 'fp16' is not one of fp32, tf32, bf16"), std::string::npos) << bad.out;
+  std::filesystem::remove_all(out);
 }
 
 TEST(Cli, TrainRunsRememberTheirSettings) {

@@ -87,15 +87,15 @@ void declare(Args& a) {
                "mnist:DIR and other IDX folders; refused on mnist:DIR: a mirrored digit is not the same digit)")
       .boolean("no-flip", "no flips, where --data would flip by default")
       .flag("label-smoothing", "",
-            "train against (1 - E) one-hot + E / classes (absent: 0.1; 0: plain cross-entropy; the\n"
-            "test loss is always plain cross-entropy)")
+            "supervised: train against (1 - E) one-hot + E / classes (absent: 0, plain cross-entropy;\n"
+            "the test loss is always plain cross-entropy)")
       .flag("init-from", "",
             "fine-tune: copy the convolutions of this checkpoint's network (a pretext\n"
             "tower, say) into the model first (see --transfer-layers, --freeze)")
       .flag("transfer-layers", "", "with --init-from: how many convolutions to copy (absent: all that fit)")
       .boolean("freeze", "with --init-from: keep the copied layers fixed (otherwise all layers train)");
   a.section("optimization")
-      .flag("epochs", "", "passes over the training set (absent: 15 supervised, 1 pretext)")
+      .flag("epochs", "", "passes over the training set (absent: 30 supervised, 1 pretext)")
       .flag("samples-per-epoch", "", "pretext: samples per epoch (absent: one per image; more for a few large photos)")
       .flag("batch-size", "64", "images per step (rotation: x4 inputs)")
       .flag("optimizer", "sgd", "sgd (Nesterov momentum), adam or adamw")

@@ -2,6 +2,7 @@
 // on stderr and a non-zero exit.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "engine/device/allocator.h"
 #include "engine/device/device.h"
+#include "engine/device/gpu.h"
 #include "engine/util/error.h"
 #include "engine/util/threads.h"
 #include "models/registry.h"
@@ -46,7 +48,14 @@ const char* kUsage =
     "\n"
     "Any command run with --device simt also takes --simt-check LIST (memcheck, racecheck, initcheck,\n"
     "synccheck, comma-separated, or all): its CUDA kernels then run checked (kernels/simt/README.md),\n"
-    "by the program patchwork-profile beside this one.\n";
+    "by the program patchwork-profile beside this one.\n"
+    "\n"
+    "Any command also takes --precision fp32|tf32|bf16: the precision of the matrix products on the\n"
+    "GPU devices (cuda, simt: linear layers, matmul, the convolutions' gradients; the implicit-GEMM\n"
+    "convolution forward stays FP32), as PyTorch's float32_matmul_precision. fp32, the default as in\n"
+    "PyTorch, runs the FP32 SGEMMs; tf32 and bf16 run the tensor-core GEMMs with the inputs rounded\n"
+    "to that format and FP32 accumulation (weights, activations and gradients stay FP32 in memory).\n"
+    "The cpu computes in fp32 whatever it says. The same as PW_PRECISION=...\n";
 
 int cmd_version() {
   std::printf("patchwork %s\n", PW_VERSION);
@@ -95,6 +104,26 @@ int cmd_summary(int argc, char** argv) {
 
 // --simt-check LIST anywhere on a command line (not in the checked program itself, which runs
 // the command with PW_SIMT_CHECK set instead).
+// --precision P (or --precision=P) anywhere on a command line: checked, set as PW_PRECISION (which
+// the GPU GEMMs read at their first use, and a child process inherits) and taken out of argv.
+void take_precision_flag(int& argc, char** argv) {
+  int out = 0;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool joined = a.rfind("--precision=", 0) == 0;
+    if (i < 2 || (a != "--precision" && !joined)) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    PW_CHECK(joined || i + 1 < argc, "--precision needs a value: fp32, tf32 or bf16");
+    const std::string v = joined ? a.substr(12) : argv[++i];
+    pw::kernels::parse_matmul_precision(v);  // throws naming a bad value
+    ::setenv("PW_PRECISION", v.c_str(), 1);
+  }
+  argc = out;
+  argv[argc] = nullptr;
+}
+
 bool wants_simt_check(int argc, char** argv) {
   for (int i = 2; i < argc; ++i)
     if (std::string(argv[i]) == "--simt-check" || std::string(argv[i]).rfind("--simt-check=", 0) == 0) return true;
@@ -115,6 +144,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "version" || cmd == "--version") return cmd_version();
+    take_precision_flag(argc, argv);
     if (wants_simt_check(argc, argv)) return pw::cli::run_simt_checked(argc, argv);
     if (cmd == "devices") return cmd_devices(argc, argv);
     if (cmd == "models") return cmd_models(argc, argv);
