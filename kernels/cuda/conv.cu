@@ -218,6 +218,7 @@ struct ImplicitConvArgs {
   int64_t O, Og, Cg;
   int Kg, cols;  // GEMM K and N (N = images * Ho * Wo)
   bool vec_w;    // float4 loads of the weight rows (Kg % 4 == 0, aligned)
+  bool vec_y;    // float4 stores of the output (Ho*Wo % 4 == 0, y aligned)
 };
 
 template <class WT>
@@ -297,16 +298,37 @@ __global__ void __launch_bounds__(WT::kThreads, WT::kMinBlocks)
     }
     __syncthreads();
   }
-  for (int j = 0; j < WT::TN; ++j) {
-    const int col = n0 + wt.col(j);
-    if (col >= a.cols) continue;
-    const int n = col / (int)P, p = col % (int)P;
-    float* yn = y + (int64_t)n * a.O * P + p;  // y[n, 0, p]
-    for (int i = 0; i < WT::TM; ++i) {
-      const int o = m0 + wt.row(i);
-      if (o >= Og) continue;
-      const int64_t oc = g * a.Og + o;  // output channel
-      yn[oc * P] = acc[i][j] + (bias ? bias[oc] : 0.0f);
+  // The store: a lane holds 4 consecutive columns (j = 4jj .. 4jj + 3) of each of its rows. When
+  // Ho*Wo is a multiple of 4 (and y 16-byte aligned, a.vec_y), those 4 are consecutive pixels
+  // of one image at a 16-byte boundary and go out as one float4: a warp's store then fills
+  // whole sectors (8 rows x 64 bytes) instead of touching 8 rows x 4 scattered floats.
+  for (int jj = 0; jj < WT::TN / 4; ++jj) {
+    const int col0 = n0 + wt.col(4 * jj);
+    if (a.vec_y && col0 + 3 < a.cols) {
+      const int n = col0 / (int)P, p = col0 % (int)P;
+      float* yn = y + (int64_t)n * a.O * P + p;  // y[n, 0, p]
+      for (int i = 0; i < WT::TM; ++i) {
+        const int o = m0 + wt.row(i);
+        if (o >= Og) continue;
+        const int64_t oc = g * a.Og + o;  // output channel
+        const float b = bias ? bias[oc] : 0.0f;
+        const float4 v =
+            make_float4(acc[i][4 * jj] + b, acc[i][4 * jj + 1] + b, acc[i][4 * jj + 2] + b, acc[i][4 * jj + 3] + b);
+        *reinterpret_cast<float4*>(yn + oc * P) = v;
+      }
+      continue;
+    }
+    for (int j = 4 * jj; j < 4 * jj + 4; ++j) {
+      const int col = n0 + wt.col(j);
+      if (col >= a.cols) continue;
+      const int n = col / (int)P, p = col % (int)P;
+      float* yn = y + (int64_t)n * a.O * P + p;
+      for (int i = 0; i < WT::TM; ++i) {
+        const int o = m0 + wt.row(i);
+        if (o >= Og) continue;
+        const int64_t oc = g * a.Og + o;
+        yn[oc * P] = acc[i][j] + (bias ? bias[oc] : 0.0f);
+      }
     }
   }
 }
@@ -376,8 +398,14 @@ void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const f
     throw std::runtime_error("conv2d_forward_implicit: N*Ho*Wo = " + std::to_string(cols) +
                              ", C/groups*H*W = " + std::to_string(Cg * g.H * g.W) + ", groups = " + std::to_string(G) +
                              ": too large for one launch");
-  ImplicitConvArgs a{
-      dims_of(g), g.O, Og, Cg, (int)Kg, (int)cols, Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0};
+  ImplicitConvArgs a{dims_of(g),
+                     g.O,
+                     Og,
+                     Cg,
+                     (int)Kg,
+                     (int)cols,
+                     Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0,
+                     P % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0};
   if (Og <= 64)
     launch_implicit<gemm_tiles::WarpTile64x128>(x, w, bias, y, a, Og, G);
   else
