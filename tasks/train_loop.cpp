@@ -155,6 +155,7 @@ class Loop {
     DetectAnomalyGuard anomaly(c_.detect_anomaly || AnomalyMode::enabled());
     Progress progress(std::max<int64_t>(0, end_ - step_), c_.label, c_.progress);
     progress_ = &progress;
+    last_read_ = step_;  // a resumed run starts from its checkpoint's step, all read
     task_.model->train();
     std::future<Batch> next;
     const auto fetch = [this](int64_t s) {
@@ -246,10 +247,13 @@ class Loop {
       s.loss.backward();
     }
     // data-parallel: of the summed gradients, the same on every rank
+    // The buffers only at a read: a non-finite running statistic stays non-finite, so checking
+    // them there finds it without a reduction per buffer at every step (launches on a GPU).
     const std::optional<double> clip = c_.optimizer.clip_grad_norm;
-    pending_.push_back(PendingStep{step_ + 1, s.loss.detach(), s.correct_on_device, finite_flag(params_, buffers_),
-                                   clip ? optim::total_grad_norm(params_) : Tensor(), s.correct, s.count});
     const bool read = read_after(step_ + 1);
+    pending_.push_back(PendingStep{step_ + 1, s.loss.detach(), s.correct_on_device,
+                                   finite_flag(params_, read ? buffers_ : std::vector<Tensor>{}),
+                                   clip ? optim::total_grad_norm(params_) : Tensor(), s.correct, s.count});
     if (read) read_and_check();  // before the optimizer step: a bad gradient never reaches the weights
     PendingStep& p = pending_.back();
     if (clip) optim::scale_to_norm(params_, p.norm, *clip);  // on the device: no wait
@@ -272,6 +276,7 @@ class Loop {
     r_.device_reads++;
     for (const PendingStep& p : pending_)
       if (!std::isfinite(p.loss_value) || !p.all_finite) fail_not_finite(p);
+    last_read_ = pending_.empty() ? last_read_ : pending_.back().step;
   }
 
   // Hands the read steps to the results, the tallies, metrics.jsonl and the progress bar.
@@ -323,7 +328,8 @@ class Loop {
       culprit = non_finite_text("the first parameter whose gradient is not finite is '", param_names_[i],
                                 params_[i].grad(), "");
     for (size_t i = 0; i < buffers_.size() && current && culprit.empty(); ++i)
-      culprit = non_finite_text("every gradient is finite, but the buffer '", buffer_names_[i], buffers_[i], " is not");
+      culprit = non_finite_text("every gradient is finite, but the buffer '", buffer_names_[i], buffers_[i],
+                                buffers_since().c_str());
     if (culprit.empty()) culprit = "a gradient or a buffer is not finite";
     const std::string kept = checkpoint_.empty() ? "no checkpoint is written (no output folder)"
                              : last_saved_ < 0   ? "no checkpoint was written (none had been saved yet)"
@@ -337,6 +343,13 @@ class Loop {
             "; ", culprit, ". ", stop, kept, ". Try a lower --lr (it is ", c_.optimizer.lr,
             ") or --clip-grad-norm; --detect-anomaly names the "
             "first op that made a non-finite value");
+  }
+
+  // The buffers are checked at reads: " is not" when the loop read the step before, else since when.
+  std::string buffers_since() const {
+    if (last_read_ == step_) return " is not";
+    return " is not (the loop checks buffers where it reads the device: it became so after step " +
+           std::to_string(last_read_) + ")";
   }
 
   // "<lead><name>' [shape]<verb> (<value> at element k)" when t has a non-finite element, else "".
@@ -390,7 +403,10 @@ class Loop {
   }
 
   void save() {
-    if (!pending_.empty()) {  // steps since the last read (Ctrl-C, a batch that failed)
+    if (!pending_.empty()) {                // steps since the last read (Ctrl-C, a batch that failed)
+      PendingStep& last = pending_.back();  // the checkpoint must not keep a non-finite buffer
+      const Tensor buffers = finite_flag({}, buffers_);
+      if (buffers.defined()) last.finite = last.finite.defined() ? add(last.finite, buffers) : buffers;
       read_and_check();
       publish();
     }
@@ -411,6 +427,7 @@ class Loop {
   std::vector<Tensor> buffers_;            // the model's floating-point buffers (batch norm's running statistics)
   std::vector<std::string> param_names_;   // of params_
   std::vector<std::string> buffer_names_;  // of buffers_
+  int64_t last_read_ = 0;                  // the last step read (0: none yet)
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LrSchedule> schedule_;
   LoopResult r_;

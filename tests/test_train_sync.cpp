@@ -166,6 +166,49 @@ TEST(TrainSync, ANonFiniteStepBetweenReadsStopsTheRunAtTheNextRead) {
   EXPECT_EQ(step, 4);
 }
 
+// A buffer that becomes infinite between reads (batch norm's running_var, set to inf here in step
+// 2's loss while the loss and gradients stay finite) stops the run at the next read, naming the
+// buffer and the last step read before it. The loop checks buffers only at its reads.
+TEST(TrainSync, ABufferThatTurnsInfiniteBetweenReadsStopsTheRunAtTheNextRead) {
+  manual_seed(5);
+  auto model = models::create("fmnist-cnn", {10, 1});
+  model->to(kSimt);
+  Tensor running_var;
+  for (const auto& [name, b] : model->named_buffers())
+    if (name == "features.1.running_var") running_var = b;
+  ASSERT_TRUE(running_var.defined());
+  tasks::TrainingTask task;
+  task.model = model;
+  task.steps_per_epoch = 6;
+  task.batch = [](int64_t step) {
+    Generator gen(11, (uint64_t)step);
+    return tasks::Batch{Tensor::randn({kBatch, 1, 28, 28}, DType::f32, &gen),
+                        Tensor::from_vector(std::vector<int32_t>(kBatch, 3), {kBatch})};
+  };
+  int64_t step = 0;
+  task.loss = [&](const Tensor& out, const tasks::Batch& b) {
+    if (++step == 2) running_var.fill_(INFINITY);
+    return tasks::cross_entropy_loss(out, b.y);
+  };
+  tasks::LoopConfig c;
+  c.progress = false;
+  c.device = kSimt;
+  c.log_every = 3;
+  c.optimizer.schedule = "constant";
+  try {
+    tasks::run_training_loop(c, task);
+    FAIL() << "the run went on past an infinite running_var";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("train: stopped at step 3 of 6: the loss is "), std::string::npos) << what;
+    EXPECT_NE(what.find("every gradient is finite, but the buffer 'features.1.running_var' [32] is not (the loop "
+                        "checks buffers where it reads the device: it became so after step 0)"),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(step, 3);
+}
+
 // On the cpu the loop reads after every step, so a NaN step stops before its update, as ever.
 TEST(TrainSync, OnTheCpuANonFiniteStepStopsBeforeItsUpdate) {
   int64_t step = 0;
