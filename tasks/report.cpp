@@ -89,6 +89,8 @@ io::Json trunk_json(const TrunkResult& t) {
                            {"seconds", t.seconds},
                            {"neighbor_agreement", t.neighbor_agreement},
                            {"conv1_init_cosine", t.conv1_init_cosine},
+                           {"steps", t.steps},
+                           {"lr", t.lr},
                            {"ab_error", t.ab_error},
                            {"gray_ab_error", t.gray_ab_error},
                            {"tsne_neighbor_class_agreement", t.tsne_agreement},

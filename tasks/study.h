@@ -55,6 +55,8 @@ struct TrunkResult {
   // Colorization: the held-out crops' mean ab error of the prediction and of predicting gray
   // (a = b = 0); -1 for the other trunks.
   double ab_error = -1, gray_ab_error = -1;
+  int64_t steps = 0;  // training steps (0: untrained)
+  double lr = 0;      // their peak learning rate
   // The t-SNE map of conv5 features of the first test images, and the share of each point's 10
   // nearest map neighbours with its class (-1: no map).
   std::string tsne_png;

@@ -66,6 +66,8 @@ Trunk trunk_of(const std::string& name, const TrainResult& r) {
   t.seconds = r.loop.train_seconds;
   t.samples_per_second = r.loop.samples_per_second;
   t.conv1_init_cosine = conv1_init_cosine(*r.model, r.initial);
+  t.steps = r.loop.steps;
+  t.lr = r.config.lr;
   if (r.config.task == "supervised")
     for (const EpochRecord& e : r.loop.epochs) t.losses.push_back(e.train_loss);
   else
