@@ -76,6 +76,22 @@ void GradMode::set_enabled(bool on) { g_grad_enabled = on; }
 bool AnomalyMode::enabled() { return g_detect_anomaly; }
 void AnomalyMode::set_enabled(bool on) { g_detect_anomaly = on; }
 
+void check_updated_buffer(const Tensor& buffer, const char* name, const char* buffer_name,
+                          const std::vector<Tensor>& inputs) {
+  if (!AnomalyMode::enabled() || !buffer.defined()) return;
+  const int64_t at = first_non_finite(buffer);
+  if (at < 0) return;
+  std::string shapes;
+  bool inputs_finite = true;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    shapes += (i ? ", " : "") + (inputs[i].defined() ? shape_str(inputs[i].shape()) : std::string("none"));
+    inputs_finite &= first_non_finite(inputs[i]) < 0;
+  }
+  PW_FAIL("detect-anomaly: the forward of op '", name, "' produced a non-finite value in its ", buffer_name,
+          " buffer (", where_non_finite(buffer, at), "); its inputs: ", shapes,
+          inputs_finite ? "; every input was finite" : "; an input was already non-finite");
+}
+
 int64_t first_non_finite(const Tensor& t) {
   if (!t.defined() || t.numel() == 0) return -1;
   if (t.dtype() == DType::f32) return first_non_finite_in(t.to_vector_f32());

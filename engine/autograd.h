@@ -101,6 +101,12 @@ class DetectAnomalyGuard {
 // element is finite (always for integer tensors). Copies to the host.
 int64_t first_non_finite(const Tensor& t);
 
+// Anomaly detection of a buffer that op `name` updated in place (batch norm's running
+// statistics: not the op's output, so record() does not see them): under AnomalyMode, a
+// non-finite element is an error naming the op, the buffer and the inputs' shapes.
+void check_updated_buffer(const Tensor& buffer, const char* name, const char* buffer_name,
+                          const std::vector<Tensor>& inputs);
+
 // Records `out` as produced by an op named `name` from `inputs`, if any input requires grad
 // and recording is on. `backward` returns one gradient per input (undefined = none); it may
 // consult the node (passed by the engine through `needs`) to skip unneeded work.

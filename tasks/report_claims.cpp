@@ -37,10 +37,11 @@ const TrunkResult* find(const StudyResult& r, const std::string& name) {
 
 // A difference of two accuracies near p on n test images has a standard error of about
 // sqrt(2 p (1 - p) / n); a margin counts when it is above two of them.
-bool significant(double a, double b, double n) {
+double two_standard_errors(double a, double b, double n) {
   const double p = std::clamp((a + b) / 2, 0.01, 0.99);
-  return a - b > 2 * std::sqrt(2 * p * (1 - p) / n);
+  return 2 * std::sqrt(2 * p * (1 - p) / n);
 }
+bool significant(double a, double b, double n) { return a - b > two_standard_errors(a, b, n); }
 
 // The best probe accuracy over a trunk's conv layers.
 double best_conv_probe(const TrunkResult& t) {
@@ -70,7 +71,8 @@ Claim beats_random(const StudyResult& r, const TrunkResult& random, double n) {
     const bool sig = best > -1 && significant(a_best, b_best, n);
     c.holds |= sig;
     ev << t.name << ": best margin " << (best >= 0 ? "+" : "") << fmt(100 * best, 1) << " points at " << where
-       << (sig ? " (significant)" : " (within noise)") << "; ";
+       << " (two standard errors " << fmt(100 * two_standard_errors(a_best, b_best, n), 1) << ": "
+       << (sig ? "significant" : "within noise") << "); ";
   }
   // Why not, when it does not hold: the room the probe leaves, the supervised network's own
   // margin over random at their best conv layers.

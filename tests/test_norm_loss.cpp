@@ -160,6 +160,25 @@ TEST(BatchNorm, Errors) {
   EXPECT_NE(msg.find("3 channels"), std::string::npos) << msg;
 }
 
+// Under anomaly detection a training forward whose running_var overflows (a batch variance
+// beyond f32's range, while the output stays finite) is an error naming batch_norm and the buffer.
+TEST(BatchNorm, AnomalyDetectionChecksTheRunningStatistics) {
+  const Tensor x = Tensor::from_vector(std::vector<float>{1e38f, -1e38f, 1e38f, -1e38f}, {4, 1});
+  const Tensor rm = Tensor::zeros({1}), rv = Tensor::ones({1});
+  {
+    DetectAnomalyGuard on;
+    const std::string msg = error_of([&] { batch_norm(x, rm, rv, Tensor(), Tensor(), true); });
+    EXPECT_NE(msg.find("detect-anomaly: the forward of op 'batch_norm' produced a non-finite value in its running_var "
+                       "buffer (inf at element 0 of [1]); its inputs: [4, 1], none, none; every input was finite"),
+              std::string::npos)
+        << msg;
+  }
+  rv.fill_(1.0);
+  const Tensor y = batch_norm(x, rm, rv, Tensor(), Tensor(), true);  // without it: no check, a finite output
+  EXPECT_EQ(first_non_finite(y), -1);
+  EXPECT_NE(first_non_finite(rv), -1);
+}
+
 // ---------------------------------------------------------------- dropout
 
 TEST(Dropout, MaskStatisticsAndScale) {

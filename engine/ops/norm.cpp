@@ -103,6 +103,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     });
   }
 
+  if (training && running_mean.defined()) {  // the running statistics are buffers, not the output
+    check_updated_buffer(running_mean, "batch_norm", "running_mean", {x, weight, bias});
+    check_updated_buffer(running_var, "batch_norm", "running_var", {x, weight, bias});
+  }
   return record(y, "batch_norm", {x, weight, bias}, [=](const Tensor& g, const Node& n) {
     Tensor gc = g.contiguous();
     Tensor dx, dw, db;
