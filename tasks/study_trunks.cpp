@@ -117,7 +117,7 @@ SupervisedTrunk train_supervised_trunk(const StudyConfig& c, const FashionSplits
   t.lr = 3e-3;
   t.weight_decay = 0.05;
   t.flip = false;           // no augmentation (patchwork train flips Fashion-MNIST by default)
-  t.label_smoothing = 0.0;  // plain cross-entropy, as the pretext trunks (train's default smooths)
+  t.label_smoothing = 0.0;  // plain cross-entropy, as the pretext trunks, whatever train's default
   t.schedule = "onecycle";  // each trunk starts from its own initialization (seed + its index)
   const TrainResult r = run_train(t, data_of(f.data, f.train_x, f.test_x, f.train_y, f.test_y));
   return {trunk_of("supervised", r), r.last.accuracy};
