@@ -16,10 +16,10 @@
 #include <omp.h>
 
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/winograd.h"
@@ -60,13 +60,7 @@ pw::kernels::ConvGeometry shape_of(const Layer& l, int64_t batch = kBatch) {
   return s;
 }
 
-std::vector<float> random_vec(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using pw::bench::random_vec;
 
 enum class Pass { forward, backward_data, backward_weight };
 enum class Algo { im2col, winograd };

@@ -9,9 +9,9 @@
 #include <omp.h>
 
 #include <cstdio>
-#include <random>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "engine/util/machine.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/cpu/elementwise.h"
@@ -25,13 +25,7 @@ namespace cpu = pw::kernels::cpu;
 constexpr int64_t N = 16, C = 64, H = 55, W = 55, S = H * W, kElems = N * C * S;
 double g_bandwidth = 0;  // measured in main
 
-std::vector<float> random_vec(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using pw::bench::random_vec;
 
 // Times f() and reports GB/s for `bytes` per call and its share of the measured bandwidth.
 template <typename F>

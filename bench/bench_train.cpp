@@ -17,9 +17,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <random>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "kernels/cpu/conv.h"
@@ -44,13 +44,7 @@ double fmnist_cnn_flops_per_image() {
   return 2 * conv1 + 3 * (conv2 + fc1 + fc2);
 }
 
-std::vector<float> random_vec(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using pw::bench::random_vec;
 
 void BM_train_step(benchmark::State& state) {
   pw::manual_seed(0);

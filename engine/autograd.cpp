@@ -36,14 +36,22 @@ std::string shapes_text(const std::vector<Shape>& shapes) {
 }
 
 // The forward half of anomaly detection: the first op whose output holds a non-finite value.
+// "[2, 3], none, [3]": the shapes of an op's inputs (none: undefined).
+std::string input_shapes_text(const std::vector<Tensor>& inputs) {
+  std::string s;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    s += (i ? ", " : "") + (inputs[i].defined() ? shape_str(inputs[i].shape()) : std::string("none"));
+  return s;
+}
+
 void check_forward(const Tensor& out, const char* name, const std::vector<Tensor>& inputs) {
   if (!out.defined()) return;
   const int64_t at = first_non_finite(out);
   if (at < 0) return;
-  std::string shapes, already;
+  const std::string shapes = input_shapes_text(inputs);
+  std::string already;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
-    shapes += (i ? ", " : "") + (t.defined() ? shape_str(t.shape()) : std::string("none"));
     if (t.defined() && first_non_finite(t) >= 0)
       already += "; its input " + std::to_string(i) + " " + shape_str(t.shape()) + " was already non-finite (" +
                  (t.grad_fn() ? "made by op '" + t.grad_fn()->name + "' outside anomaly detection"
@@ -81,14 +89,10 @@ void check_updated_buffer(const Tensor& buffer, const char* name, const char* bu
   if (!AnomalyMode::enabled() || !buffer.defined()) return;
   const int64_t at = first_non_finite(buffer);
   if (at < 0) return;
-  std::string shapes;
   bool inputs_finite = true;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    shapes += (i ? ", " : "") + (inputs[i].defined() ? shape_str(inputs[i].shape()) : std::string("none"));
-    inputs_finite &= first_non_finite(inputs[i]) < 0;
-  }
+  for (const Tensor& t : inputs) inputs_finite &= first_non_finite(t) < 0;
   PW_FAIL("detect-anomaly: the forward of op '", name, "' produced a non-finite value in its ", buffer_name,
-          " buffer (", where_non_finite(buffer, at), "); its inputs: ", shapes,
+          " buffer (", where_non_finite(buffer, at), "); its inputs: ", input_shapes_text(inputs),
           inputs_finite ? "; every input was finite" : "; an input was already non-finite");
 }
 

@@ -328,8 +328,8 @@ class Loop {
       culprit = non_finite_text("the first parameter whose gradient is not finite is '", param_names_[i],
                                 params_[i].grad(), "");
     for (size_t i = 0; i < buffers_.size() && current && culprit.empty(); ++i)
-      culprit = non_finite_text("every gradient is finite, but the buffer '", buffer_names_[i], buffers_[i],
-                                buffers_since().c_str());
+      culprit =
+          non_finite_text("every gradient is finite, but the buffer '", buffer_names_[i], buffers_[i], buffers_since());
     if (culprit.empty()) culprit = "a gradient or a buffer is not finite";
     const std::string kept = checkpoint_.empty() ? "no checkpoint is written (no output folder)"
                              : last_saved_ < 0   ? "no checkpoint was written (none had been saved yet)"
@@ -353,7 +353,8 @@ class Loop {
   }
 
   // "<lead><name>' [shape]<verb> (<value> at element k)" when t has a non-finite element, else "".
-  static std::string non_finite_text(const char* lead, const std::string& name, const Tensor& t, const char* verb) {
+  static std::string non_finite_text(const char* lead, const std::string& name, const Tensor& t,
+                                     const std::string& verb) {
     const int64_t at = t.defined() ? first_non_finite(t) : -1;
     if (at < 0) return "";
     return lead + name + "' " + shape_str(t.shape()) + verb + " (" + number_text(t.to_vector_f32()[at]) +

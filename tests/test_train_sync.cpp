@@ -29,8 +29,37 @@ struct SyncedRun {
   std::string calls;
 };
 
-// `epochs` epochs of `steps` steps of fmnist-cnn on random images and labels (the same for
-// every run), with a metrics record every `log_every` steps; `loss` replaces the task's loss.
+// The loop's settings of these runs: no progress output, a constant learning rate.
+tasks::LoopConfig loop_config(Device device, int64_t log_every) {
+  tasks::LoopConfig c;
+  c.progress = false;
+  c.device = device;
+  c.log_every = log_every;
+  c.optimizer.schedule = "constant";
+  return c;
+}
+
+// Runs the loop and counts the host synchronizations simt saw meanwhile.
+SyncedRun counted_run(const tasks::LoopConfig& c, tasks::TrainingTask& task) {
+  SyncedRun run;
+  const uint64_t before = simt::sync_count();
+  run.calls = "before the run " + simt::sync_counts_text();
+  run.result = tasks::run_training_loop(c, task);
+  run.syncs = simt::sync_count() - before;
+  run.calls += "; after it " + simt::sync_counts_text();
+  return run;
+}
+
+// Step `step`'s batch of fmnist-cnn: random images and labels, the same for every run.
+tasks::Batch fmnist_batch(int64_t step) {
+  Generator gen(11, (uint64_t)step);
+  std::vector<int32_t> labels(kBatch);
+  for (auto& y : labels) y = (int32_t)gen.randint(0, 10);
+  return tasks::Batch{Tensor::randn({kBatch, 1, 28, 28}, DType::f32, &gen), Tensor::from_vector(labels, {kBatch})};
+}
+
+// `epochs` epochs of `steps` steps of fmnist-cnn on fmnist_batch, with a metrics record every
+// `log_every` steps; `loss` replaces the task's loss.
 SyncedRun train_fmnist_cnn(int64_t steps, int64_t log_every, Device device, int64_t epochs = 1,
                            std::function<tasks::StepLoss(const Tensor&, const tasks::Batch&)> loss = {},
                            std::optional<double> clip_grad_norm = std::nullopt) {
@@ -41,26 +70,11 @@ SyncedRun train_fmnist_cnn(int64_t steps, int64_t log_every, Device device, int6
   task.model = model;
   task.steps_per_epoch = steps;
   task.loss = std::move(loss);
-  task.batch = [](int64_t step) {
-    Generator gen(11, (uint64_t)step);
-    std::vector<int32_t> labels(kBatch);
-    for (auto& y : labels) y = (int32_t)gen.randint(0, 10);
-    return tasks::Batch{Tensor::randn({kBatch, 1, 28, 28}, DType::f32, &gen), Tensor::from_vector(labels, {kBatch})};
-  };
-  tasks::LoopConfig c;
-  c.progress = false;
-  c.device = device;
-  c.log_every = log_every;
+  task.batch = fmnist_batch;
+  tasks::LoopConfig c = loop_config(device, log_every);
   c.epochs = epochs;
-  c.optimizer.schedule = "constant";
   c.optimizer.clip_grad_norm = clip_grad_norm;
-  SyncedRun run;
-  const uint64_t before = simt::sync_count();
-  run.calls = "before the run " + simt::sync_counts_text();
-  run.result = tasks::run_training_loop(c, task);
-  run.syncs = simt::sync_count() - before;
-  run.calls += "; after it " + simt::sync_counts_text();
-  return run;
+  return counted_run(c, task);
 }
 
 }  // namespace
@@ -106,18 +120,7 @@ TEST(TrainSync, AColorizationStepWaitsForNothing) {
     auto model = models::create("colorization-small", mc);
     model->to(kSimt);
     tasks::TrainingTask task = tasks::colorization_task(model, data, weights, 8, 4, 24, 7);
-    tasks::LoopConfig c;
-    c.progress = false;
-    c.device = kSimt;
-    c.log_every = log_every;
-    c.optimizer.schedule = "constant";
-    SyncedRun r;
-    const uint64_t before = simt::sync_count();
-    r.calls = "before the run " + simt::sync_counts_text();
-    r.result = tasks::run_training_loop(c, task);
-    r.syncs = simt::sync_count() - before;
-    r.calls += "; after it " + simt::sync_counts_text();
-    return r;
+    return counted_run(loop_config(kSimt, log_every), task);
   };
   const SyncedRun few = run(3), each = run(1);
   ASSERT_EQ(few.result.steps, 6);
@@ -180,23 +183,14 @@ TEST(TrainSync, ABufferThatTurnsInfiniteBetweenReadsStopsTheRunAtTheNextRead) {
   tasks::TrainingTask task;
   task.model = model;
   task.steps_per_epoch = 6;
-  task.batch = [](int64_t step) {
-    Generator gen(11, (uint64_t)step);
-    return tasks::Batch{Tensor::randn({kBatch, 1, 28, 28}, DType::f32, &gen),
-                        Tensor::from_vector(std::vector<int32_t>(kBatch, 3), {kBatch})};
-  };
+  task.batch = fmnist_batch;
   int64_t step = 0;
   task.loss = [&](const Tensor& out, const tasks::Batch& b) {
     if (++step == 2) running_var.fill_(INFINITY);
     return tasks::cross_entropy_loss(out, b.y);
   };
-  tasks::LoopConfig c;
-  c.progress = false;
-  c.device = kSimt;
-  c.log_every = 3;
-  c.optimizer.schedule = "constant";
   try {
-    tasks::run_training_loop(c, task);
+    tasks::run_training_loop(loop_config(kSimt, 3), task);
     FAIL() << "the run went on past an infinite running_var";
   } catch (const Error& e) {
     const std::string what = e.what();
