@@ -2,12 +2,13 @@
 // random inputs of awkward sizes, all transpose combinations, padded strides and alpha/beta
 // combinations (beta == 0 must overwrite NaN in C), and the float reference against double.
 // Every test of sgemm runs once per micro-kernel this CPU supports (portable, AVX2, AVX-512;
-// the others are skipped and say so), and covers the unpacked path for at most four rows.
+// the others are skipped and say so), and covers the unpacked path for at most sixteen rows.
 #include "kernels/cpu/gemm.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -92,13 +93,16 @@ void check(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float
 
 // Awkward sizes: 1, primes, tile edges (MR x NR = 6 x 16 and 12 x 32), just above the cache
 // blocks (MC = 144 and 240, KC = 256, NC = 4080 and 4096), several k blocks, shapes large enough
-// to use threads, and one to four rows (the unpacked path) with long rows and many columns
-// (past its 1024-column chunks, split over threads, K not a multiple of its 16 lanes).
+// to use threads, and one to sixteen rows (the unpacked path) with long rows and many columns
+// (several of its 256-long chunks of K and 8-row blocks of B, partial 4 x 4 tiles, split over
+// threads, K not a multiple of its 16 lanes, K shorter than one vector).
 const Case kCases[] = {
     {1, 1, 1},       {2, 3, 4},      {7, 13, 5},     {6, 16, 1},     {5, 15, 17},    {13, 17, 19},   {1, 37, 23},
     {41, 1, 29},     {12, 32, 8},    {257, 130, 33}, {145, 17, 257}, {143, 33, 255}, {97, 101, 513}, {150, 40, 300},
     {300, 300, 300}, {1, 1000, 3},   {1000, 1, 3},   {6, 4081, 3},   {7, 4200, 70},  {311, 64, 64},  {13, 33, 257},
     {241, 65, 300},  {25, 4100, 20}, {1, 2100, 70},  {2, 1030, 301}, {3, 77, 1000},  {4, 4097, 33},  {5, 200, 200},
+    {16, 70, 4100},  {15, 515, 37},  {11, 4099, 17}, {16, 9, 1300},  {9, 33, 250},   {8, 40, 513},   {14, 1, 7},
+    {16, 16, 16},    {17, 50, 600},
 };
 
 // Runs the tests once per micro-kernel; those the CPU cannot run are skipped.
@@ -159,6 +163,26 @@ TEST_P(Gemm, SgemmBetaOneAccumulates) {
   std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(M * N, 0.0);
   gemm_reference<double>(false, false, M, N, K, 2.0, Ad.data(), K, Bd.data(), N, 0.0, Cd.data(), N);
   for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(C[i], Cd[i], 2.0 * K * FLT_EPSILON * K);
+}
+
+TEST_P(Gemm, SgemmSameResultForAnyThreadCount) {
+  // Every element of C is summed in an order fixed by the shape alone: the packed path and the
+  // few-row path (16 rows, B read both ways) give the same bits on one thread and on several.
+  const int64_t shapes[][3] = {{16, 300, 1000}, {5, 200, 4100}, {200, 150, 300}};
+  std::mt19937 rng(13);
+  for (const auto& [M, N, K] : shapes)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      const std::vector<float> A = random_vec(M * K, rng), B = random_vec(K * N, rng);
+      std::vector<float> one(M * N), many(M * N);
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      sgemm(ta, tb, M, N, K, 1.f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.f, one.data(), N);
+      omp_set_num_threads(std::max(2, threads));
+      sgemm(ta, tb, M, N, K, 1.f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.f, many.data(), N);
+      omp_set_num_threads(threads);
+      EXPECT_EQ(one, many) << "M=" << M << " N=" << N << " K=" << K << " t=" << t;
+    }
 }
 
 TEST_P(Gemm, SgemmZeroKOrAlphaScalesC) {

@@ -14,7 +14,7 @@
 // Packing does the transposes and pads edge panels with zeros, so the micro-kernel always
 // sees MR x NR tiles with unit-stride operands; partial tiles of C are computed into a
 // scratch tile and copied out. The micro-kernels (12 x 32 AVX-512, 6 x 16 AVX2) and their
-// block sizes are in gemm_micro.cpp, chosen at run time. Products of at most four rows skip
+// block sizes are in gemm_micro.cpp, chosen at run time. Products of at most sixteen rows skip
 // all of this and stream B once, unpacked (gemm_small.cpp).
 //
 // Threads: a tm x tn grid. The rows of C are split into tm groups of whole MR panels, the

@@ -15,7 +15,7 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                     const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
 // The fast single-precision kernel: cache-blocked, packed, with an AVX-512 or AVX2/FMA
-// micro-kernel, OpenMP; products of at most four rows stream B unpacked instead. Uses up to
+// micro-kernel, OpenMP; products of at most sixteen rows stream B unpacked instead. Uses up to
 // omp_get_max_threads() threads (one when called from inside a parallel region or when the
 // problem is small). Safe to call from several threads at once.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -43,9 +43,9 @@ constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
 const Blocking& blocking(GemmKernel k);
 
 // C = alpha * op(A) * op(B) + beta * C for M <= kSmallRows rows, reading op(B) once and unpacked:
-// the products of a few rows (a Linear layer at batch 1-4, forward and backward) are bound by
+// the products of a few rows (a Linear layer at batch 1-16, forward and backward) are bound by
 // reading B, which the packed path reads twice and writes once. Threads split the columns.
-constexpr int64_t kSmallRows = 4;
+constexpr int64_t kSmallRows = 16;
 void sgemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
