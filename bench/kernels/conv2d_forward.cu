@@ -65,9 +65,12 @@ __global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__
     y[idx] += bias[(idx / P) % O];
 }
 
-// The col buffer of one image is the one the backward-data pass folds: the same workspace
-// and the same chunking rule.
-constexpr ConvPass kIm2colPass = ConvPass::backward_data;
+// The col buffer of one image [C*kh*kw][Ho*Wo] (none for a pointwise conv), in chunks of
+// images by the weight gradient's rule (kernels/cuda/conv.cu).
+int64_t im2col_floats_per_image(const ConvGeometry& g) { return is_pointwise(g) ? 0 : g.C * g.kh * g.kw * g.Ho * g.Wo; }
+int64_t im2col_workspace_floats(const ConvGeometry& g) {
+  return chunked_workspace_floats(g, im2col_floats_per_image(g));
+}
 
 void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
                            float* workspace, int64_t workspace_floats) {
@@ -75,7 +78,7 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
   const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Cg * g.kh * g.kw;
   if (g.N * g.O * P == 0) return;
   const bool pointwise = is_pointwise(g);
-  const int64_t nb_max = chunk_images(g, kIm2colPass, workspace_floats, "conv2d_forward_im2col");
+  const int64_t nb_max = chunk_images(g, im2col_floats_per_image(g), workspace_floats, "conv2d_forward_im2col");
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0);
     const float* B = x + n0 * g.C * HW;  // pointwise: the input planes are the col matrix
@@ -122,7 +125,7 @@ struct ConvVersion {
 
 void run_im2col(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
                 int64_t workspace_floats) {
-  if (workspace_floats < 0) workspace_floats = conv2d_workspace_floats(Tag{}, g, kIm2colPass);
+  if (workspace_floats < 0) workspace_floats = im2col_workspace_floats(g);
   DeviceFloats ws(size_t(std::max<int64_t>(workspace_floats, 1)));
   conv2d_forward_im2col(g, x, w, bias, y, ws.get(), workspace_floats);
 }
@@ -213,7 +216,7 @@ bool validate_chunks() {
   const Operands op(g, 77);
   std::vector<double> ref, tol;
   reference(g, op, true, 0, g.N, ref, tol);
-  const int64_t per_image = conv2d_workspace_floats(Tag{}, g, kIm2colPass) / g.N;
+  const int64_t per_image = im2col_workspace_floats(g) / g.N;
   DeviceFloats y(ref.size());
   bool ok = true;
   for (int64_t floats : {per_image, 2 * per_image + 3}) {
@@ -306,7 +309,7 @@ bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
     }
     // The workspace is allocated outside the timed runs, as the engine's caching allocator
     // would hand it over.
-    const int64_t ws_floats = v->number == 1 ? conv2d_workspace_floats(Tag{}, g, kIm2colPass) : 0;
+    const int64_t ws_floats = v->number == 1 ? im2col_workspace_floats(g) : 0;
     DeviceFloats ws(size_t(std::max<int64_t>(ws_floats, 1)));
     const double ms = time_ms(
         [&] {

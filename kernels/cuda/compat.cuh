@@ -49,6 +49,8 @@
 #define PW_ARCH_SM 0
 #endif
 #define PW_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+// Unrolls the loop that follows (nvcc); simt's C++ compiler decides for itself.
+#define PW_UNROLL _Pragma("unroll")
 #define PW_DYNAMIC_SMEM(type, name)                                 \
   extern __shared__ __align__(16) unsigned char pw_dynamic_smem_[]; \
   type* const name = reinterpret_cast<type*>(pw_dynamic_smem_)
@@ -60,6 +62,7 @@
 #define PW_ARCH_SM 0
 #endif
 #define PW_LAUNCH(kernel, grid, block, smem, stream) ::pw::simt::launcher(kernel, grid, block, smem, stream, #kernel)
+#define PW_UNROLL
 #define PW_DYNAMIC_SMEM(type, name) \
   type* const name = static_cast<type*>(::pw::simt::detail::dynamic_shared_memory(alignof(type), #type))
 // Kernel code names threadIdx, dim3, cudaMalloc, ... unqualified, as in CUDA.

@@ -33,7 +33,7 @@ __global__ void dropout_forward_kernel(const float* __restrict__ x, float* __res
   const int64_t blocks = (n + 3) / 4;
   for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < blocks; b += (int64_t)gridDim.x * blockDim.x) {
     const philox::Block words = philox::philox_block(seed, stream, first_block + (uint64_t)b);
-#pragma unroll
+    PW_UNROLL
     for (int k = 0; k < 4; ++k) {
       const int64_t i = 4 * b + k;
       if (i < n) {
