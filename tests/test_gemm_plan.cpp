@@ -67,6 +67,44 @@ TEST(GemmPlan, RealShapesFillAnH100WhereTheWorkAllows) {
   }
 }
 
+TEST(GemmPlan, ImplicitConvDataGradientsFillAnH100) {
+  // The data gradient's implicit GEMM (kernels/cuda/conv.cu): M = C/groups, N = N*H*W, K =
+  // O/groups*k*k. Unsplit, the small-channel layers run a few dozen tiles on 132 SMs; the plan
+  // slices K until the grid fills the GPU where the work allows, in the kernel's two tiles.
+  struct Conv {
+    const char* what;
+    int64_t N, C, H, W, O, k;
+  };
+  const Conv convs[] = {
+      {"fmnist-cnn conv2 (32->64, 3x3, 14x14), batch 16", 16, 32, 14, 14, 64, 3},
+      {"fmnist-cnn conv2, batch 64", 64, 32, 14, 14, 64, 3},
+      {"AlexNet conv2 (64->192, 5x5, 27x27), batch 16", 16, 64, 27, 27, 192, 5},
+      {"AlexNet conv3 (192->384, 3x3, 13x13), batch 16", 16, 192, 13, 13, 384, 3},
+      {"AlexNet conv4 (384->256, 3x3, 13x13), batch 16", 16, 384, 13, 13, 256, 3},
+      {"VGG-16 conv1_2 (64->64, 3x3, 224x224), batch 16", 16, 64, 224, 224, 64, 3},
+      {"VGG-16 conv5_3 (512->512, 3x3, 14x14), batch 16", 16, 512, 14, 14, 512, 3},
+  };
+  std::printf("%-52s %9s | %-44s %9s %8s\n", "data gradient", "unsplit", "plan on 132 SMs", "blocks/SM", "est. us");
+  for (const Conv& c : convs) {
+    const int64_t M = c.C, N = c.N * c.H * c.W, K = c.O * c.k * c.k;
+    const plan::Plan p = plan::choose_implicit_conv(M, N, K, 1);
+    const plan::Plan one = plan::evaluate(plan::kShapes[M <= 64 ? 2 : 0], 1, M, N, K, 1, plan::kH100Sms);
+    std::printf("%-52s %9lld | %-44s %9.2f %8.1f\n", c.what, (long long)one.blocks, p.describe().c_str(),
+                double(p.blocks) / plan::kH100Sms, p.estimate_us);
+    SCOPED_TRACE(std::string(c.what) + ": " + p.describe());
+    EXPECT_EQ(p.version, 5);
+    EXPECT_EQ(p.bn, 128);  // the kernel's tiles: 64 x 128 and 128 x 128
+    EXPECT_TRUE(p.bm == 64 || p.bm == 128);
+    EXPECT_LE(p.workspace_floats, plan::kMaxWorkspaceFloats);
+    EXPECT_LE(p.estimate_us, one.estimate_us);
+    if (double(M) * N * K >= 132.0 * 64 * 64 * 256) {
+      EXPECT_GE(p.blocks, plan::kH100Sms);
+    }
+  }
+  // 25 tiles of 64 x 128 unsplit for fmnist-cnn's conv2 at batch 16: sliced.
+  EXPECT_GT(plan::choose_implicit_conv(32, 16 * 196, 64 * 9, 1).splits, 1);
+}
+
 TEST(GemmPlan, PlansAreWellFormedForManyShapes) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> log_size(0, 14);

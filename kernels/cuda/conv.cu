@@ -10,11 +10,14 @@
 //                    in the development file bench/kernels/conv2d_forward.cu.
 //   backward-data    per group g: dX_g[c][(n, q)] = W_g^T @ dY_col, the same kernel with the B
 //   (implicit GEMM)  tile gathered from dy in col2im's gather form (each dx element written
-//                    once: no atomics, no zeroing, no workspace). It replaced a batched GEMM
-//                    into a col buffer [C*kh*kw][Ho*Wo] per image and a col2im pass, which wrote
-//                    and read that buffer (kh*kw times dx's size) through DRAM. A pointwise
-//                    conv (1x1, stride 1, no padding) stays one batched GEMM: its dx planes
-//                    are the GEMM's output.
+//                    once: no atomics, no zeroing). Its M is C/groups, often a few dozen, so
+//                    its K (O/groups*kh*kw) is cut into the slices gemm_plan::choose_implicit_conv
+//                    plans to fill the GPU: partial tiles in the workspace, added in slice order
+//                    (deterministic) by implicit_reduce_kernel. It replaced a batched GEMM into a
+//                    col buffer [C*kh*kw][Ho*Wo] per image and a col2im pass, which wrote and
+//                    read that buffer (kh*kw times dx's size) through DRAM; that version lives in
+//                    bench/kernels/conv2d_backward_data.cu. A pointwise conv (1x1, stride 1, no
+//                    padding) stays one batched GEMM: its dx planes are the GEMM's output.
 //   backward-weight  col = im2col(x[chunk])                [C*kh*kw][nb*Ho*Wo]: images side by
 //                    dyT = dy[chunk] as [O][nb*Ho*Wo]      side, so that the sum over images
 //                    dW_g (+)= dyT_g @ col_g^T             is the GEMM's own K-loop; one GEMM
@@ -37,7 +40,8 @@
 // kernels/cuda/gemm.cu) so that it fills the GPU. Depthwise convs (O/g = 1) get nothing from
 // the GEMM.
 #include "kernels/cuda/compat.cuh"
-#include "kernels/cuda/gemm_tiles.cuh"
+#include "kernels/cuda/conv_implicit.cuh"
+#include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/grid.cuh"
 #include "kernels/cuda/profile.cuh"
 
@@ -49,7 +53,6 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 namespace pw::kernels::PW_KERNEL_NS {
 
@@ -57,14 +60,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kWorkspaceBudgetFloats = int64_t(1) << 24;  // 64 MiB
-
-// The sizes the kernels need, as a by-value kernel parameter.
-struct ConvDims {
-  int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
-};
-ConvDims dims_of(const ConvGeometry& g) {
-  return {g.C, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w};
-}
 
 // The index math of im2col and the channel gather in index type I: int when every
 // index of the launch fits in 32 bits (checked on the host, fits_int32), which turns each of
@@ -175,228 +170,6 @@ __global__ void bias_merge_kernel(const float* __restrict__ part, int64_t O, int
   }
 }
 
-// ---- implicit GEMM: the GEMMs of the im2col passes without the col buffer ----
-//
-// Forward, per group g: Y_g[o][(n, p)] = sum over k = (c, i, j) of W_g[o][k] * X_col[k][(n, p)],
-// one GEMM whose columns run over every image and output pixel (M = O/g, N = N*Ho*Wo, K =
-// C/g*kh*kw). Backward-data, per group: dX_g[c][(n, q)] = sum over k = (o, i, j) of W[o][c][i][j]
-// * dY_col[k][(n, q)], columns over every image and input pixel q = (ih, iw) (M = C/g, N =
-// N*H*W, K = O/g*kh*kw), where dY_col[(o, i, j)][(n, ih, iw)] = dy[n, o, oh, ow] for the output
-// pixel whose tap (i, j) reads (ih, iw), 0 where there is none (the gather form of col2im, so
-// every dx element is written once: no atomics, no zeroing). blockIdx.z = group.
-//
-// Both are v5 of kernels/cuda/gemm.cu (gemm_tiles::WarpTile, double-buffered shared memory)
-// except that the B tile is gathered from x (forward) or dy (backward-data) while it is loaded,
-// so no col matrix is stored, and the epilogue writes the NCHW output directly (the forward adds
-// the bias). The backward's A tile is gathered from W too ([o][c][i][j] read as [c][(o, i, j)]).
-// A thread's B columns are fixed for the whole K-loop (cb + 32q, q = 0..3, so that a warp's
-// loads of one q are consecutive pixels), so their image and pixel origins are computed once;
-// per K-tile only the two rows' k are decoded. Two tile shapes (WT): 128 x 128 (256 threads), and
-// 64 x 128 (128 threads) where a group has at most 64 GEMM rows (AlexNet's conv1 forward, the
-// small networks' first layers), which would leave half of a 128-row tile empty.
-struct ImplicitConvArgs {
-  ConvDims d;
-  int64_t O, Og, Cg;     // the convolution's output channels, per group; input channels per group
-  int64_t rows, out_ch;  // GEMM rows per group, channels of the output tensor (Og, O or Cg, C)
-  int64_t out_plane;     // pixels of an output plane (Ho*Wo or H*W)
-  int Kg, cols;          // GEMM K and N (N = images * out_plane)
-  bool vec_w;            // float4 loads of the weight rows (forward, Kg % 4 == 0, aligned)
-  bool vec_y;            // float4 stores of the output (out_plane % 4 == 0, output aligned)
-};
-
-// The forward's B: X_col[k = (c, i, j)][(n, p)] = x[n, g*Cg + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw].
-// Coordinates inside one input plane fit in int (checked by the launcher); plane offsets are 64-bit.
-struct ForwardGather {
-  int64_t plane[4];  // offset of (image n, first channel of group g) in x; -1 past the end
-  int ih0[4], iw0[4];
-  __device__ __forceinline__ ForwardGather(const ImplicitConvArgs& a, int64_t g, int first_col) {
-    const ConvDims& d = a.d;
-    const int P = (int)(d.Ho * d.Wo);
-    for (int q = 0; q < 4; ++q) {
-      const int col = first_col + 32 * q;
-      plane[q] = -1;
-      ih0[q] = iw0[q] = 0;
-      if (col < a.cols) {
-        const int n = col / P, p = col % P;
-        plane[q] = ((int64_t)n * d.C + g * a.Cg) * d.H * d.W;
-        ih0[q] = (p / (int)d.Wo) * (int)d.sh - (int)d.ph;
-        iw0[q] = (p % (int)d.Wo) * (int)d.sw - (int)d.pw;
-      }
-    }
-  }
-  // Row k of the four columns.
-  __device__ __forceinline__ void fetch(const float* __restrict__ x, const ImplicitConvArgs& a, int k,
-                                        float (&v)[4]) const {
-    const ConvDims& d = a.d;
-    const int H = (int)d.H, W = (int)d.W, kw = (int)d.kw, KK = (int)(d.kh * d.kw);
-    const int c = k / KK, i = (k % KK) / kw, j = k % kw;
-    const int dh = i * (int)d.dh, dw = j * (int)d.dw;
-    for (int q = 0; q < 4; ++q) {
-      const int ih = ih0[q] + dh, iw = iw0[q] + dw;
-      v[q] = (k < a.Kg && plane[q] >= 0 && ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[plane[q] + (c * H + ih) * W + iw]
-                                                                                   : 0.0f;
-    }
-  }
-};
-
-// The backward-data's B: dY_col[k = (o, i, j)][(n, ih, iw)] = dy[n, g*Og + o, oh, ow] where
-// oh*sh = ih + ph - i*dh and ow*sw = iw + pw - j*dw have integer solutions inside the output
-// plane, else 0. Og*Ho*Wo fits in int (checked by the launcher).
-struct BackwardDataGather {
-  int64_t plane[4];    // offset of (image n, first channel of group g) in dy; -1 past the end
-  int th0[4], tw0[4];  // ih + ph, iw + pw
-  __device__ __forceinline__ BackwardDataGather(const ImplicitConvArgs& a, int64_t g, int first_col) {
-    const ConvDims& d = a.d;
-    const int HW = (int)(d.H * d.W);
-    for (int q = 0; q < 4; ++q) {
-      const int col = first_col + 32 * q;
-      plane[q] = -1;
-      th0[q] = tw0[q] = 0;
-      if (col < a.cols) {
-        const int n = col / HW, p = col % HW;
-        plane[q] = ((int64_t)n * a.O + g * a.Og) * d.Ho * d.Wo;
-        th0[q] = p / (int)d.W + (int)d.ph;
-        tw0[q] = p % (int)d.W + (int)d.pw;
-      }
-    }
-  }
-  __device__ __forceinline__ void fetch(const float* __restrict__ dy, const ImplicitConvArgs& a, int k,
-                                        float (&v)[4]) const {
-    const ConvDims& d = a.d;
-    const int Ho = (int)d.Ho, Wo = (int)d.Wo, sh = (int)d.sh, sw = (int)d.sw, kw = (int)d.kw;
-    const int KK = (int)(d.kh * d.kw);
-    const int o = k / KK, i = (k % KK) / kw, j = k % kw;
-    const int dh = i * (int)d.dh, dw = j * (int)d.dw;
-    for (int q = 0; q < 4; ++q) {
-      const int th = th0[q] - dh, tw = tw0[q] - dw;
-      const bool ok = k < a.Kg && plane[q] >= 0 && th >= 0 && tw >= 0 && th % sh == 0 && tw % sw == 0 && th / sh < Ho &&
-                      tw / sw < Wo;
-      v[q] = ok ? dy[plane[q] + (o * Ho + th / sh) * Wo + tw / sw] : 0.0f;
-    }
-  }
-};
-
-// The backward-data's A tile: rows c of W_g read as [c][k = (o, i, j)], element (c, k) at
-// wg[o*Cg*KK + c*KK + i*kw + j], in the unit layout of TileLoader<false, ...> (four consecutive
-// k of one row per unit) so that its stash stores it. W is small and read by every block: these
-// scalar loads hit the caches.
-template <class LoadA, int NT>
-__device__ __forceinline__ void fetch_weight_columns(const float* __restrict__ wg, const ImplicitConvArgs& a, int m0,
-                                                     int k0, float4 (&r)[LoadA::kPerThread]) {
-  const int KK = (int)(a.d.kh * a.d.kw), Cg = (int)a.Cg;
-  for (int u = 0; u < LoadA::kPerThread; ++u) {
-    const int unit = threadIdx.x + u * NT;
-    const int c = m0 + unit / LoadA::kUnitsPerRow, kb = k0 + (unit % LoadA::kUnitsPerRow) * 4;
-    float v[4];
-    for (int e = 0; e < 4; ++e) {
-      const int k = kb + e;
-      v[e] = c < Cg && k < a.Kg ? wg[(int64_t)(k / KK) * Cg * KK + c * KK + k % KK] : 0.0f;
-    }
-    r[u] = make_float4(v[0], v[1], v[2], v[3]);
-  }
-}
-
-// GATHER: ForwardGather (src = x, A = W_g rows) or BackwardDataGather (src = dy, A = W_g's columns).
-template <class WT, class GATHER>
-__global__ void __launch_bounds__(WT::kThreads, WT::kMinBlocks)
-    conv2d_implicit_kernel(const float* __restrict__ src, const float* __restrict__ w, const float* __restrict__ bias,
-                           float* __restrict__ out, ImplicitConvArgs a) {
-  constexpr int BM = WT::BM, BN = WT::BN, BK = WT::BK, NT = WT::kThreads;
-  constexpr bool kForward = std::is_same<GATHER, ForwardGather>::value;
-  static_assert(BN == 128, "a thread gathers the B columns cb + 32q, q = 0..3");
-  using LoadA = gemm_tiles::TileLoader<false, BM, BK, NT, WT::LDA>;  // A rows: [m][k]
-  constexpr int kRowsPerPass = NT / 32, kBRows = BK / kRowsPerPass;  // 8 rows apart, 2 rows
-  __shared__ __align__(16) float As[2][BK * WT::LDA];
-  __shared__ __align__(16) float Bs[2][BK * WT::LDB];
-  const int64_t g = blockIdx.z;
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const float* wg = w + g * a.Og * a.Cg * a.d.kh * a.d.kw;  // W_g: [Og][Cg*kh*kw]
-  const int rows = (int)a.rows;
-  const int cb = threadIdx.x % 32, br = threadIdx.x / 32;
-  const GATHER gather(a, g, n0 + cb);
-
-  auto fetch_a = [&](int k0, float4(&ra)[LoadA::kPerThread]) {
-    if constexpr (kForward)
-      LoadA::fetch(wg, a.Kg, a.vec_w, rows, a.Kg, m0, k0, ra);
-    else
-      fetch_weight_columns<LoadA, NT>(wg, a, m0, k0, ra);
-  };
-  auto fetch_b = [&](int k0, float(&rb)[kBRows][4]) {
-    for (int r = 0; r < kBRows; ++r) gather.fetch(src, a, k0 + br + r * kRowsPerPass, rb[r]);
-  };
-  auto stash_b = [&](const float(&rb)[kBRows][4], float* bs) {
-    for (int r = 0; r < kBRows; ++r)
-      for (int q = 0; q < 4; ++q) bs[(br + r * kRowsPerPass) * WT::LDB + cb + 32 * q] = rb[r][q];
-  };
-
-  const WT wt;
-  const int tiles = (a.Kg + BK - 1) / BK;
-  float acc[WT::TM][WT::TN] = {};
-  float4 ra[LoadA::kPerThread];
-  float rb[kBRows][4];
-  if (tiles > 0) {
-    fetch_a(0, ra);
-    fetch_b(0, rb);
-    LoadA::stash(ra, As[0]);
-    stash_b(rb, Bs[0]);
-  }
-  __syncthreads();
-  for (int t = 0; t < tiles; ++t) {
-    const int cur = t & 1;
-    const bool more = t + 1 < tiles;
-    if (more) {
-      fetch_a((t + 1) * BK, ra);
-      fetch_b((t + 1) * BK, rb);
-    }
-    wt.multiply(As[cur], Bs[cur], acc);
-    if (more) {
-      LoadA::stash(ra, As[cur ^ 1]);
-      stash_b(rb, Bs[cur ^ 1]);
-    }
-    __syncthreads();
-  }
-  // The store: a lane holds 4 consecutive columns (j = 4jj .. 4jj + 3) of each of its rows. When
-  // the output plane is a multiple of 4 pixels (and the output 16-byte aligned, a.vec_y), those 4
-  // are consecutive pixels of one image at a 16-byte boundary and go out as one float4: a warp's
-  // store then fills whole sectors (8 rows x 64 bytes) instead of touching 8 rows x 4 scattered
-  // floats. The loops are unrolled so that acc stays in registers (indexed by a loop counter it
-  // went to local memory: ptxas showed a 256-byte stack frame).
-  const int P = (int)a.out_plane;
-  PW_UNROLL
-  for (int jj = 0; jj < WT::TN / 4; ++jj) {
-    const int col0 = n0 + wt.col(4 * jj);
-    if (a.vec_y && col0 + 3 < a.cols) {
-      const int n = col0 / P, p = col0 % P;
-      float* on = out + (int64_t)n * a.out_ch * P + p;  // out[n, 0, p]
-      PW_UNROLL
-      for (int i = 0; i < WT::TM; ++i) {
-        const int m = m0 + wt.row(i);
-        if (m >= rows) continue;
-        const int64_t ch = g * a.rows + m;  // output channel
-        const float b = kForward && bias ? bias[ch] : 0.0f;
-        const float4 v =
-            make_float4(acc[i][4 * jj] + b, acc[i][4 * jj + 1] + b, acc[i][4 * jj + 2] + b, acc[i][4 * jj + 3] + b);
-        *reinterpret_cast<float4*>(on + ch * P) = v;
-      }
-      continue;
-    }
-    PW_UNROLL
-    for (int j = 4 * jj; j < 4 * jj + 4; ++j) {
-      const int col = n0 + wt.col(j);
-      if (col >= a.cols) continue;
-      const int n = col / P, p = col % P;
-      float* on = out + (int64_t)n * a.out_ch * P + p;
-      PW_UNROLL
-      for (int i = 0; i < WT::TM; ++i) {
-        const int m = m0 + wt.row(i);
-        if (m >= rows) continue;
-        const int64_t ch = g * a.rows + m;
-        on[ch * P] = acc[i][j] + (kForward && bias ? bias[ch] : 0.0f);
-      }
-    }
-  }
-}
-
 bool is_pointwise(const ConvGeometry& g) {
   return g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
@@ -424,6 +197,12 @@ int64_t chunk_images(const ConvGeometry& g, int64_t per, int64_t workspace_float
   return std::min(g.N, workspace_floats / per);
 }
 
+// The data gradient's implicit GEMM: M = C/groups, N = N*H*W, K = O/groups*kh*kw, count = groups.
+gemm_plan::Plan backward_data_plan(const ConvGeometry& g) {
+  const int64_t G = g.groups;
+  return gemm_plan::choose_implicit_conv(g.C / G, g.N * g.H * g.W, g.O / G * g.kh * g.kw, G);
+}
+
 // col [Kt][nb * P] = im2col of the nb images at x (the weight gradient's layout: images side
 // by side, row length L = nb * P), in 32-bit index math when x's and col's indices fit.
 void launch_im2col(const float* x, const ConvGeometry& g, int64_t nb, float* col, int64_t L) {
@@ -441,24 +220,31 @@ void launch_im2col(const float* x, const ConvGeometry& g, int64_t nb, float* col
 
 int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
   if (pass == ConvPass::backward_bias) return g.O * bias_chunks(g);
+  if (pass == ConvPass::backward_data) return is_pointwise(g) || g.N == 0 ? 0 : backward_data_plan(g).workspace_floats;
   return chunked_workspace_floats(g, floats_per_image(g, pass));
 }
 
-// One launch of an implicit-GEMM pass (GATHER) in tile shape WT.
+// An implicit-GEMM pass (GATHER) in tile shape WT, in a.splits K-slices (then their reduction).
 template <class WT, class GATHER>
 void launch_implicit(const float* src, const float* w, const float* bias, float* out, const ImplicitConvArgs& a,
                      int64_t G) {
-  const dim3 grid((unsigned)((a.cols + WT::BN - 1) / WT::BN), (unsigned)((a.rows + WT::BM - 1) / WT::BM), (unsigned)G);
+  const dim3 grid((unsigned)((a.cols + WT::BN - 1) / WT::BN), (unsigned)((a.rows + WT::BM - 1) / WT::BM),
+                  (unsigned)(G * a.splits));
   PW_PROFILE_FLOPS(2.0 * (double)a.cols * a.rows * a.Kg * G);  // one FMA per output element and reduction term
   PW_LAUNCH((conv2d_implicit_kernel<WT, GATHER>), grid, WT::kThreads, 0, 0)(src, w, bias, out, a);
   PW_CUDA_CHECK_LAUNCH();
+  if (a.splits == 1) return;
+  const int64_t total = G * a.rows * a.cols;
+  PW_PROFILE_FLOPS((double)total * a.splits);  // one add per partial tile element
+  PW_LAUNCH(implicit_reduce_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(bias, out, a, G);
+  PW_CUDA_CHECK_LAUNCH();
 }
 
-// The tile shape by the rows of a group: 64 x 128 tiles for at most 64 rows.
+// In 64 x 128 tiles (bm 64) or 128 x 128.
 template <class GATHER>
-void launch_implicit(const float* src, const float* w, const float* bias, float* out, const ImplicitConvArgs& a,
+void launch_implicit(int bm, const float* src, const float* w, const float* bias, float* out, const ImplicitConvArgs& a,
                      int64_t G) {
-  if (a.rows <= 64)
+  if (bm == 64)
     launch_implicit<gemm_tiles::WarpTile64x128, GATHER>(src, w, bias, out, a, G);
   else
     launch_implicit<gemm_tiles::WarpTile, GATHER>(src, w, bias, out, a, G);
@@ -483,12 +269,22 @@ void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const f
                            (int)cols,
                            Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0,
                            P % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0};
-  launch_implicit<ForwardGather>(x, w, bias, y, a, G);
+  launch_implicit<ForwardGather>(Og <= 64 ? 64 : 128, x, w, bias, y, a, G);  // 64 x 128 tiles for <= 64 rows
 }
 
-// dx by implicit GEMM (no workspace); a pointwise conv's dx planes are the GEMM's own output, so
-// it stays one batched GEMM over (image, group).
-void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const float* w, float* dx, float*, int64_t) {
+// dx by implicit GEMM in the plan's tile and K-slices (its partial tiles in the workspace; with
+// less workspace than they need, one slice); a pointwise conv's dx planes are the GEMM's own
+// output, so it stays one batched GEMM over (image, group).
+void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const float* w, float* dx, float* workspace,
+                          int64_t workspace_floats) {
+  if (g.N * g.C * g.H * g.W == 0) return;
+  const gemm_plan::Plan plan = backward_data_plan(g);
+  const bool room = plan.splits > 1 && workspace && workspace_floats >= plan.workspace_floats;
+  conv2d_backward_data_with(Tag{}, g, plan.bm, room ? plan.splits : 1, dy, w, dx, workspace, workspace_floats);
+}
+
+void conv2d_backward_data_with(Tag, const ConvGeometry& g, int bm, int splits, const float* dy, const float* w,
+                               float* dx, float* workspace, int64_t workspace_floats) {
   const int64_t P = g.Ho * g.Wo, HW = g.H * g.W, cols = g.N * HW;
   const int64_t G = g.groups, Cg = g.C / G, Og = g.O / G, Kg = Og * g.kh * g.kw;
   if (cols * g.C == 0) return;
@@ -505,21 +301,36 @@ void conv2d_backward_data(Tag, const ConvGeometry& g, const float* dy, const flo
     sgemm_batched(Tag{}, batch, true, false, Cg, P, Og, 1.0f, w, Cg, dy, P, 0.0f, dx, P);
     return;
   }
-  if (cols > INT32_MAX || Kg > INT32_MAX || Og * P > INT32_MAX || Og * Cg * g.kh * g.kw > INT32_MAX || G > 65535)
+  if (cols > INT32_MAX || Kg > INT32_MAX || Og * P > INT32_MAX || Og * Cg * g.kh * g.kw > INT32_MAX ||
+      G * splits > 65535)
     throw std::runtime_error("conv2d_backward_data: N*H*W = " + std::to_string(cols) + ", O/groups*Ho*Wo = " +
                              std::to_string(Og * P) + ", groups = " + std::to_string(G) + ": too large for one launch");
-  const ImplicitConvArgs a{dims_of(g),
-                           g.O,
-                           Og,
-                           Cg,
-                           Cg,
-                           g.C,
-                           HW,
-                           (int)Kg,
-                           (int)cols,
-                           false,
-                           HW % 4 == 0 && reinterpret_cast<uintptr_t>(dx) % 16 == 0};
-  launch_implicit<BackwardDataGather>(dy, w, nullptr, dx, a, G);
+  ImplicitConvArgs a{dims_of(g),
+                     g.O,
+                     Og,
+                     Cg,
+                     Cg,
+                     g.C,
+                     HW,
+                     (int)Kg,
+                     (int)cols,
+                     false,
+                     HW % 4 == 0 && reinterpret_cast<uintptr_t>(dx) % 16 == 0};
+  // K-slices of whole BK steps, as gemm_plan::evaluate makes them; a count that would leave a
+  // slice empty shrinks to the slices needed.
+  const int64_t steps = (Kg + 15) / 16;
+  splits = (int)std::clamp<int64_t>(splits, 1, steps);
+  a.k_slice = (int)((steps + splits - 1) / splits * 16);
+  a.splits = (int)((Kg + a.k_slice - 1) / a.k_slice);
+  if (a.splits > 1) {
+    const int64_t need = a.splits * G * Cg * cols;
+    if (!workspace || workspace_floats < need)
+      throw std::runtime_error("conv2d_backward_data: " + std::to_string(a.splits) + " K-slices need " +
+                               std::to_string(need) + " floats of workspace, given " +
+                               std::to_string(workspace_floats));
+    a.partial = workspace;
+  }
+  launch_implicit<BackwardDataGather>(bm, dy, w, nullptr, dx, a, G);
 }
 
 void conv2d_backward_weight(Tag, const ConvGeometry& g, const float* x, const float* dy, float* dw, float* workspace,

@@ -139,4 +139,23 @@ inline Plan choose(int64_t M, int64_t N, int64_t K, int64_t count, bool trans_a,
   return best;
 }
 
+// The plan for an implicit-GEMM convolution pass (kernels/cuda/conv.cu: M = channels per group,
+// N = images x pixels, K = channels x taps, count = groups): its kernel has v5's 128x128 and
+// 64x128 tiles only, each with K-slices, scored as choose() scores them. Its grids are often too
+// small for the GPU without slices (an H100 has 132 SMs; the data gradient of a 32-channel layer
+// at 14x14 and batch 16 is 25 tiles of 64 x 128), which is what the slices are for.
+inline Plan choose_implicit_conv(int64_t M, int64_t N, int64_t K, int64_t count, int sms = kH100Sms) {
+  Plan best;
+  bool have = false;
+  for (const TileShape& shape : kShapes) {
+    if (shape.version != 5 || shape.bn != 128) continue;
+    for (int s = 1; s <= kMaxSplits; ++s) {
+      const Plan p = evaluate(shape, s, M, N, K, count, sms);
+      if (p.splits != s || p.workspace_floats > kMaxWorkspaceFloats) continue;
+      if (!have || p.estimate_us < best.estimate_us * kMinGain) best = p, have = true;
+    }
+  }
+  return best;
+}
+
 }  // namespace pw::kernels::gemm_plan

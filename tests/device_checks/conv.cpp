@@ -117,8 +117,8 @@ TEST_P(ConvOnDevice, OnlyTheNeededGradientsAndNonContiguousInputs) {
 TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
   // The weight gradient splits the batch into chunks that fit the workspace it is given and
   // accumulates over them. 5 images with room for 2 (and some slack): chunks of 2, 2, 1 must
-  // give the engine's (one-chunk) results. The data gradient, an implicit GEMM, asks for no
-  // workspace and runs without one.
+  // give the engine's (one-chunk) results. The data gradient, an implicit GEMM, runs without a
+  // workspace too (in one K-slice).
   const Device d = device();
   const int64_t N = 5, C = 4, H = 9, W = 7, O = 6, k = 3;
   const Conv2dParams p{.stride_h = 1, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2};
@@ -134,8 +134,6 @@ TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
   wr.set_requires_grad(true);
   conv2d(xr, wr, Tensor(), p).backward(g);
 
-  EXPECT_EQ(on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, kernels::ConvPass::backward_data); }),
-            0);
   Tensor dx = Tensor::full(xr.grad().shape(), NAN).to(d);
   on_gpu(d, [&](auto tag) {
     conv2d_backward_data(tag, geo, g.data<float>(), w.data<float>(), dx.data<float>(), nullptr, 0);
@@ -157,6 +155,70 @@ TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
   EXPECT_LE(max_rel_diff_any_device(run(ws.numel()), wr.grad()), 2e-6);
   EXPECT_LE(max_rel_diff_any_device(run(per_image), wr.grad()), 2e-6);  // one image at a time
   EXPECT_THROW(run(per_image - 1), Error);                              // less than one image's worth: refused clearly
+}
+
+TEST_P(ConvOnDevice, DataGradientInEveryTileAndKSlicing) {
+  // The data gradient's implicit GEMM in both tiles and in 1, 2, 3 and 7 K-slices (partial tiles
+  // added in slice order by a second kernel) against the CPU, on strided, dilated, grouped and
+  // padded layers whose K (O/groups x taps) is not a multiple of the 16-wide K-step; the same
+  // slicing twice gives the same bits. Then the plan's own choice through the public launcher.
+  const Device d = device();
+  struct Layer {
+    int64_t N, C, H, W, O, k;
+    Conv2dParams p;
+  };
+  const Layer layers[] = {
+      {2, 5, 9, 7, 37, 3, {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1}},
+      {1, 70, 8, 8, 19, 3, {.pad_h = 1, .pad_w = 1, .dilation_h = 2, .dilation_w = 1}},
+      {2, 8, 11, 10, 12, 5, {.stride_h = 3, .stride_w = 2, .pad_h = 2, .pad_w = 1, .groups = 2}},
+  };
+  uint64_t seed = 61;
+  for (const Layer& l : layers) {
+    const Conv2dParams& p = l.p;
+    const int64_t Ho = out_size(l.H, l.k, p.stride_h, p.pad_h, p.dilation_h);
+    const int64_t Wo = out_size(l.W, l.k, p.stride_w, p.pad_w, p.dilation_w);
+    const kernels::ConvGeometry geo{l.N,     l.C,          l.H,          l.W,        l.O,        l.k,
+                                    l.k,     Ho,           Wo,           p.stride_h, p.stride_w, p.pad_h,
+                                    p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+    Tensor x = cpu_random({l.N, l.C, l.H, l.W}, seed++), w = cpu_random({l.O, l.C / p.groups, l.k, l.k}, seed++);
+    Tensor g = cpu_random({l.N, l.O, Ho, Wo}, seed++);
+    Tensor xr = x.detach();
+    xr.set_requires_grad(true);
+    conv2d(xr, w, Tensor(), p).backward(g);  // the CPU reference
+    const Tensor gd = g.to(d), wd = w.to(d);
+    Tensor ws = Tensor::empty({7 * l.C * l.N * l.H * l.W}, DType::f32, d);
+    for (int bm : {64, 128})
+      for (int splits : {1, 2, 3, 7}) {
+        SCOPED_TRACE("C=" + std::to_string(l.C) + " O=" + std::to_string(l.O) + " tile " + std::to_string(bm) + ", " +
+                     std::to_string(splits) + " slices");
+        auto run = [&] {
+          Tensor dx = Tensor::full(xr.grad().shape(), NAN).to(d);
+          on_gpu(d, [&](auto tag) {
+            conv2d_backward_data_with(tag, geo, bm, splits, gd.data<float>(), wd.data<float>(), dx.data<float>(),
+                                      ws.data<float>(), ws.numel());
+          });
+          return dx.to(Device::cpu());
+        };
+        const Tensor first = run();
+        EXPECT_LE(max_rel_diff_any_device(first, xr.grad()), 2e-5);
+        EXPECT_EQ(first.to_vector_f32(), run().to_vector_f32());
+      }
+    // Two slices without room for their partial tiles: refused, not run into memory it lacks.
+    Tensor unused_dx = Tensor::empty(xr.grad().shape(), DType::f32, d);
+    EXPECT_ANY_THROW(on_gpu(d, [&](auto tag) {
+      conv2d_backward_data_with(tag, geo, 64, 2, gd.data<float>(), wd.data<float>(), unused_dx.data<float>(),
+                                ws.data<float>(), 0);
+    }));
+    const int64_t floats =
+        on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, kernels::ConvPass::backward_data); });
+    Tensor planned_ws = floats > 0 ? Tensor::empty({floats}, DType::f32, d) : Tensor();
+    Tensor dx = Tensor::full(xr.grad().shape(), NAN).to(d);
+    on_gpu(d, [&](auto tag) {
+      conv2d_backward_data(tag, geo, gd.data<float>(), wd.data<float>(), dx.data<float>(),
+                           floats > 0 ? planned_ws.data<float>() : nullptr, floats);
+    });
+    EXPECT_LE(max_rel_diff_any_device(dx, xr.grad()), 2e-5);
+  }
 }
 
 TEST_P(ConvOnDevice, BiasGradientIsDeterministicAndExact) {
