@@ -517,7 +517,7 @@ TEST(Cli, ProfileRunsACommandOnSimtAndPrintsItsTable) {
                        "--peak-gflops 100 --bandwidth 10");
   ASSERT_EQ(r.status, 0) << r.out;
   for (const char* part :
-       {"simt-profile:", "conv2d_forward_implicit_kernel", "H100 SXM est. µs", "kernels/cuda/conv.cu:"})
+       {"simt-profile:", "conv2d_implicit_kernel", "ForwardGather", "H100 SXM est. µs", "kernels/cuda/conv.cu:"})
     EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
   EXPECT_EQ(strict_json_files(dir), std::vector<std::string>{"p.json"});
   const Result none = run("profile");

@@ -10,7 +10,8 @@
 #   2. every GPU test (`ctest -L gpu`: the device checks against the cpu on cuda);
 #   3. compute-sanitizer memcheck and racecheck on a subset of the device checks;
 #   4. bench_cuda_gemm: the SGEMM dispatcher against cuBLAS FP32 on squares 1024 .. 8192 and on
-#      the engine's real shapes (bench/gemm_shapes.h), conv2d against cuDNN;
+#      the engine's real shapes (bench/gemm_shapes.h), conv2d against cuDNN; the conv data
+#      gradient's two versions (bench/kernels/conv2d_backward_data.cu) on AlexNet's conv2, conv3;
 #   5. the training step of the reference CNN and of alexnet-small on cuda and cpu (images/s);
 # and writes what it measured, with the GPU's name, the commands and the ratios to cuBLAS, to
 # build-gpu/gpu_check/RESULTS-<gpu>.md, to be copied into bench/RESULTS.md by hand after a read.
@@ -91,6 +92,10 @@ if [ "$quick" = 0 ]; then
   step racecheck "$sanitizer" --tool racecheck --error-exitcode 1 \
     build-gpu/tests/test_gpu_kernels --gtest_filter="$subset"
   step bench-gemm-conv build-gpu/bench/bench_cuda_gemm --benchmark_min_time=0.2
+  # The conv data gradient's versions (GEMM + col2im, implicit with K-slices) on AlexNet's conv2
+  # and conv3 at batch 16, validated first.
+  step dev-conv-backward-data build-gpu/bench/dev_conv2d_backward_data_cuda all 16 64 27 27 192 5 1 2
+  step dev-conv-backward-data-conv3 build-gpu/bench/dev_conv2d_backward_data_cuda all 16 192 13 13 384 3 1 1
   for model in fmnist-cnn alexnet-small; do
     for device in cuda cpu; do
       step "train-$model-$device" build-gpu/patchwork train --model "$model" --device "$device" \

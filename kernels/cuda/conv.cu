@@ -318,10 +318,10 @@ void conv2d_backward_data_with(Tag, const ConvGeometry& g, int bm, int splits, c
                      HW % 4 == 0 && reinterpret_cast<uintptr_t>(dx) % 16 == 0};
   // K-slices of whole BK steps, as gemm_plan::evaluate makes them; a count that would leave a
   // slice empty shrinks to the slices needed.
-  const int64_t steps = (Kg + 15) / 16;
+  const int64_t steps = std::max<int64_t>(1, (Kg + 15) / 16);  // K = 0 (no output channels): one empty slice
   splits = (int)std::clamp<int64_t>(splits, 1, steps);
   a.k_slice = (int)((steps + splits - 1) / splits * 16);
-  a.splits = (int)((Kg + a.k_slice - 1) / a.k_slice);
+  a.splits = (int)std::max<int64_t>(1, (Kg + a.k_slice - 1) / a.k_slice);
   if (a.splits > 1) {
     const int64_t need = a.splits * G * Cg * cols;
     if (!workspace || workspace_floats < need)

@@ -28,7 +28,7 @@ ConvDims dims_of(const ConvGeometry& g) {
 // * dY_col[k][(n, q)], columns over every image and input pixel q = (ih, iw) (M = C/g, N =
 // N*H*W, K = O/g*kh*kw), where dY_col[(o, i, j)][(n, ih, iw)] = dy[n, o, oh, ow] for the output
 // pixel whose tap (i, j) reads (ih, iw), 0 where there is none (the gather form of col2im, so
-// every dx element is written once: no atomics, no zeroing). blockIdx.z = group.
+// every dx element is written once: no atomics, no zeroing). blockIdx.z = group x K-slice.
 //
 // Both are v5 of kernels/cuda/gemm.cu (gemm_tiles::WarpTile, double-buffered shared memory)
 // except that the B tile is gathered from x (forward) or dy (backward-data) while it is loaded,
@@ -37,8 +37,11 @@ ConvDims dims_of(const ConvGeometry& g) {
 // A thread's B columns are fixed for the whole K-loop (cb + 32q, q = 0..3, so that a warp's
 // loads of one q are consecutive pixels), so their image and pixel origins are computed once;
 // per K-tile only the two rows' k are decoded. Two tile shapes (WT): 128 x 128 (256 threads), and
-// 64 x 128 (128 threads) where a group has at most 64 GEMM rows (AlexNet's conv1 forward, the
-// small networks' first layers), which would leave half of a 128-row tile empty.
+// 64 x 128 (128 threads), which the forward takes where a group has at most 64 GEMM rows
+// (AlexNet's conv1, the small networks' first layers: half of a 128-row tile would be empty).
+// The data gradient takes the tile and the number of K-slices its plan names
+// (gemm_plan::choose_implicit_conv): with several, each block multiplies one slice of K and
+// writes its partial tile, and implicit_reduce_kernel adds the slices.
 struct ImplicitConvArgs {
   ConvDims d;
   int64_t O, Og, Cg;         // the convolution's output channels, per group; input channels per group
