@@ -67,7 +67,7 @@ TEST(GemmPlan, RealShapesFillAnH100WhereTheWorkAllows) {
   }
 }
 
-TEST(GemmPlan, ImplicitConvDataGradientsFillAnH100) {
+TEST(GemmPlan, ImplicitConvPlansFillAnH100) {
   // The data gradient's implicit GEMM (kernels/cuda/conv.cu): M = C/groups, N = N*H*W, K =
   // O/groups*k*k. Unsplit, the small-channel layers run a few dozen tiles on 132 SMs; the plan
   // slices K until the grid fills the GPU where the work allows, in the kernel's two tiles.
@@ -103,6 +103,13 @@ TEST(GemmPlan, ImplicitConvDataGradientsFillAnH100) {
   }
   // 25 tiles of 64 x 128 unsplit for fmnist-cnn's conv2 at batch 16: sliced.
   EXPECT_GT(plan::choose_implicit_conv(32, 16 * 196, 64 * 9, 1).splits, 1);
+  // The forward's GEMM (M = O/groups, N = N*Ho*Wo, K = C/groups*k*k): AlexNet's 13x13 layers at
+  // batch 16 ran 44-66 blocks unsplit.
+  for (const auto& [O, C] : {std::pair<int64_t, int64_t>{384, 192}, {256, 384}, {256, 256}}) {
+    const plan::Plan p = plan::choose_implicit_conv(O, 16 * 169, C * 9, 1);
+    SCOPED_TRACE("AlexNet forward " + std::to_string(C) + " -> " + std::to_string(O) + ": " + p.describe());
+    EXPECT_GE(p.blocks, plan::kH100Sms);
+  }
 }
 
 TEST(GemmPlan, PlansAreWellFormedForManyShapes) {

@@ -12,8 +12,12 @@
 //   v2 implicit GEMM    one launch for every image and group: the GEMM Y_g = W_g @ X_col with
 //                       N*Ho*Wo columns, v5's warp tiling (kernels/cuda/gemm_tiles.cuh) with
 //                       the B tile gathered from x as it is loaded (no col buffer, no
-//                       workspace) and the bias added in the epilogue. What the engine runs:
-//                       kernels/cuda/conv.cu, included below, where it is explained.
+//                       workspace) and the bias added in the epilogue; kernels/cuda/conv.cu,
+//                       included below, where it is explained.
+//   v3 ... K-slices     v2 in the tile and K-slices gemm_plan::choose_implicit_conv plans where
+//                       the grid would not fill the GPU (AlexNet's 13x13 layers at batch 16: 44-66 tiles
+//                       on 132 SMs): partial tiles in a workspace, added in slice order with the
+//                       bias by a second kernel. What the engine runs.
 //
 // Expected on an H100 (not measured on a GPU: no GPU has run this file yet, bench/RESULTS.md):
 // v1 pays the col buffer twice in DRAM traffic (written by im2col, read by the GEMM) and
@@ -130,10 +134,19 @@ void run_im2col(const ConvGeometry& g, const float* x, const float* w, const flo
   conv2d_forward_im2col(g, x, w, bias, y, ws.get(), workspace_floats);
 }
 void run_implicit(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int64_t) {
-  conv2d_forward_implicit(Tag{}, g, x, w, bias, y);
+  conv2d_forward_implicit(Tag{}, g, x, w, bias, y);  // no workspace: one K-slice
+}
+int64_t planned_workspace_floats(const ConvGeometry& g) { return conv2d_workspace_floats(Tag{}, g, ConvPass::forward); }
+void run_planned(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                 int64_t workspace_floats) {
+  if (workspace_floats < 0) workspace_floats = planned_workspace_floats(g);
+  DeviceFloats ws(size_t(std::max<int64_t>(workspace_floats, 1)));
+  conv2d_forward_implicit(Tag{}, g, x, w, bias, y, ws.get(), workspace_floats);
 }
 
-const ConvVersion kVersions[] = {{1, "v1 im2col + SGEMM", run_im2col}, {2, "v2 implicit GEMM", run_implicit}};
+const ConvVersion kVersions[] = {{1, "v1 im2col + SGEMM", run_im2col},
+                                 {2, "v2 implicit GEMM", run_implicit},
+                                 {3, "v3 implicit GEMM, planned K-slices", run_planned}};
 using Versions = std::vector<const ConvVersion*>;
 
 // ------------------------------------------------------------------------- problems
@@ -285,7 +298,7 @@ bool validate(const Versions& versions) {
 // ------------------------------------------------------------------------- timing
 
 bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
-  std::printf("timing: %s, mean of %d runs after a warm-up (the engine runs v2)\n", describe(g, true).c_str(), iters);
+  std::printf("timing: %s, mean of %d runs after a warm-up (the engine runs v3)\n", describe(g, true).c_str(), iters);
   const Operands op(g, 1);
   const size_t image = size_t(g.O * g.Ho * g.Wo);
   std::vector<double> ref_first, tol_first, ref_last, tol_last;
@@ -309,14 +322,16 @@ bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
     }
     // The workspace is allocated outside the timed runs, as the engine's caching allocator
     // would hand it over.
-    const int64_t ws_floats = v->number == 1 ? im2col_workspace_floats(g) : 0;
+    const int64_t ws_floats = v->number == 1   ? im2col_workspace_floats(g)
+                              : v->number == 3 ? planned_workspace_floats(g)
+                                               : 0;
     DeviceFloats ws(size_t(std::max<int64_t>(ws_floats, 1)));
     const double ms = time_ms(
         [&] {
           if (v->number == 1)
             conv2d_forward_im2col(g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), ws.get(), ws_floats);
           else
-            v->run(g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), 0);
+            conv2d_forward_implicit(Tag{}, g, op.dx.get(), op.dw.get(), op.db.get(), y.get(), ws.get(), ws_floats);
         },
         iters);
     rows.push_back({v->name, ms});
@@ -329,14 +344,14 @@ bool time_versions(const Versions& versions, const ConvGeometry& g, int iters) {
 }  // namespace
 
 int conv2d_forward_main(int argc, char** argv) {
-  const char* usage = "[VERSION|all] [N C H W O k stride pad] [--iters N]   (VERSION 1..2; see the file's header)";
+  const char* usage = "[VERSION|all] [N C H W O k stride pad] [--iters N]   (VERSION 1..3; see the file's header)";
   const Options o = parse_options(argc, argv, {kSimt ? 1 : 16, 64, 27, 27, 192, 5, 1, 2},  // AlexNet conv2
                                   usage);
   Versions versions;
   for (const ConvVersion& v : kVersions)
     if (o.version == 0 || v.number == o.version) versions.push_back(&v);
   if (versions.empty()) {
-    std::fprintf(stderr, "dev_conv2d_forward: no version %d (1..2)\n", o.version);
+    std::fprintf(stderr, "dev_conv2d_forward: no version %d (1..3)\n", o.version);
     return 2;
   }
   const std::vector<int64_t>& s = o.sizes;

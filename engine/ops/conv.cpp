@@ -116,8 +116,9 @@ std::vector<Tensor> conv2d_backward(const kernels::ConvGeometry& s, CpuPlan plan
   return {dx, dw, db};
 }
 
-// ---- the GPU devices (kernels/cuda/conv.cu), f32 only: the forward pass by implicit GEMM,
-// the data and weight gradients by im2col + the GPU SGEMM ----
+// ---- the GPU devices (kernels/cuda/conv.cu), f32 only: the forward pass and the data gradient
+// by implicit GEMM (their K-slices' partial tiles in a workspace when the plan splits K), the
+// weight gradient by im2col + the GPU SGEMM ----
 
 // The scratch memory a pass wants, from the device's caching allocator (undefined if none).
 template <class Tag>
@@ -129,7 +130,9 @@ Tensor gpu_workspace(Tag tag, const kernels::ConvGeometry& geo, kernels::ConvPas
 void conv2d_forward_gpu(const kernels::ConvGeometry& s, const Tensor& x, const Tensor& w, const Tensor& b,
                         const Tensor& y) {
   on_gpu(x.device(), [&](auto tag) {
-    conv2d_forward_implicit(tag, s, x.data<float>(), w.data<float>(), ptr_or_null<float>(b), y.data<float>());
+    const Tensor ws = gpu_workspace(tag, s, kernels::ConvPass::forward, x.device());
+    conv2d_forward_implicit(tag, s, x.data<float>(), w.data<float>(), ptr_or_null<float>(b), y.data<float>(),
+                            ptr_or_null<float>(ws), numel_or_zero(ws));
   });
 }
 

@@ -14,7 +14,7 @@ struct ConvGeometry {
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
 };
 
-// The backward passes of a convolution (the GPU kernels size their scratch memory per pass).
-enum class ConvPass { backward_data, backward_weight, backward_bias };
+// The passes of a convolution (the GPU kernels size their scratch memory per pass).
+enum class ConvPass { backward_data, backward_weight, backward_bias, forward };
 
 }  // namespace pw::kernels

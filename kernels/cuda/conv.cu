@@ -5,9 +5,11 @@
 //
 //   forward          per group g: Y_g[o][(n, p)] = W_g @ X_col, one launch for every image and
 //   (implicit GEMM)  group; v5's warp tiling with the B tile gathered from x as it is loaded
-//                    (no col buffer, no workspace) and the bias added in the epilogue. The
-//                    forward by im2col + SGEMM that it replaced is kept, for comparison, only
-//                    in the development file bench/kernels/conv2d_forward.cu.
+//                    (no col buffer) and the bias added in the epilogue. Where the grid would
+//                    not fill the GPU (AlexNet's 13x13 layers at batch 16: 44-66 tiles), K is cut
+//                    into the slices gemm_plan::choose_implicit_conv plans, as for the data
+//                    gradient below. The forward by im2col + SGEMM that it replaced is kept, for
+//                    comparison, only in the development file bench/kernels/conv2d_forward.cu.
 //   backward-data    per group g: dX_g[c][(n, q)] = W_g^T @ dY_col, the same kernel with the B
 //   (implicit GEMM)  tile gathered from dy in col2im's gather form (each dx element written
 //                    once: no atomics, no zeroing). Its M is C/groups, often a few dozen, so
@@ -197,6 +199,12 @@ int64_t chunk_images(const ConvGeometry& g, int64_t per, int64_t workspace_float
   return std::min(g.N, workspace_floats / per);
 }
 
+// The forward's implicit GEMM: M = O/groups, N = N*Ho*Wo, K = C/groups*kh*kw, count = groups.
+gemm_plan::Plan forward_plan(const ConvGeometry& g) {
+  const int64_t G = g.groups;
+  return gemm_plan::choose_implicit_conv(g.O / G, g.N * g.Ho * g.Wo, g.C / G * g.kh * g.kw, G);
+}
+
 // The data gradient's implicit GEMM: M = C/groups, N = N*H*W, K = O/groups*kh*kw, count = groups.
 gemm_plan::Plan backward_data_plan(const ConvGeometry& g) {
   const int64_t G = g.groups;
@@ -221,7 +229,25 @@ void launch_im2col(const float* x, const ConvGeometry& g, int64_t nb, float* col
 int64_t conv2d_workspace_floats(Tag, const ConvGeometry& g, ConvPass pass) {
   if (pass == ConvPass::backward_bias) return g.O * bias_chunks(g);
   if (pass == ConvPass::backward_data) return is_pointwise(g) || g.N == 0 ? 0 : backward_data_plan(g).workspace_floats;
+  if (pass == ConvPass::forward) return g.N * g.O == 0 ? 0 : forward_plan(g).workspace_floats;
   return chunked_workspace_floats(g, floats_per_image(g, pass));
+}
+
+// a's K-slices: whole BK steps, as gemm_plan::evaluate makes them (a count that would leave a
+// slice empty shrinks to the slices needed; K = 0, a conv without channels, is one empty slice),
+// their partial tiles in the workspace, which must hold them all.
+void set_k_slices(ImplicitConvArgs& a, int64_t G, int splits, float* workspace, int64_t workspace_floats,
+                  const char* what) {
+  const int64_t steps = std::max<int64_t>(1, (a.Kg + 15) / 16);
+  splits = (int)std::clamp<int64_t>(splits, 1, steps);
+  a.k_slice = (int)((steps + splits - 1) / splits * 16);
+  a.splits = (int)std::max<int64_t>(1, (a.Kg + a.k_slice - 1) / a.k_slice);
+  if (a.splits == 1) return;
+  const int64_t need = a.splits * G * a.rows * a.cols;
+  if (!workspace || workspace_floats < need)
+    throw std::runtime_error(std::string(what) + ": " + std::to_string(a.splits) + " K-slices need " +
+                             std::to_string(need) + " floats of workspace, given " + std::to_string(workspace_floats));
+  a.partial = workspace;
 }
 
 // An implicit-GEMM pass (GATHER) in tile shape WT, in a.splits K-slices (then their reduction).
@@ -250,26 +276,36 @@ void launch_implicit(int bm, const float* src, const float* w, const float* bias
     launch_implicit<gemm_tiles::WarpTile, GATHER>(src, w, bias, out, a, G);
 }
 
-void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                             float* workspace, int64_t workspace_floats) {
+  if (g.N * g.Ho * g.Wo == 0 || g.O == 0) return;
+  const gemm_plan::Plan plan = forward_plan(g);
+  const bool room = plan.splits > 1 && workspace && workspace_floats >= plan.workspace_floats;
+  conv2d_forward_implicit_with(Tag{}, g, plan.bm, room ? plan.splits : 1, x, w, bias, y, workspace, workspace_floats);
+}
+
+void conv2d_forward_implicit_with(Tag, const ConvGeometry& g, int bm, int splits, const float* x, const float* w,
+                                  const float* bias, float* y, float* workspace, int64_t workspace_floats) {
   const int64_t P = g.Ho * g.Wo, cols = g.N * P;
   const int64_t G = g.groups, Og = g.O / G, Cg = g.C / G, Kg = Cg * g.kh * g.kw;
   if (cols == 0 || g.O == 0) return;
-  if (cols > INT32_MAX || Kg > INT32_MAX || Cg * g.H * g.W > INT32_MAX || G > 65535)
+  if (cols > INT32_MAX || Kg > INT32_MAX || Cg * g.H * g.W > INT32_MAX || G * splits > 65535)
     throw std::runtime_error("conv2d_forward_implicit: N*Ho*Wo = " + std::to_string(cols) +
                              ", C/groups*H*W = " + std::to_string(Cg * g.H * g.W) + ", groups = " + std::to_string(G) +
                              ": too large for one launch");
-  const ImplicitConvArgs a{dims_of(g),
-                           g.O,
-                           Og,
-                           Cg,
-                           Og,
-                           g.O,
-                           P,
-                           (int)Kg,
-                           (int)cols,
-                           Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0,
-                           P % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0};
-  launch_implicit<ForwardGather>(Og <= 64 ? 64 : 128, x, w, bias, y, a, G);  // 64 x 128 tiles for <= 64 rows
+  ImplicitConvArgs a{dims_of(g),
+                     g.O,
+                     Og,
+                     Cg,
+                     Og,
+                     g.O,
+                     P,
+                     (int)Kg,
+                     (int)cols,
+                     Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0,
+                     P % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0};
+  set_k_slices(a, G, splits, workspace, workspace_floats, "conv2d_forward_implicit");
+  launch_implicit<ForwardGather>(bm, x, w, bias, y, a, G);
 }
 
 // dx by implicit GEMM in the plan's tile and K-slices (its partial tiles in the workspace; with
@@ -316,20 +352,7 @@ void conv2d_backward_data_with(Tag, const ConvGeometry& g, int bm, int splits, c
                      (int)cols,
                      false,
                      HW % 4 == 0 && reinterpret_cast<uintptr_t>(dx) % 16 == 0};
-  // K-slices of whole BK steps, as gemm_plan::evaluate makes them; a count that would leave a
-  // slice empty shrinks to the slices needed.
-  const int64_t steps = std::max<int64_t>(1, (Kg + 15) / 16);  // K = 0 (no output channels): one empty slice
-  splits = (int)std::clamp<int64_t>(splits, 1, steps);
-  a.k_slice = (int)((steps + splits - 1) / splits * 16);
-  a.splits = (int)std::max<int64_t>(1, (Kg + a.k_slice - 1) / a.k_slice);
-  if (a.splits > 1) {
-    const int64_t need = a.splits * G * Cg * cols;
-    if (!workspace || workspace_floats < need)
-      throw std::runtime_error("conv2d_backward_data: " + std::to_string(a.splits) + " K-slices need " +
-                               std::to_string(need) + " floats of workspace, given " +
-                               std::to_string(workspace_floats));
-    a.partial = workspace;
-  }
+  set_k_slices(a, G, splits, workspace, workspace_floats, "conv2d_backward_data");
   launch_implicit<BackwardDataGather>(bm, dy, w, nullptr, dx, a, G);
 }
 

@@ -36,12 +36,10 @@ ConvDims dims_of(const ConvGeometry& g) {
 // the bias). The backward's A tile is gathered from W too ([o][c][i][j] read as [c][(o, i, j)]).
 // A thread's B columns are fixed for the whole K-loop (cb + 32q, q = 0..3, so that a warp's
 // loads of one q are consecutive pixels), so their image and pixel origins are computed once;
-// per K-tile only the two rows' k are decoded. Two tile shapes (WT): 128 x 128 (256 threads), and
-// 64 x 128 (128 threads), which the forward takes where a group has at most 64 GEMM rows
-// (AlexNet's conv1, the small networks' first layers: half of a 128-row tile would be empty).
-// The data gradient takes the tile and the number of K-slices its plan names
+// per K-tile only the two rows' k are decoded. Two tile shapes (WT): 128 x 128 (256 threads) and
+// 64 x 128 (128 threads). Each pass takes the tile and the number of K-slices its plan names
 // (gemm_plan::choose_implicit_conv): with several, each block multiplies one slice of K and
-// writes its partial tile, and implicit_reduce_kernel adds the slices.
+// writes its partial tile, and implicit_reduce_kernel adds the slices (and the forward's bias).
 struct ImplicitConvArgs {
   ConvDims d;
   int64_t O, Og, Cg;         // the convolution's output channels, per group; input channels per group

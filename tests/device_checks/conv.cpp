@@ -157,58 +157,97 @@ TEST_P(ConvOnDevice, SmallWorkspacesRunInChunksOfImages) {
   EXPECT_THROW(run(per_image - 1), Error);                              // less than one image's worth: refused clearly
 }
 
-TEST_P(ConvOnDevice, DataGradientInEveryTileAndKSlicing) {
-  // The data gradient's implicit GEMM in both tiles and in 1, 2, 3 and 7 K-slices (partial tiles
-  // added in slice order by a second kernel) against the CPU, on strided, dilated, grouped and
-  // padded layers whose K (O/groups x taps) is not a multiple of the 16-wide K-step; the same
-  // slicing twice gives the same bits. Then the plan's own choice through the public launcher.
+namespace {
+
+// Layers for the implicit GEMMs' K-slices: strided, dilated, grouped and padded, with K (channels
+// per group x taps) not a multiple of the 16-wide K-step, and rows past a 64-row tile.
+struct SliceLayer {
+  int64_t N, C, H, W, O, k;
+  Conv2dParams p;
+  int64_t Ho() const { return out_size(H, k, p.stride_h, p.pad_h, p.dilation_h); }
+  int64_t Wo() const { return out_size(W, k, p.stride_w, p.pad_w, p.dilation_w); }
+  kernels::ConvGeometry geometry() const {
+    return {N,       C, H, W, O, k, k, Ho(), Wo(), p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w,
+            p.groups};
+  }
+};
+const SliceLayer kSliceLayers[] = {
+    {2, 5, 9, 7, 37, 3, {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1}},
+    {1, 70, 8, 8, 19, 3, {.pad_h = 1, .pad_w = 1, .dilation_h = 2, .dilation_w = 1}},
+    {2, 8, 11, 10, 12, 5, {.stride_h = 3, .stride_w = 2, .pad_h = 2, .pad_w = 1, .groups = 2}},
+    {1, 19, 9, 9, 70, 3, {.pad_h = 1, .pad_w = 1}},
+};
+
+// Runs `pass(bm, splits, out, workspace, floats)` into a NaN-poisoned tensor of `shape` on d, in
+// both tiles and 1, 2, 3 and 7 K-slices: each within 2e-5 of `expected`, and the same bits when
+// run twice; two slices without workspace must be refused.
+template <class Pass>
+void check_every_slicing(Device d, const Shape& shape, const Tensor& expected, int64_t slice_floats, Pass pass) {
+  Tensor ws = Tensor::empty({7 * slice_floats}, DType::f32, d);
+  for (int bm : {64, 128})
+    for (int splits : {1, 2, 3, 7}) {
+      SCOPED_TRACE("tile " + std::to_string(bm) + ", " + std::to_string(splits) + " slices");
+      auto run = [&] {
+        Tensor out = Tensor::full(shape, NAN).to(d);
+        pass(bm, splits, out.data<float>(), ws.data<float>(), ws.numel());
+        return out.to(Device::cpu());
+      };
+      const Tensor first = run();
+      EXPECT_LE(max_rel_diff_any_device(first, expected), 2e-5);
+      EXPECT_EQ(first.to_vector_f32(), run().to_vector_f32());
+    }
+  // Two slices without room for their partial tiles: refused, not run into memory it lacks.
+  Tensor unused = Tensor::empty(shape, DType::f32, d);
+  EXPECT_ANY_THROW(pass(64, 2, unused.data<float>(), ws.data<float>(), 0));
+}
+
+}  // namespace
+
+TEST_P(ConvOnDevice, ForwardInEveryTileAndKSlicing) {
+  // The forward's implicit GEMM with a bias in both tiles and several K-slices (partial tiles
+  // added in slice order, the bias added once, by a second kernel) against the CPU; then the
+  // plan's own choice through the public launcher with the workspace it asks for.
   const Device d = device();
-  struct Layer {
-    int64_t N, C, H, W, O, k;
-    Conv2dParams p;
-  };
-  const Layer layers[] = {
-      {2, 5, 9, 7, 37, 3, {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1}},
-      {1, 70, 8, 8, 19, 3, {.pad_h = 1, .pad_w = 1, .dilation_h = 2, .dilation_w = 1}},
-      {2, 8, 11, 10, 12, 5, {.stride_h = 3, .stride_w = 2, .pad_h = 2, .pad_w = 1, .groups = 2}},
-  };
+  uint64_t seed = 81;
+  for (const SliceLayer& l : kSliceLayers) {
+    SCOPED_TRACE("C=" + std::to_string(l.C) + " O=" + std::to_string(l.O));
+    const kernels::ConvGeometry geo = l.geometry();
+    Tensor x = cpu_random({l.N, l.C, l.H, l.W}, seed++), w = cpu_random({l.O, l.C / l.p.groups, l.k, l.k}, seed++);
+    Tensor b = cpu_random({l.O}, seed++);
+    const Tensor expected = conv2d(x, w, b, l.p);
+    const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d);
+    check_every_slicing(d, expected.shape(), expected, l.O * l.N * l.Ho() * l.Wo(),
+                        [&](int bm, int splits, float* y, float* ws, int64_t floats) {
+                          on_gpu(d, [&](auto tag) {
+                            conv2d_forward_implicit_with(tag, geo, bm, splits, xd.data<float>(), wd.data<float>(),
+                                                         bd.data<float>(), y, ws, floats);
+                          });
+                        });
+    EXPECT_LE(max_rel_diff_any_device(conv2d(xd, wd, bd, l.p), expected), 2e-5);  // the engine, planned
+  }
+}
+
+TEST_P(ConvOnDevice, DataGradientInEveryTileAndKSlicing) {
+  // The data gradient's implicit GEMM in both tiles and several K-slices against the CPU; then
+  // the plan's own choice through the public launcher with the workspace it asks for.
+  const Device d = device();
   uint64_t seed = 61;
-  for (const Layer& l : layers) {
-    const Conv2dParams& p = l.p;
-    const int64_t Ho = out_size(l.H, l.k, p.stride_h, p.pad_h, p.dilation_h);
-    const int64_t Wo = out_size(l.W, l.k, p.stride_w, p.pad_w, p.dilation_w);
-    const kernels::ConvGeometry geo{l.N,     l.C,          l.H,          l.W,        l.O,        l.k,
-                                    l.k,     Ho,           Wo,           p.stride_h, p.stride_w, p.pad_h,
-                                    p.pad_w, p.dilation_h, p.dilation_w, p.groups};
-    Tensor x = cpu_random({l.N, l.C, l.H, l.W}, seed++), w = cpu_random({l.O, l.C / p.groups, l.k, l.k}, seed++);
-    Tensor g = cpu_random({l.N, l.O, Ho, Wo}, seed++);
+  for (const SliceLayer& l : kSliceLayers) {
+    SCOPED_TRACE("C=" + std::to_string(l.C) + " O=" + std::to_string(l.O));
+    const kernels::ConvGeometry geo = l.geometry();
+    Tensor x = cpu_random({l.N, l.C, l.H, l.W}, seed++), w = cpu_random({l.O, l.C / l.p.groups, l.k, l.k}, seed++);
+    Tensor g = cpu_random({l.N, l.O, l.Ho(), l.Wo()}, seed++);
     Tensor xr = x.detach();
     xr.set_requires_grad(true);
-    conv2d(xr, w, Tensor(), p).backward(g);  // the CPU reference
+    conv2d(xr, w, Tensor(), l.p).backward(g);  // the CPU reference
     const Tensor gd = g.to(d), wd = w.to(d);
-    Tensor ws = Tensor::empty({7 * l.C * l.N * l.H * l.W}, DType::f32, d);
-    for (int bm : {64, 128})
-      for (int splits : {1, 2, 3, 7}) {
-        SCOPED_TRACE("C=" + std::to_string(l.C) + " O=" + std::to_string(l.O) + " tile " + std::to_string(bm) + ", " +
-                     std::to_string(splits) + " slices");
-        auto run = [&] {
-          Tensor dx = Tensor::full(xr.grad().shape(), NAN).to(d);
-          on_gpu(d, [&](auto tag) {
-            conv2d_backward_data_with(tag, geo, bm, splits, gd.data<float>(), wd.data<float>(), dx.data<float>(),
-                                      ws.data<float>(), ws.numel());
-          });
-          return dx.to(Device::cpu());
-        };
-        const Tensor first = run();
-        EXPECT_LE(max_rel_diff_any_device(first, xr.grad()), 2e-5);
-        EXPECT_EQ(first.to_vector_f32(), run().to_vector_f32());
-      }
-    // Two slices without room for their partial tiles: refused, not run into memory it lacks.
-    Tensor unused_dx = Tensor::empty(xr.grad().shape(), DType::f32, d);
-    EXPECT_ANY_THROW(on_gpu(d, [&](auto tag) {
-      conv2d_backward_data_with(tag, geo, 64, 2, gd.data<float>(), wd.data<float>(), unused_dx.data<float>(),
-                                ws.data<float>(), 0);
-    }));
+    check_every_slicing(d, xr.grad().shape(), xr.grad(), l.C * l.N * l.H * l.W,
+                        [&](int bm, int splits, float* dx, float* ws, int64_t floats) {
+                          on_gpu(d, [&](auto tag) {
+                            conv2d_backward_data_with(tag, geo, bm, splits, gd.data<float>(), wd.data<float>(), dx, ws,
+                                                      floats);
+                          });
+                        });
     const int64_t floats =
         on_gpu(d, [&](auto tag) { return conv2d_workspace_floats(tag, geo, kernels::ConvPass::backward_data); });
     Tensor planned_ws = floats > 0 ? Tensor::empty({floats}, DType::f32, d) : Tensor();
