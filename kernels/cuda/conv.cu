@@ -262,7 +262,12 @@ void launch_implicit(const float* src, const float* w, const float* bias, float*
   if (a.splits == 1) return;
   const int64_t total = G * a.rows * a.cols;
   PW_PROFILE_FLOPS((double)total * a.splits);  // one add per partial tile element
-  PW_LAUNCH(implicit_reduce_kernel, grid_blocks(total, kThreads), kThreads, 0, 0)(bias, out, a, G);
+  const int blocks = grid_blocks(total, kThreads);
+  if (fits_int32({total * a.splits, a.cols * a.out_ch})) {  // the partial tiles, the output
+    PW_LAUNCH(implicit_reduce_kernel<int>, blocks, kThreads, 0, 0)(bias, out, a, (int)G);
+  } else {
+    PW_LAUNCH(implicit_reduce_kernel<int64_t>, blocks, kThreads, 0, 0)(bias, out, a, G);
+  }
   PW_CUDA_CHECK_LAUNCH();
 }
 

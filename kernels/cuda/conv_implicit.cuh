@@ -266,18 +266,19 @@ __global__ void __launch_bounds__(WT::kThreads, WT::kMinBlocks)
 // out[n, g*rows + m, p] = the sum of the K-slices' partial tiles at (g, m, n*P + p), in slice
 // order (+ bias[ch] in the forward): a fixed order, so the result does not depend on how the
 // slices' blocks ran. One thread per output element; consecutive threads read consecutive
-// columns of each partial tile.
+// columns of each partial tile. I: int when every index fits in 32 bits (checked by the
+// launcher, grid.cuh's fits_int32), which makes its divisions 32-bit ones; int64_t otherwise.
+template <class I>
 __global__ void implicit_reduce_kernel(const float* __restrict__ bias, float* __restrict__ out, ImplicitConvArgs a,
-                                       int64_t G) {
-  const int64_t total = G * a.rows * a.cols, P = a.out_plane;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t col = idx % a.cols, m = (idx / a.cols) % a.rows, g = idx / (a.cols * a.rows);
-    const float* part = a.partial + (g * a.splits * a.rows + m) * a.cols + col;
+                                       I G) {
+  const I rows = (I)a.rows, cols = (I)a.cols, P = (I)a.out_plane, total = G * rows * cols;
+  for (I idx = blockIdx.x * (I)blockDim.x + threadIdx.x; idx < total; idx += (I)gridDim.x * blockDim.x) {
+    const I col = idx % cols, m = (idx / cols) % rows, g = idx / (cols * rows);
+    const float* part = a.partial + (g * (I)a.splits * rows + m) * cols + col;
     float sum = 0.0f;
-    for (int s = 0; s < a.splits; ++s) sum += part[(int64_t)s * a.rows * a.cols];
-    const int64_t ch = g * a.rows + m, n = col / P;
-    out[(n * a.out_ch + ch) * P + col % P] = sum + (bias ? bias[ch] : 0.0f);
+    for (int s = 0; s < a.splits; ++s) sum += part[(I)s * rows * cols];
+    const I ch = g * rows + m, n = col / P;
+    out[(n * (I)a.out_ch + ch) * P + col % P] = sum + (bias ? bias[ch] : 0.0f);
   }
 }
 
