@@ -1,6 +1,6 @@
 // Grow-only buffers of the calling thread for the CPU kernels' temporaries (im2col columns,
 // per-thread weight-gradient sums, LRN's backward ratios, Winograd's transformed planes, the
-// few-row SGEMM's sums).
+// few-row SGEMM's rows of A and sums).
 // Allocated per call they were fresh pages every time (page faults showed at 4.5% of AlexNet's
 // training step and in Winograd's profile); kept, a steady step touches only memory it already
 // has. Each slot grows to the largest request it sees and stays; the contents are uninitialised.
@@ -19,6 +19,7 @@ enum ScratchSlot {
   kWinogradV,
   kWinogradM,
   kWinogradFlipped,
+  kGemmRows,
   kGemmRowSums,
   kScratchSlots
 };

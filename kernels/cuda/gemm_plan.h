@@ -114,6 +114,23 @@ inline Plan evaluate(const TileShape& shape, int splits, int64_t M, int64_t N, i
   return p;
 }
 
+// The fastest plan over the shapes of the table that `usable` accepts and every split count
+// (each normalized plan once, none above the workspace cap); ties keep the earlier candidate.
+template <class Usable>
+Plan best_plan(int64_t M, int64_t N, int64_t K, int64_t count, int sms, Usable usable) {
+  Plan best;
+  bool have = false;
+  for (const TileShape& shape : kShapes) {
+    if (!usable(shape)) continue;
+    for (int s = 1; s <= (shape.splits_k ? kMaxSplits : 1); ++s) {
+      const Plan p = evaluate(shape, s, M, N, K, count, sms);
+      if (p.splits != s || p.workspace_floats > kMaxWorkspaceFloats) continue;  // seen, or too big
+      if (!have || p.estimate_us < best.estimate_us * kMinGain) best = p, have = true;
+    }
+  }
+  return best;
+}
+
 // The dispatcher's choice for C[M,N] (+)= op(A) op(B) over `count` problems on a GPU with `sms`
 // SMs (M, N, K, count > 0). trans_a / trans_b are accepted for when a GPU shows they matter.
 inline Plan choose(int64_t M, int64_t N, int64_t K, int64_t count, bool trans_a, bool trans_b, int sms = kH100Sms) {
@@ -128,15 +145,7 @@ inline Plan choose(int64_t M, int64_t N, int64_t K, int64_t count, bool trans_a,
     p.waves = double(p.blocks) / (double(sms) * 8);
     return p;
   }
-  Plan best;
-  bool have = false;
-  for (const TileShape& shape : kShapes)
-    for (int s = 1; s <= (shape.splits_k ? kMaxSplits : 1); ++s) {
-      const Plan p = evaluate(shape, s, M, N, K, count, sms);
-      if (p.splits != s || p.workspace_floats > kMaxWorkspaceFloats) continue;  // seen, or too big
-      if (!have || p.estimate_us < best.estimate_us * kMinGain) best = p, have = true;
-    }
-  return best;
+  return best_plan(M, N, K, count, sms, [](const TileShape&) { return true; });
 }
 
 // The plan for an implicit-GEMM convolution pass (kernels/cuda/conv.cu: M = channels per group,
@@ -145,17 +154,7 @@ inline Plan choose(int64_t M, int64_t N, int64_t K, int64_t count, bool trans_a,
 // small for the GPU without slices (an H100 has 132 SMs; the data gradient of a 32-channel layer
 // at 14x14 and batch 16 is 25 tiles of 64 x 128), which is what the slices are for.
 inline Plan choose_implicit_conv(int64_t M, int64_t N, int64_t K, int64_t count, int sms = kH100Sms) {
-  Plan best;
-  bool have = false;
-  for (const TileShape& shape : kShapes) {
-    if (shape.version != 5 || shape.bn != 128) continue;
-    for (int s = 1; s <= kMaxSplits; ++s) {
-      const Plan p = evaluate(shape, s, M, N, K, count, sms);
-      if (p.splits != s || p.workspace_floats > kMaxWorkspaceFloats) continue;
-      if (!have || p.estimate_us < best.estimate_us * kMinGain) best = p, have = true;
-    }
-  }
-  return best;
+  return best_plan(M, N, K, count, sms, [](const TileShape& s) { return s.version == 5 && s.bn == 128; });
 }
 
 }  // namespace pw::kernels::gemm_plan
