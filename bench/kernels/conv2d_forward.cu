@@ -54,6 +54,7 @@
 #include "kernels/cuda/conv.cu"  // v2, im2col, and the workspace and chunking rules
 
 #include "bench/kernels/common.cuh"
+#include "bench/kernels/conv_problems.cuh"
 #include "kernels/cpu/conv.h"  // the CPU reference
 
 namespace pw::kernels::PW_KERNEL_NS {
@@ -150,26 +151,6 @@ const ConvVersion kVersions[] = {{1, "v1 im2col + SGEMM", run_im2col},
 using Versions = std::vector<const ConvVersion*>;
 
 // ------------------------------------------------------------------------- problems
-
-int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
-  return (in + 2 * pad - d * (k - 1) - 1) / s + 1;
-}
-ConvGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t sh = 1,
-                      int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1, int64_t dw = 1,
-                      int64_t groups = 1) {
-  return {N,  C,  H,  W,  O,  kh, kw,    out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw),
-          sh, sw, ph, pw, dh, dw, groups};
-}
-std::string describe(const ConvGeometry& g, bool bias) {
-  char s[200];
-  std::snprintf(s, sizeof s,
-                "N=%ld C=%ld %ldx%ld O=%ld k=%ldx%ld stride %ld,%ld pad %ld,%ld dilation %ld,%ld "
-                "groups %ld%s",
-                long(g.N), long(g.C), long(g.H), long(g.W), long(g.O), long(g.kh), long(g.kw), long(g.stride_h),
-                long(g.stride_w), long(g.pad_h), long(g.pad_w), long(g.dilation_h), long(g.dilation_w), long(g.groups),
-                bias ? " bias" : "");
-  return s;
-}
 
 // Random x, w and bias of a geometry on the host and the device.
 struct Operands {
