@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 namespace pw::kernels::cpu {
 
@@ -255,41 +256,53 @@ void avg_pool2d_backward(const Pool2dShape& s, bool count_include_pad, const T* 
   }
 }
 
+// The adaptive windows of every output row and column, computed once per call (the integer
+// divisions per output element cost more than the sums when the plane is small, as VGG's 2x2 ->
+// 7x7 at 64 px input), with the work of the call for the parallel threshold.
+struct AdaptiveWindows {
+  std::vector<int64_t> h0, h1, w0, w1;
+  int64_t work = 0;  // elements read and written over all planes
+  explicit AdaptiveWindows(const Pool2dShape& s) : h0(s.Ho), h1(s.Ho), w0(s.Wo), w1(s.Wo) {
+    int64_t taps_h = 0, taps_w = 0;
+    for (int64_t o = 0; o < s.Ho; ++o)
+      h0[o] = adaptive_start(o, s.H, s.Ho), h1[o] = adaptive_end(o, s.H, s.Ho), taps_h += h1[o] - h0[o];
+    for (int64_t o = 0; o < s.Wo; ++o)
+      w0[o] = adaptive_start(o, s.W, s.Wo), w1[o] = adaptive_end(o, s.W, s.Wo), taps_w += w1[o] - w0[o];
+    work = s.planes * (taps_h * taps_w + s.H * s.W + s.Ho * s.Wo);
+  }
+};
+
 template <typename T>
 void adaptive_avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y) {
-#pragma omp parallel for schedule(static) if (s.planes * s.H * s.W > kParallelWork && s.planes > 1)
+  const AdaptiveWindows a(s);
+#pragma omp parallel for schedule(static) if (a.work > kParallelWork && s.planes > 1)
   for (int64_t p = 0; p < s.planes; ++p) {
     const T* xp = x + p * s.H * s.W;
     T* yp = y + p * s.Ho * s.Wo;
-    for (int64_t oh = 0; oh < s.Ho; ++oh) {
-      const int64_t h0 = adaptive_start(oh, s.H, s.Ho), h1 = adaptive_end(oh, s.H, s.Ho);
+    for (int64_t oh = 0; oh < s.Ho; ++oh)
       for (int64_t ow = 0; ow < s.Wo; ++ow) {
-        const int64_t w0 = adaptive_start(ow, s.W, s.Wo), w1 = adaptive_end(ow, s.W, s.Wo);
         double acc = 0;
-        for (int64_t ih = h0; ih < h1; ++ih)
-          for (int64_t iw = w0; iw < w1; ++iw) acc += xp[ih * s.W + iw];
-        yp[oh * s.Wo + ow] = T(acc / double((h1 - h0) * (w1 - w0)));
+        for (int64_t ih = a.h0[oh]; ih < a.h1[oh]; ++ih)
+          for (int64_t iw = a.w0[ow]; iw < a.w1[ow]; ++iw) acc += xp[ih * s.W + iw];
+        yp[oh * s.Wo + ow] = T(acc / double((a.h1[oh] - a.h0[oh]) * (a.w1[ow] - a.w0[ow])));
       }
-    }
   }
 }
 
 template <typename T>
 void adaptive_avg_pool2d_backward(const Pool2dShape& s, const T* dy, T* dx) {
-#pragma omp parallel for schedule(static) if (s.planes * s.H * s.W > kParallelWork && s.planes > 1)
+  const AdaptiveWindows a(s);
+#pragma omp parallel for schedule(static) if (a.work > kParallelWork && s.planes > 1)
   for (int64_t p = 0; p < s.planes; ++p) {
     T* dxp = dx + p * s.H * s.W;
     const T* dyp = dy + p * s.Ho * s.Wo;
     std::fill(dxp, dxp + s.H * s.W, T(0));
-    for (int64_t oh = 0; oh < s.Ho; ++oh) {
-      const int64_t h0 = adaptive_start(oh, s.H, s.Ho), h1 = adaptive_end(oh, s.H, s.Ho);
+    for (int64_t oh = 0; oh < s.Ho; ++oh)
       for (int64_t ow = 0; ow < s.Wo; ++ow) {
-        const int64_t w0 = adaptive_start(ow, s.W, s.Wo), w1 = adaptive_end(ow, s.W, s.Wo);
-        const T g = T(double(dyp[oh * s.Wo + ow]) / double((h1 - h0) * (w1 - w0)));
-        for (int64_t ih = h0; ih < h1; ++ih)
-          for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * s.W + iw] += g;
+        const T g = T(double(dyp[oh * s.Wo + ow]) / double((a.h1[oh] - a.h0[oh]) * (a.w1[ow] - a.w0[ow])));
+        for (int64_t ih = a.h0[oh]; ih < a.h1[oh]; ++ih)
+          for (int64_t iw = a.w0[ow]; iw < a.w1[ow]; ++iw) dxp[ih * s.W + iw] += g;
       }
-    }
   }
 }
 
