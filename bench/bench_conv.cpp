@@ -74,11 +74,11 @@ void run(benchmark::State& state, Pass pass, const Layer& l = kLayers[0], int64_
   auto once = [&] {
     // y doubles as the upstream gradient in the backward passes.
     if (algo == Algo::winograd && pass == Pass::forward)
-      cpu::conv2d_forward_winograd(s, x.data(), w.data(), b.data(), y.data());
+      cpu::conv2d_forward_winograd(s, x.data(), w.data(), {b.data()}, y.data());
     else if (algo == Algo::winograd && pass == Pass::backward_data)
       cpu::conv2d_backward_data_winograd(s, y.data(), w.data(), dx.data());
     else if (pass == Pass::forward)
-      cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), b.data(), y.data());
+      cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), {b.data()}, y.data());
     else if (pass == Pass::backward_data)
       cpu::conv2d_backward_data_im2col<float>(s, y.data(), w.data(), dx.data());
     else

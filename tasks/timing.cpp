@@ -143,9 +143,9 @@ TimeResult run_time(const TimeConfig& config) {
     const MachinePeaks measured = measure_machine();
     if (c.peaks.gflops <= 0) c.peaks.gflops = measured.gflops;
     if (c.peaks.bandwidth_gbs <= 0) c.peaks.bandwidth_gbs = measured.bandwidth_gbs;
-    c.peaks.vector_bits = measured.vector_bits;
   }
   c.peaks.threads = num_threads();
+  c.peaks.vector_bits = fma_vector_bits();  // also when both peaks were given
   models::ModelConfig mc;
   mc.in_channels = c.input[c.input.size() - 3];
   mc.width = c.width;
@@ -163,14 +163,16 @@ TimeResult run_time(const TimeConfig& config) {
   Tensor act = x;
   if (walk.form == models::LayerWalk::Form::tiled)  // the trunk sees every tile as an image
     act = x.reshape({c.batch * c.input[0], c.input[1], c.input[2], c.input[3]});
-  for (size_t i = 0; i < walk.layers.size() && c.per_layer; ++i) {
-    LayerRun run = time_layer(walk.layers[i], act, c.train, i == 0, c.iterations);
+  for (size_t i = 0; i < walk.layers.size(); ++i) {
+    LayerRun run;
+    if (c.per_layer) run = time_layer(walk.layers[i], act, c.train, i == 0, c.iterations);
     run.time.path = walk.layers[i].path;
     run.time.type = walk.layers[i].type;
-    run.time.output = run.output.shape();
     count(run.time, summary[i], walk.layers[i].kind, c.batch, i == 0);
     if (!c.train) run.time.backward_flops = run.time.backward_bytes = 0;
     r.step_flops += run.time.forward_flops + run.time.backward_flops;
+    if (!c.per_layer) continue;  // --step-only: the FLOPs of the step, no layer timed
+    run.time.output = run.output.shape();
     r.layers.push_back(run.time);
     act = run.output;
   }
@@ -181,6 +183,7 @@ TimeResult run_time(const TimeConfig& config) {
   const int64_t outputs = act.size(act.dim() - 1);
   std::vector<int32_t> labels((size_t)c.batch);
   for (int64_t i = 0; i < c.batch; ++i) labels[(size_t)i] = (int32_t)(i % outputs);
+  const nn::InferenceFusionGuard fusion(c.fusion);
   r.step = time_step(*model, x, Tensor::from_vector(labels, {c.batch}).to(c.device), c.train, c.iterations);
   return r;
 }
@@ -216,6 +219,11 @@ std::string format_time_table(const TimeResult& r) {
                 r.step.forward_ms, r.step.backward_ms, r.step.optimizer_ms, r.step.ms(), r.images_per_second(),
                 step_gflops, 100 * step_gflops / c.peaks.gflops);
   s += line;
+  if (!c.train)
+    s += std::string("inference fusion in the step: ") +
+         (c.fusion ? "on (each Conv2d with the BatchNorm2d and/or ReLU after it as one op; the table times "
+                     "every layer on its own)\n"
+                   : "off (--no-fusion)\n");
   std::snprintf(line, sizeof line,
                 "machine: FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s (%d threads, %d-bit vectors, %s GEMM kernel, "
                 "OpenMP wait %s)\n",

@@ -31,6 +31,9 @@ struct TimeConfig {
   MachinePeaks peaks;      // gflops / bandwidth_gbs 0: measured
   uint64_t seed = 0;
   bool per_layer = true;  // false: only the whole step (bench/compare_torch.py)
+  // Inference fusion (engine/nn/fusion.h) in the eval step: a Conv2d with the BatchNorm2d and/or
+  // ReLU after it as one op. The per-layer table always times every layer on its own.
+  bool fusion = true;
 };
 
 struct LayerTime {

@@ -173,8 +173,8 @@ TEST(Conv2d, Im2colKernelsMatchDirectOnAwkwardSizes) {
     const float* bias = c.bias ? b.data() : nullptr;
     // Every output buffer starts as NaN, so an element a kernel forgets stays NaN and fails.
     std::vector<float> y_ref(ny, kNaN), y_fast(ny, kNaN);
-    cpu::conv2d_forward_direct<float>(s, x.data(), w.data(), bias, y_ref.data());
-    cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), bias, y_fast.data());
+    cpu::conv2d_forward_direct<float>(s, x.data(), w.data(), {bias}, y_ref.data());
+    cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), {bias}, y_fast.data());
     EXPECT_LT(rel_diff(y_fast, y_ref), 1e-5) << "forward";
     std::vector<float> dx_ref(nx, kNaN), dx_fast(nx, kNaN);
     cpu::conv2d_backward_data_direct<float>(s, dy.data(), w.data(), dx_ref.data());

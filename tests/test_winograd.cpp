@@ -73,15 +73,15 @@ Errors winograd_errors(const Case& c, uint32_t seed, bool with_im2col = false) {
                            b = normal(s.O, 1.f, rng), dy = normal(ny, 1.f, rng);
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> y(ny, kNaN), dx(nx, kNaN);
-  cpu::conv2d_forward_winograd(s, x.data(), w.data(), b.data(), y.data());
+  cpu::conv2d_forward_winograd(s, x.data(), w.data(), {b.data()}, y.data());
   cpu::conv2d_backward_data_winograd(s, dy.data(), w.data(), dx.data());
   std::vector<double> y_ref(ny), dx_ref(nx);
   const std::vector<double> xd = widen(x), wd = widen(w), bd = widen(b), dyd = widen(dy);
-  cpu::conv2d_forward_direct<double>(s, xd.data(), wd.data(), bd.data(), y_ref.data());
+  cpu::conv2d_forward_direct<double>(s, xd.data(), wd.data(), {bd.data()}, y_ref.data());
   cpu::conv2d_backward_data_direct<double>(s, dyd.data(), wd.data(), dx_ref.data());
   Errors e{scaled_error(y, y_ref), scaled_error(dx, dx_ref), 0, 0};
   if (with_im2col) {
-    cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), b.data(), y.data());
+    cpu::conv2d_forward_im2col<float>(s, x.data(), w.data(), {b.data()}, y.data());
     cpu::conv2d_backward_data_im2col<float>(s, dy.data(), w.data(), dx.data());
     e.im2col_forward = scaled_error(y, y_ref);
     e.im2col_backward = scaled_error(dx, dx_ref);
@@ -233,7 +233,7 @@ TEST(Winograd, SameBitsForEveryThreadCount) {
   for (int threads : {1, 2, 3}) {
     pw::set_num_threads(threads);
     std::vector<float> y(dy.size()), dx(x.size());
-    cpu::conv2d_forward_winograd(s, x.data(), w.data(), nullptr, y.data());
+    cpu::conv2d_forward_winograd(s, x.data(), w.data(), {}, y.data());
     cpu::conv2d_backward_data_winograd(s, dy.data(), w.data(), dx.data());
     if (threads == 1) {
       y1 = y, dx1 = dx;

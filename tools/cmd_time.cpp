@@ -32,7 +32,10 @@ int cmd_time(int argc, char** argv) {
       .flag("peak-gflops", "", "the machine's FMA peak in GFLOP/s (absent: measured)")
       .flag("bandwidth", "", "its memory bandwidth in GB/s (absent: measured)")
       .flag("seed", "0", "seed of the weights and input")
-      .boolean("step-only", "time only the whole step, not every layer (faster; bench/compare_torch.py)");
+      .boolean("step-only", "time only the whole step, not every layer (faster; bench/compare_torch.py)")
+      .boolean("no-fusion",
+               "eval: run every layer of the step on its own, without fusing a Conv2d with the BatchNorm2d\n"
+               "and/or ReLU after it (engine/nn/fusion.h), for comparisons");
   if (!args.parse(argc, argv, 2)) return 0;
   const std::optional<int64_t> threads = args.maybe_i64("threads");
   PW_CHECK(!threads || *threads > 0, "time: --threads must be positive, got ", *threads);
@@ -52,6 +55,7 @@ int cmd_time(int argc, char** argv) {
   c.peaks.bandwidth_gbs = args.maybe_f64("bandwidth").value_or(0);
   c.seed = (uint64_t)args.i64("seed");
   c.per_layer = !args.on("step-only");
+  c.fusion = !args.on("no-fusion");
   std::printf("%s", tasks::format_time_table(tasks::run_time(c)).c_str());
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/nn/fusion.h"
 
 namespace pw::nn {
 
@@ -319,7 +320,13 @@ std::shared_ptr<Module> Sequential::at(size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& m : mods_) y = m->forward(y);
+  for (size_t i = 0; i < mods_.size();) {
+    if (const size_t fused = run_fused(mods_, i, y)) {  // conv + batch norm + ReLU in inference (fusion.h)
+      i += fused;
+      continue;
+    }
+    y = mods_[i++]->forward(y);
+  }
   return y;
 }
 

@@ -129,7 +129,8 @@ class EvalModeScope {
 };
 
 // Runs its children in order. push_back(m) names children by position ("0", "1", ...);
-// push_back(name, m) gives a name ("conv1").
+// push_back(name, m) gives a name ("conv1"). In inference a Conv2d with the eval-mode BatchNorm2d
+// and/or ReLU after it runs as one op (engine/nn/fusion.h), with the same result.
 class Sequential : public Module {
  public:
   Sequential() = default;

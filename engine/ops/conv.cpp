@@ -11,6 +11,7 @@
 #include "engine/ops.h"
 #include "engine/ops/kernel_args.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/norm.h"
 #include "kernels/cpu/winograd.h"
 
 namespace pw {
@@ -65,11 +66,12 @@ CpuPlan cpu_plan(DType dt, ConvAlgo algo, const kernels::ConvGeometry& s) {
 // The forward and backward-data kernels for T other than the reference: Winograd where planned
 // (it exists for f32 only), else im2col.
 template <typename T>
-void forward_fast(const kernels::ConvGeometry& s, bool winograd, const T* x, const T* w, const T* b, T* y) {
+void forward_fast(const kernels::ConvGeometry& s, bool winograd, const T* x, const T* w,
+                  const kernels::cpu::ConvEpilogue<T>& ep, T* y) {
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd) return kernels::cpu::conv2d_forward_winograd(s, x, w, b, y);
+    if (winograd) return kernels::cpu::conv2d_forward_winograd(s, x, w, ep, y);
   }
-  kernels::cpu::conv2d_forward_im2col<T>(s, x, w, b, y);
+  kernels::cpu::conv2d_forward_im2col<T>(s, x, w, ep, y);
 }
 template <typename T>
 void backward_data_fast(const kernels::ConvGeometry& s, bool winograd, const T* dy, const T* w, T* dx) {
@@ -162,27 +164,9 @@ std::vector<Tensor> conv2d_backward_gpu(const kernels::ConvGeometry& s, const Te
   return {dx, dw, db};
 }
 
-}  // namespace
-
-void set_conv_algorithm(ConvAlgo algo) { g_conv_algo.store(algo); }
-ConvAlgo conv_algorithm() { return g_conv_algo.load(); }
-
-ConvAlgo parse_conv_algorithm(const std::string& name) {
-  if (name == "automatic") return ConvAlgo::automatic;
-  if (name == "direct") return ConvAlgo::direct;
-  if (name == "im2col") return ConvAlgo::im2col;
-  if (name == "winograd") return ConvAlgo::winograd;
-  throw Error("conv algorithm: expected automatic, direct, im2col or winograd, got '" + name + "'");
-}
-
-bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
-                          const Conv2dParams& p) {
-  const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
-                                Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
-  return cpu_plan(DType::f32, ConvAlgo::automatic, s).winograd;
-}
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+// The arguments' checks (errors name conv2d) and the geometry they give.
+kernels::ConvGeometry checked_geometry(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                       const Conv2dParams& p) {
   PW_CHECK(x.defined() && weight.defined(), "conv2d: undefined input or weight");
   PW_CHECK(x.dim() == 4, "conv2d: input must be 4-D [N, C, H, W], got shape ", shape_str(x.shape()));
   PW_CHECK(weight.dim() == 4, "conv2d: weight must be 4-D [O, C/groups, kh, kw], got shape ",
@@ -220,23 +204,54 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     PW_CHECK(bias.dtype() == dt, "conv2d: bias is ", dtype_name(bias.dtype()), ", input is ", dtype_name(dt));
   }
 
-  const kernels::ConvGeometry s{N,  C,          H,          W,       O,       kh,           kw,           Ho,
+  return kernels::ConvGeometry{N,  C,          H,          W,       O,       kh,           kw,           Ho,
+                               Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+}
+
+// The CPU forward pass of the plan with the epilogue ep (kernels/cpu/conv_epilogue.h).
+template <typename T>
+void forward_cpu(const kernels::ConvGeometry& s, CpuPlan plan, const Tensor& xc, const Tensor& wc,
+                 const kernels::cpu::ConvEpilogue<T>& ep, const Tensor& y) {
+  if (plan.direct)
+    kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), ep, y.data<T>());
+  else
+    forward_fast<T>(s, plan.winograd, xc.data<T>(), wc.data<T>(), ep, y.data<T>());
+}
+
+}  // namespace
+
+void set_conv_algorithm(ConvAlgo algo) { g_conv_algo.store(algo); }
+ConvAlgo conv_algorithm() { return g_conv_algo.load(); }
+
+ConvAlgo parse_conv_algorithm(const std::string& name) {
+  if (name == "automatic") return ConvAlgo::automatic;
+  if (name == "direct") return ConvAlgo::direct;
+  if (name == "im2col") return ConvAlgo::im2col;
+  if (name == "winograd") return ConvAlgo::winograd;
+  throw Error("conv algorithm: expected automatic, direct, im2col or winograd, got '" + name + "'");
+}
+
+bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                          const Conv2dParams& p) {
+  const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
                                 Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+  return cpu_plan(DType::f32, ConvAlgo::automatic, s).winograd;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+  const kernels::ConvGeometry s = checked_geometry(x, weight, bias, p);
+  const DType dt = x.dtype();
   const CpuPlan plan = cpu_plan(dt, conv_algorithm(), s);
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor y = Tensor::empty({N, O, Ho, Wo}, dt, x.device());
+  Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo}, dt, x.device());
   const bool gpu = is_gpu(x.device());
   if (gpu) {
     conv2d_forward_gpu(s, xc, wc, bc, y);
   } else {
     dispatch_floating(dt, "conv2d", [&](auto tag) {
       using T = decltype(tag);
-      const T* b = ptr_or_null<T>(bc);
-      if (plan.direct)
-        kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), b, y.data<T>());
-      else
-        forward_fast<T>(s, plan.winograd, xc.data<T>(), wc.data<T>(), b, y.data<T>());
+      forward_cpu<T>(s, plan, xc, wc, {ptr_or_null<T>(bc)}, y);
     });
   }
 
@@ -247,6 +262,67 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     if (gpu) return conv2d_backward_gpu(s, saved_x, saved_w, g.contiguous(), n);
     return conv2d_backward(s, plan, dt, saved_x, saved_w, g.contiguous(), n);
   });
+}
+
+namespace {
+
+// The three ops one after the other (the GPU devices).
+Tensor conv2d_inference_unfused(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+                                const BatchNormInference* bn, bool relu) {
+  Tensor y = conv2d(x, weight, bias, p);
+  if (bn) y = batch_norm(y, bn->running_mean, bn->running_var, bn->weight, bn->bias, false, 0.1, bn->eps);
+  return relu ? pw::relu(y) : y;
+}
+
+// The folded batch norm's scale (first O values) and shift (next O), on the cpu.
+Tensor folded_batch_norm(const BatchNormInference& bn, int64_t O, DType dt) {
+  const Tensor stats[] = {bn.running_mean, bn.running_var, bn.weight, bn.bias};
+  const char* names[] = {"running_mean", "running_var", "weight", "bias"};
+  for (int i = 0; i < 4; ++i) {
+    if (!stats[i].defined()) continue;
+    PW_CHECK(stats[i].dim() == 1 && stats[i].size(0) == O, "conv2d_inference: batch norm ", names[i], " has shape ",
+             shape_str(stats[i].shape()), ", expected [", O, "]");
+    PW_CHECK(stats[i].dtype() == dt, "conv2d_inference: batch norm ", names[i], " is ", dtype_name(stats[i].dtype()),
+             ", the input is ", dtype_name(dt));
+    check_same_device("conv2d_inference", Device::cpu(), stats[i].device());
+  }
+  PW_CHECK(bn.running_mean.defined() && bn.running_var.defined(),
+           "conv2d_inference: the batch norm needs running_mean and running_var");
+  PW_CHECK(bn.eps >= 0, "conv2d_inference: batch norm eps must be >= 0, got ", bn.eps);
+  Tensor folded = Tensor::empty({2 * O}, dt);
+  dispatch_floating(dt, "conv2d_inference", [&](auto tag) {
+    using T = decltype(tag);
+    auto c = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
+    const Tensor m = c(bn.running_mean), v = c(bn.running_var), w = c(bn.weight), b = c(bn.bias);
+    kernels::cpu::batch_norm_fold<T>(m.data<T>(), v.data<T>(), ptr_or_null<T>(w), ptr_or_null<T>(b), O, bn.eps,
+                                     folded.data<T>(), folded.data<T>() + O);
+  });
+  return folded;
+}
+
+}  // namespace
+
+Tensor conv2d_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+                        const BatchNormInference* bn, bool relu) {
+  std::vector<Tensor> inputs{x, weight, bias};
+  if (bn) inputs.insert(inputs.end(), {bn->weight, bn->bias});
+  PW_CHECK(!GradMode::enabled() || !any_requires_grad(inputs),
+           "conv2d_inference: records no graph, but grad mode is on and an input requires grad (run conv2d, "
+           "batch_norm and relu to differentiate, or turn grad mode off)");
+  if (is_gpu(x.device())) return conv2d_inference_unfused(x, weight, bias, p, bn, relu);
+  const kernels::ConvGeometry s = checked_geometry(x, weight, bias, p);
+  const DType dt = x.dtype();
+  const Tensor folded = bn ? folded_batch_norm(*bn, s.O, dt) : Tensor();
+  const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo}, dt);
+  dispatch_floating(dt, "conv2d_inference", [&](auto tag) {
+    using T = decltype(tag);
+    const T* scale = folded.defined() ? folded.data<T>() : nullptr;
+    forward_cpu<T>(s, cpu_plan(dt, conv_algorithm(), s), xc, wc,
+                   {ptr_or_null<T>(bc), scale, scale ? scale + s.O : nullptr, relu}, y);
+  });
+  return record(y, "conv2d_inference", inputs, nullptr);
 }
 
 }  // namespace pw

@@ -15,6 +15,23 @@ struct Conv2dParams {
 // Ho = floor((H + 2*pad_h - dilation_h*(kh-1) - 1) / stride_h) + 1 (and Wo likewise).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p);
 
+// Inference: conv2d, then a batch norm with fixed statistics (eval mode), then a ReLU, the last
+// two optional, as one op. On the CPU the batch norm (folded per channel into a scale and shift)
+// and the ReLU are applied where the convolution writes its sums (kernels/cpu/conv_epilogue.h),
+// so neither makes a pass over the output of its own; the result equals conv2d, batch_norm(...,
+// training=false) and relu run one after the other (the same constants and expressions). The
+// GPU devices run those three ops. Records no graph: with grad mode on, no input may require
+// grad (an error; use the separate ops to differentiate). nn::Sequential calls it for a Conv2d
+// followed by an eval-mode BatchNorm2d and/or a ReLU while grad mode is off
+// (engine/nn/module.h).
+struct BatchNormInference {
+  Tensor running_mean, running_var;  // [O], required
+  Tensor weight, bias;               // [O] or undefined (no affine)
+  double eps = 1e-5;
+};
+Tensor conv2d_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+                        const BatchNormInference* bn, bool relu);
+
 // Which CPU implementation conv2d runs (forward and its backward, fixed when it is called):
 //   automatic: for f32, Winograd F(4x4, 3x3) for the forward and backward-data passes of the
 //              3x3 stride-1 layers where it was measured faster (conv2d_uses_winograd), im2col

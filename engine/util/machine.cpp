@@ -97,10 +97,12 @@ double measure_bandwidth_gbs() {
   return best;
 }
 
+int fma_vector_bits() { return kLanes * 32; }
+
 MachinePeaks measure_machine() {
   MachinePeaks p;
   p.threads = num_threads();
-  p.vector_bits = kLanes * 32;
+  p.vector_bits = fma_vector_bits();
   p.gflops = measure_fma_gflops();
   p.bandwidth_gbs = measure_bandwidth_gbs();
   return p;

@@ -18,5 +18,7 @@ double measure_fma_gflops(double seconds = 0.2);
 // element; the best of three passes.
 double measure_bandwidth_gbs();
 MachinePeaks measure_machine();
+// The vector width the FMA loop uses (known without measuring).
+int fma_vector_bits();
 
 }  // namespace pw

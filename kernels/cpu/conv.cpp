@@ -46,7 +46,7 @@ constexpr int64_t kParallelWork = 1 << 15;
 // ---------------------------------------------------------------- direct (reference)
 
 template <typename T>
-void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const ConvEpilogue<T>& ep, T* y) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t work = s.N * s.O * s.Ho * s.Wo * Cg * s.kh * s.kw;
 #pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
@@ -55,7 +55,7 @@ void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const 
       const int64_t g = o / Og;
       for (int64_t oh = 0; oh < s.Ho; ++oh)
         for (int64_t ow = 0; ow < s.Wo; ++ow) {
-          double acc = bias ? double(bias[o]) : 0.0;
+          double acc = ep.bias ? double(ep.bias[o]) : 0.0;
           for (int64_t c = 0; c < Cg; ++c)
             for (int64_t i = 0; i < s.kh; ++i) {
               const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dilation_h;
@@ -67,7 +67,7 @@ void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const 
                        double(w[((o * Cg + c) * s.kh + i) * s.kw + j]);
               }
             }
-          y[((n * s.O + o) * s.Ho + oh) * s.Wo + ow] = T(acc);
+          y[((n * s.O + o) * s.Ho + oh) * s.Wo + ow] = ep.finish(o, T(acc));
         }
     }
 }
@@ -223,19 +223,15 @@ void unfold_chunk(const ConvGeometry& s, const T* x, int64_t n0, int64_t count, 
 }
 
 // A chunk's [Og, count*P] block and the images' planes of group g in a [N, O, P] tensor:
-// scatter_block copies the block out to the planes (plus bias[g*Og + o] when bias is given),
+// scatter_block writes the block's epilogue (bias and the rest, channel g*Og + o) to the planes,
 // gather_block copies the planes in.
 template <typename T>
-void scatter_block(const ConvGeometry& s, int64_t n0, int64_t count, int64_t g, const T* block, const T* bias,
-                   T* planes) {
+void scatter_block(const ConvGeometry& s, int64_t n0, int64_t count, int64_t g, const T* block,
+                   const ConvEpilogue<T>& ep, T* planes) {
   const int64_t Og = s.O / s.groups, P = s.Ho * s.Wo, ld = count * P;
   for (int64_t i = 0; i < count; ++i)
-    for (int64_t o = 0; o < Og; ++o) {
-      const T* b = block + o * ld + i * P;
-      T* p = planes + ((n0 + i) * s.O + g * Og + o) * P;
-      const T add = bias ? bias[g * Og + o] : T(0);
-      for (int64_t q = 0; q < P; ++q) p[q] = b[q] + add;
-    }
+    for (int64_t o = 0; o < Og; ++o)
+      epilogue_row(ep, g * Og + o, block + o * ld + i * P, planes + ((n0 + i) * s.O + g * Og + o) * P, P);
 }
 
 template <typename T>
@@ -250,7 +246,7 @@ void gather_block(const ConvGeometry& s, int64_t n0, int64_t count, int64_t g, c
 }  // namespace
 
 template <typename T>
-void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const ConvEpilogue<T>& ep, T* y) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   const bool pointwise = is_pointwise(s);
@@ -263,19 +259,15 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
       if (!pointwise) unfold_chunk(s, x, n0, 1, g, buf, P), B = buf;
       T* yg = y + (n0 * s.O + g * Og) * P;
       gemm_t(false, false, Og, P, K, wg, K, B, P, T(0), yg, P);
-      if (bias)
-        for (int64_t o = 0; o < Og; ++o) {
-          T* row = yg + o * P;
-          const T b = bias[g * Og + o];
-          for (int64_t p = 0; p < P; ++p) row[p] += b;
-        }
+      if (ep.bias || ep.has_finish())
+        for (int64_t o = 0; o < Og; ++o) epilogue_row(ep, g * Og + o, yg + o * P, yg + o * P, P);
       return;
     }
     T* col = buf;
     T* out = buf + K * ch.G * P;
     unfold_chunk(s, x, n0, count, g, col, ld);
     gemm_t(false, false, Og, ld, K, wg, K, col, ld, T(0), out, ld);
-    scatter_block(s, n0, count, g, out, bias, y);
+    scatter_block(s, n0, count, g, out, ep, y);
   };
   const int64_t size = pointwise ? 0 : ch.G == 1 ? K * P : (K + Og) * ch.G * P;
   for_each_task<T>(ch.count * s.groups, size, one);
@@ -363,13 +355,13 @@ void conv2d_backward_weight_im2col(const ConvGeometry& s, const T* x, const T* d
   }
 }
 
-#define PW_INSTANTIATE_CONV(T)                                                                   \
-  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);     \
-  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);   \
-  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);     \
-  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);   \
+#define PW_INSTANTIATE_CONV(T)                                                                                 \
+  template void conv2d_forward_direct<T>(const ConvGeometry&, const T*, const T*, const ConvEpilogue<T>&, T*); \
+  template void conv2d_backward_data_direct<T>(const ConvGeometry&, const T*, const T*, T*);                   \
+  template void conv2d_backward_weight_direct<T>(const ConvGeometry&, const T*, const T*, T*);                 \
+  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, const ConvEpilogue<T>&, T*); \
+  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);                   \
+  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);                 \
   template void conv2d_backward_bias<T>(const ConvGeometry&, const T*, T*);
 
 PW_INSTANTIATE_CONV(float)

@@ -14,13 +14,15 @@
 #include <cstdint>
 
 #include "kernels/common/conv_geometry.h"
+#include "kernels/cpu/conv_epilogue.h"
 
 namespace pw::kernels::cpu {
 
 // ---- direct (reference) ----
-// y[N, O, Ho, Wo] = conv(x, w) + bias (bias may be null). Every element of y is written.
+// y[N, O, Ho, Wo] = the epilogue (conv_epilogue.h: bias, folded batch norm, ReLU, each only
+// where given) of conv(x, w). Every element of y is written.
 template <typename T>
-void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward_direct(const ConvGeometry& s, const T* x, const T* w, const ConvEpilogue<T>& ep, T* y);
 // dx[N, C, H, W] = the gradient w.r.t. the input for upstream dy. Every element is written.
 template <typename T>
 void conv2d_backward_data_direct(const ConvGeometry& s, const T* dy, const T* w, T* dx);
@@ -30,7 +32,7 @@ void conv2d_backward_weight_direct(const ConvGeometry& s, const T* x, const T* d
 
 // ---- im2col + GEMM (fast) ----
 template <typename T>
-void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const ConvEpilogue<T>& ep, T* y);
 template <typename T>
 void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w, T* dx);
 template <typename T>

@@ -140,16 +140,21 @@ void batch_norm_stats(const T* x, T* mean, T* var, int64_t N, int64_t C, int64_t
 // Elementwise given the per-channel scale and shift: planes in memory order, split over the
 // threads (a per-channel loop would jump between planes 100 KB apart).
 template <typename T>
-void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y, int64_t N,
-                        int64_t C, int64_t S, double eps) {
-  // y = x * scale + shift, folded per channel.
-  std::vector<T> scale(C), shift(C);
+void batch_norm_fold(const T* mean, const T* var, const T* weight, const T* bias, int64_t C, double eps, T* scale,
+                     T* shift) {
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt(double(var[c]) + eps);
     const double w = weight ? double(weight[c]) : 1.0, b = bias ? double(bias[c]) : 0.0;
     scale[c] = T(w * invstd);
     shift[c] = T(b - double(mean[c]) * w * invstd);
   }
+}
+
+template <typename T>
+void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y, int64_t N,
+                        int64_t C, int64_t S, double eps) {
+  std::vector<T> scale(C), shift(C);
+  batch_norm_fold(mean, var, weight, bias, C, eps, scale.data(), shift.data());
 #pragma omp parallel for schedule(static) if (planes_worth_splitting(N, C, S))
   for (int64_t r = 0; r < N * C; ++r) {
     const T a = scale[r % C], b = shift[r % C];
@@ -211,6 +216,7 @@ void batch_norm_update_running(T* running_mean, T* running_var, const T* mean, c
 
 #define PW_INSTANTIATE(T)                                                                                              \
   template void batch_norm_stats<T>(const T*, T*, T*, int64_t, int64_t, int64_t);                                      \
+  template void batch_norm_fold<T>(const T*, const T*, const T*, const T*, int64_t, double, T*, T*);                   \
   template void batch_norm_forward<T>(const T*, const T*, const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, \
                                       double);                                                                         \
   template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t, \

@@ -14,9 +14,17 @@ void batch_norm_stats(const T* x, T* mean, T* var, int64_t N, int64_t C, int64_t
 
 // y = (x - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]. weight / bias may be null
 // (no affine: 1 and 0). mean / var are the batch statistics in training, the running ones in eval.
+// Computed as y = x * scale[c] + shift[c] with batch_norm_fold's constants.
 template <typename T>
 void batch_norm_forward(const T* x, const T* mean, const T* var, const T* weight, const T* bias, T* y, int64_t N,
                         int64_t C, int64_t S, double eps);
+
+// scale[c] = weight[c] / sqrt(var[c] + eps) and shift[c] = bias[c] - mean[c] * scale[c], in
+// double and rounded once: batch_norm_forward's constants, also those of a batch norm fused into
+// the convolution before it (kernels/cpu/conv_epilogue.h).
+template <typename T>
+void batch_norm_fold(const T* mean, const T* var, const T* weight, const T* bias, int64_t C, double eps, T* scale,
+                     T* shift);
 
 // Gradients of batch_norm_forward. With batch_stats, mean and var are functions of x (training):
 //   dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))   (means over the channel's N*S values)

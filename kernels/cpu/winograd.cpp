@@ -193,9 +193,10 @@ void multiply(const Problem& p, const float* U, int64_t us, const float* V, int6
     sgemm(false, false, O, T, C, 1.f, U + xi * us, C, V + xi * vs, T, 0.f, M + xi * ms, T);
 }
 
-// y (nc images) = A^T M A per tile, plus bias, cropped to Ho x Wo. M's planes are ms apart.
-void transform_output(const Problem& p, const float* M, int64_t ms, int64_t nc, int64_t T, const float* bias,
-                      float* y) {
+// y (nc images) = the epilogue (bias, ...) of A^T M A per tile, cropped to Ho x Wo. M's planes
+// are ms apart.
+void transform_output(const Problem& p, const float* M, int64_t ms, int64_t nc, int64_t T,
+                      const ConvEpilogue<float>& ep, float* y) {
   const int64_t TH = p.tiles_h(), TW = p.tiles_w();
 #pragma omp parallel for collapse(3) schedule(static) if (p.O * T * kPoints * 4 > kParallelWork)
   for (int64_t n = 0; n < nc; ++n)
@@ -203,7 +204,7 @@ void transform_output(const Problem& p, const float* M, int64_t ms, int64_t nc, 
       for (int64_t th = 0; th < TH; ++th) {
         alignas(64) float rows[24 * kLanes], out[16 * kLanes];
         float* plane = y + (n * p.O + o) * p.Ho * p.Wo;
-        const float b = bias ? bias[o] : 0.f;
+        const float b = ep.bias ? ep.bias[o] : 0.f;
         for (int64_t tw0 = 0; tw0 < TW; tw0 += kLanes) {
           const int L = int(std::min<int64_t>(kLanes, TW - tw0));
           const float* m = M + o * T + (n * TH + th) * TW + tw0;
@@ -216,7 +217,7 @@ void transform_output(const Problem& p, const float* M, int64_t ms, int64_t nc, 
             for (int t = 0; t < L; ++t)
               for (int64_t bcol = 0; bcol < kTile; ++bcol) {
                 const int64_t ow = (tw0 + t) * kTile + bcol;
-                if (ow < p.Wo) row[ow] = out[(a * 4 + bcol) * kLanes + t] + b;
+                if (ow < p.Wo) row[ow] = ep.finish(o, out[(a * 4 + bcol) * kLanes + t] + b);
               }
           }
         }
@@ -235,9 +236,10 @@ int64_t images_per_chunk(const Problem& p) {
 // Scratch (kernels/cpu/scratch.h): U alone is 36 MiB for a 512 x 512 layer, and a fresh
 // allocation would pay its page faults (they showed in a profile of that layer) and a
 // std::vector's zeroing on every call.
-// y = the convolution of x with the transformed weights U (planes us apart), plus bias, chunk
-// by chunk.
-void winograd_core(const Problem& p, const float* x, const float* U, int64_t us, const float* bias, float* y) {
+// y = the epilogue of the convolution of x with the transformed weights U (planes us apart),
+// chunk by chunk.
+void winograd_core(const Problem& p, const float* x, const float* U, int64_t us, const ConvEpilogue<float>& ep,
+                   float* y) {
   const int64_t per_image = p.tiles_h() * p.tiles_w(), chunk = images_per_chunk(p);
   const int64_t vs = plane_stride(p.C * chunk * per_image), ms = plane_stride(p.O * chunk * per_image);
   // Allocated before any parallel region: out of memory is an exception the caller sees.
@@ -247,7 +249,7 @@ void winograd_core(const Problem& p, const float* x, const float* U, int64_t us,
     const int64_t nc = std::min(chunk, p.N - n0), T = nc * per_image;
     transform_input(p, x + n0 * p.C * p.H * p.W, nc, T, V, vs);
     multiply(p, U, us, V, vs, T, M, ms);
-    transform_output(p, M, ms, nc, T, bias, y + n0 * p.O * p.Ho * p.Wo);
+    transform_output(p, M, ms, nc, T, ep, y + n0 * p.O * p.Ho * p.Wo);
   }
 }
 
@@ -271,9 +273,10 @@ bool winograd_supported(const ConvGeometry& s) {
          s.groups == 1;
 }
 
-void conv2d_forward_winograd(const ConvGeometry& s, const float* x, const float* w, const float* bias, float* y) {
+void conv2d_forward_winograd(const ConvGeometry& s, const float* x, const float* w, const ConvEpilogue<float>& ep,
+                             float* y) {
   const Weights u = transformed(w, s.O, s.C);
-  winograd_core({s.N, s.C, s.H, s.W, s.O, s.Ho, s.Wo, s.pad_h, s.pad_w}, x, u.U, u.stride, bias, y);
+  winograd_core({s.N, s.C, s.H, s.W, s.O, s.Ho, s.Wo, s.pad_h, s.pad_w}, x, u.U, u.stride, ep, y);
 }
 
 void conv2d_backward_data_winograd(const ConvGeometry& s, const float* dy, const float* w, float* dx) {
@@ -281,7 +284,7 @@ void conv2d_backward_data_winograd(const ConvGeometry& s, const float* dy, const
   flip_transpose(w, s.O, s.C, wt);
   const Weights u = transformed(wt, s.C, s.O);
   // dy [N, O, Ho, Wo] in, dx [N, C, H, W] out: the padding 2 - pad gives back H x W.
-  winograd_core({s.N, s.O, s.Ho, s.Wo, s.C, s.H, s.W, 2 - s.pad_h, 2 - s.pad_w}, dy, u.U, u.stride, nullptr, dx);
+  winograd_core({s.N, s.O, s.Ho, s.Wo, s.C, s.H, s.W, 2 - s.pad_h, 2 - s.pad_w}, dy, u.U, u.stride, {}, dx);
 }
 
 }  // namespace pw::kernels::cpu

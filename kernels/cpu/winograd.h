@@ -34,14 +34,17 @@
 #include <cstdint>
 
 #include "kernels/common/conv_geometry.h"
+#include "kernels/cpu/conv_epilogue.h"
 
 namespace pw::kernels::cpu {
 
 // True when the Winograd kernels compute this convolution: 3x3, stride 1, dilation 1, groups 1.
 bool winograd_supported(const ConvGeometry& s);
 
-// y[N, O, Ho, Wo] = conv(x, w) + bias (bias may be null). Every element of y is written.
-void conv2d_forward_winograd(const ConvGeometry& s, const float* x, const float* w, const float* bias, float* y);
+// y[N, O, Ho, Wo] = the epilogue (conv_epilogue.h: bias, folded batch norm, ReLU) of conv(x, w).
+// Every element of y is written.
+void conv2d_forward_winograd(const ConvGeometry& s, const float* x, const float* w, const ConvEpilogue<float>& ep,
+                             float* y);
 
 // dx[N, C, H, W] = the gradient w.r.t. the input for upstream dy. Every element is written.
 void conv2d_backward_data_winograd(const ConvGeometry& s, const float* dy, const float* w, float* dx);
