@@ -30,8 +30,8 @@ namespace {
   const std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
   for (size_t i = 0; i < x.size(); ++i)
     if (!(x[i] == y[i]))
-      return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i] << " (of " << x.size()
-                                           << ")";
+      return ::testing::AssertionFailure()
+             << "element " << i << ": " << x[i] << " vs " << y[i] << " (of " << x.size() << ")";
   return ::testing::AssertionSuccess();
 }
 
@@ -96,8 +96,11 @@ TEST(ConvInference, ArgumentErrors) {
     f64_weight.weight = random({3}, 6, DType::f64);
     expect_error([&] { conv2d_inference(x, w, Tensor(), {}, &f64_weight, true); },
                  "batch norm weight is f64, the input is f32");
-    expect_error([&] { conv2d_inference(x, random({3, 1, 3, 3}, 2, DType::f32), Tensor(), {}, &bn, true); },
-                 "conv2d: input has 2 channels, weight expects 1");
+    expect_error(
+        [&] {
+          conv2d_inference(x, random({3, 1, 3, 3}, 2, DType::f32), Tensor(), {}, &bn, true);
+        },
+        "conv2d: input has 2 channels, weight expects 1");
   }
   // With grad mode on, an input that requires grad would need a graph the op does not record.
   Tensor wg = w.detach();
@@ -188,10 +191,10 @@ TEST(SequentialFusion, WhichRunsFuse) {
   EXPECT_EQ(covered({conv, bn, pool}), 2u);
   EXPECT_EQ(covered({conv, relu}), 2u);
   EXPECT_EQ(covered({pool, conv, relu}, 1), 2u);
-  EXPECT_EQ(covered({conv, pool}), 0u);        // nothing to fuse
-  EXPECT_EQ(covered({conv}), 0u);              // nothing after it
-  EXPECT_EQ(covered({relu, conv}), 0u);        // not a convolution
-  EXPECT_EQ(covered({conv, other_bn}), 0u);    // 5 features after 4 channels: its own error
+  EXPECT_EQ(covered({conv, pool}), 0u);      // nothing to fuse
+  EXPECT_EQ(covered({conv}), 0u);            // nothing after it
+  EXPECT_EQ(covered({relu, conv}), 0u);      // not a convolution
+  EXPECT_EQ(covered({conv, other_bn}), 0u);  // 5 features after 4 channels: its own error
   EXPECT_EQ(covered({conv, other_bn, relu}), 0u);
   bn->train();
   EXPECT_EQ(covered({conv, bn, relu}), 0u);  // batch statistics: ReLU alone does not jump the BN

@@ -216,6 +216,67 @@ TEST_P(Gemm, SgemmFromInsideParallelRegion) {
       ASSERT_NEAR(C[c][i], (c + 1) * Cd[i], (c + 1) * K * FLT_EPSILON * K) << "call " << c;
 }
 
+TEST_P(Gemm, PackedOperandGivesSgemmsBits) {
+  // sgemm_packed on op(A) packed once equals sgemm bit for bit: every kernel, both transposes,
+  // padded strides, the few-row path (M <= 16, A left unpacked), partial KC and MC blocks, one
+  // thread and several, alpha and beta; and it refuses panels packed for another kernel.
+  const Case cases[] = {{16, 40, 30}, {17, 33, 257}, {130, 70, 600}, {300, 41, 520}, {97, 101, 513}, {25, 3, 7}};
+  std::mt19937 rng(17);
+  const int threads = omp_get_max_threads();
+  for (const Case& c : cases)
+    for (int t = 0; t < 4; ++t)
+      for (int nt : {1, std::max(2, threads)}) {
+        const bool ta = t & 1, tb = t & 2;
+        SCOPED_TRACE("M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
+                     " t=" + std::to_string(t) + " threads=" + std::to_string(nt));
+        const int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 2, ldc = c.N + 1;
+        const std::vector<float> A = random_vec((ta ? c.K : c.M) * lda, rng),
+                                 B = random_vec((tb ? c.N : c.K) * ldb, rng);
+        const std::vector<float> C0 = random_vec(c.M * ldc, rng);
+        std::vector<float> want = C0, got = C0;
+        std::vector<float> buf(size_t(cpu::packed_a_floats(c.M, c.K) + 16), kNaN);
+        float* aligned = buf.data() + (16 - (reinterpret_cast<uintptr_t>(buf.data()) / 4) % 16) % 16;
+        omp_set_num_threads(nt);
+        const cpu::PackedA a = cpu::pack_a_operand(ta, c.M, c.K, A.data(), lda, aligned);
+        EXPECT_EQ(a.panels == nullptr, c.M <= 16);
+        sgemm(ta, tb, c.M, c.N, c.K, 0.75f, A.data(), lda, B.data(), ldb, -0.5f, want.data(), ldc);
+        cpu::sgemm_packed(a, tb, c.N, 0.75f, B.data(), ldb, -0.5f, got.data(), ldc);
+        omp_set_num_threads(threads);
+        EXPECT_EQ(got, want);
+      }
+  for (GemmKernel other : {GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512}) {
+    if (other == GetParam() || !cpu::gemm_kernel_supported(other)) continue;
+    std::vector<float> A(130 * 20, 1.f), B(20 * 8, 1.f), C(130 * 8), buf(size_t(cpu::packed_a_floats(130, 20)) + 16);
+    float* aligned = buf.data() + (16 - (reinterpret_cast<uintptr_t>(buf.data()) / 4) % 16) % 16;
+    const cpu::PackedA a = cpu::pack_a_operand(false, 130, 20, A.data(), 20, aligned);
+    cpu::set_gemm_kernel(other);
+    EXPECT_THROW(cpu::sgemm_packed(a, false, 8, 1.f, B.data(), 8, 0.f, C.data(), 8), std::invalid_argument);
+    cpu::set_gemm_kernel(GetParam());
+  }
+}
+
+TEST_P(Gemm, SgemmLargeWrittenOnceCGivesTheSameBitsStreamed) {
+  // A C of 8 MiB or more written once (beta 0, K <= KC) at 64-byte aligned rows is written by
+  // non-temporal stores (gemm.cpp, streams_c), full tiles only: the same bits as the cached
+  // stores of the same product into a C one float off alignment, and the reference's values.
+  const int64_t M = 1030, N = 2100, K = 16, ldc = 2112;  // 8.7 MB; edge tiles both ways
+  std::mt19937 rng(19);
+  const std::vector<float> A = random_vec(K * M, rng), B = random_vec(K * N, rng);
+  std::vector<float> storage(size_t(M * ldc + 32), kNaN);
+  float* aligned = storage.data() + (16 - (reinterpret_cast<uintptr_t>(storage.data()) / 4) % 16) % 16;
+  sgemm(true, false, M, N, K, 1.f, A.data(), M, B.data(), N, 0.f, aligned, ldc);
+  const std::vector<float> streamed(aligned, aligned + M * ldc);
+  std::fill(storage.begin(), storage.end(), kNaN);
+  sgemm(true, false, M, N, K, 1.f, A.data(), M, B.data(), N, 0.f, aligned + 1, ldc);
+  std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(size_t(M * N));
+  gemm_reference<double>(true, false, M, N, K, 1.0, Ad.data(), M, Bd.data(), N, 0.0, Cd.data(), N);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      ASSERT_EQ(streamed[size_t(i * ldc + j)], aligned[1 + i * ldc + j]) << i << ", " << j;
+      ASSERT_NEAR(streamed[size_t(i * ldc + j)], Cd[size_t(i * N + j)], (K + 2) * FLT_EPSILON * K) << i << ", " << j;
+    }
+}
+
 TEST(Gemm, FloatReferenceMatchesDouble) {
   const Case cases[] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 65}};
   uint32_t seed = 5000;

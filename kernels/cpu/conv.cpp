@@ -33,6 +33,35 @@ void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, 
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a >= 0, b > 0
 
+// op(W_g) of every group g as the GEMMs' A operand, W_g = w + g * Og * K stored [Og, K] and op
+// its transpose or not: for float packed once per call (sgemm_packed), shared by the images and
+// threads, instead of once per image's sgemm; for double W itself (the reference GEMM).
+template <typename T>
+class WeightOperand {
+ public:
+  WeightOperand(const T* w, int64_t groups, int64_t Og, int64_t K, bool trans) : w_(w), Og_(Og), K_(K), trans_(trans) {
+    if constexpr (std::is_same_v<T, float>) {
+      const int64_t M = trans ? K : Og, depth = trans ? Og : K, size = packed_a_floats(M, depth);
+      float* buf = aligned_thread_scratch(kConvPackedWeights, size_t(groups * size));
+      for (int64_t g = 0; g < groups; ++g)
+        packed_.push_back(pack_a_operand(trans, M, depth, w + g * Og * K, K, buf + g * size));
+    }
+  }
+  // C [rows of op(W_g), N] = op(W_g) B, B [cols of op(W_g), N] with rows ldb apart.
+  void times(int64_t g, int64_t N, const T* B, int64_t ldb, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>)
+      sgemm_packed(packed_[g], false, N, 1.f, B, ldb, 0.f, C, ldc);
+    else
+      gemm_t(trans_, false, trans_ ? K_ : Og_, N, trans_ ? Og_ : K_, w_ + g * Og_ * K_, K_, B, ldb, T(0), C, ldc);
+  }
+
+ private:
+  const T* w_;
+  int64_t Og_, K_;
+  bool trans_;
+  std::vector<PackedA> packed_;
+};
+
 // True when the input plane of a group already is its col matrix.
 bool is_pointwise(const ConvGeometry& s) {
   return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
@@ -251,14 +280,14 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   const bool pointwise = is_pointwise(s);
   const Chunks ch = plan_chunks(s);
+  const WeightOperand<T> W(w, s.groups, Og, K, false);
   auto one = [&](int64_t t, T* buf) {
     const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
-    const T* wg = w + g * Og * K;
     if (ch.G == 1) {  // straight into the image's planes
       const T* B = x + (n0 * s.C + g * Cg) * s.H * s.W;
       if (!pointwise) unfold_chunk(s, x, n0, 1, g, buf, P), B = buf;
       T* yg = y + (n0 * s.O + g * Og) * P;
-      gemm_t(false, false, Og, P, K, wg, K, B, P, T(0), yg, P);
+      W.times(g, P, B, P, yg, P);
       if (ep.bias || ep.has_finish())
         for (int64_t o = 0; o < Og; ++o) epilogue_row(ep, g * Og + o, yg + o * P, yg + o * P, P);
       return;
@@ -266,7 +295,7 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
     T* col = buf;
     T* out = buf + K * ch.G * P;
     unfold_chunk(s, x, n0, count, g, col, ld);
-    gemm_t(false, false, Og, ld, K, wg, K, col, ld, T(0), out, ld);
+    W.times(g, ld, col, ld, out, ld);
     scatter_block(s, n0, count, g, out, ep, y);
   };
   const int64_t size = pointwise ? 0 : ch.G == 1 ? K * P : (K + Og) * ch.G * P;
@@ -279,12 +308,11 @@ void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w,
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo, HW = s.H * s.W;
   const bool pointwise = is_pointwise(s);
   const Chunks ch = plan_chunks(s);
+  const WeightOperand<T> Wt(w, s.groups, Og, K, true);  // W_g is stored [Og, K]; W_g^T @ dY_g is [K, count*P]
   auto one = [&](int64_t t, T* buf) {
     const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
-    const T* wg = w + g * Og * K;
-    // W_g is stored [Og, K]; W_g^T @ dY_g is [K, count*P].
     if (pointwise) {
-      gemm_t(true, false, K, P, Og, wg, K, dy + (n0 * s.O + g * Og) * P, P, T(0), dx + (n0 * s.C + g * Cg) * HW, P);
+      Wt.times(g, P, dy + (n0 * s.O + g * Og) * P, P, dx + (n0 * s.C + g * Cg) * HW, P);
       return;
     }
     T* col = buf;
@@ -294,7 +322,7 @@ void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w,
       gather_block(s, n0, count, g, dy, gathered);
       dyg = gathered;
     }
-    gemm_t(true, false, K, ld, Og, wg, K, dyg, ld, T(0), col, ld);
+    Wt.times(g, ld, dyg, ld, col, ld);
     for (int64_t i = 0; i < count; ++i) {
       T* dxg = dx + ((n0 + i) * s.C + g * Cg) * HW;
       std::fill(dxg, dxg + Cg * HW, T(0));

@@ -29,9 +29,15 @@
 
 #include <omp.h>
 
+#ifdef __SSE__
+#include <xmmintrin.h>  // _mm_sfence
+#endif
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/cpu/gemm_blocking.h"
@@ -85,8 +91,9 @@ using gemm_detail::kParallelMinMacs;
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // C(mc x nc) (+)= alpha * packed A block * packed B columns; pb starts at the first panel.
+// stream: full tiles at 64-byte aligned addresses go through bk.micro_stream (beta is 0).
 void macro_kernel(const Blocking& bk, int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c,
-                  int64_t ldc, float alpha, float beta) {
+                  int64_t ldc, float alpha, float beta, bool stream) {
   const int64_t MR = bk.MR, NR = bk.NR;
   alignas(64) float tile[gemm_detail::kMaxTile];
   for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -95,7 +102,8 @@ void macro_kernel(const Blocking& bk, int64_t mc, int64_t nc, int64_t kc, const 
       const int64_t mr = std::min(MR, mc - ir);
       float* cij = c + ir * ldc + jr;
       if (mr == MR && nr == NR) {
-        bk.micro(kc, pa + ir * kc, pb + jr * kc, cij, ldc, alpha, beta);
+        const bool aligned = reinterpret_cast<uintptr_t>(cij) % 64 == 0;
+        (stream && aligned ? bk.micro_stream : bk.micro)(kc, pa + ir * kc, pb + jr * kc, cij, ldc, alpha, beta);
         continue;
       }
       // Edge tile: compute the full tile into scratch, then merge only the valid part.
@@ -137,8 +145,10 @@ struct Problem {
   const float *A, *B;
   int64_t lda, ldb, ldc;
   float* C;
-  float* buf;       // per-thread packing buffers, stride floats apart
-  int64_t bfloats;  // of which the packed B panels (then the packed A block)
+  const float* packed_a;  // op(A) packed whole (pack_a_operand), or null: each thread packs its blocks
+  bool stream;            // C written by non-temporal stores (streams_c)
+  float* buf;             // per-thread packing buffers, stride floats apart
+  int64_t bfloats;        // of which the packed B panels (then the packed A block)
   int64_t stride;
   int tm, tn;  // thread grid
 };
@@ -179,12 +189,30 @@ void run_thread(const Problem& P, int t, int nt) {
       const float beta = pc == 0 ? P.beta : 1.f;  // later k blocks accumulate
       for (int64_t ic = m0; ic < m1; ic += bk.MC) {
         const int64_t mc = std::min(bk.MC, m1 - ic);
-        const float* a = P.ta ? P.A + pc * P.lda + ic : P.A + ic * P.lda + pc;
-        gemm_detail::pack_a(P.ta, MR, mc, kc, a, P.lda, abuf);
-        macro_kernel(bk, mc, n1 - n0, kc, abuf, bbuf, P.C + ic * P.ldc + jc + n0, P.ldc, P.alpha, beta);
+        const float* pa = abuf;
+        if (P.packed_a) {  // the k block at pc holds every row panel, each MR x kc; ic is a multiple of MR
+          pa = P.packed_a + pc * ceil_div(P.M, MR) * MR + ic * kc;
+        } else {
+          const float* a = P.ta ? P.A + pc * P.lda + ic : P.A + ic * P.lda + pc;
+          gemm_detail::pack_a(P.ta, MR, mc, kc, a, P.lda, abuf);
+        }
+        macro_kernel(bk, mc, n1 - n0, kc, pa, bbuf, P.C + ic * P.ldc + jc + n0, P.ldc, P.alpha, beta, P.stream);
       }
     }
   }
+#ifdef __SSE__
+  if (P.stream) _mm_sfence();  // the non-temporal stores are visible before the caller (or a barrier) goes on
+#endif
+}
+
+// Whether C is written past the caches: it is only written (beta 0, one k block), larger than
+// the caches would keep for its reader, and its rows are 64-byte aligned. A Linear layer's weight
+// gradient (K = batch) wrote its 151 MB (AlexNet's fc6) at 11-17 GB/s, each line read before it
+// was written (bench/RESULTS.md, "Linear layers at small batch").
+constexpr int64_t kStreamBytes = int64_t(8) << 20;
+bool streams_c(const Blocking& bk, int64_t M, int64_t N, int64_t K, float beta, const float* C, int64_t ldc) {
+  return bk.micro_stream && beta == 0.f && K <= bk.KC && M * N * int64_t(sizeof(float)) >= kStreamBytes &&
+         ldc * int64_t(sizeof(float)) % 64 == 0 && reinterpret_cast<uintptr_t>(C) % 64 == 0;
 }
 
 // Picks the thread grid tm x tn (tm * tn == nt) that gives the smallest per-thread tile
@@ -199,35 +227,33 @@ void choose_grid(const Blocking& bk, int64_t M, int64_t N, int nt, int& tm, int&
   }
 }
 
-}  // namespace
+// C = beta * C where the product is empty (A and B are not read); true if that was the case.
+bool empty_product(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
+  if (K > 0 && alpha != 0.f) return false;
+  if (beta == 1.f) return true;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+  return true;
+}
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {  // C = beta * C; A and B are not read
-    if (beta == 1.f) return;
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
-    return;
-  }
-  if (M <= gemm_detail::kSmallRows) {
-    gemm_detail::sgemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
-  const Blocking& bk = gemm_detail::blocking(gemm_kernel());
-
+// The packed path, op(A) packed by each thread (packed_a null) or once before (pack_a_operand).
+void sgemm_blocked(const Blocking& bk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* packed_a, const float* B, int64_t ldb, float beta,
+                   float* C, int64_t ldc) {
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t tiles = ceil_div(M, bk.MR) * ceil_div(N, bk.NR);
   if (M * N * K < kParallelMinMacs) nt = 1;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, tiles)));
 
-  Problem P{&bk, trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, nullptr, 0, 0, 1, 1};
+  Problem P{&bk,     trans_a, trans_b, M,   N,   K, alpha,    beta,
+            A,       B,       lda,     ldb, ldc, C, packed_a, streams_c(bk, M, N, K, beta, C, ldc),
+            nullptr, 0,       0,       1,   1};
   choose_grid(bk, M, N, nt, P.tm, P.tn);
   const int64_t kc = std::min(K, bk.KC);
   // A thread's B panels: at most an NC-column block (a smaller team than asked for splits only rows).
   const int64_t panels = ceil_div(std::min(N, bk.NC), bk.NR);
   P.bfloats = ceil_div(panels * bk.NR * kc, 16) * 16;  // keep 64 B alignment
-  P.stride = P.bfloats + ceil_div(ceil_div(std::min(M, bk.MC), bk.MR) * bk.MR * kc, 16) * 16;
+  P.stride = P.bfloats + (packed_a ? 0 : ceil_div(ceil_div(std::min(M, bk.MC), bk.MR) * bk.MR * kc, 16) * 16);
   static thread_local Scratch scratch;
   P.buf = scratch.get(size_t(nt * P.stride));
 
@@ -237,6 +263,56 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   }
 #pragma omp parallel num_threads(nt)
   run_thread(P, omp_get_thread_num(), omp_get_num_threads());
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0 || empty_product(M, N, K, alpha, beta, C, ldc)) return;
+  if (M <= gemm_detail::kSmallRows) {
+    gemm_detail::sgemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  sgemm_blocked(gemm_detail::blocking(gemm_kernel()), trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, beta,
+                C, ldc);
+}
+
+int64_t packed_a_floats(int64_t M, int64_t K) {
+  if (M <= gemm_detail::kSmallRows || K <= 0) return 0;
+  const int64_t MR = gemm_detail::blocking(gemm_kernel()).MR;
+  return ceil_div(M, MR) * MR * K;
+}
+
+PackedA pack_a_operand(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* buf) {
+  const GemmKernel kernel = gemm_kernel();
+  PackedA a{trans_a, M, K, A, lda, nullptr, kernel};
+  if (packed_a_floats(M, K) == 0) return a;
+  const Blocking& bk = gemm_detail::blocking(kernel);
+  const int64_t Mpad = ceil_div(M, bk.MR) * bk.MR, blocks = ceil_div(K, bk.KC), row_blocks = ceil_div(M, bk.MC);
+  // Block (pc, ic) as run_thread would pack it, at the place it reads it from.
+#pragma omp parallel for collapse(2) schedule(static) if (Mpad * K > (int64_t(1) << 16) && !omp_in_parallel())
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t r = 0; r < row_blocks; ++r) {
+      const int64_t pc = b * bk.KC, kc = std::min(bk.KC, K - pc), ic = r * bk.MC, mc = std::min(bk.MC, M - ic);
+      const float* src = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
+      gemm_detail::pack_a(trans_a, bk.MR, mc, kc, src, lda, buf + pc * Mpad + ic * kc);
+    }
+  a.panels = buf;
+  return a;
+}
+
+void sgemm_packed(const PackedA& a, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
+                  float* C, int64_t ldc) {
+  if (a.M <= 0 || N <= 0 || empty_product(a.M, N, a.K, alpha, beta, C, ldc)) return;
+  if (!a.panels) {
+    gemm_detail::sgemm_small_m(a.trans, trans_b, a.M, N, a.K, alpha, a.A, a.lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (a.kernel != gemm_kernel())
+    throw std::invalid_argument("sgemm_packed: op(A) was packed for another micro-kernel; pack it again");
+  sgemm_blocked(gemm_detail::blocking(a.kernel), a.trans, trans_b, a.M, N, a.K, alpha, a.A, a.lda, a.panels, B, ldb,
+                beta, C, ldc);
 }
 
 }  // namespace pw::kernels::cpu

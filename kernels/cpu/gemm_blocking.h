@@ -33,6 +33,10 @@ struct Blocking {
   int64_t MR, NR, MC, KC, NC;  // MC % MR == 0, NC % NR == 0
   MicroKernel micro;
   PackB pack_b;
+  // micro with beta 0 whose C tile is written by non-temporal stores, past the caches, and not
+  // fetched first: for a large C written once (a Linear layer's weight gradient, K = batch);
+  // c and ldc * 4 must be multiples of 64 bytes. Null where the kernel has none (portable).
+  MicroKernel micro_stream;
 };
 
 constexpr int64_t kMaxTile = 12 * 32;  // the largest MR * NR of any kernel (edge-tile scratch)

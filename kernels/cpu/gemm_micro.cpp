@@ -30,9 +30,17 @@ namespace gemm_detail {
 namespace {
 
 #ifdef PW_GEMM_X86
+// kStream: C is written past the caches (non-temporal stores, rows 32-byte aligned) and not read:
+// beta is 0 (micro_stream in gemm_blocking.h).
+template <bool kStream>
 PW_TARGET_AVX2 inline void store_row8x2(float* row, __m256 x0, __m256 x1, __m256 va, float beta) {
   x0 = _mm256_mul_ps(x0, va);
   x1 = _mm256_mul_ps(x1, va);
+  if constexpr (kStream) {
+    _mm256_stream_ps(row, x0);
+    _mm256_stream_ps(row + 8, x1);
+    return;
+  }
   if (beta != 0.f) {
     const __m256 vb = _mm256_set1_ps(beta);
     x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), x0);
@@ -42,6 +50,7 @@ PW_TARGET_AVX2 inline void store_row8x2(float* row, __m256 x0, __m256 x1, __m256
   _mm256_storeu_ps(row + 8, x1);
 }
 
+template <bool kStream>
 PW_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                                float beta) {
   constexpr int64_t MR = 6, NR = 16;
@@ -51,8 +60,9 @@ PW_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  // C is touched only after the k loop: start fetching its rows now.
-  for (int64_t i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  // C is touched only after the k loop: start fetching its rows now (not when it is only written).
+  if constexpr (!kStream)
+    for (int64_t i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
 #define PW_ROW(r)                                 \
   {                                               \
     const __m256 ar = _mm256_broadcast_ss(a + r); \
@@ -67,17 +77,23 @@ PW_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float
   }
 #undef PW_ROW
   const __m256 va = _mm256_set1_ps(alpha);
-  store_row8x2(c + 0 * ldc, c00, c01, va, beta);
-  store_row8x2(c + 1 * ldc, c10, c11, va, beta);
-  store_row8x2(c + 2 * ldc, c20, c21, va, beta);
-  store_row8x2(c + 3 * ldc, c30, c31, va, beta);
-  store_row8x2(c + 4 * ldc, c40, c41, va, beta);
-  store_row8x2(c + 5 * ldc, c50, c51, va, beta);
+  store_row8x2<kStream>(c + 0 * ldc, c00, c01, va, beta);
+  store_row8x2<kStream>(c + 1 * ldc, c10, c11, va, beta);
+  store_row8x2<kStream>(c + 2 * ldc, c20, c21, va, beta);
+  store_row8x2<kStream>(c + 3 * ldc, c30, c31, va, beta);
+  store_row8x2<kStream>(c + 4 * ldc, c40, c41, va, beta);
+  store_row8x2<kStream>(c + 5 * ldc, c50, c51, va, beta);
 }
 
+template <bool kStream>
 PW_TARGET_AVX512 inline void store_row16x2(float* row, __m512 x0, __m512 x1, __m512 va, float beta) {
   x0 = _mm512_mul_ps(x0, va);
   x1 = _mm512_mul_ps(x1, va);
+  if constexpr (kStream) {  // rows 64-byte aligned
+    _mm512_stream_ps(row, x0);
+    _mm512_stream_ps(row + 16, x1);
+    return;
+  }
   if (beta != 0.f) {
     const __m512 vb = _mm512_set1_ps(beta);
     x0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row), x0);
@@ -87,6 +103,7 @@ PW_TARGET_AVX512 inline void store_row16x2(float* row, __m512 x0, __m512 x1, __m
   _mm512_storeu_ps(row + 16, x1);
 }
 
+template <bool kStream>
 PW_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                                    float beta) {
   constexpr int64_t MR = 12, NR = 32;
@@ -96,10 +113,11 @@ PW_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, f
   __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
   __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
   __m512 cA0 = _mm512_setzero_ps(), cA1 = _mm512_setzero_ps(), cB0 = _mm512_setzero_ps(), cB1 = _mm512_setzero_ps();
-  for (int64_t i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
-  }
+  if constexpr (!kStream)
+    for (int64_t i = 0; i < MR; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+    }
 #define PW_ROW(r, at)                           \
   {                                             \
     const __m512 ar = _mm512_set1_ps(a[at]);    \
@@ -116,18 +134,18 @@ PW_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, f
   }
 #undef PW_ROW
   const __m512 va = _mm512_set1_ps(alpha);
-  store_row16x2(c + 0 * ldc, c00, c01, va, beta);
-  store_row16x2(c + 1 * ldc, c10, c11, va, beta);
-  store_row16x2(c + 2 * ldc, c20, c21, va, beta);
-  store_row16x2(c + 3 * ldc, c30, c31, va, beta);
-  store_row16x2(c + 4 * ldc, c40, c41, va, beta);
-  store_row16x2(c + 5 * ldc, c50, c51, va, beta);
-  store_row16x2(c + 6 * ldc, c60, c61, va, beta);
-  store_row16x2(c + 7 * ldc, c70, c71, va, beta);
-  store_row16x2(c + 8 * ldc, c80, c81, va, beta);
-  store_row16x2(c + 9 * ldc, c90, c91, va, beta);
-  store_row16x2(c + 10 * ldc, cA0, cA1, va, beta);
-  store_row16x2(c + 11 * ldc, cB0, cB1, va, beta);
+  store_row16x2<kStream>(c + 0 * ldc, c00, c01, va, beta);
+  store_row16x2<kStream>(c + 1 * ldc, c10, c11, va, beta);
+  store_row16x2<kStream>(c + 2 * ldc, c20, c21, va, beta);
+  store_row16x2<kStream>(c + 3 * ldc, c30, c31, va, beta);
+  store_row16x2<kStream>(c + 4 * ldc, c40, c41, va, beta);
+  store_row16x2<kStream>(c + 5 * ldc, c50, c51, va, beta);
+  store_row16x2<kStream>(c + 6 * ldc, c60, c61, va, beta);
+  store_row16x2<kStream>(c + 7 * ldc, c70, c71, va, beta);
+  store_row16x2<kStream>(c + 8 * ldc, c80, c81, va, beta);
+  store_row16x2<kStream>(c + 9 * ldc, c90, c91, va, beta);
+  store_row16x2<kStream>(c + 10 * ldc, cA0, cA1, va, beta);
+  store_row16x2<kStream>(c + 11 * ldc, cB0, cB1, va, beta);
 }
 #endif
 
@@ -174,12 +192,12 @@ std::atomic<int>& chosen() {
 
 const Blocking& blocking(GemmKernel k) {
 #ifdef PW_GEMM_X86
-  static const Blocking avx512{12, 32, 240, 256, 4096, micro_avx512, pack_b_avx2};
-  static const Blocking avx2{6, 16, 144, 256, 4080, micro_avx2, pack_b_avx2};
+  static const Blocking avx512{12, 32, 240, 256, 4096, micro_avx512<false>, pack_b_avx2, micro_avx512<true>};
+  static const Blocking avx2{6, 16, 144, 256, 4080, micro_avx2<false>, pack_b_avx2, micro_avx2<true>};
   if (k == GemmKernel::avx512) return avx512;
   if (k == GemmKernel::avx2) return avx2;
 #endif
-  static const Blocking portable{6, 16, 144, 256, 4080, micro_portable, pack_b_portable};
+  static const Blocking portable{6, 16, 144, 256, 4080, micro_portable, pack_b_portable, nullptr};
   (void)k;
   return portable;
 }

@@ -14,6 +14,8 @@ namespace pw::kernels::cpu {
 enum ScratchSlot {
   kConvTasks,
   kConvWeightSums,
+  kConvPackedWeights,
+  kWinogradPackedU,
   kLrnRatios,
   kWinogradU,
   kWinogradV,
@@ -34,6 +36,14 @@ T* thread_scratch(ScratchSlot slot, size_t n) {
     sizes[slot] = n;
   }
   return buffers[slot].get();
+}
+
+// n floats, 64-byte aligned (the SGEMM's packed panels: kernels/cpu/gemm.h, PackedA).
+struct alignas(64) ScratchLine {
+  float v[16];
+};
+inline float* aligned_thread_scratch(ScratchSlot slot, size_t n) {
+  return reinterpret_cast<float*>(thread_scratch<ScratchLine>(slot, (n + 15) / 16));
 }
 
 }  // namespace pw::kernels::cpu
