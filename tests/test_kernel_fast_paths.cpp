@@ -323,6 +323,11 @@ TEST(ConvFastPath, Im2colAndCol2imMatchTheDefinition) {
       {"padding wider than the input's reach", 2, 2, 3, 5, 5, 1, 1, 3, 3, 1, 1},
       {"no padding", 3, 8, 6, 3, 3, 1, 1, 0, 0, 1, 1},
       {"stride 4 k11 pad 2", 2, 31, 29, 11, 11, 4, 4, 2, 2, 1, 1},
+      // Column strides above 1 take the phased copy (im2col.cpp), up to rows of 4096.
+      {"stride 5 > kernel 3, pad 1", 2, 12, 17, 3, 3, 5, 5, 1, 1, 1, 1},
+      {"stride 2, dilation 2, pad 3", 2, 9, 14, 3, 3, 2, 2, 3, 3, 2, 2},
+      {"stride 3, padding past the input", 2, 4, 5, 5, 7, 3, 3, 4, 5, 1, 1},
+      {"row wider than the phased copy takes", 1, 2, 4100, 1, 3, 1, 2, 0, 1, 1, 1},
   };
   // clang-format on
   for (const UnfoldCase& u : cases) {

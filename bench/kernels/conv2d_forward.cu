@@ -176,10 +176,10 @@ void reference(const ConvGeometry& g, const Operands& op, bool bias, int64_t n0,
       b(op.b.begin(), op.b.end());
   ref.assign(size_t(count * g.O * g.Ho * g.Wo), 0.0);
   tol.assign(ref.size(), 0.0);
-  cpu::conv2d_forward_direct<double>(s, x.data(), w.data(), bias ? b.data() : nullptr, ref.data());
+  cpu::conv2d_forward_direct<double>(s, x.data(), w.data(), {bias ? b.data() : nullptr}, ref.data());
   for (auto* v : {&x, &w, &b})
     for (double& e : *v) e = std::abs(e);
-  cpu::conv2d_forward_direct<double>(s, x.data(), w.data(), bias ? b.data() : nullptr, tol.data());
+  cpu::conv2d_forward_direct<double>(s, x.data(), w.data(), {bias ? b.data() : nullptr}, tol.data());
   const int64_t terms = (g.C / g.groups) * g.kh * g.kw + 1;
   for (double& t : tol) t = sum_tolerance(terms, t);
 }

@@ -45,11 +45,56 @@ void for_each_channel(int64_t C, int64_t work, F f) {
 }
 }  // namespace
 
+// Strided columns (sw > 1, AlexNet's conv1: 11x11, stride 4): output column ow of tap j reads
+// input column ow * sw + j * dw - pw, a gather with stride sw for each of the kw taps. Split into
+// its sw phases (phase r holds columns r, r + sw, ...), an input row is read once and every tap's
+// columns become one contiguous run of a phase: channel c's part of col, row by row of the output.
+constexpr int64_t kMaxPhasedRow = 4096;  // wider rows take the strided loop below
+
+template <typename T>
+void im2col_phased_channel(const T* x, int64_t c, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                           int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col, int64_t ld) {
+  const int64_t P = Ho * Wo, phase_len = ceil_div(W, sw);
+  T phases[kMaxPhasedRow];  // phase r at phases + r * phase_len
+  for (int64_t i = 0; i < kh; ++i) {
+    const int64_t off_h = i * dh - ph;
+    int64_t oh_lo, oh_hi;
+    valid_columns(off_h, sh, H, Ho, oh_lo, oh_hi);
+    for (int64_t j = 0; j < kw; ++j) {  // rows and columns outside the input are zero
+      int64_t lo, hi;
+      valid_columns(j * dw - pw, sw, W, Wo, lo, hi);
+      if (oh_lo > 0 || oh_hi < Ho || lo > 0 || hi < Wo)
+        std::fill(col + ((c * kh + i) * kw + j) * ld, col + ((c * kh + i) * kw + j) * ld + P, T(0));
+    }
+    for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+      const T* __restrict src = x + (c * H + oh * sh + off_h) * W;
+      for (int64_t r = 0; r < sw; ++r)
+        for (int64_t q = 0; r + q * sw < W; ++q) phases[r * phase_len + q] = src[r + q * sw];
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t off_w = j * dw - pw;
+        int64_t lo, hi;
+        valid_columns(off_w, sw, W, Wo, lo, hi);
+        if (lo >= hi) continue;
+        const int64_t first = lo * sw + off_w;  // >= 0: the first inside input column
+        const T* __restrict run = phases + (first % sw) * phase_len + first / sw;
+        T* __restrict out = col + ((c * kh + i) * kw + j) * ld + oh * Wo + lo;
+        for (int64_t k = 0; k < hi - lo; ++k) out[k] = run[k];
+      }
+    }
+  }
+}
+
 template <typename T>
 void im2col_ld(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col, int64_t ld) {
   const int64_t P = Ho * Wo;
   const bool contiguous_rows = sh == 1 && sw == 1 && Wo == W;
+  if (sw > 1 && sw * ceil_div(W, sw) <= kMaxPhasedRow) {
+    for_each_channel(C, C * kh * kw * P, [&](int64_t c) {
+      im2col_phased_channel(x, c, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, col, ld);
+    });
+    return;
+  }
   for_each_channel(C, C * kh * kw * P, [&](int64_t c) {
     for (int64_t i = 0; i < kh; ++i) {
       const int64_t off_h = i * dh - ph;
