@@ -2,8 +2,8 @@
 // run in the convolution's epilogue (kernels/cpu/conv_epilogue.h), against conv2d, batch_norm
 // and relu run in turn, on every CPU path (direct, im2col with one image or a chunk of images per
 // GEMM, pointwise, Winograd) in f32 and f64; its errors; and nn::Sequential's fusion
-// (engine/nn/fusion.h): where it applies and where it must not. On simt the op runs the three
-// ops and is checked against the cpu.
+// (engine/nn/fusion.h): where it applies and where it must not. On simt (the implicit GEMM's
+// store applies them; every tile and K-slicing in tests/device_checks/conv.cpp) against the cpu.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -213,7 +213,7 @@ TEST(SequentialFusion, WhichRunsFuse) {
   EXPECT_EQ(covered({conv, bn, relu}), 3u);
 }
 
-TEST(ConvInference, GpuDevicesRunTheThreeOps) {
+TEST(ConvInference, OnSimtAgreesWithTheCpu) {
   const Device simt{DeviceType::simt, 0};
   if (!device_available(simt)) GTEST_SKIP() << "simt is not available in this build";
   NoGradGuard no_grad;

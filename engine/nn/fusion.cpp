@@ -20,7 +20,7 @@ M* module_at(const std::vector<std::shared_ptr<Module>>& mods, size_t i) {
 
 bool fusion_applies_now(const Tensor& x) {
   return g_fusion.load() && !GradMode::enabled() && !AnomalyMode::enabled() && !detail::recording_decisions() &&
-         !detail::replaying_decisions() && x.defined() && x.device().is_cpu();
+         !detail::replaying_decisions() && x.defined();
 }
 }  // namespace
 

@@ -3,7 +3,7 @@
 // pass over the output of their own. The result equals the layers run one by one.
 //
 // It applies while grad mode is off (no graph is being built: `patchwork time --mode eval`,
-// evaluation, feature extraction), on the cpu, to a BatchNorm2d in eval mode with running
+// evaluation, feature extraction), on every device, to a BatchNorm2d in eval mode with running
 // statistics, and not while decisions are recorded or replayed (engine/ops/decisions.h: ReLU's
 // decisions are its own op's) or anomaly detection checks every op's output.
 #pragma once

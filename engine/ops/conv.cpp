@@ -130,11 +130,11 @@ Tensor gpu_workspace(Tag tag, const kernels::ConvGeometry& geo, kernels::ConvPas
 }
 
 void conv2d_forward_gpu(const kernels::ConvGeometry& s, const Tensor& x, const Tensor& w, const Tensor& b,
-                        const Tensor& y) {
+                        const Tensor& y, const kernels::ConvPostOps& post = {}) {
   on_gpu(x.device(), [&](auto tag) {
     const Tensor ws = gpu_workspace(tag, s, kernels::ConvPass::forward, x.device());
     conv2d_forward_implicit(tag, s, x.data<float>(), w.data<float>(), ptr_or_null<float>(b), y.data<float>(),
-                            ptr_or_null<float>(ws), numel_or_zero(ws));
+                            ptr_or_null<float>(ws), numel_or_zero(ws), post);
   });
 }
 
@@ -266,16 +266,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 
 namespace {
 
-// The three ops one after the other (the GPU devices).
-Tensor conv2d_inference_unfused(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
-                                const BatchNormInference* bn, bool relu) {
-  Tensor y = conv2d(x, weight, bias, p);
-  if (bn) y = batch_norm(y, bn->running_mean, bn->running_var, bn->weight, bn->bias, false, 0.1, bn->eps);
-  return relu ? pw::relu(y) : y;
-}
-
-// The folded batch norm's scale (first O values) and shift (next O), on the cpu.
-Tensor folded_batch_norm(const BatchNormInference& bn, int64_t O, DType dt) {
+// The batch norm's tensors: [O], the input's dtype and device, the statistics given.
+void check_batch_norm(const BatchNormInference& bn, int64_t O, DType dt, Device d) {
   const Tensor stats[] = {bn.running_mean, bn.running_var, bn.weight, bn.bias};
   const char* names[] = {"running_mean", "running_var", "weight", "bias"};
   for (int i = 0; i < 4; ++i) {
@@ -284,15 +276,34 @@ Tensor folded_batch_norm(const BatchNormInference& bn, int64_t O, DType dt) {
              shape_str(stats[i].shape()), ", expected [", O, "]");
     PW_CHECK(stats[i].dtype() == dt, "conv2d_inference: batch norm ", names[i], " is ", dtype_name(stats[i].dtype()),
              ", the input is ", dtype_name(dt));
-    check_same_device("conv2d_inference", Device::cpu(), stats[i].device());
+    check_same_device("conv2d_inference", d, stats[i].device());
   }
   PW_CHECK(bn.running_mean.defined() && bn.running_var.defined(),
            "conv2d_inference: the batch norm needs running_mean and running_var");
   PW_CHECK(bn.eps >= 0, "conv2d_inference: batch norm eps must be >= 0, got ", bn.eps);
+}
+
+Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+
+// The GPU devices: the batch norm and ReLU in the implicit GEMM's store (ConvPostOps).
+Tensor conv2d_inference_gpu(const kernels::ConvGeometry& s, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                            const BatchNormInference* bn, bool relu) {
+  auto c = contiguous_or_undefined;
+  const Tensor mean = bn ? c(bn->running_mean) : Tensor(), var = bn ? c(bn->running_var) : Tensor();
+  const Tensor bn_w = bn ? c(bn->weight) : Tensor(), bn_b = bn ? c(bn->bias) : Tensor();
+  const kernels::ConvPostOps post{ptr_or_null<float>(mean), ptr_or_null<float>(var), ptr_or_null<float>(bn_w),
+                                  ptr_or_null<float>(bn_b), bn ? bn->eps : 0.0,      relu};
+  Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo}, DType::f32, x.device());
+  conv2d_forward_gpu(s, c(x), c(weight), c(bias), y, post);
+  return y;
+}
+
+// The folded batch norm's scale (first O values) and shift (next O), on the cpu.
+Tensor folded_batch_norm(const BatchNormInference& bn, int64_t O, DType dt) {
   Tensor folded = Tensor::empty({2 * O}, dt);
   dispatch_floating(dt, "conv2d_inference", [&](auto tag) {
     using T = decltype(tag);
-    auto c = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
+    auto c = contiguous_or_undefined;
     const Tensor m = c(bn.running_mean), v = c(bn.running_var), w = c(bn.weight), b = c(bn.bias);
     kernels::cpu::batch_norm_fold<T>(m.data<T>(), v.data<T>(), ptr_or_null<T>(w), ptr_or_null<T>(b), O, bn.eps,
                                      folded.data<T>(), folded.data<T>() + O);
@@ -309,9 +320,11 @@ Tensor conv2d_inference(const Tensor& x, const Tensor& weight, const Tensor& bia
   PW_CHECK(!GradMode::enabled() || !any_requires_grad(inputs),
            "conv2d_inference: records no graph, but grad mode is on and an input requires grad (run conv2d, "
            "batch_norm and relu to differentiate, or turn grad mode off)");
-  if (is_gpu(x.device())) return conv2d_inference_unfused(x, weight, bias, p, bn, relu);
   const kernels::ConvGeometry s = checked_geometry(x, weight, bias, p);
   const DType dt = x.dtype();
+  if (bn) check_batch_norm(*bn, s.O, dt, x.device());
+  if (is_gpu(x.device()))
+    return record(conv2d_inference_gpu(s, x, weight, bias, bn, relu), "conv2d_inference", inputs, nullptr);
   const Tensor folded = bn ? folded_batch_norm(*bn, s.O, dt) : Tensor();
   const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();

@@ -19,8 +19,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 // two optional, as one op. On the CPU the batch norm (folded per channel into a scale and shift)
 // and the ReLU are applied where the convolution writes its sums (kernels/cpu/conv_epilogue.h),
 // so neither makes a pass over the output of its own; the result equals conv2d, batch_norm(...,
-// training=false) and relu run one after the other (the same constants and expressions). The
-// GPU devices run those three ops. Records no graph: with grad mode on, no input may require
+// training=false) and relu run one after the other (the same constants and expressions). On the
+// GPU devices the implicit GEMM's store applies them (kernels/cuda/conv_implicit.cuh, StorePost)
+// as the GPU's batch_norm computes them. Records no graph: with grad mode on, no input may require
 // grad (an error; use the separate ops to differentiate). nn::Sequential calls it for a Conv2d
 // followed by an eval-mode BatchNorm2d and/or a ReLU while grad mode is off
 // (engine/nn/module.h).

@@ -282,15 +282,17 @@ void launch_implicit(int bm, const float* src, const float* w, const float* bias
 }
 
 void conv2d_forward_implicit(Tag, const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                             float* workspace, int64_t workspace_floats) {
+                             float* workspace, int64_t workspace_floats, const ConvPostOps& post) {
   if (g.N * g.Ho * g.Wo == 0 || g.O == 0) return;
   const gemm_plan::Plan plan = forward_plan(g);
   const bool room = plan.splits > 1 && workspace && workspace_floats >= plan.workspace_floats;
-  conv2d_forward_implicit_with(Tag{}, g, plan.bm, room ? plan.splits : 1, x, w, bias, y, workspace, workspace_floats);
+  conv2d_forward_implicit_with(Tag{}, g, plan.bm, room ? plan.splits : 1, x, w, bias, y, workspace, workspace_floats,
+                               post);
 }
 
 void conv2d_forward_implicit_with(Tag, const ConvGeometry& g, int bm, int splits, const float* x, const float* w,
-                                  const float* bias, float* y, float* workspace, int64_t workspace_floats) {
+                                  const float* bias, float* y, float* workspace, int64_t workspace_floats,
+                                  const ConvPostOps& post) {
   const int64_t P = g.Ho * g.Wo, cols = g.N * P;
   const int64_t G = g.groups, Og = g.O / G, Cg = g.C / G, Kg = Cg * g.kh * g.kw;
   if (cols == 0 || g.O == 0) return;
@@ -310,6 +312,7 @@ void conv2d_forward_implicit_with(Tag, const ConvGeometry& g, int bm, int splits
                      Kg % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0,
                      P % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0};
   set_k_slices(a, G, splits, workspace, workspace_floats, "conv2d_forward_implicit");
+  a.post = {post.bn_mean, post.bn_var, post.bn_weight, post.bn_bias, (float)post.bn_eps, post.relu};
   launch_implicit<ForwardGather>(bm, x, w, bias, y, a, G);
 }
 

@@ -40,6 +40,24 @@ ConvDims dims_of(const ConvGeometry& g) {
 // 64 x 128 (128 threads). Each pass takes the tile and the number of K-slices its plan names
 // (gemm_plan::choose_implicit_conv): with several, each block multiplies one slice of K and
 // writes its partial tile, and implicit_reduce_kernel adds the slices (and the forward's bias).
+// The forward's store after the bias (ConvPostOps, inference): v * scale + shift with a channel's
+// scale = weight * invstd and shift = bias - mean * scale computed as batch_norm_forward's kernel
+// computes them (kernels/cuda/norm.cu), then max(v, 0) (NaN -> 0, as relu).
+struct StorePost {
+  const float *mean = nullptr, *var = nullptr, *weight = nullptr, *bias = nullptr;
+  float eps = 0;
+  bool relu = false;
+  __device__ __forceinline__ float operator()(int64_t c, float v) const {
+    if (mean) {
+      const float invstd = 1.0f / sqrtf(var[c] + eps);
+      const float scale = (weight ? weight[c] : 1.0f) * invstd;
+      const float shift = (bias ? bias[c] : 0.0f) - mean[c] * scale;
+      v = v * scale + shift;
+    }
+    return relu ? (v > 0.0f ? v : 0.0f) : v;
+  }
+};
+
 struct ImplicitConvArgs {
   ConvDims d;
   int64_t O, Og, Cg;         // the convolution's output channels, per group; input channels per group
@@ -51,6 +69,7 @@ struct ImplicitConvArgs {
   int splits = 1;            // K-slices (gemm_plan::choose_implicit_conv): blockIdx.z = g * splits + s
   int k_slice = 0;           // K per slice, a multiple of BK (the last is shorter)
   float* partial = nullptr;  // splits > 1: slice s of group g's [rows][cols] tile, at (g*splits + s)
+  StorePost post;            // the forward's batch norm and ReLU (inference), none by default
 };
 
 // The forward's B: X_col[k = (c, i, j)][(n, p)] = x[n, g*Cg + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw].
@@ -240,8 +259,8 @@ __global__ void __launch_bounds__(WT::kThreads, WT::kMinBlocks)
         if (m >= rows) continue;
         const int64_t ch = g * a.rows + m;  // output channel
         const float b = kForward && bias ? bias[ch] : 0.0f;
-        const float4 v =
-            make_float4(acc[i][4 * jj] + b, acc[i][4 * jj + 1] + b, acc[i][4 * jj + 2] + b, acc[i][4 * jj + 3] + b);
+        const float4 v = make_float4(a.post(ch, acc[i][4 * jj] + b), a.post(ch, acc[i][4 * jj + 1] + b),
+                                     a.post(ch, acc[i][4 * jj + 2] + b), a.post(ch, acc[i][4 * jj + 3] + b));
         *reinterpret_cast<float4*>(on + ch * P) = v;
       }
       continue;
@@ -257,14 +276,14 @@ __global__ void __launch_bounds__(WT::kThreads, WT::kMinBlocks)
         const int m = m0 + wt.row(i);
         if (m >= rows) continue;
         const int64_t ch = g * a.rows + m;
-        on[ch * P] = acc[i][j] + (kForward && bias ? bias[ch] : 0.0f);
+        on[ch * P] = a.post(ch, acc[i][j] + (kForward && bias ? bias[ch] : 0.0f));
       }
     }
   }
 }
 
 // out[n, g*rows + m, p] = the sum of the K-slices' partial tiles at (g, m, n*P + p), in slice
-// order (+ bias[ch] in the forward): a fixed order, so the result does not depend on how the
+// order (+ bias[ch] and the post ops in the forward): a fixed order, so the result does not depend on how the
 // slices' blocks ran. One thread per output element; consecutive threads read consecutive
 // columns of each partial tile. I: int when every index fits in 32 bits (checked by the
 // launcher, grid.cuh's fits_int32), which makes its divisions 32-bit ones; int64_t otherwise.
@@ -278,7 +297,7 @@ __global__ void implicit_reduce_kernel(const float* __restrict__ bias, float* __
     float sum = 0.0f;
     for (int s = 0; s < a.splits; ++s) sum += part[(I)s * rows * cols];
     const I ch = g * rows + m, n = col / P;
-    out[(n * (I)a.out_ch + ch) * P + col % P] = sum + (bias ? bias[ch] : 0.0f);
+    out[(n * (I)a.out_ch + ch) * P + col % P] = a.post(ch, sum + (bias ? bias[ch] : 0.0f));
   }
 }
 

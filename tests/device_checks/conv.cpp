@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/device/gpu.h"
 #include "tests/support/conv_cases.h"
 #include "tests/support/device_test.h"
@@ -224,6 +225,41 @@ TEST_P(ConvOnDevice, ForwardInEveryTileAndKSlicing) {
                           });
                         });
     EXPECT_LE(max_rel_diff_any_device(conv2d(xd, wd, bd, l.p), expected), 2e-5);  // the engine, planned
+  }
+}
+
+TEST_P(ConvOnDevice, ForwardWithBatchNormAndReluInEveryTileAndKSlicing) {
+  // Inference: the batch norm (fixed statistics) and the ReLU applied in the implicit GEMM's
+  // store (ConvPostOps), by the forward kernel or by the K-slices' reduction, in both tiles and
+  // both store paths (float4 and scalar), against the CPU's conv2d, batch_norm and relu; then
+  // conv2d_inference through the engine.
+  const Device d = device();
+  uint64_t seed = 91;
+  for (const SliceLayer& l : kSliceLayers) {
+    SCOPED_TRACE("C=" + std::to_string(l.C) + " O=" + std::to_string(l.O));
+    const kernels::ConvGeometry geo = l.geometry();
+    Tensor x = cpu_random({l.N, l.C, l.H, l.W}, seed++), w = cpu_random({l.O, l.C / l.p.groups, l.k, l.k}, seed++);
+    const Tensor b = cpu_random({l.O}, seed++), mean = cpu_random({l.O}, seed++),
+                 var = cpu_random({l.O}, seed++, 0.1, 2), gamma = cpu_random({l.O}, seed++),
+                 beta = cpu_random({l.O}, seed++);
+    const Tensor expected = relu(batch_norm(conv2d(x, w, b, l.p), mean, var, gamma, beta, false, 0.1, 1e-3));
+    const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d);
+    const BatchNormInference bn{mean.to(d), var.to(d), gamma.to(d), beta.to(d), 1e-3};
+    const kernels::ConvPostOps post{bn.running_mean.data<float>(),
+                                    bn.running_var.data<float>(),
+                                    bn.weight.data<float>(),
+                                    bn.bias.data<float>(),
+                                    1e-3,
+                                    true};
+    check_every_slicing(d, expected.shape(), expected, l.O * l.N * l.Ho() * l.Wo(),
+                        [&](int bm, int splits, float* y, float* ws, int64_t floats) {
+                          on_gpu(d, [&](auto tag) {
+                            conv2d_forward_implicit_with(tag, geo, bm, splits, xd.data<float>(), wd.data<float>(),
+                                                         bd.data<float>(), y, ws, floats, post);
+                          });
+                        });
+    NoGradGuard no_grad;
+    EXPECT_LE(max_rel_diff_any_device(conv2d_inference(xd, wd, bd, l.p, &bn, true), expected), 2e-5);
   }
 }
 
