@@ -34,13 +34,18 @@ void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a >= 0, b > 0
 
 // op(W_g) of every group g as the GEMMs' A operand, W_g = w + g * Og * K stored [Og, K] and op
-// its transpose or not: for float packed once per call (sgemm_packed), shared by the images and
-// threads, instead of once per image's sgemm; for double W itself (the reference GEMM).
+// its transpose or not. For float, where a group's weight serves several GEMMs (images or chunks
+// of images), it is packed once per call (sgemm_packed), shared by the images and threads,
+// instead of once per GEMM; where it serves one (batch 1), sgemm packs it block by block as it
+// goes, each block used from L2 right after: packed whole first, a large weight (AlexNet's conv4,
+// 3.5 MB) made one more trip through memory. For double W itself (the reference GEMM).
 template <typename T>
 class WeightOperand {
  public:
-  WeightOperand(const T* w, int64_t groups, int64_t Og, int64_t K, bool trans) : w_(w), Og_(Og), K_(K), trans_(trans) {
+  WeightOperand(const T* w, int64_t groups, int64_t Og, int64_t K, bool trans, int64_t uses)
+      : w_(w), Og_(Og), K_(K), trans_(trans) {
     if constexpr (std::is_same_v<T, float>) {
+      if (uses < 2) return;
       const int64_t M = trans ? K : Og, depth = trans ? Og : K, size = packed_a_floats(M, depth);
       float* buf = aligned_thread_scratch(kConvPackedWeights, size_t(groups * size));
       for (int64_t g = 0; g < groups; ++g)
@@ -50,9 +55,8 @@ class WeightOperand {
   // C [rows of op(W_g), N] = op(W_g) B, B [cols of op(W_g), N] with rows ldb apart.
   void times(int64_t g, int64_t N, const T* B, int64_t ldb, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>)
-      sgemm_packed(packed_[g], false, N, 1.f, B, ldb, 0.f, C, ldc);
-    else
-      gemm_t(trans_, false, trans_ ? K_ : Og_, N, trans_ ? Og_ : K_, w_ + g * Og_ * K_, K_, B, ldb, T(0), C, ldc);
+      if (!packed_.empty()) return sgemm_packed(packed_[g], false, N, 1.f, B, ldb, 0.f, C, ldc);
+    gemm_t(trans_, false, trans_ ? K_ : Og_, N, trans_ ? Og_ : K_, w_ + g * Og_ * K_, K_, B, ldb, T(0), C, ldc);
   }
 
  private:
@@ -280,7 +284,7 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo;
   const bool pointwise = is_pointwise(s);
   const Chunks ch = plan_chunks(s);
-  const WeightOperand<T> W(w, s.groups, Og, K, false);
+  const WeightOperand<T> W(w, s.groups, Og, K, false, ch.count);
   auto one = [&](int64_t t, T* buf) {
     const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
     if (ch.G == 1) {  // straight into the image's planes
@@ -308,7 +312,7 @@ void conv2d_backward_data_im2col(const ConvGeometry& s, const T* dy, const T* w,
   const int64_t K = Cg * s.kh * s.kw, P = s.Ho * s.Wo, HW = s.H * s.W;
   const bool pointwise = is_pointwise(s);
   const Chunks ch = plan_chunks(s);
-  const WeightOperand<T> Wt(w, s.groups, Og, K, true);  // W_g is stored [Og, K]; W_g^T @ dY_g is [K, count*P]
+  const WeightOperand<T> Wt(w, s.groups, Og, K, true, ch.count);  // W_g stored [Og, K]; W_g^T dY_g: [K, count*P]
   auto one = [&](int64_t t, T* buf) {
     const int64_t c = t / s.groups, g = t % s.groups, n0 = c * ch.G, count = ch.images(c, s.N), ld = count * P;
     if (pointwise) {
