@@ -156,11 +156,12 @@ struct Problem {
 // One thread's share of the five loops. nt is the actual team size (1 when run inline).
 //
 // Each thread packs the B panels of its own columns and the A blocks of its own rows into its own
-// buffers, so threads never wait for each other: with a B block shared by the team, every KC
-// step took two barriers, and at batch-1 convolution sizes (AlexNet's conv4: 256 x 169 x 3456, 14
-// steps of ~70 us) the threads spent as long waking each other as computing, and two threads
-// were no faster than one. The price is B packed once per row of the thread grid, a 1 / (rows of
-// C per thread) share of the work.
+// buffers, so threads never wait for each other. With a B block shared by the team every KC step
+// took two barriers: at batch-1 convolution sizes (AlexNet's conv4: 256 x 169 x 3456, 14 steps of
+// ~70 us) two threads that slept at once at a barrier (OMP_WAIT_POLICY=passive alone) were no
+// faster than one; with the commands' short spin the change measured 0.97-1.18x on AlexNet's
+// conv shapes and 1.06x on 1024^3 (bench/RESULTS.md). The price is B packed once per row of the
+// thread grid, a 1 / (rows of C per thread) share of the work.
 void run_thread(const Problem& P, int t, int nt) {
   const Blocking& bk = *P.bk;
   const int64_t MR = bk.MR, NR = bk.NR;
