@@ -82,7 +82,7 @@ TEST(ConvInference, EqualsConvBatchNormReluOnEveryPath) {
 
 TEST(ConvInference, ArgumentErrors) {
   const Tensor x = random({1, 2, 5, 5}, 1, DType::f32), w = random({3, 2, 3, 3}, 2, DType::f32);
-  BatchNormInference bn{random({3}, 4, DType::f32), random({3}, 5, DType::f32, 0.1, 2)};
+  BatchNormInference bn{random({3}, 4, DType::f32), random({3}, 5, DType::f32, 0.1, 2), Tensor(), Tensor(), 1e-5};
   {
     NoGradGuard no_grad;
     BatchNormInference short_mean = bn;

@@ -243,7 +243,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const DType dt = x.dtype();
   const CpuPlan plan = cpu_plan(dt, conv_algorithm(), s);
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
-  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor bc = contiguous_or_undefined(bias);
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo}, dt, x.device());
   const bool gpu = is_gpu(x.device());
   if (gpu) {
@@ -282,8 +282,6 @@ void check_batch_norm(const BatchNormInference& bn, int64_t O, DType dt, Device 
            "conv2d_inference: the batch norm needs running_mean and running_var");
   PW_CHECK(bn.eps >= 0, "conv2d_inference: batch norm eps must be >= 0, got ", bn.eps);
 }
-
-Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
 
 // The GPU devices: the batch norm and ReLU in the implicit GEMM's store (ConvPostOps).
 Tensor conv2d_inference_gpu(const kernels::ConvGeometry& s, const Tensor& x, const Tensor& weight, const Tensor& bias,
@@ -327,7 +325,7 @@ Tensor conv2d_inference(const Tensor& x, const Tensor& weight, const Tensor& bia
     return record(conv2d_inference_gpu(s, x, weight, bias, bn, relu), "conv2d_inference", inputs, nullptr);
   const Tensor folded = bn ? folded_batch_norm(*bn, s.O, dt) : Tensor();
   const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
-  const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  const Tensor bc = contiguous_or_undefined(bias);
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo}, dt);
   dispatch_floating(dt, "conv2d_inference", [&](auto tag) {
     using T = decltype(tag);

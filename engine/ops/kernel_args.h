@@ -14,6 +14,9 @@ T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// t detached and contiguous, or undefined when t is.
+inline Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+
 // The elements of t, or 0 when t is undefined.
 inline int64_t numel_or_zero(const Tensor& t) { return t.defined() ? t.numel() : 0; }
 

@@ -35,28 +35,27 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a >= 0, b
 
 // op(W_g) of every group g as the GEMMs' A operand, W_g = w + g * Og * K stored [Og, K] and op
 // its transpose or not. For float, where a group's weight serves several GEMMs (images or chunks
-// of images), it is packed once per call (sgemm_packed), shared by the images and threads,
-// instead of once per GEMM; where it serves one (batch 1), sgemm packs it block by block as it
-// goes, each block used from L2 right after: packed whole first, a large weight (AlexNet's conv4,
-// 3.5 MB) made one more trip through memory. For double W itself (the reference GEMM).
+// of images), it is packed once per call, shared by the images and threads, instead of once per
+// GEMM; where it serves one (batch 1) it stays unpacked (pack_a_operand, kernels/cpu/gemm.h). For
+// double W itself (the reference GEMM).
 template <typename T>
 class WeightOperand {
  public:
   WeightOperand(const T* w, int64_t groups, int64_t Og, int64_t K, bool trans, int64_t uses)
       : w_(w), Og_(Og), K_(K), trans_(trans) {
     if constexpr (std::is_same_v<T, float>) {
-      if (uses < 2) return;
       const int64_t M = trans ? K : Og, depth = trans ? Og : K, size = packed_a_floats(M, depth);
-      float* buf = aligned_thread_scratch(kConvPackedWeights, size_t(groups * size));
+      float* buf = uses > 1 ? aligned_thread_scratch(kConvPackedWeights, size_t(groups * size)) : nullptr;
       for (int64_t g = 0; g < groups; ++g)
-        packed_.push_back(pack_a_operand(trans, M, depth, w + g * Og * K, K, buf + g * size));
+        packed_.push_back(pack_a_operand(trans, M, depth, w + g * Og * K, K, buf ? buf + g * size : nullptr));
     }
   }
   // C [rows of op(W_g), N] = op(W_g) B, B [cols of op(W_g), N] with rows ldb apart.
   void times(int64_t g, int64_t N, const T* B, int64_t ldb, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>)
-      if (!packed_.empty()) return sgemm_packed(packed_[g], false, N, 1.f, B, ldb, 0.f, C, ldc);
-    gemm_t(trans_, false, trans_ ? K_ : Og_, N, trans_ ? Og_ : K_, w_ + g * Og_ * K_, K_, B, ldb, T(0), C, ldc);
+      sgemm_packed(packed_[g], false, N, 1.f, B, ldb, 0.f, C, ldc);
+    else
+      gemm_t(trans_, false, trans_ ? K_ : Og_, N, trans_ ? Og_ : K_, w_ + g * Og_ * K_, K_, B, ldb, T(0), C, ldc);
   }
 
  private:
@@ -292,7 +291,7 @@ void conv2d_forward_im2col(const ConvGeometry& s, const T* x, const T* w, const 
       if (!pointwise) unfold_chunk(s, x, n0, 1, g, buf, P), B = buf;
       T* yg = y + (n0 * s.O + g * Og) * P;
       W.times(g, P, B, P, yg, P);
-      if (ep.bias || ep.has_finish())
+      if (!ep.empty())
         for (int64_t o = 0; o < Og; ++o) epilogue_row(ep, g * Og + o, yg + o * P, yg + o * P, P);
       return;
     }

@@ -26,7 +26,7 @@ struct ConvEpilogue {
     if (relu) v = v > T(0) ? v : T(0);
     return v;
   }
-  bool has_finish() const { return scale || relu; }
+  bool empty() const { return !bias && !scale && !relu; }
 };
 
 namespace epilogue_detail {

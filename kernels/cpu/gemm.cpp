@@ -288,7 +288,7 @@ int64_t packed_a_floats(int64_t M, int64_t K) {
 PackedA pack_a_operand(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* buf) {
   const GemmKernel kernel = gemm_kernel();
   PackedA a{trans_a, M, K, A, lda, nullptr, kernel};
-  if (packed_a_floats(M, K) == 0) return a;
+  if (!buf || packed_a_floats(M, K) == 0) return a;
   const Blocking& bk = gemm_detail::blocking(kernel);
   const int64_t Mpad = ceil_div(M, bk.MR) * bk.MR, blocks = ceil_div(K, bk.KC), row_blocks = ceil_div(M, bk.MC);
   // Block (pc, ic) as run_thread would pack it, at the place it reads it from.
@@ -305,11 +305,8 @@ PackedA pack_a_operand(bool trans_a, int64_t M, int64_t K, const float* A, int64
 
 void sgemm_packed(const PackedA& a, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
                   float* C, int64_t ldc) {
+  if (!a.panels) return sgemm(a.trans, trans_b, a.M, N, a.K, alpha, a.A, a.lda, B, ldb, beta, C, ldc);
   if (a.M <= 0 || N <= 0 || empty_product(a.M, N, a.K, alpha, beta, C, ldc)) return;
-  if (!a.panels) {
-    gemm_detail::sgemm_small_m(a.trans, trans_b, a.M, N, a.K, alpha, a.A, a.lda, B, ldb, beta, C, ldc);
-    return;
-  }
   if (a.kernel != gemm_kernel())
     throw std::invalid_argument("sgemm_packed: op(A) was packed for another micro-kernel; pack it again");
   sgemm_blocked(gemm_detail::blocking(a.kernel), a.trans, trans_b, a.M, N, a.K, alpha, a.A, a.lda, a.panels, B, ldb,

@@ -27,15 +27,18 @@ enum class GemmKernel { portable, avx2, avx512 };  // the micro-kernels (below)
 // of a call, was packed again by every image's sgemm (pack_a: 3.8% of AlexNet's training step).
 // pack_a_operand lays out the panels sgemm would pack, in the order it reads them, into `buf`
 // (packed_a_floats(M, K) floats, 64-byte aligned, kept by the caller while the PackedA is used);
-// sgemm_packed then skips that packing and gives the same result as sgemm bit for bit. Products
-// of at most sixteen rows keep op(A) unpacked (packed_a_floats is 0 and buf may be null). The
-// micro-kernel is the one of the packing: pack again after set_gemm_kernel.
+// sgemm_packed then skips that packing and gives the same result as sgemm bit for bit. With buf
+// null op(A) stays unpacked and sgemm_packed is sgemm: for an operand used by one product, which
+// sgemm packs block by block as it goes, each block used from L2 right after (packed whole first
+// it would make one more trip through memory). Products of at most sixteen rows always keep op(A)
+// unpacked (packed_a_floats is 0). The micro-kernel is the one of the packing: pack again after
+// set_gemm_kernel.
 struct PackedA {
   bool trans;
   int64_t M, K;
-  const float* A;  // op(A) as stored, for the few-row path
+  const float* A;  // op(A) as stored, for the unpacked paths
   int64_t lda;
-  const float* panels;  // null for the few-row path
+  const float* panels;  // null: unpacked
   GemmKernel kernel;
 };
 int64_t packed_a_floats(int64_t M, int64_t K);

@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/conv.h"
 
@@ -55,30 +56,31 @@ template <typename T>
 void im2col_phased_channel(const T* x, int64_t c, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                            int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col, int64_t ld) {
   const int64_t P = Ho * Wo, phase_len = ceil_div(W, sw);
+  // Tap j's inside output columns [lo[j], hi[j]) and where its run starts in the phases: the same
+  // for every kernel row and output row.
+  std::vector<int64_t> lo(kw), hi(kw), start(kw);
+  for (int64_t j = 0; j < kw; ++j) {
+    const int64_t off_w = j * dw - pw;
+    valid_columns(off_w, sw, W, Wo, lo[j], hi[j]);
+    const int64_t first = lo[j] * sw + off_w;  // the first inside input column (when lo < hi)
+    start[j] = lo[j] < hi[j] ? (first % sw) * phase_len + first / sw : 0;
+  }
   T phases[kMaxPhasedRow];  // phase r at phases + r * phase_len
   for (int64_t i = 0; i < kh; ++i) {
     const int64_t off_h = i * dh - ph;
     int64_t oh_lo, oh_hi;
     valid_columns(off_h, sh, H, Ho, oh_lo, oh_hi);
-    for (int64_t j = 0; j < kw; ++j) {  // rows and columns outside the input are zero
-      int64_t lo, hi;
-      valid_columns(j * dw - pw, sw, W, Wo, lo, hi);
-      if (oh_lo > 0 || oh_hi < Ho || lo > 0 || hi < Wo)
+    for (int64_t j = 0; j < kw; ++j)  // rows and columns outside the input are zero
+      if (oh_lo > 0 || oh_hi < Ho || lo[j] > 0 || hi[j] < Wo)
         std::fill(col + ((c * kh + i) * kw + j) * ld, col + ((c * kh + i) * kw + j) * ld + P, T(0));
-    }
     for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
       const T* __restrict src = x + (c * H + oh * sh + off_h) * W;
       for (int64_t r = 0; r < sw; ++r)
         for (int64_t q = 0; r + q * sw < W; ++q) phases[r * phase_len + q] = src[r + q * sw];
       for (int64_t j = 0; j < kw; ++j) {
-        const int64_t off_w = j * dw - pw;
-        int64_t lo, hi;
-        valid_columns(off_w, sw, W, Wo, lo, hi);
-        if (lo >= hi) continue;
-        const int64_t first = lo * sw + off_w;  // >= 0: the first inside input column
-        const T* __restrict run = phases + (first % sw) * phase_len + first / sw;
-        T* __restrict out = col + ((c * kh + i) * kw + j) * ld + oh * Wo + lo;
-        for (int64_t k = 0; k < hi - lo; ++k) out[k] = run[k];
+        const T* __restrict run = phases + start[j];
+        T* __restrict out = col + ((c * kh + i) * kw + j) * ld + oh * Wo + lo[j];
+        for (int64_t k = 0; k < hi[j] - lo[j]; ++k) out[k] = run[k];
       }
     }
   }

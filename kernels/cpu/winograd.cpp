@@ -185,36 +185,24 @@ void transform_input(const Problem& p, const float* x, int64_t nc, int64_t T, fl
       }
 }
 
-// U's 36 planes as the GEMMs' A operands. With more than one chunk they are packed once for all
-// the chunks of a call (each chunk's sgemm packed them again: AlexNet's conv3-5 at batch 16 run in
-// 3-4 chunks); with one, each GEMM packs its plane block by block as it goes, each block used from
-// L2 right after (packed whole first, the planes would make one more trip through memory).
-struct Planes {
-  const float* U;
-  int64_t us;
-  std::vector<PackedA> packed;  // empty: one chunk
-};
-Planes packed_planes(const Problem& p, const float* U, int64_t us, int64_t chunks) {
-  Planes a{U, us, {}};
-  if (chunks < 2) return a;
+// U's 36 planes as the GEMMs' A operands: with more than one chunk packed once for all the chunks
+// of a call (each chunk's sgemm packed them again: AlexNet's conv3-5 at batch 16 run in 3-4
+// chunks); with one, left unpacked (pack_a_operand, kernels/cpu/gemm.h).
+std::vector<PackedA> packed_planes(const Problem& p, const float* U, int64_t us, int64_t chunks) {
   const int64_t size = packed_a_floats(p.O, p.C);
-  float* buf = aligned_thread_scratch(kWinogradPackedU, size_t(kPoints * size));
-  a.packed.resize(kPoints);
-#pragma omp parallel for schedule(static) if (kPoints * size > kParallelWork)
+  float* buf = chunks > 1 ? aligned_thread_scratch(kWinogradPackedU, size_t(kPoints * size)) : nullptr;
+  std::vector<PackedA> a(kPoints);
+#pragma omp parallel for schedule(static) if (buf && kPoints * size > kParallelWork)
   for (int64_t xi = 0; xi < kPoints; ++xi)
-    a.packed[xi] = pack_a_operand(false, p.O, p.C, U + xi * us, p.C, buf + xi * size);
+    a[xi] = pack_a_operand(false, p.O, p.C, U + xi * us, p.C, buf ? buf + xi * size : nullptr);
   return a;
 }
 
 // M[xi] = U[xi] @ V[xi] for the 36 points, one single-threaded SGEMM per point and thread.
-void multiply(const Problem& p, const Planes& U, const float* V, int64_t vs, int64_t T, float* M, int64_t ms) {
+void multiply(const Problem& p, const std::vector<PackedA>& U, const float* V, int64_t vs, int64_t T, float* M,
+              int64_t ms) {
 #pragma omp parallel for schedule(static) if (p.O * p.C * T > kParallelWork)
-  for (int64_t xi = 0; xi < kPoints; ++xi) {
-    if (U.packed.empty())
-      sgemm(false, false, p.O, T, p.C, 1.f, U.U + xi * U.us, p.C, V + xi * vs, T, 0.f, M + xi * ms, T);
-    else
-      sgemm_packed(U.packed[xi], false, T, 1.f, V + xi * vs, T, 0.f, M + xi * ms, T);
-  }
+  for (int64_t xi = 0; xi < kPoints; ++xi) sgemm_packed(U[xi], false, T, 1.f, V + xi * vs, T, 0.f, M + xi * ms, T);
 }
 
 // y (nc images) = the epilogue (bias, ...) of A^T M A per tile, cropped to Ho x Wo. M's planes
@@ -269,7 +257,7 @@ void winograd_core(const Problem& p, const float* x, const float* U, int64_t us,
   // Allocated before any parallel region: out of memory is an exception the caller sees.
   float* V = thread_scratch<float>(kWinogradV, size_t(kPoints * vs));
   float* M = thread_scratch<float>(kWinogradM, size_t(kPoints * ms));
-  const Planes planes = packed_planes(p, U, us, (p.N + chunk - 1) / chunk);
+  const std::vector<PackedA> planes = packed_planes(p, U, us, (p.N + chunk - 1) / chunk);
   for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const int64_t nc = std::min(chunk, p.N - n0), T = nc * per_image;
     transform_input(p, x + n0 * p.C * p.H * p.W, nc, T, V, vs);
