@@ -24,97 +24,112 @@ namespace {
 constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 struct sigaction g_previous[NSIG];
 
-// Async-signal-safe output: write(2) and hand-made number formatting.
-void put(const char* s) {
-  ssize_t ignored = write(2, s, std::strlen(s));
-  (void)ignored;
-}
-void put_num(uint64_t v, int base = 10) {
-  char buf[32];
-  int i = 31;
-  buf[i] = 0;
-  do {
-    buf[--i] = "0123456789abcdef"[v % base];
-    v /= base;
-  } while (v);
-  if (base == 16) {
-    buf[--i] = 'x';
-    buf[--i] = '0';
+// Async-signal-safe output: hand-made number formatting into a buffer on the signal stack,
+// written with one write(2), so that reports from threads that fault together (two blocks on
+// two workers) come out whole, one line each, not interleaved.
+class Line {
+ public:
+  void put(const char* s) {
+    while (*s && n_ < sizeof(buf_)) buf_[n_++] = *s++;
   }
-  put(buf + i);
-}
-void put_xyz(unsigned x, unsigned y, unsigned z) {
-  put("(");
-  put_num(x);
-  put(",");
-  put_num(y);
-  put(",");
-  put_num(z);
-  put(")");
-}
+  void num(uint64_t v, int base = 10) {
+    char buf[32];
+    int i = 31;
+    buf[i] = 0;
+    do {
+      buf[--i] = "0123456789abcdef"[v % base];
+      v /= base;
+    } while (v);
+    if (base == 16) {
+      buf[--i] = 'x';
+      buf[--i] = '0';
+    }
+    put(buf + i);
+  }
+  void xyz(unsigned x, unsigned y, unsigned z) {
+    put("(");
+    num(x);
+    put(",");
+    num(y);
+    put(",");
+    num(z);
+    put(")");
+  }
+  void write_out() const {
+    ssize_t ignored = write(2, buf_, n_);
+    (void)ignored;
+  }
+
+ private:
+  char buf_[1024];
+  size_t n_ = 0;
+};
 
 // The cause of a SIGSEGV or SIGBUS, when simt knows it.
-void explain_memory_fault(const BlockRun& r, const void* addr) {
+void explain_memory_fault(Line& o, const BlockRun& r, const void* addr) {
   const StackPool* pool = stack_pool_if_any();
   const char* a = static_cast<const char*>(addr);
   const void* base = nullptr;
   size_t bytes = 0;
   if (pool && pool->in_guard(addr)) {
-    put("simt: fiber stack overflow: a thread of a simt kernel used more than ");
-    put_num(stack_size() / 1024);
-    put(" KiB of stack (deep recursion or large local arrays?); raise the limit with "
+    o.put("simt: fiber stack overflow: a thread of a simt kernel used more than ");
+    o.num(stack_size() / 1024);
+    o.put(
+        " KiB of stack (deep recursion or large local arrays?); raise the limit with "
         "PW_SIMT_STACK_KIB=<KiB> or pw::simt::set_stack_size(bytes).");
   } else if (r.smem_guard && a >= r.smem_guard && a < r.smem_guard_end) {
-    put("simt: dynamic shared memory overrun: an access ");
-    put_num(static_cast<uint64_t>(a - r.smem_guard));
-    put(" bytes past the end of the ");
-    put_num(r.smem_bytes);
-    put(" bytes of dynamic shared memory the launch asked for");
-    if (r.smem_bytes == 0) put(" (none: did the launch forget its smem argument?)");
-    put(".");
+    o.put("simt: dynamic shared memory overrun: an access ");
+    o.num(static_cast<uint64_t>(a - r.smem_guard));
+    o.put(" bytes past the end of the ");
+    o.num(r.smem_bytes);
+    o.put(" bytes of dynamic shared memory the launch asked for");
+    if (r.smem_bytes == 0) o.put(" (none: did the launch forget its smem argument?)");
+    o.put(".");
   } else if (allocation_below(addr, &base, &bytes) && a >= static_cast<const char*>(base) + bytes) {
-    put("simt: out-of-bounds access at ");
-    put_num(reinterpret_cast<uintptr_t>(addr), 16);
-    put(", ");
-    put_num(static_cast<uint64_t>(a - static_cast<const char*>(base) - bytes));
-    put(" bytes past the end of a ");
-    put_num(bytes);
-    put("-byte cudaMalloc allocation at ");
-    put_num(reinterpret_cast<uintptr_t>(base), 16);
-    put(".");
+    o.put("simt: out-of-bounds access at ");
+    o.num(reinterpret_cast<uintptr_t>(addr), 16);
+    o.put(", ");
+    o.num(static_cast<uint64_t>(a - static_cast<const char*>(base) - bytes));
+    o.put(" bytes past the end of a ");
+    o.num(bytes);
+    o.put("-byte cudaMalloc allocation at ");
+    o.num(reinterpret_cast<uintptr_t>(base), 16);
+    o.put(".");
   } else {
-    put("simt: segmentation fault at ");
-    put_num(reinterpret_cast<uintptr_t>(addr), 16);
-    put(" in a simt kernel (run with PW_SIMT_GUARD=1 to catch reads past the end of buffers).");
+    o.put("simt: segmentation fault at ");
+    o.num(reinterpret_cast<uintptr_t>(addr), 16);
+    o.put(" in a simt kernel (run with PW_SIMT_GUARD=1 to catch reads past the end of buffers).");
   }
 }
 
-void explain(int sig, const siginfo_t* info, const BlockRun& r) {
+void explain(Line& o, int sig, const siginfo_t* info, const BlockRun& r) {
   switch (sig) {
     case SIGSEGV:
-    case SIGBUS: explain_memory_fault(r, info->si_addr); break;
+    case SIGBUS: explain_memory_fault(o, r, info->si_addr); break;
     case SIGFPE:
-      put(info->si_code == FPE_INTDIV   ? "simt: SIGFPE (integer division by zero)"
-          : info->si_code == FPE_INTOVF ? "simt: SIGFPE (integer overflow: INT_MIN / -1?)"
-                                        : "simt: SIGFPE (arithmetic exception)");
-      put(" in a simt kernel (a GPU does not trap here, but the result is undefined).");
+      o.put(info->si_code == FPE_INTDIV   ? "simt: SIGFPE (integer division by zero)"
+            : info->si_code == FPE_INTOVF ? "simt: SIGFPE (integer overflow: INT_MIN / -1?)"
+                                          : "simt: SIGFPE (arithmetic exception)");
+      o.put(" in a simt kernel (a GPU does not trap here, but the result is undefined).");
       break;
-    case SIGILL: put("simt: SIGILL (illegal instruction) in a simt kernel."); break;
-    default: put("simt: SIGABRT (abort() or a failed assert) in a simt kernel."); break;
+    case SIGILL: o.put("simt: SIGILL (illegal instruction) in a simt kernel."); break;
+    default: o.put("simt: SIGABRT (abort() or a failed assert) in a simt kernel."); break;
   }
 }
 
 void on_fault(int sig, siginfo_t* info, void*) {
   if (const BlockRun* r = current_block_or_null()) {
     const unsigned t = r->cur, dx = r->block_dim.x, dy = r->block_dim.y;
-    explain(sig, info, *r);
-    put(" Kernel ");
-    put(r->desc && r->desc->name ? r->desc->name : "?");
-    put(", block ");
-    put_xyz(r->block_idx.x, r->block_idx.y, r->block_idx.z);
-    put(", thread ");
-    put_xyz(t % dx, t / dx % dy, t / (dx * dy));
-    put(".\n");
+    Line o;
+    explain(o, sig, info, *r);
+    o.put(" Kernel ");
+    o.put(r->desc && r->desc->name ? r->desc->name : "?");
+    o.put(", block ");
+    o.xyz(r->block_idx.x, r->block_idx.y, r->block_idx.z);
+    o.put(", thread ");
+    o.xyz(t % dx, t / dx % dy, t / (dx * dy));
+    o.put(".\n");
+    o.write_out();
   }
   sigaction(sig, &g_previous[sig], nullptr);  // the fault repeats under the previous disposition
   if (info->si_code <= 0) raise(sig);         // sent (kill, raise, abort), not caused: send it again
