@@ -216,15 +216,21 @@ bool streams_c(const Blocking& bk, int64_t M, int64_t N, int64_t K, float beta, 
          ldc * int64_t(sizeof(float)) % 64 == 0 && reinterpret_cast<uintptr_t>(C) % 64 == 0;
 }
 
-// Picks the thread grid tm x tn (tm * tn == nt) that gives the smallest per-thread tile
-// area; ties go to splitting rows, which packs no A block twice.
+// Picks the thread grid tm x tn (tm * tn == nt) that costs a thread least: the multiply-adds of
+// its tile (per k) plus the packing of its rows of A and columns of B, each packed element
+// counted as kPackCost multiply-adds. A thread packs every B column of its tile, so with few
+// rows per thread packing B is no longer small beside the product: AlexNet's conv1 at batch 1
+// (64 x 3025 x 363) split by rows had each of two threads pack all 4.4 MB of B for 36 rows.
+// Ties go to splitting rows, which packs no A block twice.
+constexpr int64_t kPackCost = 8;  // ~1/4 cycle to pack a float, 32 multiply-adds a cycle (AVX-512)
 void choose_grid(const Blocking& bk, int64_t M, int64_t N, int nt, int& tm, int& tn) {
   int64_t best = -1;
   for (int m = nt; m >= 1; --m) {
     if (nt % m) continue;
     const int n = nt / m;
-    const int64_t area = ceil_div(ceil_div(M, bk.MR), m) * bk.MR * ceil_div(ceil_div(N, bk.NR), n) * bk.NR;
-    if (best < 0 || area < best) best = area, tm = m, tn = n;
+    const int64_t rows = ceil_div(ceil_div(M, bk.MR), m) * bk.MR, cols = ceil_div(ceil_div(N, bk.NR), n) * bk.NR;
+    const int64_t cost = rows * cols + kPackCost * (rows + cols);
+    if (best < 0 || cost < best) best = cost, tm = m, tn = n;
   }
 }
 
