@@ -8,7 +8,6 @@
 // in registers, stored as eight contiguous runs of a panel's rows; the untransposed full panel is
 // a copy of NR floats per k. Edge panels (nr < NR) and the k tail take the portable loops.
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/cpu/gemm_blocking.h"
 
@@ -132,8 +131,11 @@ PW_TARGET_AVX2 void pack_b_avx2(bool trans, int64_t NR, int64_t kc, int64_t j0, 
     pack_b_portable(trans, NR, kc, j0, nr, b, ldb, dst);
     return;
   }
-  if (!trans) {
-    for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, b + p * ldb + j0, size_t(NR) * sizeof(float));
+  if (!trans) {  // 8-float moves: memcpy with a run-time size of 64 or 128 bytes was a library call per k
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = b + p * ldb + j0;
+      for (int64_t j = 0; j < NR; j += 8) _mm256_storeu_ps(dst + p * NR + j, _mm256_loadu_ps(src + j));
+    }
     return;
   }
   const int64_t k8 = kc / 8 * 8;
