@@ -83,6 +83,13 @@ TEST(MaxPoolFastPath, IdenticalToReferenceWithTiesNaNsAndBorders) {
       {"2x2 s1", 4, 7, 9, 2, 2, 1, 1, 0, 0, 1, 1, false},
       {"2x2 s3", 2, 14, 17, 2, 2, 3, 3, 0, 0, 1, 1, true},
       {"3x3 s2 (AlexNet's)", 3, 27, 27, 3, 3, 2, 2, 0, 0, 1, 1, false},
+      // 3x3 stride 2 rows of at least 8 outputs go 8 at a time too; the last window of the last
+      // plane ends at the buffer's end (the sanitizers see a read past it).
+      {"3x3 s2 (AlexNet's first, 55x55)", 2, 55, 55, 3, 3, 2, 2, 0, 0, 1, 1, false},
+      {"3x3 s2, rows of exactly 8", 3, 7, 17, 3, 3, 2, 2, 0, 0, 1, 1, false},
+      {"3x3 s2, rows of 16 and 17 (even and odd widths)", 2, 9, 35, 3, 3, 2, 2, 0, 0, 1, 1, false},
+      {"3x3 s2, 16 inside between padded borders, ceil", 3, 11, 36, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {"3x3 row stride 1, column stride 2, rows of 12", 2, 6, 25, 3, 3, 1, 2, 0, 0, 1, 1, false},
       {"3x3 s2 pad 1 ceil", 4, 12, 15, 3, 3, 2, 2, 1, 1, 1, 1, true},
       {"3x3 s1 pad 1", 2, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, false},
       {"3x3 s3", 3, 10, 19, 3, 3, 3, 3, 0, 0, 1, 1, true},
