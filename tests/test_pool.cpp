@@ -286,20 +286,22 @@ TEST(LocalResponseNorm, Gradcheck) {
     auto lrn = [c](auto v) { return local_response_norm(v[0], c.size, c.alpha, c.beta, c.k); };
     EXPECT_TRUE(gradcheck(lrn, {x}));
   }
-  // f32 agrees with f64, forward and backward, on the fast path (beta 0.75) and the general one.
-  for (double beta : {0.75, 0.6}) {
-    SCOPED_TRACE("beta " + std::to_string(beta));
-    Tensor xd = random_input({2, 9, 5, 6}, 7, -2, 2, false);
-    Tensor gd = random_input({2, 9, 5, 6}, 8, -1, 1, false);
-    Tensor x64 = xd.clone(), x32 = xd.to(DType::f32);
-    x64.set_requires_grad(true);
-    x32.set_requires_grad(true);
-    Tensor y64 = local_response_norm(x64, 5, 0.5, beta, 1.0), y32 = local_response_norm(x32, 5, 0.5, beta, 1.0);
-    EXPECT_TRUE(all_close(y32, y64, 1e-6));
-    y64.backward(gd);
-    y32.backward(gd.to(DType::f32));
-    EXPECT_TRUE(all_close(x32.grad(), x64.grad(), 1e-6));
-  }
+  // f32 agrees with f64, forward and backward, on the fast path (beta 0.75) and the general one;
+  // planes of 30 and 63 positions (the fast path's sums go 16 positions at a time, then one by one).
+  for (const Shape& shape : {Shape{2, 9, 5, 6}, Shape{1, 7, 7, 9}})
+    for (double beta : {0.75, 0.6}) {
+      SCOPED_TRACE(shape_str(shape) + " beta " + std::to_string(beta));
+      Tensor xd = random_input(shape, 7, -2, 2, false);
+      Tensor gd = random_input(shape, 8, -1, 1, false);
+      Tensor x64 = xd.clone(), x32 = xd.to(DType::f32);
+      x64.set_requires_grad(true);
+      x32.set_requires_grad(true);
+      Tensor y64 = local_response_norm(x64, 5, 0.5, beta, 1.0), y32 = local_response_norm(x32, 5, 0.5, beta, 1.0);
+      EXPECT_TRUE(all_close(y32, y64, 1e-6));
+      y64.backward(gd);
+      y32.backward(gd.to(DType::f32));
+      EXPECT_TRUE(all_close(x32.grad(), x64.grad(), 1e-6));
+    }
 }
 
 // ---------------------------------------------------------------- errors

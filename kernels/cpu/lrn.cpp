@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 namespace pw::kernels::cpu {
@@ -29,6 +30,28 @@ inline float pow_minus_three_quarters(float s) {
   return 1.f / (r * std::sqrt(r));
 }
 
+// sc[i] = the sum over the rows r < rows of x[r * inner + i]^2, from row 0 up (each a fused
+// multiply-add where the machine has one), 16 positions at a time in registers. Summed into sc
+// row by row, every row was a load and a store of sc: about half of the forward's time (perf).
+typedef float Vec16 __attribute__((vector_size(64)));
+void window_sums_of_squares(const float* x, int64_t rows, int64_t inner, float* __restrict sc) {
+  int64_t i = 0;
+  for (; i + 16 <= inner; i += 16) {
+    Vec16 acc = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      Vec16 v;
+      std::memcpy(&v, x + r * inner + i, sizeof v);
+      acc += v * v;
+    }
+    std::memcpy(sc + i, &acc, sizeof acc);
+  }
+  for (; i < inner; ++i) {
+    float acc = 0.f;
+    for (int64_t r = 0; r < rows; ++r) acc += x[r * inner + i] * x[r * inner + i];
+    sc[i] = acc;
+  }
+}
+
 void lrn_forward_f32_beta075(const float* x, float* y, float* scale, int64_t N, int64_t C, int64_t inner, int64_t size,
                              float a, float k) {
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * inner * size > kParallelWork)
@@ -38,11 +61,7 @@ void lrn_forward_f32_beta075(const float* x, float* y, float* scale, int64_t N, 
       const int64_t hi = std::min<int64_t>(C - 1, c + (size - 1) / 2);
       const int64_t row = (n * C + c) * inner;
       float* __restrict sc = scale + row;
-      std::fill(sc, sc + inner, 0.f);
-      for (int64_t cc = lo; cc <= hi; ++cc) {
-        const float* __restrict xr = x + (n * C + cc) * inner;
-        for (int64_t i = 0; i < inner; ++i) sc[i] += xr[i] * xr[i];
-      }
+      window_sums_of_squares(x + (n * C + lo) * inner, hi - lo + 1, inner, sc);
       const float* __restrict xr = x + row;
       float* __restrict yr = y + row;
       for (int64_t i = 0; i < inner; ++i) {
