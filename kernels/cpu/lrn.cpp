@@ -30,25 +30,27 @@ inline float pow_minus_three_quarters(float s) {
   return 1.f / (r * std::sqrt(r));
 }
 
-// sc[i] = the sum over the rows r < rows of x[r * inner + i]^2, from row 0 up (each a fused
-// multiply-add where the machine has one), 16 positions at a time in registers. Summed into sc
-// row by row, every row was a load and a store of sc: about half of the forward's time (perf).
+// out[i] = the sum over the rows r < rows of f(x[r * inner + i]), from row 0 up, with f the square
+// (each a fused multiply-add where the machine has one) or the identity, 16 positions at a time in
+// registers. Summed into out row by row, every row was a load and a store of out: about half of
+// the forward's time (perf).
 typedef float Vec16 __attribute__((vector_size(64)));
-void window_sums_of_squares(const float* x, int64_t rows, int64_t inner, float* __restrict sc) {
+template <bool kSquares>
+void window_sums(const float* x, int64_t rows, int64_t inner, float* __restrict out) {
   int64_t i = 0;
   for (; i + 16 <= inner; i += 16) {
     Vec16 acc = {};
     for (int64_t r = 0; r < rows; ++r) {
       Vec16 v;
       std::memcpy(&v, x + r * inner + i, sizeof v);
-      acc += v * v;
+      acc += kSquares ? v * v : v;
     }
-    std::memcpy(sc + i, &acc, sizeof acc);
+    std::memcpy(out + i, &acc, sizeof acc);
   }
   for (; i < inner; ++i) {
     float acc = 0.f;
-    for (int64_t r = 0; r < rows; ++r) acc += x[r * inner + i] * x[r * inner + i];
-    sc[i] = acc;
+    for (int64_t r = 0; r < rows; ++r) acc += kSquares ? x[r * inner + i] * x[r * inner + i] : x[r * inner + i];
+    out[i] = acc;
   }
 }
 
@@ -61,7 +63,7 @@ void lrn_forward_f32_beta075(const float* x, float* y, float* scale, int64_t N, 
       const int64_t hi = std::min<int64_t>(C - 1, c + (size - 1) / 2);
       const int64_t row = (n * C + c) * inner;
       float* __restrict sc = scale + row;
-      window_sums_of_squares(x + (n * C + lo) * inner, hi - lo + 1, inner, sc);
+      window_sums<true>(x + (n * C + lo) * inner, hi - lo + 1, inner, sc);
       const float* __restrict xr = x + row;
       float* __restrict yr = y + row;
       for (int64_t i = 0; i < inner; ++i) {
@@ -87,11 +89,7 @@ void lrn_backward_f32_beta075(const float* x, const float* y, const float* scale
         const int64_t hi = std::min<int64_t>(C - 1, j + size / 2);
         const int64_t row = (n * C + j) * inner;
         float* __restrict d = dx + row;
-        for (int64_t i = 0; i < inner; ++i) d[i] = 0.f;
-        for (int64_t c = lo; c <= hi; ++c) {
-          const float* __restrict tr = t + (n * C + c) * inner;
-          for (int64_t i = 0; i < inner; ++i) d[i] += tr[i];
-        }
+        window_sums<false>(t + (n * C + lo) * inner, hi - lo + 1, inner, d);
         for (int64_t i = 0; i < inner; ++i)
           d[i] = dy[row + i] * pow_minus_three_quarters(scale[row + i]) - ratio * x[row + i] * d[i];
       }
