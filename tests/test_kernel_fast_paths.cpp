@@ -95,6 +95,11 @@ TEST(MaxPoolFastPath, IdenticalToReferenceWithTiesNaNsAndBorders) {
       {"3x3 s3", 3, 10, 19, 3, 3, 3, 3, 0, 0, 1, 1, true},
       {"3x3 row stride 1, column stride 2", 2, 8, 13, 3, 3, 1, 2, 0, 1, 1, 1, false},
       {"3x3 on a 3x3 input", 6, 3, 3, 3, 3, 2, 2, 0, 0, 1, 1, false},
+      // Rows shorter than 8 with every window inside go 8 outputs at a time across rows.
+      {"3x3 s2 13x13 (AlexNet's last)", 3, 13, 13, 3, 3, 2, 2, 0, 0, 1, 1, false},
+      {"3x3 s1, rows of 7", 2, 5, 9, 3, 3, 1, 1, 0, 0, 1, 1, false},
+      {"2x2 s1, 8 outputs", 3, 3, 5, 2, 2, 1, 1, 0, 0, 1, 1, false},
+      {"3x3 s3 on 8x20, rows of 6", 2, 8, 20, 3, 3, 3, 3, 0, 0, 1, 1, false},
       {"2x2 on a 2x1 input with padding", 2, 2, 1, 2, 2, 2, 2, 1, 1, 1, 1, false},
       // Not specialized: the reference handles these whole.
       {"2x3 window", 3, 9, 11, 2, 3, 2, 2, 0, 1, 1, 1, false},
