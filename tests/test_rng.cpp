@@ -158,6 +158,41 @@ TEST(Generator, FillLayoutMatchesHeader) {
   EXPECT_EQ(g.offset(), before);
 }
 
+// Fills of more than 8192 blocks run their blocks over the threads: the same numbers, in the
+// header's layout, as drawn one block at a time (odd lengths leave a partial last block).
+TEST(Generator, LargeFillsOverThreadsKeepTheLayout) {
+  const uint64_t seed = 9, stream = 4;
+  const int64_t n = 4 * 8192 * 3 + 5;
+  Generator g(seed, stream);
+  g.next_u32();
+  std::vector<float> u(n), z(n);
+  std::vector<double> d(n), zd(n);
+  g.fill_uniform(u.data(), n, -1.0f, 3.0f);  // words 4 ..
+  const uint64_t after_u = g.offset();
+  EXPECT_EQ(after_u, (4 + uint64_t(n) + 3) / 4 * 4);
+  g.fill_normal(z.data(), n, 0.5f, 2.0f);  // pairs from word after_u (a multiple of 4)
+  const uint64_t zw = after_u;
+  g.fill_uniform(d.data(), n, 0.0, 1.0);
+  const uint64_t d_start = (zw + 2 * ((uint64_t(n) + 1) / 2) + 3) / 4 * 4;  // two words an element
+  g.fill_normal(zd.data(), n, 0.0, 1.0);
+  const uint64_t zd_start = (d_start + 2 * uint64_t(n) + 3) / 4 * 4;  // a block per pair
+  EXPECT_EQ(g.offset(), (zd_start + 4 * ((uint64_t(n) + 1) / 2) + 3) / 4 * 4);
+  for (int64_t i = 0; i < n; i += 997) {  // a sample of positions in every thread's share, and the last
+    const int64_t k = std::min(i, n - 1);
+    EXPECT_EQ(u[k], -1.0f + 4.0f * pw::philox::uint_to_uniform01(pw::philox::philox_u32(seed, stream, 4 + k))) << k;
+    const uint64_t w = zw + 2 * uint64_t(k / 2);
+    const auto pair =
+        pw::philox::box_muller(pw::philox::philox_u32(seed, stream, w), pw::philox::philox_u32(seed, stream, w + 1));
+    EXPECT_EQ(z[k], 0.5f + 2.0f * (k % 2 == 0 ? pair.z0 : pair.z1)) << k;
+    EXPECT_EQ(d[k], pw::philox::uint2_to_uniform01(pw::philox::philox_u32(seed, stream, d_start + 2 * k),
+                                                   pw::philox::philox_u32(seed, stream, d_start + 2 * k + 1)))
+        << k;
+    const Block b = pw::philox::philox_block(seed, stream, zd_start / 4 + uint64_t(k / 2));
+    const auto pd = pw::philox::box_muller_double(b.x[0], b.x[1], b.x[2], b.x[3]);
+    EXPECT_EQ(zd[k], k % 2 == 0 ? pd.z0 : pd.z1) << k;
+  }
+}
+
 TEST(Generator, FillIsReproducibleFromOffset) {
   Generator g(5, 0);
   g.set_offset(123);
