@@ -57,7 +57,7 @@ TEST(ConvInference, EqualsConvBatchNormReluOnEveryPath) {
   NoGradGuard no_grad;
   int runs = 0;
   for (const ConvCase& c : cases())
-    for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::im2col, ConvAlgo::winograd})
+    for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::im2col, ConvAlgo::winograd, ConvAlgo::implicit})
       for (DType dt : {DType::f32, DType::f64})
         for (Norm norm : {Norm::none, Norm::affine, Norm::plain})
           for (bool relu : {false, true}) {
@@ -77,7 +77,7 @@ TEST(ConvInference, EqualsConvBatchNormReluOnEveryPath) {
             EXPECT_TRUE(identical(got, want));
             ++runs;
           }
-  EXPECT_EQ(runs, int(cases().size()) * 36);
+  EXPECT_EQ(runs, int(cases().size()) * 48);
 }
 
 TEST(ConvInference, ArgumentErrors) {

@@ -207,7 +207,9 @@ TEST(WinogradDispatch, TheMeasuredRule) {
   EXPECT_EQ(parse_conv_algorithm("im2col"), ConvAlgo::im2col);
   EXPECT_EQ(parse_conv_algorithm("winograd"), ConvAlgo::winograd);
   EXPECT_EQ(parse_conv_algorithm("automatic"), ConvAlgo::automatic);
-  pw::testing::expect_error([] { parse_conv_algorithm("fft"); }, "expected automatic, direct, im2col or winograd");
+  EXPECT_EQ(parse_conv_algorithm("implicit"), ConvAlgo::implicit);
+  pw::testing::expect_error([] { parse_conv_algorithm("fft"); },
+                            "expected automatic, direct, im2col, winograd or implicit");
 }
 
 TEST(WinogradDispatch, F64StaysOnTheReferenceOrIm2col) {

@@ -27,8 +27,8 @@ int cmd_time(int argc, char** argv) {
       .flag("iterations", "5", "timed runs per measurement (the median is shown)")
       .flag("threads", "", "CPU threads (absent: all)")
       .flag("conv", "automatic",
-            "CPU convolution: automatic, im2col, winograd or direct (engine/ops/conv.h; im2col and winograd\n"
-            "force one algorithm where it applies, for comparisons)")
+            "CPU convolution: automatic, im2col, winograd, implicit or direct (engine/ops/conv.h; im2col,\n"
+            "winograd and implicit force one algorithm where it applies, for comparisons)")
       .flag("peak-gflops", "", "the machine's FMA peak in GFLOP/s (absent: measured)")
       .flag("bandwidth", "", "its memory bandwidth in GB/s (absent: measured)")
       .flag("seed", "0", "seed of the weights and input")

@@ -11,6 +11,7 @@
 #include "engine/ops.h"
 #include "engine/ops/kernel_args.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_implicit.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/winograd.h"
 
@@ -24,6 +25,7 @@ std::atomic<ConvAlgo> g_conv_algo{ConvAlgo::automatic};
 struct CpuPlan {
   bool direct = false;    // the reference loops for every pass
   bool winograd = false;  // f32: Winograd for forward and backward-data, im2col for the weight
+  bool implicit = false;  // f32: the implicit GEMM forward, im2col for both gradients
 };
 
 // Winograd F(4x4, 3x3) (kernels/cpu/winograd.h) where it was measured faster than im2col:
@@ -56,20 +58,38 @@ bool winograd_pays(const kernels::ConvGeometry& s) {
   return kernels::cpu::winograd_supported(s) && s.C >= 64 && s.O >= 64 && tiles >= 32;
 }
 
+// The implicit-GEMM forward pass (kernels/cpu/conv_implicit.h) where it was measured faster than
+// im2col: kernels of 5x5 or more with at least 64 output channels (a full block of AVX-512's
+// tiles). Measured with a scratch program alternating the two kernels, 2 threads, ms im2col /
+// ms implicit (AVX-512; the AVX2 build's tiles were not measured against im2col):
+//   AlexNet's conv1   3->64  11x11/4 224 px: batch 1 1.33 / 0.86, batch 16 20.6 / 13.6
+//   AlexNet's conv2  64->192 5x5 27x27:      batch 1 3.13 / 3.03, batch 16 40.6 / 35.5
+//   fmnist-cnn's conv2 32->64 5x5 14x14:     batch 64 10.7 / 6.98
+//   fmnist-cnn's conv1  1->32 5x5 28x28:     batch 64 0.92 / 1.82 (half of each tile idle)
+//   AlexNet's conv3 192->384 3x3 13x13:      batch 1 1.55 / 2.62, batch 16 20.4 / 25.4
+// and on 3x3 kernels no better than im2col (one thread, batch 4: 10.2 / 11.4).
+bool implicit_pays(const kernels::ConvGeometry& s) {
+  return kernels::cpu::implicit_conv_supported(s) && s.O >= 64 && s.kh * s.kw >= 25;
+}
+
 CpuPlan cpu_plan(DType dt, ConvAlgo algo, const kernels::ConvGeometry& s) {
-  if (algo == ConvAlgo::direct || (algo == ConvAlgo::automatic && dt != DType::f32)) return {true, false};
-  if (dt != DType::f32 || algo == ConvAlgo::im2col) return {false, false};
+  if (algo == ConvAlgo::direct || (algo == ConvAlgo::automatic && dt != DType::f32)) return {true, false, false};
+  if (dt != DType::f32 || algo == ConvAlgo::im2col) return {false, false, false};
+  if (algo == ConvAlgo::implicit) return {false, false, kernels::cpu::implicit_conv_supported(s)};
   const bool supported = kernels::cpu::winograd_supported(s);
-  return {false, algo == ConvAlgo::winograd ? supported : supported && winograd_pays(s)};
+  if (algo == ConvAlgo::winograd) return {false, supported, false};
+  const bool winograd = supported && winograd_pays(s);
+  return {false, winograd, !winograd && implicit_pays(s)};
 }
 
 // The forward and backward-data kernels for T other than the reference: Winograd where planned
 // (it exists for f32 only), else im2col.
 template <typename T>
-void forward_fast(const kernels::ConvGeometry& s, bool winograd, const T* x, const T* w,
+void forward_fast(const kernels::ConvGeometry& s, CpuPlan plan, const T* x, const T* w,
                   const kernels::cpu::ConvEpilogue<T>& ep, T* y) {
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd) return kernels::cpu::conv2d_forward_winograd(s, x, w, ep, y);
+    if (plan.winograd) return kernels::cpu::conv2d_forward_winograd(s, x, w, ep, y);
+    if (plan.implicit) return kernels::cpu::conv2d_forward_implicit(s, x, w, ep, y);
   }
   kernels::cpu::conv2d_forward_im2col<T>(s, x, w, ep, y);
 }
@@ -215,7 +235,7 @@ void forward_cpu(const kernels::ConvGeometry& s, CpuPlan plan, const Tensor& xc,
   if (plan.direct)
     kernels::cpu::conv2d_forward_direct<T>(s, xc.data<T>(), wc.data<T>(), ep, y.data<T>());
   else
-    forward_fast<T>(s, plan.winograd, xc.data<T>(), wc.data<T>(), ep, y.data<T>());
+    forward_fast<T>(s, plan, xc.data<T>(), wc.data<T>(), ep, y.data<T>());
 }
 
 }  // namespace
@@ -228,7 +248,8 @@ ConvAlgo parse_conv_algorithm(const std::string& name) {
   if (name == "direct") return ConvAlgo::direct;
   if (name == "im2col") return ConvAlgo::im2col;
   if (name == "winograd") return ConvAlgo::winograd;
-  throw Error("conv algorithm: expected automatic, direct, im2col or winograd, got '" + name + "'");
+  if (name == "implicit") return ConvAlgo::implicit;
+  throw Error("conv algorithm: expected automatic, direct, im2col, winograd or implicit, got '" + name + "'");
 }
 
 bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
@@ -236,6 +257,13 @@ bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t k
   const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
                                 Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
   return cpu_plan(DType::f32, ConvAlgo::automatic, s).winograd;
+}
+
+bool conv2d_uses_implicit_gemm(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                               const Conv2dParams& p) {
+  const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
+                                Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+  return cpu_plan(DType::f32, ConvAlgo::automatic, s).implicit;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {

@@ -42,13 +42,16 @@ Tensor conv2d_inference(const Tensor& x, const Tensor& weight, const Tensor& bia
 //              gradient checks exercise the im2col/col2im indexing in double precision), never
 //              Winograd: what `patchwork time --conv im2col` compares against;
 //   winograd:  Winograd for the forward and backward-data passes of every f32 convolution it
-//              supports (3x3, stride 1, dilation 1, one group), im2col for the rest and for f64.
+//              supports (3x3, stride 1, dilation 1, one group), im2col for the rest and for f64;
+//   implicit:  the implicit-GEMM forward pass (kernels/cpu/conv_implicit.h) of every f32
+//              convolution it supports (one group, no dilation, a build with AVX2 or AVX-512),
+//              im2col for the rest, for the backward passes and for f64.
 // The weight gradient is always im2col for f32. A process-wide setting, meant for tests and
 // benchmarks.
-enum class ConvAlgo { automatic, direct, im2col, winograd };
+enum class ConvAlgo { automatic, direct, im2col, winograd, implicit };
 void set_conv_algorithm(ConvAlgo algo);
 ConvAlgo conv_algorithm();
-// "automatic", "direct", "im2col" or "winograd"; anything else throws pw::Error.
+// "automatic", "direct", "im2col", "winograd" or "implicit"; anything else throws pw::Error.
 ConvAlgo parse_conv_algorithm(const std::string& name);
 
 // Whether an f32 conv2d on the CPU with these sizes runs its forward and backward-data passes
@@ -56,6 +59,9 @@ ConvAlgo parse_conv_algorithm(const std::string& name);
 // kw]; output Ho x Wo.
 bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
                           const Conv2dParams& p);
+// Whether it runs its forward pass by the implicit GEMM under the automatic algorithm.
+bool conv2d_uses_implicit_gemm(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                               const Conv2dParams& p);
 
 // Sets the algorithm for its scope and restores the previous one.
 class ConvAlgoGuard {

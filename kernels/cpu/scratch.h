@@ -15,6 +15,7 @@ enum ScratchSlot {
   kConvTasks,
   kConvWeightSums,
   kConvPackedWeights,
+  kConvImplicitWeights,
   kWinogradPackedU,
   kLrnRatios,
   kWinogradU,

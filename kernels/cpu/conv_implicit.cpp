@@ -1,0 +1,258 @@
+// CPU implicit-GEMM forward convolution (see conv_implicit.h).
+//
+// Layout. The weight is transposed once per call into blocks of kBlock output channels,
+// wt[block][k][kBlock] with k = (c * kh + i) * kw + j (zero past O). The image is copied into
+// rows padded with pad_w zeros on each side, xp[c][ih][pad_w + iw]; rows outside the image are
+// not stored: their taps are skipped (they would add zeros). Output position (oh, ow) and tap
+// (c, i, j) read xp[c][oh * sh - ph + i][ow * sw + j].
+//
+// A tile is kPositions consecutive positions of one output row by kBlock channels: kPositions x
+// kVecs vector accumulators (24 of AVX-512's 32 registers, 12 of AVX2's 16). Per tap it loads
+// kVecs weight vectors and broadcasts kPositions image values: the ratio of the SGEMM's 12 x 32
+// micro-kernel. The sums go to a [rows][Wo][kBlock] buffer, which the epilogue writes out
+// transposed into the output planes.
+//
+// Work comes in tasks: a few output rows of one image by one block of output channels (below).
+// Parallelism: images over the threads when there are at least as many as threads (each pads its
+// own image and runs its tasks), else one image at a time with its tasks over the threads.
+#include "kernels/cpu/conv_implicit.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/scratch.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#define PW_IMPLICIT_LANES 16
+#define PW_IMPLICIT_VECS 4
+#elif defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#define PW_IMPLICIT_LANES 8
+#define PW_IMPLICIT_VECS 2
+#endif
+
+namespace pw::kernels::cpu {
+
+#ifdef PW_IMPLICIT_LANES
+
+namespace {
+
+constexpr int kLanes = PW_IMPLICIT_LANES, kVecs = PW_IMPLICIT_VECS, kPositions = 6;
+constexpr int64_t kBlock = kLanes * kVecs;  // output channels of a tile
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
+// The same vector at any float's alignment and aliasing anything: loads and stores of memory.
+typedef float VecU __attribute__((vector_size(kLanes * sizeof(float)), aligned(4), may_alias));
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The taps of one output row: for each tap (c, i, j) whose input row is inside, the padded row's
+// element j and the offset of the tap's weights in a weight block. (Listed tap by tap, not
+// (channel, kernel row) by kernel row: a loop of kw = 3 taps inside a loop over rows cost
+// AlexNet's 3x3 layers a third of their time.)
+struct Taps {
+  const float** x;
+  int64_t* weight;
+  int64_t n = 0;
+};
+
+// Sums the tile of NP <= kPositions positions from padded column x0 (stride sw) over the taps of t
+// into out[p][kBlock], continuing the sums already there if accumulate. The loops over NP and
+// kVecs unroll.
+template <int NP>
+void tile(const Taps& t, const float* wb, int64_t sw, int64_t x0, float* out, bool accumulate) {
+  // Loaded and stored vector by vector: copied whole (memcpy) the arrays stayed in memory, and
+  // every tap stored all 24 accumulators to the stack.
+  Vec acc[NP][kVecs] = {};
+  if (accumulate)
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecs; ++v) acc[p][v] = *reinterpret_cast<const VecU*>(out + p * kBlock + v * kLanes);
+  for (int64_t r = 0; r < t.n; ++r) {
+    const float* xr = t.x[r] + x0;
+    const float* wr = wb + t.weight[r];
+    Vec w[kVecs];
+#pragma GCC unroll 8
+    for (int v = 0; v < kVecs; ++v) w[v] = *reinterpret_cast<const VecU*>(wr + v * kLanes);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      const float xs = xr[p * sw];
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecs; ++v) acc[p][v] += w[v] * xs;
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 8
+    for (int v = 0; v < kVecs; ++v) *reinterpret_cast<VecU*>(out + p * kBlock + v * kLanes) = acc[p][v];
+}
+
+using TileFn = void (*)(const Taps&, const float*, int64_t, int64_t, float*, bool);
+constexpr TileFn kTiles[kPositions + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>};
+
+// wt[b][k][kBlock] = w[b * kBlock + o][k], zero for channels past O. Written in order, read
+// across kBlock rows of w at once (their lines stay in L1 from one k to the next); written across
+// instead, a store every 256 bytes, it took longer than AlexNet's conv3 at batch 1 itself.
+void transpose_weights(const ConvGeometry& s, const float* w, int64_t K, float* wt) {
+  const int64_t blocks = ceil_div(s.O, kBlock);
+#pragma omp parallel for schedule(static) if (s.O * K > (1 << 16) && !omp_in_parallel())
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t channels = std::min(kBlock, s.O - b * kBlock);
+    const float* src = w + b * kBlock * K;
+    float* dst = wt + b * K * kBlock;
+    for (int64_t k = 0; k < K; ++k, dst += kBlock) {
+      for (int64_t o = 0; o < channels; ++o) dst[o] = src[o * K + k];
+      for (int64_t o = channels; o < kBlock; ++o) dst[o] = 0.f;
+    }
+  }
+}
+
+// Row ih of channel c of image x, padded: xp[(c * H + ih) * Wp + pad_w + iw].
+void pad_row(const ConvGeometry& s, const float* x, int64_t row, float* xp) {
+  const int64_t Wp = s.W + 2 * s.pad_w;
+  float* d = xp + row * Wp;
+  std::fill(d, d + s.pad_w, 0.f);
+  std::copy(x + row * s.W, x + (row + 1) * s.W, d + s.pad_w);
+  std::fill(d + s.pad_w + s.W, d + Wp, 0.f);
+}
+
+// The taps of output row oh from channels [c0, c1) whose input row is inside.
+Taps taps_of_row(const ConvGeometry& s, const float* xp, int64_t oh, int64_t c0, int64_t c1, const float** x,
+                 int64_t* weight) {
+  const int64_t Wp = s.W + 2 * s.pad_w;
+  Taps t{x, weight, 0};
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t i = 0; i < s.kh; ++i) {
+      const int64_t ih = oh * s.stride_h - s.pad_h + i;
+      if (ih < 0 || ih >= s.H) continue;
+      for (int64_t j = 0; j < s.kw; ++j, ++t.n) {
+        t.x[t.n] = xp + (c * s.H + ih) * Wp + j;
+        t.weight[t.n] = ((c * s.kh + i) * s.kw + j) * kBlock;
+      }
+    }
+  return t;
+}
+
+// A task: output rows [oh0, oh1) of one image, one block of output channels.
+//
+// Its channels are taken kTapBlock taps at a time. A block's weights (128 taps x 64 channels,
+// 32 KiB) stay in L1 across every row and tile of the task; the rows' sums [rows][Wo][kBlock]
+// carry over to the next block, so each output is still one running sum in im2col's order.
+// Unblocked, a tile read all the weights of its channel block from L2 (AlexNet's conv3: 442 KB
+// for 5 positions) and ran at a third of the machine's peak.
+constexpr int64_t kTapBlock = 128;
+constexpr int64_t kSumsBytes = 256 << 10;  // a task's sums, in L2
+
+struct Task {
+  int64_t n, oh0, oh1, b;
+};
+
+int64_t channels_per_block(const ConvGeometry& s) { return std::max<int64_t>(1, kTapBlock / (s.kh * s.kw)); }
+
+struct TaskBuffers {
+  const float** x;
+  int64_t* weight;
+  float* sums;  // [rows][Wo][kBlock]
+  float* line;  // one output row
+};
+
+void run_task(const ConvGeometry& s, const float* xp, const float* wt, int64_t K, const ConvEpilogue<float>& ep,
+              float* y, const Task& task, const TaskBuffers& buf) {
+  const float* wb = wt + task.b * K * kBlock;
+  const int64_t kc = channels_per_block(s), row_floats = s.Wo * kBlock;
+  // A row in tiles of as even sizes as kPositions allows (13: 5, 4, 4, not 6, 6, 1: a tile of one
+  // position loads as many weights as one of six).
+  const int64_t tiles = ceil_div(s.Wo, kPositions);
+  for (int64_t c0 = 0; c0 < s.C; c0 += kc)
+    for (int64_t oh = task.oh0; oh < task.oh1; ++oh) {
+      const Taps t = taps_of_row(s, xp, oh, c0, std::min(s.C, c0 + kc), buf.x, buf.weight);
+      float* sums = buf.sums + (oh - task.oh0) * row_floats;
+      for (int64_t q = 0, ow = 0; q < tiles; ++q) {
+        const int64_t np = (s.Wo + q) / tiles;  // sizes differ by at most one and add up to Wo
+        kTiles[np](t, wb, s.stride_w, ow * s.stride_w, sums + ow * kBlock, c0 > 0);
+        ow += np;
+      }
+    }
+  const int64_t P = s.Ho * s.Wo, channels = std::min(kBlock, s.O - task.b * kBlock);
+  for (int64_t oh = task.oh0; oh < task.oh1; ++oh) {
+    const float* sums = buf.sums + (oh - task.oh0) * row_floats;
+    for (int64_t o = 0; o < channels; ++o) {
+      const int64_t og = task.b * kBlock + o;
+      float* dst = y + (task.n * s.O + og) * P + oh * s.Wo;
+      float* line = ep.empty() ? dst : buf.line;
+      for (int64_t ow = 0; ow < s.Wo; ++ow) line[ow] = sums[ow * kBlock + o];
+      if (!ep.empty()) epilogue_row(ep, og, line, dst, s.Wo);
+    }
+  }
+}
+
+// Output rows per task: as many as keep the sums within kSumsBytes, and, where there are fewer
+// images than threads, few enough to give each thread several tasks.
+int64_t rows_per_task(const ConvGeometry& s, int64_t blocks, int nthreads) {
+  int64_t rows = std::clamp<int64_t>(kSumsBytes / (s.Wo * kBlock * int64_t(sizeof(float))), 1, s.Ho);
+  if (s.N < nthreads) rows = std::min(rows, std::max<int64_t>(1, s.Ho * blocks / (4 * nthreads)));
+  return rows;
+}
+
+}  // namespace
+
+bool implicit_conv_supported(const ConvGeometry& s) { return s.groups == 1 && s.dilation_h == 1 && s.dilation_w == 1; }
+
+void conv2d_forward_implicit(const ConvGeometry& s, const float* x, const float* w, const ConvEpilogue<float>& ep,
+                             float* y) {
+  const int64_t K = s.C * s.kh * s.kw, blocks = ceil_div(s.O, kBlock), taps = channels_per_block(s) * s.kh * s.kw;
+  const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const bool over_images = s.N >= nthreads;
+  const int64_t rows = rows_per_task(s, blocks, nthreads), chunks = ceil_div(s.Ho, rows);
+  const int64_t image = ceil_div(s.C * s.H * (s.W + 2 * s.pad_w), 16) * 16;
+  const int64_t own = ceil_div(rows * s.Wo * kBlock + s.Wo, 16) * 16;  // a thread's sums and line
+  // Every buffer is taken before the parallel regions (an exception inside one would end the program).
+  float* wt = aligned_thread_scratch(kConvImplicitWeights, size_t(blocks * K * kBlock));
+  float* mem =
+      aligned_thread_scratch(kConvTasks, size_t(over_images ? nthreads * (image + own) : image + nthreads * own));
+  std::vector<const float*> row_lists(size_t(nthreads * taps));
+  std::vector<int64_t> weight_lists(size_t(nthreads * taps));
+  auto buffers = [&](int t, float* at) {
+    return TaskBuffers{row_lists.data() + t * taps, weight_lists.data() + t * taps, at, at + rows * s.Wo * kBlock};
+  };
+  auto task = [&](int64_t n, int64_t q) {  // q: chunk of rows and channel block
+    const int64_t chunk = q / blocks;
+    return Task{n, chunk * rows, std::min(s.Ho, (chunk + 1) * rows), q % blocks};
+  };
+  transpose_weights(s, w, K, wt);
+  if (over_images) {  // images over the threads, each padded by its thread
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (int64_t n = 0; n < s.N; ++n) {
+      const int t = omp_get_thread_num();
+      float* xp = mem + t * (image + own);
+      const TaskBuffers buf = buffers(t, xp + image);
+      for (int64_t r = 0; r < s.C * s.H; ++r) pad_row(s, x + n * s.C * s.H * s.W, r, xp);
+      for (int64_t q = 0; q < chunks * blocks; ++q) run_task(s, xp, wt, K, ep, y, task(n, q), buf);
+    }
+    return;
+  }
+  // Fewer images than threads: one at a time, its tasks over the threads.
+  for (int64_t n = 0; n < s.N; ++n) {
+#pragma omp parallel num_threads(nthreads)
+    {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < s.C * s.H; ++r) pad_row(s, x + n * s.C * s.H * s.W, r, mem);
+      const int t = omp_get_thread_num();
+      const TaskBuffers buf = buffers(t, mem + image + t * own);
+#pragma omp for schedule(static)
+      for (int64_t q = 0; q < chunks * blocks; ++q) run_task(s, mem, wt, K, ep, y, task(n, q), buf);
+    }
+  }
+}
+
+#else  // no AVX2 or AVX-512 in this build
+
+bool implicit_conv_supported(const ConvGeometry&) { return false; }
+
+void conv2d_forward_implicit(const ConvGeometry&, const float*, const float*, const ConvEpilogue<float>&, float*) {}
+
+#endif
+
+}  // namespace pw::kernels::cpu

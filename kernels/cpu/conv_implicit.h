@@ -1,0 +1,27 @@
+// CPU forward convolution by register tiles that read the image itself: an implicit GEMM,
+// W[O, K] x col[K, P] without col (kernels/cpu/conv_implicit.cpp).
+//
+// The im2col path writes an image's column matrix (AlexNet's conv1: 363 x 3025 floats, 4.4 MB;
+// conv2: 7.5 MB), then the SGEMM reads it back to pack it; both passes are memory traffic beside a
+// product of only 64 (conv1) or 192 (conv2) rows. Here a tile of 6 output positions x 64 output
+// channels (16 with AVX2) is summed in registers over every tap, the image's values broadcast
+// from a zero-padded copy of its rows and the weights read as vectors of output channels from a
+// transposed copy, [K][64]. Each output is one running sum over the taps in im2col's order
+// (channel, kernel row, kernel column).
+#pragma once
+#include <cstdint>
+
+#include "kernels/common/conv_geometry.h"
+#include "kernels/cpu/conv_epilogue.h"
+
+namespace pw::kernels::cpu {
+
+// Whether this build has the kernel (x86-64 built with AVX2 or AVX-512) and it applies to s:
+// one group and no dilation.
+bool implicit_conv_supported(const ConvGeometry& s);
+
+// y[N, O, Ho, Wo] = ep(conv(x, w)), every element written. Requires implicit_conv_supported(s).
+void conv2d_forward_implicit(const ConvGeometry& s, const float* x, const float* w, const ConvEpilogue<float>& ep,
+                             float* y);
+
+}  // namespace pw::kernels::cpu
