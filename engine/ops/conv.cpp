@@ -25,7 +25,7 @@ std::atomic<ConvAlgo> g_conv_algo{ConvAlgo::automatic};
 struct CpuPlan {
   bool direct = false;    // the reference loops for every pass
   bool winograd = false;  // f32: Winograd for forward and backward-data, im2col for the weight
-  bool implicit = false;  // f32: the implicit GEMM forward, im2col for both gradients
+  bool implicit = false;  // f32: the implicit GEMM forward and weight gradient, im2col for the data
 };
 
 // Winograd F(4x4, 3x3) (kernels/cpu/winograd.h) where it was measured faster than im2col:
@@ -101,6 +101,14 @@ void backward_data_fast(const kernels::ConvGeometry& s, bool winograd, const T* 
   kernels::cpu::conv2d_backward_data_im2col<T>(s, dy, w, dx);
 }
 
+template <typename T>
+void backward_weight_fast(const kernels::ConvGeometry& s, CpuPlan plan, const T* x, const T* dy, T* dw) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (plan.implicit) return kernels::cpu::conv2d_backward_weight_implicit(s, x, dy, dw);
+  }
+  kernels::cpu::conv2d_backward_weight_im2col<T>(s, x, dy, dw);
+}
+
 // floor((in + 2*pad - dilation*(k-1) - 1) / stride) + 1, or <= 0 when the dilated kernel does
 // not fit in the padded input.
 int64_t conv_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
@@ -128,7 +136,7 @@ std::vector<Tensor> conv2d_backward(const kernels::ConvGeometry& s, CpuPlan plan
       if (plan.direct)
         cpu::conv2d_backward_weight_direct<T>(s, x.data<T>(), g.data<T>(), dw.data<T>());
       else
-        cpu::conv2d_backward_weight_im2col<T>(s, x.data<T>(), g.data<T>(), dw.data<T>());
+        backward_weight_fast<T>(s, plan, x.data<T>(), g.data<T>(), dw.data<T>());
     }
     if (n.needs_grad(2)) {
       db = Tensor::empty({s.O}, dt, g.device());

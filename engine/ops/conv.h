@@ -43,11 +43,11 @@ Tensor conv2d_inference(const Tensor& x, const Tensor& weight, const Tensor& bia
 //              Winograd: what `patchwork time --conv im2col` compares against;
 //   winograd:  Winograd for the forward and backward-data passes of every f32 convolution it
 //              supports (3x3, stride 1, dilation 1, one group), im2col for the rest and for f64;
-//   implicit:  the implicit-GEMM forward pass (kernels/cpu/conv_implicit.h) of every f32
-//              convolution it supports (one group, no dilation, a build with AVX2 or AVX-512),
-//              im2col for the rest, for the backward passes and for f64.
-// The weight gradient is always im2col for f32. A process-wide setting, meant for tests and
-// benchmarks.
+//   implicit:  the implicit-GEMM forward pass and weight gradient (kernels/cpu/conv_implicit.h)
+//              of every f32 convolution it supports (one group, no dilation, a build with AVX2
+//              or AVX-512), im2col for the rest, for the data gradient and for f64.
+// The weight gradient is im2col for f32 but where the implicit GEMM runs. A process-wide setting,
+// meant for tests and benchmarks.
 enum class ConvAlgo { automatic, direct, im2col, winograd, implicit };
 void set_conv_algorithm(ConvAlgo algo);
 ConvAlgo conv_algorithm();
@@ -59,7 +59,8 @@ ConvAlgo parse_conv_algorithm(const std::string& name);
 // kw]; output Ho x Wo.
 bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
                           const Conv2dParams& p);
-// Whether it runs its forward pass by the implicit GEMM under the automatic algorithm.
+// Whether it runs its forward pass and weight gradient by the implicit GEMM under the automatic
+// algorithm.
 bool conv2d_uses_implicit_gemm(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
                                const Conv2dParams& p);
 

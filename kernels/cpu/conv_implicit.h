@@ -24,4 +24,9 @@ bool implicit_conv_supported(const ConvGeometry& s);
 void conv2d_forward_implicit(const ConvGeometry& s, const float* x, const float* w, const ConvEpilogue<float>& ep,
                              float* y);
 
+// dw[O, C, kh, kw] = the weight gradient for upstream dy, every element written: tiles of 6 taps
+// x 64 output channels summed in registers over an image's positions. Requires
+// implicit_conv_supported(s).
+void conv2d_backward_weight_implicit(const ConvGeometry& s, const float* x, const float* dy, float* dw);
+
 }  // namespace pw::kernels::cpu
