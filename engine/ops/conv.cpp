@@ -67,7 +67,10 @@ bool winograd_pays(const kernels::ConvGeometry& s) {
 //   fmnist-cnn's conv2 32->64 5x5 14x14:     batch 64 10.7 / 6.98
 //   fmnist-cnn's conv1  1->32 5x5 28x28:     batch 64 0.92 / 1.82 (half of each tile idle)
 //   AlexNet's conv3 192->384 3x3 13x13:      batch 1 1.55 / 2.62, batch 16 20.4 / 25.4
-// and on 3x3 kernels no better than im2col (one thread, batch 4: 10.2 / 11.4).
+// and on 3x3 kernels no better than im2col (one thread, batch 4: 10.2 / 11.4). The weight
+// gradient, where the forward pass runs implicit (two runs each):
+//   AlexNet's conv1 batch 1 0.97 / 0.61, batch 16 17.1 / 10.0 and 20.4 / 9.4;
+//   conv2 batch 16 32.4 / 27.4 and 30.1 / 25.8; fmnist-cnn's conv2 batch 64 8.7 / 5.5 and 8.2 / 5.2.
 bool implicit_pays(const kernels::ConvGeometry& s) {
   return kernels::cpu::implicit_conv_supported(s) && s.O >= 64 && s.kh * s.kw >= 25;
 }
