@@ -1,6 +1,6 @@
-// conv2d: argument checks (shared by every device), the choice between the direct, im2col and
-// Winograd CPU kernels or the GPU kernels (kernels/cuda/conv.cu, f32 only), and backward (data,
-// weight, bias) through the same kernel family as the forward pass.
+// conv2d: argument checks (shared by every device), the choice between the direct, im2col,
+// Winograd and implicit-GEMM CPU kernels or the GPU kernels (kernels/cuda/conv.cu, f32 only), and
+// backward (data, weight, bias) through the same kernel family as the forward pass.
 #include "engine/ops/conv.h"
 
 #include <atomic>
@@ -85,8 +85,8 @@ CpuPlan cpu_plan(DType dt, ConvAlgo algo, const kernels::ConvGeometry& s) {
   return {false, winograd, !winograd && implicit_pays(s)};
 }
 
-// The forward and backward-data kernels for T other than the reference: Winograd where planned
-// (it exists for f32 only), else im2col.
+// The kernels for T other than the reference: Winograd (forward and data gradient) or the implicit
+// GEMM (forward and weight gradient) where planned, both f32 only, else im2col.
 template <typename T>
 void forward_fast(const kernels::ConvGeometry& s, CpuPlan plan, const T* x, const T* w,
                   const kernels::cpu::ConvEpilogue<T>& ep, T* y) {
