@@ -18,10 +18,14 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/conv_implicit.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/reference_vectors.h"
 
 using namespace pw;
 using pw::testing::all_close;
 namespace cpu = pw::kernels::cpu;
+using pw::testing::normal;
+using pw::testing::scaled_error;
+using pw::testing::widen;
 
 namespace {
 
@@ -33,27 +37,6 @@ struct Case {
 kernels::ConvGeometry geometry(const Case& c) {
   const int64_t Ho = (c.H + 2 * c.ph - c.kh) / c.sh + 1, Wo = (c.W + 2 * c.pw - c.kw) / c.sw + 1;
   return {c.N, c.C, c.H, c.W, c.O, c.kh, c.kw, Ho, Wo, c.sh, c.sw, c.ph, c.pw, 1, 1, 1};
-}
-
-std::vector<float> normal(int64_t n, float stddev, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.f, stddev);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
-// max |a - ref| / max |ref|; NaN anywhere (an element the kernel did not write) gives infinity.
-double scaled_error(const std::vector<float>& a, const std::vector<double>& ref) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(double(a[i]) - ref[i]);
-    if (std::isnan(d)) return INFINITY;
-    diff = std::max(diff, d);
-    scale = std::max(scale, std::abs(ref[i]));
-  }
-  return diff / std::max(scale, 1e-30);
 }
 
 const std::vector<Case>& cases() {

@@ -21,9 +21,11 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/pool.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/reference_vectors.h"
 
 using namespace pw;
 namespace cpu = pw::kernels::cpu;
+using pw::testing::widen;
 
 namespace {
 
@@ -37,8 +39,6 @@ std::vector<float> uniform(int64_t n, uint32_t seed, float lo = -1.f, float hi =
   for (float& x : v) x = dist(rng);
   return v;
 }
-
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
 // |a - b| / max(|b|, floor) over elements, the worst one.
 double worst_rel(const std::vector<float>& a, const std::vector<double>& b, double floor = 1.0) {

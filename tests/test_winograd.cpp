@@ -20,9 +20,13 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/winograd.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/reference_vectors.h"
 
 using namespace pw;
 namespace cpu = pw::kernels::cpu;
+using pw::testing::normal;
+using pw::testing::scaled_error;
+using pw::testing::widen;
 
 namespace {
 
@@ -34,28 +38,6 @@ struct Case {
 kernels::ConvGeometry geometry(const Case& c) {
   const int64_t Ho = c.H + 2 * c.pad_h - 2, Wo = c.W + 2 * c.pad_w - 2;
   return {c.N, c.C, c.H, c.W, c.O, 3, 3, Ho, Wo, 1, 1, c.pad_h, c.pad_w, 1, 1, 1};
-}
-
-std::vector<float> normal(int64_t n, float stddev, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.f, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
-// max |a - ref| / max |ref|: the error on the scale of the output. NaN anywhere (an element the
-// kernel did not write) gives infinity.
-double scaled_error(const std::vector<float>& a, const std::vector<double>& ref) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(double(a[i]) - ref[i]);
-    if (std::isnan(d)) return INFINITY;
-    diff = std::max(diff, d);
-    scale = std::max(scale, std::abs(ref[i]));
-  }
-  return diff / std::max(scale, 1e-30);
 }
 
 struct Errors {

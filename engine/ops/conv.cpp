@@ -263,18 +263,24 @@ ConvAlgo parse_conv_algorithm(const std::string& name) {
   throw Error("conv algorithm: expected automatic, direct, im2col, winograd or implicit, got '" + name + "'");
 }
 
-bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
-                          const Conv2dParams& p) {
+namespace {
+// The automatic plan for an f32 convolution of these sizes (the input's own size does not enter it).
+CpuPlan automatic_plan(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                       const Conv2dParams& p) {
   const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
                                 Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
-  return cpu_plan(DType::f32, ConvAlgo::automatic, s).winograd;
+  return cpu_plan(DType::f32, ConvAlgo::automatic, s);
+}
+}  // namespace
+
+bool conv2d_uses_winograd(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
+                          const Conv2dParams& p) {
+  return automatic_plan(N, C, O, kh, kw, Ho, Wo, p).winograd;
 }
 
 bool conv2d_uses_implicit_gemm(int64_t N, int64_t C, int64_t O, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo,
                                const Conv2dParams& p) {
-  const kernels::ConvGeometry s{N,  C,          0,          0,       O,       kh,           kw,           Ho,
-                                Wo, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
-  return cpu_plan(DType::f32, ConvAlgo::automatic, s).implicit;
+  return automatic_plan(N, C, O, kh, kw, Ho, Wo, p).implicit;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {

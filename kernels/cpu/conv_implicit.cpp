@@ -117,6 +117,14 @@ void pad_row(const ConvGeometry& s, const float* x, int64_t row, float* xp) {
   std::fill(d + s.pad_w + s.W, d + Wp, 0.f);
 }
 
+// Floats of a padded image, rounded up to whole 64-byte lines.
+int64_t padded_image_floats(const ConvGeometry& s) { return ceil_div(s.C * s.H * (s.W + 2 * s.pad_w), 16) * 16; }
+
+// Every row of image n, padded, on the calling thread.
+void pad_image(const ConvGeometry& s, const float* x, int64_t n, float* xp) {
+  for (int64_t r = 0; r < s.C * s.H; ++r) pad_row(s, x + n * s.C * s.H * s.W, r, xp);
+}
+
 // The taps of output row oh from channels [c0, c1) whose input row is inside.
 Taps taps_of_row(const ConvGeometry& s, const float* xp, int64_t oh, int64_t c0, int64_t c1, const float** x,
                  int64_t* weight) {
@@ -204,7 +212,7 @@ void forward_blocks(const ConvGeometry& s, const float* x, const float* wt, cons
   const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const bool over_images = s.N >= nthreads;
   const int64_t rows = rows_per_task(s, blocks, nthreads), chunks = ceil_div(s.Ho, rows);
-  const int64_t image = ceil_div(s.C * s.H * (s.W + 2 * s.pad_w), 16) * 16;
+  const int64_t image = padded_image_floats(s);
   const int64_t own = ceil_div(rows * s.Wo * kBlock + s.Wo, 16) * 16;  // a thread's sums and line
   // Every buffer is taken before the parallel regions (an exception inside one would end the program).
   float* mem =
@@ -224,7 +232,7 @@ void forward_blocks(const ConvGeometry& s, const float* x, const float* wt, cons
       const int t = omp_get_thread_num();
       float* xp = mem + t * (image + own);
       const TaskBuffers buf = buffers(t, xp + image);
-      for (int64_t r = 0; r < s.C * s.H; ++r) pad_row(s, x + n * s.C * s.H * s.W, r, xp);
+      pad_image(s, x, n, xp);
       for (int64_t q = 0; q < chunks * blocks; ++q) run_task(s, xp, wt, K, ep, y, task(n, q), buf);
     }
     return;
@@ -351,14 +359,14 @@ void conv2d_backward_weight_implicit(const ConvGeometry& s, const float* x, cons
   const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const bool over_images = s.N >= nthreads;
   const int copies = over_images ? nthreads : 1;
-  const int64_t image = ceil_div(s.C * s.H * (s.W + 2 * s.pad_w), 16) * 16, dyt = blocks * P * kBlock;
+  const int64_t image = padded_image_floats(s), dyt = blocks * P * kBlock;
   const int64_t copy = blocks * K * kBlock;
   // Every buffer is taken before the parallel regions (an exception inside one would end the program).
   float* sums = aligned_thread_scratch(kConvWeightSums, size_t(copies * copy));
   float* mem = aligned_thread_scratch(kConvTasks, size_t((over_images ? nthreads : 1) * (image + dyt)));
   std::fill(sums, sums + copies * copy, 0.f);
   auto prepare = [&](int64_t n, float* xp, float* dyt_n) {  // serial: the caller splits work
-    for (int64_t r = 0; r < s.C * s.H; ++r) pad_row(s, x + n * s.C * s.H * s.W, r, xp);
+    pad_image(s, x, n, xp);
     to_channel_blocks(dy + n * s.O * P, s.O, P, dyt_n);
   };
   if (over_images) {

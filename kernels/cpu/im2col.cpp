@@ -2,7 +2,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "kernels/cpu/conv.h"
 
@@ -52,50 +51,63 @@ void for_each_channel(int64_t C, int64_t work, F f) {
 // columns become one contiguous run of a phase: channel c's part of col, row by row of the output.
 constexpr int64_t kMaxPhasedRow = 4096;  // wider rows take the strided loop below
 
+namespace {
+
+// Tap j's inside output columns [lo[j], hi[j]) and where its run starts in the phases: the same
+// for every channel, kernel row and output row, so found once per call (on the stack: im2col runs
+// inside the convolution's parallel regions).
+constexpr int64_t kMaxPhasedTaps = 64;  // wider kernels take the strided loop below
+struct PhasedTaps {
+  int64_t lo[kMaxPhasedTaps], hi[kMaxPhasedTaps], start[kMaxPhasedTaps];
+  PhasedTaps(int64_t W, int64_t kw, int64_t sw, int64_t pw, int64_t dw, int64_t Wo) {
+    const int64_t phase_len = ceil_div(W, sw);
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t off_w = j * dw - pw;
+      valid_columns(off_w, sw, W, Wo, lo[j], hi[j]);
+      const int64_t first = lo[j] * sw + off_w;  // the first inside input column (when lo < hi)
+      start[j] = lo[j] < hi[j] ? (first % sw) * phase_len + first / sw : 0;
+    }
+  }
+};
+
 // One kernel row i of channel c: the kw rows of col at (c * kh + i) * kw. (A unit of work is a
 // (channel, kernel row) pair, not a channel: AlexNet's conv1 has 3 channels, which two threads
 // split 2 : 1, and 33 such pairs.)
 template <typename T>
 void im2col_phased_row(const T* x, int64_t c, int64_t i, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-                       int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col,
+                       int64_t sw, int64_t ph, int64_t dh, int64_t Ho, int64_t Wo, const PhasedTaps& taps, T* col,
                        int64_t ld) {
   const int64_t P = Ho * Wo, phase_len = ceil_div(W, sw);
-  // Tap j's inside output columns [lo[j], hi[j]) and where its run starts in the phases: the same
-  // for every kernel row and output row.
-  std::vector<int64_t> lo(kw), hi(kw), start(kw);
-  for (int64_t j = 0; j < kw; ++j) {
-    const int64_t off_w = j * dw - pw;
-    valid_columns(off_w, sw, W, Wo, lo[j], hi[j]);
-    const int64_t first = lo[j] * sw + off_w;  // the first inside input column (when lo < hi)
-    start[j] = lo[j] < hi[j] ? (first % sw) * phase_len + first / sw : 0;
-  }
   T phases[kMaxPhasedRow];  // phase r at phases + r * phase_len
   const int64_t off_h = i * dh - ph;
   int64_t oh_lo, oh_hi;
   valid_columns(off_h, sh, H, Ho, oh_lo, oh_hi);
   for (int64_t j = 0; j < kw; ++j)  // rows and columns outside the input are zero
-    if (oh_lo > 0 || oh_hi < Ho || lo[j] > 0 || hi[j] < Wo)
+    if (oh_lo > 0 || oh_hi < Ho || taps.lo[j] > 0 || taps.hi[j] < Wo)
       std::fill(col + ((c * kh + i) * kw + j) * ld, col + ((c * kh + i) * kw + j) * ld + P, T(0));
   for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
     const T* __restrict src = x + (c * H + oh * sh + off_h) * W;
     for (int64_t r = 0; r < sw; ++r)
       for (int64_t q = 0; r + q * sw < W; ++q) phases[r * phase_len + q] = src[r + q * sw];
     for (int64_t j = 0; j < kw; ++j) {
-      const T* __restrict run = phases + start[j];
-      T* __restrict out = col + ((c * kh + i) * kw + j) * ld + oh * Wo + lo[j];
-      for (int64_t k = 0; k < hi[j] - lo[j]; ++k) out[k] = run[k];
+      const T* __restrict run = phases + taps.start[j];
+      T* __restrict out = col + ((c * kh + i) * kw + j) * ld + oh * Wo + taps.lo[j];
+      for (int64_t k = 0; k < taps.hi[j] - taps.lo[j]; ++k) out[k] = run[k];
     }
   }
 }
+
+}  // namespace
 
 template <typename T>
 void im2col_ld(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T* col, int64_t ld) {
   const int64_t P = Ho * Wo;
   const bool contiguous_rows = sh == 1 && sw == 1 && Wo == W;
-  if (sw > 1 && sw * ceil_div(W, sw) <= kMaxPhasedRow) {
+  if (sw > 1 && sw * ceil_div(W, sw) <= kMaxPhasedRow && kw <= kMaxPhasedTaps) {
+    const PhasedTaps taps(W, kw, sw, pw, dw, Wo);
     for_each_channel(C * kh, C * kh * kw * P, [&](int64_t ci) {
-      im2col_phased_row(x, ci / kh, ci % kh, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, col, ld);
+      im2col_phased_row(x, ci / kh, ci % kh, H, W, kh, kw, sh, sw, ph, dh, Ho, Wo, taps, col, ld);
     });
     return;
   }
